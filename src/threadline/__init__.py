@@ -1,0 +1,98 @@
+"""threadline: durable threads for AI agents.
+
+    import threadline as tl
+
+    agent = tl.Agent(name="assistant", instructions="Be brief.", tools=[get_weather])
+    async with tl.Threadline(agents=[agent]) as app:
+        thread = await app.threads.start(user_id="me")
+        print((await thread.run("What's the weather in Paris?")).text)
+"""
+
+from threadline.models import Model, ModelRequest, resolve_model
+from threadline.runtime import (
+    Agent,
+    Mode,
+    Subscription,
+    SyncThreadline,
+    Thread,
+    ThreadList,
+    ThreadManager,
+    Threadline,
+    TurnResult,
+    TurnStream,
+)
+from threadline.store import SQLiteStore, Store, open_store
+from threadline.tools import ThreadState, Tool, tool
+from threadline.types import (
+    Budget,
+    BudgetExceededError,
+    ConfigurationError,
+    Event,
+    FilePart,
+    ImagePart,
+    InvalidInputError,
+    Item,
+    LeaseLost,
+    ModelError,
+    NotFoundError,
+    SchemaVersionError,
+    StoreError,
+    TextPart,
+    ThreadlineError,
+    ThreadRecord,
+    ToolError,
+    TurnCancelledError,
+    TurnError,
+    TurnFailedError,
+    TurnInProgressError,
+    TurnRecord,
+    Usage,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Agent",
+    "Budget",
+    "BudgetExceededError",
+    "ConfigurationError",
+    "Event",
+    "FilePart",
+    "ImagePart",
+    "InvalidInputError",
+    "Item",
+    "LeaseLost",
+    "Mode",
+    "Model",
+    "ModelError",
+    "ModelRequest",
+    "NotFoundError",
+    "SQLiteStore",
+    "SchemaVersionError",
+    "Store",
+    "StoreError",
+    "Subscription",
+    "SyncThreadline",
+    "TextPart",
+    "Thread",
+    "ThreadList",
+    "ThreadManager",
+    "ThreadRecord",
+    "ThreadState",
+    "Threadline",
+    "ThreadlineError",
+    "Tool",
+    "ToolError",
+    "TurnCancelledError",
+    "TurnError",
+    "TurnFailedError",
+    "TurnInProgressError",
+    "TurnRecord",
+    "TurnResult",
+    "TurnStream",
+    "Usage",
+    "__version__",
+    "open_store",
+    "resolve_model",
+    "tool",
+]

@@ -1,0 +1,30 @@
+"""The engine and the public API: `Threadline`, `Agent`, `Thread`, `ThreadManager`."""
+
+from ._agent import Agent, Mode
+from ._app import Threadline
+from ._bus import Subscription
+from ._engine import StartOutcome
+from ._input import TurnInput
+from ._manager import ThreadList, ThreadManager
+from ._result import TurnResult
+from ._stream import TurnStream
+from ._sync import SyncThread, SyncThreadline, SyncThreadManager, public_operations
+from ._thread import Thread
+
+__all__ = [
+    "Agent",
+    "Mode",
+    "StartOutcome",
+    "Subscription",
+    "SyncThread",
+    "SyncThreadManager",
+    "SyncThreadline",
+    "Thread",
+    "ThreadList",
+    "ThreadManager",
+    "Threadline",
+    "TurnInput",
+    "TurnResult",
+    "TurnStream",
+    "public_operations",
+]

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from threadline.models import Model
+from threadline.tools import Tool, as_tool
+from threadline.types import Budget, ConfigurationError
+
+from ._output import OutputSpec
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mode:
+    """A named variant of an agent: its own instructions and, optionally, its own tools."""
+
+    instructions: str | None = None
+    tools: Sequence[Tool | Callable[..., Any]] | None = None  # None: the agent's tools
+
+
+class Agent:
+    """What runs on a thread: a model, instructions, tools, and the rules of a turn.
+
+        agent = tl.Agent(name="assistant", instructions="Be brief.", tools=[get_weather])
+
+    Args:
+        name: unique within an app; stored on each thread.
+        instructions: the system prompt.
+        tools: `@tl.tool` functions or plain callables.
+        model: a spec (`"local"`, `"openai:gpt-4.1-mini"`) or a `Model`; default: the app's.
+        output_type: a pydantic model or a JSON Schema the final answer must match.
+        output_repair_attempts: how often the model may fix an invalid answer.
+        state_type: a pydantic model validating the thread's `state`.
+        modes: named variants selectable with `thread.set_mode(name)`.
+        budget: limits for each turn (steps, tokens, cost, wall time).
+        persist_partial_on_error: keep what a failed or interrupted turn produced.
+
+    Raises `ConfigurationError` for duplicate tool names or an invalid output schema.
+    """
+
+    def __init__(
+        self, *, name: str, instructions: str | None = None,
+        tools: Sequence[Tool | Callable[..., Any]] = (), model: str | Model | None = None,
+        output_type: type[BaseModel] | Mapping[str, Any] | None = None,
+        output_repair_attempts: int = 2, state_type: type[BaseModel] | None = None,
+        modes: Mapping[str, Mode] | None = None, budget: Budget | None = None,
+        max_iterations: int | None = None, max_tokens: int | None = None,
+        max_cost_usd: float | None = None, max_wall_seconds: float | None = None,
+        persist_partial_on_error: bool = True, temperature: float | None = None,
+    ) -> None:
+        if not name or not isinstance(name, str):
+            raise ConfigurationError("an agent needs a non-empty name")
+        if output_repair_attempts < 0:
+            raise ConfigurationError("output_repair_attempts must be >= 0")
+        self.name = name
+        self.instructions = instructions
+        self.tools = _tool_table(tools, f"agent {name!r}")
+        self.model = model
+        self.output = OutputSpec.build(output_type) if output_type is not None else None
+        self.output_repair_attempts = output_repair_attempts
+        self.state_type = state_type
+        self.modes: dict[str, _ResolvedMode] = {
+            mode_name: _ResolvedMode(
+                instructions=mode.instructions if mode.instructions is not None else instructions,
+                tools=self.tools if mode.tools is None else _tool_table(
+                    mode.tools, f"mode {mode_name!r}"))
+            for mode_name, mode in (modes or {}).items()}
+        self.budget = (budget or Budget()).merged(Budget(
+            max_iterations=max_iterations, max_tokens=max_tokens, max_cost_usd=max_cost_usd,
+            max_wall_seconds=max_wall_seconds))
+        self.persist_partial_on_error = persist_partial_on_error
+        self.temperature = temperature
+
+    def __repr__(self) -> str:
+        return f"Agent({self.name!r})"
+
+    def resolve_mode(self, mode: str | None) -> _ResolvedMode:
+        if mode is None:
+            return _ResolvedMode(instructions=self.instructions, tools=self.tools)
+        try:
+            return self.modes[mode]
+        except KeyError:
+            raise ConfigurationError(
+                f"agent {self.name!r} has no mode {mode!r}; modes: {sorted(self.modes)}") from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class _ResolvedMode:
+    instructions: str | None
+    tools: dict[str, Tool] = field(default_factory=dict[str, Tool])
+
+
+def _tool_table(tools: Sequence[Tool | Callable[..., Any]], owner: str) -> dict[str, Tool]:
+    table: dict[str, Tool] = {}
+    for value in tools:
+        built = as_tool(value)
+        if built.name in table:
+            raise ConfigurationError(f"{owner} has two tools named {built.name!r}")
+        table[built.name] = built
+    return table

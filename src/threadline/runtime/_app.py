@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from threadline.models import Model
+from threadline.store import Store, open_store
+from threadline.types import ConfigurationError
+
+from ._agent import Agent
+from ._engine import Engine
+from ._manager import ThreadManager
+
+if TYPE_CHECKING:
+    from ._sync import SyncThreadline
+
+
+class Threadline:
+    """The app: agents, a store and the engine that runs their turns.
+
+        async with tl.Threadline(agents=[agent]) as app:
+            thread = await app.threads.start(user_id="me")
+            print((await thread.run("Hello")).text)
+
+    Args:
+        agents: at least one; the first is the default for new threads.
+        store: a `Store`, a SQLite path or a `sqlite:///` URL; default `./threadline.db`.
+        model: the model of agents that name none: a spec such as `"local"` or a `Model`.
+        history_cache_threads: how many recently run threads keep their history in memory.
+    """
+
+    def __init__(self, *, agents: Sequence[Agent], store: Store | str | Path | None = None,
+                 model: str | Model = "local", history_cache_threads: int = 128) -> None:
+        if not agents:
+            raise ConfigurationError("a Threadline app needs at least one agent")
+        by_name: dict[str, Agent] = {}
+        for agent in agents:
+            if not isinstance(agent, Agent):
+                raise ConfigurationError(f"not an Agent: {agent!r}")
+            if agent.name in by_name:
+                raise ConfigurationError(f"two agents are named {agent.name!r}")
+            by_name[agent.name] = agent
+        self.store = open_store(store)
+        self._engine = Engine(store=self.store, agents=by_name, default_model=model,
+                              history_cache_threads=history_cache_threads)
+        self.threads = ThreadManager(self._engine, agents[0].name)
+        self._open = False
+
+    @property
+    def agents(self) -> dict[str, Agent]:
+        return dict(self._engine.agents)
+
+    async def open(self) -> None:
+        if not self._open:
+            await self.store.open()
+            self._open = True
+
+    async def close(self) -> None:
+        """Interrupt turns still running (their partial output is kept) and close the store."""
+        if self._open:
+            await self._engine.close()
+            await self.store.close()
+            self._open = False
+
+    async def __aenter__(self) -> Threadline:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def sync(self) -> SyncThreadline:
+        """The same app for synchronous code: `with app.sync as s: s.threads.start()`."""
+        from ._sync import SyncThreadline
+
+        return SyncThreadline(self)

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from threadline.types import Item, ToolCall, ToolResult, new_id
+
+
+def repair(items: Sequence[Item]) -> list[Item]:
+    """A history every provider accepts: each tool call followed by exactly one result.
+
+    Results without a call are dropped; a call without a result gets a synthetic result saying
+    its outcome is unknown. The stored thread is not changed.
+    """
+    calls: set[str] = set()
+    answered: set[str] = set()
+    for item in items:
+        payload = item.payload
+        if isinstance(payload, ToolCall):
+            calls.add(payload.tool_call_id)
+        elif isinstance(payload, ToolResult):
+            answered.add(payload.tool_call_id)
+    if calls == answered:
+        return list(items)
+    repaired: list[Item] = []
+    seen_results: set[str] = set()
+    for item in items:
+        payload = item.payload
+        if isinstance(payload, ToolResult):
+            if payload.tool_call_id not in calls or payload.tool_call_id in seen_results:
+                continue
+            seen_results.add(payload.tool_call_id)
+        repaired.append(item)
+    # A synthetic result goes right after the last call of its batch.
+    missing = calls - answered
+    if not missing:
+        return repaired
+    out: list[Item] = []
+    pending: list[Item] = []
+    for item in repaired:
+        payload = item.payload
+        if pending and not isinstance(payload, ToolCall | ToolResult):
+            out.extend(pending)
+            pending = []
+        out.append(item)
+        if isinstance(payload, ToolCall) and payload.tool_call_id in missing:
+            pending.append(synthetic_result(item, "unknown",
+                                            "No result was recorded for this call."))
+    out.extend(pending)
+    return out
+
+
+def synthetic_result(call_item: Item, outcome: str, message: str, *, seq: int = 0) -> Item:
+    call = call_item.payload
+    assert isinstance(call, ToolCall)
+    return Item(item_id=new_id("item"), thread_id=call_item.thread_id, turn_id=call_item.turn_id,
+                seq=seq, status="completed", created_at=call_item.created_at,
+                payload=ToolResult(tool_call_id=call.tool_call_id, name=call.name,
+                                   output=f"Error: {message}", outcome=outcome))  # type: ignore[arg-type]
+
+
+def unanswered_calls(items: Sequence[Item]) -> list[Item]:
+    answered = {i.payload.tool_call_id for i in items if isinstance(i.payload, ToolResult)}
+    return [i for i in items
+            if isinstance(i.payload, ToolCall) and i.payload.tool_call_id not in answered]
+
+
+class HistoryCache:
+    """The histories of recently run threads, so a turn does not reload its whole thread.
+
+    Items are append-only, so a cached history is extended with the items stored after it.
+    Bounded: at most `max_threads` threads are kept.
+    """
+
+    def __init__(self, max_threads: int = 128) -> None:
+        self._max = max_threads
+        self._entries: OrderedDict[str, list[Item]] = OrderedDict()
+
+    def take(self, thread_id: str) -> list[Item] | None:
+        return self._entries.pop(thread_id, None)
+
+    def put(self, thread_id: str, items: list[Item]) -> None:
+        if self._max <= 0:
+            return
+        self._entries[thread_id] = items
+        self._entries.move_to_end(thread_id)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+    def drop(self, thread_id: str) -> None:
+        self._entries.pop(thread_id, None)
+
+
+DISCARD_PHASE = "discard"
+
+
+def visible_history(items: Sequence[Item]) -> list[Item]:
+    """The history a model may see: turns discarded on error left out (their user message
+    kept), then repaired."""
+    from threadline.types import SystemEvent, UserMessage
+
+    discarded = {item.payload.data.get("turn_id") for item in items
+                 if isinstance(item.payload, SystemEvent) and item.payload.phase == DISCARD_PHASE}
+    if discarded:
+        items = [i for i in items
+                 if i.turn_id not in discarded or isinstance(i.payload, UserMessage)]
+    return repair(items)

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from threadline.types import InvalidInputError, NotFoundError, ThreadRecord, ThreadStatus, new_id
+
+from ._agent import Agent
+from ._engine import Engine
+from ._thread import Thread
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThreadList:
+    """One page of threads, newest first. Pass `next_cursor` to get the next page."""
+
+    threads: list[Thread]
+    next_cursor: str | None
+
+
+class ThreadManager:
+    """Creates, finds and lists threads: `app.threads`."""
+
+    def __init__(self, engine: Engine, default_agent: str) -> None:
+        self._engine = engine
+        self._default_agent = default_agent
+
+    async def start(self, *, user_id: str | None = None, agent: str | Agent | None = None,
+                    metadata: dict[str, Any] | None = None, key: str | None = None,
+                    resource_id: str | None = None, mode: str | None = None) -> Thread:
+        """Create a thread. With `key`, return the existing thread that has that key."""
+        agent_name = self._agent_name(agent)
+        self._engine.agent(agent_name).resolve_mode(mode)
+        if metadata is not None and not isinstance(metadata, dict):
+            raise InvalidInputError("metadata must be a dict")
+        now = time.time()
+        record = await self._engine.store.create_thread(ThreadRecord(
+            thread_id=new_id("thr"), key=key, user_id=user_id, resource_id=resource_id,
+            agent=agent_name, mode=mode, metadata=dict(metadata or {}), created_at=now,
+            updated_at=now))
+        return Thread(self._engine, record)
+
+    async def resume(self, thread_id: str) -> Thread:
+        """A handle on an existing thread. Raises `NotFoundError`."""
+        record = await self._engine.store.get_thread(thread_id)
+        if record is None:
+            raise NotFoundError(f"no thread {thread_id!r}", thread_id=thread_id)
+        return Thread(self._engine, record)
+
+    async def list(self, *, user_id: str | None = None, status: ThreadStatus | None = None,
+                   limit: int = 20, cursor: str | None = None) -> ThreadList:
+        """Threads newest first; archived ones only when `status="archived"`."""
+        page = await self._engine.store.list_threads(user_id=user_id, status=status,
+                                                     limit=limit, cursor=cursor)
+        return ThreadList(threads=[Thread(self._engine, r) for r in page.threads],
+                          next_cursor=page.next_cursor)
+
+    async def get_or_create(self, *, user_id: str, agent: str | Agent | None = None,
+                            metadata: dict[str, Any] | None = None) -> Thread:
+        """The user's most recent thread of that agent that is not archived, else a new one."""
+        agent_name = self._agent_name(agent)
+        record = await self._engine.store.find_open_thread(user_id=user_id, agent=agent_name)
+        if record is not None:
+            return Thread(self._engine, record)
+        return await self.start(user_id=user_id, agent=agent_name, metadata=metadata)
+
+    def _agent_name(self, agent: str | Agent | None) -> str:
+        if agent is None:
+            return self._default_agent
+        name = agent.name if isinstance(agent, Agent) else agent
+        self._engine.agent(name)
+        return name

@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+from threadline.models import (
+    ModelRequest,
+    ModelResponse,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    ToolSpec,
+)
+from threadline.types import (
+    AgentMessage,
+    ItemStatus,
+    ModelError,
+    Reasoning,
+    ToolCall,
+    new_id,
+)
+
+from ._context import NewItem, TurnContext
+from ._history import visible_history
+
+
+class _PendingCall:
+    __slots__ = ("arguments", "item_id", "name", "tool_call_id")
+
+    def __init__(self, item_id: str) -> None:
+        self.item_id = item_id
+        self.tool_call_id: str | None = None
+        self.name: str | None = None
+        self.arguments: list[str] = []
+
+
+class ModelStep:
+    """One model call: streams its deltas as events and ends with the items it produced."""
+
+    def __init__(self, ctx: TurnContext) -> None:
+        self.ctx = ctx
+        self.message_id: str | None = None
+        self.reasoning_id: str | None = None
+        self.text: list[str] = []
+        self.reasoning: list[str] = []
+        self.calls: dict[int, _PendingCall] = {}
+        self.response: ModelResponse | None = None
+
+    def request(self) -> ModelRequest:
+        ctx = self.ctx
+        mode = ctx.agent.resolve_mode(ctx.thread.mode)
+        return ModelRequest(
+            instructions=mode.instructions,
+            items=visible_history(ctx.history),
+            tools=[ToolSpec(name=t.name, description=t.description, parameters=t.parameters)
+                   for t in mode.tools.values()],
+            output_schema=ctx.agent.output.schema if ctx.agent.output else None,
+            temperature=ctx.agent.temperature,
+        )
+
+    async def run(self) -> ModelResponse:
+        events = self.ctx.events
+        async for event in self.ctx.model.stream(self.request()):
+            if isinstance(event, TextDelta):
+                if self.message_id is None:
+                    self.message_id = new_id("item")
+                    self.ctx.item_started(self.message_id, AgentMessage(text=""))
+                self.text.append(event.delta)
+                events.emit("agent_message_delta", item_id=self.message_id,
+                            params={"delta": event.delta}, raw=event.raw)
+            elif isinstance(event, ReasoningDelta):
+                if self.reasoning_id is None:
+                    self.reasoning_id = new_id("item")
+                    self.ctx.item_started(self.reasoning_id, Reasoning(text=""))
+                self.reasoning.append(event.delta)
+                events.emit("reasoning_delta", item_id=self.reasoning_id,
+                            params={"delta": event.delta}, raw=event.raw)
+            elif isinstance(event, ToolCallDelta):
+                self._on_call_delta(event)
+            else:
+                self.response = event
+        if self.response is None:
+            raise ModelError("the model stream ended without a final response", retryable=True)
+        return self.response
+
+    def _on_call_delta(self, event: ToolCallDelta) -> None:
+        call = self.calls.get(event.index)
+        if call is None:
+            call = self.calls[event.index] = _PendingCall(new_id("item"))
+        if call.tool_call_id is None and event.tool_call_id:
+            call.tool_call_id = event.tool_call_id
+        if call.name is None and event.name:
+            call.name = event.name
+            self.ctx.item_started(call.item_id, ToolCall(
+                tool_call_id=call.tool_call_id or "", name=call.name, arguments=""))
+        if event.arguments_delta:
+            call.arguments.append(event.arguments_delta)
+            self.ctx.events.emit("tool_arguments_delta", item_id=call.item_id, params={
+                "delta": event.arguments_delta, "tool_call_id": call.tool_call_id},
+                raw=event.raw)
+
+    def final_items(self) -> list[NewItem]:
+        """The step's items from the final snapshot, reusing the ids the deltas announced."""
+        response = self.response
+        assert response is not None
+        items: list[NewItem] = []
+        reasoning = response.reasoning or "".join(self.reasoning)
+        if reasoning:
+            item_id = self.reasoning_id or self._start(Reasoning(text=reasoning))
+            items.append(NewItem(item_id=item_id, payload=Reasoning(text=reasoning)))
+        if response.text:
+            item_id = self.message_id or self._start(AgentMessage(text=response.text))
+            items.append(NewItem(item_id=item_id, payload=AgentMessage(text=response.text)))
+        by_call_id = {c.tool_call_id: c.item_id for c in self.calls.values() if c.tool_call_id}
+        for index, call in enumerate(response.tool_calls):
+            payload = ToolCall(tool_call_id=call.tool_call_id, name=call.name,
+                               arguments=call.arguments)
+            item_id = by_call_id.get(call.tool_call_id)
+            if item_id is None and index in self.calls and self.calls[index].name:
+                item_id = self.calls[index].item_id
+            items.append(NewItem(item_id=item_id or self._start(payload), payload=payload))
+        return items
+
+    def partial_items(self, status: ItemStatus) -> list[NewItem]:
+        """What a cut-off stream produced, marked as not complete. Tool calls are not kept:
+        half of a call's arguments is nothing anyone can run."""
+        items: list[NewItem] = []
+        if self.reasoning_id is not None:
+            items.append(NewItem(item_id=self.reasoning_id, status=status,
+                                 payload=Reasoning(text="".join(self.reasoning))))
+        if self.message_id is not None:
+            items.append(NewItem(item_id=self.message_id, status=status,
+                                 payload=AgentMessage(text="".join(self.text))))
+        return items
+
+    def _start(self, payload: AgentMessage | Reasoning | ToolCall) -> str:
+        item_id = new_id("item")
+        self.ctx.item_started(item_id, payload)
+        return item_id

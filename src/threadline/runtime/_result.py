@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from threadline.types import AgentMessage, Item, TurnRecord, Usage
+
+if TYPE_CHECKING:
+    from ._context import TurnContext
+
+ResultStatus = Literal["completed", "failed", "cancelled", "paused"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TurnResult:
+    """What a turn produced. `text` is the final answer, `output` the validated structured
+    answer (when the agent has an `output_type`), `items` every item the turn stored."""
+
+    thread_id: str
+    turn_id: str
+    status: ResultStatus
+    text: str
+    items: list[Item]
+    usage: Usage
+    output: Any
+    turn: TurnRecord
+
+    @classmethod
+    def from_context(cls, ctx: TurnContext) -> TurnResult:
+        return cls.build(ctx.turn, ctx.turn_items(), ctx.output)
+
+    @classmethod
+    def build(cls, turn: TurnRecord, items: list[Item], output: Any) -> TurnResult:
+        text = ""
+        for item in reversed(items):
+            if isinstance(item.payload, AgentMessage) and item.status == "completed":
+                text = item.payload.text
+                break
+        status = turn.status
+        return cls(thread_id=turn.thread_id, turn_id=turn.turn_id,
+                   status=status if status in ("completed", "failed", "cancelled") else "paused",
+                   text=text, items=items, usage=turn.usage, output=output, turn=turn)

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from threadline.types import DELTA_EVENT_TYPES, Event, EventType
+
+Publish = Callable[[Event], None]
+
+
+class _DeltaRun:
+    """Consecutive deltas of one item: one seq live, one coalesced event in the log."""
+
+    __slots__ = ("extra", "item_id", "parts", "seq", "type")
+
+    def __init__(self, event_type: EventType, item_id: str | None, seq: int,
+                 extra: Mapping[str, Any]) -> None:
+        self.type = event_type
+        self.item_id = item_id
+        self.seq = seq
+        self.extra = extra
+        self.parts: list[str] = []
+
+
+class TurnEvents:
+    """Numbers a turn's events, hands them to live listeners at once, and keeps the ones not
+    yet stored until the next commit takes them (deltas coalesced)."""
+
+    def __init__(self, *, thread_id: str, turn_id: str, last_seq: int,
+                 publish: Publish | None = None) -> None:
+        self.thread_id = thread_id
+        self.turn_id = turn_id
+        self.last_seq = last_seq
+        self._publish = publish
+        self._held: list[Event] = []  # emitted before a publisher was attached
+        self._unstored: list[Event | _DeltaRun] = []
+        self._run: _DeltaRun | None = None
+
+    def attach(self, publish: Publish) -> None:
+        """Start publishing; events emitted so far are published first."""
+        self._publish = publish
+        held, self._held = self._held, []
+        for event in held:
+            publish(event)
+
+    def emit(self, event_type: EventType, *, item_id: str | None = None,
+             params: Mapping[str, Any] | None = None, raw: Any = None) -> Event:
+        params = params or {}
+        if event_type in DELTA_EVENT_TYPES:
+            run = self._run
+            if run is None or run.type != event_type or run.item_id != item_id:
+                self.last_seq += 1
+                extra = {k: v for k, v in params.items() if k != "delta"}
+                run = self._run = _DeltaRun(event_type, item_id, self.last_seq, extra)
+                self._unstored.append(run)
+            run.parts.append(params["delta"])
+            event = Event(type=event_type, thread_id=self.thread_id, turn_id=self.turn_id,
+                          item_id=item_id, seq=run.seq, params=params, raw=raw)
+        else:
+            self._run = None
+            self.last_seq += 1
+            event = Event(type=event_type, thread_id=self.thread_id, turn_id=self.turn_id,
+                          item_id=item_id, seq=self.last_seq, params=params, raw=raw)
+            self._unstored.append(event)
+        if self._publish is None:
+            self._held.append(event)
+        else:
+            self._publish(event)
+        return event
+
+    def take_unstored(self) -> list[Event]:
+        """The events to write with the next commit, deltas coalesced, in seq order."""
+        self._run = None
+        taken, self._unstored = self._unstored, []
+        return [
+            e if isinstance(e, Event) else Event(
+                type=e.type, thread_id=self.thread_id, turn_id=self.turn_id, item_id=e.item_id,
+                seq=e.seq, params={**e.extra, "delta": "".join(e.parts)})
+            for e in taken
+        ]

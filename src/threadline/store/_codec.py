@@ -1,0 +1,102 @@
+"""Rows <-> records. Shared by every SQL store so that both store the same JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from threadline.types import (
+    Event,
+    InboxEntry,
+    Item,
+    ThreadRecord,
+    TurnRecord,
+    Usage,
+    payload_from_dict,
+    payload_to_dict,
+)
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def loads(text: str | bytes | None) -> Any:
+    return None if text is None else orjson.loads(text)
+
+
+THREAD_COLUMNS = ("thread_id, key, user_id, resource_id, agent, mode, status, parent_id, state, "
+                  "metadata, created_at, updated_at, active_turn_id, last_item_seq, "
+                  "last_event_seq, turn_count")
+
+
+def thread_row(t: ThreadRecord) -> tuple[Any, ...]:
+    return (t.thread_id, t.key, t.user_id, t.resource_id, t.agent, t.mode, t.status, t.parent_id,
+            None if t.state is None else dumps(t.state), dumps(t.metadata), t.created_at,
+            t.updated_at, t.active_turn_id, t.last_item_seq, t.last_event_seq, t.turn_count)
+
+
+def thread_from_row(r: tuple[Any, ...]) -> ThreadRecord:
+    return ThreadRecord(
+        thread_id=r[0], key=r[1], user_id=r[2], resource_id=r[3], agent=r[4], mode=r[5],
+        status=r[6], parent_id=r[7], state=loads(r[8]), metadata=loads(r[9]), created_at=r[10],
+        updated_at=r[11], active_turn_id=r[12], last_item_seq=r[13], last_event_seq=r[14],
+        turn_count=r[15])
+
+
+TURN_COLUMNS = ("turn_id, thread_id, number, status, input, sender, client_key, usage, steps, "
+                "error, created_at, updated_at, completed_at")
+
+
+def turn_row(t: TurnRecord) -> tuple[Any, ...]:
+    return (t.turn_id, t.thread_id, t.number, t.status, dumps(t.input), t.sender, t.client_key,
+            dumps(t.usage.to_dict()), t.steps, None if t.error is None else dumps(t.error),
+            t.created_at, t.updated_at, t.completed_at)
+
+
+def turn_from_row(r: tuple[Any, ...]) -> TurnRecord:
+    return TurnRecord(
+        turn_id=r[0], thread_id=r[1], number=r[2], status=r[3], input=loads(r[4]), sender=r[5],
+        client_key=r[6], usage=Usage.from_dict(loads(r[7])), steps=r[8], error=loads(r[9]),
+        created_at=r[10], updated_at=r[11], completed_at=r[12])
+
+
+ITEM_COLUMNS = "thread_id, seq, item_id, turn_id, type, status, call_id, content, created_at"
+
+
+def item_row(i: Item) -> tuple[Any, ...]:
+    payload = i.payload
+    call_id = getattr(payload, "tool_call_id", None)
+    return (i.thread_id, i.seq, i.item_id, i.turn_id, i.type, i.status, call_id,
+            dumps(payload_to_dict(payload)), i.created_at)
+
+
+def item_from_row(r: tuple[Any, ...]) -> Item:
+    return Item(thread_id=r[0], seq=r[1], item_id=r[2], turn_id=r[3], status=r[5],
+                payload=payload_from_dict(r[4], loads(r[7])), created_at=r[8])
+
+
+EVENT_COLUMNS = "thread_id, seq, turn_id, item_id, type, params, created_at"
+
+
+def event_row(e: Event, created_at: float) -> tuple[Any, ...]:
+    return (e.thread_id, e.seq, e.turn_id, e.item_id, e.type, dumps(dict(e.params)), created_at)
+
+
+def event_from_row(r: tuple[Any, ...]) -> Event:
+    return Event(thread_id=r[0], seq=r[1], turn_id=r[2], item_id=r[3], type=r[4],
+                 params=loads(r[5]))
+
+
+INBOX_COLUMNS = "entry_id, thread_id, position, input, sender, client_key, created_at"
+
+
+def inbox_row(e: InboxEntry) -> tuple[Any, ...]:
+    return (e.entry_id, e.thread_id, e.position, dumps(e.input), e.sender, e.client_key,
+            e.created_at)
+
+
+def inbox_from_row(r: tuple[Any, ...]) -> InboxEntry:
+    return InboxEntry(entry_id=r[0], thread_id=r[1], position=r[2], input=loads(r[3]),
+                      sender=r[4], client_key=r[5], created_at=r[6])

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from threadline.types import SchemaVersionError
+
+# Each migration is applied in the same transaction as the row that records it.
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (1, (
+        """CREATE TABLE threads (
+            thread_id TEXT PRIMARY KEY,
+            key TEXT UNIQUE,
+            user_id TEXT,
+            resource_id TEXT,
+            agent TEXT NOT NULL,
+            mode TEXT,
+            status TEXT NOT NULL,
+            parent_id TEXT,
+            state TEXT,
+            metadata TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            active_turn_id TEXT,
+            last_item_seq INTEGER NOT NULL DEFAULT 0,
+            last_event_seq INTEGER NOT NULL DEFAULT 0,
+            turn_count INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX threads_by_time ON threads (created_at DESC, thread_id DESC)",
+        "CREATE INDEX threads_by_user ON threads (user_id, created_at DESC, thread_id DESC)",
+        """CREATE TABLE turns (
+            turn_id TEXT PRIMARY KEY,
+            thread_id TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            input TEXT NOT NULL,
+            sender TEXT,
+            client_key TEXT,
+            usage TEXT NOT NULL,
+            steps INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            completed_at REAL,
+            UNIQUE (thread_id, number),
+            UNIQUE (thread_id, client_key)
+        )""",
+        """CREATE TABLE items (
+            thread_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            item_id TEXT NOT NULL UNIQUE,
+            turn_id TEXT,
+            type TEXT NOT NULL,
+            status TEXT NOT NULL,
+            call_id TEXT,
+            content TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (thread_id, seq)
+        ) WITHOUT ROWID""",
+        """CREATE UNIQUE INDEX items_one_per_call
+            ON items (thread_id, type, call_id) WHERE call_id IS NOT NULL""",
+        """CREATE TABLE events (
+            thread_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            turn_id TEXT,
+            item_id TEXT,
+            type TEXT NOT NULL,
+            params TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (thread_id, seq)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE inbox (
+            entry_id TEXT PRIMARY KEY,
+            thread_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            input TEXT NOT NULL,
+            sender TEXT,
+            client_key TEXT,
+            created_at REAL NOT NULL,
+            UNIQUE (thread_id, position),
+            UNIQUE (thread_id, client_key)
+        )""",
+    )),
+)
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the database to `SCHEMA_VERSION`; refuse one written by a newer threadline."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("""CREATE TABLE IF NOT EXISTS schema_version (
+            version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)""")
+        row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
+        current = int(row[0])
+        if current > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"this database has schema version {current}, newer than the {SCHEMA_VERSION} "
+                "this threadline understands: upgrade threadline to open it",
+                found=current, supported=SCHEMA_VERSION)
+        for version, statements in MIGRATIONS:
+            if version <= current:
+                continue
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                         (version, time.time()))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return SCHEMA_VERSION

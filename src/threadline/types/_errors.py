@@ -1,0 +1,119 @@
+"""The error tree. Every error threadline raises derives from `ThreadlineError`.
+
+    ThreadlineError
+    ├── ConfigurationError          the app, an agent or a setting is wrong (programmer error)
+    ├── InvalidInputError           an argument or an input is malformed; nothing was changed
+    ├── NotFoundError               a thread, turn or item does not exist
+    ├── TurnError                   the outcome of a turn, carrying it
+    │   ├── TurnFailedError         the turn ended as failed (model, tool, output or budget)
+    │   ├── TurnCancelledError      the turn was interrupted or its caller was cancelled
+    │   └── TurnInProgressError     the thread already has a running turn
+    ├── StoreError                  the store could not do what was asked
+    │   └── SchemaVersionError      the database was written by a newer threadline
+    ├── ModelError                  a model backend failed; `retryable` says whether to try again
+    └── ToolError                   raised by a tool to hand the model a readable error message
+
+    LeaseLost (BaseException)       a stale owner tried to write; user code must not swallow it
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from ._records import TurnRecord
+
+
+class ThreadlineError(Exception):
+    """Root of every error threadline raises. `code` is stable and used on the wire."""
+
+    code: ClassVar[str] = "threadline_error"
+
+    def __init__(self, message: str, **context: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context = context
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error as JSON-ready data: `code`, `message` and its context."""
+        return {"code": self.code, "message": self.message, **self.context}
+
+
+class ConfigurationError(ThreadlineError):
+    code = "configuration_error"
+
+
+class InvalidInputError(ThreadlineError):
+    code = "invalid_input"
+
+
+class NotFoundError(ThreadlineError):
+    code = "not_found"
+
+
+class TurnError(ThreadlineError):
+    """A turn ended in a way the caller must handle. `turn` is the stored turn."""
+
+    code = "turn_error"
+
+    def __init__(self, message: str, *, turn: TurnRecord | None = None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.turn = turn
+
+
+class TurnFailedError(TurnError):
+    code = "turn_failed"
+
+    @property
+    def error_code(self) -> str:
+        """The code of what made the turn fail, e.g. `budget_exceeded` or `model_error`."""
+        if self.turn is not None and self.turn.error is not None:
+            return str(self.turn.error.get("code", self.code))
+        return self.code
+
+
+class TurnCancelledError(TurnError):
+    code = "turn_cancelled"
+
+
+class TurnInProgressError(TurnError):
+    code = "turn_in_progress"
+
+
+class StoreError(ThreadlineError):
+    code = "store_error"
+
+
+class SchemaVersionError(StoreError):
+    code = "schema_version"
+
+
+class ModelError(ThreadlineError):
+    """A model backend failed. Retryable errors may succeed when tried again."""
+
+    code = "model_error"
+
+    def __init__(self, message: str, *, retryable: bool = False, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.retryable = retryable
+
+
+class ToolError(ThreadlineError):
+    """Raise inside a tool to give the model this message as the tool's error result."""
+
+    code = "tool_error"
+
+
+class BudgetExceededError(ThreadlineError):
+    """A turn reached one of its limits; `limit` names it (e.g. `max_tokens`)."""
+
+    code = "budget_exceeded"
+
+    def __init__(self, limit: str, value: float, used: float) -> None:
+        super().__init__(f"budget exceeded: {limit}={value:g} (used {used:g})", limit=limit,
+                         value=value, used=used)
+        self.limit = limit
+
+
+class LeaseLost(BaseException):  # noqa: N818 - control flow, like CancelledError
+    """The turn's owner lost its lease; it must stop without writing or invoking anything."""

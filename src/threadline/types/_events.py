@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+EventType = Literal[
+    "turn_started", "item_started", "agent_message_delta", "reasoning_delta",
+    "tool_arguments_delta", "item_completed", "approval_requested", "approval_resolved",
+    "usage_delta", "plan_updated", "subagent_progress", "system_event",
+    "completed", "failed", "cancelled", "raw",
+]
+DELTA_EVENT_TYPES: frozenset[str] = frozenset(
+    {"agent_message_delta", "reasoning_delta", "tool_arguments_delta"})
+TERMINAL_EVENT_TYPES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Event:
+    """One normalized event of a thread.
+
+    `seq` is per thread and gap-free in the stored log. Consecutive deltas of one item share a
+    `seq`: the log stores them as a single coalesced delta, so replaying from any `seq` yields
+    what the live stream delivered after it.
+    """
+
+    type: EventType
+    thread_id: str
+    turn_id: str | None
+    item_id: str | None
+    seq: int
+    params: Mapping[str, Any] = field(default_factory=dict[str, Any])
+    raw: Any = None  # the wire form this event came from, when it came from one
+
+    @property
+    def is_delta(self) -> bool:
+        return self.type in DELTA_EVENT_TYPES
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.type in TERMINAL_EVENT_TYPES
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "seq": self.seq, "thread_id": self.thread_id,
+                "turn_id": self.turn_id, "item_id": self.item_id, "params": dict(self.params)}

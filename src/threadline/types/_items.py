@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ._content import ContentPart, part_from_dict, part_to_dict
+
+ItemType = Literal[
+    "user_message", "agent_message", "reasoning", "tool_call", "tool_result",
+    "approval_request", "approval_response", "plan", "system_event", "subagent", "error",
+]
+ItemStatus = Literal[
+    "in_progress",  # being produced (streaming, or a tool that is running)
+    "completed",  # final
+    "failed",  # ended by an error; content is what was produced before it
+    "cancelled",  # ended by an interrupt; content is what was produced before it
+]
+ToolOutcome = Literal[
+    "success",  # the tool returned
+    "error",  # the tool raised, or its arguments were invalid
+    "cancelled",  # the turn ended before the tool finished
+    "unknown",  # the tool may or may not have taken effect
+]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UserMessage:
+    type: Literal["user_message"] = "user_message"
+    content: tuple[ContentPart, ...]
+    sender: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AgentMessage:
+    type: Literal["agent_message"] = "agent_message"
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Reasoning:
+    type: Literal["reasoning"] = "reasoning"
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ToolCall:
+    type: Literal["tool_call"] = "tool_call"
+    tool_call_id: str
+    name: str
+    arguments: str  # JSON text exactly as the model produced it
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ToolResult:
+    type: Literal["tool_result"] = "tool_result"
+    tool_call_id: str
+    name: str
+    output: str  # what the model reads: JSON or plain text
+    outcome: ToolOutcome = "success"
+
+    @property
+    def is_error(self) -> bool:
+        return self.outcome != "success"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SystemEvent:
+    type: Literal["system_event"] = "system_event"
+    phase: str  # e.g. "repair", "budget", "interrupt"
+    message: str
+    data: dict[str, Any] = field(default_factory=dict[str, Any])
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ErrorPayload:
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GenericPayload:
+    """Item kinds whose behaviour lands later (approvals, plans, subagents): content as stored."""
+
+    type: Literal["approval_request", "approval_response", "plan", "subagent"]
+    data: dict[str, Any] = field(default_factory=dict[str, Any])
+
+
+Payload = (UserMessage | AgentMessage | Reasoning | ToolCall | ToolResult | SystemEvent
+           | ErrorPayload | GenericPayload)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Item:
+    """One stored entry of a thread's history, with its per-thread sequence number."""
+
+    item_id: str
+    thread_id: str
+    turn_id: str | None
+    seq: int
+    status: ItemStatus
+    payload: Payload
+    created_at: float
+
+    @property
+    def type(self) -> ItemType:
+        return self.payload.type
+
+    @property
+    def text(self) -> str:
+        """The readable text of a message item, or an empty string."""
+        payload = self.payload
+        if isinstance(payload, AgentMessage | Reasoning):
+            return payload.text
+        if isinstance(payload, UserMessage):
+            from ._content import parts_text
+
+            return parts_text(payload.content)
+        return ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.item_id, "thread_id": self.thread_id, "turn_id": self.turn_id,
+            "seq": self.seq, "type": self.type, "status": self.status,
+            "content": payload_to_dict(self.payload), "created_at": self.created_at,
+        }
+
+
+def payload_to_dict(payload: Payload) -> dict[str, Any]:
+    """The payload's content as JSON-ready data (without its `type`)."""
+    if isinstance(payload, UserMessage):
+        return {"content": [part_to_dict(p) for p in payload.content], "sender": payload.sender}
+    if isinstance(payload, AgentMessage | Reasoning):
+        return {"text": payload.text}
+    if isinstance(payload, ToolCall):
+        return {"tool_call_id": payload.tool_call_id, "name": payload.name,
+                "arguments": payload.arguments}
+    if isinstance(payload, ToolResult):
+        return {"tool_call_id": payload.tool_call_id, "name": payload.name,
+                "output": payload.output, "outcome": payload.outcome}
+    if isinstance(payload, SystemEvent):
+        return {"phase": payload.phase, "message": payload.message, "data": payload.data}
+    if isinstance(payload, ErrorPayload):
+        return {"code": payload.code, "message": payload.message}
+    return dict(payload.data)
+
+
+def payload_from_dict(item_type: str, data: dict[str, Any]) -> Payload:
+    if item_type == "user_message":
+        return UserMessage(content=tuple(part_from_dict(p) for p in data["content"]),
+                           sender=data.get("sender"))
+    if item_type == "agent_message":
+        return AgentMessage(text=data["text"])
+    if item_type == "reasoning":
+        return Reasoning(text=data["text"])
+    if item_type == "tool_call":
+        return ToolCall(tool_call_id=data["tool_call_id"], name=data["name"],
+                        arguments=data["arguments"])
+    if item_type == "tool_result":
+        return ToolResult(tool_call_id=data["tool_call_id"], name=data["name"],
+                          output=data["output"], outcome=data.get("outcome", "success"))
+    if item_type == "system_event":
+        return SystemEvent(phase=data["phase"], message=data["message"], data=data.get("data", {}))
+    if item_type == "error":
+        return ErrorPayload(code=data["code"], message=data["message"])
+    if item_type in ("approval_request", "approval_response", "plan", "subagent"):
+        return GenericPayload(type=item_type, data=data)  # type: ignore[arg-type]
+    raise ValueError(f"unknown item type {item_type!r}")
+
+
+def payload_call_id(payload: Payload) -> str | None:
+    """The tool call a payload belongs to, for the one-call-one-result constraint."""
+    if isinstance(payload, ToolCall | ToolResult):
+        return payload.tool_call_id
+    return None
