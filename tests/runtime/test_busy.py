@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+import threadline as tl
+from threadline.testing import Step
+
+
+async def test_a_second_run_while_busy_raises_turn_in_progress(make_app: Any) -> None:
+    app, _ = await make_app([Step(text="slow answer", delay=0.3)])
+    thread = await app.threads.start()
+    first = asyncio.create_task(thread.run("one"))
+    await asyncio.sleep(0.05)
+
+    with pytest.raises(tl.TurnInProgressError) as caught:
+        await thread.run("two")
+
+    assert caught.value.code == "turn_in_progress"
+    assert (await first).text == "slow answer"
+    assert len(await thread.turns()) == 1  # the refused input changed nothing
+
+
+async def test_enqueue_if_busy_runs_the_input_as_its_own_turn_and_returns_its_result(
+        make_app: Any) -> None:
+    app, _ = await make_app([Step(text="first", delay=0.2), "second"])
+    thread = await app.threads.start()
+    first = asyncio.create_task(thread.run("one"))
+    await asyncio.sleep(0.05)
+
+    second = await thread.run("two", enqueue_if_busy=True)
+
+    assert (await first).text == "first"
+    assert second.text == "second"
+    turns = await thread.turns()
+    assert [(t.number, t.status, t.input[0]["text"]) for t in turns] == [
+        (1, "completed", "one"), (2, "completed", "two")]
+    assert await thread.inbox() == []
+
+
+async def test_enqueued_inputs_run_in_order_and_subscribers_see_them(make_app: Any) -> None:
+    app, _ = await make_app(["a", "b", "c"])
+    thread = await app.threads.start()
+    subscription = thread.subscribe()
+
+    for text in ("1", "2", "3"):
+        await thread.enqueue(text)
+    completed: list[str] = []
+    async for event in subscription:
+        if event.type == "completed":
+            completed.append(event.params["text"])
+            if len(completed) == 3:
+                break
+
+    assert completed == ["a", "b", "c"]
+    assert [t.input[0]["text"] for t in await thread.turns()] == ["1", "2", "3"]
+
+
+async def test_the_same_client_key_returns_the_same_turn_and_stores_nothing_new(
+        make_app: Any) -> None:
+    app, _ = await make_app(["only once"])
+    thread = await app.threads.start()
+
+    first = await thread.run("hello", client_key="k1")
+    again = await thread.run("hello", client_key="k1")
+
+    assert again.turn_id == first.turn_id
+    assert again.text == "only once"
+    assert len(await thread.turns()) == 1
+    assert len(await thread.items()) == 2
+
+
+async def test_enqueue_with_a_client_key_is_idempotent(make_app: Any) -> None:
+    app, _ = await make_app([Step(text="x", delay=0.2)])
+    thread = await app.threads.start()
+    running = asyncio.create_task(thread.run("busy"))
+    await asyncio.sleep(0.05)
+    await thread.interrupt()
+    await asyncio.gather(running, return_exceptions=True)
+    app._engine.closing = True  # keep the entries queued so they can be inspected
+
+    one = await thread.enqueue("later", client_key="k")
+    two = await thread.enqueue("later", client_key="k")
+
+    assert one.entry_id == two.entry_id
+    assert [e.entry_id for e in await thread.inbox()] == [one.entry_id]

@@ -1,0 +1,228 @@
+"""What every `Store` must do. Written against the protocol only."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from threadline.store import (
+    BeginTurn,
+    Duplicate,
+    Enqueued,
+    Store,
+    ThreadCursor,
+    ThreadUpdate,
+    TurnStarted,
+    TurnWrite,
+)
+from threadline.types import (
+    AgentMessage,
+    Event,
+    InboxEntry,
+    InvalidInputError,
+    Item,
+    LeaseLost,
+    NotFoundError,
+    StoreError,
+    TextPart,
+    ThreadRecord,
+    ToolCall,
+    ToolResult,
+    TurnInProgressError,
+    TurnRecord,
+    Usage,
+    UserMessage,
+    new_id,
+)
+
+
+def thread_record(**fields: Any) -> ThreadRecord:
+    now = time.time()
+    return ThreadRecord(thread_id=new_id("thr"), agent="a", created_at=now, updated_at=now,
+                        **fields)
+
+
+def user_item(thread: ThreadRecord, turn_id: str, seq: int, text: str = "hi") -> Item:
+    return Item(item_id=new_id("item"), thread_id=thread.thread_id, turn_id=turn_id, seq=seq,
+                status="completed", payload=UserMessage(content=(TextPart(text=text),)),
+                created_at=time.time())
+
+
+def begin(thread: ThreadRecord, *, number: int = 1, item_seq: int = 0, event_seq: int = 0,
+          client_key: str | None = None, enqueue_if_busy: bool = False) -> BeginTurn:
+    now = time.time()
+    turn = TurnRecord(turn_id=new_id("turn"), thread_id=thread.thread_id, number=number,
+                      status="running", input=[{"type": "text", "text": "hi"}],
+                      client_key=client_key, created_at=now, updated_at=now)
+    event = Event(type="turn_started", thread_id=thread.thread_id, turn_id=turn.turn_id,
+                  item_id=None, seq=event_seq + 1, params={"number": number})
+    return BeginTurn(turn=turn, expected=ThreadCursor(last_item_seq=item_seq,
+                                                      last_event_seq=event_seq),
+                     items=[user_item(thread, turn.turn_id, item_seq + 1)], events=[event],
+                     enqueue_if_busy=enqueue_if_busy)
+
+
+async def test_threads_round_trip(store: Store) -> None:
+    made = await store.create_thread(thread_record(user_id="u", metadata={"a": [1, "é"]},
+                                                   state={"n": 1}))
+    assert await store.get_thread(made.thread_id) == made
+    assert await store.get_thread("thr_missing") is None
+    updated = await store.update_thread(made.thread_id, ThreadUpdate(mode="plan",
+                                                                     metadata={"b": 2}))
+    assert (updated.mode, updated.metadata, updated.state) == ("plan", {"b": 2}, {"n": 1})
+    with pytest.raises(NotFoundError):
+        await store.update_thread("thr_missing", ThreadUpdate(mode=None))
+
+
+async def test_begin_turn_is_atomic_and_exclusive(store: Store) -> None:
+    thread = await store.create_thread(thread_record())
+    request = begin(thread)
+
+    started = await store.begin_turn(request)
+
+    assert isinstance(started, TurnStarted)
+    assert started.cursor == ThreadCursor(last_item_seq=1, last_event_seq=1)
+    stored = await store.get_thread(thread.thread_id)
+    assert stored is not None
+    assert (stored.active_turn_id, stored.status, stored.turn_count) == (
+        request.turn.turn_id, "active", 1)
+    assert await store.load_items(thread.thread_id) == list(request.items)
+    with pytest.raises(TurnInProgressError):
+        await store.begin_turn(begin(thread, number=2, item_seq=1, event_seq=1))
+    queued = await store.begin_turn(begin(thread, number=2, item_seq=1, event_seq=1,
+                                          enqueue_if_busy=True))
+    assert isinstance(queued, Enqueued)
+    assert queued.active_turn_id == request.turn.turn_id
+    assert [e.entry_id for e in await store.list_inbox(thread.thread_id)] == [
+        queued.entry.entry_id]
+
+
+async def test_a_client_key_is_used_once(store: Store) -> None:
+    thread = await store.create_thread(thread_record())
+    first = await store.begin_turn(begin(thread, client_key="k"))
+    assert isinstance(first, TurnStarted)
+
+    again = await store.begin_turn(begin(thread, client_key="k"))
+
+    assert isinstance(again, Duplicate) and again.turn is not None
+    assert again.turn.turn_id == first.turn.turn_id
+    assert len(await store.load_items(thread.thread_id)) == 1
+
+
+async def test_write_turn_is_fenced_to_the_active_turn(store: Store) -> None:
+    thread = await store.create_thread(thread_record())
+    started = await store.begin_turn(begin(thread))
+    assert isinstance(started, TurnStarted)
+    turn = started.turn
+    answer = Item(item_id=new_id("item"), thread_id=thread.thread_id, turn_id=turn.turn_id,
+                  seq=2, status="completed", payload=AgentMessage(text="hello"),
+                  created_at=time.time())
+
+    await store.write_turn(TurnWrite(
+        thread_id=thread.thread_id, turn_id=turn.turn_id,
+        cursor=ThreadCursor(last_item_seq=2, last_event_seq=1), items=[answer],
+        turn_status="completed", usage=Usage(input_tokens=3, output_tokens=4), steps=1,
+        release=True, thread_state={"x": 1}))
+
+    stored_turn = await store.get_turn(turn.turn_id)
+    assert stored_turn is not None
+    assert (stored_turn.status, stored_turn.usage.total_tokens, stored_turn.steps) == (
+        "completed", 7, 1)
+    assert stored_turn.completed_at is not None
+    stored_thread = await store.get_thread(thread.thread_id)
+    assert stored_thread is not None
+    assert (stored_thread.active_turn_id, stored_thread.status, stored_thread.state) == (
+        None, "idle", {"x": 1})
+    with pytest.raises(LeaseLost):
+        await store.write_turn(TurnWrite(thread_id=thread.thread_id, turn_id=turn.turn_id,
+                                         cursor=ThreadCursor(last_item_seq=2, last_event_seq=1)))
+
+
+async def test_one_call_and_one_result_per_tool_call_id(store: Store) -> None:
+    thread = await store.create_thread(thread_record())
+    started = await store.begin_turn(begin(thread))
+    assert isinstance(started, TurnStarted)
+
+    def item(seq: int, payload: Any) -> Item:
+        return Item(item_id=new_id("item"), thread_id=thread.thread_id,
+                    turn_id=started.turn.turn_id, seq=seq, status="completed", payload=payload,
+                    created_at=time.time())
+
+    call = ToolCall(tool_call_id="c1", name="t", arguments="{}")
+    result = ToolResult(tool_call_id="c1", name="t", output="ok")
+    await store.write_turn(TurnWrite(thread_id=thread.thread_id, turn_id=started.turn.turn_id,
+                                     cursor=ThreadCursor(last_item_seq=3, last_event_seq=1),
+                                     items=[item(2, call), item(3, result)]))
+    with pytest.raises(StoreError):
+        await store.write_turn(TurnWrite(thread_id=thread.thread_id,
+                                         turn_id=started.turn.turn_id,
+                                         cursor=ThreadCursor(last_item_seq=4, last_event_seq=1),
+                                         items=[item(4, result)]))
+    assert [i.seq for i in await store.load_items(thread.thread_id)] == [1, 2, 3]
+
+
+async def test_concurrent_writes_all_commit(store: Store) -> None:
+    threads = await asyncio.gather(*(store.create_thread(thread_record(user_id=str(n)))
+                                     for n in range(50)))
+    outcomes = await asyncio.gather(*(store.begin_turn(begin(t)) for t in threads))
+    assert all(isinstance(o, TurnStarted) for o in outcomes)
+    page = await store.list_threads(limit=100)
+    assert len(page.threads) == 50
+
+
+async def test_listing_pages_newest_first(store: Store) -> None:
+    made = [await store.create_thread(thread_record(user_id="u")) for _ in range(5)]
+    first = await store.list_threads(user_id="u", limit=3)
+    second = await store.list_threads(user_id="u", limit=3, cursor=first.next_cursor)
+    assert [t.thread_id for t in first.threads + second.threads] == [
+        t.thread_id for t in reversed(made)]
+    assert second.next_cursor is None
+    with pytest.raises(InvalidInputError):
+        await store.list_threads(limit=5000)
+
+
+async def test_inbox_is_ordered_and_idempotent(store: Store) -> None:
+    thread = await store.create_thread(thread_record())
+
+    def entry(text: str, key: str | None = None) -> InboxEntry:
+        return InboxEntry(entry_id=new_id("inbox"), thread_id=thread.thread_id, position=0,
+                          input=[{"type": "text", "text": text}], client_key=key,
+                          created_at=time.time())
+
+    a = await store.enqueue(entry("a", "k"))
+    b = await store.enqueue(entry("b"))
+    a_again = await store.enqueue(entry("a", "k"))
+
+    assert a_again == a
+    assert [e.entry_id for e in await store.list_inbox(thread.thread_id)] == [a.entry_id,
+                                                                              b.entry_id]
+    peeked = await store.peek_inbox(thread.thread_id)
+    assert peeked == a and a.position < b.position
+
+
+async def test_events_load_after_a_seq(store: Store) -> None:
+    thread = await store.create_thread(thread_record())
+    started = await store.begin_turn(begin(thread))
+    assert isinstance(started, TurnStarted)
+    events = [Event(type="agent_message_delta", thread_id=thread.thread_id,
+                    turn_id=started.turn.turn_id, item_id="i", seq=n, params={"delta": str(n)})
+              for n in range(2, 6)]
+    await store.write_turn(TurnWrite(thread_id=thread.thread_id, turn_id=started.turn.turn_id,
+                                     cursor=ThreadCursor(last_item_seq=1, last_event_seq=5),
+                                     events=events))
+    loaded = await store.load_events(thread.thread_id, after_seq=3)
+    assert [(e.seq, e.params["delta"]) for e in loaded] == [(4, "4"), (5, "5")]
+    assert [e.seq for e in await store.load_events(thread.thread_id, limit=2)] == [1, 2]
+
+
+async def test_delete_removes_everything(store: Store) -> None:
+    thread = await store.create_thread(thread_record())
+    await store.begin_turn(begin(thread))
+    assert await store.delete_thread(thread.thread_id) is True
+    assert await store.get_thread(thread.thread_id) is None
+    assert await store.load_items(thread.thread_id) == []
+    assert await store.list_turns(thread.thread_id) == []
+    assert await store.delete_thread(thread.thread_id) is False

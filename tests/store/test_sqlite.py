@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import threadline as tl
+from threadline.store._sqlite_schema import SCHEMA_VERSION
+
+
+async def test_a_new_database_is_wal_and_versioned(db_path: Path) -> None:
+    async with tl.SQLiteStore(db_path):
+        pass
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+async def test_a_database_from_a_newer_threadline_is_refused(db_path: Path) -> None:
+    async with tl.SQLiteStore(db_path):
+        pass
+    conn = sqlite3.connect(db_path)
+    conn.execute("INSERT INTO schema_version VALUES (?, 0)", (SCHEMA_VERSION + 1,))
+    conn.commit()
+    conn.close()
+
+    with pytest.raises(tl.SchemaVersionError, match="upgrade threadline"):
+        await tl.SQLiteStore(db_path).open()
+
+
+async def test_reopening_migrates_nothing_twice(db_path: Path) -> None:
+    for _ in range(3):
+        async with tl.SQLiteStore(db_path):
+            pass
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+
+
+async def test_a_file_that_is_not_a_database_gives_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(tl.StoreError, match="cannot open"):
+        await tl.SQLiteStore(bad).open()
+
+
+def test_store_specs(tmp_path: Path) -> None:
+    assert isinstance(tl.open_store(str(tmp_path / "a.db")), tl.SQLiteStore)
+    assert tl.open_store(f"sqlite:///{tmp_path}/b.db").path == tmp_path / "b.db"  # type: ignore[attr-defined]
+    with pytest.raises(tl.ConfigurationError, match="unsupported store URL"):
+        tl.open_store("mysql://x")
+    with pytest.raises(tl.InvalidInputError):
+        tl.SQLiteStore(tmp_path / "c.db", synchronous="OFF")  # type: ignore[arg-type]
+
+
+async def test_using_a_closed_store_says_so(db_path: Path) -> None:
+    store = tl.SQLiteStore(db_path)
+    with pytest.raises(tl.StoreError, match="not open"):
+        await store.get_thread("x")
+
+
+@pytest.mark.slow
+async def test_a_long_thread_loads_by_index(tmp_path: Path) -> None:
+    from threadline.testing import ScriptedModel
+
+    model = ScriptedModel(["ok"] * 200)
+    agent = tl.Agent(name="a", model=model)
+    async with tl.Threadline(agents=[agent], store=tmp_path / "long.db") as app:
+        thread = await app.threads.start()
+        for n in range(200):
+            await thread.run(f"message {n}")
+        items = await thread.items()
+        tail = await thread.items(after_seq=390)
+    assert [i.seq for i in items] == list(range(1, 401))
+    assert [i.seq for i in tail] == list(range(391, 401))
+    conn = sqlite3.connect(tmp_path / "long.db")
+    plan = " ".join(str(r) for r in conn.execute(
+        "EXPLAIN QUERY PLAN SELECT * FROM items WHERE thread_id = ? AND seq > ? ORDER BY seq",
+        ("t", 0)))
+    assert "USING PRIMARY KEY" in plan or "USING INDEX" in plan
+    plan = " ".join(str(r) for r in conn.execute(
+        "EXPLAIN QUERY PLAN SELECT * FROM threads WHERE user_id = ? AND status != 'archived' "
+        "ORDER BY created_at DESC, thread_id DESC LIMIT 20", ("u",)))
+    assert "threads_by_user" in plan and "TEMP B-TREE" not in plan
