@@ -36,5 +36,6 @@ async def test_errors_share_one_root_and_carry_codes() -> None:
                   tl.InvalidInputError, tl.ConfigurationError, tl.StoreError, tl.ModelError,
                   tl.NotFoundError, tl.BudgetExceededError, tl.SchemaVersionError):
         assert issubclass(error, tl.ThreadlineError)
-        assert error.code and error.code != tl.ThreadlineError.code
+        assert error.code
+        assert error.code != tl.ThreadlineError.code
     assert not issubclass(tl.LeaseLost, Exception)

@@ -35,7 +35,8 @@ async def test_max_iterations(make_app: Any, weather_tool: tl.Tool) -> None:
                                     "message": "budget exceeded: max_iterations=2 (used 2)",
                                     "value": 2, "used": 2}
     turn = (await thread.turns())[0]
-    assert turn.steps == 2 and turn.status == "failed"
+    assert turn.steps == 2
+    assert turn.status == "failed"
 
 
 async def test_max_tokens_counts_every_step(make_app: Any, weather_tool: tl.Tool) -> None:
@@ -49,7 +50,8 @@ async def test_max_tokens_counts_every_step(make_app: Any, weather_tool: tl.Tool
     error, events = await run_to_failure(thread)
 
     assert failed_event(events)["limit"] == "max_tokens"
-    assert error.turn is not None and error.turn.usage.total_tokens == 145
+    assert error.turn is not None
+    assert error.turn.usage.total_tokens == 145
     assert (await thread.turns())[0].usage.total_tokens == 145
 
 
@@ -70,5 +72,6 @@ async def test_max_wall_seconds(make_app: Any) -> None:
     error, events = await run_to_failure(thread)
 
     assert failed_event(events)["limit"] == "max_wall_seconds"
-    assert error.turn is not None and error.turn.status == "failed"
+    assert error.turn is not None
+    assert error.turn.status == "failed"
     assert model.remaining == 0

@@ -25,11 +25,13 @@ async def test_interrupt_mid_stream_keeps_partial_text_and_leaves_a_valid_histor
             if event.type == "agent_message_delta" and len(seen) > 5:
                 await thread.interrupt()
 
-    assert caught.value.turn is not None and caught.value.turn.status == "cancelled"
+    assert caught.value.turn is not None
+    assert caught.value.turn.status == "cancelled"
     assert seen[-1].type == "cancelled"
     items = await thread.items()
     partial = [i for i in items if isinstance(i.payload, AgentMessage)]
-    assert len(partial) == 1 and partial[0].status == "cancelled"
+    assert len(partial) == 1
+    assert partial[0].status == "cancelled"
     streamed = "".join(e.params["delta"] for e in seen if e.type == "agent_message_delta")
     assert partial[0].payload.text == streamed  # type: ignore[union-attr]
     assert (await thread.reload()).status == "idle"
@@ -63,7 +65,8 @@ async def test_cancelling_the_awaiting_task_interrupts_a_running_tool(make_app: 
     items = await thread.items()
     calls = [i.payload for i in items if isinstance(i.payload, ToolCall)]
     results = [i.payload for i in items if isinstance(i.payload, ToolResult)]
-    assert len(calls) == 1 and len(results) == 1
+    assert len(calls) == 1
+    assert len(results) == 1
     assert results[0].tool_call_id == calls[0].tool_call_id
     assert results[0].outcome == "cancelled"
     assert "interrupted" in results[0].output

@@ -17,7 +17,8 @@ async def test_start_resume_and_get_or_create(make_app: Any) -> None:
 
     assert resumed.record == thread.record
     assert reused.id == thread.id
-    assert other.id != thread.id and other.user_id == "bob"
+    assert other.id != thread.id
+    assert other.user_id == "bob"
     assert thread.record.metadata == {"topic": "trip"}
     with pytest.raises(tl.NotFoundError):
         await app.threads.resume("thr_missing")

@@ -20,7 +20,8 @@ async def test_a_tool_calling_turn_stores_every_item_and_answers(make_app: Any,
     assert [i.type for i in result.items] == [
         "user_message", "tool_call", "tool_result", "agent_message"]
     call, tool_result = result.items[1].payload, result.items[2].payload
-    assert isinstance(call, ToolCall) and call.name == "get_weather"
+    assert isinstance(call, ToolCall)
+    assert call.name == "get_weather"
     assert isinstance(tool_result, ToolResult)
     assert tool_result.output == '{"city":"Paris","temp_c":18}'
     assert tool_result.tool_call_id == call.tool_call_id

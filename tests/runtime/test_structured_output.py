@@ -39,7 +39,8 @@ async def test_invalid_output_is_repaired_once_then_valid(make_app: Any) -> None
     assert events[-1].params["output"] == {"name": "Paris", "population": 2}
     # The repair request reached the model as part of the history.
     last = model.requests[1].items[-1].payload
-    assert isinstance(last, SystemEvent) and last.phase == "repair"
+    assert isinstance(last, SystemEvent)
+    assert last.phase == "repair"
 
 
 async def test_exhausted_repairs_fail_the_turn(make_app: Any) -> None:

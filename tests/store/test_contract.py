@@ -107,7 +107,8 @@ async def test_a_client_key_is_used_once(store: Store) -> None:
 
     again = await store.begin_turn(begin(thread, client_key="k"))
 
-    assert isinstance(again, Duplicate) and again.turn is not None
+    assert isinstance(again, Duplicate)
+    assert again.turn is not None
     assert again.turn.turn_id == first.turn.turn_id
     assert len(await store.load_items(thread.thread_id)) == 1
 
@@ -200,7 +201,8 @@ async def test_inbox_is_ordered_and_idempotent(store: Store) -> None:
     assert [e.entry_id for e in await store.list_inbox(thread.thread_id)] == [a.entry_id,
                                                                               b.entry_id]
     peeked = await store.peek_inbox(thread.thread_id)
-    assert peeked == a and a.position < b.position
+    assert peeked == a
+    assert a.position < b.position
 
 
 async def test_events_load_after_a_seq(store: Store) -> None:

@@ -82,4 +82,5 @@ async def test_a_long_thread_loads_by_index(tmp_path: Path) -> None:
     plan = " ".join(str(r) for r in conn.execute(
         "EXPLAIN QUERY PLAN SELECT * FROM threads WHERE user_id = ? AND status != 'archived' "
         "ORDER BY created_at DESC, thread_id DESC LIMIT 20", ("u",)))
-    assert "threads_by_user" in plan and "TEMP B-TREE" not in plan
+    assert "threads_by_user" in plan
+    assert "TEMP B-TREE" not in plan

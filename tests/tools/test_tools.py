@@ -46,7 +46,7 @@ async def test_a_raising_tool_gives_the_model_an_error_without_the_secret(make_a
         """Fails."""
         raise RuntimeError("password=hunter2")
 
-    app, model = await make_app([tool_call("leak", {}), "sorry"], tools=[leak])
+    app, _model = await make_app([tool_call("leak", {}), "sorry"], tools=[leak])
     thread = await app.threads.start()
 
     result = await thread.run("go")

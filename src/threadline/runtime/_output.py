@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
+import jsonschema.validators
 import orjson
 from pydantic import BaseModel, ValidationError
 

@@ -15,7 +15,7 @@ class _DeltaRun:
 
     def __init__(self, event_type: EventType, item_id: str | None, seq: int,
                  extra: Mapping[str, Any]) -> None:
-        self.type = event_type
+        self.type: EventType = event_type
         self.item_id = item_id
         self.seq = seq
         self.extra = extra

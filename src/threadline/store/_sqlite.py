@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 import time
@@ -88,7 +89,8 @@ class SQLiteStore:
         if self._writer is not None:
             return
         if self.path.parent and not self.path.parent.exists():
-            raise InvalidInputError(f"the folder of the database does not exist: {self.path.parent}")
+            raise InvalidInputError(
+                f"the folder of the database does not exist: {self.path.parent}")
         writer = SQLiteWriter(self._connect_writer)
         try:
             writer.start()
@@ -219,10 +221,10 @@ class SQLiteStore:
     # -- turns -------------------------------------------------------------------------------
 
     async def begin_turn(self, request: BeginTurn) -> BeginOutcome:
-        return await self._write(lambda conn: _begin_turn(conn, request))
+        return await self._write(functools.partial(_begin_turn, request=request))
 
     async def write_turn(self, write: TurnWrite) -> None:
-        await self._write(lambda conn: _write_turn(conn, write))
+        await self._write(functools.partial(_write_turn, write=write))
 
     async def get_turn(self, turn_id: str) -> TurnRecord | None:
         row = self._read().execute(f"SELECT {codec.TURN_COLUMNS} FROM turns WHERE turn_id = ?",
@@ -254,7 +256,7 @@ class SQLiteStore:
     # -- inbox -------------------------------------------------------------------------------
 
     async def enqueue(self, entry: InboxEntry) -> InboxEntry:
-        return await self._write(lambda conn: _enqueue(conn, entry))
+        return await self._write(functools.partial(_enqueue, entry=entry))
 
     async def peek_inbox(self, thread_id: str) -> InboxEntry | None:
         row = self._read().execute(

@@ -9,6 +9,7 @@ a write that returned is durable, and concurrent turns share one fsync.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -130,10 +131,8 @@ class SQLiteWriter:
         for pending, ok, value in outcomes:
             by_loop.setdefault(pending.loop, []).append((pending.future, ok, value))
         for loop, batch in by_loop.items():
-            try:
+            with contextlib.suppress(RuntimeError):  # a closed loop has nobody waiting
                 loop.call_soon_threadsafe(_settle, batch)
-            except RuntimeError:  # that loop is closed; nobody is waiting any more
-                pass
 
 
 def _as_exception(exc: BaseException) -> BaseException:

@@ -32,7 +32,7 @@ class ThreadState(Generic[StateT]):
         self.user_id = user_id
         self._items = items
         self._state_type = state_type
-        self._state = state
+        self._state: Any = state
         self.state_changed = False
 
     def get_messages(self) -> list[Item]:
@@ -42,7 +42,8 @@ class ThreadState(Generic[StateT]):
     @property
     def state(self) -> StateT:
         """The thread's state: an instance of the agent's `state_type`, or a dict."""
-        return self._state
+        state: StateT = self._state
+        return state
 
     def set_state(self, value: StateT | dict[str, Any]) -> None:
         """Replace the thread's state. Raises `InvalidInputError` if it does not validate."""
@@ -59,8 +60,9 @@ class ThreadState(Generic[StateT]):
         self.state_changed = True
 
     def state_as_json(self) -> dict[str, Any] | None:
-        if self._state is None:
+        state: Any = self._state
+        if state is None:
             return None
-        if isinstance(self._state, BaseModel):
-            return self._state.model_dump(mode="json")
-        return dict(self._state)
+        if isinstance(state, BaseModel):
+            return state.model_dump(mode="json")
+        return dict(state)

@@ -115,5 +115,5 @@ class BudgetExceededError(ThreadlineError):
         self.limit = limit
 
 
-class LeaseLost(BaseException):  # noqa: N818 - control flow, like CancelledError
+class LeaseLost(BaseException):
     """The turn's owner lost its lease; it must stop without writing or invoking anything."""
