@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import threadline as tl
-from threadline.testing import ScriptedModel
+from threadline.testing import ScriptedModel, check_invariants
 
 _real_connect = socket.socket.connect
 
@@ -72,3 +72,7 @@ async def make_app(db_path: Path) -> AsyncIterator[AppFactory]:
         await app.close()
     for _, model in opened:
         model.assert_done()
+    if opened:
+        async with tl.SQLiteStore(db_path) as store:
+            assert await check_invariants(store) == []
+

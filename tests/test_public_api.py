@@ -3,9 +3,9 @@ import threadline as tl
 
 def test_the_public_surface_is_pinned() -> None:
     assert sorted(tl.__all__) == [
-        "Agent", "Budget", "BudgetExceededError", "ConfigurationError", "Event", "FilePart",
+        "Agent", "ApprovalRequest", "ApprovalResponse", "AwaitingInput", "Budget", "BudgetExceededError", "ConfigurationError", "Event", "FilePart",
         "ImagePart", "InvalidInputError", "Item", "LeaseLost", "Mode", "Model", "ModelError",
-        "ModelRequest", "NotFoundError", "SQLiteStore", "SchemaVersionError", "Store",
+        "ModelRequest", "NotFoundError", "RecoveryReport", "SQLiteStore", "ScheduledCall", "SchemaVersionError", "Store",
         "StoreError", "Subscription", "SyncThreadline", "TextPart", "Thread", "ThreadList",
         "ThreadManager", "ThreadRecord", "ThreadState", "Threadline", "ThreadlineError", "Tool",
         "ToolError", "TurnCancelledError", "TurnError", "TurnFailedError", "TurnInProgressError",

@@ -12,18 +12,23 @@ from threadline.models import Model, ModelRequest, resolve_model
 from threadline.runtime import (
     Agent,
     Mode,
+    RecoveryReport,
+    ScheduledCall,
     Subscription,
     SyncThreadline,
     Thread,
+    Threadline,
     ThreadList,
     ThreadManager,
-    Threadline,
     TurnResult,
     TurnStream,
 )
 from threadline.store import SQLiteStore, Store, open_store
 from threadline.tools import ThreadState, Tool, tool
 from threadline.types import (
+    ApprovalRequest,
+    ApprovalResponse,
+    AwaitingInput,
     Budget,
     BudgetExceededError,
     ConfigurationError,
@@ -53,6 +58,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Agent",
+    "ApprovalRequest",
+    "ApprovalResponse",
+    "AwaitingInput",
     "Budget",
     "BudgetExceededError",
     "ConfigurationError",
@@ -67,7 +75,9 @@ __all__ = [
     "ModelError",
     "ModelRequest",
     "NotFoundError",
+    "RecoveryReport",
     "SQLiteStore",
+    "ScheduledCall",
     "SchemaVersionError",
     "Store",
     "StoreError",

@@ -29,6 +29,7 @@ from threadline.types import (
     StoreError,
     TextPart,
     ThreadRecord,
+    TimerRecord,
     ToolCall,
     ToolResult,
     TurnInProgressError,
@@ -41,37 +42,75 @@ from threadline.types import (
 
 def thread_record(**fields: Any) -> ThreadRecord:
     now = time.time()
-    return ThreadRecord(thread_id=new_id("thr"), agent="a", created_at=now, updated_at=now,
-                        **fields)
+    return ThreadRecord(
+        thread_id=new_id("thr"), agent="a", created_at=now, updated_at=now, **fields
+    )
 
 
 def user_item(thread: ThreadRecord, turn_id: str, seq: int, text: str = "hi") -> Item:
-    return Item(item_id=new_id("item"), thread_id=thread.thread_id, turn_id=turn_id, seq=seq,
-                status="completed", payload=UserMessage(content=(TextPart(text=text),)),
-                created_at=time.time())
+    return Item(
+        item_id=new_id("item"),
+        thread_id=thread.thread_id,
+        turn_id=turn_id,
+        seq=seq,
+        status="completed",
+        payload=UserMessage(content=(TextPart(text=text),)),
+        created_at=time.time(),
+    )
 
 
-def begin(thread: ThreadRecord, *, number: int = 1, item_seq: int = 0, event_seq: int = 0,
-          client_key: str | None = None, enqueue_if_busy: bool = False) -> BeginTurn:
+def begin(
+    thread: ThreadRecord,
+    *,
+    number: int = 1,
+    item_seq: int = 0,
+    event_seq: int = 0,
+    client_key: str | None = None,
+    enqueue_if_busy: bool = False,
+    lease_seconds: float = 30.0,
+) -> BeginTurn:
     now = time.time()
-    turn = TurnRecord(turn_id=new_id("turn"), thread_id=thread.thread_id, number=number,
-                      status="running", input=[{"type": "text", "text": "hi"}],
-                      client_key=client_key, created_at=now, updated_at=now)
-    event = Event(type="turn_started", thread_id=thread.thread_id, turn_id=turn.turn_id,
-                  item_id=None, seq=event_seq + 1, params={"number": number})
-    return BeginTurn(turn=turn, expected=ThreadCursor(last_item_seq=item_seq,
-                                                      last_event_seq=event_seq),
-                     items=[user_item(thread, turn.turn_id, item_seq + 1)], events=[event],
-                     enqueue_if_busy=enqueue_if_busy)
+    turn = TurnRecord(
+        turn_id=new_id("turn"),
+        thread_id=thread.thread_id,
+        number=number,
+        status="running",
+        input=[{"type": "text", "text": "hi"}],
+        client_key=client_key,
+        created_at=now,
+        updated_at=now,
+    )
+    event = Event(
+        type="turn_started",
+        thread_id=thread.thread_id,
+        turn_id=turn.turn_id,
+        item_id=None,
+        seq=event_seq + 1,
+        params={"number": number},
+    )
+    return BeginTurn(
+        turn=turn,
+        expected=ThreadCursor(last_item_seq=item_seq, last_event_seq=event_seq),
+        items=[user_item(thread, turn.turn_id, item_seq + 1)],
+        events=[event],
+        enqueue_if_busy=enqueue_if_busy,
+        owner=OWNER,
+        lease_seconds=lease_seconds,
+    )
+
+
+OWNER = "proc_a"
 
 
 async def test_threads_round_trip(store: Store) -> None:
-    made = await store.create_thread(thread_record(user_id="u", metadata={"a": [1, "é"]},
-                                                   state={"n": 1}))
+    made = await store.create_thread(
+        thread_record(user_id="u", metadata={"a": [1, "é"]}, state={"n": 1})
+    )
     assert await store.get_thread(made.thread_id) == made
     assert await store.get_thread("thr_missing") is None
-    updated = await store.update_thread(made.thread_id, ThreadUpdate(mode="plan",
-                                                                     metadata={"b": 2}))
+    updated = await store.update_thread(
+        made.thread_id, ThreadUpdate(mode="plan", metadata={"b": 2})
+    )
     assert (updated.mode, updated.metadata, updated.state) == ("plan", {"b": 2}, {"n": 1})
     with pytest.raises(NotFoundError):
         await store.update_thread("thr_missing", ThreadUpdate(mode=None))
@@ -88,16 +127,19 @@ async def test_begin_turn_is_atomic_and_exclusive(store: Store) -> None:
     stored = await store.get_thread(thread.thread_id)
     assert stored is not None
     assert (stored.active_turn_id, stored.status, stored.turn_count) == (
-        request.turn.turn_id, "active", 1)
+        request.turn.turn_id,
+        "active",
+        1,
+    )
     assert await store.load_items(thread.thread_id) == list(request.items)
     with pytest.raises(TurnInProgressError):
         await store.begin_turn(begin(thread, number=2, item_seq=1, event_seq=1))
-    queued = await store.begin_turn(begin(thread, number=2, item_seq=1, event_seq=1,
-                                          enqueue_if_busy=True))
+    queued = await store.begin_turn(
+        begin(thread, number=2, item_seq=1, event_seq=1, enqueue_if_busy=True)
+    )
     assert isinstance(queued, Enqueued)
     assert queued.active_turn_id == request.turn.turn_id
-    assert [e.entry_id for e in await store.list_inbox(thread.thread_id)] == [
-        queued.entry.entry_id]
+    assert [e.entry_id for e in await store.list_inbox(thread.thread_id)] == [queued.entry.entry_id]
 
 
 async def test_a_client_key_is_used_once(store: Store) -> None:
@@ -118,28 +160,55 @@ async def test_write_turn_is_fenced_to_the_active_turn(store: Store) -> None:
     started = await store.begin_turn(begin(thread))
     assert isinstance(started, TurnStarted)
     turn = started.turn
-    answer = Item(item_id=new_id("item"), thread_id=thread.thread_id, turn_id=turn.turn_id,
-                  seq=2, status="completed", payload=AgentMessage(text="hello"),
-                  created_at=time.time())
+    answer = Item(
+        item_id=new_id("item"),
+        thread_id=thread.thread_id,
+        turn_id=turn.turn_id,
+        seq=2,
+        status="completed",
+        payload=AgentMessage(text="hello"),
+        created_at=time.time(),
+    )
 
-    await store.write_turn(TurnWrite(
-        thread_id=thread.thread_id, turn_id=turn.turn_id,
-        cursor=ThreadCursor(last_item_seq=2, last_event_seq=1), items=[answer],
-        turn_status="completed", usage=Usage(input_tokens=3, output_tokens=4), steps=1,
-        release=True, thread_state={"x": 1}))
+    await store.write_turn(
+        TurnWrite(
+            thread_id=thread.thread_id,
+            turn_id=turn.turn_id,
+            epoch=started.epoch,
+            cursor=ThreadCursor(last_item_seq=2, last_event_seq=1),
+            items=[answer],
+            turn_status="completed",
+            usage=Usage(input_tokens=3, output_tokens=4),
+            steps=1,
+            end="release",
+            thread_state={"x": 1},
+        )
+    )
 
     stored_turn = await store.get_turn(turn.turn_id)
     assert stored_turn is not None
     assert (stored_turn.status, stored_turn.usage.total_tokens, stored_turn.steps) == (
-        "completed", 7, 1)
+        "completed",
+        7,
+        1,
+    )
     assert stored_turn.completed_at is not None
     stored_thread = await store.get_thread(thread.thread_id)
     assert stored_thread is not None
     assert (stored_thread.active_turn_id, stored_thread.status, stored_thread.state) == (
-        None, "idle", {"x": 1})
+        None,
+        "idle",
+        {"x": 1},
+    )
     with pytest.raises(LeaseLost):
-        await store.write_turn(TurnWrite(thread_id=thread.thread_id, turn_id=turn.turn_id,
-                                         cursor=ThreadCursor(last_item_seq=2, last_event_seq=1)))
+        await store.write_turn(
+            TurnWrite(
+                thread_id=thread.thread_id,
+                turn_id=turn.turn_id,
+                epoch=started.epoch,
+                cursor=ThreadCursor(last_item_seq=2, last_event_seq=1),
+            )
+        )
 
 
 async def test_one_call_and_one_result_per_tool_call_id(store: Store) -> None:
@@ -148,26 +217,44 @@ async def test_one_call_and_one_result_per_tool_call_id(store: Store) -> None:
     assert isinstance(started, TurnStarted)
 
     def item(seq: int, payload: Any) -> Item:
-        return Item(item_id=new_id("item"), thread_id=thread.thread_id,
-                    turn_id=started.turn.turn_id, seq=seq, status="completed", payload=payload,
-                    created_at=time.time())
+        return Item(
+            item_id=new_id("item"),
+            thread_id=thread.thread_id,
+            turn_id=started.turn.turn_id,
+            seq=seq,
+            status="completed",
+            payload=payload,
+            created_at=time.time(),
+        )
 
     call = ToolCall(tool_call_id="c1", name="t", arguments="{}")
     result = ToolResult(tool_call_id="c1", name="t", output="ok")
-    await store.write_turn(TurnWrite(thread_id=thread.thread_id, turn_id=started.turn.turn_id,
-                                     cursor=ThreadCursor(last_item_seq=3, last_event_seq=1),
-                                     items=[item(2, call), item(3, result)]))
+    await store.write_turn(
+        TurnWrite(
+            thread_id=thread.thread_id,
+            turn_id=started.turn.turn_id,
+            epoch=started.epoch,
+            cursor=ThreadCursor(last_item_seq=3, last_event_seq=1),
+            items=[item(2, call), item(3, result)],
+        )
+    )
     with pytest.raises(StoreError):
-        await store.write_turn(TurnWrite(thread_id=thread.thread_id,
-                                         turn_id=started.turn.turn_id,
-                                         cursor=ThreadCursor(last_item_seq=4, last_event_seq=1),
-                                         items=[item(4, result)]))
+        await store.write_turn(
+            TurnWrite(
+                thread_id=thread.thread_id,
+                epoch=started.epoch,
+                turn_id=started.turn.turn_id,
+                cursor=ThreadCursor(last_item_seq=4, last_event_seq=1),
+                items=[item(4, result)],
+            )
+        )
     assert [i.seq for i in await store.load_items(thread.thread_id)] == [1, 2, 3]
 
 
 async def test_concurrent_writes_all_commit(store: Store) -> None:
-    threads = await asyncio.gather(*(store.create_thread(thread_record(user_id=str(n)))
-                                     for n in range(50)))
+    threads = await asyncio.gather(
+        *(store.create_thread(thread_record(user_id=str(n))) for n in range(50))
+    )
     outcomes = await asyncio.gather(*(store.begin_turn(begin(t)) for t in threads))
     assert all(isinstance(o, TurnStarted) for o in outcomes)
     page = await store.list_threads(limit=100)
@@ -179,7 +266,8 @@ async def test_listing_pages_newest_first(store: Store) -> None:
     first = await store.list_threads(user_id="u", limit=3)
     second = await store.list_threads(user_id="u", limit=3, cursor=first.next_cursor)
     assert [t.thread_id for t in first.threads + second.threads] == [
-        t.thread_id for t in reversed(made)]
+        t.thread_id for t in reversed(made)
+    ]
     assert second.next_cursor is None
     with pytest.raises(InvalidInputError):
         await store.list_threads(limit=5000)
@@ -189,17 +277,24 @@ async def test_inbox_is_ordered_and_idempotent(store: Store) -> None:
     thread = await store.create_thread(thread_record())
 
     def entry(text: str, key: str | None = None) -> InboxEntry:
-        return InboxEntry(entry_id=new_id("inbox"), thread_id=thread.thread_id, position=0,
-                          input=[{"type": "text", "text": text}], client_key=key,
-                          created_at=time.time())
+        return InboxEntry(
+            entry_id=new_id("inbox"),
+            thread_id=thread.thread_id,
+            position=0,
+            input=[{"type": "text", "text": text}],
+            client_key=key,
+            created_at=time.time(),
+        )
 
     a = await store.enqueue(entry("a", "k"))
     b = await store.enqueue(entry("b"))
     a_again = await store.enqueue(entry("a", "k"))
 
     assert a_again == a
-    assert [e.entry_id for e in await store.list_inbox(thread.thread_id)] == [a.entry_id,
-                                                                              b.entry_id]
+    assert [e.entry_id for e in await store.list_inbox(thread.thread_id)] == [
+        a.entry_id,
+        b.entry_id,
+    ]
     peeked = await store.peek_inbox(thread.thread_id)
     assert peeked == a
     assert a.position < b.position
@@ -209,12 +304,26 @@ async def test_events_load_after_a_seq(store: Store) -> None:
     thread = await store.create_thread(thread_record())
     started = await store.begin_turn(begin(thread))
     assert isinstance(started, TurnStarted)
-    events = [Event(type="agent_message_delta", thread_id=thread.thread_id,
-                    turn_id=started.turn.turn_id, item_id="i", seq=n, params={"delta": str(n)})
-              for n in range(2, 6)]
-    await store.write_turn(TurnWrite(thread_id=thread.thread_id, turn_id=started.turn.turn_id,
-                                     cursor=ThreadCursor(last_item_seq=1, last_event_seq=5),
-                                     events=events))
+    events = [
+        Event(
+            type="agent_message_delta",
+            thread_id=thread.thread_id,
+            turn_id=started.turn.turn_id,
+            item_id="i",
+            seq=n,
+            params={"delta": str(n)},
+        )
+        for n in range(2, 6)
+    ]
+    await store.write_turn(
+        TurnWrite(
+            thread_id=thread.thread_id,
+            turn_id=started.turn.turn_id,
+            epoch=started.epoch,
+            cursor=ThreadCursor(last_item_seq=1, last_event_seq=5),
+            events=events,
+        )
+    )
     loaded = await store.load_events(thread.thread_id, after_seq=3)
     assert [(e.seq, e.params["delta"]) for e in loaded] == [(4, "4"), (5, "5")]
     assert [e.seq for e in await store.load_events(thread.thread_id, limit=2)] == [1, 2]
@@ -228,3 +337,157 @@ async def test_delete_removes_everything(store: Store) -> None:
     assert await store.load_items(thread.thread_id) == []
     assert await store.list_turns(thread.thread_id) == []
     assert await store.delete_thread(thread.thread_id) is False
+
+
+async def started_turn(
+    store: Store, lease_seconds: float = 30.0
+) -> tuple[ThreadRecord, TurnStarted]:
+    thread = await store.create_thread(thread_record())
+    started = await store.begin_turn(begin(thread, lease_seconds=lease_seconds))
+    assert isinstance(started, TurnStarted)
+    return thread, started
+
+
+def noop(thread: ThreadRecord, started: TurnStarted, epoch: int, **fields: Any) -> TurnWrite:
+    return TurnWrite(
+        thread_id=thread.thread_id,
+        turn_id=started.turn.turn_id,
+        epoch=epoch,
+        cursor=started.cursor,
+        **fields,
+    )
+
+
+async def test_a_held_lease_cannot_be_taken_and_a_stale_epoch_cannot_write(store: Store) -> None:
+    thread, started = await started_turn(store, lease_seconds=0.2)
+    assert (
+        await store.acquire_lease(
+            thread.thread_id, started.turn.turn_id, owner="proc_b", lease_seconds=30
+        )
+        is None
+    )
+    await asyncio.sleep(0.3)  # let the lease expire in database time
+
+    taken = await store.acquire_lease(
+        thread.thread_id, started.turn.turn_id, owner="proc_b", lease_seconds=30
+    )
+
+    assert taken is not None
+    assert taken.epoch == started.epoch + 1
+    assert taken.cursor == started.cursor
+    with pytest.raises(LeaseLost):
+        await store.write_turn(noop(thread, started, started.epoch))
+    await store.write_turn(noop(thread, started, taken.epoch))
+
+
+async def test_an_expired_owner_cannot_write_even_if_nobody_took_over(store: Store) -> None:
+    thread, started = await started_turn(store, lease_seconds=0.2)
+    await asyncio.sleep(0.3)
+    with pytest.raises(LeaseLost):
+        await store.write_turn(noop(thread, started, started.epoch))
+
+
+async def test_renewal_keeps_a_lease_and_reports_cancel_requests(store: Store) -> None:
+    thread, started = await started_turn(store, lease_seconds=0.3)
+    renewal = await store.renew_leases(OWNER, 30)
+    assert renewal.held == {thread.thread_id: started.epoch}
+    assert renewal.cancel_requested == set()
+    await asyncio.sleep(0.4)
+    await store.write_turn(noop(thread, started, started.epoch))  # still held
+    assert await store.request_cancel(started.turn.turn_id) is True
+    assert (await store.renew_leases(OWNER, 30)).cancel_requested == {thread.thread_id}
+    assert (await store.renew_leases("proc_other", 30)).held == {}
+
+
+async def test_pause_keeps_the_thread_but_frees_the_lease(store: Store) -> None:
+    thread, started = await started_turn(store)
+    await store.write_turn(
+        noop(thread, started, started.epoch, end="pause", turn_status="awaiting_approval")
+    )
+    paused = await store.get_thread(thread.thread_id)
+    assert paused is not None
+    assert (paused.active_turn_id, paused.lease_owner, paused.status) == (
+        started.turn.turn_id,
+        None,
+        "awaiting_input",
+    )
+    with pytest.raises(TurnInProgressError):
+        await store.begin_turn(begin(thread, number=2, item_seq=1, event_seq=1))
+    again = await store.acquire_lease(
+        thread.thread_id, started.turn.turn_id, owner="proc_b", lease_seconds=30
+    )
+    assert again is not None
+    assert again.epoch == started.epoch + 1
+
+
+async def test_work_is_found_for_expired_leases_wakes_and_queued_input(store: Store) -> None:
+    expired, expired_turn = await started_turn(store, lease_seconds=0.1)
+    handed, handed_turn = await started_turn(store)
+    assert await store.hand_back(handed.thread_id, handed_turn.epoch) is True
+    idle = await store.create_thread(thread_record())
+    await store.enqueue(
+        InboxEntry(
+            entry_id=new_id("inbox"),
+            thread_id=idle.thread_id,
+            position=0,
+            input=[{"type": "text", "text": "x"}],
+            created_at=time.time(),
+        )
+    )
+    await asyncio.sleep(0.2)
+
+    work = {(w.kind, w.thread_id, w.turn_id) for w in await store.find_work()}
+
+    assert work == {
+        ("expired", expired.thread_id, expired_turn.turn.turn_id),
+        ("wake", handed.thread_id, handed_turn.turn.turn_id),
+        ("inbox", idle.thread_id, None),
+    }
+
+
+async def test_due_timers_fire_once_into_the_inbox(store: Store) -> None:
+    thread = await store.create_thread(thread_record())
+    now = time.time()
+    due = TimerRecord(
+        timer_id=new_id("timer"),
+        thread_id=thread.thread_id,
+        due_at=now - 1,
+        kind="input",
+        input=[{"type": "text", "text": "ping"}],
+        created_at=now,
+    )
+    later = TimerRecord(
+        timer_id=new_id("timer"),
+        thread_id=thread.thread_id,
+        due_at=now + 3600,
+        kind="input",
+        input=[{"type": "text", "text": "later"}],
+        created_at=now,
+    )
+    await store.schedule_timer(due)
+    await store.schedule_timer(later)
+
+    fired = await asyncio.gather(store.fire_due_timers(), store.fire_due_timers())
+
+    assert [t.timer_id for batch in fired for t in batch] == [due.timer_id]
+    assert [e.input[0]["text"] for e in await store.list_inbox(thread.thread_id)] == ["ping"]
+    assert [t.timer_id for t in await store.list_timers(thread.thread_id)] == [later.timer_id]
+    assert await store.cancel_timer(later.timer_id) is True
+    assert await store.cancel_timer(later.timer_id) is False
+
+
+async def test_tool_call_states_move_with_the_turn(store: Store) -> None:
+    thread, started = await started_turn(store)
+    await store.write_turn(
+        noop(thread, started, started.epoch, tool_states={"c1": "requested", "c2": "requested"})
+    )
+    await store.write_turn(noop(thread, started, started.epoch, tool_states={"c1": "started"}))
+    assert await store.load_tool_states(thread.thread_id, started.turn.turn_id) == {
+        "c1": "started",
+        "c2": "requested",
+    }
+
+
+async def test_integrity_and_clock(store: Store) -> None:
+    assert await store.check_integrity() == []
+    assert abs(await store.db_time() - time.time()) < 5

@@ -4,16 +4,24 @@ from ._agent import Agent, Mode
 from ._app import Threadline
 from ._bus import Subscription
 from ._engine import StartOutcome
+from ._faults import FAULT_POINTS, FaultHook, FaultPoint
 from ._input import TurnInput
 from ._manager import ThreadList, ThreadManager
+from ._recovery import RecoveryReport
 from ._result import TurnResult
+from ._scheduling import ScheduledCall
 from ._stream import TurnStream
 from ._sync import SyncThread, SyncThreadline, SyncThreadManager, public_operations
 from ._thread import Thread
 
 __all__ = [
+    "FAULT_POINTS",
     "Agent",
+    "FaultHook",
+    "FaultPoint",
     "Mode",
+    "RecoveryReport",
+    "ScheduledCall",
     "StartOutcome",
     "Subscription",
     "SyncThread",

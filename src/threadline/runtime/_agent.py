@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -37,6 +37,9 @@ class Agent:
         modes: named variants selectable with `thread.set_mode(name)`.
         budget: limits for each turn (steps, tokens, cost, wall time).
         persist_partial_on_error: keep what a failed or interrupted turn produced.
+        on_unknown: after a crash, a started non-idempotent call with no result is reported
+            to the model as unknown ("report") or waits for a human to decide ("pause").
+        approval_expires_after: seconds after which a pending approval is denied.
 
     Raises `ConfigurationError` for duplicate tool names or an invalid output schema.
     """
@@ -50,9 +53,15 @@ class Agent:
         max_iterations: int | None = None, max_tokens: int | None = None,
         max_cost_usd: float | None = None, max_wall_seconds: float | None = None,
         persist_partial_on_error: bool = True, temperature: float | None = None,
+        on_unknown: Literal["report", "pause"] = "report",
+        approval_expires_after: float | None = None,
     ) -> None:
         if not name or not isinstance(name, str):
             raise ConfigurationError("an agent needs a non-empty name")
+        if on_unknown not in ("report", "pause"):
+            raise ConfigurationError("on_unknown must be 'report' or 'pause'")
+        if approval_expires_after is not None and approval_expires_after <= 0:
+            raise ConfigurationError("approval_expires_after must be positive")
         if output_repair_attempts < 0:
             raise ConfigurationError("output_repair_attempts must be >= 0")
         self.name = name
@@ -72,6 +81,8 @@ class Agent:
             max_iterations=max_iterations, max_tokens=max_tokens, max_cost_usd=max_cost_usd,
             max_wall_seconds=max_wall_seconds))
         self.persist_partial_on_error = persist_partial_on_error
+        self.on_unknown = on_unknown
+        self.approval_expires_after = approval_expires_after
         self.temperature = temperature
 
     def __repr__(self) -> str:

@@ -9,8 +9,10 @@ from threadline.store import Store, open_store
 from threadline.types import ConfigurationError
 
 from ._agent import Agent
-from ._engine import Engine
+from ._engine import Engine, EngineSettings
+from ._faults import FaultHook
 from ._manager import ThreadManager
+from ._recovery import RecoveryReport, recover
 
 if TYPE_CHECKING:
     from ._sync import SyncThreadline
@@ -28,10 +30,18 @@ class Threadline:
         store: a `Store`, a SQLite path or a `sqlite:///` URL; default `./threadline.db`.
         model: the model of agents that name none: a spec such as `"local"` or a `Model`.
         history_cache_threads: how many recently run threads keep their history in memory.
+        lease_seconds: how long a turn's lease lasts without a heartbeat; another process
+            continues a turn whose owner died within this time plus one recovery pass.
+        recovery_interval: run `recover()` every this many seconds (None: only when called).
+        shutdown_grace: on close, how long running turns may finish before they are handed
+            back for recovery.
+        faults: a `threadline.testing.FaultPoints`, for tests that break turns on purpose.
     """
 
     def __init__(self, *, agents: Sequence[Agent], store: Store | str | Path | None = None,
-                 model: str | Model = "local", history_cache_threads: int = 128) -> None:
+                 model: str | Model = "local", history_cache_threads: int = 128,
+                 lease_seconds: float = 30.0, recovery_interval: float | None = None,
+                 shutdown_grace: float = 5.0, faults: FaultHook | None = None) -> None:
         if not agents:
             raise ConfigurationError("a Threadline app needs at least one agent")
         by_name: dict[str, Agent] = {}
@@ -43,7 +53,11 @@ class Threadline:
             by_name[agent.name] = agent
         self.store = open_store(store)
         self._engine = Engine(store=self.store, agents=by_name, default_model=model,
-                              history_cache_threads=history_cache_threads)
+                              settings=EngineSettings(
+                                  lease_seconds=lease_seconds,
+                                  history_cache_threads=history_cache_threads,
+                                  recovery_interval=recovery_interval,
+                                  shutdown_grace=shutdown_grace), faults=faults)
         self.threads = ThreadManager(self._engine, agents[0].name)
         self._open = False
 
@@ -54,10 +68,18 @@ class Threadline:
     async def open(self) -> None:
         if not self._open:
             await self.store.open()
+            self._engine.start()
             self._open = True
 
+    async def recover(self) -> RecoveryReport:
+        """Continue what crashed or waits: turns whose owner's lease expired, paused turns a
+        human has unblocked (or whose approvals expired), queued input on idle threads, and
+        due scheduled effects. `await (await app.recover()).wait()` waits for those turns."""
+        return await recover(self._engine)
+
     async def close(self) -> None:
-        """Interrupt turns still running (their partial output is kept) and close the store."""
+        """Let running turns finish for `shutdown_grace` seconds, hand the others back to
+        recovery, and close the store."""
         if self._open:
             await self._engine.close()
             await self.store.close()

@@ -1,13 +1,14 @@
-"""Starts turns, keeps the ones running in this process, and drains each thread's inbox."""
+"""Starts and continues turns, holds their leases, and drains each thread's inbox."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from threadline.models import Model, resolve_model
 from threadline.store import (
@@ -17,6 +18,7 @@ from threadline.store import (
     Enqueued,
     Store,
     ThreadCursor,
+    ToolCallState,
     TurnStarted,
 )
 from threadline.types import (
@@ -26,8 +28,12 @@ from threadline.types import (
     Event,
     Item,
     NotFoundError,
+    Payload,
     StoreError,
+    SystemEvent,
     ThreadRecord,
+    TimerRecord,
+    ToolCall,
     TurnInProgressError,
     TurnRecord,
     UserMessage,
@@ -39,15 +45,26 @@ from threadline.types import (
 from ._agent import Agent
 from ._bus import Channel, EventBus
 from ._context import TurnContext
+from ._faults import FaultHook
 from ._history import HistoryCache
-from ._input import parts_as_json
+from ._input import TurnInput, parts_as_json
 from ._result import TurnResult
+from ._scheduling import ScheduledCall, timer_for
 from ._turn import TurnRunner
 from ._turn_events import TurnEvents
 
 logger = logging.getLogger("threadline.runtime")
 
 _BEGIN_ATTEMPTS = 20
+OnBusy = Literal["error", "enqueue", "interrupt", "steer"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineSettings:
+    lease_seconds: float = 30.0
+    history_cache_threads: int = 128
+    recovery_interval: float | None = None
+    shutdown_grace: float = 5.0
 
 
 class TurnListener(Channel):
@@ -56,14 +73,15 @@ class TurnListener(Channel):
     def __init__(self) -> None:
         super().__init__(None)
         self.active: ActiveTurn | None = None
-        self.ready = asyncio.Event()
 
 
 class ActiveTurn:
-    def __init__(self, thread_id: str, turn_id: str, bus: EventBus) -> None:
+    def __init__(self, thread_id: str, turn_id: str, epoch: int, bus: EventBus) -> None:
         self.thread_id = thread_id
         self.turn_id = turn_id
+        self.epoch = epoch
         self.task: asyncio.Task[TurnResult] | None = None
+        self.context: TurnContext | None = None
         self.listeners: list[TurnListener] = []
         self._bus = bus
 
@@ -71,49 +89,63 @@ class ActiveTurn:
         for listener in self.listeners:
             listener.push(event)
         self._bus.publish(event)
-        if event.is_terminal:
-            for listener in self.listeners:
-                listener.close()
 
     def attach(self, listener: TurnListener) -> None:
         self.listeners.append(listener)
         listener.active = self
-        listener.ready.set()
+
+    def lose_lease(self) -> None:
+        if self.context is not None:
+            self.context.lease_lost = True
+        if self.task is not None:
+            self.task.cancel()
 
 
 @dataclass(frozen=True, kw_only=True)
 class StartOptions:
     sender: str | None = None
     client_key: str | None = None
-    enqueue_if_busy: bool = False
+    on_busy: OnBusy = "error"
     budget: Budget | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class StartOutcome:
-    """How a submission was taken: started now, queued behind the running turn, or a
-    repeat of an earlier submission with the same client key."""
+    """How a submission was taken: started now, queued, joined to the running turn (steer),
+    or a repeat of an earlier submission with the same client key."""
 
-    kind: str  # "started" | "enqueued" | "duplicate"
+    kind: Literal["started", "enqueued", "steered", "duplicate"]
     turn_id: str | None
     entry_id: str | None = None
     duplicate_turn: TurnRecord | None = None
 
 
+def turn_id_for_entry(entry_id: str) -> str:
+    """The id of the turn an inbox entry becomes, known before it starts, in any process."""
+    return "turn_" + entry_id.split("_", 1)[1]
+
+
 class Engine:
     def __init__(self, *, store: Store, agents: Mapping[str, Agent], default_model: str | Model,
-                 history_cache_threads: int) -> None:
+                 settings: EngineSettings, faults: FaultHook | None = None) -> None:
+        if settings.lease_seconds <= 0:
+            raise ConfigurationError("lease_seconds must be positive")
         self.store = store
         self.agents = agents
         self.default_model = default_model
+        self.settings = settings
+        self.faults = faults
+        self.owner = new_id("proc")
         self.bus = EventBus()
-        self.history = HistoryCache(history_cache_threads)
+        self.history = HistoryCache(settings.history_cache_threads)
         self.active: dict[str, ActiveTurn] = {}
+        self.suspended: dict[tuple[str, str], Any] = {}  # (thread, call) -> waiting tool
         self._waiters: dict[str, TurnListener] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._models: dict[int, Model] = {}
-        self._budgets: dict[str, Budget] = {}
         self.closing = False
+
+    # -- services lent to turns and tools ----------------------------------------------------
 
     def agent(self, name: str) -> Agent:
         try:
@@ -129,42 +161,79 @@ class Engine:
             model = self._models[id(agent)] = resolve_model(spec)
         return model
 
+    def timer_for(self, thread_id: str, effect: TurnInput | ScheduledCall, *, at: float | None,
+                  delay: float | None) -> TimerRecord:
+        return timer_for(thread_id, effect, at=at, delay=delay)
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    def start(self) -> None:
+        self.spawn(self._heartbeat())
+        if self.settings.recovery_interval is not None:
+            self.spawn(self._recovery_loop(self.settings.recovery_interval))
+
     # -- starting turns ----------------------------------------------------------------------
 
-    async def start_turn(self, thread_id: str, parts: tuple[ContentPart, ...],
+    async def start_turn(self, thread_id: str, parts: tuple[ContentPart, ...] | ScheduledCall,
                          options: StartOptions, listener: TurnListener | None,
                          inbox_entry_id: str | None = None) -> StartOutcome:
         if self.closing:
             raise StoreError("the app is closing")
-        input_json = parts_as_json(parts)
+        if options.on_busy == "interrupt":
+            await self.cancel(thread_id)
         for _ in range(_BEGIN_ATTEMPTS):
             thread = await self.store.get_thread(thread_id)
             if thread is None:
                 raise NotFoundError(f"no thread {thread_id!r}", thread_id=thread_id)
+            if options.on_busy == "steer" and thread.active_turn_id is not None:
+                return await self._steer(thread, parts, options, listener)
             agent = self.agent(thread.agent)
             now = time.time()
+            turn_id = turn_id_for_entry(inbox_entry_id) if inbox_entry_id else new_id("turn")
+            if isinstance(parts, ScheduledCall):
+                input_json = [{"type": "tool_call", "name": parts.name,
+                               "arguments": parts.arguments}]
+            else:
+                input_json = parts_as_json(parts)
             turn = TurnRecord(
-                turn_id=new_id("turn"), thread_id=thread_id, number=thread.turn_count + 1,
+                turn_id=turn_id, thread_id=thread_id, number=thread.turn_count + 1,
                 status="running", input=input_json, sender=options.sender,
                 client_key=options.client_key, created_at=now, updated_at=now)
             events = TurnEvents(thread_id=thread_id, turn_id=turn.turn_id,
                                 last_seq=thread.last_event_seq)
-            user_item = Item(item_id=new_id("item"), thread_id=thread_id, turn_id=turn.turn_id,
-                             seq=thread.last_item_seq + 1, status="completed", created_at=now,
-                             payload=UserMessage(content=parts, sender=options.sender))
+            payload: Payload
+            states: dict[str, ToolCallState] = {}
+            if isinstance(parts, ScheduledCall):
+                import orjson
+
+                call_id = new_id("call")
+                payload = ToolCall(tool_call_id=call_id, name=parts.name,
+                                   arguments=orjson.dumps(parts.arguments).decode())
+                states[call_id] = "requested"
+            else:
+                payload = UserMessage(content=parts, sender=options.sender)
+            first = Item(item_id=new_id("item"), thread_id=thread_id, turn_id=turn.turn_id,
+                         seq=thread.last_item_seq + 1, status="completed", created_at=now,
+                         payload=payload)
             events.emit("turn_started", params={"number": turn.number, "input": input_json,
                                                 "sender": options.sender})
-            events.emit("item_started", item_id=user_item.item_id, params={"item": {
-                "id": user_item.item_id, "type": "user_message", "status": "in_progress",
-                "content": payload_to_dict(user_item.payload)}})
-            events.emit("item_completed", item_id=user_item.item_id,
-                        params={"item": user_item.to_dict()})
+            events.emit("item_started", item_id=first.item_id, params={"item": {
+                "id": first.item_id, "type": first.type, "status": "in_progress",
+                "content": payload_to_dict(payload)}})
+            events.emit("item_completed", item_id=first.item_id,
+                        params={"item": first.to_dict()})
             try:
                 outcome = await self.store.begin_turn(BeginTurn(
-                    turn=turn, items=[user_item], events=events.take_unstored(),
+                    turn=turn, items=[first], events=events.take_unstored(),
                     expected=ThreadCursor(last_item_seq=thread.last_item_seq,
                                           last_event_seq=thread.last_event_seq),
-                    enqueue_if_busy=options.enqueue_if_busy, inbox_entry_id=inbox_entry_id))
+                    owner=self.owner, lease_seconds=self.settings.lease_seconds,
+                    enqueue_if_busy=options.on_busy in ("enqueue", "steer"),
+                    inbox_entry_id=inbox_entry_id, tool_states=states))
             except CursorMovedError:
                 if inbox_entry_id is not None and await self._entry_gone(thread_id,
                                                                         inbox_entry_id):
@@ -172,15 +241,15 @@ class Engine:
                                               thread_id=thread_id) from None
                 continue
             if isinstance(outcome, TurnStarted):
-                self._launch(thread, agent, outcome, events, options.budget, listener)
+                await self._fault("after_user_item_commit")
+                history = await self._history_upto(thread, thread.last_item_seq)
+                history.extend(outcome.items)
+                self._launch(thread, agent, turn, outcome.epoch, history,
+                             events, options.budget, listener)
                 return StartOutcome(kind="started", turn_id=turn.turn_id)
             if isinstance(outcome, Enqueued):
                 if listener is not None:
                     self._waiters[outcome.entry.entry_id] = listener
-                if outcome.active_turn_id is not None and thread_id not in self.active:
-                    # The running turn belongs to no task here: nothing will drain for us.
-                    logger.info("input queued behind turn %s of another process",
-                                outcome.active_turn_id)
                 return StartOutcome(kind="enqueued", turn_id=None,
                                     entry_id=outcome.entry.entry_id)
             assert isinstance(outcome, Duplicate)
@@ -197,28 +266,52 @@ class Engine:
             return StartOutcome(kind="duplicate", turn_id=None, entry_id=outcome.entry.entry_id)
         raise StoreError(f"could not start a turn on thread {thread_id}: it kept changing")
 
+    async def _steer(self, thread: ThreadRecord, parts: tuple[ContentPart, ...] | ScheduledCall,
+                     options: StartOptions, listener: TurnListener | None) -> StartOutcome:
+        from threadline.types import InboxEntry, InvalidInputError
+
+        if isinstance(parts, ScheduledCall):
+            raise InvalidInputError("a scheduled call cannot steer a turn")
+        entry = await self.store.enqueue(InboxEntry(
+            entry_id=new_id("inbox"), thread_id=thread.thread_id, position=0,
+            input=parts_as_json(parts), sender=options.sender, client_key=options.client_key,
+            created_at=time.time(), kind="steer"))
+        active = self.active.get(thread.thread_id)
+        if listener is not None and active is not None:
+            active.attach(listener)
+        return StartOutcome(kind="steered", turn_id=thread.active_turn_id,
+                            entry_id=entry.entry_id)
+
+    def owns_waiter(self, entry_id: str) -> bool:
+        return entry_id in self._waiters
+
     async def _entry_gone(self, thread_id: str, entry_id: str) -> bool:
         return all(e.entry_id != entry_id for e in await self.store.list_inbox(thread_id))
 
-    def _launch(self, thread: ThreadRecord, agent: Agent, started: TurnStarted,
-                events: TurnEvents, budget: Budget | None, listener: TurnListener | None) -> None:
-        turn = started.turn
-        history = self._history_before(thread)
-        active = ActiveTurn(thread.thread_id, turn.turn_id, self.bus)
+    async def _fault(self, point: Any) -> None:
+        if self.faults is not None:
+            await self.faults.hit(point)
+
+    def _launch(self, thread: ThreadRecord, agent: Agent, turn: TurnRecord, epoch: int,
+                history: list[Item], events: TurnEvents, budget: Budget | None,
+                listener: TurnListener | None) -> ActiveTurn:
+        active = ActiveTurn(thread.thread_id, turn.turn_id, epoch, self.bus)
         self.active[thread.thread_id] = active
         if listener is not None:
             active.attach(listener)
+        turn_items = [i for i in history if i.turn_id == turn.turn_id]
+        ctx = active.context = TurnContext(
+            store=self.store, thread=thread, turn=turn, agent=agent,
+            model=self.model_for(agent), budget=agent.budget.merged(budget), events=events,
+            history=history, last_item_seq=history[-1].seq if history else 0, epoch=epoch,
+            usage=turn.usage, steps=turn.steps, state=thread.state, faults=self.faults,
+            services=self,
+            repairs=sum(1 for i in turn_items
+                        if isinstance(i.payload, SystemEvent) and i.payload.phase == "repair"))
+        events.attach(active.publish)
 
         async def drive() -> TurnResult:
             try:
-                items = await history
-                items.extend(started.items)
-                ctx = TurnContext(
-                    store=self.store, thread=thread, turn=turn, agent=agent,
-                    model=self.model_for(agent), budget=agent.budget.merged(budget),
-                    events=events, history=items, last_item_seq=started.cursor.last_item_seq,
-                    state=thread.state)
-                events.attach(active.publish)
                 result = await TurnRunner(ctx).run()
                 self.history.put(thread.thread_id, ctx.history)
                 return result
@@ -231,12 +324,11 @@ class Engine:
                     self.spawn(self.drain(thread.thread_id))
 
         active.task = asyncio.get_running_loop().create_task(drive())
+        return active
 
-    async def _history_before(self, thread: ThreadRecord) -> list[Item]:
-        # Seqs are gap-free, so "up to `last`" is a count. The turn's own user item is
-        # already stored and is appended by the caller.
+    async def _history_upto(self, thread: ThreadRecord, last: int) -> list[Item]:
+        # Seqs are gap-free, so "up to `last`" is a count.
         cached = self.history.take(thread.thread_id)
-        last = thread.last_item_seq
         after = cached[-1].seq if cached else 0
         if cached is None or after > last:
             cached, after = [], 0
@@ -244,6 +336,64 @@ class Engine:
             cached.extend(await self.store.load_items(thread.thread_id, after_seq=after,
                                                       limit=last - after))
         return cached
+
+    # -- continuing a stored turn ------------------------------------------------------------
+
+    async def continue_turn(self, thread_id: str, turn_id: str,
+                            listener: TurnListener | None) -> ActiveTurn | None:
+        """Take the lease on a stored, unfinished turn and run it from its stored steps.
+        None if another process holds it."""
+        active = self.active.get(thread_id)
+        if active is not None and active.turn_id == turn_id:
+            if listener is not None:
+                active.attach(listener)
+            return active
+        lease = await self.store.acquire_lease(thread_id, turn_id, owner=self.owner,
+                                               lease_seconds=self.settings.lease_seconds)
+        if lease is None:
+            return None
+        try:
+            thread = await self.store.get_thread(thread_id)
+            turn = await self.store.get_turn(turn_id)
+            assert thread is not None
+            assert turn is not None
+            history = await self._history_upto(thread, lease.cursor.last_item_seq)
+        except BaseException:
+            await self.store.hand_back(thread_id, lease.epoch)
+            raise
+        events = TurnEvents(thread_id=thread_id, turn_id=turn_id,
+                            last_seq=lease.cursor.last_event_seq)
+        return self._launch(thread, self.agent(thread.agent), turn, lease.epoch, history, events,
+                            None, listener)
+
+    async def context_for_decision(self, thread_id: str) -> tuple[TurnContext, ActiveTurn]:
+        """A lease and a context on the thread's paused turn, to record a human's decision."""
+        from threadline.types import InvalidInputError
+
+        thread = await self.store.get_thread(thread_id)
+        if thread is None:
+            raise NotFoundError(f"no thread {thread_id!r}", thread_id=thread_id)
+        if thread.active_turn_id is None:
+            raise InvalidInputError("the thread has no paused turn", thread_id=thread_id)
+        lease = await self.store.acquire_lease(thread_id, thread.active_turn_id,
+                                               owner=self.owner,
+                                               lease_seconds=self.settings.lease_seconds)
+        if lease is None:
+            raise TurnInProgressError("the turn is running; decide once it has paused",
+                                      thread_id=thread_id)
+        turn = await self.store.get_turn(thread.active_turn_id)
+        assert turn is not None
+        history = await self._history_upto(thread, lease.cursor.last_item_seq)
+        agent = self.agent(thread.agent)
+        active = ActiveTurn(thread_id, turn.turn_id, lease.epoch, self.bus)
+        events = TurnEvents(thread_id=thread_id, turn_id=turn.turn_id,
+                            last_seq=lease.cursor.last_event_seq, publish=active.publish)
+        ctx = TurnContext(store=self.store, thread=thread, turn=turn, agent=agent,
+                          model=self.model_for(agent), budget=agent.budget, events=events,
+                          history=history, last_item_seq=lease.cursor.last_item_seq,
+                          epoch=lease.epoch, usage=turn.usage, steps=turn.steps,
+                          state=thread.state, faults=self.faults, services=self)
+        return ctx, active
 
     # -- the inbox ---------------------------------------------------------------------------
 
@@ -255,7 +405,14 @@ class Engine:
         if entry is None:
             return
         listener = self._waiters.pop(entry.entry_id, None)
-        parts = tuple(part_from_dict(p) for p in entry.input)
+        parts: tuple[ContentPart, ...] | ScheduledCall
+        if entry.kind == "tool_call":
+            spec = entry.input[0]
+            import orjson
+
+            parts = ScheduledCall(name=spec["name"], arguments=orjson.loads(spec["arguments"]))
+        else:
+            parts = tuple(part_from_dict(p) for p in entry.input)
         try:
             await self.start_turn(thread_id, parts, StartOptions(
                 sender=entry.sender, client_key=entry.client_key), listener,
@@ -264,28 +421,80 @@ class Engine:
             if listener is not None:
                 self._waiters[entry.entry_id] = listener
 
-    def spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
     # -- stopping ----------------------------------------------------------------------------
 
-    async def interrupt(self, thread_id: str) -> bool:
+    async def cancel(self, thread_id: str) -> bool:
+        """Interrupt the thread's unfinished turn, wherever it is. False if there is none."""
         active = self.active.get(thread_id)
-        if active is None or active.task is None or active.task.done():
+        if active is not None and active.task is not None and not active.task.done():
+            active.task.cancel()
+            await asyncio.wait([active.task])
+            return True
+        thread = await self.store.get_thread(thread_id)
+        if thread is None or thread.active_turn_id is None:
             return False
-        active.task.cancel()
-        await asyncio.wait([active.task])
-        return True
+        turn_id = thread.active_turn_id
+        if thread.lease_owner is None:
+            try:
+                ctx, _ = await self.context_for_decision(thread_id)
+            except TurnInProgressError:
+                pass
+            else:
+                await TurnRunner(ctx).end_cancelled()
+                return True
+        await self.store.request_cancel(turn_id)
+        deadline = time.monotonic() + 2 * self.settings.lease_seconds
+        while time.monotonic() < deadline:
+            turn = await self.store.get_turn(turn_id)
+            if turn is None or turn.is_final:
+                return True
+            await asyncio.sleep(0.05)
+        raise TurnInProgressError("the turn did not stop in time", thread_id=thread_id)
+
+    async def _heartbeat(self) -> None:
+        interval = self.settings.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            if not self.active:
+                continue
+            try:
+                renewal = await self.store.renew_leases(self.owner, self.settings.lease_seconds)
+            except Exception:
+                logger.warning("could not renew leases; will retry", exc_info=True)
+                continue
+            for thread_id, active in list(self.active.items()):
+                if renewal.held.get(thread_id) != active.epoch:
+                    logger.warning("lost the lease on thread %s", thread_id)
+                    active.lose_lease()
+                elif thread_id in renewal.cancel_requested and active.task is not None:
+                    active.task.cancel()
+
+    async def _recovery_loop(self, interval: float) -> None:
+        from ._recovery import recover
+
+        while True:
+            try:
+                await recover(self)
+            except Exception:
+                logger.warning("recovery failed; will retry", exc_info=True)
+            await asyncio.sleep(interval)
 
     async def close(self) -> None:
+        """Let running turns finish for a grace period, then hand the rest back."""
         self.closing = True
         tasks = [a.task for a in self.active.values() if a.task is not None]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
+        if tasks and self.settings.shutdown_grace > 0:
+            await asyncio.wait(tasks, timeout=self.settings.shutdown_grace)
+        for active in list(self.active.values()):
+            if active.task is not None and not active.task.done():
+                active.lose_lease()  # stop without writing; recovery continues the turn
+                await asyncio.wait([active.task])
+                with contextlib.suppress(Exception):
+                    await self.store.hand_back(active.thread_id, active.epoch)
+        for invocation in list(self.suspended.values()):
+            if invocation.task is not None:
+                invocation.task.cancel()
+        self.suspended.clear()
         background = list(self._background)
         for task in background:
             task.cancel()
@@ -295,3 +504,5 @@ class Engine:
             listener.close()
         self._waiters.clear()
         self.bus.close_all()
+
+

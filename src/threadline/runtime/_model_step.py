@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from threadline.models import (
+    ModelEvent,
     ModelRequest,
     ModelResponse,
     ReasoningDelta,
@@ -19,6 +20,7 @@ from threadline.types import (
 
 from ._context import NewItem, TurnContext
 from ._history import visible_history
+from ._turn_events import TurnEvents
 
 
 class _PendingCall:
@@ -57,28 +59,38 @@ class ModelStep:
 
     async def run(self) -> ModelResponse:
         events = self.ctx.events
-        async for event in self.ctx.model.stream(self.request()):
-            if isinstance(event, TextDelta):
-                if self.message_id is None:
-                    self.message_id = new_id("item")
-                    self.ctx.item_started(self.message_id, AgentMessage(text=""))
-                self.text.append(event.delta)
-                events.emit("agent_message_delta", item_id=self.message_id,
-                            params={"delta": event.delta}, raw=event.raw)
-            elif isinstance(event, ReasoningDelta):
-                if self.reasoning_id is None:
-                    self.reasoning_id = new_id("item")
-                    self.ctx.item_started(self.reasoning_id, Reasoning(text=""))
-                self.reasoning.append(event.delta)
-                events.emit("reasoning_delta", item_id=self.reasoning_id,
-                            params={"delta": event.delta}, raw=event.raw)
-            elif isinstance(event, ToolCallDelta):
-                self._on_call_delta(event)
-            else:
-                self.response = event
+        stream = self.ctx.model.stream(self.request())
+        try:
+            async for event in stream:
+                self._on_event(event, events)
+        finally:
+            # A break or an error stops generation and closes the HTTP stream at once.
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
         if self.response is None:
             raise ModelError("the model stream ended without a final response", retryable=True)
         return self.response
+
+    def _on_event(self, event: ModelEvent, events: TurnEvents) -> None:
+        if isinstance(event, TextDelta):
+            if self.message_id is None:
+                self.message_id = new_id("item")
+                self.ctx.item_started(self.message_id, AgentMessage(text=""))
+            self.text.append(event.delta)
+            events.emit("agent_message_delta", item_id=self.message_id,
+                        params={"delta": event.delta}, raw=event.raw)
+        elif isinstance(event, ReasoningDelta):
+            if self.reasoning_id is None:
+                self.reasoning_id = new_id("item")
+                self.ctx.item_started(self.reasoning_id, Reasoning(text=""))
+            self.reasoning.append(event.delta)
+            events.emit("reasoning_delta", item_id=self.reasoning_id,
+                        params={"delta": event.delta}, raw=event.raw)
+        elif isinstance(event, ToolCallDelta):
+            self._on_call_delta(event)
+        else:
+            self.response = event
 
     def _on_call_delta(self, event: ToolCallDelta) -> None:
         call = self.calls.get(event.index)

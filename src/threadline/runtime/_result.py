@@ -3,7 +3,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from threadline.types import AgentMessage, Item, TurnRecord, Usage
+from threadline.types import (
+    AgentMessage,
+    ApprovalRequest,
+    AwaitingInput,
+    Item,
+    TurnRecord,
+    Usage,
+)
 
 if TYPE_CHECKING:
     from ._context import TurnContext
@@ -14,7 +21,9 @@ ResultStatus = Literal["completed", "failed", "cancelled", "paused"]
 @dataclass(frozen=True, kw_only=True)
 class TurnResult:
     """What a turn produced. `text` is the final answer, `output` the validated structured
-    answer (when the agent has an `output_type`), `items` every item the turn stored."""
+    answer (when the agent has an `output_type`), `items` every item the turn stored.
+    A paused turn (`status == "paused"`) lists what it waits for in `pending_approvals` and
+    `pending_input`."""
 
     thread_id: str
     turn_id: str
@@ -24,6 +33,19 @@ class TurnResult:
     usage: Usage
     output: Any
     turn: TurnRecord
+
+    @property
+    def pending_approvals(self) -> list[ApprovalRequest]:
+        from ._approvals import pending_requests
+
+        return [p for p in pending_requests(self.items) if isinstance(p, ApprovalRequest)]
+
+    @property
+    def pending_input(self) -> AwaitingInput | None:
+        from ._approvals import pending_requests
+
+        waiting = [p for p in pending_requests(self.items) if isinstance(p, AwaitingInput)]
+        return waiting[0] if waiting else None
 
     @classmethod
     def from_context(cls, ctx: TurnContext) -> TurnResult:

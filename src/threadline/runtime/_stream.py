@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from threadline.types import Event, TurnCancelledError, TurnFailedError, TurnRecord
 
-from ._engine import Engine, StartOptions, StartOutcome, TurnListener
+from ._engine import Engine, StartOutcome, TurnListener
 from ._result import TurnResult
+
+Starter = Callable[[TurnListener], Awaitable[StartOutcome]]
+_POLL_SECONDS = 0.05
 
 
 class TurnStream:
@@ -18,24 +21,22 @@ class TurnStream:
                 print(event.params["delta"], end="")
         print(stream.result.usage)
 
-    Ends with the `completed` event; raises `TurnFailedError` or `TurnCancelledError` after
-    yielding `failed` or `cancelled`. Cancelling the task that iterates interrupts the turn.
-    With `enqueue_if_busy=True` the stream waits until its queued input has its turn.
+    Ends after `completed`, or when the turn pauses for a human (`result.status ==
+    "paused"`); raises `TurnFailedError` or `TurnCancelledError` after yielding `failed` or
+    `cancelled`. Cancelling the task that iterates interrupts the turn. Input that was queued
+    (or joined a turn running elsewhere) is followed until its turn ends.
     """
 
-    def __init__(self, engine: Engine, thread_id: str, parts: tuple[object, ...],
-                 options: StartOptions) -> None:
+    def __init__(self, engine: Engine, start: Starter) -> None:
         self._engine = engine
-        self._thread_id = thread_id
-        self._parts = parts
-        self._options = options
+        self._start = start
         self._listener = TurnListener()
         self._outcome: StartOutcome | None = None
         self._result: TurnResult | None = None
 
     @property
     def outcome(self) -> StartOutcome | None:
-        """How the input was taken (started, enqueued, duplicate), once iteration began."""
+        """How the input was taken (started, enqueued, steered, duplicate), once iterated."""
         return self._outcome
 
     @property
@@ -49,11 +50,8 @@ class TurnStream:
 
     async def __anext__(self) -> Event:
         if self._outcome is None:
-            self._outcome = await self._engine.start_turn(
-                self._thread_id, self._parts, self._options, self._listener)  # type: ignore[arg-type]
-            if self._outcome.kind == "duplicate" and self._listener.active is None and (
-                    self._outcome.duplicate_turn is not None):
-                self._result = await _stored_result(self._engine, self._outcome.duplicate_turn)
+            self._outcome = await self._start(self._listener)
+            if self._listener.active is None and not self._will_be_attached():
                 self._listener.close()
         try:
             return await self._listener.__anext__()
@@ -67,12 +65,16 @@ class TurnStream:
                 await asyncio.wait([active.task])
             raise
 
+    def _will_be_attached(self) -> bool:
+        """Queued input whose turn will start in this process gets this stream attached."""
+        outcome = self._outcome
+        assert outcome is not None
+        return outcome.kind in ("enqueued", "duplicate") and outcome.entry_id is not None and (
+            outcome.turn_id is None) and self._engine.owns_waiter(outcome.entry_id)
+
     async def _finish(self) -> None:
         if self._result is None:
-            active = self._listener.active
-            if active is None or active.task is None:
-                raise TurnCancelledError("the app closed before the queued input had its turn")
-            self._result = await active.task
+            self._result = await self._await_result()
         result = self._result
         if result.status == "failed":
             error = result.turn.error or {}
@@ -81,8 +83,34 @@ class TurnStream:
         if result.status == "cancelled":
             raise TurnCancelledError("turn was interrupted", turn=result.turn, result=result)
 
+    async def _await_result(self) -> TurnResult:
+        active = self._listener.active
+        if active is not None and active.task is not None:
+            return await active.task
+        outcome = self._outcome
+        assert outcome is not None
+        turn_id = outcome.turn_id
+        if turn_id is None and outcome.entry_id is not None:
+            from ._engine import turn_id_for_entry
 
-async def _stored_result(engine: Engine, turn: TurnRecord) -> TurnResult:
-    """The result of an earlier turn, rebuilt from the store (for a repeated client key)."""
+            turn_id = turn_id_for_entry(outcome.entry_id)
+        if turn_id is None:
+            raise TurnCancelledError("the input was not started")
+        return await stored_result(self._engine, turn_id, wait=True)
+
+
+async def stored_result(engine: Engine, turn_id: str, *, wait: bool) -> TurnResult:
+    """The result of a turn rebuilt from the store; with `wait`, once it ends or pauses."""
+    while True:
+        turn = await engine.store.get_turn(turn_id)
+        if turn is not None and (not wait or turn.is_final or turn.status ==
+                                 "awaiting_approval"):
+            return await _rebuild(engine, turn)
+        if engine.closing:
+            raise TurnCancelledError("the app closed before the turn ended")
+        await asyncio.sleep(_POLL_SECONDS)
+
+
+async def _rebuild(engine: Engine, turn: TurnRecord) -> TurnResult:
     items = [i for i in await engine.store.load_items(turn.thread_id) if i.turn_id == turn.turn_id]
     return TurnResult.build(turn, items, None)

@@ -5,6 +5,9 @@ from typing import Any
 
 from threadline.store import ThreadUpdate
 from threadline.types import (
+    ApprovalRequest,
+    ApprovalResponse,
+    AwaitingInput,
     Budget,
     Event,
     InboxEntry,
@@ -12,15 +15,19 @@ from threadline.types import (
     Item,
     NotFoundError,
     ThreadRecord,
+    TimerRecord,
     TurnInProgressError,
     TurnRecord,
     new_id,
 )
 
+from ._approvals import pending_requests
 from ._bus import DEFAULT_BUFFER, Subscription
-from ._engine import Engine, StartOptions
+from ._decisions import answer, decide
+from ._engine import Engine, OnBusy, StartOptions, StartOutcome, TurnListener
 from ._input import TurnInput, normalize_input, parts_as_json
 from ._result import TurnResult
+from ._scheduling import ScheduledCall
 from ._stream import TurnStream
 
 
@@ -58,39 +65,116 @@ class Thread:
     # -- turns -------------------------------------------------------------------------------
 
     def run_streamed(self, input: TurnInput, *, sender: str | None = None,
-                     enqueue_if_busy: bool = False, client_key: str | None = None,
-                     budget: Budget | None = None) -> TurnStream:
-        """Start a turn and stream its events; see `TurnStream`.
+                     on_busy: OnBusy = "error", enqueue_if_busy: bool = False,
+                     client_key: str | None = None, budget: Budget | None = None) -> TurnStream:
+        """Start a turn and stream its events; see `TurnStream` and `run`.
 
-        Raises `TurnInProgressError` (when iterated) if a turn is running and
-        `enqueue_if_busy` is false; `InvalidInputError` at once for malformed input.
+        Raises `InvalidInputError` at once for malformed input; the rest when iterated.
         """
         parts, sender = normalize_input(input, sender)
-        return TurnStream(self._engine, self.id, parts, StartOptions(
-            sender=sender, client_key=client_key, enqueue_if_busy=enqueue_if_busy,
-            budget=budget))
+        if on_busy not in ("error", "enqueue", "interrupt", "steer"):
+            raise InvalidInputError("on_busy must be 'error', 'enqueue', 'interrupt' or 'steer'")
+        options = StartOptions(sender=sender, client_key=client_key, budget=budget,
+                               on_busy="enqueue" if enqueue_if_busy else on_busy)
+
+        def start(listener: TurnListener) -> Any:
+            return self._engine.start_turn(self.id, parts, options, listener)
+
+        return TurnStream(self._engine, start)
 
     async def run(self, input: TurnInput, *, sender: str | None = None,
-                  enqueue_if_busy: bool = False, client_key: str | None = None,
-                  budget: Budget | None = None) -> TurnResult:
-        """Run one turn to its end and return its result.
+                  on_busy: OnBusy = "error", enqueue_if_busy: bool = False,
+                  client_key: str | None = None, budget: Budget | None = None) -> TurnResult:
+        """Run one turn to its end (or its pause for a human) and return its result.
 
         Args:
             input: a string, a list of input parts, or `{"input": ..., "sender": ...}`.
             sender: who speaks, stored on the user item.
-            enqueue_if_busy: queue the input when a turn is running, and return once the
-                queued input's own turn has run.
+            on_busy: when a turn is unfinished: "error" raises `TurnInProgressError`;
+                "enqueue" queues the input as its own next turn and returns that turn's
+                result; "interrupt" cancels the unfinished turn first; "steer" adds the input
+                to the running turn before its next model step and returns that turn's result.
+            enqueue_if_busy: the same as `on_busy="enqueue"`.
             client_key: an idempotency key; repeating it returns the first turn's result.
             budget: limits for this turn, over the agent's.
 
         Raises `TurnFailedError`, `TurnCancelledError`, `TurnInProgressError`. Cancelling
         the awaiting task interrupts the turn.
+
+            result = await thread.run("Book the flight", on_busy="enqueue")
+            if result.status == "paused": print(result.pending_approvals)
         """
-        stream = self.run_streamed(input, sender=sender, enqueue_if_busy=enqueue_if_busy,
-                                   client_key=client_key, budget=budget)
-        async for _ in stream:
-            pass
-        return stream.result
+        return await _consume(self.run_streamed(
+            input, sender=sender, on_busy=on_busy, enqueue_if_busy=enqueue_if_busy,
+            client_key=client_key, budget=budget))
+
+    # -- humans in the loop ------------------------------------------------------------------
+
+    async def pending(self) -> list[ApprovalRequest | AwaitingInput]:
+        """What the thread's paused turn waits for: approvals and choices."""
+        record = await self.reload()
+        if record.active_turn_id is None:
+            return []
+        items = [i for i in await self.items() if i.turn_id == record.active_turn_id]
+        return pending_requests(items)
+
+    async def approve(self, tool_call_id: str, *, reason: str | None = None,
+                      always: bool = False, sender: str | None = None) -> ApprovalResponse:
+        """Approve a pending tool call (from any process). `always` approves every later call
+        of the same tool on this thread. Approving twice records one decision. Continue the
+        turn with `resume_turn()`."""
+        return await decide(self._engine, self.id, tool_call_id, "approved", reason=reason,
+                            always=always, sender=sender)
+
+    async def deny(self, tool_call_id: str, *, reason: str | None = None,
+                   always: bool = False, sender: str | None = None) -> ApprovalResponse:
+        """Deny a pending tool call: the model receives a denial and nothing runs."""
+        return await decide(self._engine, self.id, tool_call_id, "denied", reason=reason,
+                            always=always, sender=sender)
+
+    def resume_turn_streamed(self) -> TurnStream:
+        """Continue the thread's paused turn in this process, streaming its events."""
+        engine = self._engine
+
+        async def start(listener: TurnListener) -> StartOutcome:
+            record = await self.reload()
+            if record.active_turn_id is None:
+                raise InvalidInputError("the thread has no paused turn to resume",
+                                        thread_id=self.id)
+            active = await engine.continue_turn(self.id, record.active_turn_id, listener)
+            if active is None:
+                raise TurnInProgressError("the turn is running in another process",
+                                          thread_id=self.id)
+            return StartOutcome(kind="started", turn_id=record.active_turn_id)
+
+        return TurnStream(engine, start)
+
+    async def resume_turn(self) -> TurnResult:
+        """Continue the thread's paused turn here, after approvals were decided."""
+        return await _consume(self.resume_turn_streamed())
+
+    async def resume(self, value: Any, *, sender: str | None = None) -> TurnResult:
+        """Answer the choice a tool waits for (`await_choice`) and continue the turn.
+        Raises `InvalidInputError` (changing nothing) if `value` does not fit its schema."""
+        await answer(self._engine, self.id, value, sender=sender)
+        return await self.resume_turn()
+
+    # -- scheduled effects -------------------------------------------------------------------
+
+    async def schedule(self, effect: TurnInput | ScheduledCall, *, at: float | None = None,
+                       delay: float | None = None) -> TimerRecord:
+        """Post input (or make a `ScheduledCall`) on this thread later, durably: at `at`
+        (epoch seconds) or after `delay` seconds, fired once by whichever process runs
+        recovery."""
+        timer = self._engine.timer_for(self.id, effect, at=at, delay=delay)
+        return await self._engine.store.schedule_timer(timer)
+
+    async def scheduled(self) -> list[TimerRecord]:
+        """Pending scheduled effects, soonest first."""
+        return await self._engine.store.list_timers(self.id)
+
+    async def cancel_scheduled(self, timer_id: str) -> bool:
+        return await self._engine.store.cancel_timer(timer_id)
 
     async def enqueue(self, input: TurnInput, *, sender: str | None = None,
                       client_key: str | None = None) -> InboxEntry:
@@ -105,8 +189,9 @@ class Thread:
         return entry
 
     async def interrupt(self) -> bool:
-        """Cancel the running turn, keeping what it produced. False if none was running."""
-        return await self._engine.interrupt(self.id)
+        """Cancel the unfinished turn (running here, elsewhere, or paused), keeping what it
+        produced. False if there was none."""
+        return await self._engine.cancel(self.id)
 
     async def turns(self) -> list[TurnRecord]:
         return await self._engine.store.list_turns(self.id)
@@ -175,3 +260,9 @@ class Thread:
             raise TurnInProgressError(f"cannot {action} a thread while a turn runs on it; "
                                       "interrupt() it first", thread_id=self.id)
 
+
+
+async def _consume(stream: TurnStream) -> TurnResult:
+    async for _ in stream:
+        pass
+    return stream.result

@@ -1,71 +1,335 @@
+"""One batch of tool calls, moved through their states:
+requested → (awaiting_approval → approved/denied) → started → succeeded/failed/unknown."""
+
 from __future__ import annotations
 
 import asyncio
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
 
-from threadline.tools import ThreadState, Tool
-from threadline.types import Item, ToolCall, ToolResult, new_id
+from threadline.store import ToolCallState
+from threadline.tools import ThreadState, Tool, ToolOutput
+from threadline.types import (
+    ApprovalRequest,
+    ApprovalResponse,
+    AwaitingInput,
+    Item,
+    TimerRecord,
+    ToolCall,
+    ToolOutcome,
+    ToolResult,
+    new_id,
+)
 
-from ._context import NewItem, TurnContext
+from ._approvals import CallRecord, arguments_hash, call_records, standing_decisions
+from ._context import NewItem, Trailing, TurnContext, new_item
+
+_NO_VALUE: Any = object()
+
+
+@dataclass(eq=False)
+class Invocation:
+    """A tool call being executed. While it waits for a human's choice it stays suspended here
+    (not re-run) until the answer is delivered."""
+
+    call: ToolCall
+    tool: Tool
+    result_id: str = field(default_factory=lambda: new_id("item"))
+    context: ThreadState[Any] | None = None
+    task: asyncio.Task[ToolOutput] | None = None
+    preset_choice: Any = _NO_VALUE
+    choice: asyncio.Future[Any] | None = None
+    prompt: str = ""
+    schema: dict[str, Any] = field(default_factory=dict[str, Any])
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+    step: ToolStep | None = None  # the step waiting on it now; a resumed call changes steps
+
+    def notify(self) -> None:
+        self.settled.set()
+        if self.step is not None:
+            self.step.changed.set()
+
+    @property
+    def suspended(self) -> bool:
+        return self.choice is not None and not self.choice.done() and not (
+            self.task is not None and self.task.done())
+
+    def deliver(self, value: Any) -> None:
+        assert self.choice is not None
+        self.settled.clear()
+        self.choice.set_result(value)
+
+
+class _Services:
+    """The services a tool's `ThreadState` uses, bound to one invocation."""
+
+    def __init__(self, ctx: TurnContext, invocation: Invocation) -> None:
+        self._ctx = ctx
+        self._invocation = invocation
+
+    async def await_choice(self, tool_call_id: str, prompt: str, schema: dict[str, Any]) -> Any:
+        invocation = self._invocation
+        if invocation.preset_choice is not _NO_VALUE:
+            value, invocation.preset_choice = invocation.preset_choice, _NO_VALUE
+            return value
+        invocation.prompt, invocation.schema = prompt, schema
+        invocation.choice = asyncio.get_running_loop().create_future()
+        invocation.notify()
+        return await invocation.choice
+
+    def schedule_effect(self, effect: Any, *, at: float | None, delay: float | None
+                        ) -> TimerRecord:
+        return self._ctx.services.timer_for(self._ctx.thread.thread_id, effect, at=at,
+                                            delay=delay)
+
+    async def scheduled_effects(self) -> list[TimerRecord]:
+        return await self._ctx.store.list_timers(self._ctx.thread.thread_id)
+
+
+def _result(call: ToolCall, output: str, outcome: ToolOutcome, item_id: str | None = None
+            ) -> NewItem:
+    payload = ToolResult(tool_call_id=call.tool_call_id, name=call.name, output=output,
+                         outcome=outcome)
+    return NewItem(item_id=item_id or new_id("item"), payload=payload)
+
+
+_STATE_OF: dict[str, ToolCallState] = {"success": "succeeded", "error": "failed",
+                                       "denied": "denied", "unknown": "unknown",
+                                       "cancelled": "failed"}
 
 
 class ToolStep:
-    """Runs one batch of tool calls concurrently; finished results are kept as they arrive so
-    that an interrupted batch still stores what did finish."""
+    """Runs what may run, answers what must not, and pauses for what needs a human."""
 
-    def __init__(self, ctx: TurnContext, calls: list[Item]) -> None:
+    def __init__(self, ctx: TurnContext, calls: list[Item], *, fresh: bool) -> None:
         self.ctx = ctx
         self.calls = calls
-        self.finished: list[NewItem] = []
-        self.state_changed = False
+        self.fresh = fresh  # the calls were just made by this process: none has started
+        self._invocations: list[Invocation] = []
+        self._announcements: list[Trailing] = []
+        self.changed = asyncio.Event()
+        self._state_changed = False
 
-    async def run(self) -> None:
+    async def run(self) -> bool:
+        """Returns True when the turn paused for a human."""
         ctx = self.ctx
         tools = ctx.agent.resolve_mode(ctx.thread.mode).tools
-        state = _state_value(ctx)
-        if len(self.calls) == 1:
-            await self._run_one(self.calls[0], tools, state)
-        else:
-            await asyncio.gather(*(self._run_one(c, tools, state) for c in self.calls))
-        commit_state: dict[str, Any] = {}
-        if self.state_changed:
-            commit_state["state"] = ctx.state
-        await ctx.commit(self._ordered(), **commit_state)
+        states: dict[str, ToolCallState] = {} if self.fresh else (
+            await ctx.store.load_tool_states(ctx.thread.thread_id, ctx.turn.turn_id))
+        records = call_records(ctx.turn_items())
+        standing = standing_decisions(ctx.history)
+        state_value = _state_value(ctx)
+        immediate: list[NewItem] = []
+        asks: list[NewItem] = []
+        new_states: dict[str, ToolCallState] = {}
+        to_run: list[Invocation] = []
+        to_resume: list[tuple[Invocation, Any]] = []
+        pending = False
+        wake_at: list[float] = []
+        now = time.time()
+        for call_item in self.calls:
+            call = call_item.payload
+            assert isinstance(call, ToolCall)
+            record = records.get(call.tool_call_id, CallRecord())
+            tool = tools.get(call.name)
+            if tool is None:
+                immediate.append(_result(call, f"Error: there is no tool named {call.name!r}; "
+                                         f"available: {', '.join(sorted(tools)) or 'none'}.",
+                                         "error"))
+                continue
+            if record.awaiting is not None:  # the tool paused for a human's choice
+                if record.answer is None:
+                    pending = True
+                    continue
+                held = ctx.services.suspended.pop((ctx.thread.thread_id, call.tool_call_id),
+                                                  None)
+                if held is not None:
+                    to_resume.append((held, record.answer.value))
+                elif tool.idempotent:
+                    to_run.append(Invocation(call=call, tool=tool,
+                                             preset_choice=record.answer.value))
+                else:
+                    immediate.append(_result(
+                        call, "Error: the outcome is unknown: the tool was cut off while "
+                        "waiting for input and was not run again. The answer given was: "
+                        f"{record.answer.value!r}.", "unknown"))
+                continue
+            if states.get(call.tool_call_id) == "started":
+                # The call was cut off by a crash or a hand-over.
+                if tool.idempotent:
+                    to_run.append(Invocation(call=call, tool=tool))
+                    continue
+                if ctx.agent.on_unknown == "pause" and not (
+                        record.response is not None and record.response.decision == "denied"):
+                    if record.response is not None:
+                        to_run.append(Invocation(call=call, tool=tool))
+                    elif record.request is None:
+                        asks.append(self._ask(call, "the outcome of this call is unknown after "
+                                              "an interruption: approve to run it again, deny "
+                                              "to report it as unknown", None))
+                        pending = True
+                    else:
+                        pending = True
+                    continue
+                immediate.append(_result(
+                    call, "Error: the outcome of this call is unknown: it was interrupted and "
+                    "may or may not have taken effect. It was not run again.", "unknown"))
+                continue
+            if tool.needs_approval(call.arguments, state_value):
+                decision = record.response or standing.get(call.name)
+                if decision is not None and decision.decision == "approved":
+                    if record.request is not None and (
+                            record.request.arguments_hash != arguments_hash(call.arguments)):
+                        immediate.append(_result(call, "Error: the approval does not match "
+                                                 "these arguments; nothing was run.", "denied"))
+                    else:
+                        to_run.append(Invocation(call=call, tool=tool))
+                elif decision is not None:
+                    reason = f": {decision.reason}" if decision.reason else ""
+                    immediate.append(_result(call, f"Error: a human denied this call{reason}. "
+                                             "It was not run.", "denied"))
+                elif record.request is not None:
+                    expires_at = record.request.expires_at
+                    if expires_at is not None and expires_at <= now:
+                        immediate.extend(self._expire(call))
+                    else:
+                        pending = True
+                        if expires_at is not None:
+                            wake_at.append(expires_at)
+                else:
+                    expires_after = ctx.agent.approval_expires_after
+                    expires_at = now + expires_after if expires_after is not None else None
+                    asks.append(self._ask(call, None, expires_at))
+                    new_states[call.tool_call_id] = "awaiting_approval"
+                    pending = True
+                    if expires_at is not None:
+                        wake_at.append(expires_at)
+                continue
+            to_run.append(Invocation(call=call, tool=tool))
 
-    async def _run_one(self, call_item: Item, tools: dict[str, Tool], state: Any) -> None:
-        ctx = self.ctx
-        call = call_item.payload
-        assert isinstance(call, ToolCall)
-        item_id = new_id("item")
-        ctx.item_started(item_id, ToolResult(tool_call_id=call.tool_call_id, name=call.name,
-                                             output=""))
-        tool = tools.get(call.name)
-        if tool is None:
-            output, outcome = (f"Error: there is no tool named {call.name!r}; available: "
-                               f"{', '.join(sorted(tools)) or 'none'}."), "error"
-        else:
-            context = None
-            if tool.context_parameter is not None:
-                context = ThreadState[Any](
-                    thread_id=ctx.thread.thread_id, turn_id=ctx.turn.turn_id,
-                    tool_call_id=call.tool_call_id, user_id=ctx.thread.user_id,
-                    items=ctx.history, state=state, state_type=ctx.agent.state_type)
-            result = await tool.invoke(call.arguments, context)
-            output, outcome = result.output, result.outcome
+        marks = {i.call.tool_call_id: "started" for i in to_run if not i.tool.idempotent}
+        if marks:
+            await ctx.commit([], tool_states=marks)  # type: ignore[arg-type]
+            await ctx.fault("after_tool_started")
+        invocations = self._invocations = [*to_run, *(held for held, _ in to_resume)]
+        for invocation in invocations:
+            invocation.step = self
+        for invocation in to_run:
+            self._start(invocation, state_value)
+        for held, value in to_resume:
+            held.deliver(value)
+        await self._settle(invocations)
+
+        results: list[NewItem] = []
+        for invocation in invocations:
+            call = invocation.call
+            if invocation.suspended:
+                pending = True
+                key = (ctx.thread.thread_id, call.tool_call_id)
+                ctx.services.suspended[key] = invocation
+                if records.get(call.tool_call_id, CallRecord()).awaiting is None:
+                    asks.append(new_item(AwaitingInput(
+                        tool_call_id=call.tool_call_id, prompt=invocation.prompt,
+                        schema=invocation.schema)))
+                    self._announce(asks[-1], {"kind": "input", "tool_call_id": call.tool_call_id,
+                                              "prompt": invocation.prompt,
+                                              "schema": invocation.schema})
+                continue
+            assert invocation.task is not None
+            output = invocation.task.result()
+            results.append(_result(call, output.output, output.outcome, invocation.result_id))
+            context = invocation.context
             if context is not None and context.state_changed:
                 ctx.state = context.state_as_json()
-                self.state_changed = True
-        self.finished.append(NewItem(item_id=item_id, payload=ToolResult(
-            tool_call_id=call.tool_call_id, name=call.name, output=output,
-            outcome=outcome)))  # type: ignore[arg-type]
+                self._state_changed = True
+        timers = [t for i in invocations if i.context is not None and not i.suspended
+                  for t in i.context.scheduled]
+        done = [*immediate, *results]
+        for item in done:
+            payload = item.payload
+            if isinstance(payload, ToolResult):
+                new_states[payload.tool_call_id] = _STATE_OF[payload.outcome]
+        extra: dict[str, Any] = {"state": ctx.state} if self._state_changed else {}
+        if pending:
+            extra |= {"turn_status": "awaiting_approval", "end": "pause",
+                      "wake_after": max(0.0, min(wake_at) - time.time()) if wake_at else None}
+        await ctx.commit([*done, *asks], tool_states=new_states, timers=timers,
+                         trailing=self._announcements, **extra)
+        await ctx.fault("after_approval_request" if pending else "after_tool_result")
+        return pending
 
-    def _ordered(self) -> list[NewItem]:
-        order = {c.payload.tool_call_id: n for n, c in enumerate(self.calls)  # type: ignore[union-attr]
-                 }
-        return sorted(self.finished, key=lambda r: order.get(
-            r.payload.tool_call_id, 0))  # type: ignore[union-attr]
+    def _ask(self, call: ToolCall, reason: str | None, expires_at: float | None) -> NewItem:
+        request = ApprovalRequest(tool_call_id=call.tool_call_id, name=call.name,
+                                  arguments=call.arguments,
+                                  arguments_hash=arguments_hash(call.arguments), reason=reason,
+                                  expires_at=expires_at)
+        item = new_item(request)
+        self._announce(item, {"kind": "approval", "tool_call_id": call.tool_call_id,
+                              "name": call.name, "arguments": call.arguments, "reason": reason,
+                              "expires_at": expires_at})
+        return item
+
+    def _announce(self, item: NewItem, params: dict[str, Any]) -> None:
+        self._announcements.append(("approval_requested", params, item.item_id))
+
+    def _expire(self, call: ToolCall) -> list[NewItem]:
+        self.ctx.events.emit("approval_resolved", params={
+            "tool_call_id": call.tool_call_id, "decision": "denied", "reason": "expired",
+            "expired": True})
+        return [new_item(ApprovalResponse(tool_call_id=call.tool_call_id, decision="denied",
+                                          reason="expired")),
+                _result(call, "Error: the approval request expired and was denied. "
+                        "It was not run.", "denied")]
+
+    def _start(self, invocation: Invocation, state_value: Any) -> None:
+        ctx = self.ctx
+        call = invocation.call
+        ctx.item_started(invocation.result_id, ToolResult(
+            tool_call_id=call.tool_call_id, name=call.name, output=""))
+        if invocation.tool.context_parameter is not None:
+            invocation.context = ThreadState[Any](
+                thread_id=ctx.thread.thread_id, turn_id=ctx.turn.turn_id,
+                tool_call_id=call.tool_call_id, user_id=ctx.thread.user_id, items=ctx.history,
+                state=state_value, state_type=ctx.agent.state_type, epoch=ctx.epoch,
+                services=_Services(ctx, invocation))
+
+        async def execute() -> ToolOutput:
+            try:
+                await ctx.fault("inside_tool")
+                return await invocation.tool.invoke(call.arguments, invocation.context)
+            finally:
+                invocation.notify()
+
+        invocation.task = asyncio.get_running_loop().create_task(execute())
+
+    async def _settle(self, invocations: list[Invocation]) -> None:
+        """Wait until every invocation has finished or is waiting for a human."""
+        try:
+            while not all(i.settled.is_set() for i in invocations):
+                self.changed.clear()
+                if all(i.settled.is_set() for i in invocations):
+                    break
+                await self.changed.wait()
+        except asyncio.CancelledError:
+            for invocation in invocations:
+                if invocation.task is not None:
+                    invocation.task.cancel()
+            raise
+
+    def finished_results(self) -> list[NewItem]:
+        """Results of the calls that finished before the step was cut off."""
+        done: list[NewItem] = []
+        for invocation in self._invocations:
+            task = invocation.task
+            if task is not None and task.done() and not task.cancelled() and (
+                    task.exception() is None):
+                output = task.result()
+                done.append(_result(invocation.call, output.output, output.outcome,
+                                    invocation.result_id))
+        return done
 
 
 def _state_value(ctx: TurnContext) -> Any:

@@ -1,4 +1,5 @@
-"""One turn as durable steps: model step, tool step, repeat; then exactly one ending."""
+"""One turn as durable steps. The loop decides only from stored items, so a fresh turn, a turn
+resumed after an approval and a turn recovered after a crash all enter it the same way."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import time
 from typing import Any
 
+from threadline.store import ToolCallState
 from threadline.types import (
     BudgetExceededError,
     ErrorPayload,
@@ -15,10 +17,13 @@ from threadline.types import (
     SystemEvent,
     ThreadlineError,
     ToolCall,
+    ToolResult,
     TurnStatus,
+    UserMessage,
+    part_from_dict,
 )
 
-from ._context import NewItem, TurnContext, new_item
+from ._context import NewItem, Trailing, TurnContext, new_item
 from ._history import DISCARD_PHASE, unanswered_calls
 from ._model_step import ModelStep
 from ._result import TurnResult
@@ -32,9 +37,12 @@ class TurnRunner:
         self.ctx = ctx
         self._model_step: ModelStep | None = None
         self._tool_step: ToolStep | None = None
+        self._fresh_calls = False
+        self._unsaved: list[NewItem] = []  # a final step that an error stopped from storing
 
     async def run(self) -> TurnResult:
-        """Run to one ending. Cancellation of the calling task ends the turn as cancelled."""
+        """Run to an ending or a pause. Cancelling the calling task ends the turn as cancelled,
+        unless the lease was lost (then nothing is written and `LeaseLost` is raised)."""
         try:
             async with asyncio.timeout_at(self._deadline()):
                 await self._loop()
@@ -47,6 +55,8 @@ class TurnRunner:
                                         time.time() - self.ctx.turn.created_at)
             await self._end("failed", error.to_dict(), "budget")
         except asyncio.CancelledError:
+            if self.ctx.lease_lost:
+                raise LeaseLost(f"turn {self.ctx.turn.turn_id} lost its lease") from None
             await asyncio.shield(self._end("cancelled", None, "interrupt"))
         except LeaseLost:
             raise
@@ -68,29 +78,54 @@ class TurnRunner:
 
     async def _loop(self) -> None:
         ctx = self.ctx
-        budget = ctx.budget
         while True:
+            calls = unanswered_calls(ctx.turn_items())
+            if calls:
+                step = self._tool_step = ToolStep(ctx, calls, fresh=self._fresh_calls)
+                paused = await step.run()
+                self._tool_step = None
+                if paused:
+                    return
+                continue
+            await self._take_steering()
+            budget = ctx.budget
             if budget.max_iterations is not None and ctx.steps >= budget.max_iterations:
                 raise BudgetExceededError("max_iterations", budget.max_iterations, ctx.steps)
-            step = self._model_step = ModelStep(ctx)
-            response = await step.run()
+            await ctx.fault("before_model_call")
+            model_step = self._model_step = ModelStep(ctx)
+            response = await model_step.run()
+            await ctx.fault("after_model_response")
             ctx.steps += 1
             ctx.usage = ctx.usage + response.usage
             ctx.events.emit("usage_delta", params={"usage": response.usage.to_dict(),
                                                    "total": ctx.usage.to_dict()})
-            items = await ctx.commit(step.final_items())
+            items = model_step.final_items()
             self._model_step = None
-            self._check_usage()
-            calls = [i for i in items if isinstance(i.payload, ToolCall)]
-            if calls:
-                tool_step = self._tool_step = ToolStep(ctx, calls)
-                await tool_step.run()
-                self._tool_step = None
+            if any(isinstance(i.payload, ToolCall) for i in items):
+                states: dict[str, ToolCallState] = {
+                    i.payload.tool_call_id: "requested" for i in items
+                    if isinstance(i.payload, ToolCall)}
+                await ctx.commit(items, tool_states=states)
+                await ctx.fault("after_step_commit")
+                self._check_usage()
+                self._fresh_calls = True
                 continue
-            if await self._needs_repair(response.text):
-                continue
-            await self._complete(response.text)
+            self._check_usage_before_ending(items)
+            if await self._repair_or_complete(items, response.text):
+                return
+
+    async def _take_steering(self) -> None:
+        ctx = self.ctx
+        entries = await ctx.store.steering(ctx.thread.thread_id)
+        if not entries:
             return
+        items: list[NewItem] = []
+        for entry in entries:
+            parts = tuple(part_from_dict(p) for p in entry.input)
+            item = new_item(UserMessage(content=parts, sender=entry.sender))
+            ctx.item_started(item.item_id, item.payload)
+            items.append(item)
+        await ctx.commit(items, consume_inbox=[e.entry_id for e in entries])
 
     def _check_usage(self) -> None:
         ctx, budget = self.ctx, self.ctx.budget
@@ -100,33 +135,45 @@ class TurnRunner:
         if budget.max_cost_usd is not None and cost is not None and cost > budget.max_cost_usd:
             raise BudgetExceededError("max_cost_usd", budget.max_cost_usd, cost)
 
-    async def _needs_repair(self, text: str) -> bool:
+    def _check_usage_before_ending(self, items: list[NewItem]) -> None:
+        try:
+            self._check_usage()
+        except BudgetExceededError:
+            self._unsaved = items
+            raise
+
+    async def _repair_or_complete(self, items: list[NewItem], text: str) -> bool:
+        """Store the final step with the turn's ending (or a repair request). True if done."""
         ctx = self.ctx
         spec = ctx.agent.output
-        if spec is None:
-            return False
-        value, problems = spec.validate(text)
-        if problems is None:
+        if spec is not None:
+            value, problems = spec.validate(text)
+            if problems is not None:
+                if ctx.repairs >= ctx.agent.output_repair_attempts:
+                    self._unsaved = items
+                    raise _OutputInvalid(problems, ctx.repairs)
+                ctx.repairs += 1
+                message = spec.repair_prompt(problems)
+                data = {"attempt": ctx.repairs, "problems": problems}
+                ctx.events.emit("system_event", params={"phase": "repair", "message": message,
+                                                        "data": data})
+                await ctx.commit([*items, new_item(SystemEvent(phase="repair", message=message,
+                                                               data=data))])
+                return False
             ctx.output = value
-            return False
-        if ctx.repairs >= ctx.agent.output_repair_attempts:
-            raise _OutputInvalid(problems, ctx.repairs)
-        ctx.repairs += 1
-        message = spec.repair_prompt(problems)
-        data = {"attempt": ctx.repairs, "problems": problems}
-        ctx.events.emit("system_event", params={"phase": "repair", "message": message,
-                                                "data": data})
-        await ctx.commit([new_item(SystemEvent(phase="repair", message=message, data=data))])
-        return True
-
-    async def _complete(self, text: str) -> None:
-        ctx = self.ctx
         output = ctx.output
         if output is not None and hasattr(output, "model_dump"):
             output = output.model_dump(mode="json")
-        await ctx.commit([], turn_status="completed", release=True, terminal=(
+        await ctx.fault("before_turn_complete")
+        await ctx.commit(items, turn_status="completed", end="release", trailing=[(
             "completed", {"status": "completed", "text": text, "output": output,
-                          "usage": ctx.usage.to_dict()}))
+                          "usage": ctx.usage.to_dict()}, None)])
+        return True
+
+    async def end_cancelled(self) -> TurnResult:
+        """Cancel a turn that is not running (a paused one), as an interrupt would."""
+        await self._end("cancelled", None, "interrupt")
+        return TurnResult.from_context(self.ctx)
 
     async def _end(self, status: TurnStatus, error: dict[str, Any] | None, phase: str) -> None:
         """End the turn as failed or cancelled: keep what was produced (unless the agent says
@@ -134,25 +181,28 @@ class TurnRunner:
         ctx = self.ctx
         keep = ctx.agent.persist_partial_on_error
         item_status: ItemStatus = "cancelled" if status == "cancelled" else "failed"
-        items: list[NewItem] = []
+        items: list[NewItem] = list(self._unsaved) if keep else []
         if keep and self._model_step is not None:
             items += self._model_step.partial_items(item_status)
-        finished = {}
+        finished: dict[str, NewItem] = {}
         if keep and self._tool_step is not None:
             finished = {r.payload.tool_call_id: r  # type: ignore[union-attr]
-                        for r in self._tool_step.finished}
+                        for r in self._tool_step.finished_results()}
         reason = ("the turn was interrupted before this tool call finished"
                   if status == "cancelled" else "the turn failed before this tool call finished")
+        states: dict[str, ToolCallState] = {}
         for call_item in unanswered_calls(ctx.turn_items()):
             call = call_item.payload
             assert isinstance(call, ToolCall)
             result = finished.get(call.tool_call_id)
             if result is None:
-                from threadline.types import ToolResult
-
                 result = new_item(ToolResult(
                     tool_call_id=call.tool_call_id, name=call.name, output=f"Error: {reason}.",
                     outcome="cancelled"))
+                states[call.tool_call_id] = "failed"
+            else:
+                states[call.tool_call_id] = "succeeded" if (
+                    result.payload.outcome == "success") else "failed"  # type: ignore[union-attr]
             items.append(result)
         if error is not None:
             items.append(new_item(ErrorPayload(code=str(error.get("code", "error")),
@@ -161,13 +211,18 @@ class TurnRunner:
             items.append(new_item(SystemEvent(
                 phase=DISCARD_PHASE, message="this turn's output is hidden from the model",
                 data={"turn_id": ctx.turn.turn_id})))
+        for (thread_id, call_id), invocation in list(ctx.services.suspended.items()):
+            if thread_id == ctx.thread.thread_id and invocation.task is not None:
+                invocation.task.cancel()
+                del ctx.services.suspended[(thread_id, call_id)]
         if status == "cancelled":
-            terminal = ("cancelled", {"status": "cancelled", "reason": phase,
-                                      "usage": ctx.usage.to_dict()})
+            terminal: Trailing = ("cancelled", {"status": "cancelled", "reason": phase,
+                                                "usage": ctx.usage.to_dict()}, None)
         else:
             terminal = ("failed", {"status": "failed", "error": error,
-                                   "usage": ctx.usage.to_dict()})
-        await ctx.commit(items, turn_status=status, release=True, error=error, terminal=terminal)
+                                   "usage": ctx.usage.to_dict()}, None)
+        await ctx.commit(items, turn_status=status, end="release", error=error,
+                         trailing=[terminal], tool_states=states)
 
 
 class _OutputInvalid(ThreadlineError):
@@ -176,5 +231,3 @@ class _OutputInvalid(ThreadlineError):
     def __init__(self, problems: str, attempts: int) -> None:
         super().__init__(f"the answer did not match the output schema after {attempts} "
                          f"repair attempt(s): {problems}", attempts=attempts)
-
-

@@ -2,17 +2,23 @@
 
 from ._open import open_store
 from ._protocol import Store
-from ._sqlite import CursorMovedError, SQLiteStore
+from ._sqlite import SQLiteStore
+from ._sqlite_ops import CursorMovedError
 from ._writes import (
     BeginOutcome,
     BeginTurn,
     Duplicate,
     Enqueued,
+    Lease,
+    Renewal,
     ThreadCursor,
     ThreadPage,
     ThreadUpdate,
+    ToolCallState,
     TurnStarted,
     TurnWrite,
+    Work,
+    WorkKind,
 )
 
 __all__ = [
@@ -21,12 +27,17 @@ __all__ = [
     "CursorMovedError",
     "Duplicate",
     "Enqueued",
+    "Lease",
+    "Renewal",
     "SQLiteStore",
     "Store",
     "ThreadCursor",
     "ThreadPage",
     "ThreadUpdate",
+    "ToolCallState",
     "TurnStarted",
     "TurnWrite",
+    "Work",
+    "WorkKind",
     "open_store",
 ]

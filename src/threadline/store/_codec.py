@@ -11,8 +11,10 @@ from threadline.types import (
     InboxEntry,
     Item,
     ThreadRecord,
+    TimerRecord,
     TurnRecord,
     Usage,
+    payload_call_id,
     payload_from_dict,
     payload_to_dict,
 )
@@ -28,13 +30,16 @@ def loads(text: str | bytes | None) -> Any:
 
 THREAD_COLUMNS = ("thread_id, key, user_id, resource_id, agent, mode, status, parent_id, state, "
                   "metadata, created_at, updated_at, active_turn_id, last_item_seq, "
-                  "last_event_seq, turn_count")
+                  "last_event_seq, turn_count, lease_owner, lease_epoch, lease_expires_at, "
+                  "wake_at")
+THREAD_PLACEHOLDERS = ", ".join("?" * 20)
 
 
 def thread_row(t: ThreadRecord) -> tuple[Any, ...]:
     return (t.thread_id, t.key, t.user_id, t.resource_id, t.agent, t.mode, t.status, t.parent_id,
             None if t.state is None else dumps(t.state), dumps(t.metadata), t.created_at,
-            t.updated_at, t.active_turn_id, t.last_item_seq, t.last_event_seq, t.turn_count)
+            t.updated_at, t.active_turn_id, t.last_item_seq, t.last_event_seq, t.turn_count,
+            t.lease_owner, t.lease_epoch, t.lease_expires_at, t.wake_at)
 
 
 def thread_from_row(r: tuple[Any, ...]) -> ThreadRecord:
@@ -42,24 +47,26 @@ def thread_from_row(r: tuple[Any, ...]) -> ThreadRecord:
         thread_id=r[0], key=r[1], user_id=r[2], resource_id=r[3], agent=r[4], mode=r[5],
         status=r[6], parent_id=r[7], state=loads(r[8]), metadata=loads(r[9]), created_at=r[10],
         updated_at=r[11], active_turn_id=r[12], last_item_seq=r[13], last_event_seq=r[14],
-        turn_count=r[15])
+        turn_count=r[15], lease_owner=r[16], lease_epoch=r[17], lease_expires_at=r[18],
+        wake_at=r[19])
 
 
 TURN_COLUMNS = ("turn_id, thread_id, number, status, input, sender, client_key, usage, steps, "
-                "error, created_at, updated_at, completed_at")
+                "error, created_at, updated_at, completed_at, cancel_requested")
+TURN_PLACEHOLDERS = ", ".join("?" * 14)
 
 
 def turn_row(t: TurnRecord) -> tuple[Any, ...]:
     return (t.turn_id, t.thread_id, t.number, t.status, dumps(t.input), t.sender, t.client_key,
             dumps(t.usage.to_dict()), t.steps, None if t.error is None else dumps(t.error),
-            t.created_at, t.updated_at, t.completed_at)
+            t.created_at, t.updated_at, t.completed_at, int(t.cancel_requested))
 
 
 def turn_from_row(r: tuple[Any, ...]) -> TurnRecord:
     return TurnRecord(
         turn_id=r[0], thread_id=r[1], number=r[2], status=r[3], input=loads(r[4]), sender=r[5],
         client_key=r[6], usage=Usage.from_dict(loads(r[7])), steps=r[8], error=loads(r[9]),
-        created_at=r[10], updated_at=r[11], completed_at=r[12])
+        created_at=r[10], updated_at=r[11], completed_at=r[12], cancel_requested=bool(r[13]))
 
 
 ITEM_COLUMNS = "thread_id, seq, item_id, turn_id, type, status, call_id, content, created_at"
@@ -67,7 +74,7 @@ ITEM_COLUMNS = "thread_id, seq, item_id, turn_id, type, status, call_id, content
 
 def item_row(i: Item) -> tuple[Any, ...]:
     payload = i.payload
-    call_id = getattr(payload, "tool_call_id", None)
+    call_id = payload_call_id(payload)
     return (i.thread_id, i.seq, i.item_id, i.turn_id, i.type, i.status, call_id,
             dumps(payload_to_dict(payload)), i.created_at)
 
@@ -89,14 +96,27 @@ def event_from_row(r: tuple[Any, ...]) -> Event:
                  params=loads(r[5]))
 
 
-INBOX_COLUMNS = "entry_id, thread_id, position, input, sender, client_key, created_at"
+INBOX_COLUMNS = "entry_id, thread_id, position, input, sender, client_key, created_at, kind"
 
 
 def inbox_row(e: InboxEntry) -> tuple[Any, ...]:
     return (e.entry_id, e.thread_id, e.position, dumps(e.input), e.sender, e.client_key,
-            e.created_at)
+            e.created_at, e.kind)
 
 
 def inbox_from_row(r: tuple[Any, ...]) -> InboxEntry:
     return InboxEntry(entry_id=r[0], thread_id=r[1], position=r[2], input=loads(r[3]),
-                      sender=r[4], client_key=r[5], created_at=r[6])
+                      sender=r[4], client_key=r[5], created_at=r[6], kind=r[7])
+
+
+TIMER_COLUMNS = "timer_id, thread_id, due_at, kind, input, status, created_at, fired_at"
+
+
+def timer_row(t: TimerRecord) -> tuple[Any, ...]:
+    return (t.timer_id, t.thread_id, t.due_at, t.kind, dumps(t.input), t.status, t.created_at,
+            t.fired_at)
+
+
+def timer_from_row(r: tuple[Any, ...]) -> TimerRecord:
+    return TimerRecord(timer_id=r[0], thread_id=r[1], due_at=r[2], kind=r[3], input=loads(r[4]),
+                       status=r[5], created_at=r[6], fired_at=r[7])

@@ -2,9 +2,27 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from threadline.types import Event, InboxEntry, Item, ThreadRecord, ThreadStatus, TurnRecord
+from threadline.types import (
+    Event,
+    InboxEntry,
+    Item,
+    ThreadRecord,
+    ThreadStatus,
+    TimerRecord,
+    TurnRecord,
+)
 
-from ._writes import BeginOutcome, BeginTurn, ThreadPage, ThreadUpdate, TurnWrite
+from ._writes import (
+    BeginOutcome,
+    BeginTurn,
+    Lease,
+    Renewal,
+    ThreadPage,
+    ThreadUpdate,
+    ToolCallState,
+    TurnWrite,
+    Work,
+)
 
 
 @runtime_checkable
@@ -41,7 +59,43 @@ class Store(Protocol):
 
     async def begin_turn(self, request: BeginTurn) -> BeginOutcome: ...
 
-    async def write_turn(self, write: TurnWrite) -> None: ...
+    async def write_turn(self, write: TurnWrite) -> None:
+        """Raises `LeaseLost` unless `write.epoch` is the thread's current, unexpired lease."""
+        ...
+
+    async def acquire_lease(self, thread_id: str, turn_id: str, *, owner: str,
+                            lease_seconds: float) -> Lease | None:
+        """Take the lease on the thread's active turn if nobody holds it (or it expired)."""
+        ...
+
+    async def renew_leases(self, owner: str, lease_seconds: float) -> Renewal:
+        """Extend every unexpired lease of `owner`; say which it still holds."""
+        ...
+
+    async def hand_back(self, thread_id: str, epoch: int) -> bool:
+        """Release a lease so that recovery continues its turn at once."""
+        ...
+
+    async def request_cancel(self, turn_id: str) -> bool: ...
+
+    async def wake(self, thread_id: str) -> None:
+        """Ask recovery to look at the thread's paused turn now."""
+        ...
+
+    async def find_work(self, limit: int = 100) -> list[Work]:
+        """Expired leases, paused turns due to wake, idle threads with queued input."""
+        ...
+
+    async def load_tool_states(self, thread_id: str, turn_id: str) -> dict[str, ToolCallState]:
+        ...
+
+    async def db_time(self) -> float:
+        """The database's clock, in seconds since the epoch; lease math uses it."""
+        ...
+
+    async def check_integrity(self) -> list[str]:
+        """Problems the database itself finds; empty when all is well."""
+        ...
 
     async def get_turn(self, turn_id: str) -> TurnRecord | None: ...
 
@@ -64,3 +118,16 @@ class Store(Protocol):
         ...
 
     async def list_inbox(self, thread_id: str) -> list[InboxEntry]: ...
+
+    async def steering(self, thread_id: str) -> list[InboxEntry]: ...
+
+    async def schedule_timer(self, timer: TimerRecord) -> TimerRecord: ...
+
+    async def cancel_timer(self, timer_id: str) -> bool: ...
+
+    async def list_timers(self, thread_id: str, *, pending_only: bool = True
+                          ) -> list[TimerRecord]: ...
+
+    async def fire_due_timers(self, limit: int = 100) -> list[TimerRecord]:
+        """Enqueue the effect of every due timer, each exactly once."""
+        ...

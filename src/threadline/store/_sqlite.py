@@ -12,37 +12,31 @@ from threadline.types import (
     InboxEntry,
     InvalidInputError,
     Item,
-    LeaseLost,
     NotFoundError,
     StoreError,
     ThreadRecord,
     ThreadStatus,
-    TurnInProgressError,
+    TimerRecord,
     TurnRecord,
 )
 
 from . import _codec as codec
+from . import _sqlite_ops as ops  # pyright: ignore[reportPrivateUsage]
 from ._sqlite_schema import migrate
 from ._sqlite_writer import SQLiteWriter
 from ._writes import (
     BeginOutcome,
     BeginTurn,
-    Duplicate,
-    Enqueued,
-    ThreadCursor,
+    Lease,
+    Renewal,
     ThreadPage,
     ThreadUpdate,
-    TurnStarted,
+    ToolCallState,
     TurnWrite,
+    Work,
 )
 
 Synchronous = Literal["NORMAL", "FULL"]
-
-
-class CursorMovedError(StoreError):
-    """The thread changed between the caller's read and its write; read again and retry."""
-
-    code = "cursor_moved"
 
 
 class SQLiteStore:
@@ -141,7 +135,7 @@ class SQLiteStore:
                 if row is not None:
                     return codec.thread_from_row(row)
             conn.execute(f"INSERT INTO threads ({codec.THREAD_COLUMNS}) VALUES "
-                         f"({', '.join('?' * 16)})", codec.thread_row(thread))
+                         f"({codec.THREAD_PLACEHOLDERS})", codec.thread_row(thread))
             return thread
 
         return await self._write(write)
@@ -211,7 +205,7 @@ class SQLiteStore:
 
     async def delete_thread(self, thread_id: str) -> bool:
         def write(conn: sqlite3.Connection) -> bool:
-            for table in ("items", "events", "turns", "inbox"):
+            for table in ("items", "events", "turns", "inbox", "tool_calls", "timers"):
                 conn.execute(f"DELETE FROM {table} WHERE thread_id = ?", (thread_id,))
             return conn.execute("DELETE FROM threads WHERE thread_id = ?",
                                 (thread_id,)).rowcount > 0
@@ -221,10 +215,77 @@ class SQLiteStore:
     # -- turns -------------------------------------------------------------------------------
 
     async def begin_turn(self, request: BeginTurn) -> BeginOutcome:
-        return await self._write(functools.partial(_begin_turn, request=request))
+        return await self._write(functools.partial(ops.begin_turn, request=request))
 
     async def write_turn(self, write: TurnWrite) -> None:
-        await self._write(functools.partial(_write_turn, write=write))
+        await self._write(functools.partial(ops.write_turn, write=write))
+
+    async def acquire_lease(self, thread_id: str, turn_id: str, *, owner: str,
+                            lease_seconds: float) -> Lease | None:
+        return await self._write(functools.partial(
+            ops.acquire_lease, thread_id=thread_id, turn_id=turn_id, owner=owner,
+            lease_seconds=lease_seconds))
+
+    async def renew_leases(self, owner: str, lease_seconds: float) -> Renewal:
+        return await self._write(functools.partial(ops.renew_leases, owner=owner,
+                                                   lease_seconds=lease_seconds))
+
+    async def hand_back(self, thread_id: str, epoch: int) -> bool:
+        return await self._write(functools.partial(ops.hand_back, thread_id=thread_id,
+                                                   epoch=epoch))
+
+    async def request_cancel(self, turn_id: str) -> bool:
+        return await self._write(functools.partial(ops.request_cancel, turn_id=turn_id))
+
+    async def wake(self, thread_id: str) -> None:
+        await self._write(functools.partial(ops.wake, thread_id=thread_id))
+
+    async def find_work(self, limit: int = 100) -> list[Work]:
+        conn = self._read()
+        work = [Work(kind="expired", thread_id=r[0], turn_id=r[1]) for r in conn.execute(
+            "SELECT thread_id, active_turn_id FROM threads WHERE lease_owner IS NOT NULL AND "
+            f"lease_expires_at <= {ops.NOW} LIMIT ?", (limit,))]
+        work += [Work(kind="wake", thread_id=r[0], turn_id=r[1]) for r in conn.execute(
+            "SELECT thread_id, active_turn_id FROM threads WHERE wake_at IS NOT NULL AND "
+            f"wake_at <= {ops.NOW} AND lease_owner IS NULL AND active_turn_id IS NOT NULL "
+            "LIMIT ?", (limit,))]
+        work += [Work(kind="inbox", thread_id=r[0]) for r in conn.execute(
+            "SELECT DISTINCT inbox.thread_id FROM inbox JOIN threads ON threads.thread_id = "
+            "inbox.thread_id WHERE threads.active_turn_id IS NULL AND inbox.kind != 'steer' "
+            "LIMIT ?", (limit,))]
+        return work
+
+    async def load_tool_states(self, thread_id: str, turn_id: str) -> dict[str, ToolCallState]:
+        return {r[0]: r[1] for r in self._read().execute(
+            "SELECT tool_call_id, state FROM tool_calls WHERE thread_id = ? AND turn_id = ?",
+            (thread_id, turn_id))}
+
+    async def db_time(self) -> float:
+        return ops.db_now(self._read())
+
+    async def check_integrity(self) -> list[str]:
+        conn = self._read()
+        problems = [r[0] for r in conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
+        problems += [f"foreign key: {r}" for r in conn.execute("PRAGMA foreign_key_check")]
+        return problems
+
+    # -- timers ------------------------------------------------------------------------------
+
+    async def schedule_timer(self, timer: TimerRecord) -> TimerRecord:
+        return await self._write(functools.partial(ops.schedule_timer, timer=timer))
+
+    async def cancel_timer(self, timer_id: str) -> bool:
+        return await self._write(functools.partial(ops.cancel_timer, timer_id=timer_id))
+
+    async def list_timers(self, thread_id: str, *, pending_only: bool = True
+                          ) -> list[TimerRecord]:
+        where = "thread_id = ?" + (" AND status = 'pending'" if pending_only else "")
+        return [codec.timer_from_row(r) for r in self._read().execute(
+            f"SELECT {codec.TIMER_COLUMNS} FROM timers WHERE {where} ORDER BY due_at",
+            (thread_id,))]
+
+    async def fire_due_timers(self, limit: int = 100) -> list[TimerRecord]:
+        return await self._write(functools.partial(ops.fire_due_timers, limit=limit))
 
     async def get_turn(self, turn_id: str) -> TurnRecord | None:
         row = self._read().execute(f"SELECT {codec.TURN_COLUMNS} FROM turns WHERE turn_id = ?",
@@ -256,13 +317,20 @@ class SQLiteStore:
     # -- inbox -------------------------------------------------------------------------------
 
     async def enqueue(self, entry: InboxEntry) -> InboxEntry:
-        return await self._write(functools.partial(_enqueue, entry=entry))
+        return await self._write(functools.partial(ops.enqueue, entry=entry))
 
     async def peek_inbox(self, thread_id: str) -> InboxEntry | None:
         row = self._read().execute(
-            f"SELECT {codec.INBOX_COLUMNS} FROM inbox WHERE thread_id = ? ORDER BY position "
-            "LIMIT 1", (thread_id,)).fetchone()
+            f"SELECT {codec.INBOX_COLUMNS} FROM inbox WHERE thread_id = ? AND kind != 'steer' "
+            "ORDER BY position LIMIT 1", (thread_id,)).fetchone()
         return None if row is None else codec.inbox_from_row(row)
+
+    async def steering(self, thread_id: str) -> list[InboxEntry]:
+        """The thread's entries waiting to join its running turn, oldest first."""
+        rows = self._read().execute(
+            f"SELECT {codec.INBOX_COLUMNS} FROM inbox WHERE thread_id = ? AND kind = 'steer' "
+            "ORDER BY position", (thread_id,)).fetchall()
+        return [codec.inbox_from_row(r) for r in rows]
 
     async def list_inbox(self, thread_id: str) -> list[InboxEntry]:
         rows = self._read().execute(
@@ -277,124 +345,3 @@ def _parse_cursor(cursor: str) -> tuple[float, str]:
         return float(created_at), thread_id
     except ValueError:
         raise InvalidInputError("invalid cursor: pass the next_cursor of a previous page") from None
-
-
-def _thread_row(conn: sqlite3.Connection, thread_id: str) -> tuple[Any, ...]:
-    row = conn.execute(
-        "SELECT active_turn_id, last_item_seq, last_event_seq, turn_count, status "
-        "FROM threads WHERE thread_id = ?", (thread_id,)).fetchone()
-    if row is None:
-        raise NotFoundError(f"no thread {thread_id!r}", thread_id=thread_id)
-    return row
-
-
-def _enqueue(conn: sqlite3.Connection, entry: InboxEntry) -> InboxEntry:
-    if entry.client_key is not None:
-        row = conn.execute(f"SELECT {codec.INBOX_COLUMNS} FROM inbox WHERE thread_id = ? AND "
-                           "client_key = ?", (entry.thread_id, entry.client_key)).fetchone()
-        if row is not None:
-            return codec.inbox_from_row(row)
-    _thread_row(conn, entry.thread_id)
-    position = conn.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM inbox WHERE thread_id = ?",
-                            (entry.thread_id,)).fetchone()[0]
-    stored = InboxEntry(entry_id=entry.entry_id, thread_id=entry.thread_id, position=position,
-                        input=entry.input, sender=entry.sender, client_key=entry.client_key,
-                        created_at=entry.created_at)
-    conn.execute(f"INSERT INTO inbox ({codec.INBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                 codec.inbox_row(stored))
-    return stored
-
-
-def _begin_turn(conn: sqlite3.Connection, request: BeginTurn) -> BeginOutcome:
-    turn = request.turn
-    if turn.client_key is not None:
-        row = conn.execute(f"SELECT {codec.TURN_COLUMNS} FROM turns WHERE thread_id = ? AND "
-                           "client_key = ?", (turn.thread_id, turn.client_key)).fetchone()
-        if row is not None:
-            return Duplicate(turn=codec.turn_from_row(row), entry=None)
-        if request.inbox_entry_id is None:
-            row = conn.execute(f"SELECT {codec.INBOX_COLUMNS} FROM inbox WHERE thread_id = ? AND "
-                               "client_key = ?", (turn.thread_id, turn.client_key)).fetchone()
-            if row is not None:
-                return Duplicate(turn=None, entry=codec.inbox_from_row(row))
-    active_turn_id, last_item_seq, last_event_seq, turn_count, status = _thread_row(
-        conn, turn.thread_id)
-    if status == "archived":
-        raise InvalidInputError("the thread is archived: unarchive it or start a new thread",
-                                thread_id=turn.thread_id)
-    if active_turn_id is not None:
-        if request.enqueue_if_busy and request.inbox_entry_id is None:
-            entry = _enqueue(conn, InboxEntry(
-                entry_id=turn.turn_id.replace("turn_", "inbox_", 1), thread_id=turn.thread_id,
-                position=0, input=turn.input, sender=turn.sender, client_key=turn.client_key,
-                created_at=turn.created_at))
-            return Enqueued(entry=entry, active_turn_id=active_turn_id)
-        raise TurnInProgressError(
-            f"thread {turn.thread_id} already has a running turn ({active_turn_id}); pass "
-            "enqueue_if_busy=True to queue the input", thread_id=turn.thread_id,
-            active_turn_id=active_turn_id)
-    expected = request.expected
-    if (last_item_seq, last_event_seq, turn_count) != (
-            expected.last_item_seq, expected.last_event_seq, turn.number - 1):
-        raise CursorMovedError("the thread changed since it was read", thread_id=turn.thread_id)
-    if request.inbox_entry_id is not None and conn.execute(
-            "DELETE FROM inbox WHERE entry_id = ?", (request.inbox_entry_id,)).rowcount == 0:
-        raise CursorMovedError("the inbox entry was taken by another turn",
-                               thread_id=turn.thread_id)
-    conn.execute(f"INSERT INTO turns ({codec.TURN_COLUMNS}) VALUES ({', '.join('?' * 13)})",
-                 codec.turn_row(turn))
-    _insert(conn, request.items, request.events)
-    cursor = ThreadCursor(
-        last_item_seq=request.items[-1].seq if request.items else last_item_seq,
-        last_event_seq=request.events[-1].seq if request.events else last_event_seq)
-    conn.execute(
-        "UPDATE threads SET active_turn_id = ?, status = 'active', last_item_seq = ?, "
-        "last_event_seq = ?, turn_count = ?, updated_at = ? WHERE thread_id = ?",
-        (turn.turn_id, cursor.last_item_seq, cursor.last_event_seq, turn.number, turn.created_at,
-         turn.thread_id))
-    return TurnStarted(turn=turn, cursor=cursor, items=tuple(request.items))
-
-
-def _insert(conn: sqlite3.Connection, items: Any, events: Any) -> None:
-    if items:
-        conn.executemany(f"INSERT INTO items ({codec.ITEM_COLUMNS}) VALUES "
-                         "(?, ?, ?, ?, ?, ?, ?, ?, ?)", [codec.item_row(i) for i in items])
-    if events:
-        now = time.time()
-        conn.executemany(f"INSERT INTO events ({codec.EVENT_COLUMNS}) VALUES "
-                         "(?, ?, ?, ?, ?, ?, ?)", [codec.event_row(e, now) for e in events])
-
-
-def _write_turn(conn: sqlite3.Connection, write: TurnWrite) -> None:
-    now = time.time()
-    assignments = "last_item_seq = ?, last_event_seq = ?, updated_at = ?"
-    values: list[Any] = [write.cursor.last_item_seq, write.cursor.last_event_seq, now]
-    if write.release:
-        assignments += ", active_turn_id = NULL, status = 'idle'"
-    if write.sets_state:
-        assignments += ", state = ?"
-        values.append(None if write.thread_state is None else codec.dumps(write.thread_state))
-    cur = conn.execute(f"UPDATE threads SET {assignments} WHERE thread_id = ? AND "
-                       "active_turn_id = ?", (*values, write.thread_id, write.turn_id))
-    if cur.rowcount == 0:
-        raise LeaseLost(f"turn {write.turn_id} no longer owns thread {write.thread_id}")
-    _insert(conn, write.items, write.events)
-    turn_assignments = ["updated_at = ?"]
-    turn_values: list[Any] = [now]
-    if write.turn_status is not None:
-        turn_assignments.append("status = ?")
-        turn_values.append(write.turn_status)
-        if write.turn_status in ("completed", "failed", "cancelled"):
-            turn_assignments.append("completed_at = ?")
-            turn_values.append(now)
-    if write.usage is not None:
-        turn_assignments.append("usage = ?")
-        turn_values.append(codec.dumps(write.usage.to_dict()))
-    if write.steps is not None:
-        turn_assignments.append("steps = ?")
-        turn_values.append(write.steps)
-    if write.error is not None:
-        turn_assignments.append("error = ?")
-        turn_values.append(codec.dumps(write.error))
-    conn.execute(f"UPDATE turns SET {', '.join(turn_assignments)} WHERE turn_id = ?",
-                 (*turn_values, write.turn_id))

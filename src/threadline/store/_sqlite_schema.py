@@ -81,6 +81,38 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             UNIQUE (thread_id, client_key)
         )""",
     )),
+    (2, (
+        "ALTER TABLE threads ADD COLUMN lease_owner TEXT",
+        "ALTER TABLE threads ADD COLUMN lease_epoch INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE threads ADD COLUMN lease_expires_at REAL",
+        "ALTER TABLE threads ADD COLUMN wake_at REAL",
+        """CREATE INDEX threads_leased ON threads (lease_expires_at)
+            WHERE lease_owner IS NOT NULL""",
+        "CREATE INDEX threads_waking ON threads (wake_at) WHERE wake_at IS NOT NULL",
+        "ALTER TABLE turns ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE inbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'input'",
+        """CREATE TABLE tool_calls (
+            thread_id TEXT NOT NULL,
+            tool_call_id TEXT NOT NULL,
+            turn_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            epoch INTEGER NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (thread_id, tool_call_id)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE timers (
+            timer_id TEXT PRIMARY KEY,
+            thread_id TEXT NOT NULL,
+            due_at REAL NOT NULL,
+            kind TEXT NOT NULL,
+            input TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            fired_at REAL
+        )""",
+        "CREATE INDEX timers_due ON timers (due_at) WHERE status = 'pending'",
+        "CREATE INDEX timers_by_thread ON timers (thread_id, due_at)",
+    )),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

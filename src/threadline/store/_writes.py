@@ -1,10 +1,28 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from threadline.types import Event, InboxEntry, Item, ThreadRecord, TurnRecord, TurnStatus, Usage
+from threadline.types import (
+    Event,
+    InboxEntry,
+    Item,
+    ThreadRecord,
+    TimerRecord,
+    TurnRecord,
+    TurnStatus,
+    Usage,
+)
+
+ToolCallState = Literal[
+    "requested",  # the model asked for it
+    "awaiting_approval",  # a human must decide first
+    "started",  # committed right before the tool is invoked
+    "succeeded", "failed",  # the tool returned, or raised
+    "denied",  # a human said no; the tool never ran
+    "unknown",  # it started and no result was recorded: it may or may not have taken effect
+]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -27,10 +45,13 @@ class BeginTurn:
 
     turn: TurnRecord
     expected: ThreadCursor
+    owner: str  # the process that will run the turn
+    lease_seconds: float
     items: Sequence[Item] = ()
     events: Sequence[Event] = ()
     enqueue_if_busy: bool = False
     inbox_entry_id: str | None = None  # the inbox entry this turn consumes
+    tool_states: Mapping[str, ToolCallState] = field(default_factory=dict[str, "ToolCallState"])
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -38,6 +59,18 @@ class TurnStarted:
     turn: TurnRecord
     cursor: ThreadCursor
     items: tuple[Item, ...]
+    epoch: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Lease:
+    """A lease taken on a thread's active turn: writes must carry its `epoch`."""
+
+    thread_id: str
+    turn_id: str
+    owner: str
+    epoch: int
+    cursor: ThreadCursor
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -62,11 +95,13 @@ _UNSET: Any = object()
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class TurnWrite:
-    """Everything one step of a turn changes, written in one transaction, fenced by the turn
-    being the thread's active turn (a stale owner gets `LeaseLost`)."""
+    """Everything one step of a turn changes, written in one transaction, fenced by the lease:
+    the turn must be the thread's active turn and `epoch` its current, unexpired lease (a stale
+    owner gets `LeaseLost` and nothing is written)."""
 
     thread_id: str
     turn_id: str
+    epoch: int
     cursor: ThreadCursor  # the thread's cursor after this write
     items: Sequence[Item] = ()
     events: Sequence[Event] = ()
@@ -75,11 +110,36 @@ class TurnWrite:
     steps: int | None = None
     error: dict[str, Any] | None = None
     thread_state: dict[str, Any] | None = field(default=_UNSET)
-    release: bool = False  # the turn ends: the thread becomes idle
+    end: Literal["release", "pause"] | None = None  # release: the turn is over; pause: it
+    # waits for a human, keeping the thread but not the lease
+    wake_after: float | None = None  # with "pause": seconds until recovery looks again
+    tool_states: Mapping[str, ToolCallState] = field(default_factory=dict[str, ToolCallState])
+    consume_inbox: Sequence[str] = ()  # steering entries this write turns into items
+    timers: Sequence[TimerRecord] = ()  # effects a tool scheduled, stored with its result
 
     @property
     def sets_state(self) -> bool:
         return self.thread_state is not _UNSET
+
+
+WorkKind = Literal[
+    "expired",  # a running turn whose owner's lease ran out
+    "wake",  # a paused or handed-back turn that recovery should continue
+    "inbox",  # an idle thread with queued input
+]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Work:
+    kind: WorkKind
+    thread_id: str
+    turn_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Renewal:
+    held: dict[str, int]  # thread_id -> epoch, for every lease the owner still holds
+    cancel_requested: set[str]  # threads whose active turn was asked to stop
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

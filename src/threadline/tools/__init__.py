@@ -1,6 +1,15 @@
 """Tools from typed Python callables: JSON Schema, validation, and the `ThreadState` context."""
 
-from ._state import ThreadState
-from ._tool import Tool, ToolOutput, as_tool, tool
+from ._state import ThreadState, ToolServices, choice_schema
+from ._tool import ApprovalPolicy, Tool, ToolOutput, as_tool, tool
 
-__all__ = ["ThreadState", "Tool", "ToolOutput", "as_tool", "tool"]
+__all__ = [
+    "ApprovalPolicy",
+    "ThreadState",
+    "Tool",
+    "ToolOutput",
+    "ToolServices",
+    "as_tool",
+    "choice_schema",
+    "tool",
+]

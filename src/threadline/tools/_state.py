@@ -1,13 +1,39 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from threadline.types import InvalidInputError, Item
+from threadline.types import ConfigurationError, InvalidInputError, Item, TimerRecord
 
 StateT = TypeVar("StateT")
+
+
+class ToolServices(Protocol):
+    """What the runtime lends a tool: durable choices and scheduled effects."""
+
+    async def await_choice(self, tool_call_id: str, prompt: str, schema: dict[str, Any]) -> Any:
+        ...
+
+    def schedule_effect(self, effect: Any, *, at: float | None, delay: float | None
+                        ) -> TimerRecord: ...
+
+    async def scheduled_effects(self) -> list[TimerRecord]: ...
+
+
+def choice_schema(schema: type[BaseModel] | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(schema, type) and issubclass(schema, BaseModel):
+        return schema.model_json_schema()
+    if isinstance(schema, dict):
+        import jsonschema.validators
+
+        try:
+            jsonschema.validators.validator_for(schema).check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise ConfigurationError(f"invalid choice schema: {exc.message}") from None
+        return schema
+    raise ConfigurationError("a choice schema must be a pydantic model or a JSON Schema dict")
 
 
 class ThreadState(Generic[StateT]):
@@ -24,12 +50,16 @@ class ThreadState(Generic[StateT]):
     """
 
     def __init__(self, *, thread_id: str, turn_id: str, tool_call_id: str, user_id: str | None,
-                 items: Sequence[Item], state: Any, state_type: type[BaseModel] | None) -> None:
+                 items: Sequence[Item], state: Any, state_type: type[BaseModel] | None,
+                 epoch: int = 0, services: ToolServices | None = None) -> None:
         self.thread_id = thread_id
         self.turn_id = turn_id
         self.tool_call_id = tool_call_id
         self.idempotency_key = f"{turn_id}:{tool_call_id}"
+        self.epoch = epoch  # the lease epoch this call runs under
         self.user_id = user_id
+        self._services = services
+        self.scheduled: list[TimerRecord] = []
         self._items = items
         self._state_type = state_type
         self._state: Any = state
@@ -58,6 +88,38 @@ class ThreadState(Generic[StateT]):
             raise InvalidInputError("without a state_type on the agent, state must be a dict")
         self._state = value
         self.state_changed = True
+
+    async def await_choice(self, prompt: str, schema: type[BaseModel] | dict[str, Any]) -> Any:
+        """Ask a human and wait durably: the turn pauses with an `awaiting_input` item until
+        `thread.resume(value)`; the value is validated against `schema` (a pydantic model
+        is returned as an instance). The tool's code before this call does not run again: in
+        the process that paused, the tool simply continues; elsewhere, an idempotent tool is
+        called again and gets the value at once, and any other tool's result says the human's
+        answer arrived after the tool was cut off.
+        """
+        if self._services is None:
+            raise ConfigurationError("await_choice needs a running turn")
+        value = await self._services.await_choice(self.tool_call_id, prompt,
+                                                  choice_schema(schema))
+        if isinstance(schema, type) and issubclass(schema, BaseModel):
+            return schema.model_validate(value)
+        return value
+
+    def schedule_effect(self, effect: Any, *, at: float | None = None,
+                        delay: float | None = None) -> TimerRecord:
+        """Schedule input (or a `ScheduledCall`) for this thread at `at` (epoch seconds) or
+        after `delay` seconds. Stored with this tool's result; fired exactly once."""
+        if self._services is None:
+            raise ConfigurationError("schedule_effect needs a running turn")
+        timer = self._services.schedule_effect(effect, at=at, delay=delay)
+        self.scheduled.append(timer)
+        return timer
+
+    async def get_scheduled_effects(self) -> list[TimerRecord]:
+        """The thread's pending scheduled effects, soonest first."""
+        if self._services is None:
+            return []
+        return [*await self._services.scheduled_effects(), *self.scheduled]
 
     def state_as_json(self) -> dict[str, Any] | None:
         state: Any = self._state

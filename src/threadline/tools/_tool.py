@@ -18,6 +18,9 @@ from ._state import ThreadState
 
 logger = logging.getLogger("threadline.tools")
 
+ApprovalPolicy = Callable[[dict[str, Any], Any], bool]
+"""Decides per call: `(arguments, thread_state) -> needs approval`."""
+
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 
 
@@ -37,7 +40,8 @@ class Tool:
     """
 
     def __init__(self, fn: Callable[..., Any], *, name: str | None = None,
-                 description: str | None = None, idempotent: bool = False) -> None:
+                 description: str | None = None, idempotent: bool = False,
+                 needs_approval: bool | ApprovalPolicy = False) -> None:
         self.fn = fn
         self.name = name or fn.__name__
         if not _NAME.match(self.name):
@@ -46,6 +50,7 @@ class Tool:
         doc = inspect.getdoc(fn) or ""
         self.description = description if description is not None else _summary(doc)
         self.idempotent = idempotent
+        self._needs_approval = needs_approval
         self.is_async = inspect.iscoroutinefunction(fn)
         self.context_parameter: str | None = None
         self._arguments_model = self._build_model(fn, _param_docs(doc))
@@ -54,6 +59,21 @@ class Tool:
 
     def __repr__(self) -> str:
         return f"Tool({self.name!r})"
+
+    def needs_approval(self, arguments: str, state: Any) -> bool:
+        """Whether this call must wait for a human. A policy that raises asks for approval."""
+        policy = self._needs_approval
+        if isinstance(policy, bool):
+            return policy
+        try:
+            parsed = orjson.loads(arguments or "{}")
+        except orjson.JSONDecodeError:
+            return False  # invalid arguments never run, so there is nothing to approve
+        try:
+            return bool(policy(parsed if isinstance(parsed, dict) else {}, state))
+        except Exception:
+            logger.info("the approval policy of tool %s raised; asking for approval", self.name)
+            return True
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -148,11 +168,13 @@ def _param_docs(doc: str) -> dict[str, str]:
 def tool(fn: Callable[..., Any], /) -> Tool: ...
 @overload
 def tool(*, name: str | None = None, description: str | None = None,
-         idempotent: bool = False) -> Callable[[Callable[..., Any]], Tool]: ...
+         idempotent: bool = False, needs_approval: bool | ApprovalPolicy = False
+         ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
 def tool(fn: Callable[..., Any] | None = None, /, *, name: str | None = None,
-         description: str | None = None, idempotent: bool = False
+         description: str | None = None, idempotent: bool = False,
+         needs_approval: bool | ApprovalPolicy = False
          ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a tool from a plain or async function; its type hints become the JSON Schema.
 
@@ -161,13 +183,17 @@ def tool(fn: Callable[..., Any] | None = None, /, *, name: str | None = None,
             \"\"\"Current weather for a city.\"\"\"
             return {"city": city, "temp_c": 18}
 
-    `idempotent=True` declares that running the tool twice with the same arguments is safe.
+    `idempotent=True` declares that running the tool twice with the same arguments is safe:
+    after a crash it runs again with the same idempotency key; other tools run at most once.
+    `needs_approval=True` (or a policy `(arguments, state) -> bool`) pauses the turn until a
+    human approves or denies the call.
     """
     if fn is not None:
         return Tool(fn)
 
     def wrap(f: Callable[..., Any]) -> Tool:
-        return Tool(f, name=name, description=description, idempotent=idempotent)
+        return Tool(f, name=name, description=description, idempotent=idempotent,
+                    needs_approval=needs_approval)
 
     return wrap
 

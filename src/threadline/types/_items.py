@@ -7,7 +7,8 @@ from ._content import ContentPart, part_from_dict, part_to_dict
 
 ItemType = Literal[
     "user_message", "agent_message", "reasoning", "tool_call", "tool_result",
-    "approval_request", "approval_response", "plan", "system_event", "subagent", "error",
+    "approval_request", "approval_response", "awaiting_input", "input_response",
+    "plan", "system_event", "subagent", "error",
 ]
 ItemStatus = Literal[
     "in_progress",  # being produced (streaming, or a tool that is running)
@@ -19,6 +20,7 @@ ToolOutcome = Literal[
     "success",  # the tool returned
     "error",  # the tool raised, or its arguments were invalid
     "cancelled",  # the turn ended before the tool finished
+    "denied",  # a human refused the call; the tool never ran
     "unknown",  # the tool may or may not have taken effect
 ]
 
@@ -78,16 +80,61 @@ class ErrorPayload:
     message: str
 
 
+ApprovalDecision = Literal["approved", "denied"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ApprovalRequest:
+    """A tool call waiting for a human, bound to the tool and a hash of its exact arguments."""
+
+    type: Literal["approval_request"] = "approval_request"
+    tool_call_id: str
+    name: str
+    arguments: str
+    arguments_hash: str
+    reason: str | None = None  # why approval is asked, e.g. "outcome unknown after a crash"
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ApprovalResponse:
+    type: Literal["approval_response"] = "approval_response"
+    tool_call_id: str
+    decision: ApprovalDecision
+    reason: str | None = None
+    always: bool = False  # the same decision for every later call of this tool on the thread
+    sender: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AwaitingInput:
+    """A tool asked a human to choose (`await_choice`); the turn waits for the answer."""
+
+    type: Literal["awaiting_input"] = "awaiting_input"
+    tool_call_id: str
+    prompt: str
+    schema: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InputResponse:
+    type: Literal["input_response"] = "input_response"
+    tool_call_id: str
+    value: Any
+    sender: str | None = None
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class GenericPayload:
-    """Item kinds whose behaviour lands later (approvals, plans, subagents): content as stored."""
+    """Item kinds whose behaviour lands later (plans, subagents): content as stored."""
 
-    type: Literal["approval_request", "approval_response", "plan", "subagent"]
+    type: Literal["plan", "subagent"]
     data: dict[str, Any] = field(default_factory=dict[str, Any])
 
 
 Payload = (UserMessage | AgentMessage | Reasoning | ToolCall | ToolResult | SystemEvent
-           | ErrorPayload | GenericPayload)
+           | ErrorPayload | ApprovalRequest | ApprovalResponse | AwaitingInput | InputResponse
+           | GenericPayload)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -142,6 +189,19 @@ def payload_to_dict(payload: Payload) -> dict[str, Any]:
         return {"phase": payload.phase, "message": payload.message, "data": payload.data}
     if isinstance(payload, ErrorPayload):
         return {"code": payload.code, "message": payload.message}
+    if isinstance(payload, ApprovalRequest):
+        return {"tool_call_id": payload.tool_call_id, "name": payload.name,
+                "arguments": payload.arguments, "arguments_hash": payload.arguments_hash,
+                "reason": payload.reason, "expires_at": payload.expires_at}
+    if isinstance(payload, ApprovalResponse):
+        return {"tool_call_id": payload.tool_call_id, "decision": payload.decision,
+                "reason": payload.reason, "always": payload.always, "sender": payload.sender}
+    if isinstance(payload, AwaitingInput):
+        return {"tool_call_id": payload.tool_call_id, "prompt": payload.prompt,
+                "schema": payload.schema}
+    if isinstance(payload, InputResponse):
+        return {"tool_call_id": payload.tool_call_id, "value": payload.value,
+                "sender": payload.sender}
     return dict(payload.data)
 
 
@@ -163,13 +223,19 @@ def payload_from_dict(item_type: str, data: dict[str, Any]) -> Payload:
         return SystemEvent(phase=data["phase"], message=data["message"], data=data.get("data", {}))
     if item_type == "error":
         return ErrorPayload(code=data["code"], message=data["message"])
-    if item_type in ("approval_request", "approval_response", "plan", "subagent"):
+    if item_type == "approval_request":
+        return ApprovalRequest(**data)
+    if item_type == "approval_response":
+        return ApprovalResponse(**data)
+    if item_type == "awaiting_input":
+        return AwaitingInput(**data)
+    if item_type == "input_response":
+        return InputResponse(**data)
+    if item_type in ("plan", "subagent"):
         return GenericPayload(type=item_type, data=data)  # type: ignore[arg-type]
     raise ValueError(f"unknown item type {item_type!r}")
 
 
 def payload_call_id(payload: Payload) -> str | None:
-    """The tool call a payload belongs to, for the one-call-one-result constraint."""
-    if isinstance(payload, ToolCall | ToolResult):
-        return payload.tool_call_id
-    return None
+    """The tool call a payload belongs to: each type has at most one item per call."""
+    return getattr(payload, "tool_call_id", None)

@@ -38,10 +38,14 @@ class ThreadRecord:
     metadata: dict[str, Any] = field(default_factory=dict[str, Any])
     created_at: float
     updated_at: float
-    active_turn_id: str | None = None
+    active_turn_id: str | None = None  # the unfinished turn (running or paused), if any
     last_item_seq: int = 0
     last_event_seq: int = 0
     turn_count: int = 0
+    lease_owner: str | None = None  # the process executing the active turn right now
+    lease_epoch: int = 0  # fencing token: grows by one with every lease taken
+    lease_expires_at: float | None = None  # database time
+    wake_at: float | None = None  # when recovery should look at this paused thread
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -61,20 +65,46 @@ class TurnRecord:
     created_at: float
     updated_at: float
     completed_at: float | None = None
+    cancel_requested: bool = False
 
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_TURN_STATUSES
 
 
+InboxKind = Literal[
+    "input",  # starts its own turn when the thread is free
+    "steer",  # joins the running turn before its next model step
+    "tool_call",  # starts a turn whose first step is this tool call (a scheduled effect)
+]
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class InboxEntry:
-    """An input waiting for its own turn, in the thread's order."""
+    """An input waiting for its turn, in the thread's order."""
 
     entry_id: str
     thread_id: str
     position: int
-    input: list[dict[str, Any]]
+    input: list[dict[str, Any]]  # input parts; for "tool_call": [{"name", "arguments"}]
     sender: str | None = None
     client_key: str | None = None
     created_at: float
+    kind: InboxKind = "input"
+
+
+TimerStatus = Literal["pending", "fired", "cancelled"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TimerRecord:
+    """A scheduled effect: at `due_at` its input (or tool call) goes to the thread's inbox."""
+
+    timer_id: str
+    thread_id: str
+    due_at: float
+    kind: Literal["input", "tool_call"]
+    input: list[dict[str, Any]]
+    status: TimerStatus = "pending"
+    created_at: float
+    fired_at: float | None = None

@@ -1,0 +1,67 @@
+"""What the stored items of a turn say about each tool call's human interactions."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from threadline.types import (
+    ApprovalRequest,
+    ApprovalResponse,
+    AwaitingInput,
+    InputResponse,
+    Item,
+)
+
+
+def arguments_hash(arguments: str) -> str:
+    return "sha256:" + hashlib.sha256(arguments.encode()).hexdigest()
+
+
+@dataclass(kw_only=True)
+class CallRecord:
+    request: ApprovalRequest | None = None
+    response: ApprovalResponse | None = None
+    awaiting: AwaitingInput | None = None
+    answer: InputResponse | None = None
+
+
+def call_records(items: Sequence[Item]) -> dict[str, CallRecord]:
+    records: dict[str, CallRecord] = {}
+    for item in items:
+        payload = item.payload
+        if isinstance(payload, ApprovalRequest):
+            records.setdefault(payload.tool_call_id, CallRecord()).request = payload
+        elif isinstance(payload, ApprovalResponse):
+            records.setdefault(payload.tool_call_id, CallRecord()).response = payload
+        elif isinstance(payload, AwaitingInput):
+            records.setdefault(payload.tool_call_id, CallRecord()).awaiting = payload
+        elif isinstance(payload, InputResponse):
+            records.setdefault(payload.tool_call_id, CallRecord()).answer = payload
+    return records
+
+
+def standing_decisions(items: Sequence[Item]) -> dict[str, ApprovalResponse]:
+    """Tool name -> the latest "always" decision on this thread."""
+    names = {i.payload.tool_call_id: i.payload.name for i in items
+             if isinstance(i.payload, ApprovalRequest)}
+    decisions: dict[str, ApprovalResponse] = {}
+    for item in items:
+        payload = item.payload
+        if isinstance(payload, ApprovalResponse) and payload.always:
+            name = names.get(payload.tool_call_id)
+            if name is not None:
+                decisions[name] = payload
+    return decisions
+
+
+def pending_requests(items: Sequence[Item]) -> list[ApprovalRequest | AwaitingInput]:
+    """Approvals and choices of these items still waiting for a human."""
+    pending: list[ApprovalRequest | AwaitingInput] = []
+    for record in call_records(items).values():
+        if record.request is not None and record.response is None:
+            pending.append(record.request)
+        if record.awaiting is not None and record.answer is None:
+            pending.append(record.awaiting)
+    return pending

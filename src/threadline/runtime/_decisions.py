@@ -1,0 +1,89 @@
+"""A human's answers to a paused turn: approve, deny, or the value of a choice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+import jsonschema.validators
+
+from threadline.types import (
+    ApprovalDecision,
+    ApprovalResponse,
+    InputResponse,
+    InvalidInputError,
+    Item,
+)
+
+from ._approvals import call_records
+from ._context import TurnContext, new_item
+from ._engine import Engine
+
+
+async def decide(engine: Engine, thread_id: str, tool_call_id: str, decision: ApprovalDecision,
+                 *, reason: str | None, always: bool, sender: str | None) -> ApprovalResponse:
+    """Record a decision on a pending approval. Deciding again returns the first decision."""
+    ctx, _ = await engine.context_for_decision(thread_id)
+    async with _paused(ctx):
+        record = call_records(ctx.turn_items()).get(tool_call_id)
+        if record is None or record.request is None:
+            raise InvalidInputError(f"no approval is pending for call {tool_call_id!r}",
+                                    tool_call_id=tool_call_id)
+        if record.response is not None:
+            if record.response.decision != decision:
+                raise InvalidInputError(
+                    f"call {tool_call_id!r} was already {record.response.decision}",
+                    tool_call_id=tool_call_id)
+            return record.response
+        response = ApprovalResponse(tool_call_id=tool_call_id, decision=decision,
+                                    reason=reason, always=always, sender=sender)
+        ctx.events.emit("approval_resolved", params={
+            "tool_call_id": tool_call_id, "decision": decision, "reason": reason,
+            "always": always, "expired": False})
+        await _record(ctx, [new_item(response)])
+        await ctx.fault("after_approval_decision")
+        return response
+
+
+async def answer(engine: Engine, thread_id: str, value: Any, *, sender: str | None) -> Item:
+    """Record the value a tool's `await_choice` waits for, validated against its schema."""
+    ctx, _ = await engine.context_for_decision(thread_id)
+    async with _paused(ctx):
+        waiting = [r for r in call_records(ctx.turn_items()).values()
+                   if r.awaiting is not None and r.answer is None]
+        if not waiting:
+            raise InvalidInputError("no choice is waiting for an answer on this thread")
+        request = waiting[0].awaiting
+        assert request is not None
+        validator = jsonschema.validators.validator_for(request.schema)(request.schema)
+        errors = list(validator.iter_errors(value))
+        if errors:
+            raise InvalidInputError(f"the answer does not match the choice's schema: "
+                                    f"{errors[0].message}")
+        ctx.events.emit("approval_resolved", params={
+            "tool_call_id": request.tool_call_id, "kind": "input", "value": value})
+        (item,) = await _record(ctx, [new_item(InputResponse(
+            tool_call_id=request.tool_call_id, value=value, sender=sender))])
+        await ctx.fault("after_approval_decision")
+        return item
+
+
+async def _record(ctx: TurnContext, items: list[Any]) -> list[Item]:
+    # Still paused, but recovery may continue the turn now if nobody resumes it here.
+    return await ctx.commit(items, turn_status="awaiting_approval", end="pause", wake_after=0.0)
+
+
+class _paused:
+    """Hold the decision lease; give it back unchanged if the decision is refused."""
+
+    def __init__(self, ctx: TurnContext) -> None:
+        self.ctx = ctx
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is not None or self.ctx.turn.status != "awaiting_approval":
+            await self.ctx.commit([], turn_status="awaiting_approval", end="pause")
+
+

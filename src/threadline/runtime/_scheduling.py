@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from threadline.types import InvalidInputError, TimerRecord, new_id
+
+from ._input import TurnInput, normalize_input, parts_as_json
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScheduledCall:
+    """A tool call to make on a thread later: its turn starts with this call."""
+
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict[str, Any])
+
+
+def timer_for(thread_id: str, effect: TurnInput | ScheduledCall, *, at: float | None,
+              delay: float | None) -> TimerRecord:
+    """A timer record for `effect`, due at `at` (epoch seconds) or after `delay` seconds."""
+    if (at is None) == (delay is None):
+        raise InvalidInputError("give exactly one of at= or delay=")
+    if delay is not None and delay < 0:
+        raise InvalidInputError("delay must not be negative")
+    due_at = at if at is not None else time.time() + (delay or 0.0)
+    now = time.time()
+    if isinstance(effect, ScheduledCall):
+        try:
+            arguments = orjson.dumps(effect.arguments).decode()
+        except TypeError as exc:
+            raise InvalidInputError(f"the call's arguments are not JSON: {exc}") from None
+        return TimerRecord(timer_id=new_id("timer"), thread_id=thread_id, due_at=due_at,
+                           kind="tool_call", input=[{"name": effect.name,
+                                                     "arguments": arguments}],
+                           created_at=now)
+    parts, _ = normalize_input(effect, None)
+    return TimerRecord(timer_id=new_id("timer"), thread_id=thread_id, due_at=due_at,
+                       kind="input", input=parts_as_json(parts), created_at=now)
