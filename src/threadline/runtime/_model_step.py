@@ -60,9 +60,13 @@ class ModelStep:
     async def run(self) -> ModelResponse:
         events = self.ctx.events
         stream = self.ctx.model.stream(self.request())
+        streamed = False
         try:
             async for event in stream:
                 self._on_event(event, events)
+                if not streamed and not isinstance(event, ModelResponse):
+                    streamed = True
+                    await self.ctx.fault("mid_stream")
         finally:
             # A break or an error stops generation and closes the HTTP stream at once.
             aclose = getattr(stream, "aclose", None)
