@@ -105,3 +105,23 @@ async def test_queued_input_of_a_dead_process_runs_in_order(db_path: Path) -> No
 
     assert [(t.input[0]["text"], t.status) for t in turns] == [("one", "completed"),
                                                                ("two", "completed")]
+
+
+async def test_budget_counters_survive_a_restart(db_path: Path) -> None:
+    @tl.tool
+    async def step() -> str:
+        """One more step."""
+        return "ok"
+
+    thread_id = await hand_back_inside_tool(db_path, step,
+                                            ScriptedModel([tool_call("step", {})]))
+    model = ScriptedModel([tool_call("step", {})])
+    agent = tl.Agent(name="a", tools=[step], model=model, max_iterations=2)
+    async with tl.Threadline(agents=[agent], store=db_path) as app:
+        await (await app.recover()).wait()
+        (turn,) = await (await app.threads.resume(thread_id)).turns()
+
+    assert turn.status == "failed"
+    assert turn.error is not None and turn.error["limit"] == "max_iterations"
+    assert turn.steps == 2  # one step before the restart, one after: never a third
+    model.assert_done()

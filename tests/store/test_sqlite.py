@@ -84,3 +84,26 @@ async def test_a_long_thread_loads_by_index(tmp_path: Path) -> None:
         "ORDER BY created_at DESC, thread_id DESC LIMIT 20", ("u",)))
     assert "threads_by_user" in plan
     assert "TEMP B-TREE" not in plan
+
+
+async def test_a_version_1_database_migrates_forward_with_its_data(db_path: Path) -> None:
+    from threadline.store._sqlite_schema import MIGRATIONS
+
+    conn = sqlite3.connect(db_path)
+    conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at REAL)")
+    for statement in MIGRATIONS[0][1]:
+        conn.execute(statement)
+    conn.execute("INSERT INTO schema_version VALUES (1, 0)")
+    conn.execute("INSERT INTO threads (thread_id, agent, status, metadata, created_at, "
+                 "updated_at) VALUES ('thr_old', 'a', 'idle', '{}', 1, 1)")
+    conn.commit()
+    conn.close()
+
+    async with tl.SQLiteStore(db_path) as store:
+        thread = await store.get_thread("thr_old")
+        assert thread is not None
+        assert (thread.lease_epoch, thread.lease_owner) == (0, None)
+        assert await store.check_integrity() == []
+    versions = [r[0] for r in sqlite3.connect(db_path).execute(
+        "SELECT version FROM schema_version ORDER BY version")]
+    assert versions == [m[0] for m in MIGRATIONS]
