@@ -116,3 +116,39 @@ async def test_drop_on_error_hides_the_failed_turn_from_the_model(make_app: Any,
         ("user_message", "Oslo?"), ("user_message", "again")]
     stored = [i.type for i in await thread.items()]
     assert stored[:3] == ["user_message", "tool_call", "tool_result"]  # the log keeps all
+
+
+class SlowWrites(tl.SQLiteStore):
+    """Writes that take a while, so that an interrupt arrives in the middle of one."""
+
+    async def write_turn(self, write: Any) -> None:
+        await asyncio.sleep(0.2)
+        await super().write_turn(write)
+
+
+async def test_an_interrupt_during_a_commit_never_writes_the_same_items_twice(
+        db_path: Any) -> None:
+    from threadline.testing import ScriptedModel, check_invariants
+
+    model = ScriptedModel(["first answer"])
+    store = SlowWrites(db_path)
+    async with tl.Threadline(agents=[tl.Agent(name="a", model=model)], store=store) as app:
+        thread = await app.threads.start()
+        task = asyncio.create_task(thread.run("hi"))
+        await asyncio.sleep(0.1)  # the final commit is in flight now
+        task.cancel()
+        with pytest.raises((asyncio.CancelledError, tl.TurnCancelledError)):
+            await task
+        turns = await thread.turns()
+        assert turns[0].is_final
+        assert await check_invariants(app.store) == []
+
+
+async def test_a_bad_model_spec_fails_before_anything_is_stored(db_path: Any) -> None:
+    agent = tl.Agent(name="a", model="no-such-backend:x")
+    async with tl.Threadline(agents=[agent], store=db_path) as app:
+        thread = await app.threads.start()
+        with pytest.raises(tl.ConfigurationError):
+            await thread.run("hi")
+        assert await thread.turns() == []
+        assert (await thread.reload()).status == "idle"

@@ -122,6 +122,7 @@ async def test_budget_counters_survive_a_restart(db_path: Path) -> None:
         (turn,) = await (await app.threads.resume(thread_id)).turns()
 
     assert turn.status == "failed"
-    assert turn.error is not None and turn.error["limit"] == "max_iterations"
+    assert turn.error is not None
+    assert turn.error["limit"] == "max_iterations"
     assert turn.steps == 2  # one step before the restart, one after: never a third
     model.assert_done()

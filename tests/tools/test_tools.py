@@ -151,3 +151,24 @@ def _dup() -> tl.Tool:
         """Same name."""
 
     return tl.tool(same)
+
+
+async def test_results_orjson_cannot_write_still_reach_the_model(make_app: Any) -> None:
+    @tl.tool
+    def big() -> dict[str, int]:
+        """A very large number."""
+        return {"n": 2**100}
+
+    @tl.tool
+    def opaque() -> object:
+        """Something that is not JSON."""
+        return object()
+
+    app, _ = await make_app([tool_calls(("big", {}), ("opaque", {})), "ok"], tools=[big, opaque])
+    thread = await app.threads.start()
+
+    result = await thread.run("go")
+
+    assert [(r.output, r.outcome) for r in results(result.items)] == [
+        ('{"n":1267650600228229401496703205376}', "success"),
+        ("Error: tool opaque returned a value that cannot be shown as JSON.", "error")]

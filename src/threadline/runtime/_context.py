@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -103,16 +104,32 @@ class TurnContext:
             usage=self.usage, steps=self.steps, error=error, end=end, wake_after=wake_after,
             tool_states=tool_states or {}, consume_inbox=consume_inbox, timers=timers,
             **({} if state is _UNSET else {"thread_state": state}))
-        try:
-            await self.store.write_turn(write)
-        except BaseException:
+        # The write finishes even if this task is cancelled meanwhile: its outcome decides
+        # what the turn knows, so that an interrupt never writes the same items twice.
+        writing = asyncio.ensure_future(self.store.write_turn(write))
+        cancelled = False
+        while True:
+            try:
+                await asyncio.shield(writing)
+                break
+            except asyncio.CancelledError:
+                if writing.done():
+                    break
+                cancelled = True
+            except BaseException:
+                break
+        if writing.cancelled() or writing.exception() is not None:
             self.last_item_seq -= len(items)  # nothing of it was stored
-            raise
+            if writing.cancelled():
+                raise asyncio.CancelledError
+            raise writing.exception()  # type: ignore[misc]
         self.history.extend(items)
         if turn_status is not None:
             self.turn = replace(self.turn, status=turn_status, usage=self.usage,
                                 steps=self.steps, error=error, updated_at=now,
                                 completed_at=now if end == "release" else None)
+        if cancelled:
+            raise asyncio.CancelledError
         return items
 
     def turn_items(self) -> list[Item]:

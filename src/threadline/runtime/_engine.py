@@ -192,6 +192,7 @@ class Engine:
             if options.on_busy == "steer" and thread.active_turn_id is not None:
                 return await self._steer(thread, parts, options, listener)
             agent = self.agent(thread.agent)
+            self.model_for(agent)  # a bad model spec fails here, before anything is stored
             now = time.time()
             turn_id = turn_id_for_entry(inbox_entry_id) if inbox_entry_id else new_id("turn")
             if isinstance(parts, ScheduledCall):

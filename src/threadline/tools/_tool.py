@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
 import re
 from collections.abc import Callable
@@ -130,13 +131,23 @@ class Tool:
             logger.info("tool %s raised %s", self.name, type(exc).__name__)
             return ToolOutput(output=f"Error: tool {self.name} failed ({type(exc).__name__}).",
                               outcome="error")
-        return ToolOutput(output=_render(value), outcome="success")
+        try:
+            return ToolOutput(output=_render(value), outcome="success")
+        except (TypeError, ValueError) as exc:
+            logger.info("tool %s returned a value that is not JSON: %s", self.name,
+                        type(exc).__name__)
+            return ToolOutput(output=f"Error: tool {self.name} returned a value that cannot be "
+                              "shown as JSON.", outcome="error")
 
 
 def _render(value: Any) -> str:
     if isinstance(value, str):
         return value
-    return orjson.dumps(to_jsonable_python(value)).decode()
+    jsonable = to_jsonable_python(value)
+    try:
+        return orjson.dumps(jsonable).decode()
+    except TypeError:  # orjson refuses integers beyond 64 bits; the standard library does not
+        return json.dumps(jsonable, separators=(",", ":"), ensure_ascii=False)
 
 
 def _summary(doc: str) -> str:

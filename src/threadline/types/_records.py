@@ -47,6 +47,15 @@ class ThreadRecord:
     lease_expires_at: float | None = None  # database time
     wake_at: float | None = None  # when recovery should look at this paused thread
 
+    def to_dict(self) -> dict[str, Any]:
+        """The thread as JSON-ready data (lease bookkeeping left out)."""
+        return {"id": self.thread_id, "key": self.key, "user_id": self.user_id,
+                "resource_id": self.resource_id, "agent": self.agent, "mode": self.mode,
+                "status": self.status, "parent_id": self.parent_id, "state": self.state,
+                "metadata": self.metadata, "created_at": self.created_at,
+                "updated_at": self.updated_at, "active_turn_id": self.active_turn_id,
+                "turn_count": self.turn_count}
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class TurnRecord:
@@ -70,6 +79,14 @@ class TurnRecord:
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_TURN_STATUSES
+
+    def to_dict(self) -> dict[str, Any]:
+        """The turn as JSON-ready data."""
+        return {"id": self.turn_id, "thread_id": self.thread_id, "number": self.number,
+                "status": self.status, "input": self.input, "sender": self.sender,
+                "client_key": self.client_key, "usage": self.usage.to_dict(),
+                "steps": self.steps, "error": self.error, "created_at": self.created_at,
+                "updated_at": self.updated_at, "completed_at": self.completed_at}
 
 
 InboxKind = Literal[

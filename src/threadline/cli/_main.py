@@ -1,0 +1,83 @@
+"""The `threadline` command group: global options, and how errors reach the user."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from threadline import ThreadlineError, __version__
+
+from ._chat import chat
+from ._run import run
+from ._settings import DEFAULT_DB, DEFAULT_MODEL, Settings
+from ._threads import threads
+
+_INTERRUPTED_EXIT_CODE = 130
+_BROKEN_PIPE_EXIT_CODE = 141
+
+_MODEL_HELP = (
+    "The model of the assistant: local (the bundled SmolLM2), local:PATH.gguf, "
+    "openai:MODEL, ... For tests and custom backends, py:package.module:attribute loads a "
+    "threadline Model object, or a zero-argument callable returning one."
+)
+
+
+class _Group(click.Group):
+    """Turns failures into one red line on stderr (a traceback only with --debug)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, like a command killed by SIGPIPE,
+            # and keep Python from complaining when it flushes stdout at exit.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(_BROKEN_PIPE_EXIT_CODE)
+        except KeyboardInterrupt:
+            click.secho("interrupted", err=True, fg="yellow")
+            ctx.exit(_INTERRUPTED_EXIT_CODE)
+        except Exception as exc:
+            settings = ctx.obj
+            debug = isinstance(settings, Settings) and settings.debug
+            if debug:
+                traceback.print_exc()
+            message = exc.message if isinstance(exc, ThreadlineError) else (
+                f"unexpected {type(exc).__name__}: {exc}"
+                + ("" if debug else " (run with --debug for the traceback)"))
+            click.secho(f"error: {' '.join(message.split())}", err=True, fg="red")
+            ctx.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", default=DEFAULT_DB, show_default=True, envvar="THREADLINE_DB",
+              show_envvar=True, metavar="PATH", help="The SQLite database of the threads.")
+@click.option("--model", "model_spec", default=DEFAULT_MODEL, show_default=True,
+              envvar="THREADLINE_MODEL", show_envvar=True, metavar="SPEC", help=_MODEL_HELP)
+@click.option("--debug", is_flag=True, help="Show the full traceback when something fails.")
+@click.version_option(__version__, "--version", prog_name="threadline")
+@click.pass_context
+def cli(ctx: click.Context, db: str, model_spec: str, debug: bool) -> None:
+    """threadline: durable threads for AI agents.
+
+    Chat with the built-in assistant, run single turns, and read the stored threads. Works
+    offline on the bundled local model; everything is kept in one SQLite file.
+    """
+    ctx.obj = Settings(db=db, model_spec=model_spec, debug=debug)
+
+
+cli.add_command(chat)
+cli.add_command(run)
+cli.add_command(threads)
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    """Run the `threadline` command line with `args` (default: `sys.argv[1:]`) and exit."""
+    cli.main(args=list(args) if args is not None else None, prog_name="threadline")

@@ -1,0 +1,53 @@
+"""`threadline run`: one turn, its reply on stdout, or every event as JSON lines."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import click
+from rich.console import Console
+
+from threadline import Model
+
+from ._model_spec import load_model
+from ._render import Activity, EventPrinter, TurnPrinter, make_console
+from ._session import build_app, load_weights, open_thread, stream_turn
+from ._settings import Settings
+
+
+@click.command()
+@click.argument("prompt")
+@click.option("--thread", "thread_id", metavar="ID",
+              help="Continue this thread instead of starting a new one.")
+@click.option("--user", "user_id", metavar="USER", help="The user a new thread belongs to.")
+@click.option("--events", is_flag=True,
+              help="Print every event as one JSON line (for jq) instead of the reply.")
+@click.pass_obj
+def run(settings: Settings, prompt: str, thread_id: str | None, user_id: str | None,
+        events: bool) -> None:
+    """Run one turn and print the agent's reply.
+
+    PROMPT is the user's message; "-" reads it from stdin. The thread id is printed to
+    stderr: continue the conversation with --thread ID or `threadline chat --thread ID`.
+    """
+    if prompt == "-":
+        prompt = sys.stdin.read()
+    if not prompt.strip():
+        raise click.UsageError("the prompt is empty")
+    model = load_model(settings.model_spec)
+    err = make_console(stderr=True)
+    activity = Activity(err)
+    printer = EventPrinter(make_console()) if events else TurnPrinter(make_console(), err,
+                                                                      activity)
+    asyncio.run(_run(settings, model, prompt, thread_id, user_id, printer, err, activity))
+
+
+async def _run(settings: Settings, model: Model, prompt: str, thread_id: str | None,
+               user_id: str | None, printer: TurnPrinter | EventPrinter, err: Console,
+               activity: Activity) -> None:
+    async with build_app(settings, model) as app:
+        await load_weights(model, activity)
+        thread = await open_thread(app, thread_id, user_id)
+        err.print(f"thread {thread.id}", style="dim", markup=False)
+        await stream_turn(thread, prompt, printer)

@@ -1,0 +1,86 @@
+"""`threadline threads ...`: list the stored threads and read one as a transcript."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import click
+
+from threadline import ConfigurationError, Threadline
+
+from ._render import make_console, print_transcript, threads_table, to_json
+from ._session import build_app
+from ._settings import Settings
+
+_STATUSES = ("idle", "active", "awaiting_input", "archived")
+
+
+@click.group()
+def threads() -> None:
+    """List and read the stored threads."""
+
+
+@threads.command("list")
+@click.option("--user", "user_id", metavar="USER", help="Only the threads of this user.")
+@click.option("--status", type=click.Choice(_STATUSES),
+              help="Only threads in this status (archived ones show only when asked for).")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True,
+              help="How many threads to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_obj
+def list_threads(settings: Settings, user_id: str | None, status: str | None, limit: int,
+                 as_json: bool) -> None:
+    """List threads, the most recently created first."""
+
+    async def read(app: Threadline) -> None:
+        page = await app.threads.list(user_id=user_id, status=status,  # type: ignore[arg-type]
+                                      limit=limit)
+        records = [thread.record for thread in page.threads]
+        out = make_console()
+        if as_json:
+            out.file.write(to_json([r.to_dict() for r in records]) + "\n")
+        elif records:
+            out.print(threads_table(records))
+        else:
+            out.print("No threads.", style="dim")
+
+    _with_app(settings, read)
+
+
+@threads.command("show")
+@click.argument("thread_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the thread, its turns and its items as JSON.")
+@click.pass_obj
+def show_thread(settings: Settings, thread_id: str, as_json: bool) -> None:
+    """Show a thread's transcript: every item in order, and each turn's status and usage."""
+
+    async def read(app: Threadline) -> None:
+        thread = await app.threads.resume(thread_id)
+        turns = await thread.turns()
+        items = await thread.items()
+        out = make_console()
+        if as_json:
+            out.file.write(to_json({
+                "thread": thread.record.to_dict(),
+                "turns": [turn.to_dict() for turn in turns],
+                "items": [item.to_dict() for item in items],
+            }) + "\n")
+        else:
+            print_transcript(out, thread.record, turns, items)
+
+    _with_app(settings, read)
+
+
+def _with_app(settings: Settings, read: Callable[[Threadline], Awaitable[None]]) -> None:
+    if not settings.db_exists():
+        raise ConfigurationError(f"no database at {settings.db}: start a conversation with "
+                                 "`threadline chat`, or pass --db PATH")
+
+    async def main() -> None:
+        # Reading runs no turn, so the model spec is handed over unresolved and never loaded.
+        async with build_app(settings, settings.model_spec) as app:
+            await read(app)
+
+    asyncio.run(main())
