@@ -14,9 +14,10 @@ from rich.console import Console
 
 from threadline import Model, Thread, ThreadlineError, TurnCancelledError
 
+from ._humans import answer_pending
 from ._model_spec import load_model
 from ._render import Activity, TurnPrinter, make_console
-from ._session import build_app, load_weights, open_thread, stream_turn
+from ._session import build_app, load_weights, open_thread, stream_events, stream_turn
 from ._settings import Settings
 
 _EXIT_COMMANDS = frozenset({"/exit", "/quit"})
@@ -105,6 +106,16 @@ class _ChatSession:
                 continue
             self._turn(message)
 
+    def _ask(self, question: str) -> str | None:
+        if self._interactive:
+            try:
+                return input(question)
+            except (EOFError, KeyboardInterrupt):
+                self._err.print()
+                return None
+        self._err.print(question, style="yellow", markup=False)
+        return sys.stdin.readline() or None
+
     def _read(self) -> str | None:
         """The next line, or None at end of input or Ctrl-C at the prompt."""
         if not self._interactive:
@@ -120,7 +131,17 @@ class _ChatSession:
         label = f"{self._thread.record.agent}> " if self._interactive else None
         printer = TurnPrinter(self._out, self._err, self._activity, label=label)
         try:
-            self._runner.run(stream_turn(self._thread, message, printer))
+            result = self._runner.run(stream_turn(self._thread, message, printer))
+            while result.status == "paused":
+                # The turn waits for a human: ask here, then continue it.
+                if not self._runner.run(answer_pending(self._thread, result, self._ask,
+                                                       self._err)):
+                    self._err.print("the turn stays paused; resume it later with `threadline "
+                                    f"approve` (see `threadline threads show "
+                                    f"{self._thread.id}`)", style="yellow", markup=False)
+                    break
+                result = self._runner.run(stream_events(self._thread.resume_turn_streamed(),
+                                                        printer))
         except KeyboardInterrupt:
             printer.end_line()
             self._err.print("(interrupted; the partial reply is kept)", style="dim",

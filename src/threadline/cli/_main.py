@@ -13,6 +13,7 @@ import click
 from threadline import ThreadlineError, __version__
 
 from ._chat import chat
+from ._decide import approve, deny
 from ._run import run
 from ._settings import DEFAULT_DB, DEFAULT_MODEL, Settings
 from ._threads import threads
@@ -61,21 +62,28 @@ class _Group(click.Group):
               show_envvar=True, metavar="PATH", help="The SQLite database of the threads.")
 @click.option("--model", "model_spec", default=DEFAULT_MODEL, show_default=True,
               envvar="THREADLINE_MODEL", show_envvar=True, metavar="SPEC", help=_MODEL_HELP)
+@click.option("--app", "app_spec", envvar="THREADLINE_APP", show_envvar=True,
+              metavar="MODULE:ATTR",
+              help="Run these agents instead of the demo assistant: a Threadline app, an Agent "
+              "or a list of agents, named as package.module:attribute.")
 @click.option("--debug", is_flag=True, help="Show the full traceback when something fails.")
 @click.version_option(__version__, "--version", prog_name="threadline")
 @click.pass_context
-def cli(ctx: click.Context, db: str, model_spec: str, debug: bool) -> None:
+def cli(ctx: click.Context, db: str, model_spec: str, app_spec: str | None,
+        debug: bool) -> None:
     """threadline: durable threads for AI agents.
 
     Chat with the built-in assistant, run single turns, and read the stored threads. Works
     offline on the bundled local model; everything is kept in one SQLite file.
     """
-    ctx.obj = Settings(db=db, model_spec=model_spec, debug=debug)
+    ctx.obj = Settings(db=db, model_spec=model_spec, debug=debug, app_spec=app_spec)
 
 
 cli.add_command(chat)
 cli.add_command(run)
 cli.add_command(threads)
+cli.add_command(approve)
+cli.add_command(deny)
 
 
 def main(args: Sequence[str] | None = None) -> None:

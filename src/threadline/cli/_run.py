@@ -10,6 +10,7 @@ from rich.console import Console
 
 from threadline import Model
 
+from ._humans import pending_lines
 from ._model_spec import load_model
 from ._render import Activity, EventPrinter, TurnPrinter, make_console
 from ._session import build_app, load_weights, open_thread, stream_turn
@@ -50,4 +51,10 @@ async def _run(settings: Settings, model: Model, prompt: str, thread_id: str | N
         await load_weights(model, activity)
         thread = await open_thread(app, thread_id, user_id)
         err.print(f"thread {thread.id}", style="dim", markup=False)
-        await stream_turn(thread, prompt, printer)
+        result = await stream_turn(thread, prompt, printer)
+        if result.status == "paused":
+            for line in pending_lines([*result.pending_approvals,
+                                       *filter(None, [result.pending_input])]):
+                err.print(f"waiting: {line}", style="yellow", markup=False)
+            err.print(f"decide with: {settings.command('approve', thread.id, 'CALL_ID')} "
+                      "(or deny)", style="yellow", markup=False, soft_wrap=True)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import inspect
 
-from threadline import Model, Thread, Threadline
+from threadline import Model, Thread, Threadline, TurnResult, TurnStream
 
-from ._demo_agent import demo_agent
+from ._app_spec import load_agents
 from ._render import Activity, EventPrinter, TurnPrinter
 from ._settings import Settings
 
 
 def build_app(settings: Settings, model: Model | str) -> Threadline:
-    return Threadline(agents=[demo_agent()], store=settings.db, model=model)
+    return Threadline(agents=load_agents(settings.app_spec), store=settings.db, model=model)
 
 
 async def load_weights(model: Model, activity: Activity) -> None:
@@ -37,8 +37,14 @@ async def open_thread(app: Threadline, thread_id: str | None, user_id: str | Non
     return await app.threads.start(user_id=user_id)
 
 
-async def stream_turn(thread: Thread, message: str, printer: TurnPrinter | EventPrinter) -> None:
-    """Run one turn, handing each event to `printer` as it arrives.
+async def stream_turn(thread: Thread, message: str, printer: TurnPrinter | EventPrinter
+                      ) -> TurnResult:
+    """Run one turn, handing each event to `printer` as it arrives; see `stream_events`."""
+    return await stream_events(thread.run_streamed(message), printer)
+
+
+async def stream_events(stream: TurnStream, printer: TurnPrinter | EventPrinter) -> TurnResult:
+    """Hand each event of `stream` to `printer` as it arrives and return the turn's result.
 
     If the reader of stdout goes away (`| head`), the turn still runs to its end, so that
     it is stored whole rather than cut off; then `BrokenPipeError` is raised.
@@ -46,7 +52,7 @@ async def stream_turn(thread: Thread, message: str, printer: TurnPrinter | Event
     printer.begin()
     reader_gone = False
     try:
-        async for event in thread.run_streamed(message):
+        async for event in stream:
             if reader_gone:
                 continue
             try:
@@ -58,3 +64,4 @@ async def stream_turn(thread: Thread, message: str, printer: TurnPrinter | Event
             printer.end_line()
     if reader_gone:
         raise BrokenPipeError
+    return stream.result

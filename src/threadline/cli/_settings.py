@@ -15,6 +15,7 @@ class Settings:
     db: str
     model_spec: str
     debug: bool
+    app_spec: str | None = None
 
     def db_exists(self) -> bool:
         """Whether the database is there already (URLs are assumed to exist)."""
@@ -23,6 +24,8 @@ class Settings:
     def command(self, *words: str) -> str:
         """A `threadline ...` command line that reuses this invocation's database and model."""
         parts = ["threadline"]
+        if self.app_spec is not None:
+            parts += ["--app", self.app_spec]
         if self.db != DEFAULT_DB:
             parts += ["--db", self.db]
         if self.model_spec != DEFAULT_MODEL:

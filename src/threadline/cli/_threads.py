@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 
 import click
 
 from threadline import ConfigurationError, Threadline
 
+from ._humans import pending_lines
 from ._render import make_console, print_transcript, threads_table, to_json
 from ._session import build_app
 from ._settings import Settings
@@ -60,15 +62,24 @@ def show_thread(settings: Settings, thread_id: str, as_json: bool) -> None:
         thread = await app.threads.resume(thread_id)
         turns = await thread.turns()
         items = await thread.items()
+        pending = await thread.pending()
         out = make_console()
         if as_json:
             out.file.write(to_json({
                 "thread": thread.record.to_dict(),
                 "turns": [turn.to_dict() for turn in turns],
                 "items": [item.to_dict() for item in items],
+                "pending": [dataclasses.asdict(p) for p in pending],
             }) + "\n")
-        else:
-            print_transcript(out, thread.record, turns, items)
+            return
+        print_transcript(out, thread.record, turns, items)
+        if pending:
+            out.print()
+            out.print("Waiting for a human:", style="bold yellow")
+            for line in pending_lines(pending):
+                out.print(f"  {line}", style="yellow", markup=False)
+            out.print(f"  decide with: {settings.command('approve', thread_id, 'CALL_ID')} "
+                      "(or deny)", style="dim", markup=False, soft_wrap=True)
 
     _with_app(settings, read)
 

@@ -153,10 +153,15 @@ class Thread:
         """Continue the thread's paused turn here, after approvals were decided."""
         return await _consume(self.resume_turn_streamed())
 
+    async def answer(self, value: Any, *, sender: str | None = None) -> Item:
+        """Record the answer to the choice a tool waits for (`await_choice`), from any
+        process; continue the turn with `resume_turn()`. Raises `InvalidInputError`
+        (changing nothing) if `value` does not fit the choice's schema."""
+        return await answer(self._engine, self.id, value, sender=sender)
+
     async def resume(self, value: Any, *, sender: str | None = None) -> TurnResult:
-        """Answer the choice a tool waits for (`await_choice`) and continue the turn.
-        Raises `InvalidInputError` (changing nothing) if `value` does not fit its schema."""
-        await answer(self._engine, self.id, value, sender=sender)
+        """`answer(value)`, then `resume_turn()`."""
+        await self.answer(value, sender=sender)
         return await self.resume_turn()
 
     # -- scheduled effects -------------------------------------------------------------------

@@ -1,0 +1,159 @@
+"""threadline: an app with one agent, a zero-latency `Model`, and `SQLiteStore` on a file."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import threadline as tl
+from threadline.models import (
+    ModelEvent,
+    ModelRequest,
+    ModelResponse,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallRequest,
+)
+from threadline.store import BeginTurn, TurnWrite
+from threadline.types import Usage
+
+from . import _workload as w
+from ._workload import Framework
+
+
+@tl.tool
+async def get_weather(city: str) -> dict[str, Any]:
+    """Current weather for a city."""
+    return await w.weather(city)
+
+
+class BenchModel:
+    """Zero latency: after a user message, one `get_weather` call; after the tool's result, an
+    answer streamed as `answer_deltas` deltas."""
+
+    name = "bench"
+
+    def __init__(self) -> None:
+        self.set_deltas(50)
+
+    def set_deltas(self, n: int) -> None:
+        self.deltas = w.answer_deltas(n)
+        self.text = "".join(self.deltas)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
+        if request.items[-1].type != "tool_result":
+            call_id = w.new_call_id()
+            yield ToolCallDelta(
+                index=0, tool_call_id=call_id, name=w.TOOL_NAME, arguments_delta=w.TOOL_ARGS_JSON
+            )
+            yield ModelResponse(
+                tool_calls=(
+                    ToolCallRequest(
+                        tool_call_id=call_id, name=w.TOOL_NAME, arguments=w.TOOL_ARGS_JSON
+                    ),
+                ),
+                usage=Usage(input_tokens=10, output_tokens=5),
+                finish_reason="tool_calls",
+            )
+            return
+        for delta in self.deltas:
+            yield TextDelta(delta=delta)
+        yield ModelResponse(
+            text=self.text, usage=Usage(input_tokens=10, output_tokens=len(self.deltas))
+        )
+
+
+class CountingStore(tl.SQLiteStore):
+    """`SQLiteStore` counting a turn's write transactions (`begin_turn` + `write_turn`; thread
+    creation is not counted) and the time turns spend awaiting them."""
+
+    commits = 0
+    turn_write_seconds = 0.0
+
+    async def begin_turn(self, request: BeginTurn) -> Any:
+        self.commits += 1
+        start = time.perf_counter()
+        try:
+            return await super().begin_turn(request)
+        finally:
+            self.turn_write_seconds += time.perf_counter() - start
+
+    async def write_turn(self, write: TurnWrite) -> None:
+        self.commits += 1
+        start = time.perf_counter()
+        try:
+            await super().write_turn(write)
+        finally:
+            self.turn_write_seconds += time.perf_counter() - start
+
+
+class ThreadlineAdapter:
+    def __init__(self, path: Path, synchronous: str = "FULL") -> None:
+        self.store = CountingStore(path, synchronous=synchronous)  # type: ignore[arg-type]
+        self.model = BenchModel()
+        agent = tl.Agent(
+            name="bench", instructions=w.INSTRUCTIONS, tools=[get_weather], model=self.model
+        )
+        self.app = tl.Threadline(agents=[agent], store=self.store)
+        self.threads: dict[str, tl.Thread] = {}
+        self._commits_offset = 0
+
+    @property
+    def store_seconds(self) -> float:
+        return self.store.turn_write_seconds
+
+    @property
+    def commits(self) -> int:
+        return self.store.commits - self._commits_offset
+
+    @commits.setter
+    def commits(self, value: int) -> None:
+        self._commits_offset = self.store.commits - value
+
+    async def open(self) -> None:
+        await self.app.open()
+
+    async def close(self) -> None:
+        await self.app.close()
+
+    def set_answer_deltas(self, n: int) -> None:
+        self.model.set_deltas(n)
+
+    async def new_thread(self) -> str:
+        thread = await self.app.threads.start(user_id="bench")
+        self.threads[thread.id] = thread
+        return thread.id
+
+    async def _thread(self, thread_id: str) -> tl.Thread:
+        thread = self.threads.get(thread_id)
+        if thread is None:
+            thread = self.threads[thread_id] = await self.app.threads.resume(thread_id)
+        return thread
+
+    async def turn(self, thread_id: str, text: str) -> int:
+        thread = await self._thread(thread_id)
+        count = 0
+        async for _ in thread.run_streamed(text):
+            count += 1
+        return count
+
+    async def prepare_load(self, thread_id: str) -> tl.Thread:
+        return await self.app.threads.resume(thread_id)
+
+    async def load(self, handle: tl.Thread) -> int:
+        return len(await handle.items())
+
+
+def framework(synchronous: str = "FULL") -> Framework:
+    label = "threadline" if synchronous == "FULL" else f"threadline (synchronous={synchronous})"
+    return Framework(
+        name=label,
+        factory=lambda path: ThreadlineAdapter(path, synchronous),
+        kind="threadline" if synchronous == "FULL" else "variant",
+        notes=(
+            f"SQLiteStore(path, synchronous={synchronous!r}); Thread.run_streamed; "
+            "a Model of its own (zero latency)",
+        ),
+    )
