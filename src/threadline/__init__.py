@@ -8,7 +8,7 @@
         print((await thread.run("What's the weather in Paris?")).text)
 """
 
-from threadline.models import Model, ModelRequest, resolve_model
+from threadline.models import Model, ModelRequest, ToolSpec, resolve_model
 from threadline.runtime import (
     Agent,
     Mode,
@@ -54,6 +54,9 @@ from threadline.types import (
     Usage,
 )
 
+ExternalTool = ToolSpec
+"""A tool the caller runs itself: `thread.run(..., external_tools=[tl.ExternalTool(...)])`."""
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -65,6 +68,7 @@ __all__ = [
     "BudgetExceededError",
     "ConfigurationError",
     "Event",
+    "ExternalTool",
     "FilePart",
     "ImagePart",
     "InvalidInputError",

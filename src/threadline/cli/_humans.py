@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.console import Console
 
 from threadline import ApprovalRequest, AwaitingInput, Thread, ThreadlineError, TurnResult
+from threadline.types import ToolCall
 
 from ._render import tool_call_text
 
@@ -43,13 +44,14 @@ async def answer_pending(thread: Thread, result: TurnResult, read: Reader, err: 
     return True
 
 
-def pending_lines(pending: list[ApprovalRequest | AwaitingInput]) -> list[str]:
+def pending_lines(pending: Sequence[ApprovalRequest | AwaitingInput | ToolCall]) -> list[str]:
     """One line per request a paused turn waits for, as `threads show` lists them."""
     lines: list[str] = []
     for request in pending:
-        if isinstance(request, ApprovalRequest):
+        if isinstance(request, ApprovalRequest | ToolCall):
             call = tool_call_text({"name": request.name, "arguments": request.arguments})
-            lines.append(f"approval {request.tool_call_id}: {call.removeprefix('→ ')}")
+            kind = "approval" if isinstance(request, ApprovalRequest) else "client tool"
+            lines.append(f"{kind} {request.tool_call_id}: {call.removeprefix('→ ')}")
         else:
             lines.append(f"choice {request.tool_call_id}: {request.prompt} "
                          f"{_schema_hint(request)}")

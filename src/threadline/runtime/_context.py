@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from threadline.models import Model
-from threadline.store import Store, ThreadCursor, ToolCallState, TurnWrite
+from threadline.models import Model, ToolSpec
+from threadline.store import Store, ThreadCursor, ToolCallState, TurnWrite, Written
 from threadline.types import (
     Budget,
     EventType,
@@ -55,6 +55,7 @@ class TurnContext:
     history: list[Item]
     last_item_seq: int
     epoch: int
+    external_tools: dict[str, ToolSpec] = field(default_factory=dict[str, ToolSpec])
     usage: Usage = field(default_factory=Usage)
     steps: int = 0
     state: dict[str, Any] | None = None
@@ -63,10 +64,27 @@ class TurnContext:
     faults: FaultHook | None = None
     lease_lost: bool = False
     services: Any = None  # the engine's services for tools (choices, timers)
+    failed: BaseException | None = None  # a write that was not waited for failed
+    written: Written | None = None  # what the latest finished write found
+    _writing: asyncio.Future[Written] | None = None  # the last write submitted
+    _waited: asyncio.Future[Written] | None = None  # the write a caller awaits itself
+    _turn_start: int | None = None
+
+    def __post_init__(self) -> None:
+        self._stored = ThreadCursor(last_item_seq=self.last_item_seq,
+                                    last_event_seq=self.events.last_seq)
 
     async def fault(self, point: FaultPoint) -> None:
         if self.faults is not None:
+            await self.flush()  # a fault point means "after what came before is durable"
             await self.faults.hit(point)
+
+    async def flush(self) -> None:
+        """Wait until every write submitted so far is durable; raise if one failed."""
+        if self._writing is not None:
+            await _settle(self._writing)
+        if self.failed is not None:
+            raise self.failed
 
     def item_started(self, item_id: str, payload: Payload) -> None:
         self.events.emit("item_started", item_id=item_id, params={"item": {
@@ -80,10 +98,18 @@ class TurnContext:
                      trailing: Sequence[Trailing] = (),
                      tool_states: Mapping[str, ToolCallState] | None = None,
                      wake_after: float | None = None, consume_inbox: Sequence[str] = (),
-                     timers: Sequence[TimerRecord] = ()) -> list[Item]:
+                     timers: Sequence[TimerRecord] = (), wait: bool = True) -> list[Item]:
         """Write new items (numbered now), their `item_completed` events, the `trailing`
         events, the counters, and everything emitted since the last commit, in one
-        transaction."""
+        transaction.
+
+        With `wait=False` the write is only submitted, when the store keeps its writes in
+        submission order: the turn goes on while it becomes durable, and the next waited
+        write (or `flush()`) vouches for it. Each write names the cursor it expects, so a
+        write after a failed one is refused rather than leaving a gap.
+        """
+        if self.failed is not None:
+            raise self.failed
         now = time.time()
         items: list[Item] = []
         for new in new_items:
@@ -96,45 +122,75 @@ class TurnContext:
                              params={"item": item.to_dict()})
         for event_type, params, item_id in trailing:
             self.events.emit(event_type, item_id=item_id, params=params)
+        cursor = ThreadCursor(last_item_seq=self.last_item_seq,
+                              last_event_seq=self.events.last_seq)
         write = TurnWrite(
             thread_id=self.thread.thread_id, turn_id=self.turn.turn_id, epoch=self.epoch,
-            cursor=ThreadCursor(last_item_seq=self.last_item_seq,
-                                last_event_seq=self.events.last_seq),
+            cursor=cursor, expected=self._stored,
             items=items, events=self.events.take_unstored(), turn_status=turn_status,
             usage=self.usage, steps=self.steps, error=error, end=end, wake_after=wake_after,
             tool_states=tool_states or {}, consume_inbox=consume_inbox, timers=timers,
             **({} if state is _UNSET else {"thread_state": state}))
-        # The write finishes even if this task is cancelled meanwhile: its outcome decides
-        # what the turn knows, so that an interrupt never writes the same items twice.
         writing = asyncio.ensure_future(self.store.write_turn(write))
-        cancelled = False
-        while True:
-            try:
-                await asyncio.shield(writing)
-                break
-            except asyncio.CancelledError:
-                if writing.done():
-                    break
-                cancelled = True
-            except BaseException:
-                break
-        if writing.cancelled() or writing.exception() is not None:
-            self.last_item_seq -= len(items)  # nothing of it was stored
-            if writing.cancelled():
-                raise asyncio.CancelledError
-            raise writing.exception()  # type: ignore[misc]
+        before = self._stored
+        self._stored, self._writing = cursor, writing
         self.history.extend(items)
+        previous_turn = self.turn
         if turn_status is not None:
             self.turn = replace(self.turn, status=turn_status, usage=self.usage,
                                 steps=self.steps, error=error, updated_at=now,
                                 completed_at=now if end == "release" else None)
+        writing.add_done_callback(self._note_outcome)
+        if not wait and getattr(self.store, "ordered_writes", False):
+            return items
+        # The write finishes even if this task is cancelled meanwhile: its outcome decides
+        # what the turn knows, so that an interrupt never writes the same items twice.
+        self._waited = writing
+        cancelled = await _settle(writing)
+        if writing.cancelled() or writing.exception() is not None:
+            if self.failed is None and before == write.expected:
+                # Nothing of it was stored and nothing else was pending: take it back.
+                del self.history[len(self.history) - len(items):]
+                self.last_item_seq -= len(items)
+                self._stored, self.turn = before, previous_turn
+            if writing.cancelled():
+                raise asyncio.CancelledError
+            raise writing.exception()  # type: ignore[misc]
         if cancelled:
             raise asyncio.CancelledError
         return items
 
+    def _note_outcome(self, writing: asyncio.Future[Written]) -> None:
+        if writing.cancelled():
+            return
+        if writing.exception() is not None:
+            if self.failed is None and writing is not self._waited:
+                self.failed = writing.exception()
+            return
+        self.written = writing.result()
+
     def turn_items(self) -> list[Item]:
-        turn_id = self.turn.turn_id
-        return [i for i in self.history if i.turn_id == turn_id]
+        """This turn's items: always the end of the history, which only grows."""
+        if self._turn_start is None:
+            turn_id = self.turn.turn_id
+            start = len(self.history)
+            while start > 0 and self.history[start - 1].turn_id == turn_id:
+                start -= 1
+            self._turn_start = start
+        return self.history[self._turn_start:]
+
+
+async def _settle(writing: asyncio.Future[Written]) -> bool:
+    """Wait for a write to finish, even through cancellation; True if we were cancelled."""
+    cancelled = False
+    while not writing.done():
+        try:
+            await asyncio.shield(writing)
+        except asyncio.CancelledError:
+            cancelled = True
+        except BaseException:
+            break
+    return cancelled
 
 
 def new_item(payload: Payload, status: ItemStatus = "completed") -> NewItem:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import jsonschema
@@ -13,11 +14,14 @@ from threadline.types import (
     InputResponse,
     InvalidInputError,
     Item,
+    ToolCall,
+    ToolResult,
 )
 
 from ._approvals import call_records
 from ._context import TurnContext, new_item
 from ._engine import Engine
+from ._input import check_text
 
 
 async def decide(engine: Engine, thread_id: str, tool_call_id: str, decision: ApprovalDecision,
@@ -66,6 +70,37 @@ async def answer(engine: Engine, thread_id: str, value: Any, *, sender: str | No
             tool_call_id=request.tool_call_id, value=value, sender=sender))])
         await ctx.fault("after_approval_decision")
         return item
+
+
+async def submit_results(engine: Engine, thread_id: str, outputs: Mapping[str, str], *,
+                         errors: Collection[str] = ()) -> list[Item]:
+    """Record the results of client-side tool calls the paused turn waits for. Every id must
+    name such a call; nothing is stored otherwise."""
+    if not outputs:
+        raise InvalidInputError("give at least one tool result")
+    ctx, _ = await engine.context_for_decision(thread_id)
+    async with _paused(ctx):
+        waiting = {call.tool_call_id: call for call in external_calls(ctx.turn_items(),
+                                                                        ctx.external_tools)}
+        unknown = sorted(set(outputs) - set(waiting))
+        if unknown:
+            raise InvalidInputError(f"no client tool call waits for a result: {unknown}")
+        for call_id, output in outputs.items():
+            if not isinstance(output, str):
+                raise InvalidInputError(f"the result of {call_id} must be a string")
+            check_text(output)
+        items = [new_item(ToolResult(tool_call_id=call_id, name=waiting[call_id].name,
+                                     output=output,
+                                     outcome="error" if call_id in errors else "success"))
+                 for call_id, output in outputs.items()]
+        return await _record(ctx, items)
+
+
+def external_calls(items: Sequence[Item], tools: Mapping[str, Any]) -> list[ToolCall]:
+    """Client-side tool calls among `items` that have no result yet."""
+    answered = {i.payload.tool_call_id for i in items if isinstance(i.payload, ToolResult)}
+    return [i.payload for i in items if isinstance(i.payload, ToolCall)
+            and i.payload.name in tools and i.payload.tool_call_id not in answered]
 
 
 async def _record(ctx: TurnContext, items: list[Any]) -> list[Item]:

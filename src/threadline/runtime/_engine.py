@@ -6,11 +6,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from threadline.models import Model, resolve_model
+from threadline.models import Model, ToolSpec, resolve_model
 from threadline.store import (
     BeginTurn,
     CursorMovedError,
@@ -107,6 +107,18 @@ class StartOptions:
     client_key: str | None = None
     on_busy: OnBusy = "error"
     budget: Budget | None = None
+    external_tools: Sequence[ToolSpec] = ()
+
+    def turn_options(self) -> dict[str, Any]:
+        """What a resumed turn must know of these options, stored with the turn."""
+        options: dict[str, Any] = {}
+        if self.budget is not None:
+            options["budget"] = self.budget.to_dict()
+        if self.external_tools:
+            options["external_tools"] = [
+                {"name": t.name, "description": t.description, "parameters": t.parameters}
+                for t in self.external_tools]
+        return options
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,6 +130,11 @@ class StartOutcome:
     turn_id: str | None
     entry_id: str | None = None
     duplicate_turn: TurnRecord | None = None
+
+
+def external_tools(turn: TurnRecord) -> dict[str, ToolSpec]:
+    """The client-side tools a turn was started with."""
+    return {spec["name"]: ToolSpec(**spec) for spec in turn.options.get("external_tools", [])}
 
 
 def turn_id_for_entry(entry_id: str) -> str:
@@ -140,6 +157,7 @@ class Engine:
         self.history = HistoryCache(settings.history_cache_threads)
         self.active: dict[str, ActiveTurn] = {}
         self.suspended: dict[tuple[str, str], Any] = {}  # (thread, call) -> waiting tool
+        self.steered: set[str] = set()  # threads this process sent steering input to
         self._waiters: dict[str, TurnListener] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._models: dict[int, Model] = {}
@@ -203,7 +221,8 @@ class Engine:
             turn = TurnRecord(
                 turn_id=turn_id, thread_id=thread_id, number=thread.turn_count + 1,
                 status="running", input=input_json, sender=options.sender,
-                client_key=options.client_key, created_at=now, updated_at=now)
+                client_key=options.client_key, created_at=now, updated_at=now,
+                options=options.turn_options())
             events = TurnEvents(thread_id=thread_id, turn_id=turn.turn_id,
                                 last_seq=thread.last_event_seq)
             payload: Payload
@@ -245,8 +264,7 @@ class Engine:
                 await self._fault("after_user_item_commit")
                 history = await self._history_upto(thread, thread.last_item_seq)
                 history.extend(outcome.items)
-                self._launch(thread, agent, turn, outcome.epoch, history,
-                             events, options.budget, listener)
+                self._launch(thread, agent, turn, outcome.epoch, history, events, listener)
                 return StartOutcome(kind="started", turn_id=turn.turn_id)
             if isinstance(outcome, Enqueued):
                 if listener is not None:
@@ -277,6 +295,7 @@ class Engine:
             entry_id=new_id("inbox"), thread_id=thread.thread_id, position=0,
             input=parts_as_json(parts), sender=options.sender, client_key=options.client_key,
             created_at=time.time(), kind="steer"))
+        self.steered.add(thread.thread_id)
         active = self.active.get(thread.thread_id)
         if listener is not None and active is not None:
             active.attach(listener)
@@ -294,8 +313,8 @@ class Engine:
             await self.faults.hit(point)
 
     def _launch(self, thread: ThreadRecord, agent: Agent, turn: TurnRecord, epoch: int,
-                history: list[Item], events: TurnEvents, budget: Budget | None,
-                listener: TurnListener | None) -> ActiveTurn:
+                history: list[Item], events: TurnEvents, listener: TurnListener | None
+                ) -> ActiveTurn:
         active = ActiveTurn(thread.thread_id, turn.turn_id, epoch, self.bus)
         self.active[thread.thread_id] = active
         if listener is not None:
@@ -303,7 +322,9 @@ class Engine:
         turn_items = [i for i in history if i.turn_id == turn.turn_id]
         ctx = active.context = TurnContext(
             store=self.store, thread=thread, turn=turn, agent=agent,
-            model=self.model_for(agent), budget=agent.budget.merged(budget), events=events,
+            model=self.model_for(agent),
+            budget=agent.budget.merged(Budget.from_dict(turn.options.get("budget"))),
+            external_tools=external_tools(turn), events=events,
             history=history, last_item_seq=history[-1].seq if history else 0, epoch=epoch,
             usage=turn.usage, steps=turn.steps, state=thread.state, faults=self.faults,
             services=self,
@@ -321,7 +342,9 @@ class Engine:
                     del self.active[thread.thread_id]
                 for waiting in active.listeners:
                     waiting.close()
-                if not self.closing:
+                # The turn's last write says whether input waits (a store that cannot say
+                # gets asked).
+                if not self.closing and (ctx.written is None or ctx.written.queued_input):
                     self.spawn(self.drain(thread.thread_id))
 
         active.task = asyncio.get_running_loop().create_task(drive())
@@ -365,7 +388,7 @@ class Engine:
         events = TurnEvents(thread_id=thread_id, turn_id=turn_id,
                             last_seq=lease.cursor.last_event_seq)
         return self._launch(thread, self.agent(thread.agent), turn, lease.epoch, history, events,
-                            None, listener)
+                            listener)
 
     async def context_for_decision(self, thread_id: str) -> tuple[TurnContext, ActiveTurn]:
         """A lease and a context on the thread's paused turn, to record a human's decision."""
@@ -390,7 +413,8 @@ class Engine:
         events = TurnEvents(thread_id=thread_id, turn_id=turn.turn_id,
                             last_seq=lease.cursor.last_event_seq, publish=active.publish)
         ctx = TurnContext(store=self.store, thread=thread, turn=turn, agent=agent,
-                          model=self.model_for(agent), budget=agent.budget, events=events,
+                          model=self.model_for(agent), budget=agent.budget,
+                          external_tools=external_tools(turn), events=events,
                           history=history, last_item_seq=lease.cursor.last_item_seq,
                           epoch=lease.epoch, usage=turn.usage, steps=turn.steps,
                           state=thread.state, faults=self.faults, services=self)

@@ -36,14 +36,15 @@ def normalize_input(value: TurnInput, sender: str | None) -> tuple[tuple[Content
     size = 0
     for part in parts:
         if isinstance(part, TextPart):
-            _check_text(part.text)
+            check_text(part.text)
             size += len(part.text)
     if size > MAX_INPUT_CHARS:
         raise InvalidInputError(f"input is longer than {MAX_INPUT_CHARS} characters")
     return parts, sender
 
 
-def _check_text(text: str) -> None:
+def check_text(text: str) -> None:
+    """Refuse text no store can keep the same way: NUL characters and lone surrogates."""
     if "\x00" in text:
         raise InvalidInputError("input text contains a NUL character")
     try:

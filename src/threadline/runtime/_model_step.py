@@ -51,8 +51,9 @@ class ModelStep:
         return ModelRequest(
             instructions=mode.instructions,
             items=visible_history(ctx.history),
-            tools=[ToolSpec(name=t.name, description=t.description, parameters=t.parameters)
-                   for t in mode.tools.values()],
+            tools=[*(ToolSpec(name=t.name, description=t.description, parameters=t.parameters)
+                     for t in mode.tools.values()),
+                   *(t for name, t in ctx.external_tools.items() if name not in mode.tools)],
             output_schema=ctx.agent.output.schema if ctx.agent.output else None,
             temperature=ctx.agent.temperature,
         )

@@ -8,6 +8,7 @@ from threadline.types import (
     ApprovalRequest,
     AwaitingInput,
     Item,
+    ToolCall,
     TurnRecord,
     Usage,
 )
@@ -39,6 +40,15 @@ class TurnResult:
         from ._approvals import pending_requests
 
         return [p for p in pending_requests(self.items) if isinstance(p, ApprovalRequest)]
+
+    @property
+    def pending_external_calls(self) -> list[ToolCall]:
+        """Client-side tool calls (`external_tools=`) whose results the turn waits for."""
+        from ._decisions import external_calls
+        from ._engine import external_tools
+
+        return external_calls(self.items, external_tools(self.turn)) if (
+            self.status == "paused") else []
 
     @property
     def pending_input(self) -> AwaitingInput | None:

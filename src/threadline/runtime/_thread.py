@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+from threadline.models import ToolSpec
 from threadline.store import ThreadUpdate
 from threadline.types import (
     ApprovalRequest,
@@ -16,6 +18,7 @@ from threadline.types import (
     NotFoundError,
     ThreadRecord,
     TimerRecord,
+    ToolCall,
     TurnInProgressError,
     TurnRecord,
     new_id,
@@ -23,8 +26,15 @@ from threadline.types import (
 
 from ._approvals import pending_requests
 from ._bus import DEFAULT_BUFFER, Subscription
-from ._decisions import answer, decide
-from ._engine import Engine, OnBusy, StartOptions, StartOutcome, TurnListener
+from ._decisions import answer, decide, external_calls, submit_results
+from ._engine import (
+    Engine,
+    OnBusy,
+    StartOptions,
+    StartOutcome,
+    TurnListener,
+    external_tools,
+)
 from ._input import TurnInput, normalize_input, parts_as_json
 from ._result import TurnResult
 from ._scheduling import ScheduledCall
@@ -66,7 +76,8 @@ class Thread:
 
     def run_streamed(self, input: TurnInput, *, sender: str | None = None,
                      on_busy: OnBusy = "error", enqueue_if_busy: bool = False,
-                     client_key: str | None = None, budget: Budget | None = None) -> TurnStream:
+                     client_key: str | None = None, budget: Budget | None = None,
+                     external_tools: Sequence[ToolSpec] = ()) -> TurnStream:
         """Start a turn and stream its events; see `TurnStream` and `run`.
 
         Raises `InvalidInputError` at once for malformed input; the rest when iterated.
@@ -75,7 +86,8 @@ class Thread:
         if on_busy not in ("error", "enqueue", "interrupt", "steer"):
             raise InvalidInputError("on_busy must be 'error', 'enqueue', 'interrupt' or 'steer'")
         options = StartOptions(sender=sender, client_key=client_key, budget=budget,
-                               on_busy="enqueue" if enqueue_if_busy else on_busy)
+                               on_busy="enqueue" if enqueue_if_busy else on_busy,
+                               external_tools=tuple(external_tools))
 
         def start(listener: TurnListener) -> Any:
             return self._engine.start_turn(self.id, parts, options, listener)
@@ -84,7 +96,8 @@ class Thread:
 
     async def run(self, input: TurnInput, *, sender: str | None = None,
                   on_busy: OnBusy = "error", enqueue_if_busy: bool = False,
-                  client_key: str | None = None, budget: Budget | None = None) -> TurnResult:
+                  client_key: str | None = None, budget: Budget | None = None,
+                  external_tools: Sequence[ToolSpec] = ()) -> TurnResult:
         """Run one turn to its end (or its pause for a human) and return its result.
 
         Args:
@@ -97,6 +110,9 @@ class Thread:
             enqueue_if_busy: the same as `on_busy="enqueue"`.
             client_key: an idempotency key; repeating it returns the first turn's result.
             budget: limits for this turn, over the agent's.
+            external_tools: tools the caller runs itself (`tl.ExternalTool`): when the model
+                calls one, the turn pauses (`result.pending_external_calls`) until
+                `submit_tool_results(...)`, then continues with `resume_turn()`.
 
         Raises `TurnFailedError`, `TurnCancelledError`, `TurnInProgressError`. Cancelling
         the awaiting task interrupts the turn.
@@ -106,17 +122,26 @@ class Thread:
         """
         return await _consume(self.run_streamed(
             input, sender=sender, on_busy=on_busy, enqueue_if_busy=enqueue_if_busy,
-            client_key=client_key, budget=budget))
+            client_key=client_key, budget=budget, external_tools=external_tools))
 
     # -- humans in the loop ------------------------------------------------------------------
 
-    async def pending(self) -> list[ApprovalRequest | AwaitingInput]:
-        """What the thread's paused turn waits for: approvals and choices."""
+    async def pending(self) -> list[ApprovalRequest | AwaitingInput | ToolCall]:
+        """What the thread's paused turn waits for: approvals, choices, and the results of
+        client-side tool calls."""
         record = await self.reload()
         if record.active_turn_id is None:
             return []
+        turn = await self._engine.store.get_turn(record.active_turn_id)
+        assert turn is not None
         items = [i for i in await self.items() if i.turn_id == record.active_turn_id]
-        return pending_requests(items)
+        return [*pending_requests(items), *external_calls(items, external_tools(turn))]
+
+    async def submit_tool_results(self, outputs: Mapping[str, str], *,
+                                  errors: Collection[str] = ()) -> list[Item]:
+        """Record results of client-side tool calls (`{tool_call_id: output}`; ids in
+        `errors` are failed calls), from any process; continue with `resume_turn()`."""
+        return await submit_results(self._engine, self.id, outputs, errors=errors)
 
     async def approve(self, tool_call_id: str, *, reason: str | None = None,
                       always: bool = False, sender: str | None = None) -> ApprovalResponse:

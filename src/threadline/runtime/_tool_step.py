@@ -135,6 +135,11 @@ class ToolStep:
             assert isinstance(call, ToolCall)
             record = records.get(call.tool_call_id, CallRecord())
             tool = tools.get(call.name)
+            if tool is None and call.name in ctx.external_tools:
+                # The caller runs it and submits the result; until then the turn waits.
+                new_states[call.tool_call_id] = "external"
+                pending = True
+                continue
             if tool is None:
                 immediate.append(_result(call, f"Error: there is no tool named {call.name!r}; "
                                          f"available: {', '.join(sorted(tools)) or 'none'}.",
@@ -257,7 +262,7 @@ class ToolStep:
             extra |= {"turn_status": "awaiting_approval", "end": "pause",
                       "wake_after": max(0.0, min(wake_at) - time.time()) if wake_at else None}
         await ctx.commit([*done, *asks], tool_states=new_states, timers=timers,
-                         trailing=self._announcements, **extra)
+                         trailing=self._announcements, wait=pending, **extra)
         await ctx.fault("after_approval_request" if pending else "after_tool_result")
         return pending
 

@@ -4,6 +4,7 @@ resumed after an approval and a turn recovered after a crash all enter it the sa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -105,7 +106,7 @@ class TurnRunner:
                 states: dict[str, ToolCallState] = {
                     i.payload.tool_call_id: "requested" for i in items
                     if isinstance(i.payload, ToolCall)}
-                await ctx.commit(items, tool_states=states)
+                await ctx.commit(items, tool_states=states, wait=False)
                 await ctx.fault("after_step_commit")
                 self._check_usage()
                 self._fresh_calls = True
@@ -116,6 +117,11 @@ class TurnRunner:
 
     async def _take_steering(self) -> None:
         ctx = self.ctx
+        # Only look when a write saw steering input, or before any write has said.
+        if ctx.written is not None and not ctx.written.steering and (
+                ctx.thread.thread_id not in ctx.services.steered):
+            return
+        ctx.services.steered.discard(ctx.thread.thread_id)
         entries = await ctx.store.steering(ctx.thread.thread_id)
         if not entries:
             return
@@ -125,7 +131,7 @@ class TurnRunner:
             item = new_item(UserMessage(content=parts, sender=entry.sender))
             ctx.item_started(item.item_id, item.payload)
             items.append(item)
-        await ctx.commit(items, consume_inbox=[e.entry_id for e in entries])
+        await ctx.commit(items, consume_inbox=[e.entry_id for e in entries], wait=False)
 
     def _check_usage(self) -> None:
         ctx, budget = self.ctx, self.ctx.budget
@@ -158,7 +164,7 @@ class TurnRunner:
                 ctx.events.emit("system_event", params={"phase": "repair", "message": message,
                                                         "data": data})
                 await ctx.commit([*items, new_item(SystemEvent(phase="repair", message=message,
-                                                               data=data))])
+                                                               data=data))], wait=False)
                 return False
             ctx.output = value
         output = ctx.output
@@ -179,6 +185,12 @@ class TurnRunner:
         """End the turn as failed or cancelled: keep what was produced (unless the agent says
         otherwise), answer every open tool call, and release the thread, in one commit."""
         ctx = self.ctx
+        if ctx.failed is not None:
+            # A write the turn did not wait for failed: what it knows is ahead of the store.
+            # Write nothing more; recovery continues the turn from what was stored.
+            with contextlib.suppress(Exception):
+                await ctx.store.hand_back(ctx.thread.thread_id, ctx.epoch)
+            raise ctx.failed
         keep = ctx.agent.persist_partial_on_error
         item_status: ItemStatus = "cancelled" if status == "cancelled" else "failed"
         items: list[NewItem] = list(self._unsaved) if keep else []

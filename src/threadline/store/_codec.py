@@ -9,6 +9,7 @@ import orjson
 from threadline.types import (
     Event,
     InboxEntry,
+    InvalidInputError,
     Item,
     ThreadRecord,
     TimerRecord,
@@ -21,7 +22,29 @@ from threadline.types import (
 
 
 def dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError as exc:  # e.g. a lone surrogate, which no store can keep
+        raise InvalidInputError(f"the value cannot be stored as JSON: {exc}") from None
+
+
+def check_text(**fields: str | None) -> None:
+    """Refuse plain text that a store cannot keep exactly: PostgreSQL's `text` cannot hold NUL
+    and UTF-8 cannot encode a lone surrogate. Every store checks what it writes here, so the same
+    input fails the same way on each. The message names the field, never its value."""
+    for name, value in fields.items():
+        if value is None:
+            continue
+        if "\x00" in value:
+            raise InvalidInputError(f"{name} contains a NUL character, which cannot be stored",
+                                    field=name)
+        if not value.isascii():
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                raise InvalidInputError(
+                    f"{name} contains a lone surrogate; send valid Unicode", field=name
+                ) from None
 
 
 def loads(text: str | bytes | None) -> Any:
@@ -35,7 +58,14 @@ THREAD_COLUMNS = ("thread_id, key, user_id, resource_id, agent, mode, status, pa
 THREAD_PLACEHOLDERS = ", ".join("?" * 20)
 
 
+def check_thread(t: ThreadRecord) -> None:
+    check_text(thread_id=t.thread_id, key=t.key, user_id=t.user_id, resource_id=t.resource_id,
+               agent=t.agent, mode=t.mode, status=t.status, parent_id=t.parent_id,
+               active_turn_id=t.active_turn_id, lease_owner=t.lease_owner)
+
+
 def thread_row(t: ThreadRecord) -> tuple[Any, ...]:
+    check_thread(t)
     return (t.thread_id, t.key, t.user_id, t.resource_id, t.agent, t.mode, t.status, t.parent_id,
             None if t.state is None else dumps(t.state), dumps(t.metadata), t.created_at,
             t.updated_at, t.active_turn_id, t.last_item_seq, t.last_event_seq, t.turn_count,
@@ -52,21 +82,29 @@ def thread_from_row(r: tuple[Any, ...]) -> ThreadRecord:
 
 
 TURN_COLUMNS = ("turn_id, thread_id, number, status, input, sender, client_key, usage, steps, "
-                "error, created_at, updated_at, completed_at, cancel_requested")
-TURN_PLACEHOLDERS = ", ".join("?" * 14)
+                "error, created_at, updated_at, completed_at, cancel_requested, options")
+TURN_PLACEHOLDERS = ", ".join("?" * 15)
+
+
+def check_turn(t: TurnRecord) -> None:
+    check_text(turn_id=t.turn_id, thread_id=t.thread_id, status=t.status, sender=t.sender,
+               client_key=t.client_key)
 
 
 def turn_row(t: TurnRecord) -> tuple[Any, ...]:
+    check_turn(t)
     return (t.turn_id, t.thread_id, t.number, t.status, dumps(t.input), t.sender, t.client_key,
             dumps(t.usage.to_dict()), t.steps, None if t.error is None else dumps(t.error),
-            t.created_at, t.updated_at, t.completed_at, int(t.cancel_requested))
+            t.created_at, t.updated_at, t.completed_at, int(t.cancel_requested),
+            dumps(t.options))
 
 
 def turn_from_row(r: tuple[Any, ...]) -> TurnRecord:
     return TurnRecord(
         turn_id=r[0], thread_id=r[1], number=r[2], status=r[3], input=loads(r[4]), sender=r[5],
         client_key=r[6], usage=Usage.from_dict(loads(r[7])), steps=r[8], error=loads(r[9]),
-        created_at=r[10], updated_at=r[11], completed_at=r[12], cancel_requested=bool(r[13]))
+        created_at=r[10], updated_at=r[11], completed_at=r[12], cancel_requested=bool(r[13]),
+        options=loads(r[14]))
 
 
 ITEM_COLUMNS = "thread_id, seq, item_id, turn_id, type, status, call_id, content, created_at"
@@ -75,6 +113,8 @@ ITEM_COLUMNS = "thread_id, seq, item_id, turn_id, type, status, call_id, content
 def item_row(i: Item) -> tuple[Any, ...]:
     payload = i.payload
     call_id = payload_call_id(payload)
+    check_text(thread_id=i.thread_id, item_id=i.item_id, turn_id=i.turn_id, type=i.type,
+               status=i.status, call_id=call_id)
     return (i.thread_id, i.seq, i.item_id, i.turn_id, i.type, i.status, call_id,
             dumps(payload_to_dict(payload)), i.created_at)
 
@@ -88,6 +128,7 @@ EVENT_COLUMNS = "thread_id, seq, turn_id, item_id, type, params, created_at"
 
 
 def event_row(e: Event, created_at: float) -> tuple[Any, ...]:
+    check_text(thread_id=e.thread_id, turn_id=e.turn_id, item_id=e.item_id, type=e.type)
     return (e.thread_id, e.seq, e.turn_id, e.item_id, e.type, dumps(dict(e.params)), created_at)
 
 
@@ -99,7 +140,13 @@ def event_from_row(r: tuple[Any, ...]) -> Event:
 INBOX_COLUMNS = "entry_id, thread_id, position, input, sender, client_key, created_at, kind"
 
 
+def check_inbox(e: InboxEntry) -> None:
+    check_text(entry_id=e.entry_id, thread_id=e.thread_id, sender=e.sender,
+               client_key=e.client_key, kind=e.kind)
+
+
 def inbox_row(e: InboxEntry) -> tuple[Any, ...]:
+    check_inbox(e)
     return (e.entry_id, e.thread_id, e.position, dumps(e.input), e.sender, e.client_key,
             e.created_at, e.kind)
 
@@ -112,7 +159,12 @@ def inbox_from_row(r: tuple[Any, ...]) -> InboxEntry:
 TIMER_COLUMNS = "timer_id, thread_id, due_at, kind, input, status, created_at, fired_at"
 
 
+def check_timer(t: TimerRecord) -> None:
+    check_text(timer_id=t.timer_id, thread_id=t.thread_id, kind=t.kind, status=t.status)
+
+
 def timer_row(t: TimerRecord) -> tuple[Any, ...]:
+    check_timer(t)
     return (t.timer_id, t.thread_id, t.due_at, t.kind, dumps(t.input), t.status, t.created_at,
             t.fired_at)
 

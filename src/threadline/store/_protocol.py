@@ -22,6 +22,7 @@ from ._writes import (
     ToolCallState,
     TurnWrite,
     Work,
+    Written,
 )
 
 
@@ -59,8 +60,9 @@ class Store(Protocol):
 
     async def begin_turn(self, request: BeginTurn) -> BeginOutcome: ...
 
-    async def write_turn(self, write: TurnWrite) -> None:
-        """Raises `LeaseLost` unless `write.epoch` is the thread's current, unexpired lease."""
+    async def write_turn(self, write: TurnWrite) -> Written:
+        """Raises `LeaseLost` unless `write.epoch` is the thread's current, unexpired lease.
+        Returns whether input is waiting for the thread, as of this write."""
         ...
 
     async def acquire_lease(self, thread_id: str, turn_id: str, *, owner: str,

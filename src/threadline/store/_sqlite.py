@@ -34,6 +34,7 @@ from ._writes import (
     ToolCallState,
     TurnWrite,
     Work,
+    Written,
 )
 
 Synchronous = Literal["NORMAL", "FULL"]
@@ -49,6 +50,9 @@ class SQLiteStore:
         store = SQLiteStore("threadline.db")
         async with tl.Threadline(agents=[agent], store=store) as app: ...
     """
+
+    # One writer thread takes writes in the order they are submitted.
+    ordered_writes = True
 
     def __init__(self, path: str | Path = "threadline.db", *,
                  synchronous: Synchronous = "NORMAL") -> None:
@@ -128,6 +132,8 @@ class SQLiteStore:
     # -- threads -----------------------------------------------------------------------------
 
     async def create_thread(self, thread: ThreadRecord) -> ThreadRecord:
+        codec.check_thread(thread)
+
         def write(conn: sqlite3.Connection) -> ThreadRecord:
             if thread.key is not None:
                 row = conn.execute(f"SELECT {codec.THREAD_COLUMNS} FROM threads WHERE key = ?",
@@ -185,6 +191,7 @@ class SQLiteStore:
 
     async def update_thread(self, thread_id: str, update: ThreadUpdate) -> ThreadRecord:
         changes = update.changes()
+        codec.check_text(mode=changes.get("mode"), status=changes.get("status"))
 
         def write(conn: sqlite3.Connection) -> ThreadRecord:
             assignments = ["updated_at = ?"]
@@ -217,8 +224,8 @@ class SQLiteStore:
     async def begin_turn(self, request: BeginTurn) -> BeginOutcome:
         return await self._write(functools.partial(ops.begin_turn, request=request))
 
-    async def write_turn(self, write: TurnWrite) -> None:
-        await self._write(functools.partial(ops.write_turn, write=write))
+    async def write_turn(self, write: TurnWrite) -> Written:
+        return await self._write(functools.partial(ops.write_turn, write=write))
 
     async def acquire_lease(self, thread_id: str, turn_id: str, *, owner: str,
                             lease_seconds: float) -> Lease | None:

@@ -32,6 +32,7 @@ from ._writes import (
     ToolCallState,
     TurnStarted,
     TurnWrite,
+    Written,
 )
 
 # Lease arithmetic uses the database's clock, never the caller's.
@@ -58,6 +59,7 @@ def _thread_row(conn: sqlite3.Connection, thread_id: str) -> tuple[Any, ...]:
 
 
 def enqueue(conn: sqlite3.Connection, entry: InboxEntry) -> InboxEntry:
+    codec.check_inbox(entry)
     if entry.client_key is not None:
         row = conn.execute(f"SELECT {codec.INBOX_COLUMNS} FROM inbox WHERE thread_id = ? AND "
                            "client_key = ?", (entry.thread_id, entry.client_key)).fetchone()
@@ -78,6 +80,8 @@ def enqueue(conn: sqlite3.Connection, entry: InboxEntry) -> InboxEntry:
 
 
 def begin_turn(conn: sqlite3.Connection, request: BeginTurn) -> BeginOutcome:
+    codec.check_text(owner=request.owner)
+    codec.check_turn(request.turn)
     turn = request.turn
     if turn.client_key is not None:
         row = conn.execute(f"SELECT {codec.TURN_COLUMNS} FROM turns WHERE thread_id = ? AND "
@@ -143,6 +147,8 @@ def insert(conn: sqlite3.Connection, items: Sequence[Item], events: Sequence[Eve
 def _set_tool_states(conn: sqlite3.Connection, thread_id: str, turn_id: str, epoch: int,
                      states: Mapping[str, ToolCallState]) -> None:
     if states:
+        for call_id, state in states.items():
+            codec.check_text(tool_call_id=call_id, tool_state=state)
         now = time.time()
         conn.executemany(
             "INSERT INTO tool_calls (thread_id, tool_call_id, turn_id, state, epoch, updated_at) "
@@ -151,7 +157,8 @@ def _set_tool_states(conn: sqlite3.Connection, thread_id: str, turn_id: str, epo
             [(thread_id, call_id, turn_id, state, epoch, now) for call_id, state in states.items()])
 
 
-def write_turn(conn: sqlite3.Connection, write: TurnWrite) -> None:
+def write_turn(conn: sqlite3.Connection, write: TurnWrite) -> Written:
+    codec.check_text(turn_status=write.turn_status)
     now = time.time()
     assignments = "last_item_seq = ?, last_event_seq = ?, updated_at = ?"
     values: list[Any] = [write.cursor.last_item_seq, write.cursor.last_event_seq, now]
@@ -167,11 +174,18 @@ def write_turn(conn: sqlite3.Connection, write: TurnWrite) -> None:
     if write.sets_state:
         assignments += ", state = ?"
         values.append(None if write.thread_state is None else codec.dumps(write.thread_state))
-    cur = conn.execute(
-        f"UPDATE threads SET {assignments} WHERE thread_id = ? AND active_turn_id = ? AND "
-        f"lease_epoch = ? AND lease_owner IS NOT NULL AND lease_expires_at > {NOW}",
-        (*values, write.thread_id, write.turn_id, write.epoch))
-    if cur.rowcount == 0:
+    lease = (f"thread_id = ? AND active_turn_id = ? AND lease_epoch = ? AND "
+             f"lease_owner IS NOT NULL AND lease_expires_at > {NOW}")
+    lease_values = (write.thread_id, write.turn_id, write.epoch)
+    where, where_values = lease, lease_values
+    if write.expected is not None:
+        where += " AND last_item_seq = ? AND last_event_seq = ?"
+        where_values += (write.expected.last_item_seq, write.expected.last_event_seq)
+    if conn.execute(f"UPDATE threads SET {assignments} WHERE {where}",
+                    (*values, *where_values)).rowcount == 0:
+        if conn.execute(f"SELECT 1 FROM threads WHERE {lease}", lease_values).fetchone():
+            raise CursorMovedError("an earlier write of this turn was not stored",
+                                   thread_id=write.thread_id)
         raise LeaseLost(f"turn {write.turn_id} no longer holds the lease on thread "
                         f"{write.thread_id} (epoch {write.epoch})")
     if write.consume_inbox:
@@ -201,10 +215,15 @@ def write_turn(conn: sqlite3.Connection, write: TurnWrite) -> None:
         turn_values.append(codec.dumps(write.error))
     conn.execute(f"UPDATE turns SET {', '.join(turn_assignments)} WHERE turn_id = ?",
                  (*turn_values, write.turn_id))
+    queued, steering = conn.execute(
+        "SELECT COALESCE(SUM(kind != 'steer'), 0), COALESCE(SUM(kind = 'steer'), 0) "
+        "FROM inbox WHERE thread_id = ?", (write.thread_id,)).fetchone()
+    return Written(queued_input=queued > 0, steering=steering > 0)
 
 
 def acquire_lease(conn: sqlite3.Connection, thread_id: str, turn_id: str, owner: str,
                   lease_seconds: float) -> Lease | None:
+    codec.check_text(owner=owner)
     row = conn.execute(
         f"UPDATE threads SET lease_owner = ?, lease_epoch = lease_epoch + 1, "
         f"lease_expires_at = {NOW} + ?, status = 'active', wake_at = NULL "
@@ -251,6 +270,7 @@ def wake(conn: sqlite3.Connection, thread_id: str) -> None:
 
 
 def schedule_timer(conn: sqlite3.Connection, timer: TimerRecord) -> TimerRecord:
+    codec.check_timer(timer)
     _thread_row(conn, timer.thread_id)
     conn.execute(f"INSERT INTO timers ({codec.TIMER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                  codec.timer_row(timer))

@@ -113,6 +113,9 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
         "CREATE INDEX timers_due ON timers (due_at) WHERE status = 'pending'",
         "CREATE INDEX timers_by_thread ON timers (thread_id, due_at)",
     )),
+    (3, (
+        "ALTER TABLE turns ADD COLUMN options TEXT NOT NULL DEFAULT '{}'",
+    )),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

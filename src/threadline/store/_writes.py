@@ -22,6 +22,7 @@ ToolCallState = Literal[
     "succeeded", "failed",  # the tool returned, or raised
     "denied",  # a human said no; the tool never ran
     "unknown",  # it started and no result was recorded: it may or may not have taken effect
+    "external",  # the caller runs it (a client-side tool) and submits its result
 ]
 
 
@@ -103,6 +104,7 @@ class TurnWrite:
     turn_id: str
     epoch: int
     cursor: ThreadCursor  # the thread's cursor after this write
+    expected: ThreadCursor | None = None  # the cursor before it: refused if it differs
     items: Sequence[Item] = ()
     events: Sequence[Event] = ()
     turn_status: TurnStatus | None = None
@@ -120,6 +122,14 @@ class TurnWrite:
     @property
     def sets_state(self) -> bool:
         return self.thread_state is not _UNSET
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Written:
+    """What a turn's write found, in the same transaction: is input waiting for the thread?"""
+
+    queued_input: bool  # inbox entries that start their own turn
+    steering: bool  # entries waiting to join the running turn
 
 
 WorkKind = Literal[

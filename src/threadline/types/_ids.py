@@ -1,20 +1,38 @@
 from __future__ import annotations
 
 import os
+import random
 import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
 
-def _base32(value: int, width: int) -> str:
-    chars: list[str] = []
-    for _ in range(width):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+class _Entropy:
+    """Random bits without a system call per id; reseeded after a fork so that processes
+    never share a sequence."""
+
+    def __init__(self) -> None:
+        self._pid = -1
+        self._random = random.Random()
+
+    def bits(self, count: int) -> int:
+        if self._pid != os.getpid():
+            self._random.seed(os.urandom(32))
+            self._pid = os.getpid()
+        return self._random.getrandbits(count)
+
+
+_entropy = _Entropy()
+
+
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # 10 bits -> 2 characters
+
+
+def _base32(value: int, pairs: int) -> str:
+    return "".join([_PAIRS[(value >> (10 * n)) & 1023] for n in range(pairs - 1, -1, -1)])
 
 
 def new_id(prefix: str) -> str:
     """A sortable unique id: the prefix, 10 chars of milliseconds, 16 random chars."""
     millis = time.time_ns() // 1_000_000
-    return f"{prefix}_{_base32(millis, 10)}{_base32(int.from_bytes(os.urandom(10)), 16)}"
+    return f"{prefix}_{_base32(millis, 5)}{_base32(_entropy.bits(80), 8)}"

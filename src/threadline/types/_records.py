@@ -75,6 +75,8 @@ class TurnRecord:
     updated_at: float
     completed_at: float | None = None
     cancel_requested: bool = False
+    options: dict[str, Any] = field(default_factory=dict[str, Any])  # per-run settings
+    # that a resumed turn needs: "budget", "external_tools"
 
     @property
     def is_final(self) -> bool:

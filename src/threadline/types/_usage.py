@@ -48,6 +48,16 @@ class Budget:
     max_cost_usd: float | None = None
     max_wall_seconds: float | None = None  # since the turn was accepted
 
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Budget:
+        if not data:
+            return cls()
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
     def merged(self, override: Budget | None) -> Budget:
         """This budget with every limit that `override` sets replaced."""
         if override is None:
