@@ -19,6 +19,7 @@ from ._writes import (
     TurnWrite,
     Work,
     WorkKind,
+    Written,
 )
 
 __all__ = [
@@ -39,5 +40,6 @@ __all__ = [
     "TurnWrite",
     "Work",
     "WorkKind",
+    "Written",
     "open_store",
 ]
