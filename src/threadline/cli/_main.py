@@ -12,11 +12,13 @@ import click
 
 from threadline import ThreadlineError, __version__
 
+from ._app_server import app_server
 from ._chat import chat
 from ._decide import approve, deny
 from ._run import run
 from ._settings import DEFAULT_DB, DEFAULT_MODEL, Settings
 from ._threads import threads
+from ._worker import worker
 
 _INTERRUPTED_EXIT_CODE = 130
 _BROKEN_PIPE_EXIT_CODE = 141
@@ -84,6 +86,8 @@ cli.add_command(run)
 cli.add_command(threads)
 cli.add_command(approve)
 cli.add_command(deny)
+cli.add_command(worker)
+cli.add_command(app_server)
 
 
 def main(args: Sequence[str] | None = None) -> None:

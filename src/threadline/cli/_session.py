@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 from threadline import Model, Thread, Threadline, TurnResult, TurnStream
 
@@ -11,8 +12,9 @@ from ._render import Activity, EventPrinter, TurnPrinter
 from ._settings import Settings
 
 
-def build_app(settings: Settings, model: Model | str) -> Threadline:
-    return Threadline(agents=load_agents(settings.app_spec), store=settings.db, model=model)
+def build_app(settings: Settings, model: Model | str, **options: Any) -> Threadline:
+    return Threadline(agents=load_agents(settings.app_spec), store=settings.db, model=model,
+                      **options)
 
 
 async def load_weights(model: Model, activity: Activity) -> None:

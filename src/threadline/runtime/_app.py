@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +34,8 @@ class Threadline:
         lease_seconds: how long a turn's lease lasts without a heartbeat; another process
             continues a turn whose owner died within this time plus one recovery pass.
         recovery_interval: run `recover()` every this many seconds (None: only when called).
+        run_turns: False for an API process next to workers: turns are stored for a worker
+            to claim, and their events are followed from the store.
         shutdown_grace: on close, how long running turns may finish before they are handed
             back for recovery.
         faults: a `threadline.testing.FaultPoints`, for tests that break turns on purpose.
@@ -41,7 +44,8 @@ class Threadline:
     def __init__(self, *, agents: Sequence[Agent], store: Store | str | Path | None = None,
                  model: str | Model = "local", history_cache_threads: int = 128,
                  lease_seconds: float = 30.0, recovery_interval: float | None = None,
-                 shutdown_grace: float = 5.0, faults: FaultHook | None = None) -> None:
+                 shutdown_grace: float = 5.0, faults: FaultHook | None = None,
+                 run_turns: bool = True) -> None:
         if not agents:
             raise ConfigurationError("a Threadline app needs at least one agent")
         by_name: dict[str, Agent] = {}
@@ -57,7 +61,8 @@ class Threadline:
                                   lease_seconds=lease_seconds,
                                   history_cache_threads=history_cache_threads,
                                   recovery_interval=recovery_interval,
-                                  shutdown_grace=shutdown_grace), faults=faults)
+                                  shutdown_grace=shutdown_grace, run_turns=run_turns),
+                              faults=faults)
         self.threads = ThreadManager(self._engine, agents[0].name)
         self._open = False
 
@@ -76,6 +81,37 @@ class Threadline:
         human has unblocked (or whose approvals expired), queued input on idle threads, and
         due scheduled effects. `await (await app.recover()).wait()` waits for those turns."""
         return await recover(self._engine)
+
+    async def work(self, *, concurrency: int = 4, idle_wait: float = 1.0,
+                   stop: asyncio.Event | None = None) -> None:
+        """Be a worker: claim runnable work (new and queued turns, resumed approvals, due
+        timers, turns whose owner died) and run up to `concurrency` turns at once, until
+        `stop` is set or the task is cancelled. Several workers, in several processes or
+        hosts, may share one store.
+
+            await app.work(concurrency=8, stop=shutdown)
+        """
+        if concurrency < 1:
+            raise ConfigurationError("concurrency must be at least 1")
+        engine = self._engine
+        stop = stop or asyncio.Event()
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                engine.capacity_freed.clear()
+                engine.work_signal.clear()
+                free = concurrency - len(engine.active)
+                if free > 0:
+                    await recover(engine, limit=free)
+                waits = [stopping, asyncio.ensure_future(engine.capacity_freed.wait()),
+                         asyncio.ensure_future(engine.work_signal.wait())]
+                _, pending = await asyncio.wait(waits, timeout=idle_wait,
+                                                return_when=asyncio.FIRST_COMPLETED)
+                for waiter in pending:
+                    if waiter is not stopping:
+                        waiter.cancel()
+        finally:
+            stopping.cancel()
 
     async def close(self) -> None:
         """Let running turns finish for `shutdown_grace` seconds, hand the others back to

@@ -49,7 +49,7 @@ class TurnContext:
     thread: ThreadRecord
     turn: TurnRecord
     agent: Agent
-    model: Model
+    model: Model | None  # None where the context only records a human's decision
     budget: Budget
     events: TurnEvents
     history: list[Item]

@@ -65,6 +65,8 @@ class EngineSettings:
     history_cache_threads: int = 128
     recovery_interval: float | None = None
     shutdown_grace: float = 5.0
+    run_turns: bool = True  # False: store turns for workers, follow them from the event log
+    poll_interval: float = 0.05  # how often a follower looks at the event log
 
 
 class TurnListener(Channel):
@@ -73,6 +75,7 @@ class TurnListener(Channel):
     def __init__(self) -> None:
         super().__init__(None)
         self.active: ActiveTurn | None = None
+        self.fed = False  # a running turn or a follower of the event log feeds it
 
 
 class ActiveTurn:
@@ -93,6 +96,7 @@ class ActiveTurn:
     def attach(self, listener: TurnListener) -> None:
         self.listeners.append(listener)
         listener.active = self
+        listener.fed = True
 
     def lose_lease(self) -> None:
         if self.context is not None:
@@ -126,7 +130,7 @@ class StartOutcome:
     """How a submission was taken: started now, queued, joined to the running turn (steer),
     or a repeat of an earlier submission with the same client key."""
 
-    kind: Literal["started", "enqueued", "steered", "duplicate"]
+    kind: Literal["started", "stored", "enqueued", "steered", "duplicate"]
     turn_id: str | None
     entry_id: str | None = None
     duplicate_turn: TurnRecord | None = None
@@ -158,6 +162,8 @@ class Engine:
         self.active: dict[str, ActiveTurn] = {}
         self.suspended: dict[tuple[str, str], Any] = {}  # (thread, call) -> waiting tool
         self.steered: set[str] = set()  # threads this process sent steering input to
+        self.capacity_freed = asyncio.Event()  # a turn ended here: a worker may claim more
+        self.work_signal = asyncio.Event()  # another process said that work is waiting
         self._waiters: dict[str, TurnListener] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._models: dict[int, Model] = {}
@@ -210,7 +216,8 @@ class Engine:
             if options.on_busy == "steer" and thread.active_turn_id is not None:
                 return await self._steer(thread, parts, options, listener)
             agent = self.agent(thread.agent)
-            self.model_for(agent)  # a bad model spec fails here, before anything is stored
+            if self.settings.run_turns:
+                self.model_for(agent)  # a bad model spec fails here, before anything is stored
             now = time.time()
             turn_id = turn_id_for_entry(inbox_entry_id) if inbox_entry_id else new_id("turn")
             if isinstance(parts, ScheduledCall):
@@ -218,9 +225,11 @@ class Engine:
                                "arguments": parts.arguments}]
             else:
                 input_json = parts_as_json(parts)
+            runs_here = self.settings.run_turns
             turn = TurnRecord(
                 turn_id=turn_id, thread_id=thread_id, number=thread.turn_count + 1,
-                status="running", input=input_json, sender=options.sender,
+                status="running" if runs_here else "queued", input=input_json,
+                sender=options.sender,
                 client_key=options.client_key, created_at=now, updated_at=now,
                 options=options.turn_options())
             events = TurnEvents(thread_id=thread_id, turn_id=turn.turn_id,
@@ -251,7 +260,8 @@ class Engine:
                     turn=turn, items=[first], events=events.take_unstored(),
                     expected=ThreadCursor(last_item_seq=thread.last_item_seq,
                                           last_event_seq=thread.last_event_seq),
-                    owner=self.owner, lease_seconds=self.settings.lease_seconds,
+                    owner=self.owner if runs_here else None,
+                    lease_seconds=self.settings.lease_seconds,
                     enqueue_if_busy=options.on_busy in ("enqueue", "steer"),
                     inbox_entry_id=inbox_entry_id, tool_states=states))
             except CursorMovedError:
@@ -260,6 +270,10 @@ class Engine:
                     raise TurnInProgressError("the inbox entry was started elsewhere",
                                               thread_id=thread_id) from None
                 continue
+            if isinstance(outcome, TurnStarted) and not runs_here:
+                if listener is not None:
+                    self.follow(thread_id, turn.turn_id, thread.last_event_seq, listener)
+                return StartOutcome(kind="stored", turn_id=turn.turn_id)
             if isinstance(outcome, TurnStarted):
                 await self._fault("after_user_item_commit")
                 history = await self._history_upto(thread, thread.last_item_seq)
@@ -299,6 +313,8 @@ class Engine:
         active = self.active.get(thread.thread_id)
         if listener is not None and active is not None:
             active.attach(listener)
+        elif listener is not None and thread.active_turn_id is not None:
+            self.follow(thread.thread_id, thread.active_turn_id, thread.last_event_seq, listener)
         return StartOutcome(kind="steered", turn_id=thread.active_turn_id,
                             entry_id=entry.entry_id)
 
@@ -340,6 +356,7 @@ class Engine:
             finally:
                 if self.active.get(thread.thread_id) is active:
                     del self.active[thread.thread_id]
+                self.capacity_freed.set()
                 for waiting in active.listeners:
                     waiting.close()
                 # The turn's last write says whether input waits (a store that cannot say
@@ -372,6 +389,9 @@ class Engine:
             if listener is not None:
                 active.attach(listener)
             return active
+        if not self.settings.run_turns:
+            raise ConfigurationError("this app does not run turns (run_turns=False): wake the "
+                                     "turn for a worker instead")
         lease = await self.store.acquire_lease(thread_id, turn_id, owner=self.owner,
                                                lease_seconds=self.settings.lease_seconds)
         if lease is None:
@@ -389,6 +409,41 @@ class Engine:
                             last_seq=lease.cursor.last_event_seq)
         return self._launch(thread, self.agent(thread.agent), turn, lease.epoch, history, events,
                             listener)
+
+    def follow(self, thread_id: str, turn_id: str, after_seq: int,
+               listener: TurnListener) -> None:
+        """Feed `listener` the stored events of a turn that runs in another process, from
+        `after_seq` until the turn ends or pauses."""
+        listener.fed = True
+        self.spawn(self._follow(thread_id, turn_id, after_seq, listener))
+
+    async def _follow(self, thread_id: str, turn_id: str, after_seq: int,
+                      listener: TurnListener) -> None:
+        try:
+            while not listener.closed:
+                events = await self.store.load_events(thread_id, after_seq=after_seq)
+                for event in events:
+                    after_seq = event.seq
+                    if event.turn_id == turn_id:
+                        listener.push(event)
+                        if event.is_terminal:
+                            return
+                if not events:
+                    if await self._stopped(thread_id, turn_id):
+                        return
+                    await asyncio.sleep(self.settings.poll_interval)
+        finally:
+            listener.close()
+
+    async def _stopped(self, thread_id: str, turn_id: str) -> bool:
+        """Whether a turn has ended, or is paused for a human with nobody running it."""
+        turn = await self.store.get_turn(turn_id)
+        if turn is None or turn.is_final:
+            return True
+        if turn.status != "awaiting_approval":
+            return False
+        thread = await self.store.get_thread(thread_id)
+        return thread is None or (thread.lease_owner is None and thread.wake_at is None)
 
     async def context_for_decision(self, thread_id: str) -> tuple[TurnContext, ActiveTurn]:
         """A lease and a context on the thread's paused turn, to record a human's decision."""
@@ -413,7 +468,7 @@ class Engine:
         events = TurnEvents(thread_id=thread_id, turn_id=turn.turn_id,
                             last_seq=lease.cursor.last_event_seq, publish=active.publish)
         ctx = TurnContext(store=self.store, thread=thread, turn=turn, agent=agent,
-                          model=self.model_for(agent), budget=agent.budget,
+                          model=None, budget=agent.budget,
                           external_tools=external_tools(turn), events=events,
                           history=history, last_item_seq=lease.cursor.last_item_seq,
                           epoch=lease.epoch, usage=turn.usage, steps=turn.steps,
@@ -477,7 +532,8 @@ class Engine:
         raise TurnInProgressError("the turn did not stop in time", thread_id=thread_id)
 
     async def _heartbeat(self) -> None:
-        interval = self.settings.lease_seconds / 3
+        # Also how fast an interrupt from another process is noticed: at most a second.
+        interval = min(self.settings.lease_seconds / 3, 1.0)
         while True:
             await asyncio.sleep(interval)
             if not self.active:

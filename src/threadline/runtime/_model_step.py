@@ -60,7 +60,9 @@ class ModelStep:
 
     async def run(self) -> ModelResponse:
         events = self.ctx.events
-        stream = self.ctx.model.stream(self.request())
+        model = self.ctx.model
+        assert model is not None, "a decision context cannot call the model"
+        stream = model.stream(self.request())
         streamed = False
         try:
             async for event in stream:

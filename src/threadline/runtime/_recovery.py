@@ -22,12 +22,17 @@ class RecoveryReport:
             await asyncio.wait(tasks)
 
 
-async def recover(engine: Engine) -> RecoveryReport:
-    """Fire due timers, continue turns whose owner is gone (or that a human unblocked), and
-    start queued input on idle threads."""
+async def recover(engine: Engine, *, limit: int = 100) -> RecoveryReport:
+    """Fire due timers, continue turns whose owner is gone (or that a human unblocked, or
+    that an API process stored for a worker), and start queued input on idle threads; at
+    most `limit` turns."""
     report = RecoveryReport()
     report.timers_fired = len(await engine.store.fire_due_timers())
-    for work in await engine.store.find_work():
+    if not engine.settings.run_turns:
+        return report
+    for work in await engine.store.find_work(limit):
+        if len(report._active) >= limit:  # pyright: ignore[reportPrivateUsage]
+            break
         if work.kind == "inbox":
             if work.thread_id not in engine.active:
                 await engine.drain(work.thread_id)

@@ -51,7 +51,7 @@ class TurnStream:
     async def __anext__(self) -> Event:
         if self._outcome is None:
             self._outcome = await self._start(self._listener)
-            if self._listener.active is None and not self._will_be_attached():
+            if not self._listener.fed and not self._will_be_attached():
                 self._listener.close()
         try:
             return await self._listener.__anext__()

@@ -166,6 +166,10 @@ class Thread:
             if record.active_turn_id is None:
                 raise InvalidInputError("the thread has no paused turn to resume",
                                         thread_id=self.id)
+            if not engine.settings.run_turns:  # a worker continues it; follow its events
+                await engine.store.wake(self.id)
+                engine.follow(self.id, record.active_turn_id, record.last_event_seq, listener)
+                return StartOutcome(kind="stored", turn_id=record.active_turn_id)
             active = await engine.continue_turn(self.id, record.active_turn_id, listener)
             if active is None:
                 raise TurnInProgressError("the turn is running in another process",

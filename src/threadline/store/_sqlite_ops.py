@@ -124,13 +124,19 @@ def begin_turn(conn: sqlite3.Connection, request: BeginTurn) -> BeginOutcome:
     cursor = ThreadCursor(
         last_item_seq=request.items[-1].seq if request.items else last_item_seq,
         last_event_seq=request.events[-1].seq if request.events else last_event_seq)
+    if request.owner is None:  # stored for whichever worker claims it first
+        lease = f"lease_owner = NULL, lease_expires_at = NULL, wake_at = {NOW}"
+        lease_values: tuple[Any, ...] = ()
+    else:
+        lease = (f"lease_owner = ?, lease_epoch = lease_epoch + 1, "
+                 f"lease_expires_at = {NOW} + ?, wake_at = NULL")
+        lease_values = (request.owner, request.lease_seconds)
     epoch = conn.execute(
         "UPDATE threads SET active_turn_id = ?, status = 'active', last_item_seq = ?, "
-        "last_event_seq = ?, turn_count = ?, updated_at = ?, lease_owner = ?, "
-        f"lease_epoch = lease_epoch + 1, lease_expires_at = {NOW} + ?, wake_at = NULL "
+        f"last_event_seq = ?, turn_count = ?, updated_at = ?, {lease} "
         "WHERE thread_id = ? RETURNING lease_epoch",
         (turn.turn_id, cursor.last_item_seq, cursor.last_event_seq, turn.number, turn.created_at,
-         request.owner, request.lease_seconds, turn.thread_id)).fetchone()[0]
+         *lease_values, turn.thread_id)).fetchone()[0]
     return TurnStarted(turn=turn, cursor=cursor, items=tuple(request.items), epoch=epoch)
 
 

@@ -46,7 +46,7 @@ class BeginTurn:
 
     turn: TurnRecord
     expected: ThreadCursor
-    owner: str  # the process that will run the turn
+    owner: str | None  # the process that will run the turn; None: store it for a worker
     lease_seconds: float
     items: Sequence[Item] = ()
     events: Sequence[Event] = ()

@@ -1,0 +1,52 @@
+"""Agents and a model for worker processes started by the tests:
+`threadline --app tests.workers.worker_app:agents --model py:tests.workers.worker_app:model`.
+Each tool run is appended to the file named by WORKER_LEDGER (with the process id)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import threadline as tl
+from threadline.models import ModelEvent, ModelRequest, ModelResponse, TextDelta, ToolCallRequest
+from threadline.types import ToolResult, UserMessage
+
+
+@tl.tool(idempotent=True)
+def work(seconds: float, thread: tl.ThreadState[object]) -> str:
+    """Do some work (safe to repeat; a repeat finds it done and returns at once)."""
+    ledger = Path(os.environ["WORKER_LEDGER"])
+    repeat = ledger.exists() and thread.idempotency_key in ledger.read_text()
+    with ledger.open("a") as out:
+        out.write(f"{os.getpid()} {thread.idempotency_key}\n")
+    if not repeat:
+        time.sleep(seconds)
+    return f"worked {seconds}s"
+
+
+agents = [tl.Agent(name="worker-agent", tools=[work])]
+
+
+class WorkModel:
+    """"work N" calls the tool for N seconds, then answers; anything else is echoed."""
+
+    name = "work-model"
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
+        last = request.items[-1]
+        if isinstance(last.payload, UserMessage) and last.text.startswith("work "):
+            seconds = float(last.text.split()[1])
+            yield ModelResponse(tool_calls=(ToolCallRequest(
+                tool_call_id=f"call_{len(request.items)}", name="work",
+                arguments=f'{{"seconds": {seconds}}}'),))
+            return
+        text = (f"done: {last.payload.output}" if isinstance(last.payload, ToolResult)
+                else f"echo {last.text}")
+        yield TextDelta(delta=text)
+        yield ModelResponse(text=text)
+
+
+def model() -> WorkModel:
+    return WorkModel()
