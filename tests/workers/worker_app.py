@@ -4,8 +4,8 @@ Each tool run is appended to the file named by WORKER_LEDGER (with the process i
 
 from __future__ import annotations
 
+import asyncio
 import os
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,15 +14,20 @@ from threadline.models import ModelEvent, ModelRequest, ModelResponse, TextDelta
 from threadline.types import ToolResult, UserMessage
 
 
-@tl.tool(idempotent=True)
-def work(seconds: float, thread: tl.ThreadState[object]) -> str:
-    """Do some work (safe to repeat; a repeat finds it done and returns at once)."""
+def _record(key: str) -> bool:
+    """Note a run in the ledger; True if this key ran before."""
     ledger = Path(os.environ["WORKER_LEDGER"])
-    repeat = ledger.exists() and thread.idempotency_key in ledger.read_text()
+    repeat = ledger.exists() and key in ledger.read_text()
     with ledger.open("a") as out:
-        out.write(f"{os.getpid()} {thread.idempotency_key}\n")
-    if not repeat:
-        time.sleep(seconds)
+        out.write(f"{os.getpid()} {key}\n")
+    return repeat
+
+
+@tl.tool(idempotent=True)
+async def work(seconds: float, thread: tl.ThreadState[object]) -> str:
+    """Do some work (safe to repeat; a repeat finds it done and returns at once)."""
+    if not await asyncio.to_thread(_record, thread.idempotency_key):
+        await asyncio.sleep(seconds)
     return f"worked {seconds}s"
 
 
