@@ -121,7 +121,7 @@ def item_row(i: Item) -> tuple[Any, ...]:
 
 def item_from_row(r: tuple[Any, ...]) -> Item:
     return Item(thread_id=r[0], seq=r[1], item_id=r[2], turn_id=r[3], status=r[5],
-                payload=payload_from_dict(r[4], loads(r[7])), created_at=r[8])
+                payload=payload_from_dict(r[4], orjson.loads(r[7])), created_at=r[8])
 
 
 EVENT_COLUMNS = "thread_id, seq, turn_id, item_id, type, params, created_at"

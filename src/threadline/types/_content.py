@@ -38,11 +38,18 @@ def part_to_dict(part: ContentPart) -> dict[str, Any]:
     return {"type": "file", "file_id": part.file_id, "filename": part.filename}
 
 
+_PARTS = (TextPart, ImagePart, FilePart)
+
+
 def part_from_dict(data: Any) -> ContentPart:
     """Parse one input part; accepts the OpenAI spellings (`input_text`, `image_url`...) too."""
+    if type(data) is dict and data.get("type") == "text":  # stored parts: the common case
+        text = data.get("text")
+        if isinstance(text, str):
+            return TextPart(text=text)
     if isinstance(data, str):
         return TextPart(text=data)
-    if isinstance(data, TextPart | ImagePart | FilePart):
+    if isinstance(data, _PARTS):
         return data
     if not isinstance(data, dict):
         raise InvalidInputError(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -205,35 +206,39 @@ def payload_to_dict(payload: Payload) -> dict[str, Any]:
     return dict(payload.data)
 
 
+def _user_message(data: dict[str, Any]) -> Payload:
+    return UserMessage(content=tuple(part_from_dict(p) for p in data["content"]),
+                       sender=data.get("sender"))
+
+
+# Loading a long thread decodes every item: one lookup per item, not a chain of tests.
+_DECODERS: dict[str, Callable[[dict[str, Any]], Payload]] = {
+    "user_message": _user_message,
+    "agent_message": lambda d: AgentMessage(text=d["text"]),
+    "reasoning": lambda d: Reasoning(text=d["text"]),
+    "tool_call": lambda d: ToolCall(tool_call_id=d["tool_call_id"], name=d["name"],
+                                    arguments=d["arguments"]),
+    "tool_result": lambda d: ToolResult(tool_call_id=d["tool_call_id"], name=d["name"],
+                                        output=d["output"],
+                                        outcome=d.get("outcome", "success")),
+    "system_event": lambda d: SystemEvent(phase=d["phase"], message=d["message"],
+                                          data=d.get("data", {})),
+    "error": lambda d: ErrorPayload(code=d["code"], message=d["message"]),
+    "approval_request": lambda d: ApprovalRequest(**d),
+    "approval_response": lambda d: ApprovalResponse(**d),
+    "awaiting_input": lambda d: AwaitingInput(**d),
+    "input_response": lambda d: InputResponse(**d),
+    "plan": lambda d: GenericPayload(type="plan", data=d),
+    "subagent": lambda d: GenericPayload(type="subagent", data=d),
+}
+
+
 def payload_from_dict(item_type: str, data: dict[str, Any]) -> Payload:
-    if item_type == "user_message":
-        return UserMessage(content=tuple(part_from_dict(p) for p in data["content"]),
-                           sender=data.get("sender"))
-    if item_type == "agent_message":
-        return AgentMessage(text=data["text"])
-    if item_type == "reasoning":
-        return Reasoning(text=data["text"])
-    if item_type == "tool_call":
-        return ToolCall(tool_call_id=data["tool_call_id"], name=data["name"],
-                        arguments=data["arguments"])
-    if item_type == "tool_result":
-        return ToolResult(tool_call_id=data["tool_call_id"], name=data["name"],
-                          output=data["output"], outcome=data.get("outcome", "success"))
-    if item_type == "system_event":
-        return SystemEvent(phase=data["phase"], message=data["message"], data=data.get("data", {}))
-    if item_type == "error":
-        return ErrorPayload(code=data["code"], message=data["message"])
-    if item_type == "approval_request":
-        return ApprovalRequest(**data)
-    if item_type == "approval_response":
-        return ApprovalResponse(**data)
-    if item_type == "awaiting_input":
-        return AwaitingInput(**data)
-    if item_type == "input_response":
-        return InputResponse(**data)
-    if item_type in ("plan", "subagent"):
-        return GenericPayload(type=item_type, data=data)  # type: ignore[arg-type]
-    raise ValueError(f"unknown item type {item_type!r}")
+    try:
+        decode = _DECODERS[item_type]
+    except KeyError:
+        raise ValueError(f"unknown item type {item_type!r}") from None
+    return decode(data)
 
 
 def payload_call_id(payload: Payload) -> str | None:
