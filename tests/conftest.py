@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 import threadline as tl
+from store_backends import BACKENDS, drop_schema, postgres_url
 from threadline.testing import ScriptedModel, check_invariants
 
 _real_connect = socket.socket.connect
@@ -49,10 +51,30 @@ def weather_tool() -> tl.Tool:
 AppFactory = Callable[..., Any]
 
 
+StoreFactory = Callable[[], tl.Store]
+
+
+@pytest.fixture(params=BACKENDS)
+async def make_store(request: pytest.FixtureRequest, db_path: Path
+                     ) -> AsyncIterator[StoreFactory]:
+    """New store objects on the test's own database: a SQLite file, or a PostgreSQL schema
+    (dropped afterwards). Every runtime test runs on both."""
+    if request.param == "sqlite":
+        yield lambda: tl.SQLiteStore(db_path)
+        return
+    from threadline.store import PostgresStore
+
+    url = postgres_url()
+    schema = f"tl_test_{uuid.uuid4().hex[:16]}"
+    yield lambda: PostgresStore(url, schema=schema)
+    await drop_schema(url, schema)
+
+
 @pytest.fixture
-async def make_app(db_path: Path) -> AsyncIterator[AppFactory]:
-    """Open apps on the test's database: `await make_app(steps, tools=[...], **agent_kwargs)`.
-    Each app's scripted model must have used all its steps when the test ends."""
+async def make_app(make_store: StoreFactory) -> AsyncIterator[AppFactory]:
+    """Open apps on the test's store: `await make_app(steps, tools=[...], **agent_kwargs)`.
+    Each app's scripted model must have used all its steps when the test ends, and the
+    store's invariants must hold."""
     opened: list[tuple[tl.Threadline, ScriptedModel]] = []
 
     async def factory(steps: Sequence[Any] = (), *, tools: Sequence[Any] = (),
@@ -62,7 +84,7 @@ async def make_app(db_path: Path) -> AsyncIterator[AppFactory]:
         if agents is None:
             agents = [tl.Agent(name="assistant", instructions="Be brief.", tools=tools,
                                **agent_kwargs)]
-        app = tl.Threadline(agents=agents, store=db_path, model=model)
+        app = tl.Threadline(agents=agents, store=make_store(), model=model)
         await app.open()
         opened.append((app, model))
         return app, model
@@ -73,6 +95,6 @@ async def make_app(db_path: Path) -> AsyncIterator[AppFactory]:
     for _, model in opened:
         model.assert_done()
     if opened:
-        async with tl.SQLiteStore(db_path) as store:
+        async with make_store() as store:  # type: ignore[attr-defined]
             assert await check_invariants(store) == []
 

@@ -1,13 +1,14 @@
 """A small bank agent run in subprocesses by the crash tests.
 
-    python bank_app.py DB run FAULT SCENARIO     start a thread and run one turn
-    python bank_app.py DB recover                recover until every turn ended or paused
-    python bank_app.py DB approve FAULT          approve what is pending, then resume
-    python bank_app.py DB queue                  queue input and a timer behind a slow turn,
-                                                 then die
+    python bank_app.py STORE DIR run FAULT SCENARIO   start a thread and run one turn
+    python bank_app.py STORE DIR recover              recover until every turn ended or paused
+    python bank_app.py STORE DIR approve FAULT        approve what is pending, then resume
+    python bank_app.py STORE DIR queue                queue input and a timer behind a slow
+                                                      turn, then die
 
-Every tool invocation is recorded in a ledger (DB + ".ledger"), the fake external service
-whose counters the tests compare with each tool's declared semantics (I9).
+STORE is a SQLite path or a PostgreSQL URL. Every tool invocation is recorded in a ledger in
+DIR, the fake external service whose counters the tests compare with each tool's declared
+semantics (I9).
 """
 
 from __future__ import annotations
@@ -29,20 +30,20 @@ from threadline.types import ToolResult, UserMessage
 LEASE_SECONDS = 1.0
 
 
-def ledger(db: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(db + ".ledger", isolation_level=None)
+def ledger(folder: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(os.path.join(folder, "ledger.db"), isolation_level=None)
     conn.execute("CREATE TABLE IF NOT EXISTS ledger (tool TEXT, key TEXT, marker TEXT)")
     return conn
 
 
-def make_tools(db: str) -> list[tl.Tool]:
+def make_tools(folder: str) -> list[tl.Tool]:
     def record(tool: str, key: str) -> None:
-        ledger(db).execute("INSERT INTO ledger VALUES (?, ?, ?)", (tool, key, None))
+        ledger(folder).execute("INSERT INTO ledger VALUES (?, ?, ?)", (tool, key, None))
 
     @tl.tool
     async def transfer(to: str, amount: int, thread: tl.ThreadState[dict[str, object]]) -> str:
         """Send money (not idempotent)."""
-        marker = Path(db + ".in_tool")
+        marker = Path(folder, "in_tool")
         marker.write_text(str(os.getpid()))
         await asyncio.sleep(float(os.environ.get("BANK_TOOL_SECONDS", "0")))
         record("transfer", thread.idempotency_key)
@@ -92,21 +93,21 @@ class BankModel:
         yield ModelResponse(text=answer)
 
 
-def make_app(db: str, faults: FaultPoints | None = None) -> tl.Threadline:
-    agent = tl.Agent(name="bank", tools=make_tools(db), model=BankModel())
-    return tl.Threadline(agents=[agent], store=db, faults=faults, lease_seconds=LEASE_SECONDS,
-                         shutdown_grace=0)
+def make_app(store: str, folder: str, faults: FaultPoints | None = None) -> tl.Threadline:
+    agent = tl.Agent(name="bank", tools=make_tools(folder), model=BankModel())
+    return tl.Threadline(agents=[agent], store=store, faults=faults,
+                         lease_seconds=LEASE_SECONDS, shutdown_grace=0)
 
 
-async def run(db: str, fault: str, scenario: str) -> None:
-    async with make_app(db, FaultPoints.from_spec(fault)) as app:
+async def run(store: str, folder: str, fault: str, scenario: str) -> None:
+    async with make_app(store, folder, FaultPoints.from_spec(fault)) as app:
         thread = await app.threads.start(key="the-thread")
         result = await thread.run(scenario)
         print(result.status, flush=True)
 
 
-async def recover(db: str) -> None:
-    async with make_app(db) as app:
+async def recover(store: str, folder: str) -> None:
+    async with make_app(store, folder) as app:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             await (await app.recover()).wait()
@@ -121,20 +122,20 @@ async def recover(db: str) -> None:
         print("recovered", flush=True)
 
 
-async def approve(db: str, fault: str) -> None:
-    async with make_app(db, FaultPoints.from_spec(fault)) as app:
+async def approve(store: str, folder: str, fault: str) -> None:
+    async with make_app(store, folder, FaultPoints.from_spec(fault)) as app:
         thread = await app.threads.start(key="the-thread")
         for pending in await thread.pending():
             await thread.approve(pending.tool_call_id)
         print((await thread.resume_turn()).status, flush=True)
 
 
-async def queue(db: str) -> None:
+async def queue(store: str, folder: str) -> None:
     os.environ["BANK_TOOL_SECONDS"] = "30"
-    async with make_app(db) as app:
+    async with make_app(store, folder) as app:
         thread = await app.threads.start(key="the-thread")
         running = asyncio.create_task(thread.run("pay"))
-        while not Path(db + ".in_tool").exists():
+        while not Path(folder, "in_tool").exists():
             await asyncio.sleep(0.01)
         await thread.enqueue("two")
         await thread.enqueue("three")
@@ -144,14 +145,14 @@ async def queue(db: str) -> None:
 
 
 if __name__ == "__main__":
-    db_path, mode, *rest = sys.argv[1:]
+    store_spec, work_dir, mode, *rest = sys.argv[1:]
     if mode == "run":
-        asyncio.run(run(db_path, rest[0], rest[1]))
+        asyncio.run(run(store_spec, work_dir, rest[0], rest[1]))
     elif mode == "recover":
-        asyncio.run(recover(db_path))
+        asyncio.run(recover(store_spec, work_dir))
     elif mode == "approve":
-        asyncio.run(approve(db_path, rest[0] if rest else ""))
+        asyncio.run(approve(store_spec, work_dir, rest[0] if rest else ""))
     elif mode == "queue":
-        asyncio.run(queue(db_path))
+        asyncio.run(queue(store_spec, work_dir))
     else:
         raise SystemExit(f"unknown mode {mode}")

@@ -22,11 +22,13 @@ SRC = Path(__file__).parents[2] / "src"
 class Bank:
     """Runs bank_app.py in fresh processes against one database, and reads what is left."""
 
-    db: Path
+    store: str  # a SQLite path or a PostgreSQL URL
+    folder: Path  # where the fake service keeps its ledger
 
     def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         environment = {**os.environ, "PYTHONPATH": str(SRC), **(env or {})}
-        return subprocess.Popen([sys.executable, str(BANK_APP), str(self.db), *args],
+        return subprocess.Popen([sys.executable, str(BANK_APP), self.store, str(self.folder),
+                                 *args],
                                 env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
 
@@ -45,14 +47,14 @@ class Bank:
         assert result.returncode == 0, result.stderr[-3000:]
 
     def ledger(self) -> list[tuple[str, str]]:
-        path = Path(str(self.db) + ".ledger")
+        path = self.folder / "ledger.db"
         if not path.exists():
             return []
         conn = sqlite3.connect(path)
         return list(conn.execute("SELECT tool, key FROM ledger"))
 
     async def state(self) -> tuple[list[tl.TurnRecord], list[tl.Item]]:
-        async with tl.SQLiteStore(self.db) as store:
+        async with tl.open_store(self.store) as store:  # type: ignore[attr-defined]
             assert await check_invariants(store) == []
             page = await store.list_threads()
             (thread,) = page.threads

@@ -1,11 +1,22 @@
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from bank_harness import Bank
 
+from store_backends import BACKENDS, drop_schema, postgres_url
 
-@pytest.fixture
-def bank(tmp_path: Path) -> Bank:
-    return Bank(tmp_path / "bank.db")
+
+@pytest.fixture(params=BACKENDS)
+async def bank(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Bank]:
+    """The bank app's store: a SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        yield Bank(str(tmp_path / "bank.db"), tmp_path)
+        return
+    url = postgres_url()
+    schema = f"tl_test_{uuid.uuid4().hex[:16]}"
+    yield Bank(f"{url}?schema={schema}", tmp_path)
+    await drop_schema(url, schema)

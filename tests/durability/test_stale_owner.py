@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from pathlib import Path
 
 import pytest
 from bank_harness import Bank, results
@@ -17,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 async def test_a_frozen_owner_cannot_write_after_another_took_over(bank: Bank) -> None:
     owner = bank.start("run", "", "pay", env={"BANK_TOOL_SECONDS": "1.5"})
-    marker = Path(str(bank.db) + ".in_tool")
+    marker = bank.folder / "in_tool"
     await eventually(lambda: marker.exists() or owner.poll() is not None, within=30)
     assert owner.poll() is None, owner.communicate()[1]
     os.kill(owner.pid, signal.SIGSTOP)

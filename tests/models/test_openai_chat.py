@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 from threadline.models import (
+    ContextLengthError,
     ModelEvent,
     ModelRequest,
     ModelResponse,
     OpenAIChatModel,
     ReasoningDelta,
+    RetryPolicy,
     TextDelta,
     ToolCallDelta,
     ToolCallRequest,
@@ -23,7 +25,7 @@ from threadline.models import (
 from threadline.types import ConfigurationError, ModelError, Usage
 
 if TYPE_CHECKING:
-    from conftest import Ask, Collect, FakeOpenAIServer, MakeChunk
+    from conftest import Ask, Collect, FakeServer, FakeSleep, MakeChunk
 
 
 # --- against a real llama-cpp-python server --------------------------------------------------
@@ -72,7 +74,8 @@ async def test_a_stream_the_server_ends_without_an_answer_is_a_retryable_error(
         llama_server: str, ask: Ask, collect: Collect, weather_spec: ToolSpec) -> None:
     # With `auto`, llama-cpp-python's server fails after sending its 200 headers when the
     # model picks a tool, so the body ends with no chunk at all.
-    async with OpenAIChatModel("smollm2", base_url=llama_server, tool_choice="auto") as model:
+    async with OpenAIChatModel("smollm2", base_url=llama_server, tool_choice="auto",
+                               retry=RetryPolicy(max_attempts=1)) as model:
         with pytest.raises(ModelError, match="ended before the model finished") as raised:
             await collect(model.stream(ask("What's the weather in Paris?", tools=[weather_spec])))
 
@@ -83,7 +86,7 @@ async def test_a_stream_the_server_ends_without_an_answer_is_a_retryable_error(
 
 
 async def test_the_request_carries_messages_tools_and_output_schema(
-        fake_openai: FakeOpenAIServer, ask: Ask, collect: Collect, make_chunk: MakeChunk,
+        fake_openai: FakeServer, ask: Ask, collect: Collect, make_chunk: MakeChunk,
         weather_spec: ToolSpec) -> None:
     fake_openai.add_reply(chunks=[make_chunk(content="{}", finish_reason="stop")])
     schema = {"type": "object"}
@@ -115,7 +118,7 @@ async def test_the_request_carries_messages_tools_and_output_schema(
 
 
 async def test_chunks_become_deltas_and_one_final_response(
-        fake_openai: FakeOpenAIServer, ask: Ask, collect: Collect,
+        fake_openai: FakeServer, ask: Ask, collect: Collect,
         make_chunk: MakeChunk) -> None:
     def call(index: int, arguments: str, *, call_id: str | None = None,
              name: str | None = None) -> dict[str, object]:
@@ -169,12 +172,12 @@ async def test_chunks_become_deltas_and_one_final_response(
     (408, True), (429, True), (500, True), (503, True),
 ])
 async def test_http_errors_are_model_errors_that_say_whether_to_retry(
-        fake_openai: FakeOpenAIServer, ask: Ask, collect: Collect, status: int,
+        fake_openai: FakeServer, ask: Ask, collect: Collect, status: int,
         retryable: bool) -> None:
     fake_openai.add_reply(status=status, error={"message": "no luck"})
 
     async with OpenAIChatModel("gpt-test", base_url=fake_openai.base_url,
-                               max_retries=0) as model:
+                               retry=RetryPolicy(max_attempts=1)) as model:
         with pytest.raises(ModelError, match="no luck") as raised:
             await collect(model.stream(ask("Hi")))
 
@@ -184,13 +187,13 @@ async def test_http_errors_are_model_errors_that_say_whether_to_retry(
 
 @pytest.mark.parametrize("ending", ["cut_off", "no_finish_reason"])
 async def test_a_stream_that_breaks_after_deltas_is_retryable_and_gives_no_response(
-        fake_openai: FakeOpenAIServer, ask: Ask, make_chunk: MakeChunk, ending: str) -> None:
+        fake_openai: FakeServer, ask: Ask, make_chunk: MakeChunk, ending: str) -> None:
     fake_openai.add_reply(chunks=[make_chunk(content="Hel"), make_chunk(content="lo")],
                           done=ending == "no_finish_reason")
     received: list[ModelEvent] = []
 
     async with OpenAIChatModel("gpt-test", base_url=fake_openai.base_url,
-                               max_retries=0) as model:
+                               retry=RetryPolicy(max_attempts=1)) as model:
         with pytest.raises(ModelError) as raised:
             async for event in model.stream(ask("Hi")):
                 received.append(event)
@@ -202,7 +205,7 @@ async def test_a_stream_that_breaks_after_deltas_is_retryable_and_gives_no_respo
 
 @pytest.mark.parametrize("how", ["close_stream", "cancel_task"])
 async def test_leaving_the_stream_closes_the_http_connection(
-        fake_openai: FakeOpenAIServer, ask: Ask, make_chunk: MakeChunk, how: str) -> None:
+        fake_openai: FakeServer, ask: Ask, make_chunk: MakeChunk, how: str) -> None:
     fake_openai.add_reply(chunks=[make_chunk(content="Hel")], hang=True)
     first_delta = asyncio.Event()
 
@@ -227,7 +230,7 @@ async def test_leaving_the_stream_closes_the_http_connection(
 async def test_nothing_listening_is_a_retryable_error(
         unused_port: int, ask: Ask, collect: Collect) -> None:
     async with OpenAIChatModel("gpt-test", base_url=f"http://127.0.0.1:{unused_port}/v1",
-                               max_retries=0) as model:
+                               retry=RetryPolicy(max_attempts=1)) as model:
         with pytest.raises(ModelError, match="APIConnectionError") as raised:
             await collect(model.stream(ask("Hi")))
 
@@ -235,7 +238,7 @@ async def test_nothing_listening_is_a_retryable_error(
 
 
 async def test_a_local_server_needs_no_api_key(
-        fake_openai: FakeOpenAIServer, ask: Ask, collect: Collect, make_chunk: MakeChunk,
+        fake_openai: FakeServer, ask: Ask, collect: Collect, make_chunk: MakeChunk,
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     fake_openai.add_reply(chunks=[make_chunk(content="Hi", finish_reason="stop")])
@@ -261,6 +264,47 @@ async def test_forcing_a_tool_the_request_lacks_is_a_configuration_error(
                                tool_choice="get_time") as model:
         with pytest.raises(ConfigurationError, match="get_time"):
             await collect(model.stream(ask("Hi", tools=[weather_spec])))
+
+
+async def test_a_rate_limit_is_retried_after_the_wait_the_server_asked_and_priced(
+        fake_openai: FakeServer, ask: Ask, collect: Collect, make_chunk: MakeChunk,
+        fake_sleep: FakeSleep) -> None:
+    fake_openai.add_reply(status=429, headers={"retry-after-ms": "1500"}, error={
+        "message": "Rate limit reached for gpt-4o-mini", "type": "requests",
+        "code": "rate_limit_exceeded"})
+    fake_openai.add_reply(chunks=[
+        make_chunk(content="Hi", finish_reason="stop"),
+        make_chunk(usage={"prompt_tokens": 2000, "completion_tokens": 100, "total_tokens": 2100,
+                          "prompt_tokens_details": {"cached_tokens": 1000}})])
+
+    async with OpenAIChatModel("gpt-4o-mini", base_url=fake_openai.base_url,
+                               sleep=fake_sleep) as model:
+        _, response = await collect(model.stream(ask("Hi")))
+
+    assert fake_sleep.waits == [1.5]
+    assert len(fake_openai.requests) == 2
+    # gpt-4o-mini: $0.15 input, $0.075 cached input, $0.60 output per million tokens.
+    assert response.usage.cost_usd == pytest.approx(
+        (1000 * 0.15 + 1000 * 0.075 + 100 * 0.6) / 1_000_000)
+
+
+async def test_a_history_too_long_for_the_model_is_a_context_length_error(
+        fake_openai: FakeServer, ask: Ask, collect: Collect, fake_sleep: FakeSleep) -> None:
+    fake_openai.add_reply(status=400, error={
+        "message": "This model's maximum context length is 128000 tokens. However, your "
+                   "messages resulted in 130512 tokens. Please reduce the length of the "
+                   "messages.",
+        "type": "invalid_request_error", "param": "messages",
+        "code": "context_length_exceeded"})
+
+    async with OpenAIChatModel("gpt-4o", base_url=fake_openai.base_url,
+                               sleep=fake_sleep) as model:
+        with pytest.raises(ContextLengthError, match="maximum context length") as raised:
+            await collect(model.stream(ask("Hi")))
+
+    assert raised.value.retryable is False
+    assert raised.value.code == "context_length_exceeded"
+    assert fake_sleep.waits == []
 
 
 def _without_raw(event: ModelEvent) -> ModelEvent:

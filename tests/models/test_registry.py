@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
 
 from threadline.models import (
+    AnthropicModel,
     LocalModel,
     ModelEvent,
     ModelRequest,
     ModelResponse,
     OpenAIChatModel,
+    OpenAIResponsesModel,
     resolve_model,
 )
 from threadline.types import ConfigurationError
@@ -34,22 +37,37 @@ def test_local_with_a_path_uses_that_file(bundled_model_path: str) -> None:
     assert resolve_model(f"local:{bundled_model_path}") is model
 
 
-@pytest.mark.parametrize(("spec", "name"), [
-    ("openai:gpt-4o-mini", "openai-chat:gpt-4o-mini"),
-    ("openai-chat:gpt-4o-mini", "openai-chat:gpt-4o-mini"),
-    ("openai-chat:llama@http://127.0.0.1:8080/v1", "openai-chat:llama@http://127.0.0.1:8080/v1"),
-    ("openai:qwen2.5:7b@http://localhost:11434/v1", "openai-chat:qwen2.5:7b@http://localhost:11434/v1"),
+@pytest.mark.parametrize(("spec", "kind"), [
+    ("openai:gpt-5-mini", OpenAIResponsesModel),
+    ("openai:gpt-oss@http://127.0.0.1:8000/v1", OpenAIResponsesModel),
+    ("openai-chat:gpt-4o-mini", OpenAIChatModel),
+    ("openai-chat:llama@http://127.0.0.1:8080/v1", OpenAIChatModel),
+    ("openai-chat:qwen2.5:7b@http://localhost:11434/v1", OpenAIChatModel),
+    ("anthropic:claude-sonnet-4-6", AnthropicModel),
+    ("anthropic:claude-haiku-4-5@http://127.0.0.1:9000", AnthropicModel),
 ])
-async def test_openai_specs_resolve_to_chat_completions(
-        spec: str, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_remote_specs_resolve_to_their_backend_and_back(
+        spec: str, kind: type, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
 
     model = resolve_model(spec)
+    again = resolve_model(model.name)
 
-    assert isinstance(model, OpenAIChatModel)
-    assert model.name == name
-    assert resolve_model(model.name).name == name
-    await model.aclose()
+    assert type(model) is kind
+    assert model.name == again.name == spec
+    for backend in (model, again):
+        assert isinstance(backend, OpenAIChatModel | OpenAIResponsesModel | AnthropicModel)
+        await backend.aclose()
+
+
+def test_anthropic_without_its_sdk_says_which_extra_to_install(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "anthropic", None)  # makes `import anthropic` fail
+    monkeypatch.delitem(sys.modules, "threadline.models._anthropic", raising=False)
+
+    with pytest.raises(ConfigurationError, match=r"pip install 'threadline\[anthropic\]'"):
+        resolve_model("anthropic:claude-sonnet-4-6")
 
 
 def test_a_model_object_is_returned_as_it_is() -> None:
@@ -67,7 +85,9 @@ def test_a_model_object_is_returned_as_it_is() -> None:
 @pytest.mark.parametrize(("spec", "reason"), [
     ("", "unknown kind of model"),
     ("gpt-4o", "unknown kind of model"),
-    ("anthropic:claude", "unknown kind of model"),
+    ("claude", "unknown kind of model"),
+    ("anthropic:", "model name after 'anthropic:' is empty"),
+    ("anthropic:claude@ftp://x", "must start with http"),
     ("local:", "path after 'local:' is empty"),
     ("local:/nonexistent/model.gguf", "not found"),
     ("openai:", "model name after 'openai:' is empty"),
@@ -80,7 +100,19 @@ def test_bad_specs_list_the_accepted_forms(spec: str, reason: str) -> None:
         resolve_model(spec)
 
     if "not found" not in reason:
-        assert "'local:PATH.gguf', 'openai:MODEL', 'openai-chat:MODEL'" in raised.value.message
+        assert "'openai:MODEL' (Responses API), 'openai-chat:MODEL' (Chat Completions), " \
+               "'anthropic:MODEL'" in raised.value.message
+
+
+def test_the_anthropic_backend_without_its_sdk_says_which_extra_to_install(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import threadline.models
+
+    monkeypatch.setitem(sys.modules, "anthropic", None)
+    monkeypatch.delitem(sys.modules, "threadline.models._anthropic", raising=False)
+
+    with pytest.raises(ConfigurationError, match=r"threadline\[anthropic\]"):
+        threadline.models.AnthropicModel  # noqa: B018
 
 
 def test_a_non_model_is_a_configuration_error() -> None:

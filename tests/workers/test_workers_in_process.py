@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,12 +19,12 @@ async def transfer(to: str) -> str:
 
 
 @pytest.fixture
-async def pair(db_path: Path) -> AsyncIterator[tuple[tl.Threadline, tl.Threadline,
-                                                      ScriptedModel]]:
+async def pair(make_store: Any) -> AsyncIterator[tuple[tl.Threadline, tl.Threadline,
+                                                        ScriptedModel]]:
     model = ScriptedModel([])
-    api = tl.Threadline(agents=[tl.Agent(name="a", tools=[transfer])], store=db_path,
+    api = tl.Threadline(agents=[tl.Agent(name="a", tools=[transfer])], store=make_store(),
                         model="no-model-needed:x", run_turns=False)
-    worker = tl.Threadline(agents=[tl.Agent(name="a", tools=[transfer])], store=db_path,
+    worker = tl.Threadline(agents=[tl.Agent(name="a", tools=[transfer])], store=make_store(),
                            model=model)
     async with api, worker:
         stop = asyncio.Event()
@@ -33,7 +32,7 @@ async def pair(db_path: Path) -> AsyncIterator[tuple[tl.Threadline, tl.Threadlin
         yield api, worker, model
         stop.set()
         await working
-    async with tl.SQLiteStore(db_path) as store:
+    async with make_store() as store:
         assert await check_invariants(store) == []
 
 
@@ -67,7 +66,7 @@ async def test_an_approval_decided_at_the_api_is_continued_by_the_worker(pair: A
     assert result.text == "Done."
 
 
-async def test_interrupt_from_the_api_stops_the_workers_turn(pair: Any, db_path: Path) -> None:
+async def test_interrupt_from_the_api_stops_the_workers_turn(pair: Any) -> None:
     api, _, model = pair
     from threadline.testing import Step
 

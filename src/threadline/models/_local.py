@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from threadline.types import ConfigurationError, ModelError, Usage
+from threadline.types import ConfigurationError, Item, ModelError, Usage
 
 from ._chat_format import chat_messages
+from ._context_window import TokenCounter, item_text
 from ._local_prompt import END, FUNCTION_PREFIX, MESSAGE_PREFIX, choice_grammar, render_prompt
 from ._protocol import (
     ModelEvent,
@@ -40,6 +41,8 @@ _CHOICE_MAX_TOKENS = 64
 _REPEAT_PENALTY = 1.1  # what llama-cpp-python's chat handlers use; tiny models loop without it
 
 Emit = Callable[[ModelEvent | ModelError], None]
+_ROLES = {"agent_message": "assistant", "tool_call": "assistant", "reasoning": "assistant",
+          "tool_result": "tool"}
 
 
 def local_model_path() -> str:
@@ -173,6 +176,24 @@ class LocalModel:
     async def load(self) -> None:
         """Load the weights now rather than on the first `stream` call."""
         await self._weights()
+
+    async def token_counter(self) -> TokenCounter:
+        """A counter of the tokens an item takes in this model's prompt, by its own
+        tokenizer, for `fit_history`. Loads the weights if they are not loaded yet.
+
+        Example:
+            >>> count = await LocalModel().token_counter()
+            >>> fit_history(items, max_tokens=1_500, count_tokens=count)
+        """
+        llama = (await self._weights()).llama
+
+        def count(item: Item) -> int:
+            role = _ROLES.get(item.type, "user")
+            text = f"<|im_start|>{role}\n{item_text(item)}{END}\n".encode()
+            # The vocabulary is read-only, so this needs no generation lock.
+            return len(llama.tokenize(text, add_bos=False, special=True))
+
+        return count
 
     async def _weights(self) -> _LoadedModel:
         if self._loaded is None:

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import openai
 from openai.types.chat import ChatCompletionChunk
 from openai.types.chat.chat_completion_chunk import ChoiceDelta, ChoiceDeltaToolCall
 from openai.types.completion_usage import CompletionUsage
 
-from threadline.types import ConfigurationError, ModelError, Usage
+from threadline.types import ConfigurationError, Usage
 
 from ._chat_format import SchemaDialect, chat_messages, chat_tools, response_format
+from ._errors import ModelConnectionError, broken_stream
+from ._openai_client import openai_client, openai_error
+from ._pricing import PriceTable
 from ._protocol import (
     FinishReason,
     ModelEvent,
@@ -27,15 +28,9 @@ from ._protocol import (
     ToolCallDelta,
     ToolCallRequest,
 )
+from ._remote import RemoteModel
+from ._retry import RetryPolicy, Sleep
 
-# Local servers (llama.cpp, Ollama, vLLM) accept any key, but the SDK refuses to start without.
-PLACEHOLDER_API_KEY = "not-needed"
-_RETRYABLE_ERRORS = (
-    openai.RateLimitError,
-    openai.APIConnectionError,  # includes APITimeoutError
-    openai.InternalServerError,
-)
-_RETRYABLE_STATUSES = frozenset({408, 409})  # the SDK retries these itself too
 _FINISH_REASONS: dict[str, FinishReason] = {
     "stop": "stop",
     "length": "length",
@@ -45,27 +40,34 @@ _FINISH_REASONS: dict[str, FinishReason] = {
 }
 
 
-class OpenAIChatModel:
-    """A model behind the Chat Completions API, streamed through the official `openai` SDK.
+class OpenAIChatModel(RemoteModel):
+    """A model behind the Chat Completions API, streamed through the official `openai` SDK:
+    OpenAI itself, or any compatible server (Ollama, vLLM, llama.cpp's server).
 
     Args:
         model: the provider's model name, e.g. `gpt-4o-mini`.
         base_url: an OpenAI-compatible server, e.g. `http://127.0.0.1:8080/v1`.
         api_key: defaults to `OPENAI_API_KEY`; with a `base_url` and no key at all, a
             placeholder is sent, since local servers ignore it.
-        client: an `AsyncOpenAI` to use instead of building one (it is not closed here).
+        client: an `AsyncOpenAI` to use instead of building one (it is not closed here;
+            give it `max_retries=0`, since this backend retries by `retry`).
         tool_choice: `auto`, `required`, `none`, or the name of a tool to force; None sends
             nothing, which means `auto` to OpenAI. llama-cpp-python's server ignores tools
             unless this is set, and can only stream a call that is forced by name.
         schema_dialect: how an output schema is sent: `openai` (`json_schema`) or `llama`
             (llama-cpp-python's server, which only knows `json_object` with a `schema`).
-        max_retries: the SDK's own retries before an error reaches the caller.
+        retry: how failures before the first delta are retried (default `RetryPolicy()`).
+        first_token_timeout: seconds an attempt may take to its first delta.
+        total_timeout: seconds an attempt may take to its final response.
+        prices: where `Usage.cost_usd` comes from; a fresh `PriceTable()` by default.
+            Models it does not know cost None ("unknown").
+        sleep: how to wait between attempts (for tests); `asyncio.sleep` by default.
 
     Raises:
         ConfigurationError: no API key is available for OpenAI itself.
 
     Example:
-        >>> model = OpenAIChatModel("gpt-4o-mini")
+        >>> model = OpenAIChatModel("llama3.2", base_url="http://127.0.0.1:11434/v1")
         >>> events = [e async for e in model.stream(request)]
     """
 
@@ -78,72 +80,49 @@ class OpenAIChatModel:
         client: openai.AsyncOpenAI | None = None,
         tool_choice: str | None = None,
         schema_dialect: SchemaDialect = "openai",
-        max_retries: int = 2,
+        retry: RetryPolicy | None = None,
+        first_token_timeout: float | None = None,
+        total_timeout: float | None = None,
+        prices: PriceTable | None = None,
+        sleep: Sleep | None = None,
     ) -> None:
         if not model:
             raise ConfigurationError("OpenAIChatModel needs a model name, e.g. 'gpt-4o-mini'")
-        self._model = model
-        self._name = f"openai-chat:{model}" + (f"@{base_url}" if base_url else "")
+        super().__init__(
+            model, name=f"openai-chat:{model}" + (f"@{base_url}" if base_url else ""),
+            retry=retry, first_token_timeout=first_token_timeout, total_timeout=total_timeout,
+            prices=prices, sleep=sleep)
         self._tool_choice = tool_choice
         self._schema_dialect: SchemaDialect = schema_dialect
         # Only OpenAI itself takes the newer name; compatible servers mostly know `max_tokens`.
         self._max_tokens_param = "max_completion_tokens" if base_url is None else "max_tokens"
         self._owns_client = client is None
-        if client is not None:
-            self._client = client
-            return
-        if api_key is None and not os.environ.get("OPENAI_API_KEY") and base_url is not None:
-            api_key = PLACEHOLDER_API_KEY
-        try:
-            self._client = openai.AsyncOpenAI(
-                api_key=api_key, base_url=base_url, max_retries=max_retries)
-        except openai.OpenAIError as exc:
-            raise ConfigurationError(
-                "no API key for OpenAI: set OPENAI_API_KEY or pass api_key", model=model,
-            ) from exc
-
-    @property
-    def name(self) -> str:
-        """`openai-chat:MODEL[@BASE_URL]`, a spec that `resolve_model` turns back into it."""
-        return self._name
+        self._client = client if client is not None else openai_client(
+            model, base_url=base_url, api_key=api_key)
 
     async def aclose(self) -> None:
         """Close the HTTP client, if this model built it."""
         if self._owns_client:
             await self._client.close()
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, traceback: TracebackType | None) -> None:
-        await self.aclose()
-
-    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
-        """Call the model, yielding deltas as they arrive and a final `ModelResponse`.
-
-        Raises:
-            ModelError: the call failed; `retryable` is True for rate limits, connection
-                failures, timeouts, 5xx answers and streams that break before the end.
-            ConfigurationError: `tool_choice` forces a tool that the request does not offer.
-        """
+    async def _attempt(self, request: ModelRequest) -> AsyncGenerator[ModelEvent]:
+        arguments = self._arguments(request)
         try:
-            chunks = await self._client.chat.completions.create(**self._arguments(request))
+            chunks = await self._client.chat.completions.create(**arguments)
         except openai.OpenAIError as exc:
-            raise _model_error(exc, self._model) from exc
+            raise openai_error(exc, self._model) from exc
         state = _StreamState()
         try:
             async for chunk in chunks:
                 for event in state.feed(chunk):
                     yield event
         except openai.OpenAIError as exc:
-            raise _model_error(exc, self._model, broken=True) from exc
+            raise openai_error(exc, self._model, during_stream=True) from exc
         except ValueError as exc:  # a chunk that is not JSON
-            raise ModelError(f"{self._model}: the server sent an invalid stream ({exc})",
-                             retryable=True, model=self._model) from exc
+            raise broken_stream(exc, self._model) from exc
         finally:
             await chunks.close()
-        yield state.response(self._model)
+        yield state.response(self)
 
     def _arguments(self, request: ModelRequest) -> dict[str, Any]:
         arguments: dict[str, Any] = {
@@ -192,8 +171,10 @@ class _StreamState:
         self.tool_calls: dict[int, _ToolCallState] = {}
         self.finish_reason: str | None = None
         self.usage: CompletionUsage | None = None
+        self.response_model: str | None = None
 
     def feed(self, chunk: ChatCompletionChunk) -> list[ModelEvent]:
+        self.response_model = chunk.model or self.response_model
         if chunk.usage is not None:
             self.usage = chunk.usage
         events: list[ModelEvent] = []
@@ -236,10 +217,11 @@ class _StreamState:
         return ToolCallDelta(index=call.index, name=new_name, arguments_delta=arguments,
                              raw=chunk)
 
-    def response(self, model: str) -> ModelResponse:
+    def response(self, backend: RemoteModel) -> ModelResponse:
+        model = backend.model
         if self.finish_reason is None:
-            raise ModelError(f"{model}: the stream ended before the model finished",
-                             retryable=True, model=model)
+            raise ModelConnectionError(f"{model}: the stream ended before the model finished",
+                                       model=model)
         tool_calls = tuple(
             ToolCallRequest(tool_call_id=state.tool_call_id, name=state.name,
                             arguments="".join(state.arguments))
@@ -250,8 +232,20 @@ class _StreamState:
         elif tool_calls and finish == "stop":
             finish = "tool_calls"  # Ollama and others say "stop" after tool calls
         return ModelResponse(text="".join(self.text), reasoning="".join(self.reasoning),
-                             tool_calls=tool_calls,
-                             usage=_usage(self.usage), finish_reason=finish)
+                             tool_calls=tool_calls, usage=self._usage(backend),
+                             finish_reason=finish)
+
+    def _usage(self, backend: RemoteModel) -> Usage:
+        usage = self.usage
+        if usage is None:
+            return Usage(cost_usd=None)
+        details = usage.prompt_tokens_details
+        output_details = usage.completion_tokens_details
+        return backend.usage(
+            input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens,
+            cached_input_tokens=(details.cached_tokens if details else None) or 0,
+            reasoning_tokens=(output_details.reasoning_tokens if output_details else None) or 0,
+            response_model=self.response_model)
 
 
 def _reasoning_delta(delta: ChoiceDelta) -> str:
@@ -262,25 +256,3 @@ def _reasoning_delta(delta: ChoiceDelta) -> str:
         if isinstance(value, str) and value:
             return value
     return ""
-
-
-def _usage(usage: CompletionUsage | None) -> Usage:
-    if usage is None:
-        return Usage(cost_usd=None)
-    cached = usage.prompt_tokens_details.cached_tokens if usage.prompt_tokens_details else None
-    reasoning = (usage.completion_tokens_details.reasoning_tokens
-                 if usage.completion_tokens_details else None)
-    # Prices differ per provider and change over time; None says "unknown", not "free".
-    return Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens,
-                 cached_input_tokens=cached or 0, reasoning_tokens=reasoning or 0,
-                 cost_usd=None)
-
-
-def _model_error(exc: openai.OpenAIError, model: str, *, broken: bool = False) -> ModelError:
-    status = exc.status_code if isinstance(exc, openai.APIStatusError) else None
-    retryable = broken or isinstance(exc, _RETRYABLE_ERRORS) or status in _RETRYABLE_STATUSES
-    detail = exc.message if isinstance(exc, openai.APIError) else str(exc)
-    where = "the stream broke" if broken else "the call failed"
-    status_text = f" (HTTP {status})" if status is not None else ""
-    return ModelError(f"{model}: {where}: {type(exc).__name__}{status_text}: {detail}",
-                      retryable=retryable, model=model, status_code=status)

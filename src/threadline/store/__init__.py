@@ -1,4 +1,7 @@
-"""Persistence behind one `Store` protocol. SQLite is the embedded default."""
+"""Persistence behind one `Store` protocol. SQLite is the embedded default; `PostgresStore`
+(which needs the `postgres` extra) is shared by processes on several hosts."""
+
+from typing import TYPE_CHECKING, Any
 
 from ._open import open_store
 from ._protocol import Store
@@ -29,6 +32,7 @@ __all__ = [
     "Duplicate",
     "Enqueued",
     "Lease",
+    "PostgresStore",
     "Renewal",
     "SQLiteStore",
     "Store",
@@ -43,3 +47,15 @@ __all__ = [
     "Written",
     "open_store",
 ]
+
+if TYPE_CHECKING:
+    from ._postgres import PostgresStore
+
+
+def __getattr__(name: str) -> Any:
+    # psycopg is imported only by those who use PostgreSQL.
+    if name == "PostgresStore":
+        from ._postgres import PostgresStore
+
+        return PostgresStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

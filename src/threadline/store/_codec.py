@@ -125,16 +125,32 @@ def item_from_row(r: tuple[Any, ...]) -> Item:
 
 
 EVENT_COLUMNS = "thread_id, seq, turn_id, item_id, type, params, created_at"
+# An `item_completed` event is stored as a reference to its item (the item row holds the
+# same content); reading the log joins the item back, so replay equals the live event.
+ITEM_REFERENCE = '{"$item":1}'
+
+
+def events_with_items(events: str = "events", items: str = "items") -> str:
+    """The SELECT ... FROM that reads events with their referenced items (`e`, `i`)."""
+    item_columns = ", ".join(f"i.{c.strip()}" for c in ITEM_COLUMNS.split(","))
+    return (f"SELECT e.thread_id, e.seq, e.turn_id, e.item_id, e.type, e.params, "
+            f"e.created_at, {item_columns} FROM {events} e LEFT JOIN {items} i ON "
+            f"e.params = '{ITEM_REFERENCE}' AND i.item_id = e.item_id")
 
 
 def event_row(e: Event, created_at: float) -> tuple[Any, ...]:
     check_text(thread_id=e.thread_id, turn_id=e.turn_id, item_id=e.item_id, type=e.type)
-    return (e.thread_id, e.seq, e.turn_id, e.item_id, e.type, dumps(dict(e.params)), created_at)
+    params = ITEM_REFERENCE if e.type == "item_completed" and e.item_id is not None else dumps(
+        dict(e.params))
+    return (e.thread_id, e.seq, e.turn_id, e.item_id, e.type, params, created_at)
 
 
 def event_from_row(r: tuple[Any, ...]) -> Event:
+    """An event from a row of `events_with_items()`."""
+    params = ({"item": item_from_row(r[7:]).to_dict()} if r[5] == ITEM_REFERENCE
+              else loads(r[5]))
     return Event(thread_id=r[0], seq=r[1], turn_id=r[2], item_id=r[3], type=r[4],
-                 params=loads(r[5]))
+                 params=params)
 
 
 INBOX_COLUMNS = "entry_id, thread_id, position, input, sender, client_key, created_at, kind"

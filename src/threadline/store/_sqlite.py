@@ -316,9 +316,8 @@ class SQLiteStore:
     async def load_events(self, thread_id: str, *, after_seq: int = 0,
                           limit: int | None = None) -> list[Event]:
         rows = self._read().execute(
-            f"SELECT {codec.EVENT_COLUMNS} FROM events WHERE thread_id = ? AND seq > ? "
-            "ORDER BY seq LIMIT ?", (thread_id, after_seq, -1 if limit is None else limit)
-        ).fetchall()
+            f"{codec.events_with_items()} WHERE e.thread_id = ? AND e.seq > ? ORDER BY e.seq "
+            "LIMIT ?", (thread_id, after_seq, -1 if limit is None else limit)).fetchall()
         return [codec.event_from_row(r) for r in rows]
 
     # -- inbox -------------------------------------------------------------------------------
