@@ -22,6 +22,7 @@ def test_the_public_surface_is_pinned() -> None:
         "ModelError",
         "ModelRequest",
         "NotFoundError",
+        "PostgresStore",
         "RecoveryReport",
         "SQLiteStore",
         "ScheduledCall",

@@ -8,6 +8,8 @@
         print((await thread.run("What's the weather in Paris?")).text)
 """
 
+from typing import TYPE_CHECKING, Any
+
 from threadline.models import Model, ModelRequest, ToolSpec, resolve_model
 from threadline.runtime import (
     Agent,
@@ -59,6 +61,18 @@ ExternalTool = ToolSpec
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:
+    from threadline.store import PostgresStore
+
+
+def __getattr__(name: str) -> Any:
+    # psycopg is imported only by those who use PostgreSQL.
+    if name == "PostgresStore":
+        from threadline.store import PostgresStore
+
+        return PostgresStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
     "Agent",
     "ApprovalRequest",
@@ -79,6 +93,7 @@ __all__ = [
     "ModelError",
     "ModelRequest",
     "NotFoundError",
+    "PostgresStore",
     "RecoveryReport",
     "SQLiteStore",
     "ScheduledCall",

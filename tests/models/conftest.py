@@ -325,14 +325,6 @@ def fake_sleep() -> FakeSleep:
     return FakeSleep()
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ReasoningWithData(Reasoning):
-    """`Reasoning` with the `data` field this package asks `threadline.types` for: the
-    provider state a step's reasoning needs on the next request."""
-
-    data: dict[str, Any] = field(default_factory=dict[str, Any])
-
-
 REASONING_DATA: dict[str, Any] = {
     "openai_responses": {"skeleton": [
         {"type": "reasoning", "id": "rs_1", "encrypted_content": "gAAAAABencrypted",
@@ -357,7 +349,7 @@ def _long_history(weather_spec: ToolSpec) -> ModelRequest:
         ImagePart(url="https://example.com/paris.jpg", detail="low")))
     turn_1: list[tuple[Payload, ItemStatus]] = [
         (question, "completed"),
-        (ReasoningWithData(text="Two cities: two calls.", data=REASONING_DATA), "completed"),
+        (Reasoning(text="Two cities: two calls.", data=REASONING_DATA), "completed"),
         (AgentMessage(text="Let me check both."), "completed"),
         (ToolCall(tool_call_id="call_1", name="get_weather", arguments='{"city": "Paris"}'),
          "completed"),
@@ -392,7 +384,7 @@ MakeReasoning = Callable[[str, dict[str, Any]], Reasoning]
 @pytest.fixture
 def make_reasoning() -> MakeReasoning:
     """`make_reasoning(text, data)`: a `Reasoning` that carries provider state."""
-    return lambda text, data: ReasoningWithData(text=text, data=data)
+    return lambda text, data: Reasoning(text=text, data=data)
 
 
 @pytest.fixture

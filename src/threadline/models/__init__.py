@@ -17,8 +17,6 @@ from ._errors import (
 )
 from ._history import reasoning_data
 from ._local import LocalModel, local_model_path
-from ._openai_chat import OpenAIChatModel
-from ._openai_responses import OpenAIResponsesModel
 from ._pricing import DEFAULT_PRICES, ModelPrice, PriceTable
 from ._protocol import (
     FinishReason,
@@ -37,6 +35,8 @@ from ._retry import RetryPolicy, Sleep
 
 if TYPE_CHECKING:
     from ._anthropic import AnthropicModel
+    from ._openai_chat import OpenAIChatModel
+    from ._openai_responses import OpenAIResponsesModel
 
 __all__ = [
     "DEFAULT_PRICES",
@@ -77,7 +77,16 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # The anthropic SDK is an optional extra: import it only when its backend is asked for.
+    # SDKs are imported when their backend is asked for: `import threadline` stays fast, and
+    # the anthropic SDK is an optional extra.
+    if name == "OpenAIChatModel":
+        from ._openai_chat import OpenAIChatModel
+
+        return OpenAIChatModel
+    if name == "OpenAIResponsesModel":
+        from ._openai_responses import OpenAIResponsesModel
+
+        return OpenAIResponsesModel
     if name == "AnthropicModel":
         from ._registry import ANTHROPIC_EXTRA
 

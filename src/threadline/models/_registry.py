@@ -5,8 +5,6 @@ import threading
 from threadline.types import ConfigurationError
 
 from ._local import LocalModel
-from ._openai_chat import OpenAIChatModel
-from ._openai_responses import OpenAIResponsesModel
 from ._protocol import Model
 
 ACCEPTED_SPECS = (
@@ -55,8 +53,12 @@ def resolve_model(spec: str | Model) -> Model:
         if at and not base_url.startswith(("http://", "https://")):
             raise _bad_spec(spec, "the base URL after '@' must start with http:// or https://")
         if scheme == "openai":
+            from ._openai_responses import OpenAIResponsesModel
+
             return OpenAIResponsesModel(model, base_url=base_url or None)
         if scheme == "openai-chat":
+            from ._openai_chat import OpenAIChatModel
+
             return OpenAIChatModel(model, base_url=base_url or None)
         return _anthropic_model(spec, model, base_url or None)
     raise _bad_spec(spec, "unknown kind of model")

@@ -8,6 +8,7 @@ from threadline.models import (
     TextDelta,
     ToolCallDelta,
     ToolSpec,
+    reasoning_data,
 )
 from threadline.types import (
     AgentMessage,
@@ -121,9 +122,12 @@ class ModelStep:
         assert response is not None
         items: list[NewItem] = []
         reasoning = response.reasoning or "".join(self.reasoning)
-        if reasoning:
-            item_id = self.reasoning_id or self._start(Reasoning(text=reasoning))
-            items.append(NewItem(item_id=item_id, payload=Reasoning(text=reasoning)))
+        # Encrypted or signed reasoning may carry no text and must still go back next time.
+        state = dict(reasoning_data(response))
+        if reasoning or state:
+            payload = Reasoning(text=reasoning, data=state)
+            item_id = self.reasoning_id or self._start(payload)
+            items.append(NewItem(item_id=item_id, payload=payload))
         if response.text:
             item_id = self.message_id or self._start(AgentMessage(text=response.text))
             items.append(NewItem(item_id=item_id, payload=AgentMessage(text=response.text)))

@@ -375,15 +375,19 @@ async def fire_due_timers(conn: Connection, t: Tables, limit: int) -> list[Timer
     timers = [codec.timer_from_row(row) for row in rows]
     # Enqueueing locks each thread row; taking them all first, in one order, keeps two
     # processes firing timers of the same threads from deadlocking.
-    existing = {r[0] for r in await fetchall(
-        conn, f"SELECT thread_id FROM {t.threads} WHERE thread_id = ANY(%s) ORDER BY thread_id "
-        "FOR UPDATE", (sorted({timer.thread_id for timer in timers}),))}
+    # A thread that is gone or archived takes no input: its timers lapse.
+    open_threads = {r[0] for r in await fetchall(
+        conn, f"SELECT thread_id, status FROM {t.threads} WHERE thread_id = ANY(%s) "
+        "ORDER BY thread_id FOR UPDATE", (sorted({timer.thread_id for timer in timers}),))
+        if r[1] != "archived"}
     fired: list[TimerRecord] = []
     now = time.time()
     for timer in timers:
-        await execute(conn, f"UPDATE {t.timers} SET status = 'fired', fired_at = %s "
-                      "WHERE timer_id = %s", (now, timer.timer_id))
-        if timer.thread_id not in existing:
+        lapsed = timer.thread_id not in open_threads
+        await execute(conn, f"UPDATE {t.timers} SET status = %s, fired_at = %s "
+                      "WHERE timer_id = %s", ("cancelled" if lapsed else "fired", now,
+                                              timer.timer_id))
+        if lapsed:
             continue
         await enqueue(conn, t, InboxEntry(
             entry_id=timer.timer_id.replace("timer_", "inbox_", 1), thread_id=timer.thread_id,

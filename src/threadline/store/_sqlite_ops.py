@@ -298,11 +298,13 @@ def fire_due_timers(conn: sqlite3.Connection, limit: int) -> list[TimerRecord]:
     now = time.time()
     for row in rows:
         timer = codec.timer_from_row(row)
-        conn.execute("UPDATE timers SET status = 'fired', fired_at = ? WHERE timer_id = ?",
-                     (now, timer.timer_id))
-        exists = conn.execute("SELECT 1 FROM threads WHERE thread_id = ?",
+        thread = conn.execute("SELECT status FROM threads WHERE thread_id = ?",
                               (timer.thread_id,)).fetchone()
-        if exists is None:
+        # A thread that is gone or archived takes no input: its timers lapse.
+        lapsed = thread is None or thread[0] == "archived"
+        conn.execute("UPDATE timers SET status = ?, fired_at = ? WHERE timer_id = ?",
+                     ("cancelled" if lapsed else "fired", now, timer.timer_id))
+        if lapsed:
             continue
         enqueue(conn, InboxEntry(entry_id=timer.timer_id.replace("timer_", "inbox_", 1),
                                  thread_id=timer.thread_id, position=0, input=timer.input,

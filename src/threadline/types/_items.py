@@ -43,6 +43,7 @@ class AgentMessage:
 class Reasoning:
     type: Literal["reasoning"] = "reasoning"
     text: str
+    data: dict[str, Any] = field(default_factory=dict[str, Any])  # provider state to pass back
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -178,8 +179,11 @@ def payload_to_dict(payload: Payload) -> dict[str, Any]:
     """The payload's content as JSON-ready data (without its `type`)."""
     if isinstance(payload, UserMessage):
         return {"content": [part_to_dict(p) for p in payload.content], "sender": payload.sender}
-    if isinstance(payload, AgentMessage | Reasoning):
+    if isinstance(payload, AgentMessage):
         return {"text": payload.text}
+    if isinstance(payload, Reasoning):
+        return {"text": payload.text, "data": payload.data} if payload.data else {
+            "text": payload.text}
     if isinstance(payload, ToolCall):
         return {"tool_call_id": payload.tool_call_id, "name": payload.name,
                 "arguments": payload.arguments}
@@ -215,7 +219,7 @@ def _user_message(data: dict[str, Any]) -> Payload:
 _DECODERS: dict[str, Callable[[dict[str, Any]], Payload]] = {
     "user_message": _user_message,
     "agent_message": lambda d: AgentMessage(text=d["text"]),
-    "reasoning": lambda d: Reasoning(text=d["text"]),
+    "reasoning": lambda d: Reasoning(text=d["text"], data=d.get("data", {})),
     "tool_call": lambda d: ToolCall(tool_call_id=d["tool_call_id"], name=d["name"],
                                     arguments=d["arguments"]),
     "tool_result": lambda d: ToolResult(tool_call_id=d["tool_call_id"], name=d["name"],
