@@ -10,6 +10,7 @@ def test_the_public_surface_is_pinned() -> None:
         "Budget",
         "BudgetExceededError",
         "ConfigurationError",
+        "ContextWindow",
         "Event",
         "ExternalTool",
         "FilePart",

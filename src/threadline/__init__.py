@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from threadline.models import Model, ModelRequest, ToolSpec, resolve_model
 from threadline.runtime import (
     Agent,
+    ContextWindow,
     Mode,
     RecoveryReport,
     ScheduledCall,
@@ -81,6 +82,7 @@ __all__ = [
     "Budget",
     "BudgetExceededError",
     "ConfigurationError",
+    "ContextWindow",
     "Event",
     "ExternalTool",
     "FilePart",

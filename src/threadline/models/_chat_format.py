@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from threadline.types import (
+    MODEL_VISIBLE_PHASES,
     AgentMessage,
     FilePart,
     ImagePart,
@@ -48,7 +49,7 @@ def chat_messages(request: ModelRequest) -> list[ChatMessage]:
         elif isinstance(payload, ToolResult):
             messages.append(
                 {"role": "tool", "tool_call_id": payload.tool_call_id, "content": payload.output})
-        elif isinstance(payload, SystemEvent) and payload.phase == "repair":
+        elif isinstance(payload, SystemEvent) and payload.phase in MODEL_VISIBLE_PHASES:
             messages.append({"role": "user", "content": payload.message})
         else:
             # Reasoning is the model's own scratchpad and errors/other events are for people;

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from threadline.types import (
+    MODEL_VISIBLE_PHASES,
     AgentMessage,
     Item,
     Payload,
@@ -69,7 +70,7 @@ def history_segments(items: Sequence[Item], provider: Provider) -> list[Segment]
                 step.calls.append(payload)
             continue
         if isinstance(payload, UserMessage | ToolResult) or (
-                isinstance(payload, SystemEvent) and payload.phase == "repair"):
+                isinstance(payload, SystemEvent) and payload.phase in MODEL_VISIBLE_PHASES):
             segments.append(payload)
             step = None
     return segments

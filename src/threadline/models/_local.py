@@ -165,6 +165,11 @@ class LocalModel:
         self._loaded: _LoadedModel | None = None
 
     @property
+    def context_window(self) -> int:
+        """The context window, in tokens: requests are trimmed to fit it."""
+        return self._n_ctx
+
+    @property
     def name(self) -> str:
         return self._name
 

@@ -3,6 +3,7 @@
 from ._agent import Agent, Mode
 from ._app import Threadline
 from ._bus import Subscription
+from ._context_window import ContextWindow
 from ._engine import StartOutcome
 from ._faults import FAULT_POINTS, FaultHook, FaultPoint
 from ._input import TurnInput
@@ -17,6 +18,7 @@ from ._thread import Thread
 __all__ = [
     "FAULT_POINTS",
     "Agent",
+    "ContextWindow",
     "FaultHook",
     "FaultPoint",
     "Mode",

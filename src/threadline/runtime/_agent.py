@@ -10,6 +10,7 @@ from threadline.models import Model
 from threadline.tools import Tool, as_tool
 from threadline.types import Budget, ConfigurationError
 
+from ._context_window import ContextWindow
 from ._output import OutputSpec
 
 
@@ -40,6 +41,8 @@ class Agent:
         on_unknown: after a crash, a started non-idempotent call with no result is reported
             to the model as unknown ("report") or waits for a human to decide ("pause").
         approval_expires_after: seconds after which a pending approval is denied.
+        context_window: keep requests inside the model's window (a `ContextWindow`, or its
+            size in tokens); default: the window the model declares, if any.
 
     Raises `ConfigurationError` for duplicate tool names or an invalid output schema.
     """
@@ -55,6 +58,7 @@ class Agent:
         persist_partial_on_error: bool = True, temperature: float | None = None,
         on_unknown: Literal["report", "pause"] = "report",
         approval_expires_after: float | None = None,
+        context_window: ContextWindow | int | None = None,
     ) -> None:
         if not name or not isinstance(name, str):
             raise ConfigurationError("an agent needs a non-empty name")
@@ -82,6 +86,7 @@ class Agent:
             max_wall_seconds=max_wall_seconds))
         self.persist_partial_on_error = persist_partial_on_error
         self.on_unknown = on_unknown
+        self.context_window = context_window
         self.approval_expires_after = approval_expires_after
         self.temperature = temperature
 

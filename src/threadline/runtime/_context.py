@@ -24,6 +24,7 @@ from threadline.types import (
 )
 
 from ._agent import Agent
+from ._context_window import ContextWindow
 from ._faults import FaultHook, FaultPoint
 from ._turn_events import TurnEvents
 
@@ -56,6 +57,7 @@ class TurnContext:
     last_item_seq: int
     epoch: int
     external_tools: dict[str, ToolSpec] = field(default_factory=dict[str, ToolSpec])
+    context_window: ContextWindow | None = None
     usage: Usage = field(default_factory=Usage)
     steps: int = 0
     state: dict[str, Any] | None = None

@@ -45,6 +45,7 @@ from threadline.types import (
 from ._agent import Agent
 from ._bus import Channel, EventBus
 from ._context import TurnContext
+from ._context_window import window_for
 from ._faults import FaultHook
 from ._history import HistoryCache
 from ._input import TurnInput, parts_as_json
@@ -341,6 +342,7 @@ class Engine:
             model=self.model_for(agent),
             budget=agent.budget.merged(Budget.from_dict(turn.options.get("budget"))),
             external_tools=external_tools(turn), events=events,
+            context_window=window_for(agent.context_window, self.model_for(agent)),
             history=history, last_item_seq=history[-1].seq if history else 0, epoch=epoch,
             usage=turn.usage, steps=turn.steps, state=thread.state, faults=self.faults,
             services=self,

@@ -12,6 +12,7 @@ from threadline.models import (
 )
 from threadline.types import (
     AgentMessage,
+    Item,
     ItemStatus,
     ModelError,
     Reasoning,
@@ -20,6 +21,7 @@ from threadline.types import (
 )
 
 from ._context import NewItem, TurnContext
+from ._context_window import with_summary
 from ._history import visible_history
 from ._turn_events import TurnEvents
 
@@ -32,6 +34,15 @@ class _PendingCall:
         self.tool_call_id: str | None = None
         self.name: str | None = None
         self.arguments: list[str] = []
+
+
+def request_parts(ctx: TurnContext) -> tuple[str | None, list[ToolSpec], list[Item]]:
+    """The instructions, tools and visible history of the thread's next request."""
+    mode = ctx.agent.resolve_mode(ctx.thread.mode)
+    tools = [*(ToolSpec(name=t.name, description=t.description, parameters=t.parameters)
+               for t in mode.tools.values()),
+             *(t for name, t in ctx.external_tools.items() if name not in mode.tools)]
+    return mode.instructions, tools, with_summary(visible_history(ctx.history))
 
 
 class ModelStep:
@@ -48,13 +59,12 @@ class ModelStep:
 
     def request(self) -> ModelRequest:
         ctx = self.ctx
-        mode = ctx.agent.resolve_mode(ctx.thread.mode)
+        instructions, tools, items = request_parts(ctx)
+        window = ctx.context_window
+        if window is not None:
+            items, _ = window.fit(items, instructions, tools)
         return ModelRequest(
-            instructions=mode.instructions,
-            items=visible_history(ctx.history),
-            tools=[*(ToolSpec(name=t.name, description=t.description, parameters=t.parameters)
-                     for t in mode.tools.values()),
-                   *(t for name, t in ctx.external_tools.items() if name not in mode.tools)],
+            instructions=instructions, items=items, tools=tools,
             output_schema=ctx.agent.output.schema if ctx.agent.output else None,
             temperature=ctx.agent.temperature,
         )

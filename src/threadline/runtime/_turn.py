@@ -25,8 +25,9 @@ from threadline.types import (
 )
 
 from ._context import NewItem, Trailing, TurnContext, new_item
+from ._context_window import leading_summary, summarize
 from ._history import DISCARD_PHASE, unanswered_calls
-from ._model_step import ModelStep
+from ._model_step import ModelStep, request_parts
 from ._result import TurnResult
 from ._tool_step import ToolStep
 
@@ -92,6 +93,7 @@ class TurnRunner:
             budget = ctx.budget
             if budget.max_iterations is not None and ctx.steps >= budget.max_iterations:
                 raise BudgetExceededError("max_iterations", budget.max_iterations, ctx.steps)
+            await self._summarize_if_needed()
             await ctx.fault("before_model_call")
             model_step = self._model_step = ModelStep(ctx)
             response = await model_step.run()
@@ -132,6 +134,28 @@ class TurnRunner:
             ctx.item_started(item.item_id, item.payload)
             items.append(item)
         await ctx.commit(items, consume_inbox=[e.entry_id for e in entries], wait=False)
+
+    async def _summarize_if_needed(self) -> None:
+        """With the "summarize" strategy, fold what the window leaves out into a stored
+        summary before the request is made."""
+        ctx = self.ctx
+        window = ctx.context_window
+        if window is None or window.strategy != "summarize" or ctx.model is None:
+            return
+        instructions, tools, items = request_parts(ctx)
+        kept, dropped = window.fit(items, instructions, tools)
+        if not dropped:
+            return
+        # The new summary replaces the one before it, so it covers that one's content too.
+        summary, usage = await summarize(ctx.model, [*leading_summary(kept), *dropped])
+        ctx.usage = ctx.usage + usage
+        ctx.events.emit("usage_delta", params={"usage": usage.to_dict(),
+                                               "total": ctx.usage.to_dict(),
+                                               "phase": "summary"})
+        ctx.events.emit("system_event", params={"phase": summary.phase,
+                                                "message": summary.message,
+                                                "data": summary.data})
+        await ctx.commit([new_item(summary)], wait=False)
 
     def _check_usage(self) -> None:
         ctx, budget = self.ctx, self.ctx.budget

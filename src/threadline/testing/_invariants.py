@@ -123,8 +123,9 @@ def _check_counters(thread_id: str, turns: list[TurnRecord], events: list[Event]
         total = Usage()
         for event in deltas:
             total = total + Usage.from_dict(event.params["usage"])
-        if turn.steps != len(deltas) or turn.usage.total_tokens != total.total_tokens:
+        steps = sum(1 for e in deltas if "phase" not in e.params)  # summaries are no steps
+        if turn.steps != steps or turn.usage.total_tokens != total.total_tokens:
             problems.append(f"I7 {thread_id}: turn {turn.turn_id} counts {turn.steps} steps/"
-                            f"{turn.usage.total_tokens} tokens; its records say {len(deltas)}/"
+                            f"{turn.usage.total_tokens} tokens; its records say {steps}/"
                             f"{total.total_tokens}")
     return problems

@@ -20,6 +20,7 @@ from ._errors import (
 from ._events import DELTA_EVENT_TYPES, TERMINAL_EVENT_TYPES, Event, EventType
 from ._ids import new_id
 from ._items import (
+    MODEL_VISIBLE_PHASES,
     AgentMessage,
     ApprovalDecision,
     ApprovalRequest,
@@ -58,6 +59,7 @@ from ._usage import Budget, Usage
 __all__ = [
     "DELTA_EVENT_TYPES",
     "FINAL_TURN_STATUSES",
+    "MODEL_VISIBLE_PHASES",
     "TERMINAL_EVENT_TYPES",
     "AgentMessage",
     "ApprovalDecision",

@@ -67,6 +67,11 @@ class ToolResult:
         return self.outcome != "success"
 
 
+MODEL_VISIBLE_PHASES: frozenset[str] = frozenset({"repair", "summary"})
+"""System events the model reads (as a user message): a request to repair an answer, and
+the summary of history left out of the context window. Other phases are for people."""
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SystemEvent:
     type: Literal["system_event"] = "system_event"
