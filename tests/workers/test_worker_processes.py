@@ -4,75 +4,15 @@ running turns finish or hands them back."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
-import uuid
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-import threadline as tl
-from store_backends import BACKENDS, drop_schema, postgres_url
+from conftest import api, ledger_lines
 from threadline.testing import check_invariants, eventually
 
 pytestmark = pytest.mark.slow
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Path:
-    return tmp_path / "ledger.txt"
-
-
-@pytest.fixture(params=BACKENDS)
-async def store_url(request: pytest.FixtureRequest, db_path: Path) -> AsyncIterator[str]:
-    """What `--db` names: a SQLite file, or a PostgreSQL schema of the test's own."""
-    if request.param == "sqlite":
-        yield str(db_path)
-        return
-    url = postgres_url()
-    schema = f"tl_test_{uuid.uuid4().hex[:16]}"
-    yield f"{url}?schema={schema}"
-    await drop_schema(url, schema)
-
-
-@pytest.fixture
-def start_worker(store_url: str, ledger: Path) -> Iterator[object]:
-    started: list[subprocess.Popen[str]] = []
-
-    def start(*extra: str) -> subprocess.Popen[str]:
-        env = {**os.environ, "WORKER_LEDGER": str(ledger),
-               "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "threadline.cli", "--db", store_url,
-             "--app", "tests.workers.worker_app:agents",
-             "--model", "py:tests.workers.worker_app:model", "worker", "--lease", "1",
-             "--concurrency", "4", *extra],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=30)
-
-
-def api(store_url: str) -> tl.Threadline:
-    from worker_app import agents
-
-    return tl.Threadline(agents=agents, store=store_url, run_turns=False)
-
-
-def ledger_lines(ledger: Path) -> list[tuple[str, str]]:
-    if not ledger.exists():
-        return []
-    return [tuple(line.split()) for line in ledger.read_text().splitlines()]  # type: ignore[misc]
 
 
 async def test_two_workers_share_the_work(store_url: str, start_worker: object) -> None:

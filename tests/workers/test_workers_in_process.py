@@ -80,3 +80,21 @@ async def test_interrupt_from_the_api_stops_the_workers_turn(pair: Any) -> None:
     with pytest.raises(tl.TurnCancelledError):
         await running
     assert [t.status for t in await thread.turns()] == ["cancelled"]
+
+
+async def test_a_postgres_worker_is_woken_by_notify_not_by_its_poll(make_store: Any) -> None:
+    store = make_store()
+    if not hasattr(store, "listen"):
+        pytest.skip("only PostgreSQL pushes notifications")
+    model = ScriptedModel(["woken"])
+    api = tl.Threadline(agents=[tl.Agent(name="a")], store=make_store(), run_turns=False)
+    worker = tl.Threadline(agents=[tl.Agent(name="a")], store=store, model=model)
+    async with api, worker:
+        stop = asyncio.Event()
+        working = asyncio.create_task(worker.work(idle_wait=30, stop=stop))
+        await asyncio.sleep(0.2)  # the worker has looked once and now waits
+        thread = await api.threads.start()
+        result = await asyncio.wait_for(thread.run("hi"), 10)
+        stop.set()
+        await working
+    assert result.text == "woken"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -32,6 +33,11 @@ async def work(seconds: float, thread: tl.ThreadState[object]) -> str:
 
 
 agents = [tl.Agent(name="worker-agent", tools=[work])]
+
+if os.environ.get("WORKER_CLOCK_SKEW"):
+    # A host whose clock is wrong: threadline must not use this clock for leases.
+    _real_time = time.time
+    time.time = lambda: _real_time() + float(os.environ["WORKER_CLOCK_SKEW"])
 
 
 class WorkModel:

@@ -165,6 +165,9 @@ class Engine:
         self.steered: set[str] = set()  # threads this process sent steering input to
         self.capacity_freed = asyncio.Event()  # a turn ended here: a worker may claim more
         self.work_signal = asyncio.Event()  # another process said that work is waiting
+        self._event_signals: dict[str, asyncio.Event] = {}  # thread -> "new events stored"
+        self._followers: dict[str, int] = {}  # thread -> how many followers use its signal
+        self.notified = False  # the store pushes notifications: polling can be slow
         self._waiters: dict[str, TurnListener] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._models: dict[int, Model] = {}
@@ -200,6 +203,28 @@ class Engine:
         self.spawn(self._heartbeat())
         if self.settings.recovery_interval is not None:
             self.spawn(self._recovery_loop(self.settings.recovery_interval))
+        listen = getattr(self.store, "listen", None)
+        if listen is not None:
+            self.notified = True
+            self.spawn(self._listen(listen))
+
+    async def _listen(self, listen: Any) -> None:
+        """Turn the store's notifications into wake-ups: work for the worker loop, new
+        events for followers. They are hints: the store stays the source of truth."""
+        notifications = listen()
+        try:
+            async for channel, payload in notifications:
+                if channel.endswith("work"):
+                    self.work_signal.set()
+                    continue
+                thread_id = payload.split(":", 1)[0]
+                targets = ([self._event_signals.get(thread_id)] if thread_id
+                           else list(self._event_signals.values()))  # "" = maybe missed some
+                for signal in targets:
+                    if signal is not None:
+                        signal.set()
+        finally:
+            await notifications.aclose()
 
     # -- starting turns ----------------------------------------------------------------------
 
@@ -421,8 +446,13 @@ class Engine:
 
     async def _follow(self, thread_id: str, turn_id: str, after_seq: int,
                       listener: TurnListener) -> None:
+        signal = self._event_signals.setdefault(thread_id, asyncio.Event())
+        self._followers[thread_id] = self._followers.get(thread_id, 0) + 1
+        # With notifications, polling is only the safety net for a lost one.
+        interval = self.settings.poll_interval * (20 if self.notified else 1)
         try:
             while not listener.closed:
+                signal.clear()
                 events = await self.store.load_events(thread_id, after_seq=after_seq)
                 for event in events:
                     after_seq = event.seq
@@ -433,9 +463,13 @@ class Engine:
                 if not events:
                     if await self._stopped(thread_id, turn_id):
                         return
-                    await asyncio.sleep(self.settings.poll_interval)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(signal.wait(), interval)
         finally:
             listener.close()
+            self._followers[thread_id] -= 1
+            if not self._followers[thread_id]:
+                del self._followers[thread_id], self._event_signals[thread_id]
 
     async def _stopped(self, thread_id: str, turn_id: str) -> bool:
         """Whether a turn has ended, or is paused for a human with nobody running it."""
