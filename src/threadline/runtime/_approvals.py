@@ -42,20 +42,6 @@ def call_records(items: Sequence[Item]) -> dict[str, CallRecord]:
     return records
 
 
-def standing_decisions(items: Sequence[Item]) -> dict[str, ApprovalResponse]:
-    """Tool name -> the latest "always" decision on this thread."""
-    names = {i.payload.tool_call_id: i.payload.name for i in items
-             if isinstance(i.payload, ApprovalRequest)}
-    decisions: dict[str, ApprovalResponse] = {}
-    for item in items:
-        payload = item.payload
-        if isinstance(payload, ApprovalResponse) and payload.always:
-            name = names.get(payload.tool_call_id)
-            if name is not None:
-                decisions[name] = payload
-    return decisions
-
-
 def pending_requests(items: Sequence[Item]) -> list[ApprovalRequest | AwaitingInput]:
     """Approvals and choices of these items still waiting for a human."""
     pending: list[ApprovalRequest | AwaitingInput] = []

@@ -26,6 +26,7 @@ from threadline.types import (
 from ._agent import Agent
 from ._context_window import ContextWindow
 from ._faults import FaultHook, FaultPoint
+from ._history import HistoryIndex
 from ._turn_events import TurnEvents
 
 _UNSET: Any = object()
@@ -71,8 +72,11 @@ class TurnContext:
     _writing: asyncio.Future[Written] | None = None  # the last write submitted
     _waited: asyncio.Future[Written] | None = None  # the write a caller awaits itself
     _turn_start: int | None = None
+    index: HistoryIndex | None = None  # built from `history` when not given
 
     def __post_init__(self) -> None:
+        if self.index is None:
+            self.index = HistoryIndex(self.history)
         self._stored = ThreadCursor(last_item_seq=self.last_item_seq,
                                     last_event_seq=self.events.last_seq)
 
@@ -137,6 +141,7 @@ class TurnContext:
         before = self._stored
         self._stored, self._writing = cursor, writing
         self.history.extend(items)
+        self.indexed.add(items)
         previous_turn = self.turn
         if turn_status is not None:
             self.turn = replace(self.turn, status=turn_status, usage=self.usage,
@@ -153,6 +158,7 @@ class TurnContext:
             if self.failed is None and before == write.expected:
                 # Nothing of it was stored and nothing else was pending: take it back.
                 del self.history[len(self.history) - len(items):]
+                self.index = HistoryIndex(self.history)
                 self.last_item_seq -= len(items)
                 self._stored, self.turn = before, previous_turn
             if writing.cancelled():
@@ -170,6 +176,20 @@ class TurnContext:
                 self.failed = writing.exception()
             return
         self.written = writing.result()
+
+    def fresh_call_id(self, tool_call_id: str) -> str:
+        """`tool_call_id`, or a new id if the thread already has a call with it: each call
+        is stored once per thread, and some models reuse ids such as `call_0`."""
+        calls = self.indexed.calls
+        if not tool_call_id or tool_call_id in calls:
+            tool_call_id = new_id("call")
+        calls.add(tool_call_id)
+        return tool_call_id
+
+    @property
+    def indexed(self) -> HistoryIndex:
+        assert self.index is not None
+        return self.index
 
     def turn_items(self) -> list[Item]:
         """This turn's items: always the end of the history, which only grows."""

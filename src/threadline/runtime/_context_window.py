@@ -20,7 +20,8 @@ from threadline.models import (
 )
 from threadline.types import ConfigurationError, Item, SystemEvent, Usage
 
-SUMMARY_PHASE = "summary"
+from ._history import SUMMARY_PHASE
+
 _SUMMARY_PREFIX = "Summary of the earlier conversation: "
 _SUMMARY_INSTRUCTIONS = (
     "Summarise the conversation below for your own later use: the facts, decisions, names, "

@@ -47,7 +47,7 @@ from ._bus import Channel, EventBus
 from ._context import TurnContext
 from ._context_window import window_for
 from ._faults import FaultHook
-from ._history import HistoryCache
+from ._history import HistoryCache, HistoryIndex
 from ._input import TurnInput, parts_as_json
 from ._result import TurnResult
 from ._scheduling import ScheduledCall, timer_for
@@ -302,9 +302,11 @@ class Engine:
                 return StartOutcome(kind="stored", turn_id=turn.turn_id)
             if isinstance(outcome, TurnStarted):
                 await self._fault("after_user_item_commit")
-                history = await self._history_upto(thread, thread.last_item_seq)
+                history, index = await self._history_upto(thread, thread.last_item_seq)
                 history.extend(outcome.items)
-                self._launch(thread, agent, turn, outcome.epoch, history, events, listener)
+                index.add(outcome.items)
+                self._launch(thread, agent, turn, outcome.epoch, history, index, events,
+                             listener)
                 return StartOutcome(kind="started", turn_id=turn.turn_id)
             if isinstance(outcome, Enqueued):
                 if listener is not None:
@@ -355,30 +357,30 @@ class Engine:
             await self.faults.hit(point)
 
     def _launch(self, thread: ThreadRecord, agent: Agent, turn: TurnRecord, epoch: int,
-                history: list[Item], events: TurnEvents, listener: TurnListener | None
-                ) -> ActiveTurn:
+                history: list[Item], index: HistoryIndex, events: TurnEvents,
+                listener: TurnListener | None) -> ActiveTurn:
         active = ActiveTurn(thread.thread_id, turn.turn_id, epoch, self.bus)
         self.active[thread.thread_id] = active
         if listener is not None:
             active.attach(listener)
-        turn_items = [i for i in history if i.turn_id == turn.turn_id]
         ctx = active.context = TurnContext(
             store=self.store, thread=thread, turn=turn, agent=agent,
             model=self.model_for(agent),
             budget=agent.budget.merged(Budget.from_dict(turn.options.get("budget"))),
             external_tools=external_tools(turn), events=events,
             context_window=window_for(agent.context_window, self.model_for(agent)),
-            history=history, last_item_seq=history[-1].seq if history else 0, epoch=epoch,
+            history=history, index=index, last_item_seq=history[-1].seq if history else 0,
+            epoch=epoch,
             usage=turn.usage, steps=turn.steps, state=thread.state, faults=self.faults,
-            services=self,
-            repairs=sum(1 for i in turn_items
-                        if isinstance(i.payload, SystemEvent) and i.payload.phase == "repair"))
+            services=self)
+        ctx.repairs = sum(1 for i in ctx.turn_items()
+                          if isinstance(i.payload, SystemEvent) and i.payload.phase == "repair")
         events.attach(active.publish)
 
         async def drive() -> TurnResult:
             try:
                 result = await TurnRunner(ctx).run()
-                self.history.put(thread.thread_id, ctx.history)
+                self.history.put(thread.thread_id, ctx.history, ctx.indexed)
                 return result
             finally:
                 if self.active.get(thread.thread_id) is active:
@@ -394,16 +396,20 @@ class Engine:
         active.task = asyncio.get_running_loop().create_task(drive())
         return active
 
-    async def _history_upto(self, thread: ThreadRecord, last: int) -> list[Item]:
+    async def _history_upto(self, thread: ThreadRecord, last: int
+                            ) -> tuple[list[Item], HistoryIndex]:
         # Seqs are gap-free, so "up to `last`" is a count.
         cached = self.history.take(thread.thread_id)
-        after = cached[-1].seq if cached else 0
-        if cached is None or after > last:
-            cached, after = [], 0
+        items, index = cached if cached is not None else ([], HistoryIndex())
+        after = items[-1].seq if items else 0
+        if after > last:
+            items, index, after = [], HistoryIndex(), 0
         if after < last:
-            cached.extend(await self.store.load_items(thread.thread_id, after_seq=after,
-                                                      limit=last - after))
-        return cached
+            loaded = await self.store.load_items(thread.thread_id, after_seq=after,
+                                                 limit=last - after)
+            items.extend(loaded)
+            index.add(loaded)
+        return items, index
 
     # -- continuing a stored turn ------------------------------------------------------------
 
@@ -428,14 +434,14 @@ class Engine:
             turn = await self.store.get_turn(turn_id)
             assert thread is not None
             assert turn is not None
-            history = await self._history_upto(thread, lease.cursor.last_item_seq)
+            history, index = await self._history_upto(thread, lease.cursor.last_item_seq)
         except BaseException:
             await self.store.hand_back(thread_id, lease.epoch)
             raise
         events = TurnEvents(thread_id=thread_id, turn_id=turn_id,
                             last_seq=lease.cursor.last_event_seq)
-        return self._launch(thread, self.agent(thread.agent), turn, lease.epoch, history, events,
-                            listener)
+        return self._launch(thread, self.agent(thread.agent), turn, lease.epoch, history, index,
+                            events, listener)
 
     def follow(self, thread_id: str, turn_id: str, after_seq: int,
                listener: TurnListener) -> None:
@@ -498,7 +504,7 @@ class Engine:
                                       thread_id=thread_id)
         turn = await self.store.get_turn(thread.active_turn_id)
         assert turn is not None
-        history = await self._history_upto(thread, lease.cursor.last_item_seq)
+        history, index = await self._history_upto(thread, lease.cursor.last_item_seq)
         agent = self.agent(thread.agent)
         active = ActiveTurn(thread_id, turn.turn_id, lease.epoch, self.bus)
         events = TurnEvents(thread_id=thread_id, turn_id=turn.turn_id,
@@ -506,7 +512,8 @@ class Engine:
         ctx = TurnContext(store=self.store, thread=thread, turn=turn, agent=agent,
                           model=None, budget=agent.budget,
                           external_tools=external_tools(turn), events=events,
-                          history=history, last_item_seq=lease.cursor.last_item_seq,
+                          history=history, index=index,
+                          last_item_seq=lease.cursor.last_item_seq,
                           epoch=lease.epoch, usage=turn.usage, steps=turn.steps,
                           state=thread.state, faults=self.faults, services=self)
         return ctx, active

@@ -1,9 +1,63 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from threadline.types import Item, ToolCall, ToolResult, new_id
+from threadline.types import (
+    ApprovalRequest,
+    ApprovalResponse,
+    Item,
+    SystemEvent,
+    ToolCall,
+    ToolResult,
+    UserMessage,
+    new_id,
+)
+
+DISCARD_PHASE = "discard"
+SUMMARY_PHASE = "summary"
+
+
+class HistoryIndex:
+    """Facts about a thread's history, kept up to date as items are appended, so that a
+    request on a long thread does not rescan it."""
+
+    def __init__(self, items: Iterable[Item] = ()) -> None:
+        self.calls: set[str] = set()  # every tool call id of the thread
+        self.unanswered: set[str] = set()
+        self.orphan_results = False  # a result whose call is not in the history
+        self.discarded: set[str] = set()  # turns hidden from the model
+        self.summarized = False
+        self.standing: dict[str, ApprovalResponse] = {}  # tool name -> "always" decision
+        self._approval_names: dict[str, str] = {}
+        self.add(items)
+
+    def add(self, items: Iterable[Item]) -> None:
+        for item in items:
+            payload = item.payload
+            if isinstance(payload, ToolCall):
+                self.calls.add(payload.tool_call_id)
+                self.unanswered.add(payload.tool_call_id)
+            elif isinstance(payload, ToolResult):
+                if payload.tool_call_id not in self.unanswered:
+                    self.orphan_results = True
+                self.unanswered.discard(payload.tool_call_id)
+            elif isinstance(payload, SystemEvent):
+                if payload.phase == DISCARD_PHASE:
+                    self.discarded.add(str(payload.data.get("turn_id")))
+                elif payload.phase == SUMMARY_PHASE:
+                    self.summarized = True
+            elif isinstance(payload, ApprovalRequest):
+                self._approval_names[payload.tool_call_id] = payload.name
+            elif isinstance(payload, ApprovalResponse) and payload.always:
+                name = self._approval_names.get(payload.tool_call_id)
+                if name is not None:
+                    self.standing[name] = payload
+
+    @property
+    def plain(self) -> bool:
+        """Whether the model may see the history exactly as stored."""
+        return not (self.unanswered or self.orphan_results or self.discarded)
 
 
 def repair(items: Sequence[Item]) -> list[Item]:
@@ -66,23 +120,22 @@ def unanswered_calls(items: Sequence[Item]) -> list[Item]:
 
 
 class HistoryCache:
-    """The histories of recently run threads, so a turn does not reload its whole thread.
-
-    Items are append-only, so a cached history is extended with the items stored after it.
-    Bounded: at most `max_threads` threads are kept.
+    """The histories of recently run threads (with their index), so a turn does not reload
+    its whole thread. Items are append-only, so a cached history is extended with the items
+    stored after it. Bounded: at most `max_threads` threads are kept.
     """
 
     def __init__(self, max_threads: int = 128) -> None:
         self._max = max_threads
-        self._entries: OrderedDict[str, list[Item]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[list[Item], HistoryIndex]] = OrderedDict()
 
-    def take(self, thread_id: str) -> list[Item] | None:
+    def take(self, thread_id: str) -> tuple[list[Item], HistoryIndex] | None:
         return self._entries.pop(thread_id, None)
 
-    def put(self, thread_id: str, items: list[Item]) -> None:
+    def put(self, thread_id: str, items: list[Item], index: HistoryIndex) -> None:
         if self._max <= 0:
             return
-        self._entries[thread_id] = items
+        self._entries[thread_id] = (items, index)
         self._entries.move_to_end(thread_id)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
@@ -91,14 +144,11 @@ class HistoryCache:
         self._entries.pop(thread_id, None)
 
 
-DISCARD_PHASE = "discard"
-
-
-def visible_history(items: Sequence[Item]) -> list[Item]:
+def visible_history(items: Sequence[Item], index: HistoryIndex | None = None) -> list[Item]:
     """The history a model may see: turns discarded on error left out (their user message
-    kept), then repaired."""
-    from threadline.types import SystemEvent, UserMessage
-
+    kept), then repaired. With the history's index, a plain history is returned at once."""
+    if index is not None and index.plain:
+        return list(items)
     discarded = {item.payload.data.get("turn_id") for item in items
                  if isinstance(item.payload, SystemEvent) and item.payload.phase == DISCARD_PHASE}
     if discarded:

@@ -27,11 +27,12 @@ from ._turn_events import TurnEvents
 
 
 class _PendingCall:
-    __slots__ = ("arguments", "item_id", "name", "tool_call_id")
+    __slots__ = ("arguments", "item_id", "name", "original_id", "tool_call_id")
 
     def __init__(self, item_id: str) -> None:
         self.item_id = item_id
-        self.tool_call_id: str | None = None
+        self.original_id: str | None = None  # as the model named it
+        self.tool_call_id: str | None = None  # as the thread stores it
         self.name: str | None = None
         self.arguments: list[str] = []
 
@@ -42,7 +43,8 @@ def request_parts(ctx: TurnContext) -> tuple[str | None, list[ToolSpec], list[It
     tools = [*(ToolSpec(name=t.name, description=t.description, parameters=t.parameters)
                for t in mode.tools.values()),
              *(t for name, t in ctx.external_tools.items() if name not in mode.tools)]
-    return mode.instructions, tools, with_summary(visible_history(ctx.history))
+    items = visible_history(ctx.history, ctx.indexed)
+    return mode.instructions, tools, with_summary(items) if ctx.indexed.summarized else items
 
 
 class ModelStep:
@@ -115,7 +117,8 @@ class ModelStep:
         if call is None:
             call = self.calls[event.index] = _PendingCall(new_id("item"))
         if call.tool_call_id is None and event.tool_call_id:
-            call.tool_call_id = event.tool_call_id
+            call.original_id = event.tool_call_id
+            call.tool_call_id = self.ctx.fresh_call_id(event.tool_call_id)
         if call.name is None and event.name:
             call.name = event.name
             self.ctx.item_started(call.item_id, ToolCall(
@@ -141,14 +144,18 @@ class ModelStep:
         if response.text:
             item_id = self.message_id or self._start(AgentMessage(text=response.text))
             items.append(NewItem(item_id=item_id, payload=AgentMessage(text=response.text)))
-        by_call_id = {c.tool_call_id: c.item_id for c in self.calls.values() if c.tool_call_id}
+        streamed = {c.original_id: c for c in self.calls.values() if c.original_id}
         for index, call in enumerate(response.tool_calls):
-            payload = ToolCall(tool_call_id=call.tool_call_id, name=call.name,
-                               arguments=call.arguments)
-            item_id = by_call_id.get(call.tool_call_id)
-            if item_id is None and index in self.calls and self.calls[index].name:
-                item_id = self.calls[index].item_id
-            items.append(NewItem(item_id=item_id or self._start(payload), payload=payload))
+            pending = streamed.get(call.tool_call_id) or (
+                self.calls[index] if index in self.calls and self.calls[index].name else None)
+            if pending is not None and pending.tool_call_id is not None:
+                payload = ToolCall(tool_call_id=pending.tool_call_id, name=call.name,
+                                   arguments=call.arguments)
+                items.append(NewItem(item_id=pending.item_id, payload=payload))
+                continue
+            payload = ToolCall(tool_call_id=self.ctx.fresh_call_id(call.tool_call_id),
+                               name=call.name, arguments=call.arguments)
+            items.append(NewItem(item_id=self._start(payload), payload=payload))
         return items
 
     def partial_items(self, status: ItemStatus) -> list[NewItem]:

@@ -24,7 +24,7 @@ from threadline.types import (
     new_id,
 )
 
-from ._approvals import CallRecord, arguments_hash, call_records, standing_decisions
+from ._approvals import CallRecord, arguments_hash, call_records
 from ._context import NewItem, Trailing, TurnContext, new_item
 
 _NO_VALUE: Any = object()
@@ -120,7 +120,7 @@ class ToolStep:
         states: dict[str, ToolCallState] = {} if self.fresh else (
             await ctx.store.load_tool_states(ctx.thread.thread_id, ctx.turn.turn_id))
         records = call_records(ctx.turn_items())
-        standing = standing_decisions(ctx.history)
+        standing = ctx.indexed.standing
         state_value = _state_value(ctx)
         immediate: list[NewItem] = []
         asks: list[NewItem] = []
