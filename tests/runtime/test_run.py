@@ -78,3 +78,21 @@ async def test_buffered_text_is_the_final_snapshot_not_the_deltas_twice(make_app
     assert result.text == "Hello world"
     messages = [i for i in result.items if isinstance(i.payload, AgentMessage)]
     assert len(messages) == 1
+
+
+async def test_a_model_that_reuses_tool_call_ids_gets_fresh_ones(make_app: Any,
+                                                                 weather_tool: tl.Tool) -> None:
+    app, _ = await make_app([tool_call("get_weather", {"city": "A"}, tool_call_id="call_0"),
+                             "one",
+                             tool_call("get_weather", {"city": "B"}, tool_call_id="call_0"),
+                             "two"], tools=[weather_tool])
+    thread = await app.threads.start()
+
+    await thread.run("first")
+    events = [e async for e in thread.run_streamed("second")]
+
+    calls = [i.payload for i in await thread.items() if isinstance(i.payload, ToolCall)]
+    assert calls[0].tool_call_id == "call_0"
+    assert calls[1].tool_call_id != "call_0"
+    streamed = {e.params["tool_call_id"] for e in events if e.type == "tool_arguments_delta"}
+    assert streamed == {calls[1].tool_call_id}
