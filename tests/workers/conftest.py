@@ -10,11 +10,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from worker_harness import REPO
 
-import threadline as tl
 from store_backends import BACKENDS, drop_schema, postgres_url
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -58,17 +56,5 @@ def start_worker(store_url: str, ledger: Path) -> Iterator[object]:
         if process.poll() is None:
             process.kill()
         process.communicate(timeout=30)
-
-
-def api(store_url: str) -> tl.Threadline:
-    from worker_app import agents
-
-    return tl.Threadline(agents=agents, store=store_url, run_turns=False)
-
-
-def ledger_lines(ledger: Path) -> list[tuple[str, str]]:
-    if not ledger.exists():
-        return []
-    return [tuple(line.split()) for line in ledger.read_text().splitlines()]  # type: ignore[misc]
 
 

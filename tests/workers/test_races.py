@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from worker_harness import REPO, api, ledger_lines
 
 import threadline as tl
-from conftest import REPO, api, ledger_lines
 from threadline.testing import check_invariants, eventually
 
 pytestmark = pytest.mark.slow
@@ -82,7 +82,15 @@ async def test_inputs_from_several_processes_are_stored_once_and_run_in_order(
             turns = await thread.turns()
             return turns if len(turns) == 21 and all(t.is_final for t in turns) else None
 
-        turns = await eventually(all_ran, within=60)
+        try:
+            turns = await eventually(all_ran, within=60)
+        except AssertionError:
+            record = await thread.reload()
+            stuck = [(t.number, t.status, t.input[0]["text"]) for t in await thread.turns()
+                     if not t.is_final]
+            raise AssertionError(f"stuck: {record.active_turn_id} lease={record.lease_owner} "
+                                 f"wake={record.wake_at} turns={stuck} "
+                                 f"inbox={len(await thread.inbox())}") from None
         inputs = [t.input[0]["text"] for t in turns[1:]]
         assert sorted(inputs) == sorted(f"sender{s} {n}" for s in range(4) for n in range(5))
         for s in range(4):

@@ -8,8 +8,8 @@ import signal
 from pathlib import Path
 
 import pytest
+from worker_harness import api, ledger_lines
 
-from conftest import api, ledger_lines
 from threadline.testing import check_invariants, eventually
 
 pytestmark = pytest.mark.slow

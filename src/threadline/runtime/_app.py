@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +15,8 @@ from ._engine import Engine, EngineSettings
 from ._faults import FaultHook
 from ._manager import ThreadManager
 from ._recovery import RecoveryReport, recover
+
+logger = logging.getLogger("threadline.runtime")
 
 if TYPE_CHECKING:
     from ._sync import SyncThreadline
@@ -102,7 +105,10 @@ class Threadline:
                 engine.work_signal.clear()
                 free = concurrency - len(engine.active)
                 if free > 0:
-                    await recover(engine, limit=free)
+                    try:
+                        await recover(engine, limit=free)
+                    except Exception:  # a worker outlives a bad pass; the next one retries
+                        logger.warning("a recovery pass failed; retrying", exc_info=True)
                 waits = [stopping, asyncio.ensure_future(engine.capacity_freed.wait()),
                          asyncio.ensure_future(engine.work_signal.wait())]
                 _, pending = await asyncio.wait(waits, timeout=idle_wait,

@@ -468,6 +468,11 @@ class Engine:
                             return
                 if not events:
                     if await self._stopped(thread_id, turn_id):
+                        # What it stored last may have landed after the read above.
+                        for event in await self.store.load_events(thread_id,
+                                                                  after_seq=after_seq):
+                            if event.turn_id == turn_id:
+                                listener.push(event)
                         return
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(signal.wait(), interval)
@@ -581,16 +586,21 @@ class Engine:
             await asyncio.sleep(interval)
             if not self.active:
                 continue
+            # Only turns that ran before the renewal was asked for can be judged by it: one
+            # that starts meanwhile (on the same thread, with a new epoch) is not in it yet.
+            renewing = list(self.active.values())
             try:
                 renewal = await self.store.renew_leases(self.owner, self.settings.lease_seconds)
             except Exception:
                 logger.warning("could not renew leases; will retry", exc_info=True)
                 continue
-            for thread_id, active in list(self.active.items()):
-                if renewal.held.get(thread_id) != active.epoch:
-                    logger.warning("lost the lease on thread %s", thread_id)
+            for active in renewing:
+                if active.task is None or active.task.done():
+                    continue
+                if renewal.held.get(active.thread_id) != active.epoch:
+                    logger.warning("lost the lease on thread %s", active.thread_id)
                     active.lose_lease()
-                elif thread_id in renewal.cancel_requested and active.task is not None:
+                elif active.thread_id in renewal.cancel_requested:
                     active.task.cancel()
 
     async def _recovery_loop(self, interval: float) -> None:

@@ -57,6 +57,10 @@ class TurnRunner:
                                         time.time() - self.ctx.turn.created_at)
             await self._end("failed", error.to_dict(), "budget")
         except asyncio.CancelledError:
+            if self.ctx.turn.is_final or self.ctx.turn.status == "awaiting_approval":
+                # The cancel arrived while the turn's last write was finishing; that write
+                # is stored, so the turn ended (or paused) as written.
+                return TurnResult.from_context(self.ctx)
             if self.ctx.lease_lost:
                 raise LeaseLost(f"turn {self.ctx.turn.turn_id} lost its lease") from None
             await asyncio.shield(self._end("cancelled", None, "interrupt"))
