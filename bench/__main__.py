@@ -1,4 +1,8 @@
-"""python -m bench [--quick | --threads N --turns M] [--only NAMES] [--profile]"""
+"""python -m bench [--quick | --threads N --turns M] [--only NAMES] [--phases NAMES] [--profile]
+
+The `postgres` phase (not run by default; `--phases postgres`) needs a PostgreSQL server
+(--pg-url, or BENCH_PG_URL): threadline and LangGraph on it, and threadline's worker processes.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ FRAMEWORKS = (
     "baseline",
 )
 RESULTS = Path(__file__).parent / "results"
+POSTGRES = "postgres"  # a phase of its own: not per framework, not in the default set
 
 
 def _framework(key: str) -> w.Framework:
@@ -76,7 +81,34 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--phases",
         default=",".join(w.PHASES),
-        help=f"comma-separated subset of {','.join(w.PHASES)}",
+        help=f"comma-separated subset of {','.join([*w.PHASES, POSTGRES])} "
+        f"(default: all but {POSTGRES})",
+    )
+    pg = p.add_argument_group("the postgres phase")
+    pg.add_argument(
+        "--pg-url",
+        help="PostgreSQL server (default $BENCH_PG_URL or postgresql://postgres@127.0.0.1:5432/"
+        "test); each run uses a schema of its own and drops it",
+    )
+    pg.add_argument(
+        "--workers",
+        default="1,2,4",
+        help="worker process counts to measure (default 1,2,4)",
+    )
+    pg.add_argument(
+        "--worker-concurrency",
+        type=int,
+        help="turns each worker process runs at once (default 16)",
+    )
+    pg.add_argument(
+        "--pg-threads",
+        type=int,
+        help="threads the API process runs at once with workers (default 100; --quick: 30)",
+    )
+    pg.add_argument(
+        "--pg-turns",
+        type=int,
+        help="turns per thread with workers (default 3; --quick: 2)",
     )
     p.add_argument(
         "--json",
@@ -99,6 +131,36 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _postgres(args: argparse.Namespace, wl: w.Workload, keys: list[str]) -> dict[str, Any]:
+    from . import _pg
+    from ._postgres import run
+    from ._workers import PgWorkload
+
+    pw = PgWorkload.quick() if args.quick else PgWorkload()
+    pw = replace(pw, workers=tuple(int(n) for n in args.workers.split(",") if n.strip()))
+    for field, value in (
+        ("concurrency", args.worker_concurrency),
+        ("threads", args.pg_threads),
+        ("turns", args.pg_turns),
+    ):
+        if value:
+            pw = replace(pw, **{field: value})
+    url = args.pg_url or _pg.default_url()
+    print(
+        f"-- PostgreSQL: sequential {wl.threads} x {wl.turns} turns per framework; workers "
+        f"{'/'.join(map(str, pw.workers))} x concurrency {pw.concurrency}, "
+        f"{pw.threads} threads x {pw.turns} turns at once",
+        flush=True,
+    )
+    result = asyncio.run(run(wl, pw, url, keys, keep=args.keep))
+    errors = sorted(k for k in result["errors"] if not k.endswith("_traceback"))
+    print(
+        f"   done in {result['seconds']:.1f} s" + (f"; errors in {errors}" if errors else ""),
+        flush=True,
+    )
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     wl = w.Workload.quick() if args.quick else w.Workload()
@@ -115,26 +177,25 @@ def main(argv: list[str] | None = None) -> int:
     keys = [k.strip() for k in args.only.split(",") if k.strip()]
     unknown = set(keys) - set(FRAMEWORKS)
     phases = tuple(p.strip() for p in args.phases.split(",") if p.strip())
-    if unknown or set(phases) - set(w.PHASES):
-        print(
-            f"unknown framework or phase: {sorted(unknown | (set(phases) - set(w.PHASES)))}",
-            file=sys.stderr,
-        )
+    unknown |= set(phases) - {*w.PHASES, POSTGRES}
+    if unknown:
+        print(f"unknown framework or phase: {sorted(unknown)}", file=sys.stderr)
         return 2
+    sqlite_phases = tuple(p for p in phases if p in w.PHASES)
     print(
         f"workload: {wl.threads} threads x {wl.turns} turns, tool call + "
-        f"{wl.answer_deltas}-delta answer per turn; zero-latency models; SQLite WAL, "
-        "synchronous=FULL",
+        f"{wl.answer_deltas}-delta answer per turn; zero-latency models"
+        + ("; SQLite WAL, synchronous=FULL" if sqlite_phases else ""),
         flush=True,
     )
     started = time.perf_counter()
     results: list[dict[str, Any]] = []
-    for key in keys:
+    for key in keys if sqlite_phases else []:
         fw = _framework(key)
         folder = Path(tempfile.mkdtemp(prefix=f"threadline-bench-{key}-"))
         print(f"-- {fw.name} ({folder})", flush=True)
         try:
-            result = asyncio.run(w.measure(fw, wl, folder, phases))
+            result = asyncio.run(w.measure(fw, wl, folder, sqlite_phases))
         finally:
             if not args.keep:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -148,9 +209,10 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         results.append(result)
+    postgres = _postgres(args, wl, keys) if POSTGRES in phases else None
     total = time.perf_counter() - started
 
-    report = Report(results)
+    report = Report(results, postgres)
     print()
     print(report.render())
     print(f"\nTotal: {total:.0f} s")
@@ -163,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                 "seconds": total,
                 "results": results,
                 "targets": report.targets,
+                **({} if postgres is None else {POSTGRES: postgres}),
             },
             indent=2,
             default=str,

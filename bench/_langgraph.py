@@ -175,12 +175,17 @@ class LangGraphAdapter:
     def commits(self, value: int) -> None:
         self._commit_offset = (self.saver.commits if self.saver else 0) - value
 
-    async def open(self) -> None:
+    async def _saver(self) -> Any:
+        """The checkpointer (set up), on a connection kept in `self.conn`."""
         self.conn = await self.lib["aiosqlite"].connect(self.path)
         await self.conn.execute("PRAGMA journal_mode=WAL")
         await self.conn.execute("PRAGMA synchronous=FULL")
-        self.saver = self.lib["Saver"](self.conn)
-        await self.saver.setup()
+        saver = self.lib["Saver"](self.conn)
+        await saver.setup()
+        return saver
+
+    async def open(self) -> None:
+        self.saver = await self._saver()
         with warnings.catch_warnings():
             # create_react_agent now lives in `langchain.agents` (not installed here); the
             # langgraph.prebuilt one is the same agent and still supported.

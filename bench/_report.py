@@ -46,8 +46,9 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 class Report:
-    def __init__(self, results: list[Row]) -> None:
+    def __init__(self, results: list[Row], postgres: Row | None = None) -> None:
         self.results = results
+        self.postgres = postgres
         self.threadline = next((r for r in results if r["kind"] == "threadline"), None)
         self.peers = [r for r in results if r["kind"] == "peer"]
         self.targets: list[Row] = []
@@ -366,14 +367,313 @@ class Report:
 
     def render(self) -> str:
         self.targets = []
-        parts = [
-            self.sequential(),
-            self.long_thread(),
-            self.load(),
-            self.storage(),
-            self.stream(),
-            self.concurrent(),
-            self.summary(),
-            self.notes(),
-        ]
+        parts = []
+        if self.results:
+            parts += [
+                self.sequential(),
+                self.long_thread(),
+                self.load(),
+                self.storage(),
+                self.stream(),
+                self.concurrent(),
+                self.summary(),
+                self.notes(),
+            ]
+        if self.postgres is not None:
+            parts += PostgresReport(self.postgres).parts()
         return "\n\n".join(parts)
+
+
+def _pct(part: float, whole: float) -> str:
+    return f"{100 * part / whole:.0f}%" if whole else "—"
+
+
+class PostgresReport:
+    """The tables of the `postgres` phase."""
+
+    def __init__(self, result: Row) -> None:
+        self.r = result
+        self.cores = _get(result, "cores") or "?"
+
+    def _failed(self, prefix: str) -> list[str]:
+        return [
+            f"- {key}: FAILED: {error}"
+            for key, error in self.r.get("errors", {}).items()
+            if key.startswith(prefix) and not key.endswith("_traceback")
+        ]
+
+    def sequential(self) -> str:
+        rows_in = self.r.get("sequential", [])
+        mine = next((x for x in rows_in if x["name"] == "threadline"), None)
+        base = _get(mine, "turn_ms", "median") if mine else None
+        rows = []
+        for x in rows_in:
+            t = x["turn_ms"]
+            cpu = x.get("cpu_seconds") or {}
+            per_turn = [
+                _fmt(cpu[k] * 1000 / x["turns"]) if k in cpu else "—"
+                for k in ("api", "postgres", "other")
+            ]
+            rows.append(
+                [
+                    x["name"],
+                    _fmt(t["median"]),
+                    _fmt(t["p95"]),
+                    _fmt(x["events_per_turn"]),
+                    _fmt(x["store_writes_per_turn"]),
+                    _fmt(x["store_write_ms_per_turn"]),
+                    _fmt(x["bytes_per_turn"]),
+                    " / ".join(per_turn),
+                    f"{t['median'] / base:.2f}x" if base else "—",
+                ]
+            )
+        headers = [
+            "framework",
+            "median ms",
+            "p95 ms",
+            "events/turn",
+            "store writes/turn",
+            "of which awaiting store ms",
+            "bytes/turn",
+            "CPU ms/turn: process / PostgreSQL / other",
+            "peer/threadline (median)",
+        ]
+        turns = rows_in[0]["turns"] if rows_in else 0
+        return "\n".join(
+            [
+                "### P1. Per-turn overhead on PostgreSQL, sequential turns, one process "
+                "(zero-latency model)",
+                _table(headers, rows),
+                f"{turns:,} turns each, one at a time, on loopback PostgreSQL "
+                f"({self.cores} cores). peer/threadline > 1: threadline is faster. Store "
+                "writes: threadline begin_turn + write_turn (one transaction each); LangGraph "
+                "aput + aput_writes (autocommit: a call may commit several statements). "
+                "bytes/turn: heap + indexes + TOAST of the schema's tables (page-granular). "
+                "CPU (/proc): the benchmark process, every postgres process, the rest of the "
+                "machine (other programs running meanwhile).",
+                *self._failed("sequential"),
+            ]
+        )
+
+    def throughput(self) -> str:
+        runs = self.r.get("workers", [])
+        scale = self.r.get("scaling", {})
+        scale_ok = self.r.get("scaling_without_stalled", {})
+        rows = []
+        for x in runs:
+            c = x.get("concurrent")
+            if c is None:
+                continue
+            cpu = c.get("cpu_ms_per_turn") or {}
+            secs = c.get("cpu_seconds") or {}
+            capacity = (secs.get("wall") or 0) * (secs.get("cores") or 1)
+            key = str(x["workers"])
+            ratio = f"{scale.get(key, 0):.2f}x"
+            if scale_ok != scale:
+                ratio += f" ({scale_ok.get(key, 0):.2f}x)"
+            stalled = c.get("stalled", 0)
+            rows.append(
+                [
+                    key,
+                    str(x["concurrency"]),
+                    _fmt(c["turns"]) + (f" ({c['failed']} failed)" if c["failed"] else ""),
+                    f"{stalled} / {x.get('lost_leases', '?')}",
+                    _fmt(c["seconds"]),
+                    _fmt(c["turns_per_s"])
+                    + (
+                        f" ({_fmt(c['turns_per_s_without_stalled'])})"
+                        if c.get("turns_per_s_without_stalled")
+                        else ""
+                    ),
+                    ratio,
+                    _fmt(c["turn_ms"]["median"]),
+                    _fmt(c["turn_ms"]["p95"]),
+                    " / ".join(_fmt(cpu.get(k)) for k in ("api", "workers", "postgres", "other")),
+                    _pct(secs.get("idle", 0), capacity) if secs else "—",
+                ]
+            )
+        headers = [
+            "worker processes",
+            "concurrency each",
+            "turns",
+            "stalled / lost leases",
+            "seconds",
+            "turns/s",
+            "vs 1 worker",
+            "turn median ms",
+            "turn p95 ms",
+            "CPU ms/turn: API / workers / PostgreSQL / other",
+            "CPU idle",
+        ]
+        w = self.r.get("workload", {})
+        return "\n".join(
+            [
+                "### P2. Throughput with worker processes on loopback PostgreSQL",
+                _table(headers, rows),
+                f"One API process (run_turns=False) runs {w.get('threads')} threads at once, "
+                f"{w.get('turns')} turns each in order, and streams every turn from the store; "
+                "`threadline worker` processes run the turns (tool call + 50-delta answer, "
+                "zero-latency model). Turn latency: run_streamed call to its last event, in "
+                f"the API process. THIS MACHINE HAS {self.cores} CORES: the API process, "
+                "the workers and PostgreSQL share them, so more worker processes cannot add "
+                "CPU, and the scaling column is bounded by that, not by threadline's design. "
+                "CPU: /proc user+system time over the run (PostgreSQL: every postgres process; "
+                "other: the rest of the machine, e.g. other programs running meanwhile).",
+                "Every thread always has a turn waiting, so a turn's latency is mostly its "
+                "wait for a worker slot: on average threads / (turns/s). Stalled: turns slower "
+                "than 20 s, i.e. that waited for their lease to expire (30 s) after their "
+                "worker gave them up; lost leases: 'lost the lease' warnings in the workers' "
+                "logs over the whole run. With stalls, (figures in brackets) leave the stalled "
+                "turns out: turns/s of the others until the last of them ended.",
+                *self._failed("workers"),
+            ]
+        )
+
+    def latency(self) -> str:
+        rows = []
+        for x in self.r.get("workers", []):
+            for load in ("light", "concurrent"):
+                part = x.get(load)
+                if part is None:
+                    continue
+                d = part["delivery"]
+                rows.append(
+                    [
+                        str(x["workers"]),
+                        "one turn at a time" if load == "light" else "all threads at once",
+                        _fmt(part["turn_ms"]["median"]),
+                        _fmt(d["writes_ms"].get("n")),
+                        _fmt(d["writes_ms"].get("median")),
+                        _fmt(d["writes_ms"].get("p95")),
+                        _fmt(d["writes_ms"].get("max")),
+                        _fmt(d["late_writes"]),
+                        _fmt(d["events_ms"].get("median")),
+                        _fmt(d["events_ms"].get("p95")),
+                        f"{d.get('turns_missing_events', '?')} of {_fmt(part['turns'])} "
+                        f"({d.get('missing_events', '?')} events)",
+                    ]
+                )
+        headers = [
+            "worker processes",
+            "load",
+            "turn median ms",
+            "writes",
+            "write median ms",
+            "write p95 ms",
+            "write max ms",
+            "> 500 ms",
+            "event median ms",
+            "event p95 ms",
+            "turns whose stream missed events",
+        ]
+        out = [
+            "### P3. Event delivery latency, worker process → run_streamed consumer in the "
+            "API process",
+            _table(headers, rows),
+            "From the event's stored created_at (taken by the worker just before it inserts a "
+            "write's events) to the consumer receiving it (same host clock): the commit, "
+            "NOTIFY, the follower's wake-up and its read of the event log. A write's events "
+            "share a created_at; write = its first event. The follower's safety poll is 1 s: "
+            "lost notifications would show as deliveries near 1 s. Missed events: stored "
+            "events of the turn that its run_streamed consumer never received.",
+        ]
+        verdict = self.verdict()
+        if verdict:
+            out.append(verdict)
+        out += ["", self.histogram()]
+        return "\n".join(out)
+
+    def histogram(self) -> str:
+        labels: list[str] = []
+        rows = []
+        for x in self.r.get("workers", []):
+            for load in ("light", "concurrent"):
+                part = x.get(load)
+                if part is None:
+                    continue
+                counts = part["delivery"].get("writes_histogram_ms") or {}
+                labels = labels or list(counts)
+                rows.append(
+                    [
+                        str(x["workers"]),
+                        "one at a time" if load == "light" else "all at once",
+                        *(_fmt(counts.get(label, 0)) for label in labels),
+                    ]
+                )
+        return "\n".join(
+            [
+                "Writes by delivery latency (ms): lost notifications would pile up near 1,000 "
+                "(the safety poll); CPU queueing spreads them out.",
+                _table(["worker processes", "load", *labels], rows),
+            ]
+        )
+
+    def verdict(self) -> str:
+        light = [
+            x["light"]["delivery"] for x in self.r.get("workers", []) if x.get("light") is not None
+        ]
+        if not light:
+            return ""
+        gaps = sum(
+            x[load]["delivery"].get("turns_missing_events", 0)
+            for x in self.r.get("workers", [])
+            for load in ("light", "concurrent")
+            if x.get(load) is not None
+        )
+        unended = sum(
+            x[load]["delivery"].get("streams_without_end", 0)
+            for x in self.r.get("workers", [])
+            for load in ("light", "concurrent")
+            if x.get(load) is not None
+        )
+        incomplete = (
+            f"\nINCOMPLETE STREAMS: {gaps} turn(s) missed stored events, {unended} stream(s) "
+            "ended without a terminal event."
+            if gaps or unended
+            else ""
+        )
+        p95 = max(d["writes_ms"].get("p95", 0) for d in light)
+        late = sum(d["late_writes"] for d in light)
+        writes = sum(d["writes_ms"].get("n", 0) for d in light)
+        if p95 < 100 and late == 0:
+            return (
+                f"Light load: worst p95 {p95:.1f} ms, no write of {writes:,} later than "
+                "500 ms → notifications wake the follower; none was lost (a lost one would "
+                "cost up to the 1 s safety poll)." + incomplete
+            )
+        return (
+            f"Light load: worst p95 {p95:.1f} ms, {late} of {writes:,} writes later than "
+            "500 ms → look for lost notifications (the 1 s safety poll delivered them)."
+            + incomplete
+        )
+
+    def notes(self) -> str:
+        lines = ["### PostgreSQL setup"]
+        server = self.r.get("server") or {}
+        if server:
+            lines.append(
+                "- server: PostgreSQL "
+                + ", ".join(f"{k}={v}" for k, v in server.items() if k != "server_version")
+                + f" (version {server.get('server_version')})"
+            )
+        probes = self.r.get("commit_ms")
+        if probes:
+            lines.append(
+                "- commit probe: median ms of a one-row autocommit INSERT, before/after: "
+                + "/".join(f"{p:.2f}" for p in probes)
+            )
+        part = self.r.get("part_seconds") or {}
+        if part:
+            lines.append(
+                "- seconds per part: " + ", ".join(f"{k} {v:.1f}" for k, v in part.items())
+            )
+        for x in self.r.get("sequential", []):
+            for note in x.get("notes", []):
+                lines.append(f"- {x['name']}: {note}")
+        for key, error in self.r.get("errors", {}).items():
+            if not key.endswith("_traceback") and not key.startswith(("sequential", "workers")):
+                lines.append(f"- {key}: FAILED: {error}")
+        return "\n".join(lines)
+
+    def parts(self) -> list[str]:
+        return [self.sequential(), self.throughput(), self.latency(), self.notes()]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import threadline as tl
 from threadline.models import (
@@ -16,7 +16,7 @@ from threadline.models import (
     ToolCallDelta,
     ToolCallRequest,
 )
-from threadline.store import BeginTurn, TurnWrite
+from threadline.store import BeginTurn, Store, TurnWrite
 from threadline.types import Usage
 
 from . import _workload as w
@@ -89,9 +89,21 @@ class CountingStore(tl.SQLiteStore):
             self.turn_write_seconds += time.perf_counter() - start
 
 
+class CountedStore(Store, Protocol):
+    """A store that counts its turn writes, as `CountingStore` does."""
+
+    commits: int
+    turn_write_seconds: float
+
+
 class ThreadlineAdapter:
-    def __init__(self, path: Path, synchronous: str = "FULL") -> None:
-        self.store = CountingStore(path, synchronous=synchronous)  # type: ignore[arg-type]
+    def __init__(
+        self, path: Path, synchronous: str = "FULL", store: CountedStore | None = None
+    ) -> None:
+        """On `CountingStore(path)`, or on `store` (another store that counts its writes)."""
+        self.store: CountedStore = (
+            store if store is not None else CountingStore(path, synchronous=synchronous)  # type: ignore[arg-type]
+        )
         self.model = BenchModel()
         agent = tl.Agent(
             name="bench", instructions=w.INSTRUCTIONS, tools=[get_weather], model=self.model

@@ -413,11 +413,14 @@ def environment() -> dict[str, Any]:
         "threadline",
         "langgraph",
         "langgraph-checkpoint-sqlite",
+        "langgraph-checkpoint-postgres",
         "langchain-core",
         "openai-agents",
         "pydantic-ai-slim",
         "pydantic",
         "aiosqlite",
+        "psycopg",
+        "psycopg-pool",
         "openai",
     ):
         try:

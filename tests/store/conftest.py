@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from store_backends import BACKENDS, PostgresFactory, SchemaFactory, drop_schema, postgres_url
 
+from store_backends import BACKENDS, PostgresFactory, SchemaFactory, drop_schema, postgres_url
 from threadline.store import SQLiteStore, Store
 
 

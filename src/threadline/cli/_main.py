@@ -16,6 +16,7 @@ from ._app_server import app_server
 from ._chat import chat
 from ._decide import approve, deny
 from ._run import run
+from ._serve import serve
 from ._settings import DEFAULT_DB, DEFAULT_MODEL, Settings
 from ._threads import threads
 from ._worker import worker
@@ -25,8 +26,10 @@ _BROKEN_PIPE_EXIT_CODE = 141
 
 _MODEL_HELP = (
     "The model of the assistant: local (the bundled SmolLM2), local:PATH.gguf, "
-    "openai:MODEL, ... For tests and custom backends, py:package.module:attribute loads a "
-    "threadline Model object, or a zero-argument callable returning one."
+    "openai:MODEL (Responses API), openai-chat:MODEL (Chat Completions; add @BASE_URL for "
+    "any OpenAI-compatible server), anthropic:MODEL. For tests and custom backends, "
+    "py:package.module:attribute loads a threadline Model object, or a zero-argument "
+    "callable returning one."
 )
 
 
@@ -61,7 +64,9 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", default=DEFAULT_DB, show_default=True, envvar="THREADLINE_DB",
-              show_envvar=True, metavar="PATH", help="The SQLite database of the threads.")
+              show_envvar=True, metavar="PATH",
+              help="Where threads are kept: a SQLite file, or a postgresql:// URL (with "
+              "?schema=NAME to use a schema of its own).")
 @click.option("--model", "model_spec", default=DEFAULT_MODEL, show_default=True,
               envvar="THREADLINE_MODEL", show_envvar=True, metavar="SPEC", help=_MODEL_HELP)
 @click.option("--app", "app_spec", envvar="THREADLINE_APP", show_envvar=True,
@@ -88,6 +93,7 @@ cli.add_command(approve)
 cli.add_command(deny)
 cli.add_command(worker)
 cli.add_command(app_server)
+cli.add_command(serve)
 
 
 def main(args: Sequence[str] | None = None) -> None:

@@ -16,6 +16,7 @@ from threadline.types import (
 
 DISCARD_PHASE = "discard"
 SUMMARY_PHASE = "summary"
+DELETED_PHASE = "deleted"  # a system event whose data names an item taken out of the history
 
 
 class HistoryIndex:
@@ -27,6 +28,7 @@ class HistoryIndex:
         self.unanswered: set[str] = set()
         self.orphan_results = False  # a result whose call is not in the history
         self.discarded: set[str] = set()  # turns hidden from the model
+        self.deleted: set[str] = set()  # items taken out of the history
         self.summarized = False
         self.standing: dict[str, ApprovalResponse] = {}  # tool name -> "always" decision
         self._approval_names: dict[str, str] = {}
@@ -45,6 +47,8 @@ class HistoryIndex:
             elif isinstance(payload, SystemEvent):
                 if payload.phase == DISCARD_PHASE:
                     self.discarded.add(str(payload.data.get("turn_id")))
+                elif payload.phase == DELETED_PHASE:
+                    self.deleted.add(str(payload.data.get("item_id")))
                 elif payload.phase == SUMMARY_PHASE:
                     self.summarized = True
             elif isinstance(payload, ApprovalRequest):
@@ -57,7 +61,7 @@ class HistoryIndex:
     @property
     def plain(self) -> bool:
         """Whether the model may see the history exactly as stored."""
-        return not (self.unanswered or self.orphan_results or self.discarded)
+        return not (self.unanswered or self.orphan_results or self.discarded or self.deleted)
 
 
 def repair(items: Sequence[Item]) -> list[Item]:
@@ -145,10 +149,15 @@ class HistoryCache:
 
 
 def visible_history(items: Sequence[Item], index: HistoryIndex | None = None) -> list[Item]:
-    """The history a model may see: turns discarded on error left out (their user message
-    kept), then repaired. With the history's index, a plain history is returned at once."""
+    """The history a model may see: deleted items and turns discarded on error left out (a
+    discarded turn's user message kept), then repaired. With the history's index, a plain
+    history is returned at once."""
     if index is not None and index.plain:
         return list(items)
+    deleted = {item.payload.data.get("item_id") for item in items
+               if isinstance(item.payload, SystemEvent) and item.payload.phase == DELETED_PHASE}
+    if deleted:
+        items = [i for i in items if i.item_id not in deleted]
     discarded = {item.payload.data.get("turn_id") for item in items
                  if isinstance(item.payload, SystemEvent) and item.payload.phase == DISCARD_PHASE}
     if discarded:

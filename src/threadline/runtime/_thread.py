@@ -16,6 +16,7 @@ from threadline.types import (
     InvalidInputError,
     Item,
     NotFoundError,
+    Payload,
     ThreadRecord,
     TimerRecord,
     ToolCall,
@@ -232,6 +233,27 @@ class Thread:
 
     async def inbox(self) -> list[InboxEntry]:
         return await self._engine.store.list_inbox(self.id)
+
+    # -- editing the history ----------------------------------------------------------------
+
+    async def append(self, items: Sequence[Payload]) -> list[Item]:
+        """Add items to the history outside any turn (a conversation imported from
+        elsewhere, items a client adds), in one transaction. Raises `TurnInProgressError`
+        while a turn is unfinished.
+
+            await thread.append([UserMessage(content=(TextPart(text="Hi"),)),
+                                 AgentMessage(text="Hello")])
+        """
+        from ._history_edits import append_items
+
+        return await append_items(self._engine, self.id, items)
+
+    async def delete_item(self, item_id: str) -> bool:
+        """Take an item out of the history: the model no longer sees it (the stored log keeps
+        it, with a `deleted` system event). False if there is no such item."""
+        from ._history_edits import delete_item
+
+        return await delete_item(self._engine, self.id, item_id)
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from ._protocol import Store
 from ._sqlite import SQLiteStore
 from ._sqlite_ops import CursorMovedError
 from ._writes import (
+    AppendItems,
     BeginOutcome,
     BeginTurn,
     Duplicate,
@@ -26,6 +27,7 @@ from ._writes import (
 )
 
 __all__ = [
+    "AppendItems",
     "BeginOutcome",
     "BeginTurn",
     "CursorMovedError",

@@ -37,6 +37,7 @@ from ._postgres_sql import (
 )
 from ._sqlite import _parse_cursor  # pyright: ignore[reportPrivateUsage]
 from ._writes import (
+    AppendItems,
     BeginOutcome,
     BeginTurn,
     Lease,
@@ -207,6 +208,9 @@ class PostgresStore:
         # With a client key, a repeat after an unknown commit returns `Duplicate`.
         return await self._write(ops.begin_turn, request=request,
                                  replay_safe=request.turn.client_key is not None)
+
+    async def append_items(self, request: AppendItems) -> None:
+        await self._write(ops.append_items, request=request)
 
     async def write_turn(self, write: TurnWrite) -> Written:
         return await self._write(ops.write_turn, write=write)

@@ -40,6 +40,7 @@ from ._postgres_sql import (
 )
 from ._sqlite_ops import CursorMovedError
 from ._writes import (
+    AppendItems,
     BeginOutcome,
     BeginTurn,
     Duplicate,
@@ -199,6 +200,29 @@ async def begin_turn(conn: Connection, t: Tables, request: BeginTurn) -> BeginOu
     await notify(conn, events=(turn.thread_id, cursor.last_event_seq) if request.events else None,
                  work=[turn.thread_id] if request.owner is None else ())
     return TurnStarted(turn=turn, cursor=cursor, items=tuple(request.items), epoch=row[0])
+
+
+async def append_items(conn: Connection, t: Tables, request: AppendItems) -> None:
+    active_turn_id, last_item_seq, last_event_seq, _, status = await _thread_row(
+        conn, t, request.thread_id, lock=True)
+    if status == "archived":
+        raise InvalidInputError("the thread is archived: unarchive it first",
+                                thread_id=request.thread_id)
+    if active_turn_id is not None:
+        raise TurnInProgressError(f"thread {request.thread_id} has an unfinished turn "
+                                  f"({active_turn_id})", thread_id=request.thread_id,
+                                  active_turn_id=active_turn_id)
+    expected = request.expected
+    if (last_item_seq, last_event_seq) != (expected.last_item_seq, expected.last_event_seq):
+        raise CursorMovedError("the thread changed since it was read",
+                               thread_id=request.thread_id)
+    await _insert(conn, t, request.items, request.events)
+    last_event = request.events[-1].seq if request.events else last_event_seq
+    await execute(conn, f"UPDATE {t.threads} SET last_item_seq = %s, last_event_seq = %s, "
+                  "updated_at = %s WHERE thread_id = %s",
+                  (request.items[-1].seq if request.items else last_item_seq, last_event,
+                   time.time(), request.thread_id))
+    await notify(conn, events=(request.thread_id, last_event) if request.events else None)
 
 
 async def _insert(conn: Connection, t: Tables, items: Sequence[Item], events: Sequence[Event]

@@ -13,6 +13,7 @@ from threadline.types import (
 )
 
 from ._writes import (
+    AppendItems,
     BeginOutcome,
     BeginTurn,
     Lease,
@@ -59,6 +60,11 @@ class Store(Protocol):
     async def delete_thread(self, thread_id: str) -> bool: ...
 
     async def begin_turn(self, request: BeginTurn) -> BeginOutcome: ...
+
+    async def append_items(self, request: AppendItems) -> None:
+        """Raises `TurnInProgressError` while a turn is unfinished, `CursorMovedError` if the
+        thread changed since it was read."""
+        ...
 
     async def write_turn(self, write: TurnWrite) -> Written:
         """Raises `LeaseLost` unless `write.epoch` is the thread's current, unexpired lease.

@@ -25,6 +25,7 @@ from . import _sqlite_ops as ops  # pyright: ignore[reportPrivateUsage]
 from ._sqlite_schema import migrate
 from ._sqlite_writer import SQLiteWriter
 from ._writes import (
+    AppendItems,
     BeginOutcome,
     BeginTurn,
     Lease,
@@ -73,7 +74,16 @@ class SQLiteStore:
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                timeout=30.0)
-        conn.execute("PRAGMA journal_mode=WAL")
+        # Switching a new file to WAL does not wait on the busy timeout: processes opening
+        # the same new database at once take turns here.
+        for attempt in range(100):
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 99:
+                    raise
+                time.sleep(0.05)
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
         conn.execute("PRAGMA busy_timeout=30000")
         return conn
@@ -223,6 +233,9 @@ class SQLiteStore:
 
     async def begin_turn(self, request: BeginTurn) -> BeginOutcome:
         return await self._write(functools.partial(ops.begin_turn, request=request))
+
+    async def append_items(self, request: AppendItems) -> None:
+        await self._write(functools.partial(ops.append_items, request=request))
 
     async def write_turn(self, write: TurnWrite) -> Written:
         return await self._write(functools.partial(ops.write_turn, write=write))

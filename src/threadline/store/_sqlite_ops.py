@@ -22,6 +22,7 @@ from threadline.types import (
 
 from . import _codec as codec
 from ._writes import (
+    AppendItems,
     BeginOutcome,
     BeginTurn,
     Duplicate,
@@ -138,6 +139,28 @@ def begin_turn(conn: sqlite3.Connection, request: BeginTurn) -> BeginOutcome:
         (turn.turn_id, cursor.last_item_seq, cursor.last_event_seq, turn.number, turn.created_at,
          *lease_values, turn.thread_id)).fetchone()[0]
     return TurnStarted(turn=turn, cursor=cursor, items=tuple(request.items), epoch=epoch)
+
+
+def append_items(conn: sqlite3.Connection, request: AppendItems) -> None:
+    active_turn_id, last_item_seq, last_event_seq, _, status = _thread_row(
+        conn, request.thread_id)
+    if status == "archived":
+        raise InvalidInputError("the thread is archived: unarchive it first",
+                                thread_id=request.thread_id)
+    if active_turn_id is not None:
+        raise TurnInProgressError(f"thread {request.thread_id} has an unfinished turn "
+                                  f"({active_turn_id})", thread_id=request.thread_id,
+                                  active_turn_id=active_turn_id)
+    expected = request.expected
+    if (last_item_seq, last_event_seq) != (expected.last_item_seq, expected.last_event_seq):
+        raise CursorMovedError("the thread changed since it was read",
+                               thread_id=request.thread_id)
+    insert(conn, request.items, request.events)
+    conn.execute("UPDATE threads SET last_item_seq = ?, last_event_seq = ?, updated_at = ? "
+                 "WHERE thread_id = ?",
+                 (request.items[-1].seq if request.items else last_item_seq,
+                  request.events[-1].seq if request.events else last_event_seq, time.time(),
+                  request.thread_id))
 
 
 def insert(conn: sqlite3.Connection, items: Sequence[Item], events: Sequence[Event]) -> None:

@@ -56,6 +56,17 @@ class BeginTurn:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class AppendItems:
+    """Add items (and their events) to the history of a thread that has no unfinished turn,
+    outside any turn, in one transaction. `expected` must equal the thread's stored cursor."""
+
+    thread_id: str
+    expected: ThreadCursor
+    items: Sequence[Item]
+    events: Sequence[Event] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class TurnStarted:
     turn: TurnRecord
     cursor: ThreadCursor

@@ -1,0 +1,66 @@
+"""`threadline serve`: the agents over the OpenAI Responses and Conversations HTTP API."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from threadline import Threadline
+
+from ._app_spec import load_agents
+from ._model_spec import load_model
+from ._settings import Settings
+
+_KEYS_ENV = "THREADLINE_API_KEYS"
+_SHUTDOWN_SECONDS = 5
+
+
+@click.command()
+@click.argument("app_spec", metavar="[APP]", required=False)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Where to listen. Anything but loopback needs an API key.")
+@click.option("--port", default=8321, show_default=True, type=click.IntRange(0, 65535),
+              help="The TCP port.")
+@click.option("--db", metavar="PATH", help="The SQLite database (default: the global --db).")
+@click.option("--model", "model_spec", metavar="SPEC",
+              help="The model of agents that name none (default: the global --model).")
+@click.option("--api-key", "api_keys", multiple=True, metavar="KEY",
+              help=f"A bearer token clients must send; repeat for several keys (or set "
+              f"{_KEYS_ENV}=key1,key2). Each key sees only its own threads.")
+@click.option("--workers", type=click.IntRange(0, 1000), default=None,
+              help="0: only store turns and stream their events, for `threadline worker` "
+              "processes to run them (PostgreSQL). N: also run up to N stored turns here. "
+              "Default: each request runs its turn in this process.")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+              help="How much the server logs (never message content).")
+@click.pass_obj
+def serve(settings: Settings, app_spec: str | None, host: str, port: int, db: str | None,
+          model_spec: str | None, api_keys: tuple[str, ...], workers: int | None,
+          log_level: str) -> None:
+    """Serve the agents over the OpenAI Responses and Conversations API.
+
+    APP names a Threadline app, an Agent or a list of agents as package.module:attribute
+    (default: the global --app, else the demo assistant). Point any OpenAI client at
+    http://HOST:PORT/v1; the OpenAPI schema is at /openapi.json; Codex app-server clients
+    connect to ws://HOST:PORT/codex. Turns that a crash cut off continue when the server
+    starts again.
+    """
+    import uvicorn
+
+    from threadline.server import ServerConfig, create_app
+
+    keys = list(api_keys) or [k.strip() for k in os.environ.get(_KEYS_ENV, "").split(",")
+                              if k.strip()]
+    config = ServerConfig(host=host, port=port, api_keys=keys, workers=workers)
+    agents = load_agents(app_spec or settings.app_spec)
+    model = load_model(model_spec or settings.model_spec)
+    app = Threadline(agents=agents, store=db or settings.db, model=model,
+                     recovery_interval=config.recovery_interval, run_turns=workers != 0)
+    if not config.api_keys:
+        click.secho(f"no API key: serving on {host} only (loopback), without authentication",
+                    err=True, fg="yellow")
+    uvicorn.run(create_app(app, config), host=host, port=port, log_level=log_level,
+                lifespan="on", timeout_graceful_shutdown=_SHUTDOWN_SECONDS,
+                server_header=False)

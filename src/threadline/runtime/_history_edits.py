@@ -1,0 +1,89 @@
+"""Changing a thread's history outside any turn: items a client adds (an imported
+conversation, `conversations.items.create`) and items it removes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from threadline.store import AppendItems, CursorMovedError, ThreadCursor
+from threadline.types import (
+    Event,
+    InvalidInputError,
+    Item,
+    NotFoundError,
+    Payload,
+    StoreError,
+    SystemEvent,
+    TextPart,
+    UserMessage,
+    new_id,
+    payload_to_dict,
+)
+
+from ._engine import Engine
+from ._history import DELETED_PHASE
+from ._input import check_text
+
+_ATTEMPTS = 20
+
+
+async def append_items(engine: Engine, thread_id: str, payloads: Sequence[Payload]
+                       ) -> list[Item]:
+    """Store `payloads` after the thread's last item, with an `item_started` and an
+    `item_completed` event each, in one transaction. Refused while a turn is unfinished."""
+    if not payloads:
+        raise InvalidInputError("give at least one item to add")
+    for payload in payloads:
+        if isinstance(payload, UserMessage):
+            for part in payload.content:
+                if isinstance(part, TextPart):
+                    check_text(part.text)
+    for _ in range(_ATTEMPTS):
+        thread = await engine.store.get_thread(thread_id)
+        if thread is None:
+            raise NotFoundError(f"no thread {thread_id!r}", thread_id=thread_id)
+        now = time.time()
+        items = [Item(item_id=new_id("item"), thread_id=thread_id, turn_id=None,
+                      seq=thread.last_item_seq + n, status="completed", payload=payload,
+                      created_at=now) for n, payload in enumerate(payloads, start=1)]
+        events: list[Event] = []
+        seq = thread.last_event_seq
+        for item in items:
+            events.append(Event(type="item_started", thread_id=thread_id, turn_id=None,
+                                item_id=item.item_id, seq=seq + 1, params={"item": {
+                                    "id": item.item_id, "type": item.type,
+                                    "status": "in_progress",
+                                    "content": payload_to_dict(item.payload)}}))
+            events.append(Event(type="item_completed", thread_id=thread_id, turn_id=None,
+                                item_id=item.item_id, seq=seq + 2,
+                                params={"item": item.to_dict()}))
+            seq += 2
+        try:
+            await engine.store.append_items(AppendItems(
+                thread_id=thread_id, items=items, events=events,
+                expected=ThreadCursor(last_item_seq=thread.last_item_seq,
+                                      last_event_seq=thread.last_event_seq)))
+        except CursorMovedError:
+            continue
+        for event in events:
+            engine.bus.publish(event)
+        return items
+    raise StoreError(f"could not add items to thread {thread_id}: it kept changing")
+
+
+async def delete_item(engine: Engine, thread_id: str, item_id: str) -> bool:
+    """Hide an item from the history by appending a tombstone; the model and listings no
+    longer see it. False if there is no such (visible) item."""
+    items = await engine.store.load_items(thread_id)
+    if item_id not in visible_ids(items):
+        return False
+    await append_items(engine, thread_id, [SystemEvent(
+        phase=DELETED_PHASE, message="an item was deleted", data={"item_id": item_id})])
+    return True
+
+
+def visible_ids(items: Sequence[Item]) -> set[str]:
+    deleted = {i.payload.data.get("item_id") for i in items
+               if isinstance(i.payload, SystemEvent) and i.payload.phase == DELETED_PHASE}
+    return {i.item_id for i in items if i.item_id not in deleted}

@@ -1,0 +1,107 @@
+"""The ASGI app `threadline serve` runs: the OpenAI-compatible routes behind the security
+gate, the OpenAPI schema, and the threadline app's lifetime."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncGenerator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from threadline import Threadline
+from threadline.types import ThreadlineError
+
+from ._config import ServerConfig
+from ._errors import APIError, from_threadline
+from ._security import BodyTooLarge, SecurityMiddleware, too_large
+from .responses import Access, ConversationsAPI, Drivers, ResponsesAPI, openapi_schema
+
+logger = logging.getLogger("threadline.server")
+
+
+def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
+    """The HTTP server of `app`: the OpenAI Responses and Conversations API under `/v1`,
+    its OpenAPI schema at `/openapi.json`. Opening the ASGI app (its lifespan) opens `app`
+    and recovers what crashed; shutting it down closes `app`.
+
+        asgi = create_app(tl.Threadline(agents=[agent], recovery_interval=5))
+        uvicorn.run(asgi, host="127.0.0.1", port=8321)
+    """
+    config = config or ServerConfig()
+    drivers = Drivers()
+    access = Access(app, config, drivers)
+    schema = openapi_schema()
+
+    from .codex import websocket_route
+
+    # The security middleware has already checked the key (and the Host) of a connection.
+    codex = websocket_route(app, authorize=(lambda _: True) if config.api_keys else None)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncGenerator[None]:
+        await app.open()
+        await app.recover()
+        stop = asyncio.Event()
+        working = (asyncio.ensure_future(app.work(concurrency=config.workers, stop=stop))
+                   if config.workers else None)
+        try:
+            yield
+        finally:
+            stop.set()
+            if working is not None:
+                await working
+            await codex.close()
+            await app.close()
+            await drivers.close()
+
+    async def openapi(_: Request) -> Response:
+        return JSONResponse(schema)
+
+    routes = [Route("/openapi.json", openapi, methods=["GET"]),
+              *ResponsesAPI(access).routes(), *ConversationsAPI(access).routes(), codex]
+    starlette = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
+        APIError: _api_error, BodyTooLarge: _body_too_large(config),
+        ThreadlineError: _threadline_error, HTTPException: _http_error,
+        Exception: _unexpected,
+    })
+    return SecurityMiddleware(starlette, config)
+
+
+async def _api_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, APIError)
+    return exc.response()
+
+
+def _body_too_large(config: ServerConfig):  # type: ignore[no-untyped-def]
+    async def handle(_: Request, __: Exception) -> Response:
+        return too_large(config.max_body_bytes).response()
+
+    return handle
+
+
+async def _threadline_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ThreadlineError)
+    return from_threadline(exc).response()
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return APIError(404, "Unknown URL: no such route on this server",
+                        code="unknown_url").response()
+    if exc.status_code == 405:
+        return APIError(405, "Method not allowed on this URL", code="method_not_allowed"
+                        ).response()
+    return APIError(exc.status_code, str(exc.detail)).response()
+
+
+async def _unexpected(_: Request, exc: Exception) -> Response:
+    logger.error("unexpected %s while handling a request", type(exc).__name__, exc_info=exc)
+    return APIError(500, "internal server error", code="internal_error").response()

@@ -1,0 +1,90 @@
+"""What `threadline serve` decided: where to listen, who may call, and the limits on input."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from threadline.types import ConfigurationError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8321
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def key_identity(api_key: str) -> str:
+    """The identity stored on the threads of an API key: a hash, never the key itself."""
+    return "apikey:" + hashlib.sha256(api_key.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerConfig:
+    """How the HTTP server listens and what it accepts.
+
+        config = ServerConfig(host="0.0.0.0", port=8321, api_keys=("sk-team-1",))
+
+    Args:
+        host, port: where to listen. Anything but loopback requires `api_keys`.
+        api_keys: bearer tokens that may call the API; each key sees only its own threads.
+            Empty: no authentication (allowed on loopback only).
+        max_body_bytes: larger request bodies get 413.
+        max_json_depth: more deeply nested JSON gets 400.
+        sse_buffer: events one stream may fall behind before its client is dropped.
+        keepalive_seconds: how often an idle stream sends an SSE comment.
+        write_timeout_seconds: a stream whose client accepts nothing for this long is closed.
+        recovery_interval: seconds between recovery passes (crashed turns continue).
+        workers: None: requests run their turns in this process. 0: only store turns, for
+            worker processes to run (the app must be built with `run_turns=False`).
+            N > 0: also claim stored work, up to N turns at once.
+
+    Raises `ConfigurationError` for a non-loopback host without API keys.
+    """
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    api_keys: Sequence[str] = ()
+    max_body_bytes: int = 1024 * 1024
+    max_json_depth: int = 64
+    sse_buffer: int = 1000
+    keepalive_seconds: float = 15.0
+    workers: int | None = None
+    write_timeout_seconds: float = 30.0
+    recovery_interval: float = 5.0
+    extra_allowed_hosts: Sequence[str] = field(default_factory=tuple[str, ...])
+
+    def __post_init__(self) -> None:
+        if any(not key or key != key.strip() for key in self.api_keys):
+            raise ConfigurationError("API keys must be non-empty and without surrounding spaces")
+        if not self.api_keys and not is_loopback(self.host):
+            raise ConfigurationError(
+                f"refusing to listen on {self.host} without an API key: anyone who can reach "
+                "it could read and run every thread. Pass --api-key (or set "
+                "THREADLINE_API_KEYS), or bind to 127.0.0.1")
+        if self.max_body_bytes <= 0 or self.max_json_depth <= 0 or self.sse_buffer <= 0:
+            raise ConfigurationError("server limits must be positive")
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback(self.host)
+
+    def allowed_hosts(self) -> frozenset[str] | None:
+        """The `Host` header values accepted (against DNS rebinding), or None for any: a
+        server bound beyond loopback is reached under names it cannot know."""
+        if not self.loopback:
+            return None
+        names = ["127.0.0.1", "localhost", "[::1]", *self.extra_allowed_hosts]
+        hosts = {f"{name}:{self.port}" for name in names}
+        if self.port == 80:
+            hosts.update(names)
+        return frozenset(hosts)

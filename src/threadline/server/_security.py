@@ -1,0 +1,126 @@
+"""The gate every request passes: the `Host` header (against DNS rebinding), the bearer token
+(compared in constant time), and the size of the body."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ._config import ServerConfig, key_identity
+from ._errors import APIError
+
+PUBLIC_PATHS = frozenset({"/openapi.json"})
+
+
+class BodyTooLarge(Exception):
+    """The request body grew beyond the limit while it was read."""
+
+
+def identity_of(scope: MutableMapping[str, Any]) -> str | None:
+    """Who made the request: the identity of its API key, or None when the server has none."""
+    state = scope.get("state") or {}
+    identity = state.get("threadline.identity")
+    return identity if isinstance(identity, str) else None
+
+
+class SecurityMiddleware:
+    """Rejects requests with a foreign `Host`, without a valid bearer token (when keys are
+    configured) or with a body over the limit, before the app sees them."""
+
+    def __init__(self, app: ASGIApp, config: ServerConfig) -> None:
+        self.app = app
+        self.config = config
+        self._allowed_hosts = config.allowed_hosts()
+        self._keys = [(key.encode(), key_identity(key)) for key in config.api_keys]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = _headers(scope)
+        problem = self._check_host(headers.get("host"))
+        if problem is None and scope.get("path") not in PUBLIC_PATHS:
+            problem = self._authenticate(scope, headers.get("authorization"))
+        if problem is None and scope["type"] == "http":
+            problem = self._check_length(headers.get("content-length"))
+            receive = _limited(receive, self.config.max_body_bytes)
+        if problem is not None:
+            await _reject(scope, receive, send, problem)
+            return
+        await self.app(scope, receive, send)
+
+    def _check_host(self, host: str | None) -> APIError | None:
+        if self._allowed_hosts is None:
+            return None
+        if host is None or host.lower() not in self._allowed_hosts:
+            return APIError(400, "invalid Host header: this server only answers requests "
+                            "addressed to it by its loopback name", code="invalid_host")
+        return None
+
+    def _authenticate(self, scope: Scope, authorization: str | None) -> APIError | None:
+        if not self._keys:
+            return None
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return APIError(401, "You didn't provide an API key. Send it in the Authorization "
+                            "header as 'Bearer YOUR_KEY'.", code="missing_api_key")
+        presented = token.strip().encode()
+        found: str | None = None
+        for key, identity in self._keys:  # every key is compared: no early exit
+            if hmac.compare_digest(presented, key):
+                found = identity
+        if found is None:
+            return APIError(401, "Incorrect API key provided.", code="invalid_api_key")
+        scope.setdefault("state", {})["threadline.identity"] = found
+        return None
+
+    def _check_length(self, length: str | None) -> APIError | None:
+        if length is None:
+            return None
+        try:
+            size = int(length)
+        except ValueError:
+            return APIError(400, "invalid Content-Length header", code="invalid_request")
+        if size > self.config.max_body_bytes:
+            return too_large(self.config.max_body_bytes)
+        return None
+
+
+def too_large(limit: int) -> APIError:
+    return APIError(413, f"the request body is larger than the limit of {limit} bytes",
+                    code="request_too_large")
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name, value in scope.get("headers", ()):
+        key = name.decode("latin-1").lower()
+        if key not in found:
+            found[key] = value.decode("latin-1")
+    return found
+
+
+def _limited(receive: Receive, limit: int) -> Callable[[], Awaitable[Message]]:
+    received = 0
+
+    async def limited() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge
+        return message
+
+    return limited
+
+
+async def _reject(scope: Scope, receive: Receive, send: Send, error: APIError) -> None:
+    if scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        await send({"type": "websocket.close", "code": 1008, "reason": error.message[:100]})
+        return
+    await error.response()(scope, receive, send)

@@ -1,0 +1,127 @@
+"""`thread/*` and `model/list`: threads are threadline threads, models are the app's agents."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from threadline import Thread
+
+from ._approvals import reissue, waiting_flags
+from ._jsonrpc import JSON, SERVER_ERROR, RpcError
+from ._params import Params
+from ._shapes import model_entry, preview, session_fields, thread_shape, turns_shape
+
+if TYPE_CHECKING:
+    from ._session import Handler, Session
+
+_NOT_SUPPORTED = "not_supported"
+
+
+async def shape_of(session: Session, thread: Thread, *, with_turns: bool) -> JSON:
+    record = await thread.reload()
+    # The preview is the first user message, nearly always the first item.
+    items = await thread.items() if with_turns else await thread.items(limit=1)
+    turns = turns_shape(await thread.turns(), items) if with_turns else None
+    flags = sorted(set((await waiting_flags(thread)).values())) if record.active_turn_id else []
+    return thread_shape(record, session.hub.info, preview=preview(items), turns=turns,
+                        flags=flags)
+
+
+async def thread_start(session: Session, params: Params) -> JSON:
+    thread = await session.hub.app.threads.start(
+        user_id=params.opt_str("userId"), agent=params.opt_str("model"),
+        metadata=params.opt_dict("metadata"), key=params.opt_str("key"),
+        mode=params.opt_str("mode"))
+    shape = await shape_of(session, thread, with_turns=False)
+    watch = await session.watch(thread)
+    session.hold(watch)
+    session.defer(lambda: session.notify("thread/started", {"thread": shape}))
+    return {**session_fields(thread.record, session.hub.info), "thread": shape}
+
+
+async def thread_resume(session: Session, params: Params) -> JSON:
+    thread = await session.hub.thread(params.str("threadId"))
+    watch = await session.watch(thread)
+    session.hold(watch)
+    shape = await shape_of(session, thread, with_turns=not params.opt_bool("excludeTurns"))
+
+    def ask_again() -> None:
+        session.spawn(reissue(session, thread))
+
+    session.defer(ask_again)
+    return {**session_fields(thread.record, session.hub.info), "thread": shape}
+
+
+async def thread_fork(session: Session, params: Params) -> JSON:
+    await session.hub.thread(params.str("threadId"))
+    raise RpcError(SERVER_ERROR, "thread/fork is not available: this threadline has no way to "
+                   "copy a thread's history yet (it needs ThreadManager.fork)",
+                   {"code": _NOT_SUPPORTED, "method": "thread/fork"})
+
+
+async def thread_rollback(session: Session, params: Params) -> JSON:
+    await session.hub.thread(params.str("threadId"))
+    params.opt_int("numTurns", minimum=1)
+    raise RpcError(SERVER_ERROR, "thread/rollback is not available: this threadline has no way "
+                   "to drop turns from a thread yet (it needs Thread.rollback)",
+                   {"code": _NOT_SUPPORTED, "method": "thread/rollback"})
+
+
+async def thread_list(session: Session, params: Params) -> JSON:
+    archived = params.opt_bool("archived")
+    page = await session.hub.app.threads.list(
+        user_id=params.opt_str("userId"), status="archived" if archived else None,
+        limit=params.opt_int("limit", minimum=1, maximum=200) or 25,
+        cursor=params.opt_str("cursor"))
+    data = [await shape_of(session, thread, with_turns=False) for thread in page.threads]
+    return {"data": data, "nextCursor": page.next_cursor, "backwardsCursor": None}
+
+
+async def thread_read(session: Session, params: Params) -> JSON:
+    thread = await session.hub.thread(params.str("threadId"))
+    return {"thread": await shape_of(session, thread,
+                                     with_turns=bool(params.opt_bool("includeTurns")))}
+
+
+async def thread_archive(session: Session, params: Params) -> JSON:
+    thread = await session.hub.thread(params.str("threadId"))
+    await thread.archive()
+    session.defer(lambda: session.notify("thread/archived", {"threadId": thread.id}))
+    return {}
+
+
+async def thread_unarchive(session: Session, params: Params) -> JSON:
+    thread = await session.hub.thread(params.str("threadId"))
+    await thread.unarchive()
+    session.defer(lambda: session.notify("thread/unarchived", {"threadId": thread.id}))
+    return {"thread": await shape_of(session, thread, with_turns=False)}
+
+
+async def thread_set_name(session: Session, params: Params) -> JSON:
+    thread = await session.hub.thread(params.str("threadId"))
+    name = params.str("name")
+    await thread.set_metadata({**thread.record.metadata, "name": name})
+    session.defer(lambda: session.notify("thread/name/updated", {"threadId": thread.id,
+                                                                 "threadName": name}))
+    return {}
+
+
+async def model_list(session: Session, params: Params) -> JSON:
+    params.opt_bool("includeHidden")
+    agents = list(session.hub.app.agents.values())
+    return {"data": [model_entry(a.name, a.instructions, is_default=i == 0)
+                     for i, a in enumerate(agents)], "nextCursor": None}
+
+
+METHODS: dict[str, Handler] = {
+    "thread/start": thread_start,
+    "thread/resume": thread_resume,
+    "thread/fork": thread_fork,
+    "thread/list": thread_list,
+    "thread/read": thread_read,
+    "thread/archive": thread_archive,
+    "thread/unarchive": thread_unarchive,
+    "thread/name/set": thread_set_name,
+    "thread/rollback": thread_rollback,
+    "model/list": model_list,
+}

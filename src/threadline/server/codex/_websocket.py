@@ -1,0 +1,149 @@
+"""The app-server over WebSocket: one JSON-RPC message per text frame, as an ASGI route."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from threadline import Threadline
+
+from ._hub import Hub
+from ._jsonrpc import INVALID_REQUEST, Limits, RpcError
+from ._session import Session
+
+logger = logging.getLogger("threadline.server.codex")
+
+Authorize = Callable[[str | None], bool]
+_POLICY_VIOLATION = 1008
+
+
+class CodexRoute(WebSocketRoute):
+    """A Starlette WebSocket route serving the Codex app-server protocol for one app.
+    `close()` ends every connection (their turns keep running)."""
+
+    def __init__(self, app: Threadline, *, path: str, authorize: Authorize | None,
+                 limits: Limits, retention: float) -> None:
+        self.threadline = app
+        self.authorize = authorize
+        self.limits = limits
+        self.retention = retention
+        self.sessions: set[Session] = set()
+        self._hub: Hub | None = None
+        super().__init__(path, self._serve, name="codex-app-server")
+
+    @property
+    def hub(self) -> Hub:
+        if self._hub is None:
+            self._hub = Hub(self.threadline, retention=self.retention)
+        return self._hub
+
+    async def _serve(self, websocket: WebSocket) -> None:
+        if not self._allowed(websocket):
+            await websocket.close(code=_POLICY_VIOLATION)
+            return
+        await websocket.accept()
+        session = Session(self.hub, limits=self.limits)
+        self.sessions.add(session)
+        loop = asyncio.get_running_loop()
+        writer = loop.create_task(_write(session, websocket))
+        reader = loop.create_task(_read(session, websocket, self.limits))
+        closing = loop.create_task(session.closed.wait())
+        try:
+            await asyncio.wait({writer, reader, closing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            session.shut(session.close_reason or "the client disconnected")
+            for task in (reader, closing):
+                task.cancel()
+            await session.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer, 1.0)
+            self.sessions.discard(session)
+            if websocket.application_state != WebSocketState.DISCONNECTED:
+                with contextlib.suppress(Exception):
+                    await websocket.close()
+
+    def _allowed(self, websocket: WebSocket) -> bool:
+        header = websocket.headers.get("authorization", "")
+        token = header[7:].strip() if header[:7].lower() == "bearer " else None
+        if self.authorize is not None:
+            return self.authorize(token)
+        # Without keys, only same-machine pages may connect: a web page elsewhere must not
+        # drive the agents through the visitor's browser.
+        origin = websocket.headers.get("origin")
+        return origin is None or _is_loopback(urlsplit(origin).hostname or "")
+
+    async def disconnect_all(self) -> None:
+        """Drop every connection; clients reconnect and pick up where they were."""
+        for session in list(self.sessions):
+            session.shut("closed by the server")
+
+    async def close(self) -> None:
+        """End every connection and stop relaying (call before closing the app)."""
+        await self.disconnect_all()
+        if self._hub is not None:
+            await self._hub.close()
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+async def _read(session: Session, websocket: WebSocket, limits: Limits) -> None:
+    with contextlib.suppress(WebSocketDisconnect):
+        while not session.closed.is_set():
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("text")
+            if data is None:
+                data = message.get("bytes")
+            if data is None:
+                continue
+            if len(data) > limits.max_message_bytes:
+                session.refuse(RpcError(INVALID_REQUEST, f"message of {len(data)} bytes is over "
+                                        f"the limit of {limits.max_message_bytes} bytes"))
+                continue
+            await session.receive(data)
+
+
+async def _write(session: Session, websocket: WebSocket) -> None:
+    try:
+        async for batch in session.outgoing():
+            for data in batch:
+                await websocket.send_text(data.decode())
+    except Exception:
+        session.shut("could not write to the client")
+
+
+def websocket_route(app: Threadline, *, path: str = "/codex",
+                    authorize: Authorize | None = None, limits: Limits | None = None,
+                    retention: float = 60.0) -> CodexRoute:
+    """A route that serves the Codex app-server v2 protocol over WebSocket.
+
+    Args:
+        app: the app whose threads clients drive (opened by whoever serves the route).
+        path: where to mount it.
+        authorize: called with the bearer token of each connection (None if it sent
+            none); False refuses the connection. Without it, connections from web pages of
+            other hosts (a foreign `Origin`) are refused.
+        limits: message size and depth, how far behind a client may fall.
+        retention: seconds the events of a run or subscription are kept for a client that
+            reconnects.
+
+        routes = [websocket_route(app, authorize=lambda token: token == key)]
+        server = Starlette(routes=routes)
+    """
+    return CodexRoute(app, path=path, authorize=authorize, limits=limits or Limits(),
+                      retention=retention)

@@ -1,0 +1,118 @@
+"""Finding what a request names, for the key that made it: each key sees only its own
+threads, and anything else is reported as not found."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+
+from threadline import Thread, Threadline
+from threadline.types import ApprovalRequest, Item, NotFoundError, ToolCall, TurnRecord
+
+from .._config import ServerConfig
+from .._errors import not_found
+from .._security import identity_of
+from ._adapter import PriorCalls, ResponseInfo, Translator
+from ._feed import Segment
+from ._ids import ResponseRef, parse_response_id
+from ._runs import Drivers
+from ._wire_items import ItemMapper, external_call_ids
+
+
+@dataclass(frozen=True, kw_only=True)
+class Found:
+    """A stored response: its segment's turn and thread."""
+
+    ref: ResponseRef
+    turn: TurnRecord
+    thread: Thread
+
+
+class Access:
+    """What the routes share: the app, the server's settings and its turn drivers."""
+
+    def __init__(self, app: Threadline, config: ServerConfig, drivers: Drivers) -> None:
+        self.app = app
+        self.config = config
+        self.drivers = drivers
+
+    @staticmethod
+    def identity(request: Request) -> str | None:
+        return identity_of(request.scope)
+
+    async def thread(self, request: Request, thread_id: str, *, kind: str = "Conversation",
+                     param: str | None = None) -> Thread:
+        """The thread `thread_id`, if the caller's key owns it."""
+        try:
+            thread = await self.app.threads.resume(thread_id)
+        except NotFoundError:
+            raise not_found(kind, thread_id, param) from None
+        identity = self.identity(request)
+        if identity is not None and thread.user_id != identity:
+            raise not_found(kind, thread_id, param)
+        return thread
+
+    async def response(self, request: Request, response_id: str,
+                       param: str | None = None) -> Found:
+        """The response `response_id`, if the caller's key owns its thread."""
+        ref = parse_response_id(response_id)
+        turn = None if ref is None else await self.app.store.get_turn(ref.turn_id)
+        if ref is None or turn is None:
+            raise not_found("Response", response_id, param)
+        thread = await self.thread(request, turn.thread_id, kind="Response", param=param)
+        return Found(ref=ref, turn=turn, thread=thread)
+
+    def info(self, found: Found, *, background: bool = False) -> ResponseInfo:
+        """What a response says of itself besides its events."""
+        thread, turn = found.thread, found.turn
+        agent = self.app.agents.get(thread.record.agent)
+        instructions: str | None = None
+        text_format: dict[str, Any] = {"type": "text"}
+        if agent is not None:
+            instructions = agent.resolve_mode(thread.record.mode).instructions
+            if agent.output is not None:
+                text_format = {"type": "json_schema", "name": "output",
+                               "schema": agent.output.schema, "strict": False}
+        tools = [{"type": "function", "name": spec["name"],
+                  "description": spec.get("description") or None,
+                  "parameters": spec.get("parameters") or {}, "strict": False}
+                 for spec in turn.options.get("external_tools", [])]
+        return ResponseInfo(response_id=found.ref.response_id, created_at=turn.created_at,
+                            model=thread.record.agent, instructions=instructions, tools=tools,
+                            text_format=text_format, conversation_id=thread.id,
+                            background=background, completed_at=turn.completed_at)
+
+    async def translator(self, found: Found, *, background: bool = False) -> Translator:
+        items = [i for i in await found.thread.items() if i.turn_id == found.turn.turn_id]
+        return Translator(self.info(found, background=background), turn_id=found.turn.turn_id,
+                          external_tools=external_names(found.turn), prior=prior_calls(items))
+
+    def segment(self, found: Found, live: Any = None) -> Segment:
+        return Segment(thread=found.thread, store=self.app.store, turn_id=found.turn.turn_id,
+                       after_seq=found.ref.after_seq, live=live)
+
+    async def mapper(self, thread: Thread, items: list[Item] | None = None) -> ItemMapper:
+        """Maps the thread's stored items to their wire forms."""
+        if items is None:
+            items = await thread.items()
+        names = {turn.turn_id: external_names(turn) for turn in await thread.turns()}
+        return ItemMapper(items, external_call_ids(items, names))
+
+
+def external_names(turn: TurnRecord) -> frozenset[str]:
+    """The names of the function tools the client gave the turn."""
+    return frozenset(str(spec.get("name")) for spec in turn.options.get("external_tools", []))
+
+
+def prior_calls(items: list[Item]) -> PriorCalls:
+    calls: dict[str, tuple[str, ToolCall]] = {}
+    approvals: dict[str, str] = {}
+    for item in items:
+        payload = item.payload
+        if isinstance(payload, ToolCall):
+            calls[payload.tool_call_id] = (item.item_id, payload)
+        elif isinstance(payload, ApprovalRequest):
+            approvals[payload.tool_call_id] = item.item_id
+    return PriorCalls(calls=calls, approval_ids=approvals)

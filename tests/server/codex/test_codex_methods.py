@@ -1,0 +1,79 @@
+"""Every Codex method the server answers returns what the protocol's schema requires, and
+its notifications too (checked against the JSON Schema of the official Codex CLI)."""
+
+from __future__ import annotations
+
+from codex_harness import RESPONSES, Schema, WebSocketPeer, WebSocketServer
+
+
+def text(value: str) -> list[dict[str, str]]:
+    return [{"type": "text", "text": value}]
+
+
+async def checked(peer: WebSocketPeer, schema: Schema, method: str, **params: object
+                  ) -> dict[str, object]:
+    response = await peer.request(method, params)
+    assert "result" in response, response
+    schema.check(RESPONSES[method], response["result"])
+    return response["result"]
+
+
+async def test_each_method_answers_in_the_shape_of_the_schema(
+        ws_server: WebSocketServer, schema: Schema) -> None:
+    peer = await WebSocketPeer.connect(ws_server.url)
+    schema.check("InitializeResponse", (await peer.initialize())["result"])
+    assert [m["id"] for m in (await checked(peer, schema, "model/list"))["data"]] == [
+        "assistant"]
+    started = await checked(peer, schema, "thread/start", model="assistant")
+    thread_id = started["thread"]["id"]  # type: ignore[index]
+    await checked(peer, schema, "turn/start", threadId=thread_id, input=text("hello"))
+    await peer.until("turn/completed")
+    await checked(peer, schema, "thread/name/set", threadId=thread_id, name="greetings")
+    read = await checked(peer, schema, "thread/read", threadId=thread_id, includeTurns=True)
+    assert read["thread"]["name"] == "greetings"  # type: ignore[index]
+    assert [i["type"] for i in read["thread"]["turns"][0]["items"]] == [  # type: ignore[index]
+        "userMessage", "agentMessage"]
+    listed = await checked(peer, schema, "thread/list")
+    assert [t["id"] for t in listed["data"]] == [thread_id]  # type: ignore[union-attr]
+    await checked(peer, schema, "thread/archive", threadId=thread_id)
+    assert (await checked(peer, schema, "thread/list"))["data"] == []
+    await checked(peer, schema, "thread/unarchive", threadId=thread_id)
+    await checked(peer, schema, "thread/resume", threadId=thread_id)
+
+    turn = (await checked(peer, schema, "turn/start", threadId=thread_id,
+                          input=text("slowly 40")))["turn"]
+    await peer.until("item/agentMessage/delta")
+    steered = await checked(peer, schema, "turn/steer", threadId=thread_id,
+                            expectedTurnId=turn["id"], input=text("and more"))  # type: ignore[index]
+    assert steered == {"turnId": turn["id"]}  # type: ignore[index]
+    await checked(peer, schema, "turn/interrupt", threadId=thread_id,
+                  turnId=turn["id"])  # type: ignore[index]
+    interrupted = await peer.until("turn/completed")
+    assert interrupted["params"]["turn"]["status"] == "interrupted"
+
+    other = (await checked(peer, schema, "thread/start"))["thread"]["id"]  # type: ignore[index]
+    await checked(peer, schema, "turn/start", threadId=other, input=text("break"))
+    error = await peer.until("error")
+    failed = await peer.until("turn/completed")
+    assert error["params"]["error"]["message"] == "the backend is down"
+    assert failed["params"]["turn"]["status"] == "failed"
+
+    for message in [*peer.seen, error, failed]:
+        if "method" in message:
+            schema.check_message(message)
+    await peer.close()
+
+
+async def test_fork_and_rollback_say_they_are_not_available_yet(
+        ws_server: WebSocketServer) -> None:
+    peer = await WebSocketPeer.connect(ws_server.url)
+    await peer.initialize()
+    thread_id = (await peer.request("thread/start"))["result"]["thread"]["id"]
+
+    forked = await peer.request("thread/fork", {"threadId": thread_id})
+    rolled = await peer.request("thread/rollback", {"threadId": thread_id, "numTurns": 1})
+
+    assert forked["error"]["code"] == rolled["error"]["code"] == -32000
+    assert forked["error"]["data"] == {"code": "not_supported", "method": "thread/fork"}
+    assert rolled["error"]["data"] == {"code": "not_supported", "method": "thread/rollback"}
+    await peer.close()

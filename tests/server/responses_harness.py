@@ -1,0 +1,68 @@
+"""A real uvicorn server on 127.0.0.1 in a thread of the test process, serving `apps`."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from apps import agents
+
+import threadline as tl
+from threadline.server import ServerConfig, create_app
+
+API_KEYS = ("sk-alpha-0123456789", "sk-beta-9876543210")
+
+
+@dataclass
+class RunningServer:
+    port: int
+    db: Path
+    config: ServerConfig
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class _Handle:
+    server: uvicorn.Server
+    thread: threading.Thread
+
+
+def start_server(db: Path, *, api_keys: Sequence[str] = (), workers: int | None = None,
+                 **limits: float) -> tuple[RunningServer, _Handle]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = ServerConfig(host="127.0.0.1", port=port, api_keys=tuple(api_keys),
+                          recovery_interval=1.0, workers=workers,
+                          **limits)  # type: ignore[arg-type]
+    app = tl.Threadline(agents=agents(), store=db, recovery_interval=config.recovery_interval,
+                        run_turns=workers != 0)
+    server = uvicorn.Server(uvicorn.Config(create_app(app, config), log_level="warning",
+                                           lifespan="on", timeout_graceful_shutdown=2))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.01)
+    return RunningServer(port=port, db=db, config=config), _Handle(server, thread)
+
+
+def stop_server(handle: _Handle) -> None:
+    handle.server.should_exit = True
+    handle.thread.join(timeout=15)
+    assert not handle.thread.is_alive(), "the test server did not stop"
