@@ -61,6 +61,13 @@ class RemoteThreadManager:
                                   metadata=metadata)
 
 
+    async def fork(self, thread_id: str, *, upto_seq: int | None = None,
+                   metadata: dict[str, Any] | None = None) -> RemoteThread:
+        """A new thread whose history copies the visible history of `thread_id`."""
+        return await self._thread("fork", threadId=thread_id, uptoSeq=upto_seq,
+                                  metadata=metadata)
+
+
 def _agent_name(agent: str | Agent | None) -> str | None:
     return agent.name if isinstance(agent, Agent) else agent
 

@@ -239,6 +239,10 @@ class RemoteThread:
         data = await self._call("append", items=[payload_to_wire(p) for p in items])
         return [item_from_wire(i) for i in data["items"]]
 
+    async def rollback(self, turns: int = 1) -> ThreadRecord:
+        """Take the last `turns` finished turns out of the history the model sees."""
+        return await self._record("rollback", turns=turns)
+
     async def delete_item(self, item_id: str) -> bool:
         """Take an item out of the history the model sees. False if there is none."""
         return bool((await self._call("deleteItem", itemId=item_id))["deleted"])

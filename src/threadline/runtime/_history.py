@@ -17,6 +17,7 @@ from threadline.types import (
 DISCARD_PHASE = "discard"
 SUMMARY_PHASE = "summary"
 DELETED_PHASE = "deleted"  # a system event whose data names an item taken out of the history
+ROLLBACK_PHASE = "rollback"  # a system event whose data names turns taken out of the history
 
 
 class HistoryIndex:
@@ -29,6 +30,7 @@ class HistoryIndex:
         self.orphan_results = False  # a result whose call is not in the history
         self.discarded: set[str] = set()  # turns hidden from the model
         self.deleted: set[str] = set()  # items taken out of the history
+        self.rolled_back: set[str] = set()  # turns taken out of the history
         self.summarized = False
         self.standing: dict[str, ApprovalResponse] = {}  # tool name -> "always" decision
         self._approval_names: dict[str, str] = {}
@@ -49,6 +51,8 @@ class HistoryIndex:
                     self.discarded.add(str(payload.data.get("turn_id")))
                 elif payload.phase == DELETED_PHASE:
                     self.deleted.add(str(payload.data.get("item_id")))
+                elif payload.phase == ROLLBACK_PHASE:
+                    self.rolled_back.update(str(t) for t in payload.data.get("turn_ids", []))
                 elif payload.phase == SUMMARY_PHASE:
                     self.summarized = True
             elif isinstance(payload, ApprovalRequest):
@@ -61,7 +65,8 @@ class HistoryIndex:
     @property
     def plain(self) -> bool:
         """Whether the model may see the history exactly as stored."""
-        return not (self.unanswered or self.orphan_results or self.discarded or self.deleted)
+        return not (self.unanswered or self.orphan_results or self.discarded or self.deleted
+                    or self.rolled_back)
 
 
 def repair(items: Sequence[Item]) -> list[Item]:
@@ -123,6 +128,13 @@ def unanswered_calls(items: Sequence[Item]) -> list[Item]:
             if isinstance(i.payload, ToolCall) and i.payload.tool_call_id not in answered]
 
 
+def _is_edit(item: Item) -> bool:
+    """A marker that changes what the model sees, not something it should read."""
+    payload = item.payload
+    return isinstance(payload, SystemEvent) and payload.phase in (
+        DISCARD_PHASE, DELETED_PHASE, ROLLBACK_PHASE)
+
+
 class HistoryCache:
     """The histories of recently run threads (with their index), so a turn does not reload
     its whole thread. Items are append-only, so a cached history is extended with the items
@@ -149,18 +161,14 @@ class HistoryCache:
 
 
 def visible_history(items: Sequence[Item], index: HistoryIndex | None = None) -> list[Item]:
-    """The history a model may see: deleted items and turns discarded on error left out (a
-    discarded turn's user message kept), then repaired. With the history's index, a plain
-    history is returned at once."""
+    """The history a model may see: deleted items, rolled-back turns and turns discarded on
+    error left out (a discarded turn's user message kept), then repaired. With the
+    history's index, a plain history is returned at once."""
     if index is not None and index.plain:
         return list(items)
-    deleted = {item.payload.data.get("item_id") for item in items
-               if isinstance(item.payload, SystemEvent) and item.payload.phase == DELETED_PHASE}
-    if deleted:
-        items = [i for i in items if i.item_id not in deleted]
-    discarded = {item.payload.data.get("turn_id") for item in items
-                 if isinstance(item.payload, SystemEvent) and item.payload.phase == DISCARD_PHASE}
-    if discarded:
-        items = [i for i in items
-                 if i.turn_id not in discarded or isinstance(i.payload, UserMessage)]
+    edits = HistoryIndex(i for i in items if isinstance(i.payload, SystemEvent))
+    if edits.deleted or edits.rolled_back or edits.discarded:
+        items = [i for i in items if not _is_edit(i) and i.item_id not in edits.deleted
+                 and i.turn_id not in edits.rolled_back
+                 and (i.turn_id not in edits.discarded or isinstance(i.payload, UserMessage))]
     return repair(items)

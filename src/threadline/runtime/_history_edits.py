@@ -16,13 +16,15 @@ from threadline.types import (
     StoreError,
     SystemEvent,
     TextPart,
+    ThreadRecord,
+    TurnInProgressError,
     UserMessage,
     new_id,
     payload_to_dict,
 )
 
 from ._engine import Engine
-from ._history import DELETED_PHASE
+from ._history import DELETED_PHASE, ROLLBACK_PHASE, HistoryIndex
 from ._input import check_text
 
 _ATTEMPTS = 20
@@ -87,3 +89,48 @@ def visible_ids(items: Sequence[Item]) -> set[str]:
     deleted = {i.payload.data.get("item_id") for i in items
                if isinstance(i.payload, SystemEvent) and i.payload.phase == DELETED_PHASE}
     return {i.item_id for i in items if i.item_id not in deleted}
+
+
+async def rollback(engine: Engine, thread_id: str, turns: int) -> None:
+    """Take the last `turns` finished turns out of the history the model sees."""
+    records = await engine.store.list_turns(thread_id)
+    if any(not t.is_final for t in records):
+        raise TurnInProgressError("cannot roll back while a turn is unfinished",
+                                  thread_id=thread_id)
+    items = await engine.store.load_items(thread_id)
+    gone = HistoryIndex(i for i in items if isinstance(i.payload, SystemEvent)).rolled_back
+    kept = [t for t in records if t.turn_id not in gone]
+    if turns < 1 or turns > len(kept):
+        raise InvalidInputError(f"can roll back between 1 and {len(kept)} turn(s), not {turns}",
+                                thread_id=thread_id)
+    dropped = [t.turn_id for t in kept[-turns:]]
+    await append_items(engine, thread_id, [SystemEvent(
+        phase=ROLLBACK_PHASE, message=f"{turns} turn(s) rolled back",
+        data={"turn_ids": dropped})])
+
+
+async def fork(engine: Engine, thread_id: str, *, upto_seq: int | None,
+               metadata: dict[str, object] | None) -> ThreadRecord:
+    """A new thread (same agent, user and mode) whose history is a copy of the source's
+    visible history up to `upto_seq`."""
+    source = await engine.store.get_thread(thread_id)
+    if source is None:
+        raise NotFoundError(f"no thread {thread_id!r}", thread_id=thread_id)
+    if upto_seq is None and source.active_turn_id is not None:
+        raise TurnInProgressError("the thread has an unfinished turn: fork it once the turn "
+                                  "ends, or up to an earlier seq", thread_id=thread_id)
+    items = await engine.store.load_items(thread_id, limit=upto_seq)
+    hidden = HistoryIndex(i for i in items if isinstance(i.payload, SystemEvent))
+    payloads = [i.payload for i in items if i.item_id not in hidden.deleted
+                and i.turn_id not in hidden.rolled_back
+                and not (isinstance(i.payload, SystemEvent) and i.payload.phase in (
+                    DELETED_PHASE, ROLLBACK_PHASE))]
+    now = time.time()
+    record = await engine.store.create_thread(ThreadRecord(
+        thread_id=new_id("thr"), user_id=source.user_id, resource_id=source.resource_id,
+        agent=source.agent, mode=source.mode, state=source.state,
+        metadata={**(metadata or {}), "forked_from_id": thread_id}, created_at=now,
+        updated_at=now))
+    if payloads:
+        await append_items(engine, record.thread_id, payloads)
+    return record

@@ -56,6 +56,15 @@ class ThreadManager:
         return ThreadList(threads=[Thread(self._engine, r) for r in page.threads],
                           next_cursor=page.next_cursor)
 
+    async def fork(self, thread_id: str, *, upto_seq: int | None = None,
+                   metadata: dict[str, Any] | None = None) -> Thread:
+        """A new thread whose history copies the visible history of `thread_id` (up to item
+        `upto_seq`); its metadata names the source as `forked_from_id`."""
+        from ._history_edits import fork
+
+        record = await fork(self._engine, thread_id, upto_seq=upto_seq, metadata=metadata)
+        return Thread(self._engine, record)
+
     async def get_or_create(self, *, user_id: str, agent: str | Agent | None = None,
                             metadata: dict[str, Any] | None = None) -> Thread:
         """The user's most recent thread of that agent that is not archived, else a new one."""

@@ -248,6 +248,15 @@ class Thread:
 
         return await append_items(self._engine, self.id, items)
 
+    async def rollback(self, turns: int = 1) -> ThreadRecord:
+        """Take the last `turns` finished turns out of the history the model sees (the
+        stored log keeps them). Raises `TurnInProgressError` while a turn is unfinished,
+        `InvalidInputError` if there are not that many turns."""
+        from ._history_edits import rollback
+
+        await rollback(self._engine, self.id, turns)
+        return await self.reload()
+
     async def delete_item(self, item_id: str) -> bool:
         """Take an item out of the history: the model no longer sees it (the stored log keeps
         it, with a `deleted` system event). False if there is no such item."""

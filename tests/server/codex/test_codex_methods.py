@@ -64,16 +64,18 @@ async def test_each_method_answers_in_the_shape_of_the_schema(
     await peer.close()
 
 
-async def test_fork_and_rollback_say_they_are_not_available_yet(
-        ws_server: WebSocketServer) -> None:
+async def test_fork_copies_a_thread_and_rollback_drops_turns(ws_server: WebSocketServer) -> None:
     peer = await WebSocketPeer.connect(ws_server.url)
     await peer.initialize()
     thread_id = (await peer.request("thread/start"))["result"]["thread"]["id"]
+    await peer.request("turn/start", {"threadId": thread_id, "input": text("hello")})
+    await peer.until("turn/completed")
 
     forked = await peer.request("thread/fork", {"threadId": thread_id})
     rolled = await peer.request("thread/rollback", {"threadId": thread_id, "numTurns": 1})
+    again = await peer.request("thread/rollback", {"threadId": thread_id, "numTurns": 1})
 
-    assert forked["error"]["code"] == rolled["error"]["code"] == -32000
-    assert forked["error"]["data"] == {"code": "not_supported", "method": "thread/fork"}
-    assert rolled["error"]["data"] == {"code": "not_supported", "method": "thread/rollback"}
+    assert forked["result"]["thread"]["id"] != thread_id
+    assert "result" in rolled
+    assert "error" in again  # no turn is left to roll back
     await peer.close()

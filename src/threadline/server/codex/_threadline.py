@@ -73,6 +73,19 @@ async def threads_get_or_create(session: Session, params: Params) -> JSON:
     return {"thread": thread_to_wire(thread.record)}
 
 
+async def threads_fork(session: Session, params: Params) -> JSON:
+    thread = await session.hub.app.threads.fork(
+        params.str("threadId"), upto_seq=params.opt_int("uptoSeq", minimum=1),
+        metadata=params.opt_dict("metadata"))
+    return {"thread": thread_to_wire(thread.record)}
+
+
+async def thread_rollback(session: Session, params: Params) -> JSON:
+    thread = await _thread(session, params)
+    return {"thread": thread_to_wire(await thread.rollback(
+        params.opt_int("turns", minimum=1) or 1))}
+
+
 async def thread_read(session: Session, params: Params) -> JSON:
     thread = await _thread(session, params)
     return {"thread": thread_to_wire(await thread.reload())}
@@ -311,6 +324,8 @@ METHODS: dict[str, Handler] = {
     "threadline/threads/resume": threads_resume,
     "threadline/threads/list": threads_list,
     "threadline/threads/getOrCreate": threads_get_or_create,
+    "threadline/threads/fork": threads_fork,
+    "threadline/thread/rollback": thread_rollback,
     "threadline/thread/read": thread_read,
     "threadline/thread/items": thread_items,
     "threadline/thread/events": thread_events,

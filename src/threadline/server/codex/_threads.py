@@ -7,14 +7,13 @@ from typing import TYPE_CHECKING
 from threadline import Thread
 
 from ._approvals import reissue, waiting_flags
-from ._jsonrpc import JSON, SERVER_ERROR, RpcError
+from ._jsonrpc import JSON
 from ._params import Params
 from ._shapes import model_entry, preview, session_fields, thread_shape, turns_shape
 
 if TYPE_CHECKING:
     from ._session import Handler, Session
 
-_NOT_SUPPORTED = "not_supported"
 
 
 async def shape_of(session: Session, thread: Thread, *, with_turns: bool) -> JSON:
@@ -53,18 +52,19 @@ async def thread_resume(session: Session, params: Params) -> JSON:
 
 
 async def thread_fork(session: Session, params: Params) -> JSON:
-    await session.hub.thread(params.str("threadId"))
-    raise RpcError(SERVER_ERROR, "thread/fork is not available: this threadline has no way to "
-                   "copy a thread's history yet (it needs ThreadManager.fork)",
-                   {"code": _NOT_SUPPORTED, "method": "thread/fork"})
+    source = await session.hub.thread(params.str("threadId"))
+    thread = await session.hub.app.threads.fork(source.id)
+    shape = await shape_of(session, thread, with_turns=True)
+    watch = await session.watch(thread)
+    session.hold(watch)
+    session.defer(lambda: session.notify("thread/started", {"thread": shape}))
+    return {**session_fields(thread.record, session.hub.info), "thread": shape}
 
 
 async def thread_rollback(session: Session, params: Params) -> JSON:
-    await session.hub.thread(params.str("threadId"))
-    params.opt_int("numTurns", minimum=1)
-    raise RpcError(SERVER_ERROR, "thread/rollback is not available: this threadline has no way "
-                   "to drop turns from a thread yet (it needs Thread.rollback)",
-                   {"code": _NOT_SUPPORTED, "method": "thread/rollback"})
+    thread = await session.hub.thread(params.str("threadId"))
+    await thread.rollback(params.opt_int("numTurns", minimum=1) or 1)
+    return {"thread": await shape_of(session, thread, with_turns=True)}
 
 
 async def thread_list(session: Session, params: Params) -> JSON:
