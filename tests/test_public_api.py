@@ -51,6 +51,7 @@ def test_the_public_surface_is_pinned() -> None:
         "TurnStream",
         "Usage",
         "__version__",
+        "connect",
         "open_store",
         "resolve_model",
         "tool",

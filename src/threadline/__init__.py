@@ -63,15 +63,20 @@ ExternalTool = ToolSpec
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from threadline.client import connect
     from threadline.store import PostgresStore
 
 
 def __getattr__(name: str) -> Any:
-    # psycopg is imported only by those who use PostgreSQL.
+    # psycopg, and the network client, are imported only by those who use them.
     if name == "PostgresStore":
         from threadline.store import PostgresStore
 
         return PostgresStore
+    if name == "connect":
+        from threadline.client import connect
+
+        return connect
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
@@ -123,6 +128,7 @@ __all__ = [
     "TurnStream",
     "Usage",
     "__version__",
+    "connect",
     "open_store",
     "resolve_model",
     "tool",

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 import threadline as tl
-from threadline.testing import Step, tool_call
+from threadline.testing import Step, eventually, tool_call
 from threadline.types import UserMessage
 
 
@@ -58,3 +58,22 @@ async def test_an_unknown_policy_is_refused(make_app: Any) -> None:
     thread = await app.threads.start()
     with pytest.raises(tl.InvalidInputError, match="on_busy"):
         await thread.run("x", on_busy="sometimes")  # type: ignore[arg-type]
+
+
+async def test_steering_input_a_turn_did_not_take_gets_its_own_turn(make_app: Any) -> None:
+    app, _ = await make_app([Step(text="slow " * 20, delta_delay=0.02), "for the steer"])
+    thread = await app.threads.start()
+    first = asyncio.create_task(thread.run("one"))
+    await asyncio.sleep(0.05)
+
+    steered = asyncio.create_task(thread.run("also this", on_busy="steer"))
+    await asyncio.sleep(0.05)
+    await first
+
+    async def both_done() -> list[tl.TurnRecord] | None:
+        turns = await thread.turns()
+        return turns if len(turns) == 2 and all(t.is_final for t in turns) else None
+
+    turns = await eventually(both_done)
+    assert turns[1].input[0]["text"] == "also this"
+    steered.cancel()

@@ -126,8 +126,10 @@ class TurnContext:
             items.append(item)
             self.events.emit("item_completed", item_id=item.item_id,
                              params={"item": item.to_dict()})
+        # What ends or pauses a turn is announced once it is stored, so that a client who
+        # sees it can always read it back.
         for event_type, params, item_id in trailing:
-            self.events.emit(event_type, item_id=item_id, params=params)
+            self.events.emit(event_type, item_id=item_id, params=params, defer=True)
         cursor = ThreadCursor(last_item_seq=self.last_item_seq,
                               last_event_seq=self.events.last_seq)
         write = TurnWrite(
@@ -149,12 +151,14 @@ class TurnContext:
                                 completed_at=now if end == "release" else None)
         writing.add_done_callback(self._note_outcome)
         if not wait and getattr(self.store, "ordered_writes", False):
+            self.events.publish_deferred()
             return items
         # The write finishes even if this task is cancelled meanwhile: its outcome decides
         # what the turn knows, so that an interrupt never writes the same items twice.
         self._waited = writing
         cancelled = await _settle(writing)
         if writing.cancelled() or writing.exception() is not None:
+            self.events.drop_deferred()
             if self.failed is None and before == write.expected:
                 # Nothing of it was stored and nothing else was pending: take it back.
                 del self.history[len(self.history) - len(items):]
@@ -164,6 +168,7 @@ class TurnContext:
             if writing.cancelled():
                 raise asyncio.CancelledError
             raise writing.exception()  # type: ignore[misc]
+        self.events.publish_deferred()
         if cancelled:
             raise asyncio.CancelledError
         return items

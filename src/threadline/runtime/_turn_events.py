@@ -33,6 +33,7 @@ class TurnEvents:
         self.last_seq = last_seq
         self._publish = publish
         self._held: list[Event] = []  # emitted before a publisher was attached
+        self._deferred: list[Event] = []  # published once the write storing them is done
         self._unstored: list[Event | _DeltaRun] = []
         self._run: _DeltaRun | None = None
 
@@ -44,7 +45,9 @@ class TurnEvents:
             publish(event)
 
     def emit(self, event_type: EventType, *, item_id: str | None = None,
-             params: Mapping[str, Any] | None = None, raw: Any = None) -> Event:
+             params: Mapping[str, Any] | None = None, raw: Any = None,
+             defer: bool = False) -> Event:
+        """Number an event and publish it (with `defer`, only at `publish_deferred()`)."""
         params = params or {}
         if event_type in DELTA_EVENT_TYPES:
             run = self._run
@@ -62,11 +65,26 @@ class TurnEvents:
             event = Event(type=event_type, thread_id=self.thread_id, turn_id=self.turn_id,
                           item_id=item_id, seq=self.last_seq, params=params, raw=raw)
             self._unstored.append(event)
-        if self._publish is None:
+        if defer:
+            self._deferred.append(event)
+        elif self._publish is None:
             self._held.append(event)
         else:
             self._publish(event)
         return event
+
+    def publish_deferred(self) -> None:
+        """Publish the deferred events: their write is durable now."""
+        deferred, self._deferred = self._deferred, []
+        for event in deferred:
+            if self._publish is None:
+                self._held.append(event)
+            else:
+                self._publish(event)
+
+    def drop_deferred(self) -> None:
+        """Forget the deferred events: their write failed, so they did not happen."""
+        self._deferred = []
 
     def take_unstored(self) -> list[Event]:
         """The events to write with the next commit, deltas coalesced, in seq order."""

@@ -310,6 +310,9 @@ async def write_turn(conn: Connection, t: Tables, write: TurnWrite) -> Written:
         turn_values.append(codec.dumps(write.error))
     await execute(conn, f"UPDATE {t.turns} SET {', '.join(turn_assignments)} WHERE turn_id = %s",
                   (*turn_values, write.turn_id))
+    if write.end == "release":  # steering input the turn did not take gets a turn of its own
+        await execute(conn, f"UPDATE {t.inbox} SET kind = 'input' WHERE thread_id = %s AND "
+                      "kind = 'steer'", (write.thread_id,))
     row = await fetchone(
         conn, "SELECT COALESCE(bool_or(kind != 'steer'), false), "
         f"COALESCE(bool_or(kind = 'steer'), false) FROM {t.inbox} WHERE thread_id = %s",

@@ -244,6 +244,9 @@ def write_turn(conn: sqlite3.Connection, write: TurnWrite) -> Written:
         turn_values.append(codec.dumps(write.error))
     conn.execute(f"UPDATE turns SET {', '.join(turn_assignments)} WHERE turn_id = ?",
                  (*turn_values, write.turn_id))
+    if write.end == "release":  # steering input the turn did not take gets a turn of its own
+        conn.execute("UPDATE inbox SET kind = 'input' WHERE thread_id = ? AND kind = 'steer'",
+                     (write.thread_id,))
     queued, steering = conn.execute(
         "SELECT COALESCE(SUM(kind != 'steer'), 0), COALESCE(SUM(kind = 'steer'), 0) "
         "FROM inbox WHERE thread_id = ?", (write.thread_id,)).fetchone()
