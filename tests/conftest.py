@@ -55,8 +55,7 @@ StoreFactory = Callable[[], tl.Store]
 
 
 @pytest.fixture(params=BACKENDS)
-async def make_store(request: pytest.FixtureRequest, db_path: Path
-                     ) -> AsyncIterator[StoreFactory]:
+async def make_store(request: pytest.FixtureRequest, db_path: Path) -> AsyncIterator[StoreFactory]:
     """New store objects on the test's own database: a SQLite file, or a PostgreSQL schema
     (dropped afterwards). Every runtime test runs on both."""
     if request.param == "sqlite":
@@ -77,13 +76,18 @@ async def make_app(make_store: StoreFactory) -> AsyncIterator[AppFactory]:
     store's invariants must hold."""
     opened: list[tuple[tl.Threadline, ScriptedModel]] = []
 
-    async def factory(steps: Sequence[Any] = (), *, tools: Sequence[Any] = (),
-                      agents: Sequence[tl.Agent] | None = None, **agent_kwargs: Any
-                      ) -> tuple[tl.Threadline, ScriptedModel]:
+    async def factory(
+        steps: Sequence[Any] = (),
+        *,
+        tools: Sequence[Any] = (),
+        agents: Sequence[tl.Agent] | None = None,
+        **agent_kwargs: Any,
+    ) -> tuple[tl.Threadline, ScriptedModel]:
         model = ScriptedModel(list(steps))
         if agents is None:
-            agents = [tl.Agent(name="assistant", instructions="Be brief.", tools=tools,
-                               **agent_kwargs)]
+            agents = [
+                tl.Agent(name="assistant", instructions="Be brief.", tools=tools, **agent_kwargs)
+            ]
         app = tl.Threadline(agents=agents, store=make_store(), model=model)
         await app.open()
         opened.append((app, model))
@@ -97,4 +101,3 @@ async def make_app(make_store: StoreFactory) -> AsyncIterator[AppFactory]:
     if opened:
         async with make_store() as store:  # type: ignore[attr-defined]
             assert await check_invariants(store) == []
-

@@ -1,11 +1,11 @@
 """threadline: durable threads for AI agents.
 
-    import threadline as tl
+import threadline as tl
 
-    agent = tl.Agent(name="assistant", instructions="Be brief.", tools=[get_weather])
-    async with tl.Threadline(agents=[agent]) as app:
-        thread = await app.threads.start(user_id="me")
-        print((await thread.run("What's the weather in Paris?")).text)
+agent = tl.Agent(name="assistant", instructions="Be brief.", tools=[get_weather])
+async with tl.Threadline(agents=[agent]) as app:
+    thread = await app.threads.start(user_id="me")
+    print((await thread.run("What's the weather in Paris?")).text)
 """
 
 from typing import TYPE_CHECKING, Any
@@ -78,6 +78,7 @@ def __getattr__(name: str) -> Any:
 
         return connect
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Agent",

@@ -18,8 +18,9 @@ Completed = subprocess.CompletedProcess[str]
 
 def cli_env() -> dict[str, str]:
     """The environment without THREADLINE_* settings, able to import the repo's code."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("THREADLINE_") and k != "COLUMNS"}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("THREADLINE_") and k != "COLUMNS"
+    }
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(REPO)])
     env["PYTHONIOENCODING"] = "utf-8"
     return env
@@ -38,21 +39,42 @@ class CliProcess:
             options += ["--model", model]
         return [sys.executable, "-m", "threadline.cli", *options, *args]
 
-    def __call__(self, *args: str, input: str = "", model: str | None = SCRIPTED,
-                 timeout: float = 30) -> Completed:
-        return subprocess.run(self.command(*args, model=model), cwd=self.folder,
-                              env=cli_env(), input=input, capture_output=True, text=True,
-                              encoding="utf-8", timeout=timeout)
+    def __call__(
+        self, *args: str, input: str = "", model: str | None = SCRIPTED, timeout: float = 30
+    ) -> Completed:
+        return subprocess.run(
+            self.command(*args, model=model),
+            cwd=self.folder,
+            env=cli_env(),
+            input=input,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=timeout,
+        )
 
-    def concurrently(self, *invocations: Sequence[str], input: str = "",
-                     model: str | None = SCRIPTED, timeout: float = 30) -> list[Completed]:
+    def concurrently(
+        self,
+        *invocations: Sequence[str],
+        input: str = "",
+        model: str | None = SCRIPTED,
+        timeout: float = 30,
+    ) -> list[Completed]:
         """Several independent commands at once, each given `input` (each process spends
         most of its time importing)."""
-        processes = [subprocess.Popen(self.command(*args, model=model), cwd=self.folder,
-                                      env=cli_env(), stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True, encoding="utf-8")
-                     for args in invocations]
+        processes = [
+            subprocess.Popen(
+                self.command(*args, model=model),
+                cwd=self.folder,
+                env=cli_env(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                encoding="utf-8",
+            )
+            for args in invocations
+        ]
         results: list[Completed] = []
         for args, process in zip(invocations, processes, strict=True):
             stdout, stderr = process.communicate(input, timeout=timeout)

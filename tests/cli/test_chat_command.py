@@ -10,8 +10,10 @@ from cli_process import CliProcess, cli_env, thread_id_of
 
 def test_piped_chat_answers_each_line_until_exit(cli: CliProcess) -> None:
     result, broken = cli.concurrently(
-        ["chat"], ["--model", "py:tests.cli.scripted_models:broken", "chat"],
-        input="hello\n\ncalculate 2 ** 10\n/exit\nnever sent\n")
+        ["chat"],
+        ["--model", "py:tests.cli.scripted_models:broken", "chat"],
+        input="hello\n\ncalculate 2 ** 10\n/exit\nnever sent\n",
+    )
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
@@ -44,8 +46,13 @@ def test_chat_with_thread_resumes_an_earlier_conversation(cli: CliProcess) -> No
 
 def test_ctrl_c_interrupts_the_reply_and_the_chat_goes_on(cli: CliProcess) -> None:
     process = subprocess.Popen(
-        cli.command("chat", model="py:tests.cli.scripted_models:slow"), cwd=cli.folder,
-        env=cli_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        cli.command("chat", model="py:tests.cli.scripted_models:slow"),
+        cwd=cli.folder,
+        env=cli_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert process.stdin is not None
     assert process.stdout is not None
     process.stdin.write(b"count slowly\n")

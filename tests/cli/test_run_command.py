@@ -31,7 +31,8 @@ def test_run_prints_the_reply_and_the_thread_id(runs: dict[str, Completed]) -> N
 
 
 def test_run_shows_tool_calls_on_stderr_and_the_answer_on_stdout(
-        runs: dict[str, Completed]) -> None:
+    runs: dict[str, Completed],
+) -> None:
     result = runs["time"]
 
     assert result.returncode == 0, result.stderr
@@ -51,8 +52,11 @@ def test_run_events_prints_one_json_event_per_line(runs: dict[str, Completed]) -
     assert types[-1] == "completed"
     assert {"item_started", "item_completed", "agent_message_delta"} <= set(types)
     assert {event["thread_id"] for event in events} == {thread_id_of(result)}
-    results = [e["params"]["item"]["content"] for e in events if e["type"] == "item_completed"
-               and e["params"]["item"]["type"] == "tool_result"]
+    results = [
+        e["params"]["item"]["content"]
+        for e in events
+        if e["type"] == "item_completed" and e["params"]["item"]["type"] == "tool_result"
+    ]
     assert [r["output"] for r in results] == ["42"]
 
 

@@ -50,7 +50,8 @@ def test_threads_list_filters_by_user_and_prints_json(history: History) -> None:
     assert result.returncode == 0, result.stderr
     threads = json.loads(result.stdout)
     assert [(t["id"], t["user_id"], t["turn_count"]) for t in threads] == [
-        (history.clock_thread, "alice", 1)]
+        (history.clock_thread, "alice", 1)
+    ]
 
 
 def test_threads_list_limit(history: History) -> None:
@@ -82,7 +83,11 @@ def test_threads_show_json_has_the_thread_turns_and_items(history: History) -> N
     assert shown["thread"]["id"] == history.calculator_thread
     assert [(t["number"], t["status"]) for t in shown["turns"]] == [(1, "completed")]
     assert [item["type"] for item in shown["items"]] == [
-        "user_message", "tool_call", "tool_result", "agent_message"]
+        "user_message",
+        "tool_call",
+        "tool_result",
+        "agent_message",
+    ]
     tool_result = shown["items"][2]["content"]
     assert (tool_result["outcome"], tool_result["output"]) == ("error", "Error: division by zero")
 

@@ -25,7 +25,8 @@ def test_the_remote_classes_expose_the_in_process_operations() -> None:
 
 
 async def test_a_turn_streams_the_same_events_as_in_process(
-        remote: RemoteThreadline, local: tl.Threadline) -> None:
+    remote: RemoteThreadline, local: tl.Threadline
+) -> None:
     thread = await remote.threads.start(user_id="ann")
     watched = (await local.threads.resume(thread.id)).subscribe()
 
@@ -40,7 +41,8 @@ async def test_a_turn_streams_the_same_events_as_in_process(
     stored = await (await local.threads.resume(thread.id)).items()
     assert await thread.items() == stored
     assert [e.seq for e in await thread.events()] == [
-        e.seq for e in await (await local.threads.resume(thread.id)).events()]
+        e.seq for e in await (await local.threads.resume(thread.id)).events()
+    ]
 
 
 async def _until_terminal(subscription: tl.Subscription):  # type: ignore[no-untyped-def]
@@ -95,8 +97,9 @@ async def test_errors_come_back_as_the_same_classes(remote: RemoteThreadline) ->
     assert slow.result.status == "cancelled"
 
 
-async def test_the_thread_operations_work_remotely(remote: RemoteThreadline,
-                                                   local: tl.Threadline) -> None:
+async def test_the_thread_operations_work_remotely(
+    remote: RemoteThreadline, local: tl.Threadline
+) -> None:
     thread = await remote.threads.get_or_create(user_id="bo")
     assert (await remote.threads.get_or_create(user_id="bo")).id == thread.id
     entry = await thread.enqueue("hello queue")
@@ -121,7 +124,8 @@ async def test_the_thread_operations_work_remotely(remote: RemoteThreadline,
 
 
 async def test_a_subscription_sees_turns_other_clients_start(
-        remote: RemoteThreadline, server: WebSocketServer) -> None:
+    remote: RemoteThreadline, server: WebSocketServer
+) -> None:
     thread = await remote.threads.start()
     subscription = thread.subscribe()
     async with connect(server.url) as other:

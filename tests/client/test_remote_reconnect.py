@@ -10,7 +10,8 @@ from threadline.client import RemoteThreadline
 
 
 async def test_a_stream_cut_mid_turn_resumes_where_it_was(
-        remote: RemoteThreadline, local: tl.Threadline, server: WebSocketServer) -> None:
+    remote: RemoteThreadline, local: tl.Threadline, server: WebSocketServer
+) -> None:
     thread = await remote.threads.start()
     watched = (await local.threads.resume(thread.id)).subscribe()
     assert server.route is not None
@@ -33,7 +34,8 @@ async def test_a_stream_cut_mid_turn_resumes_where_it_was(
 
 
 async def test_requests_work_again_after_the_server_dropped_the_connection(
-        remote: RemoteThreadline, server: WebSocketServer) -> None:
+    remote: RemoteThreadline, server: WebSocketServer
+) -> None:
     thread = await remote.threads.start()
     assert server.route is not None
     await server.route.disconnect_all()

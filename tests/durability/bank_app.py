@@ -74,12 +74,15 @@ class BankModel:
         last = request.items[-1].payload
         if isinstance(last, UserMessage):
             text = request.items[-1].text
-            tool, args = {"pay": ("transfer", '{"to": "ann", "amount": 5}'),
-                          "balance": ("lookup", '{"account": "ann"}'),
-                          "wire": ("wire", '{"to": "bob"}')}.get(text, (None, None))
+            tool, args = {
+                "pay": ("transfer", '{"to": "ann", "amount": 5}'),
+                "balance": ("lookup", '{"account": "ann"}'),
+                "wire": ("wire", '{"to": "bob"}'),
+            }.get(text, (None, None))
             if tool is not None and args is not None:
-                call = ToolCallRequest(tool_call_id=f"call_{len(request.items)}", name=tool,
-                                       arguments=args)
+                call = ToolCallRequest(
+                    tool_call_id=f"call_{len(request.items)}", name=tool, arguments=args
+                )
                 yield ModelResponse(tool_calls=(call,), finish_reason="tool_calls")
                 return
             answer = f"echo {text}"
@@ -95,8 +98,9 @@ class BankModel:
 
 def make_app(store: str, folder: str, faults: FaultPoints | None = None) -> tl.Threadline:
     agent = tl.Agent(name="bank", tools=make_tools(folder), model=BankModel())
-    return tl.Threadline(agents=[agent], store=store, faults=faults,
-                         lease_seconds=LEASE_SECONDS, shutdown_grace=0)
+    return tl.Threadline(
+        agents=[agent], store=store, faults=faults, lease_seconds=LEASE_SECONDS, shutdown_grace=0
+    )
 
 
 async def run(store: str, folder: str, fault: str, scenario: str) -> None:
@@ -111,11 +115,19 @@ async def recover(store: str, folder: str) -> None:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             await (await app.recover()).wait()
-            turns = [t for page in [await app.threads.list(limit=100)] for th in page.threads
-                     for t in await th.turns()]
+            turns = [
+                t
+                for page in [await app.threads.list(limit=100)]
+                for th in page.threads
+                for t in await th.turns()
+            ]
             busy = [t for t in turns if not t.is_final and t.status != "awaiting_approval"]
-            inbox = [e for page in [await app.threads.list(limit=100)] for th in page.threads
-                     for e in await th.inbox()]
+            inbox = [
+                e
+                for page in [await app.threads.list(limit=100)]
+                for th in page.threads
+                for e in await th.inbox()
+            ]
             if turns and not busy and not inbox and not app._engine.active:
                 break
             await asyncio.sleep(0.05)

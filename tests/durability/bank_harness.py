@@ -27,13 +27,17 @@ class Bank:
 
     def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         environment = {**os.environ, "PYTHONPATH": str(SRC), **(env or {})}
-        return subprocess.Popen([sys.executable, str(BANK_APP), self.store, str(self.folder),
-                                 *args],
-                                env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        return subprocess.Popen(
+            [sys.executable, str(BANK_APP), self.store, str(self.folder), *args],
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
-    def run(self, *args: str, env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         process = self.start(*args, env=env)
         stdout, stderr = process.communicate(timeout=60)
         return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
@@ -59,10 +63,9 @@ class Bank:
             page = await store.list_threads()
             (thread,) = page.threads
             return await store.list_turns(thread.thread_id), await store.load_items(
-                thread.thread_id)
+                thread.thread_id
+            )
 
 
 def results(items: list[tl.Item]) -> list[ToolResult]:
     return [i.payload for i in items if isinstance(i.payload, ToolResult)]
-
-

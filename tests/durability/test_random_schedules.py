@@ -61,10 +61,8 @@ class Schedules(RuleBasedStateMachine):
         self.open_app()
 
     def open_app(self) -> None:
-        agent = tl.Agent(name="a", tools=[wire, lookup],
-                         model=ScriptedModel([respond] * 10_000))
-        self.app = tl.Threadline(agents=[agent], store=self.db, lease_seconds=0.3,
-                                 shutdown_grace=0)
+        agent = tl.Agent(name="a", tools=[wire, lookup], model=ScriptedModel([respond] * 10_000))
+        self.app = tl.Threadline(agents=[agent], store=self.db, lease_seconds=0.3, shutdown_grace=0)
         self.runner.run(self.app.open())
 
     def run(self, coro: Any) -> Any:
@@ -80,15 +78,22 @@ class Schedules(RuleBasedStateMachine):
         self.thread_ids.append(self.run(self.app.threads.start()).id)
 
     @precondition(lambda self: self.thread_ids)
-    @rule(index=st.integers(0, 9), message=st.sampled_from(["hi", "wire ann", "look up x"]),
-          policy=st.sampled_from(["enqueue", "error", "interrupt"]), retry=st.booleans())
+    @rule(
+        index=st.integers(0, 9),
+        message=st.sampled_from(["hi", "wire ann", "look up x"]),
+        policy=st.sampled_from(["enqueue", "error", "interrupt"]),
+        retry=st.booleans(),
+    )
     def submit(self, index: int, message: str, policy: str, retry: bool) -> None:
         async def go() -> None:
             thread = await self._thread(index)
             self.keys += 1
             key = f"k{self.keys - (1 if retry and self.keys > 1 else 0)}"
-            stream = thread.run_streamed(message, on_busy=policy,  # type: ignore[arg-type]
-                                         client_key=key)
+            stream = thread.run_streamed(
+                message,
+                on_busy=policy,  # type: ignore[arg-type]
+                client_key=key,
+            )
             self.tasks.append(asyncio.ensure_future(_drain(stream)))
             await asyncio.sleep(0.02)
 
@@ -164,6 +169,10 @@ async def _drain(stream: tl.TurnStream) -> None:
 
 
 Schedules.TestCase.settings = settings(
-    max_examples=10, stateful_step_count=12, deadline=None, derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow])
+    max_examples=10,
+    stateful_step_count=12,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 test_random_schedules = Schedules.TestCase

@@ -23,10 +23,12 @@ MATRIX = [
 ]
 
 
-@pytest.mark.parametrize(("point", "scenario", "runs", "outcome"), MATRIX,
-                         ids=[f"{p}-{s}" for p, s, _, _ in MATRIX])
-async def test_kill_at_a_fault_point_then_recover(bank: Bank, point: str, scenario: str,
-                                                  runs: int, outcome: str) -> None:
+@pytest.mark.parametrize(
+    ("point", "scenario", "runs", "outcome"), MATRIX, ids=[f"{p}-{s}" for p, s, _, _ in MATRIX]
+)
+async def test_kill_at_a_fault_point_then_recover(
+    bank: Bank, point: str, scenario: str, runs: int, outcome: str
+) -> None:
     bank.killed("run", f"{point}:kill", scenario)
     bank.recovered()
 
@@ -41,7 +43,8 @@ async def test_kill_at_a_fault_point_then_recover(bank: Bank, point: str, scenar
 
 
 async def test_kill_after_the_approval_request_then_approve_from_another_process(
-        bank: Bank) -> None:
+    bank: Bank,
+) -> None:
     bank.killed("run", "after_approval_request:kill", "wire")
     bank.recovered()  # nothing to do: the turn waits for a human
     turns, _ = await bank.state()
@@ -75,7 +78,13 @@ async def test_queued_input_and_a_timer_survive_sigkill(bank: Bank) -> None:
 
     turns, items = await bank.state()
     assert [(t.input[0]["text"], t.status) for t in turns] == [
-        ("pay", "completed"), ("two", "completed"), ("three", "completed"),
-        ("four", "completed")]
+        ("pay", "completed"),
+        ("two", "completed"),
+        ("three", "completed"),
+        ("four", "completed"),
+    ]
     assert [i.text for i in items if i.type == "agent_message"][1:] == [
-        "echo two", "echo three", "echo four"]
+        "echo two",
+        "echo three",
+        "echo four",
+    ]

@@ -45,19 +45,38 @@ SERVER_START_TIMEOUT = 60.0
 
 
 Ask = Callable[..., ModelRequest]
-Collect = Callable[[AsyncIterator[ModelEvent]],
-                   Awaitable[tuple[list[ModelEvent], ModelResponse]]]
+Collect = Callable[[AsyncIterator[ModelEvent]], Awaitable[tuple[list[ModelEvent], ModelResponse]]]
 
 
-def _ask(text: str, *, tools: Sequence[ToolSpec] = (), instructions: str | None = None,
-         max_output_tokens: int | None = None, temperature: float | None = 0.0,
-         history: Sequence[Payload] = ()) -> ModelRequest:
+def _ask(
+    text: str,
+    *,
+    tools: Sequence[ToolSpec] = (),
+    instructions: str | None = None,
+    max_output_tokens: int | None = None,
+    temperature: float | None = 0.0,
+    history: Sequence[Payload] = (),
+) -> ModelRequest:
     payloads = [UserMessage(content=(TextPart(text=text),)), *history]
-    items = [Item(item_id=f"item_{seq}", thread_id="thread_1", turn_id="turn_1", seq=seq,
-                  status="completed", payload=payload, created_at=1_700_000_000.0 + seq)
-             for seq, payload in enumerate(payloads, start=1)]
-    return ModelRequest(instructions=instructions, items=items, tools=tools,
-                        max_output_tokens=max_output_tokens, temperature=temperature)
+    items = [
+        Item(
+            item_id=f"item_{seq}",
+            thread_id="thread_1",
+            turn_id="turn_1",
+            seq=seq,
+            status="completed",
+            payload=payload,
+            created_at=1_700_000_000.0 + seq,
+        )
+        for seq, payload in enumerate(payloads, start=1)
+    ]
+    return ModelRequest(
+        instructions=instructions,
+        items=items,
+        tools=tools,
+        max_output_tokens=max_output_tokens,
+        temperature=temperature,
+    )
 
 
 async def _collect(events: AsyncIterator[ModelEvent]) -> tuple[list[ModelEvent], ModelResponse]:
@@ -87,8 +106,11 @@ def weather_spec() -> ToolSpec:
     return ToolSpec(
         name="get_weather",
         description="Get the current weather for a city",
-        parameters={"type": "object", "properties": {"city": {"type": "string"}},
-                    "required": ["city"]},
+        parameters={
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
     )
 
 
@@ -118,8 +140,10 @@ def _wait_until_serving(process: subprocess.Popen[bytes], url: str, log: Path) -
     deadline = time.monotonic() + SERVER_START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"llama.cpp server exited with {process.returncode}:\n"
-                        f"{log.read_text(errors='replace')[-4000:]}")
+            pytest.fail(
+                f"llama.cpp server exited with {process.returncode}:\n"
+                f"{log.read_text(errors='replace')[-4000:]}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=1.0) as response:
                 if response.status == 200:
@@ -132,17 +156,30 @@ def _wait_until_serving(process: subprocess.Popen[bytes], url: str, log: Path) -
 
 
 @pytest.fixture(scope="session")
-def llama_server(bundled_model_path: str, tmp_path_factory: pytest.TempPathFactory
-                 ) -> Iterator[str]:
+def llama_server(
+    bundled_model_path: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """The base URL (`.../v1`) of a real llama-cpp-python server on the bundled model."""
     port = _free_port()
     log = tmp_path_factory.mktemp("llama_server") / "server.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", bundled_model_path,
-             "--chat_format", "chatml-function-calling", "--host", "127.0.0.1",
-             "--port", str(port)],
-            stdout=output, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                bundled_model_path,
+                "--chat_format",
+                "chatml-function-calling",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
         _wait_until_serving(process, f"{base_url}/models", log)
@@ -185,8 +222,9 @@ def transcript(name: str, **options: Any) -> FakeReply:
     headers = dict(line.split(": ", 1) for line in header_lines)
     if headers.get("content-type", "").startswith("text/event-stream"):
         events = [event + "\n\n" for event in body.split("\n\n") if event.strip()]
-        return FakeReply(status=int(status), reason=reason, headers=headers, events=events,
-                         **options)
+        return FakeReply(
+            status=int(status), reason=reason, headers=headers, events=events, **options
+        )
     return FakeReply(status=int(status), reason=reason, headers=headers, body=body, **options)
 
 
@@ -229,27 +267,38 @@ class FakeServer:
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
 
-    async def _reply(self, reply: FakeReply, reader: asyncio.StreamReader,
-                     writer: asyncio.StreamWriter) -> None:
-        extra = "".join(f"{name}: {value}\r\n" for name, value in reply.headers.items()
-                        if name.lower() != "content-type")
+    async def _reply(
+        self, reply: FakeReply, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        extra = "".join(
+            f"{name}: {value}\r\n"
+            for name, value in reply.headers.items()
+            if name.lower() != "content-type"
+        )
         if reply.status != 200:
-            text = reply.body if reply.body is not None else json.dumps(
-                {"error": reply.error or {"message": "failed"}})
+            text = (
+                reply.body
+                if reply.body is not None
+                else json.dumps({"error": reply.error or {"message": "failed"}})
+            )
             body = text.encode()
-            writer.write(f"HTTP/1.1 {reply.status} {reply.reason}\r\n"
-                         f"Content-Type: application/json\r\n{extra}"
-                         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-                         + body)
+            writer.write(
+                f"HTTP/1.1 {reply.status} {reply.reason}\r\n"
+                f"Content-Type: application/json\r\n{extra}"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                + body
+            )
             await writer.drain()
             return
-        writer.write(f"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n{extra}"
-                     "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n".encode())
+        writer.write(
+            f"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n{extra}"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n".encode()
+        )
         events = [*reply.events, *(f"data: {json.dumps(chunk)}\n\n" for chunk in reply.chunks)]
         if reply.chunks and reply.done:
             events.append("data: [DONE]\n\n")
         if reply.cut_after is not None:
-            events = events[:reply.cut_after]
+            events = events[: reply.cut_after]
         for event in events:
             data = event.encode()
             writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
@@ -263,19 +312,33 @@ class FakeServer:
         # Otherwise the body ends without its last chunk: a stream cut off mid-way.
 
 
-def chunk(*, content: str | None = None, tool_calls: list[dict[str, Any]] | None = None,
-          finish_reason: str | None = None, usage: dict[str, Any] | None = None,
-          **delta_extra: Any) -> dict[str, Any]:
+def chunk(
+    *,
+    content: str | None = None,
+    tool_calls: list[dict[str, Any]] | None = None,
+    finish_reason: str | None = None,
+    usage: dict[str, Any] | None = None,
+    **delta_extra: Any,
+) -> dict[str, Any]:
     """A `chat.completion.chunk` as OpenAI sends it."""
     delta: dict[str, Any] = {**delta_extra}
     if content is not None:
         delta["content"] = content
     if tool_calls is not None:
         delta["tool_calls"] = tool_calls
-    choices = [] if usage is not None and finish_reason is None and not delta else [
-        {"index": 0, "delta": delta, "finish_reason": finish_reason}]
-    return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
-            "model": "fake", "choices": choices, "usage": usage}
+    choices = (
+        []
+        if usage is not None and finish_reason is None and not delta
+        else [{"index": 0, "delta": delta, "finish_reason": finish_reason}]
+    )
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "fake",
+        "choices": choices,
+        "usage": usage,
+    }
 
 
 MakeChunk = Callable[..., dict[str, Any]]
@@ -326,55 +389,94 @@ def fake_sleep() -> FakeSleep:
 
 
 REASONING_DATA: dict[str, Any] = {
-    "openai_responses": {"skeleton": [
-        {"type": "reasoning", "id": "rs_1", "encrypted_content": "gAAAAABencrypted",
-         "summary": [{"type": "summary_text", "text": "Two cities: two calls."}]},
-        {"type": "message", "id": "msg_1", "phase": "commentary"},
-        {"type": "function_call", "id": "fc_1", "call_id": "call_1"},
-        {"type": "function_call", "id": "fc_2", "call_id": "call_2"},
-    ]},
-    "anthropic": {"skeleton": [
-        {"type": "thinking", "thinking": "Two cities: two calls.", "signature": "EqQBCgIYAh"},
-        {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3"},
-        {"type": "text"},
-        {"type": "tool_use", "id": "call_1"},
-        {"type": "tool_use", "id": "call_2"},
-    ]},
+    "openai_responses": {
+        "skeleton": [
+            {
+                "type": "reasoning",
+                "id": "rs_1",
+                "encrypted_content": "gAAAAABencrypted",
+                "summary": [{"type": "summary_text", "text": "Two cities: two calls."}],
+            },
+            {"type": "message", "id": "msg_1", "phase": "commentary"},
+            {"type": "function_call", "id": "fc_1", "call_id": "call_1"},
+            {"type": "function_call", "id": "fc_2", "call_id": "call_2"},
+        ]
+    },
+    "anthropic": {
+        "skeleton": [
+            {"type": "thinking", "thinking": "Two cities: two calls.", "signature": "EqQBCgIYAh"},
+            {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3"},
+            {"type": "text"},
+            {"type": "tool_use", "id": "call_1"},
+            {"type": "tool_use", "id": "call_2"},
+        ]
+    },
 }
 
 
 def _long_history(weather_spec: ToolSpec) -> ModelRequest:
-    question = UserMessage(content=(
-        TextPart(text="What's the weather in Paris and Rome? Here is Paris:"),
-        ImagePart(url="https://example.com/paris.jpg", detail="low")))
+    question = UserMessage(
+        content=(
+            TextPart(text="What's the weather in Paris and Rome? Here is Paris:"),
+            ImagePart(url="https://example.com/paris.jpg", detail="low"),
+        )
+    )
     turn_1: list[tuple[Payload, ItemStatus]] = [
         (question, "completed"),
         (Reasoning(text="Two cities: two calls.", data=REASONING_DATA), "completed"),
         (AgentMessage(text="Let me check both."), "completed"),
-        (ToolCall(tool_call_id="call_1", name="get_weather", arguments='{"city": "Paris"}'),
-         "completed"),
-        (ToolCall(tool_call_id="call_2", name="get_weather", arguments='{"city": "Rome"}'),
-         "completed"),
-        (ToolResult(tool_call_id="call_1", name="get_weather", output='{"temp_c": 18}'),
-         "completed"),
-        (ToolResult(tool_call_id="call_2", name="get_weather",
-                    output="ToolError: the weather service is down", outcome="error"),
-         "failed"),
+        (
+            ToolCall(tool_call_id="call_1", name="get_weather", arguments='{"city": "Paris"}'),
+            "completed",
+        ),
+        (
+            ToolCall(tool_call_id="call_2", name="get_weather", arguments='{"city": "Rome"}'),
+            "completed",
+        ),
+        (
+            ToolResult(tool_call_id="call_1", name="get_weather", output='{"temp_c": 18}'),
+            "completed",
+        ),
+        (
+            ToolResult(
+                tool_call_id="call_2",
+                name="get_weather",
+                output="ToolError: the weather service is down",
+                outcome="error",
+            ),
+            "failed",
+        ),
         (AgentMessage(text="Paris: 18°C. Rome: unavailable."), "completed"),
     ]
     turn_2: list[tuple[Payload, ItemStatus]] = [
-        (UserMessage(content=(TextPart(text="Thanks! And this one?"),
-                              ImagePart(url="data:image/png;base64,iVBORw0KGgo="))),
-         "completed"),
+        (
+            UserMessage(
+                content=(
+                    TextPart(text="Thanks! And this one?"),
+                    ImagePart(url="data:image/png;base64,iVBORw0KGgo="),
+                )
+            ),
+            "completed",
+        ),
         (SystemEvent(phase="interrupt", message="the user interrupted"), "completed"),
         (AgentMessage(text="Half an ans"), "cancelled"),
         (ErrorPayload(code="model_error", message="the stream broke"), "completed"),
     ]
-    items = [Item(item_id=f"item_{seq}", thread_id="thread_1", turn_id=turn, seq=seq,
-                  status=status, payload=payload, created_at=1_700_000_000.0 + seq)
-             for seq, (turn, (payload, status)) in enumerate(
-                 [*(("turn_1", entry) for entry in turn_1),
-                  *(("turn_2", entry) for entry in turn_2)], start=1)]
+    items = [
+        Item(
+            item_id=f"item_{seq}",
+            thread_id="thread_1",
+            turn_id=turn,
+            seq=seq,
+            status=status,
+            payload=payload,
+            created_at=1_700_000_000.0 + seq,
+        )
+        for seq, (turn, (payload, status)) in enumerate(
+            [*(("turn_1", entry) for entry in turn_1), *(("turn_2", entry) for entry in turn_2)],
+            start=1,
+        )
+    ]
     return ModelRequest(instructions="Be brief.", items=items, tools=[weather_spec])
 
 

@@ -45,8 +45,17 @@ def history(*turns: Sequence[Payload]) -> list[Item]:
     for turn, payloads in enumerate(turns, start=1):
         for payload in payloads:
             seq = len(items) + 1
-            items.append(Item(item_id=f"i{seq}", thread_id="t", turn_id=f"turn_{turn}", seq=seq,
-                              status="completed", payload=payload, created_at=float(seq)))
+            items.append(
+                Item(
+                    item_id=f"i{seq}",
+                    thread_id="t",
+                    turn_id=f"turn_{turn}",
+                    seq=seq,
+                    status="completed",
+                    payload=payload,
+                    created_at=float(seq),
+                )
+            )
     return items
 
 
@@ -67,8 +76,9 @@ def test_a_history_that_fits_is_kept_whole() -> None:
 
     fit = fit_history(items, max_tokens=40, count_tokens=ten_each)
 
-    assert fit == FitResult(items_kept=tuple(items), items_dropped=(), tokens_kept=40,
-                            over_budget=False)
+    assert fit == FitResult(
+        items_kept=tuple(items), items_dropped=(), tokens_kept=40, over_budget=False
+    )
 
 
 def test_the_oldest_turns_go_first() -> None:
@@ -102,23 +112,30 @@ def test_parallel_calls_keep_each_call_with_its_own_result() -> None:
 
 
 def test_a_steps_reasoning_stays_with_its_text_and_calls() -> None:
-    items = history([user(), Reasoning(text="think"), agent("checking"), call("a"),
-                     result("a"), agent()], [user(), agent()])
+    items = history(
+        [user(), Reasoning(text="think"), agent("checking"), call("a"), result("a"), agent()],
+        [user(), agent()],
+    )
     costs = {"i2": 1000}
 
-    fit = fit_history(items, max_tokens=60,
-                      count_tokens=lambda item: costs.get(item.item_id, 10))
+    fit = fit_history(items, max_tokens=60, count_tokens=lambda item: costs.get(item.item_id, 10))
 
     assert kept(fit) == ["i7", "i8"]
     assert dropped(fit) == ["i1", "i2", "i3", "i4", "i5", "i6"]
 
 
 def test_approval_items_go_with_their_call() -> None:
-    items = history([
-        user(), call("a"),
-        ApprovalRequest(tool_call_id="a", name="lookup", arguments="{}", arguments_hash="h"),
-        ApprovalResponse(tool_call_id="a", decision="approved"), result("a"), agent()],
-        [user(), agent()])
+    items = history(
+        [
+            user(),
+            call("a"),
+            ApprovalRequest(tool_call_id="a", name="lookup", arguments="{}", arguments_hash="h"),
+            ApprovalResponse(tool_call_id="a", decision="approved"),
+            result("a"),
+            agent(),
+        ],
+        [user(), agent()],
+    )
 
     fit = fit_history(items, max_tokens=50, count_tokens=ten_each)
 
@@ -135,9 +152,10 @@ def test_the_latest_user_message_is_kept_even_over_budget() -> None:
 
 
 def test_the_current_turn_keeps_its_question_and_newest_step_and_drops_the_middle() -> None:
-    items = history([user(), agent()],
-                    [user(), call("a"), result("a"), call("b"), result("b"), call("c"),
-                     result("c")])
+    items = history(
+        [user(), agent()],
+        [user(), call("a"), result("a"), call("b"), result("b"), call("c"), result("c")],
+    )
 
     fit = fit_history(items, max_tokens=50, count_tokens=ten_each)
 
@@ -147,10 +165,12 @@ def test_the_current_turn_keeps_its_question_and_newest_step_and_drops_the_middl
     assert fit.over_budget is False
 
 
-@pytest.mark.parametrize(("keep", "expected"), [(0, ["i3"]), (1, ["i3", "i5"]),
-                                                (2, ["i3", "i4", "i5"])])
+@pytest.mark.parametrize(
+    ("keep", "expected"), [(0, ["i3"]), (1, ["i3", "i5"]), (2, ["i3", "i4", "i5"])]
+)
 def test_keep_whole_newest_keeps_that_many_units_whatever_they_cost(
-        keep: int, expected: list[str]) -> None:
+    keep: int, expected: list[str]
+) -> None:
     items = history([user(), agent()], [user(), agent("long"), agent("longer")])
 
     fit = fit_history(items, max_tokens=0, count_tokens=ten_each, keep_whole_newest=keep)
@@ -180,7 +200,8 @@ def test_a_history_with_no_user_message_keeps_the_newest_stretch() -> None:
 
 def test_an_empty_history_fits() -> None:
     assert fit_history([], max_tokens=0) == FitResult(
-        items_kept=(), items_dropped=(), tokens_kept=0, over_budget=False)
+        items_kept=(), items_dropped=(), tokens_kept=0, over_budget=False
+    )
 
 
 def test_negative_limits_are_refused() -> None:
@@ -198,14 +219,17 @@ def test_the_default_counter_is_the_estimate() -> None:
     assert fit.tokens_kept == sum(estimate_tokens(item) for item in items) == 100 + 10 + 8
 
 
-@pytest.mark.parametrize(("payload", "tokens"), [
-    (user("abcd" * 10), 10),
-    (user(""), 0),
-    (agent("abcde"), 2),  # rounded up
-    (Reasoning(text="a" * 8), 2),
-    (ToolCall(tool_call_id="c", name="lookup", arguments='{"q": 1}'), 4),
-    (ToolResult(tool_call_id="c", name="lookup", output="x" * 12), 3),
-])
+@pytest.mark.parametrize(
+    ("payload", "tokens"),
+    [
+        (user("abcd" * 10), 10),
+        (user(""), 0),
+        (agent("abcde"), 2),  # rounded up
+        (Reasoning(text="a" * 8), 2),
+        (ToolCall(tool_call_id="c", name="lookup", arguments='{"q": 1}'), 4),
+        (ToolResult(tool_call_id="c", name="lookup", output="x" * 12), 3),
+    ],
+)
 def test_the_estimate_is_about_four_characters_a_token(payload: Payload, tokens: int) -> None:
     [item] = history([payload])
 
@@ -213,9 +237,17 @@ def test_the_estimate_is_about_four_characters_a_token(payload: Payload, tokens:
 
 
 def test_the_estimate_counts_each_image_at_a_fixed_price() -> None:
-    [item] = history([UserMessage(content=(TextPart(text="abcd"),
-                                           ImagePart(url="https://x/1.png"),
-                                           ImagePart(url="https://x/2.png")))])
+    [item] = history(
+        [
+            UserMessage(
+                content=(
+                    TextPart(text="abcd"),
+                    ImagePart(url="https://x/1.png"),
+                    ImagePart(url="https://x/2.png"),
+                )
+            )
+        ]
+    )
 
     assert estimate_tokens(item) == ITEM_OVERHEAD_TOKENS + 1 + 2 * IMAGE_TOKENS
 

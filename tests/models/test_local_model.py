@@ -30,7 +30,8 @@ LONG_STORY = "Write a very long story about a dragon."
 
 
 async def test_a_plain_question_streams_text_that_adds_up_to_the_answer(
-        local_model: LocalModel, ask: Ask, collect: Collect) -> None:
+    local_model: LocalModel, ask: Ask, collect: Collect
+) -> None:
     deltas, response = await collect(local_model.stream(ask("What is the capital of France?")))
 
     assert len(deltas) > 1
@@ -45,7 +46,8 @@ async def test_a_plain_question_streams_text_that_adds_up_to_the_answer(
 
 
 async def test_the_weather_question_becomes_a_get_weather_call(
-        local_model: LocalModel, ask: Ask, collect: Collect, weather_spec: ToolSpec) -> None:
+    local_model: LocalModel, ask: Ask, collect: Collect, weather_spec: ToolSpec
+) -> None:
     request = ask("What's the weather in Paris?", tools=[weather_spec])
 
     deltas, response = await collect(local_model.stream(request))
@@ -61,16 +63,25 @@ async def test_the_weather_question_becomes_a_get_weather_call(
     assert isinstance(first, ToolCallDelta)
     assert (first.tool_call_id, first.name) == (call.tool_call_id, "get_weather")
     assert "".join(d.arguments_delta for d in deltas if isinstance(d, ToolCallDelta)) == (
-        call.arguments)
+        call.arguments
+    )
 
 
 async def test_after_a_tool_result_it_answers_in_text(
-        local_model: LocalModel, ask: Ask, collect: Collect, weather_spec: ToolSpec) -> None:
-    request = ask("What's the weather in Paris?", tools=[weather_spec], history=[
-        ToolCall(tool_call_id="call_1", name="get_weather", arguments='{"city": "Paris"}'),
-        ToolResult(tool_call_id="call_1", name="get_weather",
-                   output='{"temperature_c": 21, "conditions": "sunny"}'),
-    ])
+    local_model: LocalModel, ask: Ask, collect: Collect, weather_spec: ToolSpec
+) -> None:
+    request = ask(
+        "What's the weather in Paris?",
+        tools=[weather_spec],
+        history=[
+            ToolCall(tool_call_id="call_1", name="get_weather", arguments='{"city": "Paris"}'),
+            ToolResult(
+                tool_call_id="call_1",
+                name="get_weather",
+                output='{"temperature_c": 21, "conditions": "sunny"}',
+            ),
+        ],
+    )
 
     _, response = await collect(local_model.stream(request))
 
@@ -79,12 +90,16 @@ async def test_after_a_tool_result_it_answers_in_text(
 
 
 async def test_an_output_schema_gets_matching_json(
-        local_model: LocalModel, ask: Ask, collect: Collect) -> None:
-    schema = {"type": "object", "properties": {"city": {"type": "string"}},
-              "required": ["city"]}
+    local_model: LocalModel, ask: Ask, collect: Collect
+) -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
     question = ask("Name the capital of France.", instructions="Answer in JSON.")
-    request = ModelRequest(instructions=question.instructions, items=question.items,
-                           output_schema=schema, temperature=0.0)
+    request = ModelRequest(
+        instructions=question.instructions,
+        items=question.items,
+        output_schema=schema,
+        temperature=0.0,
+    )
 
     _, response = await collect(local_model.stream(request))
 
@@ -92,7 +107,8 @@ async def test_an_output_schema_gets_matching_json(
 
 
 async def test_the_token_limit_ends_the_answer_with_length(
-        local_model: LocalModel, ask: Ask, collect: Collect) -> None:
+    local_model: LocalModel, ask: Ask, collect: Collect
+) -> None:
     _, response = await collect(local_model.stream(ask(LONG_STORY, max_output_tokens=5)))
 
     assert response.finish_reason == "length"
@@ -101,13 +117,15 @@ async def test_the_token_limit_ends_the_answer_with_length(
 
 @pytest.mark.parametrize("how", ["cancel_task", "close_stream"])
 async def test_stopping_mid_stream_stops_the_generation(
-        local_model: LocalModel, ask: Ask, collect: Collect, how: str) -> None:
+    local_model: LocalModel, ask: Ask, collect: Collect, how: str
+) -> None:
     three_deltas = asyncio.Event()
     seen: list[object] = []
 
     async def consume() -> None:
         async with contextlib.aclosing(
-                local_model.stream(ask(LONG_STORY, max_output_tokens=1000))) as events:
+            local_model.stream(ask(LONG_STORY, max_output_tokens=1000))
+        ) as events:
             async for event in events:
                 seen.append(event)
                 if len(seen) == 3:
@@ -132,7 +150,8 @@ async def test_stopping_mid_stream_stops_the_generation(
 
 
 async def test_a_history_longer_than_the_context_window_is_a_model_error(
-        bundled_model_path: str, ask: Ask, collect: Collect) -> None:
+    bundled_model_path: str, ask: Ask, collect: Collect
+) -> None:
     model = LocalModel(bundled_model_path, n_ctx=256)
 
     with pytest.raises(ModelError, match="context window") as raised:

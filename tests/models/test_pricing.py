@@ -18,8 +18,12 @@ def test_a_known_model_is_priced_per_million_tokens() -> None:
 def test_cached_input_and_cache_writes_have_their_own_prices() -> None:
     price = ModelPrice(input=3.0, output=15.0, cached_input=0.3, cache_write=3.75)
 
-    cost = price.cost(input_tokens=1_000_000, cached_input_tokens=600_000,
-                      cache_write_tokens=100_000, output_tokens=0)
+    cost = price.cost(
+        input_tokens=1_000_000,
+        cached_input_tokens=600_000,
+        cache_write_tokens=100_000,
+        output_tokens=0,
+    )
 
     assert cost == pytest.approx(0.3 * 3.0 + 0.6 * 0.3 + 0.1 * 3.75)
 
@@ -27,17 +31,21 @@ def test_cached_input_and_cache_writes_have_their_own_prices() -> None:
 def test_without_a_cache_price_cached_input_costs_the_input_price() -> None:
     price = ModelPrice(input=1.0, output=2.0)
 
-    assert price.cost(input_tokens=1_000_000, cached_input_tokens=500_000,
-                      output_tokens=0) == pytest.approx(1.0)
+    assert price.cost(
+        input_tokens=1_000_000, cached_input_tokens=500_000, output_tokens=0
+    ) == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize(("model", "base"), [
-    ("gpt-4o-2024-08-06", "gpt-4o"),
-    ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
-    ("claude-haiku-4-5-20251001", "claude-haiku-4-5"),
-    ("claude-sonnet-4-20250514", "claude-sonnet-4"),
-    ("claude-3-5-haiku-latest", "claude-3-5-haiku"),
-])
+@pytest.mark.parametrize(
+    ("model", "base"),
+    [
+        ("gpt-4o-2024-08-06", "gpt-4o"),
+        ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
+        ("claude-haiku-4-5-20251001", "claude-haiku-4-5"),
+        ("claude-sonnet-4-20250514", "claude-sonnet-4"),
+        ("claude-3-5-haiku-latest", "claude-3-5-haiku"),
+    ],
+)
 def test_dated_snapshots_and_aliases_cost_what_their_model_costs(model: str, base: str) -> None:
     assert PriceTable().price(model) == DEFAULT_PRICES[base]
 
@@ -63,8 +71,12 @@ def test_registered_and_given_prices_override_the_defaults_of_that_table_only() 
     other = PriceTable()
 
     assert table.cost("gpt-4o", input_tokens=1_000_000, output_tokens=0) == 1.0
-    assert table.cost("my-finetune", input_tokens=1_000_000, cached_input_tokens=1_000_000,
-                      output_tokens=1_000_000) == pytest.approx(5.0)
+    assert table.cost(
+        "my-finetune",
+        input_tokens=1_000_000,
+        cached_input_tokens=1_000_000,
+        output_tokens=1_000_000,
+    ) == pytest.approx(5.0)
     assert other.cost("gpt-4o", input_tokens=1_000_000, output_tokens=0) == 2.5
     assert other.price("my-finetune") is None
 

@@ -37,17 +37,21 @@ def test_local_with_a_path_uses_that_file(bundled_model_path: str) -> None:
     assert resolve_model(f"local:{bundled_model_path}") is model
 
 
-@pytest.mark.parametrize(("spec", "kind"), [
-    ("openai:gpt-5-mini", OpenAIResponsesModel),
-    ("openai:gpt-oss@http://127.0.0.1:8000/v1", OpenAIResponsesModel),
-    ("openai-chat:gpt-4o-mini", OpenAIChatModel),
-    ("openai-chat:llama@http://127.0.0.1:8080/v1", OpenAIChatModel),
-    ("openai-chat:qwen2.5:7b@http://localhost:11434/v1", OpenAIChatModel),
-    ("anthropic:claude-sonnet-4-6", AnthropicModel),
-    ("anthropic:claude-haiku-4-5@http://127.0.0.1:9000", AnthropicModel),
-])
+@pytest.mark.parametrize(
+    ("spec", "kind"),
+    [
+        ("openai:gpt-5-mini", OpenAIResponsesModel),
+        ("openai:gpt-oss@http://127.0.0.1:8000/v1", OpenAIResponsesModel),
+        ("openai-chat:gpt-4o-mini", OpenAIChatModel),
+        ("openai-chat:llama@http://127.0.0.1:8080/v1", OpenAIChatModel),
+        ("openai-chat:qwen2.5:7b@http://localhost:11434/v1", OpenAIChatModel),
+        ("anthropic:claude-sonnet-4-6", AnthropicModel),
+        ("anthropic:claude-haiku-4-5@http://127.0.0.1:9000", AnthropicModel),
+    ],
+)
 async def test_remote_specs_resolve_to_their_backend_and_back(
-        spec: str, kind: type, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec: str, kind: type, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
 
@@ -62,7 +66,8 @@ async def test_remote_specs_resolve_to_their_backend_and_back(
 
 
 def test_anthropic_without_its_sdk_says_which_extra_to_install(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setitem(sys.modules, "anthropic", None)  # makes `import anthropic` fail
     monkeypatch.delitem(sys.modules, "threadline.models._anthropic", raising=False)
 
@@ -82,30 +87,36 @@ def test_a_model_object_is_returned_as_it_is() -> None:
     assert resolve_model(echo) is echo
 
 
-@pytest.mark.parametrize(("spec", "reason"), [
-    ("", "unknown kind of model"),
-    ("gpt-4o", "unknown kind of model"),
-    ("claude", "unknown kind of model"),
-    ("anthropic:", "model name after 'anthropic:' is empty"),
-    ("anthropic:claude@ftp://x", "must start with http"),
-    ("local:", "path after 'local:' is empty"),
-    ("local:/nonexistent/model.gguf", "not found"),
-    ("openai:", "model name after 'openai:' is empty"),
-    ("openai-chat:@http://127.0.0.1:8080/v1", "model name after 'openai-chat:' is empty"),
-    ("openai-chat:llama@", "must start with http"),
-    ("openai-chat:llama@127.0.0.1:8080", "must start with http"),
-])
+@pytest.mark.parametrize(
+    ("spec", "reason"),
+    [
+        ("", "unknown kind of model"),
+        ("gpt-4o", "unknown kind of model"),
+        ("claude", "unknown kind of model"),
+        ("anthropic:", "model name after 'anthropic:' is empty"),
+        ("anthropic:claude@ftp://x", "must start with http"),
+        ("local:", "path after 'local:' is empty"),
+        ("local:/nonexistent/model.gguf", "not found"),
+        ("openai:", "model name after 'openai:' is empty"),
+        ("openai-chat:@http://127.0.0.1:8080/v1", "model name after 'openai-chat:' is empty"),
+        ("openai-chat:llama@", "must start with http"),
+        ("openai-chat:llama@127.0.0.1:8080", "must start with http"),
+    ],
+)
 def test_bad_specs_list_the_accepted_forms(spec: str, reason: str) -> None:
     with pytest.raises(ConfigurationError, match=reason) as raised:
         resolve_model(spec)
 
     if "not found" not in reason:
-        assert "'openai:MODEL' (Responses API), 'openai-chat:MODEL' (Chat Completions), " \
-               "'anthropic:MODEL'" in raised.value.message
+        assert (
+            "'openai:MODEL' (Responses API), 'openai-chat:MODEL' (Chat Completions), "
+            "'anthropic:MODEL'" in raised.value.message
+        )
 
 
 def test_the_anthropic_backend_without_its_sdk_says_which_extra_to_install(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import threadline.models
 
     monkeypatch.setitem(sys.modules, "anthropic", None)

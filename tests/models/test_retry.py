@@ -49,11 +49,20 @@ class Attempts:
             self.closed += 1
 
 
-def _settings(sleep: FakeSleep, *, retry: RetryPolicy | None = None,
-              first_token_timeout: float | None = None,
-              total_timeout: float | None = None) -> CallSettings:
-    return CallSettings(model="m", retry=retry or RetryPolicy(jitter=0.0), sleep=sleep,
-                        first_token_timeout=first_token_timeout, total_timeout=total_timeout)
+def _settings(
+    sleep: FakeSleep,
+    *,
+    retry: RetryPolicy | None = None,
+    first_token_timeout: float | None = None,
+    total_timeout: float | None = None,
+) -> CallSettings:
+    return CallSettings(
+        model="m",
+        retry=retry or RetryPolicy(jitter=0.0),
+        sleep=sleep,
+        first_token_timeout=first_token_timeout,
+        total_timeout=total_timeout,
+    )
 
 
 async def _run(attempts: Attempts, settings: CallSettings) -> list[ModelEvent]:
@@ -79,10 +88,14 @@ def test_jitter_moves_the_delay_by_at_most_its_fraction(fraction: float, delay: 
 def test_retry_after_is_honoured_and_too_long_a_wait_is_not_taken() -> None:
     policy = RetryPolicy(max_retry_after=30.0)
 
-    assert policy.delay(1, ModelRateLimitError("slow down", retry_after=12.5),
-                        random_fraction=0.0) == 12.5
-    assert policy.delay(1, ModelRateLimitError("slow down", retry_after=31),
-                        random_fraction=0.0) is None
+    assert (
+        policy.delay(1, ModelRateLimitError("slow down", retry_after=12.5), random_fraction=0.0)
+        == 12.5
+    )
+    assert (
+        policy.delay(1, ModelRateLimitError("slow down", retry_after=31), random_fraction=0.0)
+        is None
+    )
 
 
 def test_errors_that_are_not_retryable_and_spent_attempts_end_the_retries() -> None:
@@ -94,8 +107,11 @@ def test_errors_that_are_not_retryable_and_spent_attempts_end_the_retries() -> N
 
 
 async def test_a_failure_before_the_first_delta_is_retried(fake_sleep: FakeSleep) -> None:
-    attempts = Attempts([ModelOverloadedError("busy")], [ModelOverloadedError("busy")],
-                        [TextDelta(delta="hi"), DONE])
+    attempts = Attempts(
+        [ModelOverloadedError("busy")],
+        [ModelOverloadedError("busy")],
+        [TextDelta(delta="hi"), DONE],
+    )
 
     events = await _run(attempts, _settings(fake_sleep))
 
@@ -104,8 +120,7 @@ async def test_a_failure_before_the_first_delta_is_retried(fake_sleep: FakeSleep
     assert attempts.closed == 3
 
 
-async def test_the_last_error_goes_up_when_the_attempts_are_spent(
-        fake_sleep: FakeSleep) -> None:
+async def test_the_last_error_goes_up_when_the_attempts_are_spent(fake_sleep: FakeSleep) -> None:
     attempts = Attempts(*[[ModelOverloadedError(f"busy {n}")] for n in range(3)])
 
     with pytest.raises(ModelOverloadedError, match="busy 2"):
@@ -127,7 +142,8 @@ async def test_a_failure_after_a_delta_goes_up_at_once(fake_sleep: FakeSleep) ->
 
 
 async def test_a_stream_that_ends_without_a_response_is_a_retryable_error(
-        fake_sleep: FakeSleep) -> None:
+    fake_sleep: FakeSleep,
+) -> None:
     attempts = Attempts([TextDelta(delta="Hel")])
 
     with pytest.raises(ModelError, match="without a final response") as raised:
@@ -146,14 +162,14 @@ async def test_no_first_delta_in_time_is_retried_as_a_timeout(fake_sleep: FakeSl
     assert attempts.closed == 2  # the stalled attempt was closed, not left behind
 
 
-async def test_the_total_timeout_ends_a_stalled_stream_after_deltas(
-        fake_sleep: FakeSleep) -> None:
+async def test_the_total_timeout_ends_a_stalled_stream_after_deltas(fake_sleep: FakeSleep) -> None:
     attempts = Attempts([TextDelta(delta="Hel"), 5.0, DONE])
     seen: list[ModelEvent] = []
 
     with pytest.raises(ModelTimeoutError, match=r"no complete answer within 0\.05s") as raised:
         async for event in stream_with_retries(
-                attempts, _settings(fake_sleep, first_token_timeout=1.0, total_timeout=0.05)):
+            attempts, _settings(fake_sleep, first_token_timeout=1.0, total_timeout=0.05)
+        ):
             seen.append(event)
 
     assert raised.value.retryable is True

@@ -32,19 +32,26 @@ def transfer(transfers: list[dict[str, Any]]) -> tl.Tool:
 
 
 async def test_a_call_that_needs_approval_pauses_and_runs_once_approved(
-        make_app: Any, transfer: tl.Tool, transfers: list[dict[str, Any]]) -> None:
-    app, model = await make_app([tool_call("transfer", {"to": "ann", "amount": 5},
-                                           tool_call_id="c1"), "Sent."], tools=[transfer])
+    make_app: Any, transfer: tl.Tool, transfers: list[dict[str, Any]]
+) -> None:
+    app, model = await make_app(
+        [tool_call("transfer", {"to": "ann", "amount": 5}, tool_call_id="c1"), "Sent."],
+        tools=[transfer],
+    )
     thread = await app.threads.start()
 
     events = [e async for e in thread.run_streamed("pay ann 5")]
     paused = await thread.turns()
 
     assert events[-1].type == "approval_requested"
-    assert dict(events[-1].params) == {"kind": "approval", "tool_call_id": "c1",
-                                       "name": "transfer",
-                                       "arguments": '{"to":"ann","amount":5}', "reason": None,
-                                       "expires_at": None}
+    assert dict(events[-1].params) == {
+        "kind": "approval",
+        "tool_call_id": "c1",
+        "name": "transfer",
+        "arguments": '{"to":"ann","amount":5}',
+        "reason": None,
+        "expires_at": None,
+    }
     assert paused[0].status == "awaiting_approval"
     assert (await thread.reload()).status == "awaiting_input"
     assert [p.tool_call_id for p in await thread.pending()] == ["c1"]
@@ -54,8 +61,9 @@ async def test_a_call_that_needs_approval_pauses_and_runs_once_approved(
     again = await thread.approve("c1")
     result = await thread.resume_turn()
 
-    assert decision == again == ApprovalResponse(tool_call_id="c1", decision="approved",
-                                                 reason="ok")
+    assert (
+        decision == again == ApprovalResponse(tool_call_id="c1", decision="approved", reason="ok")
+    )
     assert result.status == "completed"
     assert result.text == "Sent."
     assert transfers == [{"to": "ann", "amount": 5}]
@@ -65,10 +73,12 @@ async def test_a_call_that_needs_approval_pauses_and_runs_once_approved(
     assert len(model.requests) == 2
 
 
-async def test_run_returns_a_paused_result_listing_what_waits(make_app: Any,
-                                                              transfer: tl.Tool) -> None:
-    app, model = await make_app([tool_call("transfer", {"to": "bo", "amount": 1},
-                                           tool_call_id="c9")], tools=[transfer])
+async def test_run_returns_a_paused_result_listing_what_waits(
+    make_app: Any, transfer: tl.Tool
+) -> None:
+    app, model = await make_app(
+        [tool_call("transfer", {"to": "bo", "amount": 1}, tool_call_id="c9")], tools=[transfer]
+    )
     thread = await app.threads.start()
 
     result = await thread.run("pay bo")
@@ -88,10 +98,12 @@ async def test_run_returns_a_paused_result_listing_what_waits(make_app: Any,
 
 
 async def test_a_denied_call_never_runs_and_the_model_reads_why(
-        make_app: Any, transfer: tl.Tool, transfers: list[dict[str, Any]]) -> None:
-    app, model = await make_app([tool_call("transfer", {"to": "eve", "amount": 9},
-                                           tool_call_id="c2"), "Understood."],
-                                tools=[transfer])
+    make_app: Any, transfer: tl.Tool, transfers: list[dict[str, Any]]
+) -> None:
+    app, model = await make_app(
+        [tool_call("transfer", {"to": "eve", "amount": 9}, tool_call_id="c2"), "Understood."],
+        tools=[transfer],
+    )
     thread = await app.threads.start()
     await thread.run("pay eve")
 
@@ -108,9 +120,11 @@ async def test_a_denied_call_never_runs_and_the_model_reads_why(
 
 
 async def test_approval_from_a_second_process_started_later(
-        db_path: Path, transfer: tl.Tool, transfers: list[dict[str, Any]]) -> None:
-    first_model = ScriptedModel([tool_call("transfer", {"to": "ann", "amount": 3},
-                                           tool_call_id="c3")])
+    db_path: Path, transfer: tl.Tool, transfers: list[dict[str, Any]]
+) -> None:
+    first_model = ScriptedModel(
+        [tool_call("transfer", {"to": "ann", "amount": 3}, tool_call_id="c3")]
+    )
     agent = tl.Agent(name="bank", tools=[transfer], model=first_model)
     async with tl.Threadline(agents=[agent], store=db_path) as first:
         thread = await first.threads.start()
@@ -131,10 +145,17 @@ async def test_approval_from_a_second_process_started_later(
 
 
 async def test_always_approves_later_calls_of_the_same_tool(
-        make_app: Any, transfer: tl.Tool, transfers: list[dict[str, Any]]) -> None:
-    app, _ = await make_app([tool_call("transfer", {"to": "a", "amount": 1}, tool_call_id="x1"),
-                             "one", tool_call("transfer", {"to": "b", "amount": 2},
-                                              tool_call_id="x2"), "two"], tools=[transfer])
+    make_app: Any, transfer: tl.Tool, transfers: list[dict[str, Any]]
+) -> None:
+    app, _ = await make_app(
+        [
+            tool_call("transfer", {"to": "a", "amount": 1}, tool_call_id="x1"),
+            "one",
+            tool_call("transfer", {"to": "b", "amount": 2}, tool_call_id="x2"),
+            "two",
+        ],
+        tools=[transfer],
+    )
     thread = await app.threads.start()
     await thread.run("first")
     await thread.approve("x1", always=True)
@@ -152,8 +173,9 @@ async def test_a_policy_decides_per_call(make_app: Any) -> None:
         """Pay."""
         return "paid"
 
-    app, _ = await make_app([tool_call("pay", {"amount": 5}), tool_call("pay", {"amount": 500}),
-                             "x"], tools=[pay])
+    app, _ = await make_app(
+        [tool_call("pay", {"amount": 5}), tool_call("pay", {"amount": 500}), "x"], tools=[pay]
+    )
     thread = await app.threads.start()
 
     result = await thread.run("pay")
@@ -165,10 +187,14 @@ async def test_a_policy_decides_per_call(make_app: Any) -> None:
     await thread.resume_turn()
 
 
-async def test_an_expired_approval_is_denied_by_recovery(make_app: Any, transfer: tl.Tool,
-                                                          transfers: list[dict[str, Any]]) -> None:
-    app, _ = await make_app([tool_call("transfer", {"to": "z", "amount": 1}, tool_call_id="e1"),
-                             "Too late."], tools=[transfer], approval_expires_after=0.2)
+async def test_an_expired_approval_is_denied_by_recovery(
+    make_app: Any, transfer: tl.Tool, transfers: list[dict[str, Any]]
+) -> None:
+    app, _ = await make_app(
+        [tool_call("transfer", {"to": "z", "amount": 1}, tool_call_id="e1"), "Too late."],
+        tools=[transfer],
+        approval_expires_after=0.2,
+    )
     thread = await app.threads.start()
     assert (await thread.run("pay z")).status == "paused"
     assert await (await app.recover()).wait() is None  # not due yet: nothing continues

@@ -7,17 +7,21 @@ import pytest
 import threadline as tl
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ("nul \x00 byte", "NUL"),
-    ("lone \ud800 surrogate", "surrogate"),
-    ([], "empty"),
-    (42, "must be a string"),
-    ([{"type": "video", "url": "x"}], "unsupported input part"),
-    ({"text": "no input key"}, "'input' key"),
-    ({"input": "x", "bogus": 1}, "unknown keys"),
-])
-async def test_bad_input_is_refused_and_changes_nothing(make_app: Any, value: Any,
-                                                        message: str) -> None:
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("nul \x00 byte", "NUL"),
+        ("lone \ud800 surrogate", "surrogate"),
+        ([], "empty"),
+        (42, "must be a string"),
+        ([{"type": "video", "url": "x"}], "unsupported input part"),
+        ({"text": "no input key"}, "'input' key"),
+        ({"input": "x", "bogus": 1}, "unknown keys"),
+    ],
+)
+async def test_bad_input_is_refused_and_changes_nothing(
+    make_app: Any, value: Any, message: str
+) -> None:
     app, _ = await make_app()
     thread = await app.threads.start()
 
@@ -32,9 +36,18 @@ async def test_bad_input_is_refused_and_changes_nothing(make_app: Any, value: An
 
 
 async def test_errors_share_one_root_and_carry_codes() -> None:
-    for error in (tl.TurnFailedError, tl.TurnCancelledError, tl.TurnInProgressError,
-                  tl.InvalidInputError, tl.ConfigurationError, tl.StoreError, tl.ModelError,
-                  tl.NotFoundError, tl.BudgetExceededError, tl.SchemaVersionError):
+    for error in (
+        tl.TurnFailedError,
+        tl.TurnCancelledError,
+        tl.TurnInProgressError,
+        tl.InvalidInputError,
+        tl.ConfigurationError,
+        tl.StoreError,
+        tl.ModelError,
+        tl.NotFoundError,
+        tl.BudgetExceededError,
+        tl.SchemaVersionError,
+    ):
         assert issubclass(error, tl.ThreadlineError)
         assert error.code
         assert error.code != tl.ThreadlineError.code

@@ -24,7 +24,8 @@ async def test_a_second_run_while_busy_raises_turn_in_progress(make_app: Any) ->
 
 
 async def test_enqueue_if_busy_runs_the_input_as_its_own_turn_and_returns_its_result(
-        make_app: Any) -> None:
+    make_app: Any,
+) -> None:
     app, _ = await make_app([Step(text="first", delay=0.2), "second"])
     thread = await app.threads.start()
     first = asyncio.create_task(thread.run("one"))
@@ -36,7 +37,9 @@ async def test_enqueue_if_busy_runs_the_input_as_its_own_turn_and_returns_its_re
     assert second.text == "second"
     turns = await thread.turns()
     assert [(t.number, t.status, t.input[0]["text"]) for t in turns] == [
-        (1, "completed", "one"), (2, "completed", "two")]
+        (1, "completed", "one"),
+        (2, "completed", "two"),
+    ]
     assert await thread.inbox() == []
 
 
@@ -59,7 +62,8 @@ async def test_enqueued_inputs_run_in_order_and_subscribers_see_them(make_app: A
 
 
 async def test_the_same_client_key_returns_the_same_turn_and_stores_nothing_new(
-        make_app: Any) -> None:
+    make_app: Any,
+) -> None:
     app, _ = await make_app(["only once"])
     thread = await app.threads.start()
 

@@ -25,7 +25,8 @@ async def test_interrupt_cancels_the_running_turn_and_starts_the_new_one(make_ap
 
 
 async def test_steer_joins_the_running_turn_before_its_next_model_step(
-        make_app: Any, weather_tool: tl.Tool) -> None:
+    make_app: Any, weather_tool: tl.Tool
+) -> None:
     gate = asyncio.Event()
 
     @tl.tool
@@ -34,8 +35,9 @@ async def test_steer_joins_the_running_turn_before_its_next_model_step(
         await gate.wait()
         return "waited"
 
-    app, model = await make_app([tool_call("wait_a_bit", {}), "Rome it is."],
-                                tools=[weather_tool, wait_a_bit])
+    app, model = await make_app(
+        [tool_call("wait_a_bit", {}), "Rome it is."], tools=[weather_tool, wait_a_bit]
+    )
     thread = await app.threads.start()
     first = asyncio.create_task(thread.run("weather please"))
     await asyncio.sleep(0.05)

@@ -28,10 +28,13 @@ def make_booking_tool(log: list[str], *, idempotent: bool = False) -> tl.Tool:
 
 
 async def test_a_choice_pauses_durably_and_the_tool_continues_without_running_twice(
-        make_app: Any) -> None:
+    make_app: Any,
+) -> None:
     log: list[str] = []
-    app, _ = await make_app([tool_call("book", {"flight": "LH1"}, tool_call_id="b1"),
-                             "Booked."], tools=[make_booking_tool(log)])
+    app, _ = await make_app(
+        [tool_call("book", {"flight": "LH1"}, tool_call_id="b1"), "Booked."],
+        tools=[make_booking_tool(log)],
+    )
     thread = await app.threads.start()
 
     paused = await thread.run("book LH1")
@@ -53,23 +56,29 @@ async def test_a_choice_pauses_durably_and_the_tool_continues_without_running_tw
     assert outputs == ["booked LH1 seat 12A"]
 
 
-@pytest.mark.parametrize(("idempotent", "expected_log", "outcome"), [
-    (True, ["hold LH2", "hold LH2", "seat 3C"], "success"),
-    (False, ["hold LH2"], "unknown"),
-])
-async def test_a_choice_answered_in_another_process(db_path: Path, idempotent: bool,
-                                                    expected_log: list[str], outcome: str) -> None:
+@pytest.mark.parametrize(
+    ("idempotent", "expected_log", "outcome"),
+    [
+        (True, ["hold LH2", "hold LH2", "seat 3C"], "success"),
+        (False, ["hold LH2"], "unknown"),
+    ],
+)
+async def test_a_choice_answered_in_another_process(
+    db_path: Path, idempotent: bool, expected_log: list[str], outcome: str
+) -> None:
     log: list[str] = []
     tool = make_booking_tool(log, idempotent=idempotent)
     model = ScriptedModel([tool_call("book", {"flight": "LH2"})])
-    async with tl.Threadline(agents=[tl.Agent(name="a", tools=[tool], model=model)],
-                             store=db_path) as first:
+    async with tl.Threadline(
+        agents=[tl.Agent(name="a", tools=[tool], model=model)], store=db_path
+    ) as first:
         thread = await first.threads.start()
         assert (await thread.run("book")).status == "paused"
 
     later = ScriptedModel(["ok"])
-    async with tl.Threadline(agents=[tl.Agent(name="a", tools=[tool], model=later)],
-                             store=db_path) as second:
+    async with tl.Threadline(
+        agents=[tl.Agent(name="a", tools=[tool], model=later)], store=db_path
+    ) as second:
         result = await (await second.threads.resume(thread.id)).resume({"seat": "3C"})
 
     assert log == expected_log

@@ -9,8 +9,13 @@ from threadline.testing import Step, tool_call
 from threadline.types import DELTA_EVENT_TYPES, Event
 
 ID = IsStr(regex=r"^item_[0-9a-z]{26}$")
-USAGE_STEP = {"input_tokens": 10, "output_tokens": 1, "cached_input_tokens": 0,
-              "reasoning_tokens": 0, "cost_usd": 0.0}
+USAGE_STEP = {
+    "input_tokens": 10,
+    "output_tokens": 1,
+    "cached_input_tokens": 0,
+    "reasoning_tokens": 0,
+    "cost_usd": 0.0,
+}
 
 
 def shape(events: list[Event]) -> list[tuple[int, str, dict[str, Any]]]:
@@ -18,56 +23,123 @@ def shape(events: list[Event]) -> list[tuple[int, str, dict[str, Any]]]:
 
 
 async def test_events_of_a_tool_calling_turn(make_app: Any, weather_tool: tl.Tool) -> None:
-    app, _ = await make_app([
-        tool_call("get_weather", {"city": "Paris"}, tool_call_id="call_1"),
-        Step(text="18 °C.", deltas=["18 ", "°C."]),
-    ], tools=[weather_tool])
+    app, _ = await make_app(
+        [
+            tool_call("get_weather", {"city": "Paris"}, tool_call_id="call_1"),
+            Step(text="18 °C.", deltas=["18 ", "°C."]),
+        ],
+        tools=[weather_tool],
+    )
     thread = await app.threads.start()
 
     events = [e async for e in thread.run_streamed("Weather in Paris?")]
 
-    user = {"type": "user_message", "content": {
-        "content": [{"type": "text", "text": "Weather in Paris?"}], "sender": None}}
+    user = {
+        "type": "user_message",
+        "content": {"content": [{"type": "text", "text": "Weather in Paris?"}], "sender": None},
+    }
     call = {"tool_call_id": "call_1", "name": "get_weather", "arguments": '{"city":"Paris"}'}
-    result = {"tool_call_id": "call_1", "name": "get_weather",
-              "output": '{"city":"Paris","temp_c":18}', "outcome": "success"}
+    result = {
+        "tool_call_id": "call_1",
+        "name": "get_weather",
+        "output": '{"city":"Paris","temp_c":18}',
+        "outcome": "success",
+    }
 
     def stored(seq: int, item_type: str, content: dict[str, Any]) -> dict[str, Any]:
-        return {"item": {"id": ID, "thread_id": thread.id, "turn_id": events[0].turn_id,
-                         "seq": seq, "type": item_type, "status": "completed",
-                         "content": content, "created_at": IsFloat}}
+        return {
+            "item": {
+                "id": ID,
+                "thread_id": thread.id,
+                "turn_id": events[0].turn_id,
+                "seq": seq,
+                "type": item_type,
+                "status": "completed",
+                "content": content,
+                "created_at": IsFloat,
+            }
+        }
 
     assert shape(events) == [
-        (1, "turn_started", {"number": 1, "input": [{"type": "text", "text": "Weather in Paris?"}],
-                             "sender": None}),
+        (
+            1,
+            "turn_started",
+            {"number": 1, "input": [{"type": "text", "text": "Weather in Paris?"}], "sender": None},
+        ),
         (2, "item_started", {"item": {"id": ID, "status": "in_progress", **user}}),
         (3, "item_completed", stored(1, "user_message", user["content"])),
-        (4, "item_started", {"item": {"id": ID, "type": "tool_call", "status": "in_progress",
-                                      "content": {**call, "arguments": ""}}}),
+        (
+            4,
+            "item_started",
+            {
+                "item": {
+                    "id": ID,
+                    "type": "tool_call",
+                    "status": "in_progress",
+                    "content": {**call, "arguments": ""},
+                }
+            },
+        ),
         (5, "tool_arguments_delta", {"delta": '{"city":"Paris"}', "tool_call_id": "call_1"}),
         (6, "usage_delta", {"usage": USAGE_STEP, "total": USAGE_STEP}),
         (7, "item_completed", stored(2, "tool_call", call)),
-        (8, "item_started", {"item": {"id": ID, "type": "tool_result", "status": "in_progress",
-                                      "content": {**result, "output": ""}}}),
+        (
+            8,
+            "item_started",
+            {
+                "item": {
+                    "id": ID,
+                    "type": "tool_result",
+                    "status": "in_progress",
+                    "content": {**result, "output": ""},
+                }
+            },
+        ),
         (9, "item_completed", stored(3, "tool_result", result)),
-        (10, "item_started", {"item": {"id": ID, "type": "agent_message",
-                                       "status": "in_progress", "content": {"text": ""}}}),
+        (
+            10,
+            "item_started",
+            {
+                "item": {
+                    "id": ID,
+                    "type": "agent_message",
+                    "status": "in_progress",
+                    "content": {"text": ""},
+                }
+            },
+        ),
         (11, "agent_message_delta", {"delta": "18 "}),
         (11, "agent_message_delta", {"delta": "°C."}),
-        (12, "usage_delta", {"usage": {**USAGE_STEP, "output_tokens": 2},
-                             "total": {**USAGE_STEP, "input_tokens": 20, "output_tokens": 3}}),
+        (
+            12,
+            "usage_delta",
+            {
+                "usage": {**USAGE_STEP, "output_tokens": 2},
+                "total": {**USAGE_STEP, "input_tokens": 20, "output_tokens": 3},
+            },
+        ),
         (13, "item_completed", stored(4, "agent_message", {"text": "18 °C."})),
-        (14, "completed", {"status": "completed", "text": "18 °C.", "output": None,
-                           "usage": {**USAGE_STEP, "input_tokens": 20, "output_tokens": 3}}),
+        (
+            14,
+            "completed",
+            {
+                "status": "completed",
+                "text": "18 °C.",
+                "output": None,
+                "usage": {**USAGE_STEP, "input_tokens": 20, "output_tokens": 3},
+            },
+        ),
     ]
     assert all(e.thread_id == thread.id and e.turn_id == events[0].turn_id for e in events)
 
 
-async def test_replaying_the_log_from_any_seq_yields_what_live_delivered(make_app: Any,
-                                                                        weather_tool: tl.Tool
-                                                                        ) -> None:
-    app, _ = await make_app([tool_call("get_weather", {"city": "Rome"}),
-                             Step(text="Sunny in Rome today.")], tools=[weather_tool])
+async def test_replaying_the_log_from_any_seq_yields_what_live_delivered(
+    make_app: Any, weather_tool: tl.Tool
+) -> None:
+    app, _ = await make_app(
+        [tool_call("get_weather", {"city": "Rome"}), Step(text="Sunny in Rome today.")],
+        tools=[weather_tool],
+    )
     thread = await app.threads.start()
 
     live = [e async for e in thread.run_streamed("Rome?")]

@@ -9,15 +9,17 @@ import threadline as tl
 from threadline.testing import ScriptedModel, tool_call
 from threadline.types import ToolCall, ToolResult
 
-LOOKUP = tl.ExternalTool(name="lookup_order", description="Look an order up in the shop.",
-                         parameters={"type": "object", "properties": {"id": {"type": "string"}},
-                                     "required": ["id"]})
+LOOKUP = tl.ExternalTool(
+    name="lookup_order",
+    description="Look an order up in the shop.",
+    parameters={"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]},
+)
 
 
-async def test_a_client_side_tool_pauses_the_turn_until_its_result_arrives(
-        make_app: Any) -> None:
-    app, model = await make_app([tool_call("lookup_order", {"id": "42"}, tool_call_id="x1"),
-                                 "Order 42 ships today."])
+async def test_a_client_side_tool_pauses_the_turn_until_its_result_arrives(make_app: Any) -> None:
+    app, model = await make_app(
+        [tool_call("lookup_order", {"id": "42"}, tool_call_id="x1"), "Order 42 ships today."]
+    )
     thread = await app.threads.start()
 
     paused = await thread.run("where is order 42?", external_tools=[LOOKUP])
@@ -42,8 +44,7 @@ async def test_client_tools_and_the_run_budget_survive_a_new_process(db_path: Pa
     first = ScriptedModel([tool_call("lookup_order", {"id": "1"}, tool_call_id="y1")])
     async with tl.Threadline(agents=[tl.Agent(name="a", model=first)], store=db_path) as app:
         thread = await app.threads.start()
-        await thread.run("order 1?", external_tools=[LOOKUP],
-                         budget=tl.Budget(max_iterations=1))
+        await thread.run("order 1?", external_tools=[LOOKUP], budget=tl.Budget(max_iterations=1))
 
     second = ScriptedModel([])
     async with tl.Threadline(agents=[tl.Agent(name="a", model=second)], store=db_path) as app:

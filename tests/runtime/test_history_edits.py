@@ -11,8 +11,12 @@ from threadline.types import AgentMessage, TextPart, UserMessage
 async def test_append_adds_history_and_delete_hides_an_item(make_app: Any) -> None:
     app, model = await make_app(["sure"])
     thread = await app.threads.start()
-    added = await thread.append([UserMessage(content=(TextPart(text="imported question"),)),
-                                 AgentMessage(text="imported answer")])
+    added = await thread.append(
+        [
+            UserMessage(content=(TextPart(text="imported question"),)),
+            AgentMessage(text="imported answer"),
+        ]
+    )
 
     assert await thread.delete_item(added[1].item_id) is True
     assert await thread.delete_item(added[1].item_id) is False

@@ -12,9 +12,11 @@ from threadline.types import AgentMessage, ToolCall, ToolResult
 
 
 async def test_interrupt_mid_stream_keeps_partial_text_and_leaves_a_valid_history(
-        make_app: Any) -> None:
-    app, _ = await make_app([Step(text="one two three four five six", delta_delay=0.05),
-                             "Back again."])
+    make_app: Any,
+) -> None:
+    app, _ = await make_app(
+        [Step(text="one two three four five six", delta_delay=0.05), "Back again."]
+    )
     thread = await app.threads.start()
     stream = thread.run_streamed("count")
     seen: list[tl.Event] = []
@@ -80,11 +82,13 @@ async def test_interrupt_without_a_running_turn_returns_false(make_app: Any) -> 
 
 
 async def test_a_model_error_mid_stream_fails_the_turn_and_keeps_the_partial_text(
-        make_app: Any) -> None:
+    make_app: Any,
+) -> None:
     from threadline.testing import fail
 
-    app, _ = await make_app([fail(tl.ModelError("connection lost", retryable=True),
-                                  after_text="Half an ans")])
+    app, _ = await make_app(
+        [fail(tl.ModelError("connection lost", retryable=True), after_text="Half an ans")]
+    )
     thread = await app.threads.start()
 
     with pytest.raises(tl.TurnFailedError) as caught:
@@ -93,19 +97,27 @@ async def test_a_model_error_mid_stream_fails_the_turn_and_keeps_the_partial_tex
     assert caught.value.error_code == "model_error"
     items = await thread.items()
     assert [(i.type, i.status) for i in items] == [
-        ("user_message", "completed"), ("agent_message", "failed"), ("error", "completed")]
+        ("user_message", "completed"),
+        ("agent_message", "failed"),
+        ("error", "completed"),
+    ]
     assert items[1].text == "Half an ans"
 
 
-async def test_drop_on_error_hides_the_failed_turn_from_the_model(make_app: Any,
-                                                                  weather_tool: tl.Tool) -> None:
+async def test_drop_on_error_hides_the_failed_turn_from_the_model(
+    make_app: Any, weather_tool: tl.Tool
+) -> None:
     from threadline.testing import fail
 
-    app, model = await make_app([
-        tool_call("get_weather", {"city": "Oslo"}),
-        fail(tl.ModelError("boom")),
-        "fresh start",
-    ], tools=[weather_tool], persist_partial_on_error=False)
+    app, model = await make_app(
+        [
+            tool_call("get_weather", {"city": "Oslo"}),
+            fail(tl.ModelError("boom")),
+            "fresh start",
+        ],
+        tools=[weather_tool],
+        persist_partial_on_error=False,
+    )
     thread = await app.threads.start()
     with pytest.raises(tl.TurnFailedError):
         await thread.run("Oslo?")
@@ -113,7 +125,9 @@ async def test_drop_on_error_hides_the_failed_turn_from_the_model(make_app: Any,
     await thread.run("again")
 
     assert [(i.type, i.text) for i in model.requests[-1].items] == [
-        ("user_message", "Oslo?"), ("user_message", "again")]
+        ("user_message", "Oslo?"),
+        ("user_message", "again"),
+    ]
     stored = [i.type for i in await thread.items()]
     assert stored[:3] == ["user_message", "tool_call", "tool_result"]  # the log keeps all
 
@@ -126,8 +140,7 @@ class SlowWrites(tl.SQLiteStore):
         await super().write_turn(write)
 
 
-async def test_an_interrupt_during_a_commit_never_writes_the_same_items_twice(
-        db_path: Any) -> None:
+async def test_an_interrupt_during_a_commit_never_writes_the_same_items_twice(db_path: Any) -> None:
     from threadline.testing import ScriptedModel, check_invariants
 
     model = ScriptedModel(["first answer"])

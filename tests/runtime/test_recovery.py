@@ -16,8 +16,12 @@ from threadline.types import ToolResult
 
 async def hand_back_inside_tool(db_path: Path, tool: tl.Tool, model: ScriptedModel) -> str:
     faults = FaultPoints().arm("inside_tool", "block")
-    app = tl.Threadline(agents=[tl.Agent(name="a", tools=[tool], model=model)], store=db_path,
-                        faults=faults, shutdown_grace=0)
+    app = tl.Threadline(
+        agents=[tl.Agent(name="a", tools=[tool], model=model)],
+        store=db_path,
+        faults=faults,
+        shutdown_grace=0,
+    )
     await app.open()
     thread = await app.threads.start()
     task = asyncio.create_task(thread.run("go"))
@@ -28,10 +32,12 @@ async def hand_back_inside_tool(db_path: Path, tool: tl.Tool, model: ScriptedMod
     return thread.id
 
 
-@pytest.mark.parametrize(("idempotent", "runs", "outcome"), [(True, 1, "success"),
-                                                              (False, 0, "unknown")])
-async def test_a_started_call_reruns_only_if_idempotent(db_path: Path, idempotent: bool,
-                                                        runs: int, outcome: str) -> None:
+@pytest.mark.parametrize(
+    ("idempotent", "runs", "outcome"), [(True, 1, "success"), (False, 0, "unknown")]
+)
+async def test_a_started_call_reruns_only_if_idempotent(
+    db_path: Path, idempotent: bool, runs: int, outcome: str
+) -> None:
     calls: list[str] = []
 
     @tl.tool(idempotent=idempotent)
@@ -40,11 +46,13 @@ async def test_a_started_call_reruns_only_if_idempotent(db_path: Path, idempoten
         calls.append(thread.idempotency_key)
         return "charged"
 
-    thread_id = await hand_back_inside_tool(db_path, charge,
-                                            ScriptedModel([tool_call("charge", {})]))
+    thread_id = await hand_back_inside_tool(
+        db_path, charge, ScriptedModel([tool_call("charge", {})])
+    )
     model = ScriptedModel(["after recovery"])
-    async with tl.Threadline(agents=[tl.Agent(name="a", tools=[charge], model=model)],
-                             store=db_path) as app:
+    async with tl.Threadline(
+        agents=[tl.Agent(name="a", tools=[charge], model=model)], store=db_path
+    ) as app:
         report = await app.recover()
         await report.wait()
         thread = await app.threads.resume(thread_id)
@@ -66,8 +74,9 @@ async def test_on_unknown_pause_asks_a_human_whether_to_run_again(db_path: Path)
         calls.append(1)
         return "launched"
 
-    thread_id = await hand_back_inside_tool(db_path, launch,
-                                            ScriptedModel([tool_call("launch", {})]))
+    thread_id = await hand_back_inside_tool(
+        db_path, launch, ScriptedModel([tool_call("launch", {})])
+    )
     model = ScriptedModel(["relaunched"])
     agent = tl.Agent(name="a", tools=[launch], model=model, on_unknown="pause")
     async with tl.Threadline(agents=[agent], store=db_path) as app:
@@ -103,8 +112,10 @@ async def test_queued_input_of_a_dead_process_runs_in_order(db_path: Path) -> No
 
         turns = await eventually(both_done)
 
-    assert [(t.input[0]["text"], t.status) for t in turns] == [("one", "completed"),
-                                                               ("two", "completed")]
+    assert [(t.input[0]["text"], t.status) for t in turns] == [
+        ("one", "completed"),
+        ("two", "completed"),
+    ]
 
 
 async def test_budget_counters_survive_a_restart(db_path: Path) -> None:
@@ -113,8 +124,7 @@ async def test_budget_counters_survive_a_restart(db_path: Path) -> None:
         """One more step."""
         return "ok"
 
-    thread_id = await hand_back_inside_tool(db_path, step,
-                                            ScriptedModel([tool_call("step", {})]))
+    thread_id = await hand_back_inside_tool(db_path, step, ScriptedModel([tool_call("step", {})]))
     model = ScriptedModel([tool_call("step", {})])
     agent = tl.Agent(name="a", tools=[step], model=model, max_iterations=2)
     async with tl.Threadline(agents=[agent], store=db_path) as app:

@@ -15,11 +15,14 @@ async def fill(thread: tl.Thread, turns: int) -> None:
 
 
 async def test_drop_keeps_the_newest_history_and_never_splits_a_call(
-        make_app: Any, weather_tool: tl.Tool) -> None:
+    make_app: Any, weather_tool: tl.Tool
+) -> None:
     steps: list[Any] = ["ok"] * 6 + [tool_call("get_weather", {"city": "Oslo"}), "Cold."]
-    app, model = await make_app(steps, tools=[weather_tool],
-                                context_window=tl.ContextWindow(max_tokens=700,
-                                                                reserve_tokens=100))
+    app, model = await make_app(
+        steps,
+        tools=[weather_tool],
+        context_window=tl.ContextWindow(max_tokens=700, reserve_tokens=100),
+    )
     thread = await app.threads.start()
     await fill(thread, 6)
 
@@ -42,17 +45,20 @@ def summarizing(request: tl.ModelRequest) -> Step:
 
 
 async def test_summarize_stores_a_summary_that_later_requests_carry(make_app: Any) -> None:
-    app, model = await make_app([summarizing] * 40,
-                                context_window=tl.ContextWindow(max_tokens=700,
-                                                                reserve_tokens=100,
-                                                                strategy="summarize"))
+    app, model = await make_app(
+        [summarizing] * 40,
+        context_window=tl.ContextWindow(max_tokens=700, reserve_tokens=100, strategy="summarize"),
+    )
     thread = await app.threads.start()
     await fill(thread, 9)
 
     events = [e async for e in thread.run_streamed("what did we do?")]
 
-    summaries = [i for i in await thread.items()
-                 if isinstance(i.payload, SystemEvent) and i.payload.phase == "summary"]
+    summaries = [
+        i
+        for i in await thread.items()
+        if isinstance(i.payload, SystemEvent) and i.payload.phase == "summary"
+    ]
     assert summaries  # the window overflowed, so older history was folded into a summary
     last = model.requests[-1].items
     first = last[0].payload
@@ -64,7 +70,7 @@ async def test_summarize_stores_a_summary_that_later_requests_carry(make_app: An
     assert last[-1].text == "what did we do?"
     if any(e.type == "system_event" for e in events):
         assert {e.params["phase"] for e in events if e.type == "system_event"} == {"summary"}
-    model.steps = model.steps[:len(model.requests)]  # the rest of the script is spare
+    model.steps = model.steps[: len(model.requests)]  # the rest of the script is spare
 
 
 def test_bad_windows_are_refused() -> None:

@@ -15,8 +15,9 @@ class City(BaseModel):
 
 
 async def test_fenced_json_is_stripped_and_validated(make_app: Any) -> None:
-    app, model = await make_app(['```json\n{"name": "Paris", "population": 2100000}\n```'],
-                                output_type=City)
+    app, model = await make_app(
+        ['```json\n{"name": "Paris", "population": 2100000}\n```'], output_type=City
+    )
     thread = await app.threads.start()
 
     result = await thread.run("Paris?")
@@ -26,8 +27,9 @@ async def test_fenced_json_is_stripped_and_validated(make_app: Any) -> None:
 
 
 async def test_invalid_output_is_repaired_once_then_valid(make_app: Any) -> None:
-    app, model = await make_app(['{"name": "Paris"}', '{"name": "Paris", "population": 2}'],
-                                output_type=City)
+    app, model = await make_app(
+        ['{"name": "Paris"}', '{"name": "Paris", "population": 2}'], output_type=City
+    )
     thread = await app.threads.start()
 
     events = [e async for e in thread.run_streamed("Paris?")]

@@ -9,8 +9,7 @@ from threadline.testing import ScriptedModel, tool_call
 
 def test_the_sync_facade_exposes_every_async_operation() -> None:
     assert public_operations(SyncThread._target_class) == public_operations(tl.Thread)
-    assert public_operations(SyncThreadManager._target_class) == public_operations(
-        tl.ThreadManager)
+    assert public_operations(SyncThreadManager._target_class) == public_operations(tl.ThreadManager)
     assert "run" in public_operations(tl.Thread)
 
 
@@ -21,8 +20,11 @@ def test_a_script_runs_turns_synchronously(db_path: Path, weather_tool: tl.Tool)
     with tl.Threadline(agents=[agent], store=db_path).sync as app:
         thread = app.threads.start(user_id="me")
         result = thread.run("Paris?")
-        deltas = [e.params["delta"] for e in thread.run_streamed("Rome?")
-                  if e.type == "agent_message_delta"]
+        deltas = [
+            e.params["delta"]
+            for e in thread.run_streamed("Rome?")
+            if e.type == "agent_message_delta"
+        ]
         listed = app.threads.list(user_id="me")
         items = thread.items()
 

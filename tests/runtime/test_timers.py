@@ -34,12 +34,14 @@ async def test_scheduled_input_fires_once_through_recovery(make_app: Any) -> Non
 
 
 async def test_a_scheduled_tool_call_runs_as_the_first_step_of_its_turn(
-        make_app: Any, weather_tool: tl.Tool) -> None:
+    make_app: Any, weather_tool: tl.Tool
+) -> None:
     app, model = await make_app(["It is 18 degrees."], tools=[weather_tool])
     thread = await app.threads.start()
 
-    await thread.schedule(tl.ScheduledCall(name="get_weather", arguments={"city": "Oslo"}),
-                          at=time.time() - 1)
+    await thread.schedule(
+        tl.ScheduledCall(name="get_weather", arguments={"city": "Oslo"}), at=time.time() - 1
+    )
     await (await app.recover()).wait()
 
     (result,) = [i.payload for i in await thread.items() if isinstance(i.payload, ToolResult)]
@@ -62,8 +64,9 @@ async def test_a_tool_schedules_an_effect_with_its_result(make_app: Any) -> None
     (scheduled,) = await thread.scheduled()
     assert scheduled.input == [{"type": "text", "text": "follow up now"}]
     assert scheduled.due_at > time.time() + 200
-    assert "1 scheduled" in next(i.payload.output for i in result.items
-                             if isinstance(i.payload, ToolResult))
+    assert "1 scheduled" in next(
+        i.payload.output for i in result.items if isinstance(i.payload, ToolResult)
+    )
 
 
 async def test_bad_schedules_are_refused(make_app: Any) -> None:

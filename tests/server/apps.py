@@ -41,10 +41,11 @@ class CommandModel:
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
         items = list(request.items)
-        last_user = max((n for n, i in enumerate(items) if isinstance(i.payload, UserMessage)),
-                        default=-1)
+        last_user = max(
+            (n for n, i in enumerate(items) if isinstance(i.payload, UserMessage)), default=-1
+        )
         command = items[last_user].text if last_user >= 0 else ""
-        after = [i.payload for i in items[last_user + 1:]]
+        after = [i.payload for i in items[last_user + 1 :]]
         results = [p for p in after if isinstance(p, ToolResult)]
         if results:
             async for event in _say(f"{results[-1].name} returned {results[-1].output}"):
@@ -82,26 +83,27 @@ class CommandModel:
                 yield event
 
 
-async def _say(text: str, *, delay: float = 0.0, reasoning: str = ""
-               ) -> AsyncIterator[ModelEvent]:
+async def _say(text: str, *, delay: float = 0.0, reasoning: str = "") -> AsyncIterator[ModelEvent]:
     deltas = re.findall(r"\S+\s*|\s+", text)
     for delta in deltas:
         if delay:
             await asyncio.sleep(delay / max(1, len(deltas)))
         yield TextDelta(delta=delta)
-    yield ModelResponse(text=text, reasoning=reasoning,
-                        usage=Usage(input_tokens=5, output_tokens=len(deltas)))
+    yield ModelResponse(
+        text=text, reasoning=reasoning, usage=Usage(input_tokens=5, output_tokens=len(deltas))
+    )
 
 
 async def _call(name: str, arguments: str, earlier_calls: int) -> AsyncIterator[ModelEvent]:
     call_id = f"call_{name}_{earlier_calls}"
     half = len(arguments) // 2
-    yield ToolCallDelta(index=0, tool_call_id=call_id, name=name,
-                        arguments_delta=arguments[:half])
+    yield ToolCallDelta(index=0, tool_call_id=call_id, name=name, arguments_delta=arguments[:half])
     yield ToolCallDelta(index=0, arguments_delta=arguments[half:])
-    yield ModelResponse(tool_calls=(ToolCallRequest(tool_call_id=call_id, name=name,
-                                                    arguments=arguments),),
-                        usage=Usage(input_tokens=5, output_tokens=3), finish_reason="tool_calls")
+    yield ModelResponse(
+        tool_calls=(ToolCallRequest(tool_call_id=call_id, name=name, arguments=arguments),),
+        usage=Usage(input_tokens=5, output_tokens=3),
+        finish_reason="tool_calls",
+    )
 
 
 @tl.tool
@@ -118,6 +120,9 @@ async def transfer(amount: int) -> str:
 
 def agents() -> list[tl.Agent]:
     model = CommandModel()
-    return [tl.Agent(name="assistant", instructions="Be brief.", model=model,
-                     tools=[get_weather, transfer]),
-            tl.Agent(name="other", instructions="Be other.", model=model)]
+    return [
+        tl.Agent(
+            name="assistant", instructions="Be brief.", model=model, tools=[get_weather, transfer]
+        ),
+        tl.Agent(name="other", instructions="Be other.", model=model),
+    ]

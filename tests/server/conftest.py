@@ -11,30 +11,36 @@ from responses_harness import API_KEYS, RunningServer, start_server, stop_server
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running, handle = start_server(tmp_path_factory.mktemp("server") / "threadline.db",
-                                   sse_buffer=200, keepalive_seconds=0.5,
-                                   write_timeout_seconds=3.0)
+    running, handle = start_server(
+        tmp_path_factory.mktemp("server") / "threadline.db",
+        sse_buffer=200,
+        keepalive_seconds=0.5,
+        write_timeout_seconds=3.0,
+    )
     yield running
     stop_server(handle)
 
 
 @pytest.fixture(scope="session")
 def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running, handle = start_server(tmp_path_factory.mktemp("keyed") / "threadline.db",
-                                   api_keys=API_KEYS)
+    running, handle = start_server(
+        tmp_path_factory.mktemp("keyed") / "threadline.db", api_keys=API_KEYS
+    )
     yield running
     stop_server(handle)
 
 
 @pytest.fixture
 def client(server: RunningServer) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0,
-                       timeout=30) as client:
+    with openai.OpenAI(
+        base_url=server.base_url, api_key="unused", max_retries=0, timeout=30
+    ) as client:
         yield client
 
 
 @pytest.fixture
 async def async_client(server: RunningServer) -> AsyncIterator[openai.AsyncOpenAI]:
-    async with openai.AsyncOpenAI(base_url=server.base_url, api_key="unused", max_retries=0,
-                                  timeout=30) as client:
+    async with openai.AsyncOpenAI(
+        base_url=server.base_url, api_key="unused", max_retries=0, timeout=30
+    ) as client:
         yield client

@@ -39,19 +39,32 @@ class _Handle:
     thread: threading.Thread
 
 
-def start_server(db: Path, *, api_keys: Sequence[str] = (), workers: int | None = None,
-                 **limits: float) -> tuple[RunningServer, _Handle]:
+def start_server(
+    db: Path, *, api_keys: Sequence[str] = (), workers: int | None = None, **limits: float
+) -> tuple[RunningServer, _Handle]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = ServerConfig(host="127.0.0.1", port=port, api_keys=tuple(api_keys),
-                          recovery_interval=1.0, workers=workers,
-                          **limits)  # type: ignore[arg-type]
-    app = tl.Threadline(agents=agents(), store=db, recovery_interval=config.recovery_interval,
-                        run_turns=workers != 0)
-    server = uvicorn.Server(uvicorn.Config(create_app(app, config), log_level="warning",
-                                           lifespan="on", timeout_graceful_shutdown=2))
+    config = ServerConfig(
+        host="127.0.0.1",
+        port=port,
+        api_keys=tuple(api_keys),
+        recovery_interval=1.0,
+        workers=workers,
+        **limits,
+    )  # type: ignore[arg-type]
+    app = tl.Threadline(
+        agents=agents(),
+        store=db,
+        recovery_interval=config.recovery_interval,
+        run_turns=workers != 0,
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(app, config), log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+        )
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

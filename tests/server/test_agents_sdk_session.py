@@ -7,19 +7,24 @@ from agents.memory import OpenAIConversationsSession
 
 
 async def test_a_session_lives_in_a_threadline_conversation(
-        async_client: openai.AsyncOpenAI) -> None:
+    async_client: openai.AsyncOpenAI,
+) -> None:
     session = OpenAIConversationsSession(openai_client=async_client)
 
     assert await session.get_items() == []
-    await session.add_items([
-        {"role": "user", "content": "What is the capital of Norway?"},
-        {"role": "assistant", "content": "Oslo."},
-        {"role": "user", "content": "And of Sweden?"},
-    ])
+    await session.add_items(
+        [
+            {"role": "user", "content": "What is the capital of Norway?"},
+            {"role": "assistant", "content": "Oslo."},
+            {"role": "user", "content": "And of Sweden?"},
+        ]
+    )
     items = await session.get_items()
     assert [(i.get("role"), i["content"][0]["text"]) for i in items] == [  # type: ignore[index, union-attr]
-        ("user", "What is the capital of Norway?"), ("assistant", "Oslo."),
-        ("user", "And of Sweden?")]
+        ("user", "What is the capital of Norway?"),
+        ("assistant", "Oslo."),
+        ("user", "And of Sweden?"),
+    ]
     conversation = await async_client.conversations.retrieve(session.session_id)
     assert conversation.id.startswith("thr_")
 
@@ -34,12 +39,14 @@ async def test_a_session_lives_in_a_threadline_conversation(
 
 
 async def test_responses_continue_the_sessions_conversation(
-        async_client: openai.AsyncOpenAI) -> None:
+    async_client: openai.AsyncOpenAI,
+) -> None:
     session = OpenAIConversationsSession(openai_client=async_client)
     await session.add_items([{"role": "user", "content": "say remembered"}])
 
     response = await async_client.responses.create(
-        model="assistant", conversation=session.session_id, input="say next")
+        model="assistant", conversation=session.session_id, input="say next"
+    )
 
     assert response.output_text == "next"
     items = await session.get_items()

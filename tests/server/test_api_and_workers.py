@@ -26,8 +26,12 @@ async def test_an_api_server_without_workers_answers_through_a_worker(tmp_path: 
             client = openai.AsyncOpenAI(base_url=server.base_url, api_key="unused")
             async with client:
                 response = await client.responses.create(model="assistant", input="hello")
-                streamed = [e.type async for e in await client.responses.create(
-                    model="assistant", input="hello again", stream=True)]
+                streamed = [
+                    e.type
+                    async for e in await client.responses.create(
+                        model="assistant", input="hello again", stream=True
+                    )
+                ]
             stop.set()
             await working
     finally:
@@ -43,11 +47,18 @@ async def test_the_codex_protocol_is_served_on_the_same_port(tmp_path: Path) -> 
     server, handle = start_server(tmp_path / "codex.db")
     try:
         async with websockets.connect(f"ws://127.0.0.1:{server.port}/codex") as ws:
-            await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize",
-                                      "params": {"clientInfo": {"name": "t", "version": "1"}}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": 1,
+                        "method": "initialize",
+                        "params": {"clientInfo": {"name": "t", "version": "1"}},
+                    }
+                )
+            )
             reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
     finally:
         stop_server(handle)
     assert reply["id"] == 1
     assert "result" in reply
-

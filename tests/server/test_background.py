@@ -10,8 +10,9 @@ import pytest
 from pydantic import BaseModel
 
 
-def _poll(client: openai.OpenAI, response_id: str, *, timeout: float = 10
-          ) -> openai.types.responses.Response:
+def _poll(
+    client: openai.OpenAI, response_id: str, *, timeout: float = 10
+) -> openai.types.responses.Response:
     deadline = time.monotonic() + timeout
     while True:
         response = client.responses.retrieve(response_id)
@@ -41,8 +42,9 @@ def test_cancelling_a_background_response_interrupts_its_turn(client: openai.Ope
     assert client.responses.retrieve(response.id).status == "cancelled"
     conversation = response.conversation
     assert conversation is not None
-    after = client.responses.create(model="assistant", conversation=conversation.id,
-                                    input="say still here")
+    after = client.responses.create(
+        model="assistant", conversation=conversation.id, input="say still here"
+    )
     assert after.output_text == "still here"
 
 
@@ -72,23 +74,26 @@ class City(BaseModel):
 
 
 def test_structured_output_parses_into_the_clients_model(client: openai.OpenAI) -> None:
-    parsed = client.responses.parse(model="assistant", text_format=City,
-                                    input='json {"name": "Oslo", "population": 700000}')
+    parsed = client.responses.parse(
+        model="assistant", text_format=City, input='json {"name": "Oslo", "population": 700000}'
+    )
 
     assert parsed.output_parsed == City(name="Oslo", population=700000)
 
 
 def test_an_invalid_output_schema_is_refused(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        client.responses.create(model="assistant", input="x", text={"format": {
-            "type": "json_schema", "name": "bad", "schema": {"type": "nonsense"}}})
+        client.responses.create(
+            model="assistant",
+            input="x",
+            text={"format": {"type": "json_schema", "name": "bad", "schema": {"type": "nonsense"}}},
+        )
 
     assert caught.value.body["param"] == "text.format.schema"  # type: ignore[index]
 
 
 def test_store_false_leaves_nothing_behind(client: openai.OpenAI) -> None:
-    response = client.responses.create(model="assistant", input="say forget me",
-                                       store=False)
+    response = client.responses.create(model="assistant", input="say forget me", store=False)
 
     assert response.output_text == "forget me"
     deadline = time.monotonic() + 5

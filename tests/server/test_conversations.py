@@ -16,14 +16,21 @@ ITEM = IsStr(regex=r"^item_[0-9a-z]{26}$")
 def test_create_retrieve_update_delete(client: openai.OpenAI) -> None:
     created = client.conversations.create(metadata={"topic": "tea"})
 
-    assert created.model_dump() == {"id": THREAD, "object": "conversation",
-                                    "created_at": IsInt, "metadata": {"topic": "tea"}}
+    assert created.model_dump() == {
+        "id": THREAD,
+        "object": "conversation",
+        "created_at": IsInt,
+        "metadata": {"topic": "tea"},
+    }
     assert client.conversations.retrieve(created.id) == created
     updated = client.conversations.update(created.id, metadata={"topic": "coffee"})
     assert updated.metadata == {"topic": "coffee"}
     deleted = client.conversations.delete(created.id)
-    assert deleted.model_dump() == {"id": created.id, "object": "conversation.deleted",
-                                    "deleted": True}
+    assert deleted.model_dump() == {
+        "id": created.id,
+        "object": "conversation.deleted",
+        "deleted": True,
+    }
     with pytest.raises(openai.NotFoundError):
         client.conversations.retrieve(created.id)
 
@@ -31,40 +38,55 @@ def test_create_retrieve_update_delete(client: openai.OpenAI) -> None:
 def test_responses_fill_a_conversation(client: openai.OpenAI) -> None:
     conversation = client.conversations.create()
     client.responses.create(model="assistant", conversation=conversation.id, input="say one")
-    client.responses.create(model="assistant", conversation=conversation.id,
-                            input="weather Paris")
+    client.responses.create(model="assistant", conversation=conversation.id, input="weather Paris")
 
     items = list(client.conversations.items.list(conversation.id, order="asc"))
 
     assert [(i.type, getattr(i, "role", None)) for i in items] == [
-        ("message", "user"), ("message", "assistant"), ("message", "user"),
-        ("mcp_call", None), ("message", "assistant")]
+        ("message", "user"),
+        ("message", "assistant"),
+        ("message", "user"),
+        ("mcp_call", None),
+        ("message", "assistant"),
+    ]
     assert items[0].model_dump(exclude_none=True) == {
-        "id": ITEM, "type": "message", "role": "user", "status": "completed",
-        "content": [{"type": "input_text", "text": "say one"}]}
+        "id": ITEM,
+        "type": "message",
+        "role": "user",
+        "status": "completed",
+        "content": [{"type": "input_text", "text": "say one"}],
+    }
     newest_first = list(client.conversations.items.list(conversation.id))
     assert [i.id for i in newest_first] == [i.id for i in reversed(items)]
     one = client.conversations.items.retrieve(items[3].id, conversation_id=conversation.id)
     assert one == items[3]
 
 
-def test_pagination_walks_every_item_once(client: openai.OpenAI,
-                                          server: RunningServer) -> None:
+def test_pagination_walks_every_item_once(client: openai.OpenAI, server: RunningServer) -> None:
     conversation = client.conversations.create()
     for n in range(4):
-        client.responses.create(model="assistant", conversation=conversation.id,
-                                input=f"say {n}")
+        client.responses.create(model="assistant", conversation=conversation.id, input=f"say {n}")
 
     first = client.conversations.items.list(conversation.id, limit=3, order="asc")
     assert first.has_more is True
-    walked = [i.id for i in client.conversations.items.list(conversation.id, limit=3,
-                                                            order="asc")]
+    walked = [i.id for i in client.conversations.items.list(conversation.id, limit=3, order="asc")]
     assert len(walked) == 8
     assert len(set(walked)) == 8
-    raw = httpx.get(f"{server.base_url}/conversations/{conversation.id}/items",
-                    params={"limit": 3, "after": walked[5], "order": "asc"}).json()
-    assert raw == {"object": "list", "data": [IsStr, IsStr], "first_id": walked[6],
-                   "last_id": walked[7], "has_more": False} or raw["data"] == raw["data"]
+    raw = httpx.get(
+        f"{server.base_url}/conversations/{conversation.id}/items",
+        params={"limit": 3, "after": walked[5], "order": "asc"},
+    ).json()
+    assert (
+        raw
+        == {
+            "object": "list",
+            "data": [IsStr, IsStr],
+            "first_id": walked[6],
+            "last_id": walked[7],
+            "has_more": False,
+        }
+        or raw["data"] == raw["data"]
+    )
     assert [d["id"] for d in raw["data"]] == walked[6:]
     assert raw["has_more"] is False
     assert raw["first_id"] == walked[6]
@@ -72,20 +94,27 @@ def test_pagination_walks_every_item_once(client: openai.OpenAI,
 
 
 def test_items_can_be_added_and_deleted(client: openai.OpenAI) -> None:
-    conversation = client.conversations.create(items=[
-        {"type": "message", "role": "user", "content": "my name is Ann"}])
-    added = client.conversations.items.create(conversation.id, items=[
-        {"type": "message", "role": "assistant", "content": "Hello Ann"},
-        {"type": "message", "role": "user", "content": [{"type": "input_text",
-                                                          "text": "what is my name?"}]}])
+    conversation = client.conversations.create(
+        items=[{"type": "message", "role": "user", "content": "my name is Ann"}]
+    )
+    added = client.conversations.items.create(
+        conversation.id,
+        items=[
+            {"type": "message", "role": "assistant", "content": "Hello Ann"},
+            {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "what is my name?"}],
+            },
+        ],
+    )
 
     assert [i.type for i in added.data] == ["message", "message"]
     assert added.has_more is False
     items = list(client.conversations.items.list(conversation.id, order="asc"))
     assert [getattr(i, "role", None) for i in items] == ["user", "assistant", "user"]
 
-    after_delete = client.conversations.items.delete(items[1].id,
-                                                     conversation_id=conversation.id)
+    after_delete = client.conversations.items.delete(items[1].id, conversation_id=conversation.id)
     assert after_delete.id == conversation.id
     remaining = list(client.conversations.items.list(conversation.id, order="asc"))
     assert [i.id for i in remaining] == [items[0].id, items[2].id]

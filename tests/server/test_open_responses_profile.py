@@ -9,12 +9,40 @@ import json
 import httpx
 from responses_harness import RunningServer
 
-REQUIRED = {"id", "object", "created_at", "completed_at", "status", "incomplete_details",
-            "model", "previous_response_id", "instructions", "output", "error", "tools",
-            "tool_choice", "truncation", "parallel_tool_calls", "text", "top_p",
-            "presence_penalty", "frequency_penalty", "top_logprobs", "temperature",
-            "reasoning", "user", "usage", "max_output_tokens", "max_tool_calls", "store",
-            "background", "service_tier", "metadata", "safety_identifier", "prompt_cache_key"}
+REQUIRED = {
+    "id",
+    "object",
+    "created_at",
+    "completed_at",
+    "status",
+    "incomplete_details",
+    "model",
+    "previous_response_id",
+    "instructions",
+    "output",
+    "error",
+    "tools",
+    "tool_choice",
+    "truncation",
+    "parallel_tool_calls",
+    "text",
+    "top_p",
+    "presence_penalty",
+    "frequency_penalty",
+    "top_logprobs",
+    "temperature",
+    "reasoning",
+    "user",
+    "usage",
+    "max_output_tokens",
+    "max_tool_calls",
+    "store",
+    "background",
+    "service_tier",
+    "metadata",
+    "safety_identifier",
+    "prompt_cache_key",
+}
 
 
 def _frames(server: RunningServer, text: str) -> list[tuple[str | None, str]]:
@@ -36,8 +64,7 @@ def _frames(server: RunningServer, text: str) -> list[tuple[str | None, str]]:
     return frames
 
 
-def test_every_frame_names_its_type_and_the_stream_ends_with_done(
-        server: RunningServer) -> None:
+def test_every_frame_names_its_type_and_the_stream_ends_with_done(server: RunningServer) -> None:
     frames = [f for f in _frames(server, "say a b c") if f[0] is not None or f[1] != "comment"]
 
     assert frames[-1] == (None, "[DONE]")
@@ -58,9 +85,11 @@ def test_a_quiet_stream_sends_keep_alive_comments(server: RunningServer) -> None
 
 def test_the_response_object_has_every_required_field(server: RunningServer) -> None:
     frames = _frames(server, "say fields")
-    lifecycle = [json.loads(d) for e, d in frames if e in ("response.created",
-                                                           "response.in_progress",
-                                                           "response.completed")]
+    lifecycle = [
+        json.loads(d)
+        for e, d in frames
+        if e in ("response.created", "response.in_progress", "response.completed")
+    ]
 
     assert len(lifecycle) == 3
     for event in lifecycle:

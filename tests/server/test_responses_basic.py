@@ -20,9 +20,14 @@ def test_a_response_answers_the_input(client: openai.OpenAI) -> None:
     assert response.conversation.id.startswith("thr_")
     [message] = response.output
     assert message.model_dump(exclude_none=True) == {
-        "id": ITEM, "type": "message", "role": "assistant", "status": "completed",
-        "content": [{"type": "output_text", "text": "Hello there", "annotations": [],
-                     "logprobs": []}]}
+        "id": ITEM,
+        "type": "message",
+        "role": "assistant",
+        "status": "completed",
+        "content": [
+            {"type": "output_text", "text": "Hello there", "annotations": [], "logprobs": []}
+        ],
+    }
     assert response.usage is not None
     assert response.usage.output_tokens == 2
 
@@ -33,21 +38,28 @@ def test_the_same_response_can_be_retrieved(client: openai.OpenAI) -> None:
     again = client.responses.retrieve(created.id)
 
     assert again.model_dump(exclude={"completed_at"}) == created.model_dump(
-        exclude={"completed_at"})
+        exclude={"completed_at"}
+    )
 
 
 def test_a_streamed_response_follows_the_responses_event_order(client: openai.OpenAI) -> None:
-    stream = client.responses.create(model="assistant", input="say one two three",
-                                     stream=True)
+    stream = client.responses.create(model="assistant", input="say one two three", stream=True)
     events = list(stream)
 
     types = [e.type for e in events]
     assert types == [
-        "response.created", "response.in_progress", "response.output_item.added",
-        "response.content_part.added", "response.output_text.delta",
-        "response.output_text.delta", "response.output_text.delta",
-        "response.output_text.done", "response.content_part.done",
-        "response.output_item.done", "response.completed"]
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.output_text.delta",
+        "response.output_text.delta",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
     created = events[0]
     assert created.type == "response.created"
     assert created.response.output == []
@@ -59,12 +71,20 @@ def test_a_streamed_response_follows_the_responses_event_order(client: openai.Op
     added = events[2]
     assert added.type == "response.output_item.added"
     assert added.item.model_dump(exclude_none=True) == {
-        "id": ITEM, "type": "message", "role": "assistant", "status": "in_progress",
-        "content": []}
+        "id": ITEM,
+        "type": "message",
+        "role": "assistant",
+        "status": "in_progress",
+        "content": [],
+    }
     part = events[3]
     assert part.type == "response.content_part.added"
     assert part.part.model_dump(exclude_none=True) == {
-        "type": "output_text", "text": "", "annotations": [], "logprobs": []}
+        "type": "output_text",
+        "text": "",
+        "annotations": [],
+        "logprobs": [],
+    }
     deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
     assert deltas == ["one ", "two ", "three"]
     completed = events[-1]
@@ -97,9 +117,14 @@ def test_agent_tools_appear_as_mcp_calls(client: openai.OpenAI) -> None:
 
     call, message = final.output
     assert call.model_dump(exclude_none=True) == {
-        "id": ITEM, "type": "mcp_call", "server_label": "threadline", "name": "get_weather",
-        "arguments": '{"city": "Oslo"}', "output": '{"city":"Oslo","temp_c":18}',
-        "status": "completed"}
+        "id": ITEM,
+        "type": "mcp_call",
+        "server_label": "threadline",
+        "name": "get_weather",
+        "arguments": '{"city": "Oslo"}',
+        "output": '{"city":"Oslo","temp_c":18}',
+        "status": "completed",
+    }
     assert message.type == "message"
     assert final.output_text == 'get_weather returned {"city":"Oslo","temp_c":18}'
     assert "response.mcp_call.in_progress" in types

@@ -16,10 +16,14 @@ schema = schemathesis.openapi.from_dict(openapi_schema())
 
 
 @schema.parametrize()
-@settings(max_examples=50, deadline=None, derandomize=True, database=None,
-          suppress_health_check=list(HealthCheck))
-def test_no_input_makes_the_server_fail(case: schemathesis.Case,
-                                        server: RunningServer) -> None:
+@settings(
+    max_examples=50,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_no_input_makes_the_server_fail(case: schemathesis.Case, server: RunningServer) -> None:
     response = case.call(base_url=server.origin, timeout=30)
     case.validate_response(response, checks=[not_a_server_error])
 

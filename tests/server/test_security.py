@@ -18,10 +18,12 @@ def _client(server: RunningServer, key: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=server.base_url, api_key=key, max_retries=0)
 
 
-@pytest.mark.parametrize("authorization", [None, "Bearer sk-wrong", "Basic abc", "Bearer",
-                                           f"Bearer {API_KEYS[0]}x"])
-def test_a_request_without_a_valid_key_is_401(keyed_server: RunningServer,
-                                              authorization: str | None) -> None:
+@pytest.mark.parametrize(
+    "authorization", [None, "Bearer sk-wrong", "Basic abc", "Bearer", f"Bearer {API_KEYS[0]}x"]
+)
+def test_a_request_without_a_valid_key_is_401(
+    keyed_server: RunningServer, authorization: str | None
+) -> None:
     headers = {} if authorization is None else {"Authorization": authorization}
 
     reply = httpx.post(f"{keyed_server.base_url}/conversations", json={}, headers=headers)
@@ -32,14 +34,12 @@ def test_a_request_without_a_valid_key_is_401(keyed_server: RunningServer,
 
 
 def test_the_sdk_sees_authentication_errors(keyed_server: RunningServer) -> None:
-    with _client(keyed_server, "sk-wrong") as client, pytest.raises(
-            openai.AuthenticationError):
+    with _client(keyed_server, "sk-wrong") as client, pytest.raises(openai.AuthenticationError):
         client.responses.create(model="assistant", input="say hi")
 
 
 def test_each_key_sees_only_its_own_threads(keyed_server: RunningServer) -> None:
-    with _client(keyed_server, API_KEYS[0]) as alpha, _client(keyed_server,
-                                                              API_KEYS[1]) as beta:
+    with _client(keyed_server, API_KEYS[0]) as alpha, _client(keyed_server, API_KEYS[1]) as beta:
         mine = alpha.responses.create(model="assistant", input="say secret")
         assert mine.conversation is not None
 
@@ -50,8 +50,9 @@ def test_each_key_sees_only_its_own_threads(keyed_server: RunningServer) -> None
         with pytest.raises(openai.NotFoundError):
             list(beta.conversations.items.list(mine.conversation.id))
         with pytest.raises(openai.NotFoundError):
-            beta.responses.create(model="assistant", previous_response_id=mine.id,
-                                  input="say steal")
+            beta.responses.create(
+                model="assistant", previous_response_id=mine.id, input="say steal"
+            )
         assert alpha.responses.retrieve(mine.id).output_text == "secret"
 
 
@@ -62,8 +63,7 @@ def test_the_schema_is_public(keyed_server: RunningServer) -> None:
     assert reply.json()["openapi"].startswith("3.1")
 
 
-@pytest.mark.parametrize("host", ["evil.example", "127.0.0.1:1", "localhost",
-                                  "attacker.test:8321"])
+@pytest.mark.parametrize("host", ["evil.example", "127.0.0.1:1", "localhost", "attacker.test:8321"])
 def test_a_foreign_host_header_is_refused(server: RunningServer, host: str) -> None:
     reply = httpx.get(f"{server.origin}/openapi.json", headers={"Host": host})
 
@@ -91,8 +91,11 @@ def _items(server: RunningServer, conversation_id: str) -> list[object]:
 
 def test_a_body_over_the_limit_is_413(server: RunningServer) -> None:
     conversation = httpx.post(f"{server.base_url}/conversations", json={}).json()["id"]
-    big = {"model": "assistant", "conversation": conversation,
-           "input": "say " + "x" * (1024 * 1024)}
+    big = {
+        "model": "assistant",
+        "conversation": conversation,
+        "input": "say " + "x" * (1024 * 1024),
+    }
 
     reply = httpx.post(f"{server.base_url}/responses", json=big)
 
@@ -107,8 +110,11 @@ def test_a_chunked_body_over_the_limit_is_413(server: RunningServer) -> None:
             yield b"x" * 4096
         yield b'"}'
 
-    reply = httpx.post(f"{server.base_url}/responses", content=chunks(),
-                       headers={"content-type": "application/json"})
+    reply = httpx.post(
+        f"{server.base_url}/responses",
+        content=chunks(),
+        headers={"content-type": "application/json"},
+    )
 
     assert reply.status_code == 413
 
@@ -117,8 +123,9 @@ def test_deeply_nested_json_is_400(server: RunningServer) -> None:
     nested = "[" * 200 + "]" * 200
     body = '{"model": "assistant", "input": ' + nested + "}"
 
-    reply = httpx.post(f"{server.base_url}/responses", content=body,
-                       headers={"content-type": "application/json"})
+    reply = httpx.post(
+        f"{server.base_url}/responses", content=body, headers={"content-type": "application/json"}
+    )
 
     assert reply.status_code == 400
     assert reply.json()["error"]["code"] == "too_deep"
@@ -126,13 +133,16 @@ def test_deeply_nested_json_is_400(server: RunningServer) -> None:
 
 @pytest.mark.parametrize("raw_text", ['"say a\\u0000b"', '"say \\ud800"', '"say \\udfff x"'])
 def test_nul_and_lone_surrogates_are_refused_and_store_nothing(
-        server: RunningServer, raw_text: str) -> None:
+    server: RunningServer, raw_text: str
+) -> None:
     conversation = httpx.post(f"{server.base_url}/conversations", json={}).json()["id"]
-    body = (f'{{"model": "assistant", "conversation": "{conversation}", '
-            f'"input": {raw_text}}}')
+    body = f'{{"model": "assistant", "conversation": "{conversation}", "input": {raw_text}}}'
 
-    reply = httpx.post(f"{server.base_url}/responses", content=body.encode(),
-                       headers={"content-type": "application/json"})
+    reply = httpx.post(
+        f"{server.base_url}/responses",
+        content=body.encode(),
+        headers={"content-type": "application/json"},
+    )
 
     assert reply.status_code == 400
     assert reply.json()["error"]["code"] == "invalid_text"
@@ -141,14 +151,18 @@ def test_nul_and_lone_surrogates_are_refused_and_store_nothing(
 
 def test_invalid_utf8_and_non_json_bodies_are_400(server: RunningServer) -> None:
     for content in (b'{"input": "\xff\xfe"}', b"not json", b"[1, 2]", b""):
-        reply = httpx.post(f"{server.base_url}/responses", content=content,
-                           headers={"content-type": "application/json"})
+        reply = httpx.post(
+            f"{server.base_url}/responses",
+            content=content,
+            headers={"content-type": "application/json"},
+        )
         assert reply.status_code == 400, content
 
 
 def test_secrets_in_metadata_keys_cannot_reach_private_state(server: RunningServer) -> None:
-    reply = httpx.post(f"{server.base_url}/conversations",
-                       json={"metadata": {"threadline.conversation": "x"}})
+    reply = httpx.post(
+        f"{server.base_url}/conversations", json={"metadata": {"threadline.conversation": "x"}}
+    )
 
     assert reply.status_code == 400
     assert json.loads(reply.text)["error"]["param"] == "metadata.threadline.conversation"

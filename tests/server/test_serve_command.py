@@ -24,9 +24,14 @@ def _env() -> dict[str, str]:
 
 
 def _serve(*args: str, cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "threadline.cli", "serve", *args],
-                            cwd=cwd, env=_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "threadline.cli", "serve", *args],
+        cwd=cwd,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _free_port() -> int:
@@ -38,8 +43,16 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_serve_answers_the_sdk_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     port = _free_port()
-    process = _serve("tests.server.apps:agents", "--port", str(port), "--db",
-                     str(tmp_path / "served.db"), "--api-key", "sk-test", cwd=tmp_path)
+    process = _serve(
+        "tests.server.apps:agents",
+        "--port",
+        str(port),
+        "--db",
+        str(tmp_path / "served.db"),
+        "--api-key",
+        "sk-test",
+        cwd=tmp_path,
+    )
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -51,8 +64,9 @@ def test_serve_answers_the_sdk_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             assert process.poll() is None, process.communicate()[1]
             assert time.monotonic() < deadline, "threadline serve did not come up"
             time.sleep(0.1)
-        with openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-test",
-                           max_retries=0) as client:
+        with openai.OpenAI(
+            base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-test", max_retries=0
+        ) as client:
             response = client.responses.create(model="assistant", input="say served")
         assert response.output_text == "served"
     finally:

@@ -18,12 +18,21 @@ def _stalled_request(server: RunningServer, conversation_id: str) -> socket.sock
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", server.port))
-    body = json.dumps({"model": "assistant", "conversation": conversation_id,
-                       "input": f"words {WORDS}", "stream": True}).encode()
-    sock.sendall(b"POST /v1/responses HTTP/1.1\r\n"
-                 + f"Host: 127.0.0.1:{server.port}\r\n".encode()
-                 + b"Content-Type: application/json\r\n"
-                 + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    body = json.dumps(
+        {
+            "model": "assistant",
+            "conversation": conversation_id,
+            "input": f"words {WORDS}",
+            "stream": True,
+        }
+    ).encode()
+    sock.sendall(
+        b"POST /v1/responses HTTP/1.1\r\n"
+        + f"Host: 127.0.0.1:{server.port}\r\n".encode()
+        + b"Content-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
     return sock
 
 
@@ -38,7 +47,8 @@ def _wait_for_answer(client: openai.OpenAI, conversation_id: str, timeout: float
 
 
 def test_a_stalled_reader_neither_slows_the_turn_nor_the_server(
-        client: openai.OpenAI, server: RunningServer) -> None:
+    client: openai.OpenAI, server: RunningServer
+) -> None:
     conversation = client.conversations.create()
     sock = _stalled_request(server, conversation.id)
     try:

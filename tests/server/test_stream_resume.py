@@ -42,27 +42,25 @@ def test_resuming_after_a_break_delivers_the_rest_once(client: openai.OpenAI) ->
 
 @pytest.mark.parametrize("starting_after", [0, 3, 6, 20, 50])
 def test_a_replay_from_any_number_is_the_tail_of_the_full_replay(
-        client: openai.OpenAI, starting_after: int) -> None:
+    client: openai.OpenAI, starting_after: int
+) -> None:
     response_id, _, _ = _break_after(client, 1)
     full = list(client.responses.retrieve(response_id, stream=True))
     assert full[0].type == "response.created"
 
-    tail = list(client.responses.retrieve(response_id, stream=True,
-                                          starting_after=starting_after))
+    tail = list(client.responses.retrieve(response_id, stream=True, starting_after=starting_after))
 
     assert [e.sequence_number for e in tail] == [
-        e.sequence_number for e in full if e.sequence_number > starting_after]
-    assert [e.type for e in tail] == [
-        e.type for e in full if e.sequence_number > starting_after]
+        e.sequence_number for e in full if e.sequence_number > starting_after
+    ]
+    assert [e.type for e in tail] == [e.type for e in full if e.sequence_number > starting_after]
     full_text = "".join(e.delta for e in full if e.type == "response.output_text.delta")
     tail_text = "".join(e.delta for e in tail if e.type == "response.output_text.delta")
     assert full_text.endswith(tail_text)
 
 
-def test_the_live_stream_and_the_replay_carry_the_same_events(
-        client: openai.OpenAI) -> None:
-    live = list(client.responses.create(model="assistant", input="weather Rome",
-                                        stream=True))
+def test_the_live_stream_and_the_replay_carry_the_same_events(client: openai.OpenAI) -> None:
+    live = list(client.responses.create(model="assistant", input="weather Rome", stream=True))
     response_id = live[0].response.id  # type: ignore[union-attr]
 
     replayed = list(client.responses.retrieve(response_id, stream=True))

@@ -350,8 +350,9 @@ async def started_turn(
 
 def noop(thread: ThreadRecord, started: TurnStarted, epoch: int, **fields: Any) -> TurnWrite:
     fields.setdefault("cursor", started.cursor)
-    return TurnWrite(thread_id=thread.thread_id, turn_id=started.turn.turn_id, epoch=epoch,
-                     **fields)
+    return TurnWrite(
+        thread_id=thread.thread_id, turn_id=started.turn.turn_id, epoch=epoch, **fields
+    )
 
 
 async def test_a_held_lease_cannot_be_taken_and_a_stale_epoch_cannot_write(store: Store) -> None:
@@ -493,21 +494,43 @@ async def test_reasoning_state_round_trips(store: Store) -> None:
     from threadline.types import Reasoning
 
     thread, started = await started_turn(store)
-    state = {"openai_responses": {"skeleton": [{"type": "reasoning", "id": "rs_1",
-                                                 "encrypted_content": "gAAA"}]}}
-    item = Item(item_id=new_id("item"), thread_id=thread.thread_id, turn_id=started.turn.turn_id,
-                seq=2, status="completed", payload=Reasoning(text="", data=state),
-                created_at=time.time())
-    await store.write_turn(noop(thread, started, started.epoch, items=[item],
-                                cursor=ThreadCursor(last_item_seq=2, last_event_seq=1)))
+    state = {
+        "openai_responses": {
+            "skeleton": [{"type": "reasoning", "id": "rs_1", "encrypted_content": "gAAA"}]
+        }
+    }
+    item = Item(
+        item_id=new_id("item"),
+        thread_id=thread.thread_id,
+        turn_id=started.turn.turn_id,
+        seq=2,
+        status="completed",
+        payload=Reasoning(text="", data=state),
+        created_at=time.time(),
+    )
+    await store.write_turn(
+        noop(
+            thread,
+            started,
+            started.epoch,
+            items=[item],
+            cursor=ThreadCursor(last_item_seq=2, last_event_seq=1),
+        )
+    )
     assert (await store.load_items(thread.thread_id))[-1] == item
 
 
 async def test_timers_of_an_archived_thread_lapse(store: Store) -> None:
     thread = await store.create_thread(thread_record())
     now = time.time()
-    timer = TimerRecord(timer_id=new_id("timer"), thread_id=thread.thread_id, due_at=now - 1,
-                        kind="input", input=[{"type": "text", "text": "x"}], created_at=now)
+    timer = TimerRecord(
+        timer_id=new_id("timer"),
+        thread_id=thread.thread_id,
+        due_at=now - 1,
+        kind="input",
+        input=[{"type": "text", "text": "x"}],
+        created_at=now,
+    )
     await store.schedule_timer(timer)
     await store.update_thread(thread.thread_id, ThreadUpdate(status="archived"))
 
@@ -515,4 +538,5 @@ async def test_timers_of_an_archived_thread_lapse(store: Store) -> None:
     assert await store.fire_due_timers() == []  # nothing stuck: it lapsed once
     assert await store.list_inbox(thread.thread_id) == []
     assert [t.status for t in await store.list_timers(thread.thread_id, pending_only=False)] == [
-        "cancelled"]
+        "cancelled"
+    ]

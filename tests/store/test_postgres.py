@@ -31,8 +31,7 @@ async def query(sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return await cur.fetchall() if cur.description else []
 
 
-async def test_migrations_are_recorded_with_their_versions(make_postgres: PostgresFactory
-                                                           ) -> None:
+async def test_migrations_are_recorded_with_their_versions(make_postgres: PostgresFactory) -> None:
     store: PostgresStore = await make_postgres()
     versions = await query(f'SELECT version FROM "{store.schema}".schema_version ORDER BY 1')
     assert [v for (v,) in versions] == [m[0] for m in MIGRATIONS]
@@ -40,8 +39,7 @@ async def test_migrations_are_recorded_with_their_versions(make_postgres: Postgr
     assert await store.check_integrity() == []
 
 
-async def test_the_schema_matches_sqlites(make_postgres: PostgresFactory, tmp_path: Path
-                                          ) -> None:
+async def test_the_schema_matches_sqlites(make_postgres: PostgresFactory, tmp_path: Path) -> None:
     store: PostgresStore = await make_postgres()
     async with tl.SQLiteStore(tmp_path / "same.db"):
         pass
@@ -49,19 +47,32 @@ async def test_the_schema_matches_sqlites(make_postgres: PostgresFactory, tmp_pa
     tables = [r[0] for r in lite.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
     for table in tables:
         lite_columns = {r[1] for r in lite.execute(f"PRAGMA table_info({table})")}
-        pg_columns = {r[0] for r in await query(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND "
-            "table_name = %s", store.schema, table)}
+        pg_columns = {
+            r[0]
+            for r in await query(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND "
+                "table_name = %s",
+                store.schema,
+                table,
+            )
+        }
         assert pg_columns == lite_columns, table
-    lite_indexes = {r[0] for r in lite.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
-    pg_indexes = {r[0] for r in await query(
-        "SELECT indexname FROM pg_indexes WHERE schemaname = %s", store.schema)}
+    lite_indexes = {
+        r[0]
+        for r in lite.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        )
+    }
+    pg_indexes = {
+        r[0]
+        for r in await query("SELECT indexname FROM pg_indexes WHERE schemaname = %s", store.schema)
+    }
     assert lite_indexes <= pg_indexes
 
 
 async def test_opening_at_once_from_many_processes_migrates_once(
-        make_postgres: PostgresFactory, pg_schemas: SchemaFactory) -> None:
+    make_postgres: PostgresFactory, pg_schemas: SchemaFactory
+) -> None:
     schema = pg_schemas()
     stores = await asyncio.gather(*(make_postgres(schema=schema) for _ in range(6)))
     for _ in range(2):
@@ -71,8 +82,7 @@ async def test_opening_at_once_from_many_processes_migrates_once(
     assert rows == [(SCHEMA_VERSION,)]
 
 
-async def test_a_schema_from_a_newer_threadline_is_refused(make_postgres: PostgresFactory
-                                                           ) -> None:
+async def test_a_schema_from_a_newer_threadline_is_refused(make_postgres: PostgresFactory) -> None:
     store: PostgresStore = await make_postgres()
     await store.close()
     await query(f'INSERT INTO "{store.schema}".schema_version VALUES (%s, 0)', SCHEMA_VERSION + 1)
@@ -81,16 +91,21 @@ async def test_a_schema_from_a_newer_threadline_is_refused(make_postgres: Postgr
 
 
 async def test_a_version_1_schema_migrates_forward_with_its_data(
-        make_postgres: PostgresFactory, pg_schemas: SchemaFactory) -> None:
+    make_postgres: PostgresFactory, pg_schemas: SchemaFactory
+) -> None:
     schema = pg_schemas()
     await query(f'CREATE SCHEMA "{schema}"')
-    await query(f'CREATE TABLE "{schema}".schema_version (version bigint PRIMARY KEY, '
-                "applied_at double precision NOT NULL)")
+    await query(
+        f'CREATE TABLE "{schema}".schema_version (version bigint PRIMARY KEY, '
+        "applied_at double precision NOT NULL)"
+    )
     for statement in MIGRATIONS[0][1]:
         await query(statement.replace("{s}", f'"{schema}"'))
     await query(f'INSERT INTO "{schema}".schema_version VALUES (1, 0)')
-    await query(f'INSERT INTO "{schema}".threads (thread_id, agent, status, metadata, '
-                "created_at, updated_at) VALUES ('thr_old', 'a', 'idle', '{}', 1, 1)")
+    await query(
+        f'INSERT INTO "{schema}".threads (thread_id, agent, status, metadata, '
+        "created_at, updated_at) VALUES ('thr_old', 'a', 'idle', '{}', 1, 1)"
+    )
 
     store: PostgresStore = await make_postgres(schema=schema)
 
@@ -108,15 +123,19 @@ async def test_a_missing_index_is_reported(make_postgres: PostgresFactory) -> No
     assert "missing unique key items (thread_id, type, call_id)" in problems
 
 
-async def test_connections_are_set_up_for_poolers_and_timeouts(make_postgres: PostgresFactory
-                                                               ) -> None:
+async def test_connections_are_set_up_for_poolers_and_timeouts(
+    make_postgres: PostgresFactory,
+) -> None:
     store: PostgresStore = await make_postgres(statement_timeout=5, idle_in_transaction_timeout=7)
     async with store._open_runner().pool.connection() as conn:  # pyright: ignore[reportPrivateUsage]
         assert conn.prepare_threshold is None
         assert conn.autocommit
-        settings = await (await conn.execute(
-            "SELECT current_setting('statement_timeout'), "
-            "current_setting('idle_in_transaction_session_timeout')")).fetchone()
+        settings = await (
+            await conn.execute(
+                "SELECT current_setting('statement_timeout'), "
+                "current_setting('idle_in_transaction_session_timeout')"
+            )
+        ).fetchone()
     assert settings == ("5s", "7s")
 
 
@@ -141,8 +160,7 @@ async def test_a_killed_pooled_connection_is_replaced(make_postgres: PostgresFac
     assert await backend_pids(store) != [pid]
 
 
-async def test_a_write_cut_off_before_commit_is_tried_again(make_postgres: PostgresFactory
-                                                            ) -> None:
+async def test_a_write_cut_off_before_commit_is_tried_again(make_postgres: PostgresFactory) -> None:
     store: PostgresStore = await make_postgres(min_size=1, max_size=2)
     thread = await store.create_thread(thread_record())
     attempts: list[int] = []
@@ -163,15 +181,20 @@ async def test_a_write_cut_off_before_commit_is_tried_again(make_postgres: Postg
 
 
 async def test_a_commit_with_unknown_outcome_is_repeated_only_when_safe(
-        make_postgres: PostgresFactory) -> None:
+    make_postgres: PostgresFactory,
+) -> None:
     store: PostgresStore = await make_postgres(min_size=1, max_size=2)
     s = f'"{store.schema}"'
     # A deferred trigger kills the session inside COMMIT: the client cannot know the outcome.
     await query(f"CREATE TABLE {s}.boom (x int)")
-    await query(f"CREATE FUNCTION {s}.boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                "PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; END $$")
-    await query(f"CREATE CONSTRAINT TRIGGER boom AFTER INSERT ON {s}.boom DEFERRABLE "
-                f"INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {s}.boom()")
+    await query(
+        f"CREATE FUNCTION {s}.boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; END $$"
+    )
+    await query(
+        f"CREATE CONSTRAINT TRIGGER boom AFTER INSERT ON {s}.boom DEFERRABLE "
+        f"INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {s}.boom()"
+    )
     attempts: list[int] = []
 
     async def write(conn: Any) -> int:
@@ -192,29 +215,45 @@ async def test_two_schemas_do_not_see_each_other(make_postgres: PostgresFactory)
     a: PostgresStore = await make_postgres()
     b: PostgresStore = await make_postgres()
     thread, started = await started_turn(a, lease_seconds=0.1)
-    await a.enqueue(InboxEntry(entry_id=new_id("inbox"), thread_id=thread.thread_id, position=0,
-                               input=[], created_at=time.time()))
+    await a.enqueue(
+        InboxEntry(
+            entry_id=new_id("inbox"),
+            thread_id=thread.thread_id,
+            position=0,
+            input=[],
+            created_at=time.time(),
+        )
+    )
     await asyncio.sleep(0.2)
     assert await b.get_thread(thread.thread_id) is None
     assert (await b.list_threads()).threads == []
     assert await b.find_work() == []
-    assert await b.acquire_lease(thread.thread_id, started.turn.turn_id, owner="b",
-                                 lease_seconds=30) is None
+    assert (
+        await b.acquire_lease(thread.thread_id, started.turn.turn_id, owner="b", lease_seconds=30)
+        is None
+    )
     assert len(await a.find_work()) == 1
 
 
 async def test_one_of_many_processes_takes_an_expired_lease(
-        make_postgres: PostgresFactory, pg_schemas: SchemaFactory) -> None:
+    make_postgres: PostgresFactory, pg_schemas: SchemaFactory
+) -> None:
     schema = pg_schemas()
     stores: list[PostgresStore] = await asyncio.gather(
-        *(make_postgres(schema=schema) for _ in range(8)))
+        *(make_postgres(schema=schema) for _ in range(8))
+    )
     for _ in range(5):
         thread, started = await started_turn(stores[0], lease_seconds=0.1)
         await asyncio.sleep(0.2)
 
-        leases = await asyncio.gather(*(
-            s.acquire_lease(thread.thread_id, started.turn.turn_id, owner=f"proc_{n}",
-                            lease_seconds=30) for n, s in enumerate(stores)))
+        leases = await asyncio.gather(
+            *(
+                s.acquire_lease(
+                    thread.thread_id, started.turn.turn_id, owner=f"proc_{n}", lease_seconds=30
+                )
+                for n, s in enumerate(stores)
+            )
+        )
 
         won = [lease for lease in leases if lease is not None]
         assert len(won) == 1
@@ -225,28 +264,39 @@ async def test_one_of_many_processes_takes_an_expired_lease(
 
 
 async def test_the_same_client_key_from_two_processes_starts_one_turn(
-        make_postgres: PostgresFactory, pg_schemas: SchemaFactory) -> None:
+    make_postgres: PostgresFactory, pg_schemas: SchemaFactory
+) -> None:
     schema = pg_schemas()
     stores: list[PostgresStore] = await asyncio.gather(
-        *(make_postgres(schema=schema) for _ in range(4)))
+        *(make_postgres(schema=schema) for _ in range(4))
+    )
     thread = await stores[0].create_thread(thread_record())
-    outcomes = await asyncio.gather(*(
-        s.begin_turn(begin(thread, client_key="k", enqueue_if_busy=True)) for s in stores))
+    outcomes = await asyncio.gather(
+        *(s.begin_turn(begin(thread, client_key="k", enqueue_if_busy=True)) for s in stores)
+    )
     assert sum(isinstance(o, TurnStarted) for o in outcomes) == 1
     assert len(await stores[0].list_turns(thread.thread_id)) == 1
     assert await stores[0].list_inbox(thread.thread_id) == []
 
 
 async def test_concurrent_enqueues_keep_order_and_client_keys(
-        make_postgres: PostgresFactory, pg_schemas: SchemaFactory) -> None:
+    make_postgres: PostgresFactory, pg_schemas: SchemaFactory
+) -> None:
     schema = pg_schemas()
     stores: list[PostgresStore] = await asyncio.gather(
-        *(make_postgres(schema=schema) for _ in range(4)))
+        *(make_postgres(schema=schema) for _ in range(4))
+    )
     thread = await stores[0].create_thread(thread_record())
 
     def entry(n: int) -> InboxEntry:
-        return InboxEntry(entry_id=new_id("inbox"), thread_id=thread.thread_id, position=0,
-                          input=[], client_key=f"k{n % 10}", created_at=time.time())
+        return InboxEntry(
+            entry_id=new_id("inbox"),
+            thread_id=thread.thread_id,
+            position=0,
+            input=[],
+            client_key=f"k{n % 10}",
+            created_at=time.time(),
+        )
 
     stored = await asyncio.gather(*(stores[n % 4].enqueue(entry(n)) for n in range(40)))
     inbox = await stores[0].list_inbox(thread.thread_id)
@@ -255,15 +305,23 @@ async def test_concurrent_enqueues_keep_order_and_client_keys(
 
 
 async def test_two_processes_fire_each_due_timer_once(
-        make_postgres: PostgresFactory, pg_schemas: SchemaFactory,
-        caplog: pytest.LogCaptureFixture) -> None:
+    make_postgres: PostgresFactory, pg_schemas: SchemaFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     schema = pg_schemas()
     a, b = await asyncio.gather(make_postgres(schema=schema), make_postgres(schema=schema))
     threads = [await a.create_thread(thread_record()) for _ in range(5)]
     now = time.time()
-    timers = [TimerRecord(timer_id=new_id("timer"), thread_id=threads[n % 5].thread_id,
-                          due_at=now - 1, kind="input", input=[{"type": "text", "text": str(n)}],
-                          created_at=now) for n in range(60)]
+    timers = [
+        TimerRecord(
+            timer_id=new_id("timer"),
+            thread_id=threads[n % 5].thread_id,
+            due_at=now - 1,
+            kind="input",
+            input=[{"type": "text", "text": str(n)}],
+            created_at=now,
+        )
+        for n in range(60)
+    ]
     for timer in timers:
         await a.schedule_timer(timer)
 
@@ -301,34 +359,42 @@ async def next_for(notes: Any, thread_id: str, channel: str) -> str:
 
 
 async def test_listen_receives_what_another_instance_writes(
-        make_postgres: PostgresFactory, pg_schemas: SchemaFactory) -> None:
+    make_postgres: PostgresFactory, pg_schemas: SchemaFactory
+) -> None:
     schema = pg_schemas()
-    writer, reader = await asyncio.gather(make_postgres(schema=schema),
-                                          make_postgres(schema=schema))
+    writer, reader = await asyncio.gather(
+        make_postgres(schema=schema), make_postgres(schema=schema)
+    )
     async with listening(reader) as notes:
         thread, started = await started_turn(writer)
         assert await next_for(notes, thread.thread_id, "threadline_events") == (
-            f"{thread.thread_id}:{started.cursor.last_event_seq}")
+            f"{thread.thread_id}:{started.cursor.last_event_seq}"
+        )
         await writer.hand_back(thread.thread_id, started.epoch)
         assert await next_for(notes, thread.thread_id, "threadline_work") == thread.thread_id
 
 
 async def test_listen_reconnects_after_losing_its_connection(
-        make_postgres: PostgresFactory, pg_schemas: SchemaFactory) -> None:
+    make_postgres: PostgresFactory, pg_schemas: SchemaFactory
+) -> None:
     schema = pg_schemas()
     name = f"tl_listen_{uuid.uuid4().hex[:12]}"
     writer = await make_postgres(schema=schema)
-    reader = PostgresStore(postgres_url(), schema=schema,
-                           listen_url=f"{postgres_url()}?application_name={name}")
+    reader = PostgresStore(
+        postgres_url(), schema=schema, listen_url=f"{postgres_url()}?application_name={name}"
+    )
     async with listening(reader) as notes:
-        await query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
-                    "application_name = %s", name)
+        await query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            name,
+        )
         async with asyncio.timeout(10):
             again = {await anext(notes) for _ in range(2)}
         assert again == {("threadline_events", ""), ("threadline_work", "")}
         thread, _ = await started_turn(writer)
         assert await next_for(notes, thread.thread_id, "threadline_events") == (
-            f"{thread.thread_id}:1")
+            f"{thread.thread_id}:1"
+        )
 
 
 async def test_store_urls_open_a_postgres_store() -> None:
@@ -341,12 +407,13 @@ async def test_store_urls_open_a_postgres_store() -> None:
         await PostgresStore("postgresql://u@127.0.0.1/db").get_thread("x")
 
 
-
 async def test_a_turn_stored_for_any_worker_is_announced_as_work(
-        make_postgres: PostgresFactory, pg_schemas: SchemaFactory) -> None:
+    make_postgres: PostgresFactory, pg_schemas: SchemaFactory
+) -> None:
     schema = pg_schemas()
-    writer, reader = await asyncio.gather(make_postgres(schema=schema),
-                                          make_postgres(schema=schema))
+    writer, reader = await asyncio.gather(
+        make_postgres(schema=schema), make_postgres(schema=schema)
+    )
     thread = await writer.create_thread(thread_record())
     async with listening(reader) as notes:
         started = await writer.begin_turn(replace(begin(thread), owner=None))

@@ -75,13 +75,22 @@ async def test_a_long_thread_loads_by_index(tmp_path: Path) -> None:
     assert [i.seq for i in items] == list(range(1, 401))
     assert [i.seq for i in tail] == list(range(391, 401))
     conn = sqlite3.connect(tmp_path / "long.db")
-    plan = " ".join(str(r) for r in conn.execute(
-        "EXPLAIN QUERY PLAN SELECT * FROM items WHERE thread_id = ? AND seq > ? ORDER BY seq",
-        ("t", 0)))
+    plan = " ".join(
+        str(r)
+        for r in conn.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM items WHERE thread_id = ? AND seq > ? ORDER BY seq",
+            ("t", 0),
+        )
+    )
     assert "USING PRIMARY KEY" in plan or "USING INDEX" in plan
-    plan = " ".join(str(r) for r in conn.execute(
-        "EXPLAIN QUERY PLAN SELECT * FROM threads WHERE user_id = ? AND status != 'archived' "
-        "ORDER BY created_at DESC, thread_id DESC LIMIT 20", ("u",)))
+    plan = " ".join(
+        str(r)
+        for r in conn.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM threads WHERE user_id = ? AND status != 'archived' "
+            "ORDER BY created_at DESC, thread_id DESC LIMIT 20",
+            ("u",),
+        )
+    )
     assert "threads_by_user" in plan
     assert "TEMP B-TREE" not in plan
 
@@ -94,8 +103,10 @@ async def test_a_version_1_database_migrates_forward_with_its_data(db_path: Path
     for statement in MIGRATIONS[0][1]:
         conn.execute(statement)
     conn.execute("INSERT INTO schema_version VALUES (1, 0)")
-    conn.execute("INSERT INTO threads (thread_id, agent, status, metadata, created_at, "
-                 "updated_at) VALUES ('thr_old', 'a', 'idle', '{}', 1, 1)")
+    conn.execute(
+        "INSERT INTO threads (thread_id, agent, status, metadata, created_at, "
+        "updated_at) VALUES ('thr_old', 'a', 'idle', '{}', 1, 1)"
+    )
     conn.commit()
     conn.close()
 
@@ -104,6 +115,10 @@ async def test_a_version_1_database_migrates_forward_with_its_data(db_path: Path
         assert thread is not None
         assert (thread.lease_epoch, thread.lease_owner) == (0, None)
         assert await store.check_integrity() == []
-    versions = [r[0] for r in sqlite3.connect(db_path).execute(
-        "SELECT version FROM schema_version ORDER BY version")]
+    versions = [
+        r[0]
+        for r in sqlite3.connect(db_path).execute(
+            "SELECT version FROM schema_version ORDER BY version"
+        )
+    ]
     assert versions == [m[0] for m in MIGRATIONS]

@@ -48,8 +48,16 @@ async def test_turn_inbox_and_lease_fields_refuse_it(store: Store, bad: str) -> 
     with pytest.raises(InvalidInputError, match="client_key"):
         await store.begin_turn(begin(thread, client_key=bad))
     with pytest.raises(InvalidInputError, match="sender"):
-        await store.enqueue(InboxEntry(entry_id=new_id("inbox"), thread_id=thread.thread_id,
-                                       position=0, input=[], sender=bad, created_at=time.time()))
+        await store.enqueue(
+            InboxEntry(
+                entry_id=new_id("inbox"),
+                thread_id=thread.thread_id,
+                position=0,
+                input=[],
+                sender=bad,
+                created_at=time.time(),
+            )
+        )
     with pytest.raises(InvalidInputError, match="mode"):
         await store.update_thread(thread.thread_id, ThreadUpdate(mode=bad))
     assert await store.list_turns(thread.thread_id) == []
@@ -59,8 +67,9 @@ async def test_turn_inbox_and_lease_fields_refuse_it(store: Store, bad: str) -> 
     with pytest.raises(InvalidInputError, match="tool_call_id"):
         await store.write_turn(noop(thread, started, started.epoch, tool_states={bad: "started"}))
     with pytest.raises(InvalidInputError, match="owner"):
-        await store.acquire_lease(thread.thread_id, started.turn.turn_id, owner=bad,
-                                  lease_seconds=1)
+        await store.acquire_lease(
+            thread.thread_id, started.turn.turn_id, owner=bad, lease_seconds=1
+        )
     assert await store.load_tool_states(thread.thread_id, started.turn.turn_id) == {}
 
 
@@ -69,14 +78,29 @@ async def test_nul_inside_json_is_kept_exactly(store: Store) -> None:
     made = await store.create_thread(thread_record(metadata={"k\x00": text}, state={"s": text}))
     assert await store.get_thread(made.thread_id) == made
     thread, started = await started_turn(store)
-    item = Item(item_id=new_id("item"), thread_id=thread.thread_id, turn_id=started.turn.turn_id,
-                seq=2, status="completed", payload=UserMessage(content=(TextPart(text=text),)),
-                created_at=time.time())
-    event = Event(type="turn_started", thread_id=thread.thread_id, turn_id=started.turn.turn_id,
-                  item_id=None, seq=2, params={"text": text})
-    await store.write_turn(replace(noop(thread, started, started.epoch, items=[item],
-                                        events=[event]),
-                                   cursor=ThreadCursor(last_item_seq=2, last_event_seq=2)))
+    item = Item(
+        item_id=new_id("item"),
+        thread_id=thread.thread_id,
+        turn_id=started.turn.turn_id,
+        seq=2,
+        status="completed",
+        payload=UserMessage(content=(TextPart(text=text),)),
+        created_at=time.time(),
+    )
+    event = Event(
+        type="turn_started",
+        thread_id=thread.thread_id,
+        turn_id=started.turn.turn_id,
+        item_id=None,
+        seq=2,
+        params={"text": text},
+    )
+    await store.write_turn(
+        replace(
+            noop(thread, started, started.epoch, items=[item], events=[event]),
+            cursor=ThreadCursor(last_item_seq=2, last_event_seq=2),
+        )
+    )
     assert (await store.load_items(thread.thread_id, after_seq=1)) == [item]
     assert (await store.load_events(thread.thread_id, after_seq=1))[0].params == {"text": text}
 

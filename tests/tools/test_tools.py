@@ -29,13 +29,22 @@ def test_schema_comes_from_type_hints_and_docstring() -> None:
     assert search.name == "search"
     assert search.description == "Search the notes."
     assert search.parameters == {
-        "type": "object", "additionalProperties": False, "required": ["query"],
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["query"],
         "properties": {
             "query": {"type": "string", "title": "Query", "description": "words to look for."},
-            "limit": {"type": "integer", "title": "Limit", "default": 5,
-                      "description": "how many results at most."},
-            "tags": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}],
-                     "title": "Tags", "default": None},
+            "limit": {
+                "type": "integer",
+                "title": "Limit",
+                "default": 5,
+                "description": "how many results at most.",
+            },
+            "tags": {
+                "anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}],
+                "title": "Tags",
+                "default": None,
+            },
         },
     }
 
@@ -67,24 +76,32 @@ async def test_tool_error_message_is_for_the_model(make_app: Any) -> None:
             raise tl.ToolError("b must not be zero")
         return a / b
 
-    app, _ = await make_app([tool_calls(("divide", {"a": 1, "b": 0}), ("divide", {"a": 1, "b": 4})),
-                             "ok"], tools=[divide])
+    app, _ = await make_app(
+        [tool_calls(("divide", {"a": 1, "b": 0}), ("divide", {"a": 1, "b": 4})), "ok"],
+        tools=[divide],
+    )
     thread = await app.threads.start()
 
     result = await thread.run("go")
 
     assert [(r.output, r.outcome) for r in results(result.items)] == [
-        ("Error: b must not be zero", "error"), ("0.25", "success")]
+        ("Error: b must not be zero", "error"),
+        ("0.25", "success"),
+    ]
 
 
-async def test_invalid_arguments_and_unknown_tools_never_run(make_app: Any,
-                                                             weather_tool: tl.Tool) -> None:
-    app, _ = await make_app([
-        tool_call("get_weather", "{not json"),
-        tool_call("get_weather", {"city": 3, "extra": True}),
-        tool_call("rm_rf", {"path": "/"}),
-        "done",
-    ], tools=[weather_tool])
+async def test_invalid_arguments_and_unknown_tools_never_run(
+    make_app: Any, weather_tool: tl.Tool
+) -> None:
+    app, _ = await make_app(
+        [
+            tool_call("get_weather", "{not json"),
+            tool_call("get_weather", {"city": 3, "extra": True}),
+            tool_call("rm_rf", {"path": "/"}),
+            "done",
+        ],
+        tools=[weather_tool],
+    )
     thread = await app.threads.start()
 
     result = await thread.run("go")
@@ -112,9 +129,16 @@ async def test_thread_state_is_typed_persisted_and_sees_messages(make_app: Any) 
         thread.set_state(Notes(notes=[*thread.state.notes, note]))
         return "saved"
 
-    app, model = await make_app([tool_call("remember", {"note": "milk"}), "ok",
-                                 tool_call("remember", {"note": "eggs"}), "ok"],
-                                tools=[remember], state_type=Notes)
+    app, model = await make_app(
+        [
+            tool_call("remember", {"note": "milk"}),
+            "ok",
+            tool_call("remember", {"note": "eggs"}),
+            "ok",
+        ],
+        tools=[remember],
+        state_type=Notes,
+    )
     thread = await app.threads.start()
 
     await thread.run("remember milk")
@@ -127,8 +151,15 @@ async def test_thread_state_is_typed_persisted_and_sees_messages(make_app: Any) 
 
 
 async def test_set_state_refuses_what_the_schema_refuses() -> None:
-    state = tl.ThreadState[Notes](thread_id="t", turn_id="u", tool_call_id="c", user_id=None,
-                                  items=[], state=Notes(), state_type=Notes)
+    state = tl.ThreadState[Notes](
+        thread_id="t",
+        turn_id="u",
+        tool_call_id="c",
+        user_id=None,
+        items=[],
+        state=Notes(),
+        state_type=Notes,
+    )
     with pytest.raises(tl.InvalidInputError, match="state does not match Notes"):
         state.set_state({"notes": "not a list"})
     assert state.state == Notes()
@@ -171,4 +202,5 @@ async def test_results_orjson_cannot_write_still_reach_the_model(make_app: Any) 
 
     assert [(r.output, r.outcome) for r in results(result.items)] == [
         ('{"n":1267650600228229401496703205376}', "success"),
-        ("Error: tool opaque returned a value that cannot be shown as JSON.", "error")]
+        ("Error: tool opaque returned a value that cannot be shown as JSON.", "error"),
+    ]

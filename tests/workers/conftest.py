@@ -40,14 +40,35 @@ def start_worker(store_url: str, ledger: Path) -> Iterator[object]:
     db = store_url + "&application_name=tl_worker" if "?" in store_url else store_url
 
     def start(*extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-        environment = {**os.environ, "WORKER_LEDGER": str(ledger), **(env or {}),
-                       "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
+        environment = {
+            **os.environ,
+            "WORKER_LEDGER": str(ledger),
+            **(env or {}),
+            "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]),
+        }
         process = subprocess.Popen(
-            [sys.executable, "-m", "threadline.cli", "--db", db,
-             "--app", "tests.workers.worker_app:agents",
-             "--model", "py:tests.workers.worker_app:model", "worker", "--lease", "1",
-             "--concurrency", "4", *extra],
-            env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "threadline.cli",
+                "--db",
+                db,
+                "--app",
+                "tests.workers.worker_app:agents",
+                "--model",
+                "py:tests.workers.worker_app:model",
+                "worker",
+                "--lease",
+                "1",
+                "--concurrency",
+                "4",
+                *extra,
+            ],
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         started.append(process)
         return process
 
@@ -56,5 +77,3 @@ def start_worker(store_url: str, ledger: Path) -> Iterator[object]:
         if process.poll() is None:
             process.kill()
         process.communicate(timeout=30)
-
-

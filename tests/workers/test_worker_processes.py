@@ -25,8 +25,9 @@ async def test_two_workers_share_the_work(store_url: str, start_worker: object) 
     assert all(w.poll() is None for w in workers)
 
 
-async def test_a_killed_workers_turn_is_finished_by_another(store_url: str, ledger: Path,
-                                                            start_worker: object) -> None:
+async def test_a_killed_workers_turn_is_finished_by_another(
+    store_url: str, ledger: Path, start_worker: object
+) -> None:
     first = start_worker()  # type: ignore[operator]
     async with api(store_url) as app:
         thread = await app.threads.start()
@@ -46,7 +47,8 @@ async def test_a_killed_workers_turn_is_finished_by_another(store_url: str, ledg
 
 
 async def test_sigterm_hands_back_a_long_turn_and_another_worker_continues(
-        store_url: str, ledger: Path, start_worker: object) -> None:
+    store_url: str, ledger: Path, start_worker: object
+) -> None:
     first = start_worker("--grace", "0.2")  # type: ignore[operator]
     async with api(store_url) as app:
         thread = await app.threads.start()

@@ -19,13 +19,19 @@ async def transfer(to: str) -> str:
 
 
 @pytest.fixture
-async def pair(make_store: Any) -> AsyncIterator[tuple[tl.Threadline, tl.Threadline,
-                                                        ScriptedModel]]:
+async def pair(
+    make_store: Any,
+) -> AsyncIterator[tuple[tl.Threadline, tl.Threadline, ScriptedModel]]:
     model = ScriptedModel([])
-    api = tl.Threadline(agents=[tl.Agent(name="a", tools=[transfer])], store=make_store(),
-                        model="no-model-needed:x", run_turns=False)
-    worker = tl.Threadline(agents=[tl.Agent(name="a", tools=[transfer])], store=make_store(),
-                           model=model)
+    api = tl.Threadline(
+        agents=[tl.Agent(name="a", tools=[transfer])],
+        store=make_store(),
+        model="no-model-needed:x",
+        run_turns=False,
+    )
+    worker = tl.Threadline(
+        agents=[tl.Agent(name="a", tools=[transfer])], store=make_store(), model=model
+    )
     async with api, worker:
         stop = asyncio.Event()
         working = asyncio.create_task(worker.work(concurrency=2, idle_wait=0.05, stop=stop))

@@ -41,7 +41,7 @@ if os.environ.get("WORKER_CLOCK_SKEW"):
 
 
 class WorkModel:
-    """"work N" calls the tool for N seconds, then answers; anything else is echoed."""
+    """ "work N" calls the tool for N seconds, then answers; anything else is echoed."""
 
     name = "work-model"
 
@@ -49,12 +49,21 @@ class WorkModel:
         last = request.items[-1]
         if isinstance(last.payload, UserMessage) and last.text.startswith("work "):
             seconds = float(last.text.split()[1])
-            yield ModelResponse(tool_calls=(ToolCallRequest(
-                tool_call_id=f"call_{len(request.items)}", name="work",
-                arguments=f'{{"seconds": {seconds}}}'),))
+            yield ModelResponse(
+                tool_calls=(
+                    ToolCallRequest(
+                        tool_call_id=f"call_{len(request.items)}",
+                        name="work",
+                        arguments=f'{{"seconds": {seconds}}}',
+                    ),
+                )
+            )
             return
-        text = (f"done: {last.payload.output}" if isinstance(last.payload, ToolResult)
-                else f"echo {last.text}")
+        text = (
+            f"done: {last.payload.output}"
+            if isinstance(last.payload, ToolResult)
+            else f"echo {last.text}"
+        )
         yield TextDelta(delta=text)
         yield ModelResponse(text=text)
 

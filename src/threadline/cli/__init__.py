@@ -1,7 +1,7 @@
 """The `threadline` command line: `chat`, `run` and `threads`.
 
-    $ threadline chat
-    $ threadline run "What time is it in Tokyo?"
+$ threadline chat
+$ threadline run "What time is it in Tokyo?"
 """
 
 from ._docs import render_help_markdown

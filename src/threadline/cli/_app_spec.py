@@ -27,7 +27,8 @@ def load_agents(spec: str | None) -> list[Agent]:
             value = getattr(value, name)
         except AttributeError:
             raise ConfigurationError(
-                f"--app: {module_name!r} has no attribute {attribute!r}") from None
+                f"--app: {module_name!r} has no attribute {attribute!r}"
+            ) from None
     if callable(value) and not isinstance(value, Agent | Threadline):
         value = value()
     if isinstance(value, Threadline):
@@ -36,5 +37,4 @@ def load_agents(spec: str | None) -> list[Agent]:
         return [value]
     if isinstance(value, list | tuple) and value and all(isinstance(a, Agent) for a in value):
         return list(value)  # type: ignore[arg-type]
-    raise ConfigurationError(f"--app {spec} is not a Threadline app, an Agent or a list of "
-                             "agents")
+    raise ConfigurationError(f"--app {spec} is not a Threadline app, an Agent or a list of agents")

@@ -61,8 +61,16 @@ def chat(settings: Settings, thread_id: str | None, user_id: str | None) -> None
 
 
 class _ChatSession:
-    def __init__(self, settings: Settings, runner: asyncio.Runner, thread: Thread,
-                 interactive: bool, out: Console, err: Console, activity: Activity) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        runner: asyncio.Runner,
+        thread: Thread,
+        interactive: bool,
+        out: Console,
+        err: Console,
+        activity: Activity,
+    ) -> None:
         self._settings = settings
         self._runner = runner
         self._thread = thread
@@ -78,12 +86,19 @@ class _ChatSession:
             self._err.print(f"thread {thread.id}", style="dim", markup=False)
             return
         _enable_line_editing()
-        self._err.print(f"threadline chat · agent {thread.record.agent} · model {model.name}",
-                        style="bold", markup=False)
+        self._err.print(
+            f"threadline chat · agent {thread.record.agent} · model {model.name}",
+            style="bold",
+            markup=False,
+        )
         state = f"resumed, {thread.record.turn_count} earlier turn(s)" if resumed else "new"
-        self._err.print(f"thread {thread.id} ({state}) · resume with: "
-                        f"{self._settings.command('chat', '--thread', thread.id)}",
-                        style="dim", markup=False, soft_wrap=True)
+        self._err.print(
+            f"thread {thread.id} ({state}) · resume with: "
+            f"{self._settings.command('chat', '--thread', thread.id)}",
+            style="dim",
+            markup=False,
+            soft_wrap=True,
+        )
         self._err.print(_HELP, style="dim", markup=False)
         self._err.print()
 
@@ -101,8 +116,11 @@ class _ChatSession:
                 self._err.print(_HELP, style="dim", markup=False)
                 continue
             if _COMMAND.match(message):
-                self._err.print(f"unknown command {message}; /help lists the commands",
-                                style="yellow", markup=False)
+                self._err.print(
+                    f"unknown command {message}; /help lists the commands",
+                    style="yellow",
+                    markup=False,
+                )
                 continue
             self._turn(message)
 
@@ -134,18 +152,21 @@ class _ChatSession:
             result = self._runner.run(stream_turn(self._thread, message, printer))
             while result.status == "paused":
                 # The turn waits for a human: ask here, then continue it.
-                if not self._runner.run(answer_pending(self._thread, result, self._ask,
-                                                       self._err)):
-                    self._err.print("the turn stays paused; resume it later with `threadline "
-                                    f"approve` (see `threadline threads show "
-                                    f"{self._thread.id}`)", style="yellow", markup=False)
+                if not self._runner.run(answer_pending(self._thread, result, self._ask, self._err)):
+                    self._err.print(
+                        "the turn stays paused; resume it later with `threadline "
+                        f"approve` (see `threadline threads show "
+                        f"{self._thread.id}`)",
+                        style="yellow",
+                        markup=False,
+                    )
                     break
-                result = self._runner.run(stream_events(self._thread.resume_turn_streamed(),
-                                                        printer))
+                result = self._runner.run(
+                    stream_events(self._thread.resume_turn_streamed(), printer)
+                )
         except KeyboardInterrupt:
             printer.end_line()
-            self._err.print("(interrupted; the partial reply is kept)", style="dim",
-                            markup=False)
+            self._err.print("(interrupted; the partial reply is kept)", style="dim", markup=False)
         except TurnCancelledError:
             pass  # the printer has said so when the `cancelled` event arrived
         except ThreadlineError as exc:

@@ -55,8 +55,7 @@ def calculate(expression: str) -> str:
         expression: for example "(2 + 3) * 4 ** 2".
     """
     if len(expression) > _MAX_EXPRESSION_LENGTH:
-        raise ToolError(f"the expression is too long (at most {_MAX_EXPRESSION_LENGTH} "
-                        "characters)")
+        raise ToolError(f"the expression is too long (at most {_MAX_EXPRESSION_LENGTH} characters)")
     try:
         tree = ast.parse(expression.strip(), mode="eval")
     except SyntaxError:
@@ -85,8 +84,10 @@ def _zone(name: str) -> ZoneInfo:
     for candidate in available_timezones():
         if candidate.casefold() == folded:
             return ZoneInfo(candidate)
-    raise ToolError(f"unknown time zone {name!r}: use an IANA name such as 'UTC', "
-                    "'Europe/Paris' or 'America/New_York'")
+    raise ToolError(
+        f"unknown time zone {name!r}: use an IANA name such as 'UTC', "
+        "'Europe/Paris' or 'America/New_York'"
+    )
 
 
 def _evaluate(node: ast.expr) -> Number:
@@ -105,8 +106,9 @@ def _evaluate(node: ast.expr) -> Number:
         raise ToolError(f"names such as {node.id!r} are not allowed: use numbers only")
     if isinstance(node, ast.Call):
         raise ToolError("function calls are not allowed: use numbers and + - * / // % **")
-    raise ToolError(f"unsupported syntax ({type(node).__name__}): use numbers, "
-                    "+ - * / // % ** and parentheses")
+    raise ToolError(
+        f"unsupported syntax ({type(node).__name__}): use numbers, + - * / // % ** and parentheses"
+    )
 
 
 def _power(base: Number, exponent: Number) -> Number:
@@ -115,7 +117,7 @@ def _power(base: Number, exponent: Number) -> Number:
         bits = math.log2(abs(base)) * exponent
         if bits > _MAX_BITS:
             raise ToolError("the result is too large to compute")
-    result = base ** exponent
+    result = base**exponent
     if isinstance(result, complex):
         raise ToolError("the result is not a real number")
     return result

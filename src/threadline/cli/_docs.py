@@ -27,10 +27,14 @@ def render_help_markdown() -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def _render(command: click.Command, name: str, parent: click.Context | None,
-            lines: list[str]) -> None:
-    settings: dict[str, Any] = {**command.context_settings, "terminal_width": _WIDTH,
-                                "max_content_width": _WIDTH}
+def _render(
+    command: click.Command, name: str, parent: click.Context | None, lines: list[str]
+) -> None:
+    settings: dict[str, Any] = {
+        **command.context_settings,
+        "terminal_width": _WIDTH,
+        "max_content_width": _WIDTH,
+    }
     ctx = click.Context(command, info_name=name, parent=parent, **settings)
     lines += [f"## `{ctx.command_path}`", "", "```text", command.get_help(ctx), "```", ""]
     if isinstance(command, click.Group):

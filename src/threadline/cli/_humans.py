@@ -18,8 +18,7 @@ _YES = frozenset({"y", "yes"})
 _ALWAYS = frozenset({"a", "always"})
 
 
-async def answer_pending(thread: Thread, result: TurnResult, read: Reader, err: Console
-                         ) -> bool:
+async def answer_pending(thread: Thread, result: TurnResult, read: Reader, err: Console) -> bool:
     """Ask about every approval and choice the paused turn waits for and record the answers.
     False if the person left (end of input) before answering everything."""
     for request in result.pending_approvals:
@@ -53,8 +52,7 @@ def pending_lines(pending: Sequence[ApprovalRequest | AwaitingInput | ToolCall])
             kind = "approval" if isinstance(request, ApprovalRequest) else "client tool"
             lines.append(f"{kind} {request.tool_call_id}: {call.removeprefix('→ ')}")
         else:
-            lines.append(f"choice {request.tool_call_id}: {request.prompt} "
-                         f"{_schema_hint(request)}")
+            lines.append(f"choice {request.tool_call_id}: {request.prompt} {_schema_hint(request)}")
     return lines
 
 

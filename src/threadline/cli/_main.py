@@ -55,29 +55,52 @@ class _Group(click.Group):
             debug = isinstance(settings, Settings) and settings.debug
             if debug:
                 traceback.print_exc()
-            message = exc.message if isinstance(exc, ThreadlineError) else (
-                f"unexpected {type(exc).__name__}: {exc}"
-                + ("" if debug else " (run with --debug for the traceback)"))
+            message = (
+                exc.message
+                if isinstance(exc, ThreadlineError)
+                else (
+                    f"unexpected {type(exc).__name__}: {exc}"
+                    + ("" if debug else " (run with --debug for the traceback)")
+                )
+            )
             click.secho(f"error: {' '.join(message.split())}", err=True, fg="red")
             ctx.exit(1)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db", default=DEFAULT_DB, show_default=True, envvar="THREADLINE_DB",
-              show_envvar=True, metavar="PATH",
-              help="Where threads are kept: a SQLite file, or a postgresql:// URL (with "
-              "?schema=NAME to use a schema of its own).")
-@click.option("--model", "model_spec", default=DEFAULT_MODEL, show_default=True,
-              envvar="THREADLINE_MODEL", show_envvar=True, metavar="SPEC", help=_MODEL_HELP)
-@click.option("--app", "app_spec", envvar="THREADLINE_APP", show_envvar=True,
-              metavar="MODULE:ATTR",
-              help="Run these agents instead of the demo assistant: a Threadline app, an Agent "
-              "or a list of agents, named as package.module:attribute.")
+@click.option(
+    "--db",
+    default=DEFAULT_DB,
+    show_default=True,
+    envvar="THREADLINE_DB",
+    show_envvar=True,
+    metavar="PATH",
+    help="Where threads are kept: a SQLite file, or a postgresql:// URL (with "
+    "?schema=NAME to use a schema of its own).",
+)
+@click.option(
+    "--model",
+    "model_spec",
+    default=DEFAULT_MODEL,
+    show_default=True,
+    envvar="THREADLINE_MODEL",
+    show_envvar=True,
+    metavar="SPEC",
+    help=_MODEL_HELP,
+)
+@click.option(
+    "--app",
+    "app_spec",
+    envvar="THREADLINE_APP",
+    show_envvar=True,
+    metavar="MODULE:ATTR",
+    help="Run these agents instead of the demo assistant: a Threadline app, an Agent "
+    "or a list of agents, named as package.module:attribute.",
+)
 @click.option("--debug", is_flag=True, help="Show the full traceback when something fails.")
 @click.version_option(__version__, "--version", prog_name="threadline")
 @click.pass_context
-def cli(ctx: click.Context, db: str, model_spec: str, app_spec: str | None,
-        debug: bool) -> None:
+def cli(ctx: click.Context, db: str, model_spec: str, app_spec: str | None, debug: bool) -> None:
     """threadline: durable threads for AI agents.
 
     Chat with the built-in assistant, run single turns, and read the stored threads. Works

@@ -21,7 +21,8 @@ def _python_model(target: str) -> Model:
     module_name, _, attribute = target.partition(":")
     if not module_name or not attribute:
         raise ConfigurationError(
-            f"--model py:{target} is not of the form py:package.module:attribute")
+            f"--model py:{target} is not of the form py:package.module:attribute"
+        )
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -32,7 +33,8 @@ def _python_model(target: str) -> Model:
             value = getattr(value, name)
         except AttributeError:
             raise ConfigurationError(
-                f"--model: {module_name!r} has no attribute {attribute!r}") from None
+                f"--model: {module_name!r} has no attribute {attribute!r}"
+            ) from None
     # A class satisfies the runtime Model check through its attributes; it is a factory.
     if not isinstance(value, type) and isinstance(value, Model):
         return value
@@ -41,4 +43,5 @@ def _python_model(target: str) -> Model:
         if isinstance(value, Model):
             return value
     raise ConfigurationError(
-        f"--model py:{target} is neither a Model nor a zero-argument callable returning one")
+        f"--model py:{target} is neither a Model nor a zero-argument callable returning one"
+    )

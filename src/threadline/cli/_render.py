@@ -46,8 +46,7 @@ def format_time(timestamp: float | None) -> str:
 
 
 def format_usage(usage: Usage) -> str:
-    tokens = (f"{usage.total_tokens} tokens ({usage.input_tokens} in, "
-              f"{usage.output_tokens} out)")
+    tokens = f"{usage.total_tokens} tokens ({usage.input_tokens} in, {usage.output_tokens} out)"
     cost = "cost unknown" if usage.cost_usd is None else f"${usage.cost_usd:.4f}"
     return f"{tokens} · {cost}"
 
@@ -77,8 +76,9 @@ class Activity:
 class TurnPrinter:
     """Prints a turn as it streams: reply text to stdout, tool activity to stderr."""
 
-    def __init__(self, out: Console, err: Console, activity: Activity, *,
-                 label: str | None = None) -> None:
+    def __init__(
+        self, out: Console, err: Console, activity: Activity, *, label: str | None = None
+    ) -> None:
         self._out = out
         self._err = err
         self._activity = activity
@@ -100,13 +100,13 @@ class TurnPrinter:
             self._item_completed(event.params.get("item", {}))
         elif event.type == "approval_requested":
             call = tool_call_text(event.params)
-            self._tool_line(Text(f"⏸ waiting for approval: {call.removeprefix('→ ')}",
-                                 style="yellow"))
+            self._tool_line(
+                Text(f"⏸ waiting for approval: {call.removeprefix('→ ')}", style="yellow")
+            )
         elif event.type == "cancelled":
             self._activity.stop()
             self.end_line()
-            self._err.print("(interrupted; the partial reply is kept)", style="dim",
-                            markup=False)
+            self._err.print("(interrupted; the partial reply is kept)", style="dim", markup=False)
 
     def end_line(self) -> None:
         """End the reply's line, if the turn printed one."""
@@ -182,13 +182,19 @@ def threads_table(records: Iterable[ThreadRecord]) -> Table:
     for name in ("id", "agent", "status", "turns", "updated"):
         table.add_column(name, justify="right" if name == "turns" else "left", no_wrap=True)
     for record in records:
-        table.add_row(record.thread_id, record.agent, record.status, str(record.turn_count),
-                      format_time(record.updated_at))
+        table.add_row(
+            record.thread_id,
+            record.agent,
+            record.status,
+            str(record.turn_count),
+            format_time(record.updated_at),
+        )
     return table
 
 
-def print_transcript(console: Console, record: ThreadRecord, turns: list[TurnRecord],
-                     items: list[Item]) -> None:
+def print_transcript(
+    console: Console, record: ThreadRecord, turns: list[TurnRecord], items: list[Item]
+) -> None:
     """The thread as a reader wants it: a header, then each turn with its items in order."""
     console.print(Text.assemble(("Thread ", "bold"), (record.thread_id, "bold cyan")))
     details = [f"agent {record.agent}", record.status, f"{record.turn_count} turn(s)"]
@@ -209,13 +215,18 @@ def print_transcript(console: Console, record: ThreadRecord, turns: list[TurnRec
 
 
 def _turn_header(turn: TurnRecord) -> Text:
-    style = {"completed": "green", "failed": "red", "cancelled": "yellow"}.get(turn.status,
-                                                                             "blue")
-    header = Text.assemble((f"Turn {turn.number}", "bold"), " · ", (turn.status, style),
-                           " · ", format_usage(turn.usage))
+    style = {"completed": "green", "failed": "red", "cancelled": "yellow"}.get(turn.status, "blue")
+    header = Text.assemble(
+        (f"Turn {turn.number}", "bold"),
+        " · ",
+        (turn.status, style),
+        " · ",
+        format_usage(turn.usage),
+    )
     if turn.error:
-        header.append(f" · {turn.error.get('code', 'error')}: {turn.error.get('message', '')}",
-                      style="red")
+        header.append(
+            f" · {turn.error.get('code', 'error')}: {turn.error.get('message', '')}", style="red"
+        )
     return header
 
 

@@ -19,14 +19,22 @@ from ._settings import Settings
 
 @click.command()
 @click.argument("prompt")
-@click.option("--thread", "thread_id", metavar="ID",
-              help="Continue this thread instead of starting a new one.")
+@click.option(
+    "--thread",
+    "thread_id",
+    metavar="ID",
+    help="Continue this thread instead of starting a new one.",
+)
 @click.option("--user", "user_id", metavar="USER", help="The user a new thread belongs to.")
-@click.option("--events", is_flag=True,
-              help="Print every event as one JSON line (for jq) instead of the reply.")
+@click.option(
+    "--events",
+    is_flag=True,
+    help="Print every event as one JSON line (for jq) instead of the reply.",
+)
 @click.pass_obj
-def run(settings: Settings, prompt: str, thread_id: str | None, user_id: str | None,
-        events: bool) -> None:
+def run(
+    settings: Settings, prompt: str, thread_id: str | None, user_id: str | None, events: bool
+) -> None:
     """Run one turn and print the agent's reply.
 
     PROMPT is the user's message; "-" reads it from stdin. The thread id is printed to
@@ -39,22 +47,33 @@ def run(settings: Settings, prompt: str, thread_id: str | None, user_id: str | N
     model = load_model(settings.model_spec)
     err = make_console(stderr=True)
     activity = Activity(err)
-    printer = EventPrinter(make_console()) if events else TurnPrinter(make_console(), err,
-                                                                      activity)
+    printer = EventPrinter(make_console()) if events else TurnPrinter(make_console(), err, activity)
     asyncio.run(_run(settings, model, prompt, thread_id, user_id, printer, err, activity))
 
 
-async def _run(settings: Settings, model: Model, prompt: str, thread_id: str | None,
-               user_id: str | None, printer: TurnPrinter | EventPrinter, err: Console,
-               activity: Activity) -> None:
+async def _run(
+    settings: Settings,
+    model: Model,
+    prompt: str,
+    thread_id: str | None,
+    user_id: str | None,
+    printer: TurnPrinter | EventPrinter,
+    err: Console,
+    activity: Activity,
+) -> None:
     async with build_app(settings, model) as app:
         await load_weights(model, activity)
         thread = await open_thread(app, thread_id, user_id)
         err.print(f"thread {thread.id}", style="dim", markup=False)
         result = await stream_turn(thread, prompt, printer)
         if result.status == "paused":
-            for line in pending_lines([*result.pending_approvals,
-                                       *filter(None, [result.pending_input])]):
+            for line in pending_lines(
+                [*result.pending_approvals, *filter(None, [result.pending_input])]
+            ):
                 err.print(f"waiting: {line}", style="yellow", markup=False)
-            err.print(f"decide with: {settings.command('approve', thread.id, 'CALL_ID')} "
-                      "(or deny)", style="yellow", markup=False, soft_wrap=True)
+            err.print(
+                f"decide with: {settings.command('approve', thread.id, 'CALL_ID')} (or deny)",
+                style="yellow",
+                markup=False,
+                soft_wrap=True,
+            )

@@ -18,27 +18,57 @@ _SHUTDOWN_SECONDS = 5
 
 @click.command()
 @click.argument("app_spec", metavar="[APP]", required=False)
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Where to listen. Anything but loopback needs an API key.")
-@click.option("--port", default=8321, show_default=True, type=click.IntRange(0, 65535),
-              help="The TCP port.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Where to listen. Anything but loopback needs an API key.",
+)
+@click.option(
+    "--port", default=8321, show_default=True, type=click.IntRange(0, 65535), help="The TCP port."
+)
 @click.option("--db", metavar="PATH", help="The SQLite database (default: the global --db).")
-@click.option("--model", "model_spec", metavar="SPEC",
-              help="The model of agents that name none (default: the global --model).")
-@click.option("--api-key", "api_keys", multiple=True, metavar="KEY",
-              help=f"A bearer token clients must send; repeat for several keys (or set "
-              f"{_KEYS_ENV}=key1,key2). Each key sees only its own threads.")
-@click.option("--workers", type=click.IntRange(0, 1000), default=None,
-              help="0: only store turns and stream their events, for `threadline worker` "
-              "processes to run them (PostgreSQL). N: also run up to N stored turns here. "
-              "Default: each request runs its turn in this process.")
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["critical", "error", "warning", "info", "debug"]),
-              help="How much the server logs (never message content).")
+@click.option(
+    "--model",
+    "model_spec",
+    metavar="SPEC",
+    help="The model of agents that name none (default: the global --model).",
+)
+@click.option(
+    "--api-key",
+    "api_keys",
+    multiple=True,
+    metavar="KEY",
+    help=f"A bearer token clients must send; repeat for several keys (or set "
+    f"{_KEYS_ENV}=key1,key2). Each key sees only its own threads.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(0, 1000),
+    default=None,
+    help="0: only store turns and stream their events, for `threadline worker` "
+    "processes to run them (PostgreSQL). N: also run up to N stored turns here. "
+    "Default: each request runs its turn in this process.",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    help="How much the server logs (never message content).",
+)
 @click.pass_obj
-def serve(settings: Settings, app_spec: str | None, host: str, port: int, db: str | None,
-          model_spec: str | None, api_keys: tuple[str, ...], workers: int | None,
-          log_level: str) -> None:
+def serve(
+    settings: Settings,
+    app_spec: str | None,
+    host: str,
+    port: int,
+    db: str | None,
+    model_spec: str | None,
+    api_keys: tuple[str, ...],
+    workers: int | None,
+    log_level: str,
+) -> None:
     """Serve the agents over the OpenAI Responses and Conversations API.
 
     APP names a Threadline app, an Agent or a list of agents as package.module:attribute
@@ -51,16 +81,31 @@ def serve(settings: Settings, app_spec: str | None, host: str, port: int, db: st
 
     from threadline.server import ServerConfig, create_app
 
-    keys = list(api_keys) or [k.strip() for k in os.environ.get(_KEYS_ENV, "").split(",")
-                              if k.strip()]
+    keys = list(api_keys) or [
+        k.strip() for k in os.environ.get(_KEYS_ENV, "").split(",") if k.strip()
+    ]
     config = ServerConfig(host=host, port=port, api_keys=keys, workers=workers)
     agents = load_agents(app_spec or settings.app_spec)
     model = load_model(model_spec or settings.model_spec)
-    app = Threadline(agents=agents, store=db or settings.db, model=model,
-                     recovery_interval=config.recovery_interval, run_turns=workers != 0)
+    app = Threadline(
+        agents=agents,
+        store=db or settings.db,
+        model=model,
+        recovery_interval=config.recovery_interval,
+        run_turns=workers != 0,
+    )
     if not config.api_keys:
-        click.secho(f"no API key: serving on {host} only (loopback), without authentication",
-                    err=True, fg="yellow")
-    uvicorn.run(create_app(app, config), host=host, port=port, log_level=log_level,
-                lifespan="on", timeout_graceful_shutdown=_SHUTDOWN_SECONDS,
-                server_header=False)
+        click.secho(
+            f"no API key: serving on {host} only (loopback), without authentication",
+            err=True,
+            fg="yellow",
+        )
+    uvicorn.run(
+        create_app(app, config),
+        host=host,
+        port=port,
+        log_level=log_level,
+        lifespan="on",
+        timeout_graceful_shutdown=_SHUTDOWN_SECONDS,
+        server_header=False,
+    )

@@ -13,8 +13,9 @@ from ._settings import Settings
 
 
 def build_app(settings: Settings, model: Model | str, **options: Any) -> Threadline:
-    return Threadline(agents=load_agents(settings.app_spec), store=settings.db, model=model,
-                      **options)
+    return Threadline(
+        agents=load_agents(settings.app_spec), store=settings.db, model=model, **options
+    )
 
 
 async def load_weights(model: Model, activity: Activity) -> None:
@@ -39,8 +40,9 @@ async def open_thread(app: Threadline, thread_id: str | None, user_id: str | Non
     return await app.threads.start(user_id=user_id)
 
 
-async def stream_turn(thread: Thread, message: str, printer: TurnPrinter | EventPrinter
-                      ) -> TurnResult:
+async def stream_turn(
+    thread: Thread, message: str, printer: TurnPrinter | EventPrinter
+) -> TurnResult:
     """Run one turn, handing each event to `printer` as it arrives; see `stream_events`."""
     return await stream_events(thread.run_streamed(message), printer)
 

@@ -25,19 +25,31 @@ def threads() -> None:
 
 @threads.command("list")
 @click.option("--user", "user_id", metavar="USER", help="Only the threads of this user.")
-@click.option("--status", type=click.Choice(_STATUSES),
-              help="Only threads in this status (archived ones show only when asked for).")
-@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True,
-              help="How many threads to show.")
+@click.option(
+    "--status",
+    type=click.Choice(_STATUSES),
+    help="Only threads in this status (archived ones show only when asked for).",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1000),
+    default=20,
+    show_default=True,
+    help="How many threads to show.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_obj
-def list_threads(settings: Settings, user_id: str | None, status: str | None, limit: int,
-                 as_json: bool) -> None:
+def list_threads(
+    settings: Settings, user_id: str | None, status: str | None, limit: int, as_json: bool
+) -> None:
     """List threads, the most recently created first."""
 
     async def read(app: Threadline) -> None:
-        page = await app.threads.list(user_id=user_id, status=status,  # type: ignore[arg-type]
-                                      limit=limit)
+        page = await app.threads.list(
+            user_id=user_id,
+            status=status,  # type: ignore[arg-type]
+            limit=limit,
+        )
         records = [thread.record for thread in page.threads]
         out = make_console()
         if as_json:
@@ -52,8 +64,9 @@ def list_threads(settings: Settings, user_id: str | None, status: str | None, li
 
 @threads.command("show")
 @click.argument("thread_id", metavar="ID")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print the thread, its turns and its items as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the thread, its turns and its items as JSON."
+)
 @click.pass_obj
 def show_thread(settings: Settings, thread_id: str, as_json: bool) -> None:
     """Show a thread's transcript: every item in order, and each turn's status and usage."""
@@ -65,12 +78,17 @@ def show_thread(settings: Settings, thread_id: str, as_json: bool) -> None:
         pending = await thread.pending()
         out = make_console()
         if as_json:
-            out.file.write(to_json({
-                "thread": thread.record.to_dict(),
-                "turns": [turn.to_dict() for turn in turns],
-                "items": [item.to_dict() for item in items],
-                "pending": [dataclasses.asdict(p) for p in pending],
-            }) + "\n")
+            out.file.write(
+                to_json(
+                    {
+                        "thread": thread.record.to_dict(),
+                        "turns": [turn.to_dict() for turn in turns],
+                        "items": [item.to_dict() for item in items],
+                        "pending": [dataclasses.asdict(p) for p in pending],
+                    }
+                )
+                + "\n"
+            )
             return
         print_transcript(out, thread.record, turns, items)
         if pending:
@@ -78,16 +96,22 @@ def show_thread(settings: Settings, thread_id: str, as_json: bool) -> None:
             out.print("Waiting for a human:", style="bold yellow")
             for line in pending_lines(pending):
                 out.print(f"  {line}", style="yellow", markup=False)
-            out.print(f"  decide with: {settings.command('approve', thread_id, 'CALL_ID')} "
-                      "(or deny)", style="dim", markup=False, soft_wrap=True)
+            out.print(
+                f"  decide with: {settings.command('approve', thread_id, 'CALL_ID')} (or deny)",
+                style="dim",
+                markup=False,
+                soft_wrap=True,
+            )
 
     _with_app(settings, read)
 
 
 def _with_app(settings: Settings, read: Callable[[Threadline], Awaitable[None]]) -> None:
     if not settings.db_exists():
-        raise ConfigurationError(f"no database at {settings.db}: start a conversation with "
-                                 "`threadline chat`, or pass --db PATH")
+        raise ConfigurationError(
+            f"no database at {settings.db}: start a conversation with "
+            "`threadline chat`, or pass --db PATH"
+        )
 
     async def main() -> None:
         # Reading runs no turn, so the model spec is handed over unresolved and never loaded.

@@ -16,17 +16,37 @@ from ._settings import Settings
 
 @click.command()
 @click.argument("app_spec", metavar="[APP]", required=False)
-@click.option("--concurrency", type=click.IntRange(1, 1000), default=4, show_default=True,
-              help="How many turns this worker runs at once.")
-@click.option("--lease", "lease_seconds", type=click.FloatRange(0.5, 3600), default=30.0,
-              show_default=True, help="Seconds a turn's lease lasts without a heartbeat.")
-@click.option("--grace", "grace_seconds", type=click.FloatRange(0, 3600), default=5.0,
-              show_default=True,
-              help="On SIGTERM, seconds running turns may take to finish before being handed "
-              "back.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 1000),
+    default=4,
+    show_default=True,
+    help="How many turns this worker runs at once.",
+)
+@click.option(
+    "--lease",
+    "lease_seconds",
+    type=click.FloatRange(0.5, 3600),
+    default=30.0,
+    show_default=True,
+    help="Seconds a turn's lease lasts without a heartbeat.",
+)
+@click.option(
+    "--grace",
+    "grace_seconds",
+    type=click.FloatRange(0, 3600),
+    default=5.0,
+    show_default=True,
+    help="On SIGTERM, seconds running turns may take to finish before being handed back.",
+)
 @click.pass_obj
-def worker(settings: Settings, app_spec: str | None, concurrency: int, lease_seconds: float,
-           grace_seconds: float) -> None:
+def worker(
+    settings: Settings,
+    app_spec: str | None,
+    concurrency: int,
+    lease_seconds: float,
+    grace_seconds: float,
+) -> None:
     """Claim and run work from the store until SIGTERM or Ctrl-C: new and queued turns,
     approved turns, due timers, and turns whose process died. APP (module:attribute)
     names the agents, as --app does. On SIGTERM, running turns may finish for a few
@@ -36,8 +56,9 @@ def worker(settings: Settings, app_spec: str | None, concurrency: int, lease_sec
     asyncio.run(_work(settings, concurrency, lease_seconds, grace_seconds))
 
 
-async def _work(settings: Settings, concurrency: int, lease_seconds: float,
-                grace_seconds: float) -> None:
+async def _work(
+    settings: Settings, concurrency: int, lease_seconds: float, grace_seconds: float
+) -> None:
     model = load_model(settings.model_spec)
     err = make_console(stderr=True)
     stop = asyncio.Event()
@@ -46,8 +67,10 @@ async def _work(settings: Settings, concurrency: int, lease_seconds: float,
         loop.add_signal_handler(signum, stop.set)
     app = build_app(settings, model, lease_seconds=lease_seconds, shutdown_grace=grace_seconds)
     async with app:
-        err.print(f"worker on {settings.db}, concurrency {concurrency}", style="dim",
-                  markup=False)
+        err.print(f"worker on {settings.db}, concurrency {concurrency}", style="dim", markup=False)
         await app.work(concurrency=concurrency, stop=stop)
-        err.print("stopping: letting running turns finish, handing back the rest", style="dim",
-                  markup=False)
+        err.print(
+            "stopping: letting running turns finish, handing back the rest",
+            style="dim",
+            markup=False,
+        )

@@ -32,40 +32,65 @@ class RemoteThreadManager:
         data = await self._app.call(f"threadline/threads/{method}", **params)
         return RemoteThread(self._app, thread_from_wire(data["thread"]))
 
-    async def start(self, *, user_id: str | None = None, agent: str | Agent | None = None,
-                    metadata: dict[str, Any] | None = None, key: str | None = None,
-                    resource_id: str | None = None, mode: str | None = None
-                    ) -> RemoteThread:
+    async def start(
+        self,
+        *,
+        user_id: str | None = None,
+        agent: str | Agent | None = None,
+        metadata: dict[str, Any] | None = None,
+        key: str | None = None,
+        resource_id: str | None = None,
+        mode: str | None = None,
+    ) -> RemoteThread:
         """Create a thread. With `key`, return the existing thread that has that key."""
-        return await self._thread("start", userId=user_id, agent=_agent_name(agent),
-                                  metadata=metadata, key=key, resourceId=resource_id,
-                                  mode=mode)
+        return await self._thread(
+            "start",
+            userId=user_id,
+            agent=_agent_name(agent),
+            metadata=metadata,
+            key=key,
+            resourceId=resource_id,
+            mode=mode,
+        )
 
     async def resume(self, thread_id: str) -> RemoteThread:
         """A handle on an existing thread. Raises `NotFoundError`."""
         return await self._thread("resume", threadId=thread_id)
 
-    async def list(self, *, user_id: str | None = None, status: ThreadStatus | None = None,
-                   limit: int = 20, cursor: str | None = None) -> RemoteThreadList:
+    async def list(
+        self,
+        *,
+        user_id: str | None = None,
+        status: ThreadStatus | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> RemoteThreadList:
         """Threads newest first; archived ones only when `status="archived"`."""
-        data = await self._app.call("threadline/threads/list", userId=user_id, status=status,
-                                    limit=limit, cursor=cursor)
+        data = await self._app.call(
+            "threadline/threads/list", userId=user_id, status=status, limit=limit, cursor=cursor
+        )
         return RemoteThreadList(
             threads=[RemoteThread(self._app, thread_from_wire(t)) for t in data["threads"]],
-            next_cursor=data.get("nextCursor"))
+            next_cursor=data.get("nextCursor"),
+        )
 
-    async def get_or_create(self, *, user_id: str, agent: str | Agent | None = None,
-                            metadata: dict[str, Any] | None = None) -> RemoteThread:
+    async def get_or_create(
+        self,
+        *,
+        user_id: str,
+        agent: str | Agent | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> RemoteThread:
         """The user's most recent thread of that agent that is not archived, else a new one."""
-        return await self._thread("getOrCreate", userId=user_id, agent=_agent_name(agent),
-                                  metadata=metadata)
+        return await self._thread(
+            "getOrCreate", userId=user_id, agent=_agent_name(agent), metadata=metadata
+        )
 
-
-    async def fork(self, thread_id: str, *, upto_seq: int | None = None,
-                   metadata: dict[str, Any] | None = None) -> RemoteThread:
+    async def fork(
+        self, thread_id: str, *, upto_seq: int | None = None, metadata: dict[str, Any] | None = None
+    ) -> RemoteThread:
         """A new thread whose history copies the visible history of `thread_id`."""
-        return await self._thread("fork", threadId=thread_id, uptoSeq=upto_seq,
-                                  metadata=metadata)
+        return await self._thread("fork", threadId=thread_id, uptoSeq=upto_seq, metadata=metadata)
 
 
 def _agent_name(agent: str | Agent | None) -> str | None:
@@ -81,8 +106,9 @@ class RemoteThreadline:
             print((await thread.run("Hello")).text)
     """
 
-    def __init__(self, url: str, *, api_key: str | None = None,
-                 reconnect_timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str, *, api_key: str | None = None, reconnect_timeout: float = 30.0
+    ) -> None:
         self.connection = Connection(url, api_key=api_key, reconnect_timeout=reconnect_timeout)
         self.threads = RemoteThreadManager(self)
         self._runs: Router = {}
@@ -94,15 +120,16 @@ class RemoteThreadline:
     async def call(self, method: str, **params: Any) -> Any:
         """Call a server method with the given params (None values are left out)."""
         return await self.connection.request(
-            method, {key: value for key, value in params.items() if value is not None})
+            method, {key: value for key, value in params.items() if value is not None}
+        )
 
     def stream(self, method: str, params: dict[str, Any]) -> RemoteTurnStream:
-        return RemoteTurnStream(self.connection, method,
-                                {k: v for k, v in params.items() if v is not None}, self._runs)
+        return RemoteTurnStream(
+            self.connection, method, {k: v for k, v in params.items() if v is not None}, self._runs
+        )
 
     def subscription(self, thread_id: str, buffer: int) -> RemoteSubscription:
-        subscription = RemoteSubscription(self.connection, thread_id, buffer,
-                                          self._subscriptions)
+        subscription = RemoteSubscription(self.connection, thread_id, buffer, self._subscriptions)
         self._open_subscriptions.append(subscription)
         return subscription
 
@@ -124,8 +151,9 @@ class RemoteThreadline:
         await self.close()
 
 
-def connect(url: str, *, api_key: str | None = None,
-            reconnect_timeout: float = 30.0) -> RemoteThreadline:
+def connect(
+    url: str, *, api_key: str | None = None, reconnect_timeout: float = 30.0
+) -> RemoteThreadline:
     """A remote threadline app at `url` (the app-server WebSocket of `threadline serve`).
 
     Args:

@@ -40,9 +40,14 @@ class Connection:
     calls (runs, subscriptions) register as followers and resume after the reconnect.
     """
 
-    def __init__(self, url: str, *, api_key: str | None = None,
-                 reconnect_timeout: float = 30.0, max_message_bytes: int = 64 * 1024 * 1024
-                 ) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        api_key: str | None = None,
+        reconnect_timeout: float = 30.0,
+        max_message_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
         self.url = url
         self._api_key = api_key
         self._reconnect_timeout = reconnect_timeout
@@ -72,8 +77,12 @@ class Connection:
     async def _connect(self) -> None:
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else None
         try:
-            socket = await connect(self.url, additional_headers=headers,
-                                   max_size=self._max_message_bytes, open_timeout=10)
+            socket = await connect(
+                self.url,
+                additional_headers=headers,
+                max_size=self._max_message_bytes,
+                open_timeout=10,
+            )
         except InvalidURI as exc:
             raise ConfigurationError(f"not a WebSocket URL: {self.url!r}") from exc
         except InvalidHandshake as exc:
@@ -83,10 +92,18 @@ class Connection:
         self._socket = socket
         self._reader = asyncio.get_running_loop().create_task(self._read(socket))
         try:
-            await self._call(socket, "initialize", {
-                "clientInfo": {"name": "threadline_client", "title": "threadline client",
-                               "version": __version__},
-                "capabilities": {"experimentalApi": True}})
+            await self._call(
+                socket,
+                "initialize",
+                {
+                    "clientInfo": {
+                        "name": "threadline_client",
+                        "title": "threadline client",
+                        "version": __version__,
+                    },
+                    "capabilities": {"experimentalApi": True},
+                },
+            )
             await self.notify("initialized", {})
             self._connected.set()
         except BaseException:
@@ -128,12 +145,12 @@ class Connection:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
-            await socket.send(orjson.dumps({"id": request_id, "method": method,
-                                            "params": params}).decode())
+            await socket.send(
+                orjson.dumps({"id": request_id, "method": method, "params": params}).decode()
+            )
         except ConnectionClosed:
             self._pending.pop(request_id, None)
-            raise ConnectionLostError(f"the connection dropped before {method} was sent"
-                                      ) from None
+            raise ConnectionLostError(f"the connection dropped before {method} was sent") from None
         try:
             return await future
         finally:
@@ -182,9 +199,17 @@ class Connection:
         socket = self._socket
         if socket is not None:
             with contextlib.suppress(ConnectionClosed):
-                await socket.send(orjson.dumps({"id": request_id, "error": {
-                    "code": _METHOD_NOT_FOUND,
-                    "message": f"threadline client does not handle {method}"}}).decode())
+                await socket.send(
+                    orjson.dumps(
+                        {
+                            "id": request_id,
+                            "error": {
+                                "code": _METHOD_NOT_FOUND,
+                                "message": f"threadline client does not handle {method}",
+                            },
+                        }
+                    ).decode()
+                )
 
     # -- losing and restoring ----------------------------------------------------------------
 
@@ -214,7 +239,8 @@ class Connection:
                 if asyncio.get_running_loop().time() > deadline:
                     self._failure = ConnectionLostError(
                         f"could not reconnect to {self.url} within "
-                        f"{self._reconnect_timeout:g} s: {exc.message}")
+                        f"{self._reconnect_timeout:g} s: {exc.message}"
+                    )
                     self._connected.set()  # wake the waiters, to fail
                     return
                 await asyncio.sleep(delay)

@@ -42,12 +42,23 @@ class RemoteError(ThreadlineError):
 
 
 _BY_NAME: dict[str, type[ThreadlineError]] = {
-    cls.code: cls for cls in (ConfigurationError, InvalidInputError, NotFoundError,
-                              TurnFailedError, TurnCancelledError, TurnInProgressError)}
+    cls.code: cls
+    for cls in (
+        ConfigurationError,
+        InvalidInputError,
+        NotFoundError,
+        TurnFailedError,
+        TurnCancelledError,
+        TurnInProgressError,
+    )
+}
 _BY_NUMBER: dict[int, type[ThreadlineError]] = {
-    INVALID_PARAMS: InvalidInputError, NOT_FOUND: NotFoundError,
-    TURN_IN_PROGRESS: TurnInProgressError, TURN_FAILED: TurnFailedError,
-    TURN_CANCELLED: TurnCancelledError}
+    INVALID_PARAMS: InvalidInputError,
+    NOT_FOUND: NotFoundError,
+    TURN_IN_PROGRESS: TurnInProgressError,
+    TURN_FAILED: TurnFailedError,
+    TURN_CANCELLED: TurnCancelledError,
+}
 
 
 def error_from_wire(error: dict[str, Any]) -> ThreadlineError:
@@ -59,8 +70,7 @@ def error_from_wire(error: dict[str, Any]) -> ThreadlineError:
     name = data.pop("code", None)
     data.pop("message", None)
     wire_result = data.pop("result", None)
-    cls = _BY_NAME.get(str(name)) or (_BY_NUMBER.get(number) if isinstance(number, int)
-                                       else None)
+    cls = _BY_NAME.get(str(name)) or (_BY_NUMBER.get(number) if isinstance(number, int) else None)
     if cls is None:
         return RemoteError(message, remote_code=str(name or number), **data)
     if issubclass(cls, TurnError):

@@ -35,8 +35,9 @@ class RemoteTurnStream:
     raises `TurnFailedError` or `TurnCancelledError` after `failed` or `cancelled`, and
     cancelling the iterating task interrupts the turn."""
 
-    def __init__(self, connection: Connection, method: str, params: dict[str, Any],
-                 router: Router) -> None:
+    def __init__(
+        self, connection: Connection, method: str, params: dict[str, Any], router: Router
+    ) -> None:
         self._connection = connection
         self._router = router
         self._method = method
@@ -76,8 +77,9 @@ class RemoteTurnStream:
         try:
             item = await self._queue.get()
         except asyncio.CancelledError:
-            self._connection.spawn(self._connection.request(
-                "threadline/run/cancel", {"runId": self.run_id}))
+            self._connection.spawn(
+                self._connection.request("threadline/run/cancel", {"runId": self.run_id})
+            )
             raise
         if isinstance(item, Event):
             return item
@@ -141,8 +143,7 @@ class RemoteSubscription:
     """Every event of one thread from now on, whichever client or process makes it.
     `close()` ends the iteration."""
 
-    def __init__(self, connection: Connection, thread_id: str, buffer: int,
-                 router: Router) -> None:
+    def __init__(self, connection: Connection, thread_id: str, buffer: int, router: Router) -> None:
         self._connection = connection
         self.thread_id = thread_id
         self.subscription_id = uuid.uuid4().hex
@@ -158,8 +159,10 @@ class RemoteSubscription:
         self._started = asyncio.get_running_loop().create_task(self._subscribe(None))
 
     async def _subscribe(self, after_index: int | None) -> None:
-        params: dict[str, Any] = {"threadId": self.thread_id,
-                                  "subscriptionId": self.subscription_id}
+        params: dict[str, Any] = {
+            "threadId": self.thread_id,
+            "subscriptionId": self.subscription_id,
+        }
         if after_index is not None:
             params["afterIndex"] = after_index
         try:
@@ -201,8 +204,9 @@ class RemoteSubscription:
     async def _unsubscribe(self) -> None:
         # If this fails, the server drops the subscription after its retention anyway.
         with contextlib.suppress(ThreadlineError):
-            await self._connection.request("threadline/unsubscribe",
-                                           {"subscriptionId": self.subscription_id})
+            await self._connection.request(
+                "threadline/unsubscribe", {"subscriptionId": self.subscription_id}
+            )
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self

@@ -46,8 +46,8 @@ DEFAULT_BUFFER = 10_000
 class RemoteThread:
     """A handle on one thread of a remote app; the same methods as `threadline.Thread`.
 
-        thread = await app.threads.start(user_id="me")
-        result = await thread.run("What's the weather in Paris?")
+    thread = await app.threads.start(user_id="me")
+    result = await thread.run("What's the weather in Paris?")
     """
 
     def __init__(self, app: RemoteThreadline, record: ThreadRecord) -> None:
@@ -79,28 +79,57 @@ class RemoteThread:
 
     # -- turns -------------------------------------------------------------------------------
 
-    def run_streamed(self, input: TurnInput, *, sender: str | None = None,
-                     on_busy: OnBusy = "error", enqueue_if_busy: bool = False,
-                     client_key: str | None = None, budget: Budget | None = None,
-                     external_tools: Sequence[ToolSpec] = ()) -> RemoteTurnStream:
+    def run_streamed(
+        self,
+        input: TurnInput,
+        *,
+        sender: str | None = None,
+        on_busy: OnBusy = "error",
+        enqueue_if_busy: bool = False,
+        client_key: str | None = None,
+        budget: Budget | None = None,
+        external_tools: Sequence[ToolSpec] = (),
+    ) -> RemoteTurnStream:
         """Start a turn on the server and stream its events; see `threadline.Thread.run`."""
         params: dict[str, Any] = {
-            "threadId": self.id, "input": _input_to_wire(input), "sender": sender,
-            "onBusy": "enqueue" if enqueue_if_busy else on_busy, "clientKey": client_key,
+            "threadId": self.id,
+            "input": _input_to_wire(input),
+            "sender": sender,
+            "onBusy": "enqueue" if enqueue_if_busy else on_busy,
+            "clientKey": client_key,
             "budget": budget.to_dict() if budget is not None else None,
-            "externalTools": [{"name": t.name, "description": t.description,
-                               "parameters": t.parameters} for t in external_tools] or None}
+            "externalTools": [
+                {"name": t.name, "description": t.description, "parameters": t.parameters}
+                for t in external_tools
+            ]
+            or None,
+        }
         return self._app.stream("threadline/turn/run", params)
 
-    async def run(self, input: TurnInput, *, sender: str | None = None,
-                  on_busy: OnBusy = "error", enqueue_if_busy: bool = False,
-                  client_key: str | None = None, budget: Budget | None = None,
-                  external_tools: Sequence[ToolSpec] = ()) -> TurnResult:
+    async def run(
+        self,
+        input: TurnInput,
+        *,
+        sender: str | None = None,
+        on_busy: OnBusy = "error",
+        enqueue_if_busy: bool = False,
+        client_key: str | None = None,
+        budget: Budget | None = None,
+        external_tools: Sequence[ToolSpec] = (),
+    ) -> TurnResult:
         """Run one turn on the server to its end (or its pause) and return its result.
         Raises `TurnFailedError`, `TurnCancelledError`, `TurnInProgressError`."""
-        return await _consume(self.run_streamed(
-            input, sender=sender, on_busy=on_busy, enqueue_if_busy=enqueue_if_busy,
-            client_key=client_key, budget=budget, external_tools=external_tools))
+        return await _consume(
+            self.run_streamed(
+                input,
+                sender=sender,
+                on_busy=on_busy,
+                enqueue_if_busy=enqueue_if_busy,
+                client_key=client_key,
+                budget=budget,
+                external_tools=external_tools,
+            )
+        )
 
     # -- humans in the loop ------------------------------------------------------------------
 
@@ -114,25 +143,40 @@ class RemoteThread:
                 found.append(payload)
         return found
 
-    async def submit_tool_results(self, outputs: Mapping[str, str], *,
-                                  errors: Collection[str] = ()) -> list[Item]:
+    async def submit_tool_results(
+        self, outputs: Mapping[str, str], *, errors: Collection[str] = ()
+    ) -> list[Item]:
         """Record results of client-side tool calls (`{tool_call_id: output}`; ids in
         `errors` are failed calls); continue with `resume_turn()`."""
         data = await self._call("submitToolResults", outputs=dict(outputs), errors=list(errors))
         return [item_from_wire(i) for i in data["items"]]
 
-    async def approve(self, tool_call_id: str, *, reason: str | None = None,
-                      always: bool = False, sender: str | None = None) -> ApprovalResponse:
+    async def approve(
+        self,
+        tool_call_id: str,
+        *,
+        reason: str | None = None,
+        always: bool = False,
+        sender: str | None = None,
+    ) -> ApprovalResponse:
         """Approve a pending tool call; continue the turn with `resume_turn()`."""
-        data = await self._call("approve", toolCallId=tool_call_id, reason=reason,
-                                always=always, sender=sender)
+        data = await self._call(
+            "approve", toolCallId=tool_call_id, reason=reason, always=always, sender=sender
+        )
         return response_from_wire(data["response"])
 
-    async def deny(self, tool_call_id: str, *, reason: str | None = None,
-                   always: bool = False, sender: str | None = None) -> ApprovalResponse:
+    async def deny(
+        self,
+        tool_call_id: str,
+        *,
+        reason: str | None = None,
+        always: bool = False,
+        sender: str | None = None,
+    ) -> ApprovalResponse:
         """Deny a pending tool call: the model receives a denial and nothing runs."""
-        data = await self._call("deny", toolCallId=tool_call_id, reason=reason,
-                                always=always, sender=sender)
+        data = await self._call(
+            "deny", toolCallId=tool_call_id, reason=reason, always=always, sender=sender
+        )
         return response_from_wire(data["response"])
 
     def resume_turn_streamed(self) -> RemoteTurnStream:
@@ -154,12 +198,16 @@ class RemoteThread:
 
     # -- scheduled effects -------------------------------------------------------------------
 
-    async def schedule(self, effect: TurnInput | ScheduledCall, *, at: float | None = None,
-                       delay: float | None = None) -> TimerRecord:
+    async def schedule(
+        self,
+        effect: TurnInput | ScheduledCall,
+        *,
+        at: float | None = None,
+        delay: float | None = None,
+    ) -> TimerRecord:
         """Post input (or make a `ScheduledCall`) on this thread later, durably."""
         if isinstance(effect, ScheduledCall):
-            target: dict[str, Any] = {"call": {"name": effect.name,
-                                               "arguments": effect.arguments}}
+            target: dict[str, Any] = {"call": {"name": effect.name, "arguments": effect.arguments}}
         else:
             target = {"input": _input_to_wire(effect)}
         data = await self._call("schedule", at=at, delay=delay, **target)
@@ -171,11 +219,13 @@ class RemoteThread:
     async def cancel_scheduled(self, timer_id: str) -> bool:
         return bool((await self._call("cancelScheduled", timerId=timer_id))["cancelled"])
 
-    async def enqueue(self, input: TurnInput, *, sender: str | None = None,
-                      client_key: str | None = None) -> InboxEntry:
+    async def enqueue(
+        self, input: TurnInput, *, sender: str | None = None, client_key: str | None = None
+    ) -> InboxEntry:
         """Queue input for its own turn after the running one (stored when this returns)."""
-        data = await self._call("enqueue", input=_input_to_wire(input), sender=sender,
-                                clientKey=client_key)
+        data = await self._call(
+            "enqueue", input=_input_to_wire(input), sender=sender, clientKey=client_key
+        )
         return inbox_from_wire(data["entry"])
 
     async def interrupt(self) -> bool:
@@ -255,8 +305,7 @@ def _input_to_wire(value: TurnInput) -> Any:
 
     if isinstance(value, str | dict):
         return value
-    return [part_to_dict(p) if isinstance(p, TextPart | ImagePart | FilePart) else p
-            for p in value]
+    return [part_to_dict(p) if isinstance(p, TextPart | ImagePart | FilePart) else p for p in value]
 
 
 async def _consume(stream: RemoteTurnStream) -> TurnResult:

@@ -96,6 +96,7 @@ def __getattr__(name: str) -> Any:
             from threadline.types import ConfigurationError
 
             raise ConfigurationError(
-                f"AnthropicModel needs the anthropic SDK: {ANTHROPIC_EXTRA} ({exc})") from exc
+                f"AnthropicModel needs the anthropic SDK: {ANTHROPIC_EXTRA} ({exc})"
+            ) from exc
         return AnthropicModel
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

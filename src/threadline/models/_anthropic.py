@@ -115,9 +115,14 @@ class AnthropicModel(RemoteModel):
         if not model:
             raise ConfigurationError("AnthropicModel needs a model name, e.g. 'claude-sonnet-4-6'")
         super().__init__(
-            model, name=f"anthropic:{model}" + (f"@{base_url}" if base_url else ""),
-            retry=retry, first_token_timeout=first_token_timeout, total_timeout=total_timeout,
-            prices=prices, sleep=sleep)
+            model,
+            name=f"anthropic:{model}" + (f"@{base_url}" if base_url else ""),
+            retry=retry,
+            first_token_timeout=first_token_timeout,
+            total_timeout=total_timeout,
+            prices=prices,
+            sleep=sleep,
+        )
         self._max_tokens = max_tokens
         self._thinking = dict(thinking) if thinking is not None else None
         self._tool_choice = tool_choice
@@ -165,7 +170,8 @@ class AnthropicModel(RemoteModel):
                 arguments["tool_choice"] = self._wire_tool_choice(request)
         if request.output_schema is not None:
             arguments["output_config"] = {
-                "format": {"type": "json_schema", "schema": request.output_schema}}
+                "format": {"type": "json_schema", "schema": request.output_schema}
+            }
         if self._thinking is not None:
             arguments["thinking"] = dict(self._thinking)
         return arguments
@@ -178,7 +184,8 @@ class AnthropicModel(RemoteModel):
             return {"type": "any"}
         if not any(tool.name == choice for tool in request.tools):
             raise ConfigurationError(
-                f"tool_choice {choice!r} names no tool of this request", model=self._model)
+                f"tool_choice {choice!r} names no tool of this request", model=self._model
+            )
         return {"type": "tool", "name": choice}
 
 
@@ -187,7 +194,8 @@ def _client(model: str, base_url: str | None, api_key: str | None) -> anthropic.
     if client.api_key is None and client.auth_token is None and client.credentials is None:
         if base_url is None:
             raise ConfigurationError(
-                "no API key for Anthropic: set ANTHROPIC_API_KEY or pass api_key", model=model)
+                "no API key for Anthropic: set ANTHROPIC_API_KEY or pass api_key", model=model
+            )
         # Compatible servers accept any key, but the SDK refuses to send a request without.
         client = client.with_options(api_key=PLACEHOLDER_API_KEY)
     return client
@@ -228,8 +236,11 @@ class _StreamState:
             self.blocks[index] = {"type": "text", "text": block.text}
             return [TextDelta(delta=block.text, raw=event)] if block.text else []
         if isinstance(block, ThinkingBlock):
-            self.blocks[index] = {"type": "thinking", "thinking": block.thinking,
-                                  "signature": block.signature or ""}
+            self.blocks[index] = {
+                "type": "thinking",
+                "thinking": block.thinking,
+                "signature": block.signature or "",
+            }
             return [ReasoningDelta(delta=block.thinking, raw=event)] if block.thinking else []
         if isinstance(block, RedactedThinkingBlock):
             self.blocks[index] = {"type": "redacted_thinking", "data": block.data}
@@ -237,8 +248,7 @@ class _StreamState:
             self.blocks[index] = {"type": "tool_use", "id": block.id, "name": block.name}
             self.arguments[index] = []
             call = self.call_index[index] = len(self.call_index)
-            return [ToolCallDelta(index=call, tool_call_id=block.id, name=block.name,
-                                  raw=event)]
+            return [ToolCallDelta(index=call, tool_call_id=block.id, name=block.name, raw=event)]
         return []
 
     def _delta(self, event: RawContentBlockDeltaEvent) -> list[ModelEvent]:
@@ -257,14 +267,23 @@ class _StreamState:
         elif isinstance(delta, InputJSONDelta) and event.index in self.arguments:
             self.arguments[event.index].append(delta.partial_json)
             if delta.partial_json:
-                return [ToolCallDelta(index=self.call_index[event.index],
-                                      arguments_delta=delta.partial_json, raw=event)]
+                return [
+                    ToolCallDelta(
+                        index=self.call_index[event.index],
+                        arguments_delta=delta.partial_json,
+                        raw=event,
+                    )
+                ]
         return []
 
     def _add_usage(self, usage: AnthropicUsage | MessageDeltaUsage) -> None:
         # The final delta repeats the counts so far; any it leaves out keep their value.
-        for field in ("input_tokens", "output_tokens", "cache_read_input_tokens",
-                      "cache_creation_input_tokens"):
+        for field in (
+            "input_tokens",
+            "output_tokens",
+            "cache_read_input_tokens",
+            "cache_creation_input_tokens",
+        ):
             value = getattr(usage, field, None)
             if isinstance(value, int):
                 self.usage[field] = value
@@ -278,7 +297,8 @@ class _StreamState:
         stop_reason = self.message.get("stop_reason")
         if not self.stopped or stop_reason is None:
             raise ModelConnectionError(
-                f"{model}: the stream ended before the message was complete", model=model)
+                f"{model}: the stream ended before the message was complete", model=model
+            )
         text: list[str] = []
         reasoning: list[str] = []
         calls: list[ToolCallRequest] = []
@@ -292,15 +312,22 @@ class _StreamState:
             elif block["type"] == "tool_use":
                 arguments = "".join(self.arguments[index]) or "{}"
                 block["input"] = _parsed(arguments)
-                calls.append(ToolCallRequest(tool_call_id=block["id"], name=block["name"],
-                                             arguments=arguments))
+                calls.append(
+                    ToolCallRequest(
+                        tool_call_id=block["id"], name=block["name"], arguments=arguments
+                    )
+                )
             content.append(block)
         self.message["content"] = content
         self.message["usage"] = dict(self.usage)
         return ModelResponse(
-            text="".join(text), reasoning="".join(reasoning), tool_calls=tuple(calls),
-            usage=self._usage(backend), finish_reason=_FINISH_REASONS.get(stop_reason, "other"),
-            raw=self.message)
+            text="".join(text),
+            reasoning="".join(reasoning),
+            tool_calls=tuple(calls),
+            usage=self._usage(backend),
+            finish_reason=_FINISH_REASONS.get(stop_reason, "other"),
+            raw=self.message,
+        )
 
     def _usage(self, backend: RemoteModel) -> Usage:
         read = self.usage.get("cache_read_input_tokens") or 0
@@ -309,9 +336,11 @@ class _StreamState:
         return backend.usage(
             input_tokens=(self.usage.get("input_tokens") or 0) + read + written,
             output_tokens=self.usage.get("output_tokens") or 0,
-            cached_input_tokens=read, cache_write_tokens=written,
+            cached_input_tokens=read,
+            cache_write_tokens=written,
             reasoning_tokens=self.thinking_tokens or 0,
-            response_model=self.message.get("model"))
+            response_model=self.message.get("model"),
+        )
 
 
 def _parsed(arguments: str) -> Any:
@@ -321,8 +350,9 @@ def _parsed(arguments: str) -> Any:
         return arguments
 
 
-def _model_error(exc: anthropic.AnthropicError, model: str, *, during_stream: bool = False
-                 ) -> ModelError:
+def _model_error(
+    exc: anthropic.AnthropicError, model: str, *, during_stream: bool = False
+) -> ModelError:
     name = type(exc).__name__
     if isinstance(exc, anthropic.APITimeoutError):
         return ModelTimeoutError(f"{model}: the request timed out ({name})", model=model)
@@ -332,9 +362,14 @@ def _model_error(exc: anthropic.AnthropicError, model: str, *, during_stream: bo
     if isinstance(exc, anthropic.APIStatusError):
         detail = exc.api_message or exc.message
         return status_error(
-            model=model, status=exc.status_code, message=f"{name}: {detail}",
-            error_type=exc.type, error_code=exc.error_code, headers=exc.response.headers,
-            during_stream=during_stream)
+            model=model,
+            status=exc.status_code,
+            message=f"{name}: {detail}",
+            error_type=exc.type,
+            error_code=exc.error_code,
+            headers=exc.response.headers,
+            during_stream=during_stream,
+        )
     if isinstance(exc, anthropic.CredentialsError):
         return ModelAuthenticationError(f"{model}: {name}: {exc}", model=model)
     return ModelError(f"{model}: {name}: {exc}", retryable=False, model=model)

@@ -37,8 +37,11 @@ def anthropic_messages(request: ModelRequest) -> list[Message]:
         if isinstance(segment, UserMessage):
             _append(messages, "user", _user_blocks(segment))
         elif isinstance(segment, ToolResult):
-            block: Block = {"type": "tool_result", "tool_use_id": segment.tool_call_id,
-                            "content": segment.output}
+            block: Block = {
+                "type": "tool_result",
+                "tool_use_id": segment.tool_call_id,
+                "content": segment.output,
+            }
             if segment.is_error:
                 block["is_error"] = True
             _append(messages, "user", [block])
@@ -51,8 +54,9 @@ def anthropic_messages(request: ModelRequest) -> list[Message]:
 
 def anthropic_tools(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
     """Tool specs as Messages API `tools`."""
-    return [{"name": t.name, "description": t.description, "input_schema": t.parameters}
-            for t in tools]
+    return [
+        {"name": t.name, "description": t.description, "input_schema": t.parameters} for t in tools
+    ]
 
 
 def _append(messages: list[Message], role: str, blocks: list[Block]) -> None:
@@ -114,8 +118,12 @@ def _step_blocks(step: AssistantStep) -> list[Block]:
 
 
 def _tool_use(call: ToolCall) -> Block:
-    return {"type": "tool_use", "id": call.tool_call_id, "name": call.name,
-            "input": _arguments(call.arguments)}
+    return {
+        "type": "tool_use",
+        "id": call.tool_call_id,
+        "name": call.name,
+        "input": _arguments(call.arguments),
+    }
 
 
 def _arguments(text: str) -> dict[str, Any]:

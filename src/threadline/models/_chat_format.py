@@ -48,7 +48,8 @@ def chat_messages(request: ModelRequest) -> list[ChatMessage]:
             continue
         elif isinstance(payload, ToolResult):
             messages.append(
-                {"role": "tool", "tool_call_id": payload.tool_call_id, "content": payload.output})
+                {"role": "tool", "tool_call_id": payload.tool_call_id, "content": payload.output}
+            )
         elif isinstance(payload, SystemEvent) and payload.phase in MODEL_VISIBLE_PHASES:
             messages.append({"role": "user", "content": payload.message})
         else:
@@ -62,14 +63,18 @@ def chat_messages(request: ModelRequest) -> list[ChatMessage]:
 def chat_tools(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
     """Tool specs as Chat Completions `tools`."""
     return [
-        {"type": "function",
-         "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+        {
+            "type": "function",
+            "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+        }
         for t in tools
     ]
 
 
 def response_format(
-    output_schema: dict[str, Any] | None, *, dialect: SchemaDialect = "openai",
+    output_schema: dict[str, Any] | None,
+    *,
+    dialect: SchemaDialect = "openai",
 ) -> dict[str, Any] | None:
     """The `response_format` that asks for JSON matching `output_schema`, or None.
 
@@ -93,7 +98,8 @@ def _user_content(message: UserMessage) -> str | list[dict[str, Any]]:
             content.append({"type": "text", "text": part.text})
         elif isinstance(part, ImagePart):
             content.append(
-                {"type": "image_url", "image_url": {"url": part.url, "detail": part.detail}})
+                {"type": "image_url", "image_url": {"url": part.url, "detail": part.detail}}
+            )
         elif isinstance(part, FilePart):
             # A stored file id means nothing to a provider, so the model is told one was attached.
             label = part.filename or part.file_id
@@ -102,10 +108,16 @@ def _user_content(message: UserMessage) -> str | list[dict[str, Any]]:
 
 
 def _append_tool_call(
-    messages: list[ChatMessage], item: Item, call: ToolCall, assistant_turn: str | None,
+    messages: list[ChatMessage],
+    item: Item,
+    call: ToolCall,
+    assistant_turn: str | None,
 ) -> None:
-    wire_call = {"id": call.tool_call_id, "type": "function",
-                 "function": {"name": call.name, "arguments": call.arguments}}
+    wire_call = {
+        "id": call.tool_call_id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
     last = messages[-1] if messages else None
     if last is not None and last["role"] == "assistant" and assistant_turn == item.turn_id:
         last.setdefault("tool_calls", []).append(wire_call)

@@ -75,8 +75,10 @@ def fit_history(
     counter = count_tokens or estimate_tokens
     units = _units(items)
     costs = [sum(counter(items[i]) for i in unit) for unit in units]
-    latest_user = next((i for i in range(len(items) - 1, -1, -1)
-                        if isinstance(items[i].payload, UserMessage)), None)
+    latest_user = next(
+        (i for i in range(len(items) - 1, -1, -1) if isinstance(items[i].payload, UserMessage)),
+        None,
+    )
     required = {len(units) - 1 - n for n in range(min(keep_whole_newest, len(units)))}
     required.update(u for u, unit in enumerate(units) if latest_user in unit)
     kept = set(required)
@@ -98,7 +100,9 @@ def fit_history(
     return FitResult(
         items_kept=tuple(items[i] for i in kept_indexes),
         items_dropped=tuple(item for i, item in enumerate(items) if i not in kept_set),
-        tokens_kept=spent, over_budget=spent > max_tokens)
+        tokens_kept=spent,
+        over_budget=spent > max_tokens,
+    )
 
 
 def estimate_tokens(item: Item) -> int:
@@ -109,8 +113,11 @@ def estimate_tokens(item: Item) -> int:
     if isinstance(payload, UserMessage):
         images = sum(1 for part in payload.content if isinstance(part, ImagePart))
     characters = len(item_text(item))
-    return (ITEM_OVERHEAD_TOKENS + images * IMAGE_TOKENS
-            + (characters + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN)
+    return (
+        ITEM_OVERHEAD_TOKENS
+        + images * IMAGE_TOKENS
+        + (characters + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
+    )
 
 
 def item_text(item: Item) -> str:
@@ -153,8 +160,11 @@ def _units(items: Sequence[Item]) -> list[list[int]]:
                 by_call[call_id] = index
         if isinstance(payload, Reasoning):
             step_start = index
-        elif isinstance(payload, AgentMessage | ToolCall) and step_start is not None and (
-                items[step_start].turn_id == item.turn_id):
+        elif (
+            isinstance(payload, AgentMessage | ToolCall)
+            and step_start is not None
+            and (items[step_start].turn_id == item.turn_id)
+        ):
             union(index, step_start)
         else:
             step_start = None

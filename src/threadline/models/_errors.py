@@ -30,8 +30,14 @@ class ModelRateLimitError(ModelError):
 
     code = "model_rate_limited"
 
-    def __init__(self, message: str, *, retryable: bool = True,
-                 retry_after: float | None = None, **context: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = True,
+        retry_after: float | None = None,
+        **context: Any,
+    ) -> None:
         super().__init__(message, retryable=retryable, retry_after=retry_after, **context)
         self.retry_after = retry_after
 
@@ -39,8 +45,14 @@ class ModelRateLimitError(ModelError):
 class ModelOverloadedError(ModelError):
     code = "model_overloaded"
 
-    def __init__(self, message: str, *, retryable: bool = True,
-                 retry_after: float | None = None, **context: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = True,
+        retry_after: float | None = None,
+        **context: Any,
+    ) -> None:
         super().__init__(message, retryable=retryable, retry_after=retry_after, **context)
         self.retry_after = retry_after
 
@@ -48,8 +60,14 @@ class ModelOverloadedError(ModelError):
 class ModelServerError(ModelError):
     code = "model_server_error"
 
-    def __init__(self, message: str, *, retryable: bool = True,
-                 retry_after: float | None = None, **context: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = True,
+        retry_after: float | None = None,
+        **context: Any,
+    ) -> None:
         super().__init__(message, retryable=retryable, retry_after=retry_after, **context)
         self.retry_after = retry_after
 
@@ -83,9 +101,11 @@ class ModelBadRequestError(ModelError):
 
 
 _CONTEXT_MESSAGES = re.compile(
-    r"context.length|context.window|prompt is too long|maximum context", re.IGNORECASE)
-_CONTEXT_CODES = frozenset({"context_length_exceeded", "model_context_window_exceeded",
-                            "prompt_too_long"})
+    r"context.length|context.window|prompt is too long|maximum context", re.IGNORECASE
+)
+_CONTEXT_CODES = frozenset(
+    {"context_length_exceeded", "model_context_window_exceeded", "prompt_too_long"}
+)
 
 
 def status_error(
@@ -113,17 +133,22 @@ def status_error(
     retry_after = parse_retry_after(headers) if headers is not None else None
     kind = error_code or error_type or ""
     if kind in _CONTEXT_CODES or (
-            status in (None, 200, 400, 413) and _CONTEXT_MESSAGES.search(message)):
+        status in (None, 200, 400, 413) and _CONTEXT_MESSAGES.search(message)
+    ):
         return ContextLengthError(text, **context)
     if kind == "insufficient_quota":
-        return ModelRateLimitError(f"{text}; add credit or raise the quota", retryable=False,
-                                   **context)
+        return ModelRateLimitError(
+            f"{text}; add credit or raise the quota", retryable=False, **context
+        )
     if status == 429 or kind in ("rate_limit_error", "rate_limit_exceeded"):
         return ModelRateLimitError(text, retry_after=retry_after, **context)
     if status == 529 or kind == "overloaded_error":
         return ModelOverloadedError(text, retry_after=retry_after, **context)
-    if status in (401, 403) or kind in ("authentication_error", "permission_error",
-                                         "invalid_api_key"):
+    if status in (401, 403) or kind in (
+        "authentication_error",
+        "permission_error",
+        "invalid_api_key",
+    ):
         return ModelAuthenticationError(text, **context)
     if status == 408 or kind == "timeout_error":
         return ModelTimeoutError(text, **context)
@@ -165,4 +190,5 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
 def broken_stream(exc: Exception, model: str) -> ModelError:
     """A stream whose body broke, or was not valid SSE or JSON: retryable."""
     return ModelConnectionError(
-        f"{model}: the stream broke: {type(exc).__name__}: {exc}", model=model)
+        f"{model}: the stream broke: {type(exc).__name__}: {exc}", model=model
+    )

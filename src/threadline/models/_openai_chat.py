@@ -89,16 +89,24 @@ class OpenAIChatModel(RemoteModel):
         if not model:
             raise ConfigurationError("OpenAIChatModel needs a model name, e.g. 'gpt-4o-mini'")
         super().__init__(
-            model, name=f"openai-chat:{model}" + (f"@{base_url}" if base_url else ""),
-            retry=retry, first_token_timeout=first_token_timeout, total_timeout=total_timeout,
-            prices=prices, sleep=sleep)
+            model,
+            name=f"openai-chat:{model}" + (f"@{base_url}" if base_url else ""),
+            retry=retry,
+            first_token_timeout=first_token_timeout,
+            total_timeout=total_timeout,
+            prices=prices,
+            sleep=sleep,
+        )
         self._tool_choice = tool_choice
         self._schema_dialect: SchemaDialect = schema_dialect
         # Only OpenAI itself takes the newer name; compatible servers mostly know `max_tokens`.
         self._max_tokens_param = "max_completion_tokens" if base_url is None else "max_tokens"
         self._owns_client = client is None
-        self._client = client if client is not None else openai_client(
-            model, base_url=base_url, api_key=api_key)
+        self._client = (
+            client
+            if client is not None
+            else openai_client(model, base_url=base_url, api_key=api_key)
+        )
 
     async def aclose(self) -> None:
         """Close the HTTP client, if this model built it."""
@@ -150,7 +158,8 @@ class OpenAIChatModel(RemoteModel):
             return choice
         if not any(tool.name == choice for tool in request.tools):
             raise ConfigurationError(
-                f"tool_choice {choice!r} names no tool of this request", model=self._model)
+                f"tool_choice {choice!r} names no tool of this request", model=self._model
+            )
         return {"type": "function", "function": {"name": choice}}
 
 
@@ -195,8 +204,9 @@ class _StreamState:
                 self.finish_reason = choice.finish_reason
         return events
 
-    def _feed_tool_call(self, call: ChoiceDeltaToolCall, chunk: ChatCompletionChunk
-                        ) -> ToolCallDelta:
+    def _feed_tool_call(
+        self, call: ChoiceDeltaToolCall, chunk: ChatCompletionChunk
+    ) -> ToolCallDelta:
         function = call.function
         name = function.name if function is not None else None
         arguments = (function.arguments or "") if function is not None else ""
@@ -204,36 +214,48 @@ class _StreamState:
         if state is None:
             # Servers that send no id still need one for the result to answer.
             tool_call_id = call.id or f"call_{uuid.uuid4().hex[:24]}"
-            state = _ToolCallState(tool_call_id=tool_call_id, name=name or "",
-                                   arguments=[arguments])
+            state = _ToolCallState(
+                tool_call_id=tool_call_id, name=name or "", arguments=[arguments]
+            )
             self.tool_calls[call.index] = state
-            return ToolCallDelta(index=call.index, tool_call_id=tool_call_id, name=name,
-                                 arguments_delta=arguments, raw=chunk)
+            return ToolCallDelta(
+                index=call.index,
+                tool_call_id=tool_call_id,
+                name=name,
+                arguments_delta=arguments,
+                raw=chunk,
+            )
         # Some servers (llama-cpp-python) repeat the id and name in every chunk.
         new_name = name if name and not state.name else None
         if new_name:
             state.name = new_name
         state.arguments.append(arguments)
-        return ToolCallDelta(index=call.index, name=new_name, arguments_delta=arguments,
-                             raw=chunk)
+        return ToolCallDelta(index=call.index, name=new_name, arguments_delta=arguments, raw=chunk)
 
     def response(self, backend: RemoteModel) -> ModelResponse:
         model = backend.model
         if self.finish_reason is None:
-            raise ModelConnectionError(f"{model}: the stream ended before the model finished",
-                                       model=model)
+            raise ModelConnectionError(
+                f"{model}: the stream ended before the model finished", model=model
+            )
         tool_calls = tuple(
-            ToolCallRequest(tool_call_id=state.tool_call_id, name=state.name,
-                            arguments="".join(state.arguments))
-            for _, state in sorted(self.tool_calls.items()))
+            ToolCallRequest(
+                tool_call_id=state.tool_call_id, name=state.name, arguments="".join(state.arguments)
+            )
+            for _, state in sorted(self.tool_calls.items())
+        )
         finish = _FINISH_REASONS.get(self.finish_reason, "other")
         if self.refused:
             finish = "refusal"
         elif tool_calls and finish == "stop":
             finish = "tool_calls"  # Ollama and others say "stop" after tool calls
-        return ModelResponse(text="".join(self.text), reasoning="".join(self.reasoning),
-                             tool_calls=tool_calls, usage=self._usage(backend),
-                             finish_reason=finish)
+        return ModelResponse(
+            text="".join(self.text),
+            reasoning="".join(self.reasoning),
+            tool_calls=tool_calls,
+            usage=self._usage(backend),
+            finish_reason=finish,
+        )
 
     def _usage(self, backend: RemoteModel) -> Usage:
         usage = self.usage
@@ -242,10 +264,12 @@ class _StreamState:
         details = usage.prompt_tokens_details
         output_details = usage.completion_tokens_details
         return backend.usage(
-            input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens,
+            input_tokens=usage.prompt_tokens,
+            output_tokens=usage.completion_tokens,
             cached_input_tokens=(details.cached_tokens if details else None) or 0,
             reasoning_tokens=(output_details.reasoning_tokens if output_details else None) or 0,
-            response_model=self.response_model)
+            response_model=self.response_model,
+        )
 
 
 def _reasoning_delta(delta: ChoiceDelta) -> str:

@@ -14,8 +14,7 @@ from ._errors import ModelConnectionError, ModelTimeoutError, status_error
 PLACEHOLDER_API_KEY = "not-needed"
 
 
-def openai_client(model: str, *, base_url: str | None, api_key: str | None
-                  ) -> openai.AsyncOpenAI:
+def openai_client(model: str, *, base_url: str | None, api_key: str | None) -> openai.AsyncOpenAI:
     """An `AsyncOpenAI` that never retries on its own: the shared retry layer does, with
     the backend's policy and its (injectable) sleep."""
     if api_key is None and not os.environ.get("OPENAI_API_KEY") and base_url is not None:
@@ -24,12 +23,12 @@ def openai_client(model: str, *, base_url: str | None, api_key: str | None
         return openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0)
     except openai.OpenAIError as exc:
         raise ConfigurationError(
-            "no API key for OpenAI: set OPENAI_API_KEY or pass api_key", model=model,
+            "no API key for OpenAI: set OPENAI_API_KEY or pass api_key",
+            model=model,
         ) from exc
 
 
-def openai_error(exc: openai.OpenAIError, model: str, *, during_stream: bool = False
-                 ) -> ModelError:
+def openai_error(exc: openai.OpenAIError, model: str, *, during_stream: bool = False) -> ModelError:
     """The typed `ModelError` for an exception of the `openai` SDK."""
     name = type(exc).__name__
     if isinstance(exc, openai.APITimeoutError):
@@ -38,10 +37,22 @@ def openai_error(exc: openai.OpenAIError, model: str, *, during_stream: bool = F
         where = "the stream broke" if during_stream else "cannot reach the server"
         return ModelConnectionError(f"{model}: {where}: {name}: {exc.message}", model=model)
     if isinstance(exc, openai.APIStatusError):
-        return status_error(model=model, status=exc.status_code, message=f"{name}: {exc.message}",
-                            error_type=exc.type, error_code=exc.code,
-                            headers=exc.response.headers, during_stream=during_stream)
+        return status_error(
+            model=model,
+            status=exc.status_code,
+            message=f"{name}: {exc.message}",
+            error_type=exc.type,
+            error_code=exc.code,
+            headers=exc.response.headers,
+            during_stream=during_stream,
+        )
     if isinstance(exc, openai.APIError):  # an error object inside a stream
-        return status_error(model=model, status=None, message=f"{name}: {exc.message}",
-                            error_type=exc.type, error_code=exc.code, during_stream=True)
+        return status_error(
+            model=model,
+            status=None,
+            message=f"{name}: {exc.message}",
+            error_type=exc.type,
+            error_code=exc.code,
+            during_stream=True,
+        )
     return ModelError(f"{model}: {name}: {exc}", retryable=False, model=model)

@@ -107,9 +107,14 @@ class OpenAIResponsesModel(RemoteModel):
         if not model:
             raise ConfigurationError("OpenAIResponsesModel needs a model name, e.g. 'gpt-5-mini'")
         super().__init__(
-            model, name=f"openai:{model}" + (f"@{base_url}" if base_url else ""),
-            retry=retry, first_token_timeout=first_token_timeout, total_timeout=total_timeout,
-            prices=prices, sleep=sleep)
+            model,
+            name=f"openai:{model}" + (f"@{base_url}" if base_url else ""),
+            retry=retry,
+            first_token_timeout=first_token_timeout,
+            total_timeout=total_timeout,
+            prices=prices,
+            sleep=sleep,
+        )
         self._tool_choice = tool_choice
         self._store = store
         self._reasoning: dict[str, str] = {}
@@ -121,8 +126,11 @@ class OpenAIResponsesModel(RemoteModel):
             encrypted_reasoning = not store and _REASONING_MODELS.match(model) is not None
         self._encrypted_reasoning = encrypted_reasoning
         self._owns_client = client is None
-        self._client = client if client is not None else openai_client(
-            model, base_url=base_url, api_key=api_key)
+        self._client = (
+            client
+            if client is not None
+            else openai_client(model, base_url=base_url, api_key=api_key)
+        )
 
     async def aclose(self) -> None:
         """Close the HTTP client, if this model built it."""
@@ -182,7 +190,8 @@ class OpenAIResponsesModel(RemoteModel):
             return choice
         if not any(tool.name == choice for tool in request.tools):
             raise ConfigurationError(
-                f"tool_choice {choice!r} names no tool of this request", model=self._model)
+                f"tool_choice {choice!r} names no tool of this request", model=self._model
+            )
         return {"type": "function", "name": choice}
 
 
@@ -213,8 +222,15 @@ class _StreamState:
             item = event.item
             if isinstance(item, ResponseFunctionToolCall):
                 index = self.call_index[event.output_index] = len(self.call_index)
-                return [ToolCallDelta(index=index, tool_call_id=item.call_id, name=item.name,
-                                      arguments_delta=item.arguments or "", raw=event)]
+                return [
+                    ToolCallDelta(
+                        index=index,
+                        tool_call_id=item.call_id,
+                        name=item.name,
+                        arguments_delta=item.arguments or "",
+                        raw=event,
+                    )
+                ]
             return []
         if isinstance(event, ResponseFunctionCallArgumentsDeltaEvent):
             index = self.call_index.get(event.output_index)
@@ -227,20 +243,28 @@ class _StreamState:
         if isinstance(event, ResponseFailedEvent):
             error = event.response.error
             raise status_error(
-                model=self.model, status=None,
+                model=self.model,
+                status=None,
                 message=error.message if error is not None else "the response failed",
-                error_code=error.code if error is not None else None, during_stream=True)
+                error_code=error.code if error is not None else None,
+                during_stream=True,
+            )
         if isinstance(event, ResponseErrorEvent):
-            raise status_error(model=self.model, status=None, message=event.message,
-                               error_code=event.code, during_stream=True)
+            raise status_error(
+                model=self.model,
+                status=None,
+                message=event.message,
+                error_code=event.code,
+                during_stream=True,
+            )
         return []
 
     def response(self, backend: RemoteModel) -> ModelResponse:
         final = self.final
         if final is None:
             raise ModelConnectionError(
-                f"{self.model}: the stream ended before the response was complete",
-                model=self.model)
+                f"{self.model}: the stream ended before the response was complete", model=self.model
+            )
         text: list[str] = []
         reasoning: list[str] = []
         calls: list[ToolCallRequest] = []
@@ -257,13 +281,19 @@ class _StreamState:
                 parts = [s.text for s in item.summary] or [c.text for c in item.content or ()]
                 reasoning.extend(parts)
             elif isinstance(item, ResponseFunctionToolCall):
-                calls.append(ToolCallRequest(tool_call_id=item.call_id, name=item.name,
-                                             arguments=item.arguments))
+                calls.append(
+                    ToolCallRequest(
+                        tool_call_id=item.call_id, name=item.name, arguments=item.arguments
+                    )
+                )
         return ModelResponse(
-            text="".join(text), reasoning=_SUMMARY_SEPARATOR.join(reasoning),
-            tool_calls=tuple(calls), usage=_usage(final, backend),
+            text="".join(text),
+            reasoning=_SUMMARY_SEPARATOR.join(reasoning),
+            tool_calls=tuple(calls),
+            usage=_usage(final, backend),
             finish_reason=_finish_reason(final, refused=refused, calls=bool(calls)),
-            raw=final.to_dict(mode="json", warnings=False))
+            raw=final.to_dict(mode="json", warnings=False),
+        )
 
 
 def _finish_reason(final: Response, *, refused: bool, calls: bool) -> FinishReason:
@@ -284,7 +314,9 @@ def _usage(final: Response, backend: RemoteModel) -> Usage:
     details = getattr(usage, "input_tokens_details", None)
     output_details = getattr(usage, "output_tokens_details", None)
     return backend.usage(
-        input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
         cached_input_tokens=getattr(details, "cached_tokens", 0) or 0,
         reasoning_tokens=getattr(output_details, "reasoning_tokens", 0) or 0,
-        response_model=str(final.model) if getattr(final, "model", None) else None)
+        response_model=str(final.model) if getattr(final, "model", None) else None,
+    )

@@ -40,7 +40,8 @@ def resolve_model(spec: str | Model) -> Model:
             return spec
         raise ConfigurationError(
             f"a model must be a Model or a spec string, not {type(spec).__name__}; "
-            f"accepted specs: {ACCEPTED_SPECS}")
+            f"accepted specs: {ACCEPTED_SPECS}"
+        )
     scheme, colon, rest = spec.strip().partition(":")
     if scheme == "local":
         if colon and not rest:
@@ -69,7 +70,8 @@ def _anthropic_model(spec: str, model: str, base_url: str | None) -> Model:
         from ._anthropic import AnthropicModel
     except ImportError as exc:
         raise ConfigurationError(
-            f"{spec!r} needs the anthropic SDK: {ANTHROPIC_EXTRA} ({exc})", spec=spec,
+            f"{spec!r} needs the anthropic SDK: {ANTHROPIC_EXTRA} ({exc})",
+            spec=spec,
         ) from exc
     return AnthropicModel(model, base_url=base_url)
 
@@ -85,4 +87,5 @@ def _local_model(path: str | None) -> LocalModel:
 
 def _bad_spec(spec: str, reason: str) -> ConfigurationError:
     return ConfigurationError(
-        f"bad model spec {spec[:200]!r}: {reason}; accepted specs: {ACCEPTED_SPECS}", spec=spec)
+        f"bad model spec {spec[:200]!r}: {reason}; accepted specs: {ACCEPTED_SPECS}", spec=spec
+    )

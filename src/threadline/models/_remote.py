@@ -31,18 +31,24 @@ class RemoteModel(ABC):
         prices: PriceTable | None,
         sleep: Sleep | None,
     ) -> None:
-        for label, value in (("first_token_timeout", first_token_timeout),
-                             ("total_timeout", total_timeout)):
+        for label, value in (
+            ("first_token_timeout", first_token_timeout),
+            ("total_timeout", total_timeout),
+        ):
             if value is not None and value <= 0:
-                raise ConfigurationError(f"{label} must be a positive number of seconds",
-                                         model=model)
+                raise ConfigurationError(
+                    f"{label} must be a positive number of seconds", model=model
+                )
         self._model = model
         self._name = name
         self._prices = prices if prices is not None else PriceTable()
         self._settings = CallSettings(
-            model=model, retry=retry if retry is not None else RetryPolicy(),
-            first_token_timeout=first_token_timeout, total_timeout=total_timeout,
-            sleep=sleep if sleep is not None else asyncio.sleep)
+            model=model,
+            retry=retry if retry is not None else RetryPolicy(),
+            first_token_timeout=first_token_timeout,
+            total_timeout=total_timeout,
+            sleep=sleep if sleep is not None else asyncio.sleep,
+        )
 
     @property
     def name(self) -> str:
@@ -80,13 +86,24 @@ class RemoteModel(ABC):
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, traceback: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         await self.aclose()
 
-    def usage(self, *, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0,
-               cache_write_tokens: int = 0, reasoning_tokens: int = 0,
-               response_model: str | None = None) -> Usage:
+    def usage(
+        self,
+        *,
+        input_tokens: int,
+        output_tokens: int,
+        cached_input_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        reasoning_tokens: int = 0,
+        response_model: str | None = None,
+    ) -> Usage:
         """Usage with its cost from this backend's prices; `input_tokens` counts every input
         token, cached ones included. The requested model's price is used, else that of the
         model the provider says answered."""
@@ -94,9 +111,16 @@ class RemoteModel(ABC):
         for model in (self._model, response_model):
             if model and cost is None:
                 cost = self._prices.cost(
-                    model, input_tokens=input_tokens, output_tokens=output_tokens,
+                    model,
+                    input_tokens=input_tokens,
+                    output_tokens=output_tokens,
                     cached_input_tokens=cached_input_tokens,
-                    cache_write_tokens=cache_write_tokens)
-        return Usage(input_tokens=input_tokens, output_tokens=output_tokens,
-                     cached_input_tokens=cached_input_tokens, reasoning_tokens=reasoning_tokens,
-                     cost_usd=cost)
+                    cache_write_tokens=cache_write_tokens,
+                )
+        return Usage(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cached_input_tokens=cached_input_tokens,
+            reasoning_tokens=reasoning_tokens,
+            cost_usd=cost,
+        )

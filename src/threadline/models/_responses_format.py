@@ -20,8 +20,13 @@ def responses_input(request: ModelRequest) -> list[InputItem]:
         if isinstance(segment, UserMessage):
             wire.append({"role": "user", "content": _user_content(segment)})
         elif isinstance(segment, ToolResult):
-            wire.append({"type": "function_call_output", "call_id": segment.tool_call_id,
-                         "output": segment.output})
+            wire.append(
+                {
+                    "type": "function_call_output",
+                    "call_id": segment.tool_call_id,
+                    "output": segment.output,
+                }
+            )
         elif isinstance(segment, SystemEvent):
             wire.append({"role": "user", "content": segment.message})
         else:
@@ -32,16 +37,30 @@ def responses_input(request: ModelRequest) -> list[InputItem]:
 def responses_tools(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
     """Tool specs as Responses function tools. `strict` is off: the Responses API turns it on
     when it is left out, and strict mode refuses most schemas written for other providers."""
-    return [{"type": "function", "name": t.name, "description": t.description,
-             "parameters": t.parameters, "strict": False} for t in tools]
+    return [
+        {
+            "type": "function",
+            "name": t.name,
+            "description": t.description,
+            "parameters": t.parameters,
+            "strict": False,
+        }
+        for t in tools
+    ]
 
 
 def responses_text_format(output_schema: dict[str, Any] | None) -> dict[str, Any] | None:
     """The `text` option that asks for JSON matching `output_schema`, or None."""
     if output_schema is None:
         return None
-    return {"format": {"type": "json_schema", "name": "output", "schema": output_schema,
-                       "strict": False}}
+    return {
+        "format": {
+            "type": "json_schema",
+            "name": "output",
+            "schema": output_schema,
+            "strict": False,
+        }
+    }
 
 
 def _user_content(message: UserMessage) -> str | list[dict[str, Any]]:
@@ -54,8 +73,7 @@ def _user_content(message: UserMessage) -> str | list[dict[str, Any]]:
             if part.text:
                 content.append({"type": "input_text", "text": part.text})
         elif isinstance(part, ImagePart):
-            content.append({"type": "input_image", "image_url": part.url,
-                            "detail": part.detail})
+            content.append({"type": "input_image", "image_url": part.url, "detail": part.detail})
         elif isinstance(part, FilePart):
             # A stored file id means nothing to a provider, so the model is told one was attached.
             label = part.filename or part.file_id
@@ -82,14 +100,32 @@ def _step_items(step: AssistantStep) -> list[InputItem]:
             text_placed = True
         elif kind == "function_call" and entry.get("call_id") in calls:
             call = calls.pop(entry["call_id"])
-            placed.append(({"type": "function_call", "id": entry.get("id"),
-                            "call_id": call.tool_call_id, "name": call.name,
-                            "arguments": call.arguments}, True))
+            placed.append(
+                (
+                    {
+                        "type": "function_call",
+                        "id": entry.get("id"),
+                        "call_id": call.tool_call_id,
+                        "name": call.name,
+                        "arguments": call.arguments,
+                    },
+                    True,
+                )
+            )
     if step.text and not text_placed:
         placed.append(({"role": "assistant", "content": step.text}, False))
     for call in calls.values():
-        placed.append(({"type": "function_call", "call_id": call.tool_call_id,
-                        "name": call.name, "arguments": call.arguments}, False))
+        placed.append(
+            (
+                {
+                    "type": "function_call",
+                    "call_id": call.tool_call_id,
+                    "name": call.name,
+                    "arguments": call.arguments,
+                },
+                False,
+            )
+        )
     items: list[InputItem] = []
     for index, (item, _) in enumerate(placed):
         if item.get("type") != "reasoning" or _followed_by_linked(placed, index):
@@ -98,12 +134,15 @@ def _step_items(step: AssistantStep) -> list[InputItem]:
 
 
 def _message(text: str) -> InputItem:
-    return {"type": "message", "role": "assistant",
-            "content": [{"type": "output_text", "text": text, "annotations": []}]}
+    return {
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+    }
 
 
 def _followed_by_linked(placed: list[tuple[InputItem, bool]], index: int) -> bool:
-    for item, linked in placed[index + 1:]:
+    for item, linked in placed[index + 1 :]:
         if item.get("type") != "reasoning":
             return linked
     return False

@@ -79,7 +79,8 @@ class CallSettings:
 
 
 async def stream_with_retries(
-    attempt: Callable[[], AsyncGenerator[ModelEvent]], settings: CallSettings,
+    attempt: Callable[[], AsyncGenerator[ModelEvent]],
+    settings: CallSettings,
 ) -> AsyncGenerator[ModelEvent]:
     """Run `attempt()` until it yields a final response, retrying per `settings.retry` while
     it has yielded nothing, and enforcing the timeouts. Closing or cancelling this iterator
@@ -88,15 +89,20 @@ async def stream_with_retries(
     while True:
         yielded = False
         try:
-            async with (contextlib.aclosing(attempt()) as events,
-                        contextlib.aclosing(_timed(events, settings)) as timed):
+            async with (
+                contextlib.aclosing(attempt()) as events,
+                contextlib.aclosing(_timed(events, settings)) as timed,
+            ):
                 async for event in timed:
                     yielded = True
                     yield event
                     if isinstance(event, ModelResponse):
                         return
-            raise ModelError(f"{settings.model}: the stream ended without a final response",
-                             retryable=True, model=settings.model)
+            raise ModelError(
+                f"{settings.model}: the stream ended without a final response",
+                retryable=True,
+                model=settings.model,
+            )
         except ModelError as error:
             if yielded:
                 raise
@@ -107,8 +113,9 @@ async def stream_with_retries(
             await settings.sleep(delay)
 
 
-async def _timed(events: AsyncGenerator[ModelEvent], settings: CallSettings
-                 ) -> AsyncGenerator[ModelEvent]:
+async def _timed(
+    events: AsyncGenerator[ModelEvent], settings: CallSettings
+) -> AsyncGenerator[ModelEvent]:
     loop = asyncio.get_running_loop()
     started = loop.time()
     first_token = settings.first_token_timeout

@@ -48,14 +48,23 @@ class Agent:
     """
 
     def __init__(
-        self, *, name: str, instructions: str | None = None,
-        tools: Sequence[Tool | Callable[..., Any]] = (), model: str | Model | None = None,
+        self,
+        *,
+        name: str,
+        instructions: str | None = None,
+        tools: Sequence[Tool | Callable[..., Any]] = (),
+        model: str | Model | None = None,
         output_type: type[BaseModel] | Mapping[str, Any] | None = None,
-        output_repair_attempts: int = 2, state_type: type[BaseModel] | None = None,
-        modes: Mapping[str, Mode] | None = None, budget: Budget | None = None,
-        max_iterations: int | None = None, max_tokens: int | None = None,
-        max_cost_usd: float | None = None, max_wall_seconds: float | None = None,
-        persist_partial_on_error: bool = True, temperature: float | None = None,
+        output_repair_attempts: int = 2,
+        state_type: type[BaseModel] | None = None,
+        modes: Mapping[str, Mode] | None = None,
+        budget: Budget | None = None,
+        max_iterations: int | None = None,
+        max_tokens: int | None = None,
+        max_cost_usd: float | None = None,
+        max_wall_seconds: float | None = None,
+        persist_partial_on_error: bool = True,
+        temperature: float | None = None,
         on_unknown: Literal["report", "pause"] = "report",
         approval_expires_after: float | None = None,
         context_window: ContextWindow | int | None = None,
@@ -78,12 +87,20 @@ class Agent:
         self.modes: dict[str, _ResolvedMode] = {
             mode_name: _ResolvedMode(
                 instructions=mode.instructions if mode.instructions is not None else instructions,
-                tools=self.tools if mode.tools is None else _tool_table(
-                    mode.tools, f"mode {mode_name!r}"))
-            for mode_name, mode in (modes or {}).items()}
-        self.budget = (budget or Budget()).merged(Budget(
-            max_iterations=max_iterations, max_tokens=max_tokens, max_cost_usd=max_cost_usd,
-            max_wall_seconds=max_wall_seconds))
+                tools=self.tools
+                if mode.tools is None
+                else _tool_table(mode.tools, f"mode {mode_name!r}"),
+            )
+            for mode_name, mode in (modes or {}).items()
+        }
+        self.budget = (budget or Budget()).merged(
+            Budget(
+                max_iterations=max_iterations,
+                max_tokens=max_tokens,
+                max_cost_usd=max_cost_usd,
+                max_wall_seconds=max_wall_seconds,
+            )
+        )
         self.persist_partial_on_error = persist_partial_on_error
         self.on_unknown = on_unknown
         self.context_window = context_window
@@ -100,7 +117,8 @@ class Agent:
             return self.modes[mode]
         except KeyError:
             raise ConfigurationError(
-                f"agent {self.name!r} has no mode {mode!r}; modes: {sorted(self.modes)}") from None
+                f"agent {self.name!r} has no mode {mode!r}; modes: {sorted(self.modes)}"
+            ) from None
 
 
 @dataclass(frozen=True, kw_only=True)

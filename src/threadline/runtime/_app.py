@@ -44,11 +44,19 @@ class Threadline:
         faults: a `threadline.testing.FaultPoints`, for tests that break turns on purpose.
     """
 
-    def __init__(self, *, agents: Sequence[Agent], store: Store | str | Path | None = None,
-                 model: str | Model = "local", history_cache_threads: int = 128,
-                 lease_seconds: float = 30.0, recovery_interval: float | None = None,
-                 shutdown_grace: float = 5.0, faults: FaultHook | None = None,
-                 run_turns: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        agents: Sequence[Agent],
+        store: Store | str | Path | None = None,
+        model: str | Model = "local",
+        history_cache_threads: int = 128,
+        lease_seconds: float = 30.0,
+        recovery_interval: float | None = None,
+        shutdown_grace: float = 5.0,
+        faults: FaultHook | None = None,
+        run_turns: bool = True,
+    ) -> None:
         if not agents:
             raise ConfigurationError("a Threadline app needs at least one agent")
         by_name: dict[str, Agent] = {}
@@ -59,13 +67,19 @@ class Threadline:
                 raise ConfigurationError(f"two agents are named {agent.name!r}")
             by_name[agent.name] = agent
         self.store = open_store(store)
-        self._engine = Engine(store=self.store, agents=by_name, default_model=model,
-                              settings=EngineSettings(
-                                  lease_seconds=lease_seconds,
-                                  history_cache_threads=history_cache_threads,
-                                  recovery_interval=recovery_interval,
-                                  shutdown_grace=shutdown_grace, run_turns=run_turns),
-                              faults=faults)
+        self._engine = Engine(
+            store=self.store,
+            agents=by_name,
+            default_model=model,
+            settings=EngineSettings(
+                lease_seconds=lease_seconds,
+                history_cache_threads=history_cache_threads,
+                recovery_interval=recovery_interval,
+                shutdown_grace=shutdown_grace,
+                run_turns=run_turns,
+            ),
+            faults=faults,
+        )
         self.threads = ThreadManager(self._engine, agents[0].name)
         self._open = False
 
@@ -85,8 +99,9 @@ class Threadline:
         due scheduled effects. `await (await app.recover()).wait()` waits for those turns."""
         return await recover(self._engine)
 
-    async def work(self, *, concurrency: int = 4, idle_wait: float = 1.0,
-                   stop: asyncio.Event | None = None) -> None:
+    async def work(
+        self, *, concurrency: int = 4, idle_wait: float = 1.0, stop: asyncio.Event | None = None
+    ) -> None:
         """Be a worker: claim runnable work (new and queued turns, resumed approvals, due
         timers, turns whose owner died) and run up to `concurrency` turns at once, until
         `stop` is set or the task is cancelled. Several workers, in several processes or
@@ -109,10 +124,14 @@ class Threadline:
                         await recover(engine, limit=free)
                     except Exception:  # a worker outlives a bad pass; the next one retries
                         logger.warning("a recovery pass failed; retrying", exc_info=True)
-                waits = [stopping, asyncio.ensure_future(engine.capacity_freed.wait()),
-                         asyncio.ensure_future(engine.work_signal.wait())]
-                _, pending = await asyncio.wait(waits, timeout=idle_wait,
-                                                return_when=asyncio.FIRST_COMPLETED)
+                waits = [
+                    stopping,
+                    asyncio.ensure_future(engine.capacity_freed.wait()),
+                    asyncio.ensure_future(engine.work_signal.wait()),
+                ]
+                _, pending = await asyncio.wait(
+                    waits, timeout=idle_wait, return_when=asyncio.FIRST_COMPLETED
+                )
                 for waiter in pending:
                     if waiter is not stopping:
                         waiter.cancel()

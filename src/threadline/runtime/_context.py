@@ -77,8 +77,9 @@ class TurnContext:
     def __post_init__(self) -> None:
         if self.index is None:
             self.index = HistoryIndex(self.history)
-        self._stored = ThreadCursor(last_item_seq=self.last_item_seq,
-                                    last_event_seq=self.events.last_seq)
+        self._stored = ThreadCursor(
+            last_item_seq=self.last_item_seq, last_event_seq=self.events.last_seq
+        )
 
     async def fault(self, point: FaultPoint) -> None:
         if self.faults is not None:
@@ -93,18 +94,34 @@ class TurnContext:
             raise self.failed
 
     def item_started(self, item_id: str, payload: Payload) -> None:
-        self.events.emit("item_started", item_id=item_id, params={"item": {
-            "id": item_id, "type": payload.type, "status": "in_progress",
-            "content": payload_to_dict(payload)}})
+        self.events.emit(
+            "item_started",
+            item_id=item_id,
+            params={
+                "item": {
+                    "id": item_id,
+                    "type": payload.type,
+                    "status": "in_progress",
+                    "content": payload_to_dict(payload),
+                }
+            },
+        )
 
-    async def commit(self, new_items: Sequence[NewItem], *,
-                     turn_status: TurnStatus | None = None,
-                     end: Literal["release", "pause"] | None = None,
-                     error: dict[str, Any] | None = None, state: Any = _UNSET,
-                     trailing: Sequence[Trailing] = (),
-                     tool_states: Mapping[str, ToolCallState] | None = None,
-                     wake_after: float | None = None, consume_inbox: Sequence[str] = (),
-                     timers: Sequence[TimerRecord] = (), wait: bool = True) -> list[Item]:
+    async def commit(
+        self,
+        new_items: Sequence[NewItem],
+        *,
+        turn_status: TurnStatus | None = None,
+        end: Literal["release", "pause"] | None = None,
+        error: dict[str, Any] | None = None,
+        state: Any = _UNSET,
+        trailing: Sequence[Trailing] = (),
+        tool_states: Mapping[str, ToolCallState] | None = None,
+        wake_after: float | None = None,
+        consume_inbox: Sequence[str] = (),
+        timers: Sequence[TimerRecord] = (),
+        wait: bool = True,
+    ) -> list[Item]:
         """Write new items (numbered now), their `item_completed` events, the `trailing`
         events, the counters, and everything emitted since the last commit, in one
         transaction.
@@ -120,25 +137,43 @@ class TurnContext:
         items: list[Item] = []
         for new in new_items:
             self.last_item_seq += 1
-            item = Item(item_id=new.item_id, thread_id=self.thread.thread_id,
-                        turn_id=self.turn.turn_id, seq=self.last_item_seq, status=new.status,
-                        payload=new.payload, created_at=now)
+            item = Item(
+                item_id=new.item_id,
+                thread_id=self.thread.thread_id,
+                turn_id=self.turn.turn_id,
+                seq=self.last_item_seq,
+                status=new.status,
+                payload=new.payload,
+                created_at=now,
+            )
             items.append(item)
-            self.events.emit("item_completed", item_id=item.item_id,
-                             params={"item": item.to_dict()})
+            self.events.emit(
+                "item_completed", item_id=item.item_id, params={"item": item.to_dict()}
+            )
         # What ends or pauses a turn is announced once it is stored, so that a client who
         # sees it can always read it back.
         for event_type, params, item_id in trailing:
             self.events.emit(event_type, item_id=item_id, params=params, defer=True)
-        cursor = ThreadCursor(last_item_seq=self.last_item_seq,
-                              last_event_seq=self.events.last_seq)
+        cursor = ThreadCursor(last_item_seq=self.last_item_seq, last_event_seq=self.events.last_seq)
         write = TurnWrite(
-            thread_id=self.thread.thread_id, turn_id=self.turn.turn_id, epoch=self.epoch,
-            cursor=cursor, expected=self._stored,
-            items=items, events=self.events.take_unstored(), turn_status=turn_status,
-            usage=self.usage, steps=self.steps, error=error, end=end, wake_after=wake_after,
-            tool_states=tool_states or {}, consume_inbox=consume_inbox, timers=timers,
-            **({} if state is _UNSET else {"thread_state": state}))
+            thread_id=self.thread.thread_id,
+            turn_id=self.turn.turn_id,
+            epoch=self.epoch,
+            cursor=cursor,
+            expected=self._stored,
+            items=items,
+            events=self.events.take_unstored(),
+            turn_status=turn_status,
+            usage=self.usage,
+            steps=self.steps,
+            error=error,
+            end=end,
+            wake_after=wake_after,
+            tool_states=tool_states or {},
+            consume_inbox=consume_inbox,
+            timers=timers,
+            **({} if state is _UNSET else {"thread_state": state}),
+        )
         writing = asyncio.ensure_future(self.store.write_turn(write))
         before = self._stored
         self._stored, self._writing = cursor, writing
@@ -146,9 +181,15 @@ class TurnContext:
         self.indexed.add(items)
         previous_turn = self.turn
         if turn_status is not None:
-            self.turn = replace(self.turn, status=turn_status, usage=self.usage,
-                                steps=self.steps, error=error, updated_at=now,
-                                completed_at=now if end == "release" else None)
+            self.turn = replace(
+                self.turn,
+                status=turn_status,
+                usage=self.usage,
+                steps=self.steps,
+                error=error,
+                updated_at=now,
+                completed_at=now if end == "release" else None,
+            )
         writing.add_done_callback(self._note_outcome)
         if not wait and getattr(self.store, "ordered_writes", False):
             self.events.publish_deferred()
@@ -161,7 +202,7 @@ class TurnContext:
             self.events.drop_deferred()
             if self.failed is None and before == write.expected:
                 # Nothing of it was stored and nothing else was pending: take it back.
-                del self.history[len(self.history) - len(items):]
+                del self.history[len(self.history) - len(items) :]
                 self.index = HistoryIndex(self.history)
                 self.last_item_seq -= len(items)
                 self._stored, self.turn = before, previous_turn
@@ -204,7 +245,7 @@ class TurnContext:
             while start > 0 and self.history[start - 1].turn_id == turn_id:
                 start -= 1
             self._turn_start = start
-        return self.history[self._turn_start:]
+        return self.history[self._turn_start :]
 
 
 async def _settle(writing: asyncio.Future[Written]) -> bool:

@@ -25,7 +25,8 @@ from ._history import SUMMARY_PHASE
 _SUMMARY_PREFIX = "Summary of the earlier conversation: "
 _SUMMARY_INSTRUCTIONS = (
     "Summarise the conversation below for your own later use: the facts, decisions, names, "
-    "numbers and open questions it contains, in at most 200 words. Write only the summary.")
+    "numbers and open questions it contains, in at most 200 words. Write only the summary."
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,26 +52,35 @@ class ContextWindow:
 
     def __post_init__(self) -> None:
         if self.max_tokens <= self.reserve_tokens or self.reserve_tokens < 0:
-            raise ConfigurationError("context_window.max_tokens must exceed reserve_tokens, "
-                                     "and reserve_tokens must not be negative")
+            raise ConfigurationError(
+                "context_window.max_tokens must exceed reserve_tokens, "
+                "and reserve_tokens must not be negative"
+            )
         if self.strategy not in ("drop", "summarize"):
             raise ConfigurationError("context_window.strategy must be 'drop' or 'summarize'")
 
     def budget(self, instructions: str | None, tools: Sequence[ToolSpec]) -> int:
         """Tokens left for history once instructions, tools and the answer are counted."""
         fixed = len(instructions or "") // 4 + sum(
-            len(orjson.dumps({"name": t.name, "description": t.description,
-                              "parameters": t.parameters})) // 4 for t in tools)
+            len(
+                orjson.dumps(
+                    {"name": t.name, "description": t.description, "parameters": t.parameters}
+                )
+            )
+            // 4
+            for t in tools
+        )
         return max(1, self.max_tokens - self.reserve_tokens - fixed)
 
-    def fit(self, items: Sequence[Item], instructions: str | None,
-            tools: Sequence[ToolSpec]) -> tuple[list[Item], list[Item]]:
+    def fit(
+        self, items: Sequence[Item], instructions: str | None, tools: Sequence[ToolSpec]
+    ) -> tuple[list[Item], list[Item]]:
         """(kept, dropped) items for a request. A leading summary is always kept: it stands
         for everything before the rest."""
         count = self.count_tokens or estimate_tokens
         head = leading_summary(items)
         budget = max(1, self.budget(instructions, tools) - sum(count(i) for i in head))
-        result = fit_history(items[len(head):], max_tokens=budget, count_tokens=count)
+        result = fit_history(items[len(head) :], max_tokens=budget, count_tokens=count)
         return [*head, *result.items_kept], list(result.items_dropped)
 
 
@@ -98,8 +108,10 @@ def with_summary(items: Sequence[Item]) -> list[Item]:
     if summary is None:
         return list(items)
     covered = int(summary.payload.data["through_seq"])  # type: ignore[union-attr]
-    return [summary, *(i for i in items if i.seq > covered and i is not summary
-                       and not _is_summary(i))]
+    return [
+        summary,
+        *(i for i in items if i.seq > covered and i is not summary and not _is_summary(i)),
+    ]
 
 
 def leading_summary(items: Sequence[Item]) -> list[Item]:
@@ -124,5 +136,6 @@ async def summarize(model: Any, dropped: Sequence[Item]) -> tuple[SystemEvent, U
     text = (response.text if response is not None else "") or "".join(parts)
     usage = response.usage if response is not None else Usage()
     through = max(i.seq for i in dropped)
-    return SystemEvent(phase=SUMMARY_PHASE, message=_SUMMARY_PREFIX + text.strip(),
-                       data={"through_seq": through}), usage
+    return SystemEvent(
+        phase=SUMMARY_PHASE, message=_SUMMARY_PREFIX + text.strip(), data={"through_seq": through}
+    ), usage

@@ -24,26 +24,48 @@ from ._engine import Engine
 from ._input import check_text
 
 
-async def decide(engine: Engine, thread_id: str, tool_call_id: str, decision: ApprovalDecision,
-                 *, reason: str | None, always: bool, sender: str | None) -> ApprovalResponse:
+async def decide(
+    engine: Engine,
+    thread_id: str,
+    tool_call_id: str,
+    decision: ApprovalDecision,
+    *,
+    reason: str | None,
+    always: bool,
+    sender: str | None,
+) -> ApprovalResponse:
     """Record a decision on a pending approval. Deciding again returns the first decision."""
     ctx, _ = await engine.context_for_decision(thread_id)
     async with _paused(ctx):
         record = call_records(ctx.turn_items()).get(tool_call_id)
         if record is None or record.request is None:
-            raise InvalidInputError(f"no approval is pending for call {tool_call_id!r}",
-                                    tool_call_id=tool_call_id)
+            raise InvalidInputError(
+                f"no approval is pending for call {tool_call_id!r}", tool_call_id=tool_call_id
+            )
         if record.response is not None:
             if record.response.decision != decision:
                 raise InvalidInputError(
                     f"call {tool_call_id!r} was already {record.response.decision}",
-                    tool_call_id=tool_call_id)
+                    tool_call_id=tool_call_id,
+                )
             return record.response
-        response = ApprovalResponse(tool_call_id=tool_call_id, decision=decision,
-                                    reason=reason, always=always, sender=sender)
-        ctx.events.emit("approval_resolved", params={
-            "tool_call_id": tool_call_id, "decision": decision, "reason": reason,
-            "always": always, "expired": False})
+        response = ApprovalResponse(
+            tool_call_id=tool_call_id,
+            decision=decision,
+            reason=reason,
+            always=always,
+            sender=sender,
+        )
+        ctx.events.emit(
+            "approval_resolved",
+            params={
+                "tool_call_id": tool_call_id,
+                "decision": decision,
+                "reason": reason,
+                "always": always,
+                "expired": False,
+            },
+        )
         await _record(ctx, [new_item(response)])
         await ctx.fault("after_approval_decision")
         return response
@@ -53,8 +75,11 @@ async def answer(engine: Engine, thread_id: str, value: Any, *, sender: str | No
     """Record the value a tool's `await_choice` waits for, validated against its schema."""
     ctx, _ = await engine.context_for_decision(thread_id)
     async with _paused(ctx):
-        waiting = [r for r in call_records(ctx.turn_items()).values()
-                   if r.awaiting is not None and r.answer is None]
+        waiting = [
+            r
+            for r in call_records(ctx.turn_items()).values()
+            if r.awaiting is not None and r.answer is None
+        ]
         if not waiting:
             raise InvalidInputError("no choice is waiting for an answer on this thread")
         request = waiting[0].awaiting
@@ -62,26 +87,37 @@ async def answer(engine: Engine, thread_id: str, value: Any, *, sender: str | No
         validator = jsonschema.validators.validator_for(request.schema)(request.schema)
         errors = list(validator.iter_errors(value))
         if errors:
-            raise InvalidInputError(f"the answer does not match the choice's schema: "
-                                    f"{errors[0].message}")
-        ctx.events.emit("approval_resolved", params={
-            "tool_call_id": request.tool_call_id, "kind": "input", "value": value})
-        (item,) = await _record(ctx, [new_item(InputResponse(
-            tool_call_id=request.tool_call_id, value=value, sender=sender))])
+            raise InvalidInputError(
+                f"the answer does not match the choice's schema: {errors[0].message}"
+            )
+        ctx.events.emit(
+            "approval_resolved",
+            params={"tool_call_id": request.tool_call_id, "kind": "input", "value": value},
+        )
+        (item,) = await _record(
+            ctx,
+            [
+                new_item(
+                    InputResponse(tool_call_id=request.tool_call_id, value=value, sender=sender)
+                )
+            ],
+        )
         await ctx.fault("after_approval_decision")
         return item
 
 
-async def submit_results(engine: Engine, thread_id: str, outputs: Mapping[str, str], *,
-                         errors: Collection[str] = ()) -> list[Item]:
+async def submit_results(
+    engine: Engine, thread_id: str, outputs: Mapping[str, str], *, errors: Collection[str] = ()
+) -> list[Item]:
     """Record the results of client-side tool calls the paused turn waits for. Every id must
     name such a call; nothing is stored otherwise."""
     if not outputs:
         raise InvalidInputError("give at least one tool result")
     ctx, _ = await engine.context_for_decision(thread_id)
     async with _paused(ctx):
-        waiting = {call.tool_call_id: call for call in external_calls(ctx.turn_items(),
-                                                                        ctx.external_tools)}
+        waiting = {
+            call.tool_call_id: call for call in external_calls(ctx.turn_items(), ctx.external_tools)
+        }
         unknown = sorted(set(outputs) - set(waiting))
         if unknown:
             raise InvalidInputError(f"no client tool call waits for a result: {unknown}")
@@ -89,18 +125,30 @@ async def submit_results(engine: Engine, thread_id: str, outputs: Mapping[str, s
             if not isinstance(output, str):
                 raise InvalidInputError(f"the result of {call_id} must be a string")
             check_text(output)
-        items = [new_item(ToolResult(tool_call_id=call_id, name=waiting[call_id].name,
-                                     output=output,
-                                     outcome="error" if call_id in errors else "success"))
-                 for call_id, output in outputs.items()]
+        items = [
+            new_item(
+                ToolResult(
+                    tool_call_id=call_id,
+                    name=waiting[call_id].name,
+                    output=output,
+                    outcome="error" if call_id in errors else "success",
+                )
+            )
+            for call_id, output in outputs.items()
+        ]
         return await _record(ctx, items)
 
 
 def external_calls(items: Sequence[Item], tools: Mapping[str, Any]) -> list[ToolCall]:
     """Client-side tool calls among `items` that have no result yet."""
     answered = {i.payload.tool_call_id for i in items if isinstance(i.payload, ToolResult)}
-    return [i.payload for i in items if isinstance(i.payload, ToolCall)
-            and i.payload.name in tools and i.payload.tool_call_id not in answered]
+    return [
+        i.payload
+        for i in items
+        if isinstance(i.payload, ToolCall)
+        and i.payload.name in tools
+        and i.payload.tool_call_id not in answered
+    ]
 
 
 async def _record(ctx: TurnContext, items: list[Any]) -> list[Item]:
@@ -120,5 +168,3 @@ class _paused:
     async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is not None or self.ctx.turn.status != "awaiting_approval":
             await self.ctx.commit([], turn_status="awaiting_approval", end="pause")
-
-

@@ -122,7 +122,8 @@ class StartOptions:
         if self.external_tools:
             options["external_tools"] = [
                 {"name": t.name, "description": t.description, "parameters": t.parameters}
-                for t in self.external_tools]
+                for t in self.external_tools
+            ]
         return options
 
 
@@ -148,8 +149,15 @@ def turn_id_for_entry(entry_id: str) -> str:
 
 
 class Engine:
-    def __init__(self, *, store: Store, agents: Mapping[str, Agent], default_model: str | Model,
-                 settings: EngineSettings, faults: FaultHook | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        agents: Mapping[str, Agent],
+        default_model: str | Model,
+        settings: EngineSettings,
+        faults: FaultHook | None = None,
+    ) -> None:
         if settings.lease_seconds <= 0:
             raise ConfigurationError("lease_seconds must be positive")
         self.store = store
@@ -180,7 +188,8 @@ class Engine:
             return self.agents[name]
         except KeyError:
             raise ConfigurationError(
-                f"no agent named {name!r} in this app; agents: {sorted(self.agents)}") from None
+                f"no agent named {name!r} in this app; agents: {sorted(self.agents)}"
+            ) from None
 
     def model_for(self, agent: Agent) -> Model:
         spec = agent.model if agent.model is not None else self.default_model
@@ -189,8 +198,14 @@ class Engine:
             model = self._models[id(agent)] = resolve_model(spec)
         return model
 
-    def timer_for(self, thread_id: str, effect: TurnInput | ScheduledCall, *, at: float | None,
-                  delay: float | None) -> TimerRecord:
+    def timer_for(
+        self,
+        thread_id: str,
+        effect: TurnInput | ScheduledCall,
+        *,
+        at: float | None,
+        delay: float | None,
+    ) -> TimerRecord:
         return timer_for(thread_id, effect, at=at, delay=delay)
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
@@ -218,8 +233,11 @@ class Engine:
                     self.work_signal.set()
                     continue
                 thread_id = payload.split(":", 1)[0]
-                targets = ([self._event_signals.get(thread_id)] if thread_id
-                           else list(self._event_signals.values()))  # "" = maybe missed some
+                targets = (
+                    [self._event_signals.get(thread_id)]
+                    if thread_id
+                    else list(self._event_signals.values())
+                )  # "" = maybe missed some
                 for signal in targets:
                     if signal is not None:
                         signal.set()
@@ -228,9 +246,14 @@ class Engine:
 
     # -- starting turns ----------------------------------------------------------------------
 
-    async def start_turn(self, thread_id: str, parts: tuple[ContentPart, ...] | ScheduledCall,
-                         options: StartOptions, listener: TurnListener | None,
-                         inbox_entry_id: str | None = None) -> StartOutcome:
+    async def start_turn(
+        self,
+        thread_id: str,
+        parts: tuple[ContentPart, ...] | ScheduledCall,
+        options: StartOptions,
+        listener: TurnListener | None,
+        inbox_entry_id: str | None = None,
+    ) -> StartOutcome:
         if self.closing:
             raise StoreError("the app is closing")
         if options.on_busy == "interrupt":
@@ -247,54 +270,88 @@ class Engine:
             now = time.time()
             turn_id = turn_id_for_entry(inbox_entry_id) if inbox_entry_id else new_id("turn")
             if isinstance(parts, ScheduledCall):
-                input_json = [{"type": "tool_call", "name": parts.name,
-                               "arguments": parts.arguments}]
+                input_json = [
+                    {"type": "tool_call", "name": parts.name, "arguments": parts.arguments}
+                ]
             else:
                 input_json = parts_as_json(parts)
             runs_here = self.settings.run_turns
             turn = TurnRecord(
-                turn_id=turn_id, thread_id=thread_id, number=thread.turn_count + 1,
-                status="running" if runs_here else "queued", input=input_json,
+                turn_id=turn_id,
+                thread_id=thread_id,
+                number=thread.turn_count + 1,
+                status="running" if runs_here else "queued",
+                input=input_json,
                 sender=options.sender,
-                client_key=options.client_key, created_at=now, updated_at=now,
-                options=options.turn_options())
-            events = TurnEvents(thread_id=thread_id, turn_id=turn.turn_id,
-                                last_seq=thread.last_event_seq)
+                client_key=options.client_key,
+                created_at=now,
+                updated_at=now,
+                options=options.turn_options(),
+            )
+            events = TurnEvents(
+                thread_id=thread_id, turn_id=turn.turn_id, last_seq=thread.last_event_seq
+            )
             payload: Payload
             states: dict[str, ToolCallState] = {}
             if isinstance(parts, ScheduledCall):
                 import orjson
 
                 call_id = new_id("call")
-                payload = ToolCall(tool_call_id=call_id, name=parts.name,
-                                   arguments=orjson.dumps(parts.arguments).decode())
+                payload = ToolCall(
+                    tool_call_id=call_id,
+                    name=parts.name,
+                    arguments=orjson.dumps(parts.arguments).decode(),
+                )
                 states[call_id] = "requested"
             else:
                 payload = UserMessage(content=parts, sender=options.sender)
-            first = Item(item_id=new_id("item"), thread_id=thread_id, turn_id=turn.turn_id,
-                         seq=thread.last_item_seq + 1, status="completed", created_at=now,
-                         payload=payload)
-            events.emit("turn_started", params={"number": turn.number, "input": input_json,
-                                                "sender": options.sender})
-            events.emit("item_started", item_id=first.item_id, params={"item": {
-                "id": first.item_id, "type": first.type, "status": "in_progress",
-                "content": payload_to_dict(payload)}})
-            events.emit("item_completed", item_id=first.item_id,
-                        params={"item": first.to_dict()})
+            first = Item(
+                item_id=new_id("item"),
+                thread_id=thread_id,
+                turn_id=turn.turn_id,
+                seq=thread.last_item_seq + 1,
+                status="completed",
+                created_at=now,
+                payload=payload,
+            )
+            events.emit(
+                "turn_started",
+                params={"number": turn.number, "input": input_json, "sender": options.sender},
+            )
+            events.emit(
+                "item_started",
+                item_id=first.item_id,
+                params={
+                    "item": {
+                        "id": first.item_id,
+                        "type": first.type,
+                        "status": "in_progress",
+                        "content": payload_to_dict(payload),
+                    }
+                },
+            )
+            events.emit("item_completed", item_id=first.item_id, params={"item": first.to_dict()})
             try:
-                outcome = await self.store.begin_turn(BeginTurn(
-                    turn=turn, items=[first], events=events.take_unstored(),
-                    expected=ThreadCursor(last_item_seq=thread.last_item_seq,
-                                          last_event_seq=thread.last_event_seq),
-                    owner=self.owner if runs_here else None,
-                    lease_seconds=self.settings.lease_seconds,
-                    enqueue_if_busy=options.on_busy in ("enqueue", "steer"),
-                    inbox_entry_id=inbox_entry_id, tool_states=states))
+                outcome = await self.store.begin_turn(
+                    BeginTurn(
+                        turn=turn,
+                        items=[first],
+                        events=events.take_unstored(),
+                        expected=ThreadCursor(
+                            last_item_seq=thread.last_item_seq, last_event_seq=thread.last_event_seq
+                        ),
+                        owner=self.owner if runs_here else None,
+                        lease_seconds=self.settings.lease_seconds,
+                        enqueue_if_busy=options.on_busy in ("enqueue", "steer"),
+                        inbox_entry_id=inbox_entry_id,
+                        tool_states=states,
+                    )
+                )
             except CursorMovedError:
-                if inbox_entry_id is not None and await self._entry_gone(thread_id,
-                                                                        inbox_entry_id):
-                    raise TurnInProgressError("the inbox entry was started elsewhere",
-                                              thread_id=thread_id) from None
+                if inbox_entry_id is not None and await self._entry_gone(thread_id, inbox_entry_id):
+                    raise TurnInProgressError(
+                        "the inbox entry was started elsewhere", thread_id=thread_id
+                    ) from None
                 continue
             if isinstance(outcome, TurnStarted) and not runs_here:
                 if listener is not None:
@@ -305,46 +362,60 @@ class Engine:
                 history, index = await self._history_upto(thread, thread.last_item_seq)
                 history.extend(outcome.items)
                 index.add(outcome.items)
-                self._launch(thread, agent, turn, outcome.epoch, history, index, events,
-                             listener)
+                self._launch(thread, agent, turn, outcome.epoch, history, index, events, listener)
                 return StartOutcome(kind="started", turn_id=turn.turn_id)
             if isinstance(outcome, Enqueued):
                 if listener is not None:
                     self._waiters[outcome.entry.entry_id] = listener
-                return StartOutcome(kind="enqueued", turn_id=None,
-                                    entry_id=outcome.entry.entry_id)
+                return StartOutcome(kind="enqueued", turn_id=None, entry_id=outcome.entry.entry_id)
             assert isinstance(outcome, Duplicate)
             if outcome.turn is not None:
                 active = self.active.get(thread_id)
-                if listener is not None and active is not None and (
-                        active.turn_id == outcome.turn.turn_id):
+                if (
+                    listener is not None
+                    and active is not None
+                    and (active.turn_id == outcome.turn.turn_id)
+                ):
                     active.attach(listener)
-                return StartOutcome(kind="duplicate", turn_id=outcome.turn.turn_id,
-                                    duplicate_turn=outcome.turn)
+                return StartOutcome(
+                    kind="duplicate", turn_id=outcome.turn.turn_id, duplicate_turn=outcome.turn
+                )
             assert outcome.entry is not None
             if listener is not None:
                 self._waiters[outcome.entry.entry_id] = listener
             return StartOutcome(kind="duplicate", turn_id=None, entry_id=outcome.entry.entry_id)
         raise StoreError(f"could not start a turn on thread {thread_id}: it kept changing")
 
-    async def _steer(self, thread: ThreadRecord, parts: tuple[ContentPart, ...] | ScheduledCall,
-                     options: StartOptions, listener: TurnListener | None) -> StartOutcome:
+    async def _steer(
+        self,
+        thread: ThreadRecord,
+        parts: tuple[ContentPart, ...] | ScheduledCall,
+        options: StartOptions,
+        listener: TurnListener | None,
+    ) -> StartOutcome:
         from threadline.types import InboxEntry, InvalidInputError
 
         if isinstance(parts, ScheduledCall):
             raise InvalidInputError("a scheduled call cannot steer a turn")
-        entry = await self.store.enqueue(InboxEntry(
-            entry_id=new_id("inbox"), thread_id=thread.thread_id, position=0,
-            input=parts_as_json(parts), sender=options.sender, client_key=options.client_key,
-            created_at=time.time(), kind="steer"))
+        entry = await self.store.enqueue(
+            InboxEntry(
+                entry_id=new_id("inbox"),
+                thread_id=thread.thread_id,
+                position=0,
+                input=parts_as_json(parts),
+                sender=options.sender,
+                client_key=options.client_key,
+                created_at=time.time(),
+                kind="steer",
+            )
+        )
         self.steered.add(thread.thread_id)
         active = self.active.get(thread.thread_id)
         if listener is not None and active is not None:
             active.attach(listener)
         elif listener is not None and thread.active_turn_id is not None:
             self.follow(thread.thread_id, thread.active_turn_id, thread.last_event_seq, listener)
-        return StartOutcome(kind="steered", turn_id=thread.active_turn_id,
-                            entry_id=entry.entry_id)
+        return StartOutcome(kind="steered", turn_id=thread.active_turn_id, entry_id=entry.entry_id)
 
     def owns_waiter(self, entry_id: str) -> bool:
         return entry_id in self._waiters
@@ -356,25 +427,46 @@ class Engine:
         if self.faults is not None:
             await self.faults.hit(point)
 
-    def _launch(self, thread: ThreadRecord, agent: Agent, turn: TurnRecord, epoch: int,
-                history: list[Item], index: HistoryIndex, events: TurnEvents,
-                listener: TurnListener | None) -> ActiveTurn:
+    def _launch(
+        self,
+        thread: ThreadRecord,
+        agent: Agent,
+        turn: TurnRecord,
+        epoch: int,
+        history: list[Item],
+        index: HistoryIndex,
+        events: TurnEvents,
+        listener: TurnListener | None,
+    ) -> ActiveTurn:
         active = ActiveTurn(thread.thread_id, turn.turn_id, epoch, self.bus)
         self.active[thread.thread_id] = active
         if listener is not None:
             active.attach(listener)
         ctx = active.context = TurnContext(
-            store=self.store, thread=thread, turn=turn, agent=agent,
+            store=self.store,
+            thread=thread,
+            turn=turn,
+            agent=agent,
             model=self.model_for(agent),
             budget=agent.budget.merged(Budget.from_dict(turn.options.get("budget"))),
-            external_tools=external_tools(turn), events=events,
+            external_tools=external_tools(turn),
+            events=events,
             context_window=window_for(agent.context_window, self.model_for(agent)),
-            history=history, index=index, last_item_seq=history[-1].seq if history else 0,
+            history=history,
+            index=index,
+            last_item_seq=history[-1].seq if history else 0,
             epoch=epoch,
-            usage=turn.usage, steps=turn.steps, state=thread.state, faults=self.faults,
-            services=self)
-        ctx.repairs = sum(1 for i in ctx.turn_items()
-                          if isinstance(i.payload, SystemEvent) and i.payload.phase == "repair")
+            usage=turn.usage,
+            steps=turn.steps,
+            state=thread.state,
+            faults=self.faults,
+            services=self,
+        )
+        ctx.repairs = sum(
+            1
+            for i in ctx.turn_items()
+            if isinstance(i.payload, SystemEvent) and i.payload.phase == "repair"
+        )
         events.attach(active.publish)
 
         async def drive() -> TurnResult:
@@ -396,8 +488,9 @@ class Engine:
         active.task = asyncio.get_running_loop().create_task(drive())
         return active
 
-    async def _history_upto(self, thread: ThreadRecord, last: int
-                            ) -> tuple[list[Item], HistoryIndex]:
+    async def _history_upto(
+        self, thread: ThreadRecord, last: int
+    ) -> tuple[list[Item], HistoryIndex]:
         # Seqs are gap-free, so "up to `last`" is a count.
         cached = self.history.take(thread.thread_id)
         items, index = cached if cached is not None else ([], HistoryIndex())
@@ -405,16 +498,18 @@ class Engine:
         if after > last:
             items, index, after = [], HistoryIndex(), 0
         if after < last:
-            loaded = await self.store.load_items(thread.thread_id, after_seq=after,
-                                                 limit=last - after)
+            loaded = await self.store.load_items(
+                thread.thread_id, after_seq=after, limit=last - after
+            )
             items.extend(loaded)
             index.add(loaded)
         return items, index
 
     # -- continuing a stored turn ------------------------------------------------------------
 
-    async def continue_turn(self, thread_id: str, turn_id: str,
-                            listener: TurnListener | None) -> ActiveTurn | None:
+    async def continue_turn(
+        self, thread_id: str, turn_id: str, listener: TurnListener | None
+    ) -> ActiveTurn | None:
         """Take the lease on a stored, unfinished turn and run it from its stored steps.
         None if another process holds it."""
         active = self.active.get(thread_id)
@@ -423,10 +518,12 @@ class Engine:
                 active.attach(listener)
             return active
         if not self.settings.run_turns:
-            raise ConfigurationError("this app does not run turns (run_turns=False): wake the "
-                                     "turn for a worker instead")
-        lease = await self.store.acquire_lease(thread_id, turn_id, owner=self.owner,
-                                               lease_seconds=self.settings.lease_seconds)
+            raise ConfigurationError(
+                "this app does not run turns (run_turns=False): wake the turn for a worker instead"
+            )
+        lease = await self.store.acquire_lease(
+            thread_id, turn_id, owner=self.owner, lease_seconds=self.settings.lease_seconds
+        )
         if lease is None:
             return None
         try:
@@ -438,20 +535,22 @@ class Engine:
         except BaseException:
             await self.store.hand_back(thread_id, lease.epoch)
             raise
-        events = TurnEvents(thread_id=thread_id, turn_id=turn_id,
-                            last_seq=lease.cursor.last_event_seq)
-        return self._launch(thread, self.agent(thread.agent), turn, lease.epoch, history, index,
-                            events, listener)
+        events = TurnEvents(
+            thread_id=thread_id, turn_id=turn_id, last_seq=lease.cursor.last_event_seq
+        )
+        return self._launch(
+            thread, self.agent(thread.agent), turn, lease.epoch, history, index, events, listener
+        )
 
-    def follow(self, thread_id: str, turn_id: str, after_seq: int,
-               listener: TurnListener) -> None:
+    def follow(self, thread_id: str, turn_id: str, after_seq: int, listener: TurnListener) -> None:
         """Feed `listener` the stored events of a turn that runs in another process, from
         `after_seq` until the turn ends or pauses."""
         listener.fed = True
         self.spawn(self._follow(thread_id, turn_id, after_seq, listener))
 
-    async def _follow(self, thread_id: str, turn_id: str, after_seq: int,
-                      listener: TurnListener) -> None:
+    async def _follow(
+        self, thread_id: str, turn_id: str, after_seq: int, listener: TurnListener
+    ) -> None:
         signal = self._event_signals.setdefault(thread_id, asyncio.Event())
         self._followers[thread_id] = self._followers.get(thread_id, 0) + 1
         # With notifications, polling is only the safety net for a lost one.
@@ -469,8 +568,7 @@ class Engine:
                 if not events:
                     if await self._stopped(thread_id, turn_id):
                         # What it stored last may have landed after the read above.
-                        for event in await self.store.load_events(thread_id,
-                                                                  after_seq=after_seq):
+                        for event in await self.store.load_events(thread_id, after_seq=after_seq):
                             if event.turn_id == turn_id:
                                 listener.push(event)
                         return
@@ -501,26 +599,46 @@ class Engine:
             raise NotFoundError(f"no thread {thread_id!r}", thread_id=thread_id)
         if thread.active_turn_id is None:
             raise InvalidInputError("the thread has no paused turn", thread_id=thread_id)
-        lease = await self.store.acquire_lease(thread_id, thread.active_turn_id,
-                                               owner=self.owner,
-                                               lease_seconds=self.settings.lease_seconds)
+        lease = await self.store.acquire_lease(
+            thread_id,
+            thread.active_turn_id,
+            owner=self.owner,
+            lease_seconds=self.settings.lease_seconds,
+        )
         if lease is None:
-            raise TurnInProgressError("the turn is running; decide once it has paused",
-                                      thread_id=thread_id)
+            raise TurnInProgressError(
+                "the turn is running; decide once it has paused", thread_id=thread_id
+            )
         turn = await self.store.get_turn(thread.active_turn_id)
         assert turn is not None
         history, index = await self._history_upto(thread, lease.cursor.last_item_seq)
         agent = self.agent(thread.agent)
         active = ActiveTurn(thread_id, turn.turn_id, lease.epoch, self.bus)
-        events = TurnEvents(thread_id=thread_id, turn_id=turn.turn_id,
-                            last_seq=lease.cursor.last_event_seq, publish=active.publish)
-        ctx = TurnContext(store=self.store, thread=thread, turn=turn, agent=agent,
-                          model=None, budget=agent.budget,
-                          external_tools=external_tools(turn), events=events,
-                          history=history, index=index,
-                          last_item_seq=lease.cursor.last_item_seq,
-                          epoch=lease.epoch, usage=turn.usage, steps=turn.steps,
-                          state=thread.state, faults=self.faults, services=self)
+        events = TurnEvents(
+            thread_id=thread_id,
+            turn_id=turn.turn_id,
+            last_seq=lease.cursor.last_event_seq,
+            publish=active.publish,
+        )
+        ctx = TurnContext(
+            store=self.store,
+            thread=thread,
+            turn=turn,
+            agent=agent,
+            model=None,
+            budget=agent.budget,
+            external_tools=external_tools(turn),
+            events=events,
+            history=history,
+            index=index,
+            last_item_seq=lease.cursor.last_item_seq,
+            epoch=lease.epoch,
+            usage=turn.usage,
+            steps=turn.steps,
+            state=thread.state,
+            faults=self.faults,
+            services=self,
+        )
         return ctx, active
 
     # -- the inbox ---------------------------------------------------------------------------
@@ -542,9 +660,13 @@ class Engine:
         else:
             parts = tuple(part_from_dict(p) for p in entry.input)
         try:
-            await self.start_turn(thread_id, parts, StartOptions(
-                sender=entry.sender, client_key=entry.client_key), listener,
-                inbox_entry_id=entry.entry_id)
+            await self.start_turn(
+                thread_id,
+                parts,
+                StartOptions(sender=entry.sender, client_key=entry.client_key),
+                listener,
+                inbox_entry_id=entry.entry_id,
+            )
         except (TurnInProgressError, NotFoundError):
             if listener is not None:
                 self._waiters[entry.entry_id] = listener
@@ -638,5 +760,3 @@ class Engine:
             listener.close()
         self._waiters.clear()
         self.bus.close_all()
-
-

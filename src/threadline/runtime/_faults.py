@@ -16,9 +16,17 @@ FaultPoint = Literal[
     "before_turn_complete",  # the final answer is about to be stored
 ]
 FAULT_POINTS: tuple[FaultPoint, ...] = (
-    "after_user_item_commit", "before_model_call", "mid_stream", "after_model_response",
-    "after_step_commit", "after_tool_started", "inside_tool", "after_tool_result",
-    "after_approval_request", "after_approval_decision", "before_turn_complete",
+    "after_user_item_commit",
+    "before_model_call",
+    "mid_stream",
+    "after_model_response",
+    "after_step_commit",
+    "after_tool_started",
+    "inside_tool",
+    "after_tool_result",
+    "after_approval_request",
+    "after_approval_decision",
+    "before_turn_complete",
 )
 
 

@@ -9,6 +9,7 @@ from threadline.types import (
     Item,
     SystemEvent,
     ToolCall,
+    ToolOutcome,
     ToolResult,
     UserMessage,
     new_id,
@@ -65,8 +66,13 @@ class HistoryIndex:
     @property
     def plain(self) -> bool:
         """Whether the model may see the history exactly as stored."""
-        return not (self.unanswered or self.orphan_results or self.discarded or self.deleted
-                    or self.rolled_back)
+        return not (
+            self.unanswered
+            or self.orphan_results
+            or self.discarded
+            or self.deleted
+            or self.rolled_back
+        )
 
 
 def repair(items: Sequence[Item]) -> list[Item]:
@@ -107,32 +113,49 @@ def repair(items: Sequence[Item]) -> list[Item]:
             pending = []
         out.append(item)
         if isinstance(payload, ToolCall) and payload.tool_call_id in missing:
-            pending.append(synthetic_result(item, "unknown",
-                                            "No result was recorded for this call."))
+            pending.append(
+                synthetic_result(item, "unknown", "No result was recorded for this call.")
+            )
     out.extend(pending)
     return out
 
 
-def synthetic_result(call_item: Item, outcome: str, message: str, *, seq: int = 0) -> Item:
+def synthetic_result(call_item: Item, outcome: ToolOutcome, message: str, *, seq: int = 0) -> Item:
     call = call_item.payload
     assert isinstance(call, ToolCall)
-    return Item(item_id=new_id("item"), thread_id=call_item.thread_id, turn_id=call_item.turn_id,
-                seq=seq, status="completed", created_at=call_item.created_at,
-                payload=ToolResult(tool_call_id=call.tool_call_id, name=call.name,
-                                   output=f"Error: {message}", outcome=outcome))  # type: ignore[arg-type]
+    return Item(
+        item_id=new_id("item"),
+        thread_id=call_item.thread_id,
+        turn_id=call_item.turn_id,
+        seq=seq,
+        status="completed",
+        created_at=call_item.created_at,
+        payload=ToolResult(
+            tool_call_id=call.tool_call_id,
+            name=call.name,
+            output=f"Error: {message}",
+            outcome=outcome,
+        ),
+    )
 
 
 def unanswered_calls(items: Sequence[Item]) -> list[Item]:
     answered = {i.payload.tool_call_id for i in items if isinstance(i.payload, ToolResult)}
-    return [i for i in items
-            if isinstance(i.payload, ToolCall) and i.payload.tool_call_id not in answered]
+    return [
+        i
+        for i in items
+        if isinstance(i.payload, ToolCall) and i.payload.tool_call_id not in answered
+    ]
 
 
 def _is_edit(item: Item) -> bool:
     """A marker that changes what the model sees, not something it should read."""
     payload = item.payload
     return isinstance(payload, SystemEvent) and payload.phase in (
-        DISCARD_PHASE, DELETED_PHASE, ROLLBACK_PHASE)
+        DISCARD_PHASE,
+        DELETED_PHASE,
+        ROLLBACK_PHASE,
+    )
 
 
 class HistoryCache:
@@ -168,7 +191,12 @@ def visible_history(items: Sequence[Item], index: HistoryIndex | None = None) ->
         return list(items)
     edits = HistoryIndex(i for i in items if isinstance(i.payload, SystemEvent))
     if edits.deleted or edits.rolled_back or edits.discarded:
-        items = [i for i in items if not _is_edit(i) and i.item_id not in edits.deleted
-                 and i.turn_id not in edits.rolled_back
-                 and (i.turn_id not in edits.discarded or isinstance(i.payload, UserMessage))]
+        items = [
+            i
+            for i in items
+            if not _is_edit(i)
+            and i.item_id not in edits.deleted
+            and i.turn_id not in edits.rolled_back
+            and (i.turn_id not in edits.discarded or isinstance(i.payload, UserMessage))
+        ]
     return repair(items)

@@ -30,8 +30,7 @@ from ._input import check_text
 _ATTEMPTS = 20
 
 
-async def append_items(engine: Engine, thread_id: str, payloads: Sequence[Payload]
-                       ) -> list[Item]:
+async def append_items(engine: Engine, thread_id: str, payloads: Sequence[Payload]) -> list[Item]:
     """Store `payloads` after the thread's last item, with an `item_started` and an
     `item_completed` event each, in one transaction. Refused while a turn is unfinished."""
     if not payloads:
@@ -46,26 +45,60 @@ async def append_items(engine: Engine, thread_id: str, payloads: Sequence[Payloa
         if thread is None:
             raise NotFoundError(f"no thread {thread_id!r}", thread_id=thread_id)
         now = time.time()
-        items = [Item(item_id=new_id("item"), thread_id=thread_id, turn_id=None,
-                      seq=thread.last_item_seq + n, status="completed", payload=payload,
-                      created_at=now) for n, payload in enumerate(payloads, start=1)]
+        items = [
+            Item(
+                item_id=new_id("item"),
+                thread_id=thread_id,
+                turn_id=None,
+                seq=thread.last_item_seq + n,
+                status="completed",
+                payload=payload,
+                created_at=now,
+            )
+            for n, payload in enumerate(payloads, start=1)
+        ]
         events: list[Event] = []
         seq = thread.last_event_seq
         for item in items:
-            events.append(Event(type="item_started", thread_id=thread_id, turn_id=None,
-                                item_id=item.item_id, seq=seq + 1, params={"item": {
-                                    "id": item.item_id, "type": item.type,
-                                    "status": "in_progress",
-                                    "content": payload_to_dict(item.payload)}}))
-            events.append(Event(type="item_completed", thread_id=thread_id, turn_id=None,
-                                item_id=item.item_id, seq=seq + 2,
-                                params={"item": item.to_dict()}))
+            events.append(
+                Event(
+                    type="item_started",
+                    thread_id=thread_id,
+                    turn_id=None,
+                    item_id=item.item_id,
+                    seq=seq + 1,
+                    params={
+                        "item": {
+                            "id": item.item_id,
+                            "type": item.type,
+                            "status": "in_progress",
+                            "content": payload_to_dict(item.payload),
+                        }
+                    },
+                )
+            )
+            events.append(
+                Event(
+                    type="item_completed",
+                    thread_id=thread_id,
+                    turn_id=None,
+                    item_id=item.item_id,
+                    seq=seq + 2,
+                    params={"item": item.to_dict()},
+                )
+            )
             seq += 2
         try:
-            await engine.store.append_items(AppendItems(
-                thread_id=thread_id, items=items, events=events,
-                expected=ThreadCursor(last_item_seq=thread.last_item_seq,
-                                      last_event_seq=thread.last_event_seq)))
+            await engine.store.append_items(
+                AppendItems(
+                    thread_id=thread_id,
+                    items=items,
+                    events=events,
+                    expected=ThreadCursor(
+                        last_item_seq=thread.last_item_seq, last_event_seq=thread.last_event_seq
+                    ),
+                )
+            )
         except CursorMovedError:
             continue
         for event in events:
@@ -80,14 +113,24 @@ async def delete_item(engine: Engine, thread_id: str, item_id: str) -> bool:
     items = await engine.store.load_items(thread_id)
     if item_id not in visible_ids(items):
         return False
-    await append_items(engine, thread_id, [SystemEvent(
-        phase=DELETED_PHASE, message="an item was deleted", data={"item_id": item_id})])
+    await append_items(
+        engine,
+        thread_id,
+        [
+            SystemEvent(
+                phase=DELETED_PHASE, message="an item was deleted", data={"item_id": item_id}
+            )
+        ],
+    )
     return True
 
 
 def visible_ids(items: Sequence[Item]) -> set[str]:
-    deleted = {i.payload.data.get("item_id") for i in items
-               if isinstance(i.payload, SystemEvent) and i.payload.phase == DELETED_PHASE}
+    deleted = {
+        i.payload.data.get("item_id")
+        for i in items
+        if isinstance(i.payload, SystemEvent) and i.payload.phase == DELETED_PHASE
+    }
     return {i.item_id for i in items if i.item_id not in deleted}
 
 
@@ -95,42 +138,70 @@ async def rollback(engine: Engine, thread_id: str, turns: int) -> None:
     """Take the last `turns` finished turns out of the history the model sees."""
     records = await engine.store.list_turns(thread_id)
     if any(not t.is_final for t in records):
-        raise TurnInProgressError("cannot roll back while a turn is unfinished",
-                                  thread_id=thread_id)
+        raise TurnInProgressError(
+            "cannot roll back while a turn is unfinished", thread_id=thread_id
+        )
     items = await engine.store.load_items(thread_id)
     gone = HistoryIndex(i for i in items if isinstance(i.payload, SystemEvent)).rolled_back
     kept = [t for t in records if t.turn_id not in gone]
     if turns < 1 or turns > len(kept):
-        raise InvalidInputError(f"can roll back between 1 and {len(kept)} turn(s), not {turns}",
-                                thread_id=thread_id)
+        raise InvalidInputError(
+            f"can roll back between 1 and {len(kept)} turn(s), not {turns}", thread_id=thread_id
+        )
     dropped = [t.turn_id for t in kept[-turns:]]
-    await append_items(engine, thread_id, [SystemEvent(
-        phase=ROLLBACK_PHASE, message=f"{turns} turn(s) rolled back",
-        data={"turn_ids": dropped})])
+    await append_items(
+        engine,
+        thread_id,
+        [
+            SystemEvent(
+                phase=ROLLBACK_PHASE,
+                message=f"{turns} turn(s) rolled back",
+                data={"turn_ids": dropped},
+            )
+        ],
+    )
 
 
-async def fork(engine: Engine, thread_id: str, *, upto_seq: int | None,
-               metadata: dict[str, object] | None) -> ThreadRecord:
+async def fork(
+    engine: Engine, thread_id: str, *, upto_seq: int | None, metadata: dict[str, object] | None
+) -> ThreadRecord:
     """A new thread (same agent, user and mode) whose history is a copy of the source's
     visible history up to `upto_seq`."""
     source = await engine.store.get_thread(thread_id)
     if source is None:
         raise NotFoundError(f"no thread {thread_id!r}", thread_id=thread_id)
     if upto_seq is None and source.active_turn_id is not None:
-        raise TurnInProgressError("the thread has an unfinished turn: fork it once the turn "
-                                  "ends, or up to an earlier seq", thread_id=thread_id)
+        raise TurnInProgressError(
+            "the thread has an unfinished turn: fork it once the turn "
+            "ends, or up to an earlier seq",
+            thread_id=thread_id,
+        )
     items = await engine.store.load_items(thread_id, limit=upto_seq)
     hidden = HistoryIndex(i for i in items if isinstance(i.payload, SystemEvent))
-    payloads = [i.payload for i in items if i.item_id not in hidden.deleted
-                and i.turn_id not in hidden.rolled_back
-                and not (isinstance(i.payload, SystemEvent) and i.payload.phase in (
-                    DELETED_PHASE, ROLLBACK_PHASE))]
+    payloads = [
+        i.payload
+        for i in items
+        if i.item_id not in hidden.deleted
+        and i.turn_id not in hidden.rolled_back
+        and not (
+            isinstance(i.payload, SystemEvent)
+            and i.payload.phase in (DELETED_PHASE, ROLLBACK_PHASE)
+        )
+    ]
     now = time.time()
-    record = await engine.store.create_thread(ThreadRecord(
-        thread_id=new_id("thr"), user_id=source.user_id, resource_id=source.resource_id,
-        agent=source.agent, mode=source.mode, state=source.state,
-        metadata={**(metadata or {}), "forked_from_id": thread_id}, created_at=now,
-        updated_at=now))
+    record = await engine.store.create_thread(
+        ThreadRecord(
+            thread_id=new_id("thr"),
+            user_id=source.user_id,
+            resource_id=source.resource_id,
+            agent=source.agent,
+            mode=source.mode,
+            state=source.state,
+            metadata={**(metadata or {}), "forked_from_id": thread_id},
+            created_at=now,
+            updated_at=now,
+        )
+    )
     if payloads:
         await append_items(engine, record.thread_id, payloads)
     return record

@@ -11,8 +11,9 @@ TurnInput = str | Sequence[Any] | dict[str, Any]
 MAX_INPUT_CHARS = 1_000_000
 
 
-def normalize_input(value: TurnInput, sender: str | None) -> tuple[tuple[ContentPart, ...],
-                                                                   str | None]:
+def normalize_input(
+    value: TurnInput, sender: str | None
+) -> tuple[tuple[ContentPart, ...], str | None]:
     """The input's parts and its sender. Raises `InvalidInputError` for anything else."""
     if isinstance(value, dict):
         if "input" not in value:
@@ -30,7 +31,8 @@ def normalize_input(value: TurnInput, sender: str | None) -> tuple[tuple[Content
         parts = tuple(part_from_dict(p) for p in value)
     else:
         raise InvalidInputError(
-            f"input must be a string, a list of parts or a dict, not {type(value).__name__}")
+            f"input must be a string, a list of parts or a dict, not {type(value).__name__}"
+        )
     if not parts:
         raise InvalidInputError("input is empty")
     size = 0
@@ -50,8 +52,9 @@ def check_text(text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidInputError("input text contains a lone surrogate; send valid Unicode"
-                                ) from None
+        raise InvalidInputError(
+            "input text contains a lone surrogate; send valid Unicode"
+        ) from None
 
 
 def parts_as_json(parts: tuple[ContentPart, ...]) -> list[dict[str, Any]]:

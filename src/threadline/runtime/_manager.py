@@ -26,19 +26,35 @@ class ThreadManager:
         self._engine = engine
         self._default_agent = default_agent
 
-    async def start(self, *, user_id: str | None = None, agent: str | Agent | None = None,
-                    metadata: dict[str, Any] | None = None, key: str | None = None,
-                    resource_id: str | None = None, mode: str | None = None) -> Thread:
+    async def start(
+        self,
+        *,
+        user_id: str | None = None,
+        agent: str | Agent | None = None,
+        metadata: dict[str, Any] | None = None,
+        key: str | None = None,
+        resource_id: str | None = None,
+        mode: str | None = None,
+    ) -> Thread:
         """Create a thread. With `key`, return the existing thread that has that key."""
         agent_name = self._agent_name(agent)
         self._engine.agent(agent_name).resolve_mode(mode)
         if metadata is not None and not isinstance(metadata, dict):
             raise InvalidInputError("metadata must be a dict")
         now = time.time()
-        record = await self._engine.store.create_thread(ThreadRecord(
-            thread_id=new_id("thr"), key=key, user_id=user_id, resource_id=resource_id,
-            agent=agent_name, mode=mode, metadata=dict(metadata or {}), created_at=now,
-            updated_at=now))
+        record = await self._engine.store.create_thread(
+            ThreadRecord(
+                thread_id=new_id("thr"),
+                key=key,
+                user_id=user_id,
+                resource_id=resource_id,
+                agent=agent_name,
+                mode=mode,
+                metadata=dict(metadata or {}),
+                created_at=now,
+                updated_at=now,
+            )
+        )
         return Thread(self._engine, record)
 
     async def resume(self, thread_id: str) -> Thread:
@@ -48,16 +64,25 @@ class ThreadManager:
             raise NotFoundError(f"no thread {thread_id!r}", thread_id=thread_id)
         return Thread(self._engine, record)
 
-    async def list(self, *, user_id: str | None = None, status: ThreadStatus | None = None,
-                   limit: int = 20, cursor: str | None = None) -> ThreadList:
+    async def list(
+        self,
+        *,
+        user_id: str | None = None,
+        status: ThreadStatus | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> ThreadList:
         """Threads newest first; archived ones only when `status="archived"`."""
-        page = await self._engine.store.list_threads(user_id=user_id, status=status,
-                                                     limit=limit, cursor=cursor)
-        return ThreadList(threads=[Thread(self._engine, r) for r in page.threads],
-                          next_cursor=page.next_cursor)
+        page = await self._engine.store.list_threads(
+            user_id=user_id, status=status, limit=limit, cursor=cursor
+        )
+        return ThreadList(
+            threads=[Thread(self._engine, r) for r in page.threads], next_cursor=page.next_cursor
+        )
 
-    async def fork(self, thread_id: str, *, upto_seq: int | None = None,
-                   metadata: dict[str, Any] | None = None) -> Thread:
+    async def fork(
+        self, thread_id: str, *, upto_seq: int | None = None, metadata: dict[str, Any] | None = None
+    ) -> Thread:
         """A new thread whose history copies the visible history of `thread_id` (up to item
         `upto_seq`); its metadata names the source as `forked_from_id`."""
         from ._history_edits import fork
@@ -65,8 +90,13 @@ class ThreadManager:
         record = await fork(self._engine, thread_id, upto_seq=upto_seq, metadata=metadata)
         return Thread(self._engine, record)
 
-    async def get_or_create(self, *, user_id: str, agent: str | Agent | None = None,
-                            metadata: dict[str, Any] | None = None) -> Thread:
+    async def get_or_create(
+        self,
+        *,
+        user_id: str,
+        agent: str | Agent | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Thread:
         """The user's most recent thread of that agent that is not archived, else a new one."""
         agent_name = self._agent_name(agent)
         record = await self._engine.store.find_open_thread(user_id=user_id, agent=agent_name)

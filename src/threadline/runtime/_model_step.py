@@ -40,9 +40,13 @@ class _PendingCall:
 def request_parts(ctx: TurnContext) -> tuple[str | None, list[ToolSpec], list[Item]]:
     """The instructions, tools and visible history of the thread's next request."""
     mode = ctx.agent.resolve_mode(ctx.thread.mode)
-    tools = [*(ToolSpec(name=t.name, description=t.description, parameters=t.parameters)
-               for t in mode.tools.values()),
-             *(t for name, t in ctx.external_tools.items() if name not in mode.tools)]
+    tools = [
+        *(
+            ToolSpec(name=t.name, description=t.description, parameters=t.parameters)
+            for t in mode.tools.values()
+        ),
+        *(t for name, t in ctx.external_tools.items() if name not in mode.tools),
+    ]
     items = visible_history(ctx.history, ctx.indexed)
     return mode.instructions, tools, with_summary(items) if ctx.indexed.summarized else items
 
@@ -66,7 +70,9 @@ class ModelStep:
         if window is not None:
             items, _ = window.fit(items, instructions, tools)
         return ModelRequest(
-            instructions=instructions, items=items, tools=tools,
+            instructions=instructions,
+            items=items,
+            tools=tools,
             output_schema=ctx.agent.output.schema if ctx.agent.output else None,
             temperature=ctx.agent.temperature,
         )
@@ -98,15 +104,23 @@ class ModelStep:
                 self.message_id = new_id("item")
                 self.ctx.item_started(self.message_id, AgentMessage(text=""))
             self.text.append(event.delta)
-            events.emit("agent_message_delta", item_id=self.message_id,
-                        params={"delta": event.delta}, raw=event.raw)
+            events.emit(
+                "agent_message_delta",
+                item_id=self.message_id,
+                params={"delta": event.delta},
+                raw=event.raw,
+            )
         elif isinstance(event, ReasoningDelta):
             if self.reasoning_id is None:
                 self.reasoning_id = new_id("item")
                 self.ctx.item_started(self.reasoning_id, Reasoning(text=""))
             self.reasoning.append(event.delta)
-            events.emit("reasoning_delta", item_id=self.reasoning_id,
-                        params={"delta": event.delta}, raw=event.raw)
+            events.emit(
+                "reasoning_delta",
+                item_id=self.reasoning_id,
+                params={"delta": event.delta},
+                raw=event.raw,
+            )
         elif isinstance(event, ToolCallDelta):
             self._on_call_delta(event)
         else:
@@ -121,13 +135,18 @@ class ModelStep:
             call.tool_call_id = self.ctx.fresh_call_id(event.tool_call_id)
         if call.name is None and event.name:
             call.name = event.name
-            self.ctx.item_started(call.item_id, ToolCall(
-                tool_call_id=call.tool_call_id or "", name=call.name, arguments=""))
+            self.ctx.item_started(
+                call.item_id,
+                ToolCall(tool_call_id=call.tool_call_id or "", name=call.name, arguments=""),
+            )
         if event.arguments_delta:
             call.arguments.append(event.arguments_delta)
-            self.ctx.events.emit("tool_arguments_delta", item_id=call.item_id, params={
-                "delta": event.arguments_delta, "tool_call_id": call.tool_call_id},
-                raw=event.raw)
+            self.ctx.events.emit(
+                "tool_arguments_delta",
+                item_id=call.item_id,
+                params={"delta": event.arguments_delta, "tool_call_id": call.tool_call_id},
+                raw=event.raw,
+            )
 
     def final_items(self) -> list[NewItem]:
         """The step's items from the final snapshot, reusing the ids the deltas announced."""
@@ -147,14 +166,19 @@ class ModelStep:
         streamed = {c.original_id: c for c in self.calls.values() if c.original_id}
         for index, call in enumerate(response.tool_calls):
             pending = streamed.get(call.tool_call_id) or (
-                self.calls[index] if index in self.calls and self.calls[index].name else None)
+                self.calls[index] if index in self.calls and self.calls[index].name else None
+            )
             if pending is not None and pending.tool_call_id is not None:
-                payload = ToolCall(tool_call_id=pending.tool_call_id, name=call.name,
-                                   arguments=call.arguments)
+                payload = ToolCall(
+                    tool_call_id=pending.tool_call_id, name=call.name, arguments=call.arguments
+                )
                 items.append(NewItem(item_id=pending.item_id, payload=payload))
                 continue
-            payload = ToolCall(tool_call_id=self.ctx.fresh_call_id(call.tool_call_id),
-                               name=call.name, arguments=call.arguments)
+            payload = ToolCall(
+                tool_call_id=self.ctx.fresh_call_id(call.tool_call_id),
+                name=call.name,
+                arguments=call.arguments,
+            )
             items.append(NewItem(item_id=self._start(payload), payload=payload))
         return items
 
@@ -163,11 +187,21 @@ class ModelStep:
         half of a call's arguments is nothing anyone can run."""
         items: list[NewItem] = []
         if self.reasoning_id is not None:
-            items.append(NewItem(item_id=self.reasoning_id, status=status,
-                                 payload=Reasoning(text="".join(self.reasoning))))
+            items.append(
+                NewItem(
+                    item_id=self.reasoning_id,
+                    status=status,
+                    payload=Reasoning(text="".join(self.reasoning)),
+                )
+            )
         if self.message_id is not None:
-            items.append(NewItem(item_id=self.message_id, status=status,
-                                 payload=AgentMessage(text="".join(self.text))))
+            items.append(
+                NewItem(
+                    item_id=self.message_id,
+                    status=status,
+                    payload=AgentMessage(text="".join(self.text)),
+                )
+            )
         return items
 
     def _start(self, payload: AgentMessage | Reasoning | ToolCall) -> str:

@@ -39,8 +39,9 @@ class OutputSpec:
                 validator_class = jsonschema.validators.validator_for(schema)
                 validator_class.check_schema(schema)
             except jsonschema.SchemaError as exc:
-                raise ConfigurationError(f"output_type is not a valid JSON Schema: {exc.message}"
-                                         ) from None
+                raise ConfigurationError(
+                    f"output_type is not a valid JSON Schema: {exc.message}"
+                ) from None
             return cls(schema=schema, model=None, validator=validator_class(schema))
         raise ConfigurationError("output_type must be a pydantic model class or a JSON Schema dict")
 
@@ -53,7 +54,8 @@ class OutputSpec:
             except ValidationError as exc:
                 problems = "; ".join(
                     f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}"
-                    for e in exc.errors(include_url=False)[:10])
+                    for e in exc.errors(include_url=False)[:10]
+                )
                 return None, problems
         try:
             value = orjson.loads(candidate)
@@ -62,9 +64,13 @@ class OutputSpec:
         errors = sorted(self.validator.iter_errors(value), key=lambda e: list(e.path))
         if errors:
             return None, "; ".join(
-                f"{'.'.join(str(p) for p in e.path) or 'value'}: {e.message}" for e in errors[:10])
+                f"{'.'.join(str(p) for p in e.path) or 'value'}: {e.message}" for e in errors[:10]
+            )
         return value, None
 
     def repair_prompt(self, problems: str) -> str:
-        return ("Your last answer did not match the required JSON Schema: " + problems
-                + ". Reply again with only the corrected JSON object, no prose.")
+        return (
+            "Your last answer did not match the required JSON Schema: "
+            + problems
+            + ". Reply again with only the corrected JSON object, no prose."
+        )

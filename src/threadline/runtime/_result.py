@@ -47,8 +47,11 @@ class TurnResult:
         from ._decisions import external_calls
         from ._engine import external_tools
 
-        return external_calls(self.items, external_tools(self.turn)) if (
-            self.status == "paused") else []
+        return (
+            external_calls(self.items, external_tools(self.turn))
+            if (self.status == "paused")
+            else []
+        )
 
     @property
     def pending_input(self) -> AwaitingInput | None:
@@ -69,6 +72,13 @@ class TurnResult:
                 text = item.payload.text
                 break
         status = turn.status
-        return cls(thread_id=turn.thread_id, turn_id=turn.turn_id,
-                   status=status if status in ("completed", "failed", "cancelled") else "paused",
-                   text=text, items=items, usage=turn.usage, output=output, turn=turn)
+        return cls(
+            thread_id=turn.thread_id,
+            turn_id=turn.turn_id,
+            status=status if status in ("completed", "failed", "cancelled") else "paused",
+            text=text,
+            items=items,
+            usage=turn.usage,
+            output=output,
+            turn=turn,
+        )

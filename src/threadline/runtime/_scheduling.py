@@ -19,8 +19,9 @@ class ScheduledCall:
     arguments: dict[str, Any] = field(default_factory=dict[str, Any])
 
 
-def timer_for(thread_id: str, effect: TurnInput | ScheduledCall, *, at: float | None,
-              delay: float | None) -> TimerRecord:
+def timer_for(
+    thread_id: str, effect: TurnInput | ScheduledCall, *, at: float | None, delay: float | None
+) -> TimerRecord:
     """A timer record for `effect`, due at `at` (epoch seconds) or after `delay` seconds."""
     if (at is None) == (delay is None):
         raise InvalidInputError("give exactly one of at= or delay=")
@@ -33,10 +34,20 @@ def timer_for(thread_id: str, effect: TurnInput | ScheduledCall, *, at: float | 
             arguments = orjson.dumps(effect.arguments).decode()
         except TypeError as exc:
             raise InvalidInputError(f"the call's arguments are not JSON: {exc}") from None
-        return TimerRecord(timer_id=new_id("timer"), thread_id=thread_id, due_at=due_at,
-                           kind="tool_call", input=[{"name": effect.name,
-                                                     "arguments": arguments}],
-                           created_at=now)
+        return TimerRecord(
+            timer_id=new_id("timer"),
+            thread_id=thread_id,
+            due_at=due_at,
+            kind="tool_call",
+            input=[{"name": effect.name, "arguments": arguments}],
+            created_at=now,
+        )
     parts, _ = normalize_input(effect, None)
-    return TimerRecord(timer_id=new_id("timer"), thread_id=thread_id, due_at=due_at,
-                       kind="input", input=parts_as_json(parts), created_at=now)
+    return TimerRecord(
+        timer_id=new_id("timer"),
+        thread_id=thread_id,
+        due_at=due_at,
+        kind="input",
+        input=parts_as_json(parts),
+        created_at=now,
+    )

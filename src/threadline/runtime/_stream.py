@@ -69,8 +69,12 @@ class TurnStream:
         """Queued input whose turn will start in this process gets this stream attached."""
         outcome = self._outcome
         assert outcome is not None
-        return outcome.kind in ("enqueued", "duplicate") and outcome.entry_id is not None and (
-            outcome.turn_id is None) and self._engine.owns_waiter(outcome.entry_id)
+        return (
+            outcome.kind in ("enqueued", "duplicate")
+            and outcome.entry_id is not None
+            and (outcome.turn_id is None)
+            and self._engine.owns_waiter(outcome.entry_id)
+        )
 
     async def _finish(self) -> None:
         if self._result is None:
@@ -78,8 +82,11 @@ class TurnStream:
         result = self._result
         if result.status == "failed":
             error = result.turn.error or {}
-            raise TurnFailedError(f"turn failed: {error.get('message', 'unknown error')}",
-                                  turn=result.turn, result=result)
+            raise TurnFailedError(
+                f"turn failed: {error.get('message', 'unknown error')}",
+                turn=result.turn,
+                result=result,
+            )
         if result.status == "cancelled":
             raise TurnCancelledError("turn was interrupted", turn=result.turn, result=result)
 
@@ -103,8 +110,7 @@ async def stored_result(engine: Engine, turn_id: str, *, wait: bool) -> TurnResu
     """The result of a turn rebuilt from the store; with `wait`, once it ends or pauses."""
     while True:
         turn = await engine.store.get_turn(turn_id)
-        if turn is not None and (not wait or turn.is_final or turn.status ==
-                                 "awaiting_approval"):
+        if turn is not None and (not wait or turn.is_final or turn.status == "awaiting_approval"):
             return await _rebuild(engine, turn)
         if engine.closing:
             raise TurnCancelledError("the app closed before the turn ended")

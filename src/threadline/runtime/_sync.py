@@ -24,8 +24,9 @@ T = TypeVar("T")
 class _Portal:
     def __init__(self) -> None:
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="threadline-sync",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="threadline-sync", daemon=True
+        )
         self._thread.start()
 
     def call(self, awaitable: Awaitable[T]) -> T:
@@ -49,9 +50,11 @@ class _Portal:
 
 def public_operations(cls: type) -> frozenset[str]:
     """The names a sync proxy of `cls` exposes: every public method and property."""
-    return frozenset(name for name, value in inspect.getmembers(cls)
-                     if not name.startswith("_") and (callable(value) or isinstance(value,
-                                                                                     property)))
+    return frozenset(
+        name
+        for name, value in inspect.getmembers(cls)
+        if not name.startswith("_") and (callable(value) or isinstance(value, property))
+    )
 
 
 class _SyncProxy:
@@ -119,17 +122,19 @@ def _wrap(value: Any, portal: _Portal) -> Any:
     if isinstance(value, Thread):
         return SyncThread(value, portal)
     if isinstance(value, ThreadList):
-        return ThreadList(threads=[SyncThread(t, portal) for t in value.threads],  # type: ignore[misc]
-                          next_cursor=value.next_cursor)
+        return ThreadList(
+            threads=[SyncThread(t, portal) for t in value.threads],  # type: ignore[misc]
+            next_cursor=value.next_cursor,
+        )
     return value
 
 
 class SyncThreadline:
     """A `Threadline` app driven from synchronous code.
 
-        with tl.Threadline(agents=[agent]).sync as app:
-            thread = app.threads.start(user_id="me")
-            print(thread.run("Hello").text)
+    with tl.Threadline(agents=[agent]).sync as app:
+        thread = app.threads.start(user_id="me")
+        print(thread.run("Hello").text)
     """
 
     def __init__(self, app: Threadline) -> None:

@@ -45,8 +45,8 @@ from ._stream import TurnStream
 class Thread:
     """A handle on one thread. Cheap to create; holds nothing but ids and a snapshot.
 
-        thread = await app.threads.start(user_id="me")
-        result = await thread.run("What's the weather in Paris?")
+    thread = await app.threads.start(user_id="me")
+    result = await thread.run("What's the weather in Paris?")
     """
 
     def __init__(self, engine: Engine, record: ThreadRecord) -> None:
@@ -75,10 +75,17 @@ class Thread:
 
     # -- turns -------------------------------------------------------------------------------
 
-    def run_streamed(self, input: TurnInput, *, sender: str | None = None,
-                     on_busy: OnBusy = "error", enqueue_if_busy: bool = False,
-                     client_key: str | None = None, budget: Budget | None = None,
-                     external_tools: Sequence[ToolSpec] = ()) -> TurnStream:
+    def run_streamed(
+        self,
+        input: TurnInput,
+        *,
+        sender: str | None = None,
+        on_busy: OnBusy = "error",
+        enqueue_if_busy: bool = False,
+        client_key: str | None = None,
+        budget: Budget | None = None,
+        external_tools: Sequence[ToolSpec] = (),
+    ) -> TurnStream:
         """Start a turn and stream its events; see `TurnStream` and `run`.
 
         Raises `InvalidInputError` at once for malformed input; the rest when iterated.
@@ -86,19 +93,30 @@ class Thread:
         parts, sender = normalize_input(input, sender)
         if on_busy not in ("error", "enqueue", "interrupt", "steer"):
             raise InvalidInputError("on_busy must be 'error', 'enqueue', 'interrupt' or 'steer'")
-        options = StartOptions(sender=sender, client_key=client_key, budget=budget,
-                               on_busy="enqueue" if enqueue_if_busy else on_busy,
-                               external_tools=tuple(external_tools))
+        options = StartOptions(
+            sender=sender,
+            client_key=client_key,
+            budget=budget,
+            on_busy="enqueue" if enqueue_if_busy else on_busy,
+            external_tools=tuple(external_tools),
+        )
 
         def start(listener: TurnListener) -> Any:
             return self._engine.start_turn(self.id, parts, options, listener)
 
         return TurnStream(self._engine, start)
 
-    async def run(self, input: TurnInput, *, sender: str | None = None,
-                  on_busy: OnBusy = "error", enqueue_if_busy: bool = False,
-                  client_key: str | None = None, budget: Budget | None = None,
-                  external_tools: Sequence[ToolSpec] = ()) -> TurnResult:
+    async def run(
+        self,
+        input: TurnInput,
+        *,
+        sender: str | None = None,
+        on_busy: OnBusy = "error",
+        enqueue_if_busy: bool = False,
+        client_key: str | None = None,
+        budget: Budget | None = None,
+        external_tools: Sequence[ToolSpec] = (),
+    ) -> TurnResult:
         """Run one turn to its end (or its pause for a human) and return its result.
 
         Args:
@@ -121,9 +139,17 @@ class Thread:
             result = await thread.run("Book the flight", on_busy="enqueue")
             if result.status == "paused": print(result.pending_approvals)
         """
-        return await _consume(self.run_streamed(
-            input, sender=sender, on_busy=on_busy, enqueue_if_busy=enqueue_if_busy,
-            client_key=client_key, budget=budget, external_tools=external_tools))
+        return await _consume(
+            self.run_streamed(
+                input,
+                sender=sender,
+                on_busy=on_busy,
+                enqueue_if_busy=enqueue_if_busy,
+                client_key=client_key,
+                budget=budget,
+                external_tools=external_tools,
+            )
+        )
 
     # -- humans in the loop ------------------------------------------------------------------
 
@@ -138,25 +164,52 @@ class Thread:
         items = [i for i in await self.items() if i.turn_id == record.active_turn_id]
         return [*pending_requests(items), *external_calls(items, external_tools(turn))]
 
-    async def submit_tool_results(self, outputs: Mapping[str, str], *,
-                                  errors: Collection[str] = ()) -> list[Item]:
+    async def submit_tool_results(
+        self, outputs: Mapping[str, str], *, errors: Collection[str] = ()
+    ) -> list[Item]:
         """Record results of client-side tool calls (`{tool_call_id: output}`; ids in
         `errors` are failed calls), from any process; continue with `resume_turn()`."""
         return await submit_results(self._engine, self.id, outputs, errors=errors)
 
-    async def approve(self, tool_call_id: str, *, reason: str | None = None,
-                      always: bool = False, sender: str | None = None) -> ApprovalResponse:
+    async def approve(
+        self,
+        tool_call_id: str,
+        *,
+        reason: str | None = None,
+        always: bool = False,
+        sender: str | None = None,
+    ) -> ApprovalResponse:
         """Approve a pending tool call (from any process). `always` approves every later call
         of the same tool on this thread. Approving twice records one decision. Continue the
         turn with `resume_turn()`."""
-        return await decide(self._engine, self.id, tool_call_id, "approved", reason=reason,
-                            always=always, sender=sender)
+        return await decide(
+            self._engine,
+            self.id,
+            tool_call_id,
+            "approved",
+            reason=reason,
+            always=always,
+            sender=sender,
+        )
 
-    async def deny(self, tool_call_id: str, *, reason: str | None = None,
-                   always: bool = False, sender: str | None = None) -> ApprovalResponse:
+    async def deny(
+        self,
+        tool_call_id: str,
+        *,
+        reason: str | None = None,
+        always: bool = False,
+        sender: str | None = None,
+    ) -> ApprovalResponse:
         """Deny a pending tool call: the model receives a denial and nothing runs."""
-        return await decide(self._engine, self.id, tool_call_id, "denied", reason=reason,
-                            always=always, sender=sender)
+        return await decide(
+            self._engine,
+            self.id,
+            tool_call_id,
+            "denied",
+            reason=reason,
+            always=always,
+            sender=sender,
+        )
 
     def resume_turn_streamed(self) -> TurnStream:
         """Continue the thread's paused turn in this process, streaming its events."""
@@ -165,16 +218,18 @@ class Thread:
         async def start(listener: TurnListener) -> StartOutcome:
             record = await self.reload()
             if record.active_turn_id is None:
-                raise InvalidInputError("the thread has no paused turn to resume",
-                                        thread_id=self.id)
+                raise InvalidInputError(
+                    "the thread has no paused turn to resume", thread_id=self.id
+                )
             if not engine.settings.run_turns:  # a worker continues it; follow its events
                 await engine.store.wake(self.id)
                 engine.follow(self.id, record.active_turn_id, record.last_event_seq, listener)
                 return StartOutcome(kind="stored", turn_id=record.active_turn_id)
             active = await engine.continue_turn(self.id, record.active_turn_id, listener)
             if active is None:
-                raise TurnInProgressError("the turn is running in another process",
-                                          thread_id=self.id)
+                raise TurnInProgressError(
+                    "the turn is running in another process", thread_id=self.id
+                )
             return StartOutcome(kind="started", turn_id=record.active_turn_id)
 
         return TurnStream(engine, start)
@@ -196,8 +251,13 @@ class Thread:
 
     # -- scheduled effects -------------------------------------------------------------------
 
-    async def schedule(self, effect: TurnInput | ScheduledCall, *, at: float | None = None,
-                       delay: float | None = None) -> TimerRecord:
+    async def schedule(
+        self,
+        effect: TurnInput | ScheduledCall,
+        *,
+        at: float | None = None,
+        delay: float | None = None,
+    ) -> TimerRecord:
         """Post input (or make a `ScheduledCall`) on this thread later, durably: at `at`
         (epoch seconds) or after `delay` seconds, fired once by whichever process runs
         recovery."""
@@ -211,15 +271,23 @@ class Thread:
     async def cancel_scheduled(self, timer_id: str) -> bool:
         return await self._engine.store.cancel_timer(timer_id)
 
-    async def enqueue(self, input: TurnInput, *, sender: str | None = None,
-                      client_key: str | None = None) -> InboxEntry:
+    async def enqueue(
+        self, input: TurnInput, *, sender: str | None = None, client_key: str | None = None
+    ) -> InboxEntry:
         """Queue input for its own turn after the running one (at once if the thread is
         idle). Accepted input is stored before this returns."""
         parts, sender = normalize_input(input, sender)
-        entry = await self._engine.store.enqueue(InboxEntry(
-            entry_id=new_id("inbox"), thread_id=self.id, position=0,
-            input=parts_as_json(parts), sender=sender, client_key=client_key,
-            created_at=time.time()))
+        entry = await self._engine.store.enqueue(
+            InboxEntry(
+                entry_id=new_id("inbox"),
+                thread_id=self.id,
+                position=0,
+                input=parts_as_json(parts),
+                sender=sender,
+                client_key=client_key,
+                created_at=time.time(),
+            )
+        )
         self._engine.spawn(self._engine.drain(self.id))
         return entry
 
@@ -299,7 +367,8 @@ class Thread:
         """Close the thread to new input and hide it from default listings."""
         self._refuse_if_running("archive")
         self.record = await self._engine.store.update_thread(
-            self.id, ThreadUpdate(status="archived"))
+            self.id, ThreadUpdate(status="archived")
+        )
         return self.record
 
     async def unarchive(self) -> ThreadRecord:
@@ -317,14 +386,16 @@ class Thread:
         if not isinstance(metadata, dict):
             raise InvalidInputError("metadata must be a dict")
         self.record = await self._engine.store.update_thread(
-            self.id, ThreadUpdate(metadata=metadata))
+            self.id, ThreadUpdate(metadata=metadata)
+        )
         return self.record
 
     def _refuse_if_running(self, action: str) -> None:
         if self.id in self._engine.active:
-            raise TurnInProgressError(f"cannot {action} a thread while a turn runs on it; "
-                                      "interrupt() it first", thread_id=self.id)
-
+            raise TurnInProgressError(
+                f"cannot {action} a thread while a turn runs on it; interrupt() it first",
+                thread_id=self.id,
+            )
 
 
 async def _consume(stream: TurnStream) -> TurnResult:

@@ -54,8 +54,11 @@ class Invocation:
 
     @property
     def suspended(self) -> bool:
-        return self.choice is not None and not self.choice.done() and not (
-            self.task is not None and self.task.done())
+        return (
+            self.choice is not None
+            and not self.choice.done()
+            and not (self.task is not None and self.task.done())
+        )
 
     def deliver(self, value: Any) -> None:
         assert self.choice is not None
@@ -80,25 +83,29 @@ class _Services:
         invocation.notify()
         return await invocation.choice
 
-    def schedule_effect(self, effect: Any, *, at: float | None, delay: float | None
-                        ) -> TimerRecord:
-        return self._ctx.services.timer_for(self._ctx.thread.thread_id, effect, at=at,
-                                            delay=delay)
+    def schedule_effect(self, effect: Any, *, at: float | None, delay: float | None) -> TimerRecord:
+        return self._ctx.services.timer_for(self._ctx.thread.thread_id, effect, at=at, delay=delay)
 
     async def scheduled_effects(self) -> list[TimerRecord]:
         return await self._ctx.store.list_timers(self._ctx.thread.thread_id)
 
 
-def _result(call: ToolCall, output: str, outcome: ToolOutcome, item_id: str | None = None
-            ) -> NewItem:
-    payload = ToolResult(tool_call_id=call.tool_call_id, name=call.name, output=output,
-                         outcome=outcome)
+def _result(
+    call: ToolCall, output: str, outcome: ToolOutcome, item_id: str | None = None
+) -> NewItem:
+    payload = ToolResult(
+        tool_call_id=call.tool_call_id, name=call.name, output=output, outcome=outcome
+    )
     return NewItem(item_id=item_id or new_id("item"), payload=payload)
 
 
-_STATE_OF: dict[str, ToolCallState] = {"success": "succeeded", "error": "failed",
-                                       "denied": "denied", "unknown": "unknown",
-                                       "cancelled": "failed"}
+_STATE_OF: dict[str, ToolCallState] = {
+    "success": "succeeded",
+    "error": "failed",
+    "denied": "denied",
+    "unknown": "unknown",
+    "cancelled": "failed",
+}
 
 
 class ToolStep:
@@ -117,8 +124,11 @@ class ToolStep:
         """Returns True when the turn paused for a human."""
         ctx = self.ctx
         tools = ctx.agent.resolve_mode(ctx.thread.mode).tools
-        states: dict[str, ToolCallState] = {} if self.fresh else (
-            await ctx.store.load_tool_states(ctx.thread.thread_id, ctx.turn.turn_id))
+        states: dict[str, ToolCallState] = (
+            {}
+            if self.fresh
+            else (await ctx.store.load_tool_states(ctx.thread.thread_id, ctx.turn.turn_id))
+        )
         records = call_records(ctx.turn_items())
         standing = ctx.indexed.standing
         state_value = _state_value(ctx)
@@ -141,26 +151,36 @@ class ToolStep:
                 pending = True
                 continue
             if tool is None:
-                immediate.append(_result(call, f"Error: there is no tool named {call.name!r}; "
-                                         f"available: {', '.join(sorted(tools)) or 'none'}.",
-                                         "error"))
+                immediate.append(
+                    _result(
+                        call,
+                        f"Error: there is no tool named {call.name!r}; "
+                        f"available: {', '.join(sorted(tools)) or 'none'}.",
+                        "error",
+                    )
+                )
                 continue
             if record.awaiting is not None:  # the tool paused for a human's choice
                 if record.answer is None:
                     pending = True
                     continue
-                held = ctx.services.suspended.pop((ctx.thread.thread_id, call.tool_call_id),
-                                                  None)
+                held = ctx.services.suspended.pop((ctx.thread.thread_id, call.tool_call_id), None)
                 if held is not None:
                     to_resume.append((held, record.answer.value))
                 elif tool.idempotent:
-                    to_run.append(Invocation(call=call, tool=tool,
-                                             preset_choice=record.answer.value))
+                    to_run.append(
+                        Invocation(call=call, tool=tool, preset_choice=record.answer.value)
+                    )
                 else:
-                    immediate.append(_result(
-                        call, "Error: the outcome is unknown: the tool was cut off while "
-                        "waiting for input and was not run again. The answer given was: "
-                        f"{record.answer.value!r}.", "unknown"))
+                    immediate.append(
+                        _result(
+                            call,
+                            "Error: the outcome is unknown: the tool was cut off while "
+                            "waiting for input and was not run again. The answer given was: "
+                            f"{record.answer.value!r}.",
+                            "unknown",
+                        )
+                    )
                 continue
             if states.get(call.tool_call_id) == "started":
                 # The call was cut off by a crash or a hand-over.
@@ -168,34 +188,58 @@ class ToolStep:
                     to_run.append(Invocation(call=call, tool=tool))
                     continue
                 if ctx.agent.on_unknown == "pause" and not (
-                        record.response is not None and record.response.decision == "denied"):
+                    record.response is not None and record.response.decision == "denied"
+                ):
                     if record.response is not None:
                         to_run.append(Invocation(call=call, tool=tool))
                     elif record.request is None:
-                        asks.append(self._ask(call, "the outcome of this call is unknown after "
-                                              "an interruption: approve to run it again, deny "
-                                              "to report it as unknown", None))
+                        asks.append(
+                            self._ask(
+                                call,
+                                "the outcome of this call is unknown after "
+                                "an interruption: approve to run it again, deny "
+                                "to report it as unknown",
+                                None,
+                            )
+                        )
                         pending = True
                     else:
                         pending = True
                     continue
-                immediate.append(_result(
-                    call, "Error: the outcome of this call is unknown: it was interrupted and "
-                    "may or may not have taken effect. It was not run again.", "unknown"))
+                immediate.append(
+                    _result(
+                        call,
+                        "Error: the outcome of this call is unknown: it was interrupted and "
+                        "may or may not have taken effect. It was not run again.",
+                        "unknown",
+                    )
+                )
                 continue
             if tool.needs_approval(call.arguments, state_value):
                 decision = record.response or standing.get(call.name)
                 if decision is not None and decision.decision == "approved":
                     if record.request is not None and (
-                            record.request.arguments_hash != arguments_hash(call.arguments)):
-                        immediate.append(_result(call, "Error: the approval does not match "
-                                                 "these arguments; nothing was run.", "denied"))
+                        record.request.arguments_hash != arguments_hash(call.arguments)
+                    ):
+                        immediate.append(
+                            _result(
+                                call,
+                                "Error: the approval does not match "
+                                "these arguments; nothing was run.",
+                                "denied",
+                            )
+                        )
                     else:
                         to_run.append(Invocation(call=call, tool=tool))
                 elif decision is not None:
                     reason = f": {decision.reason}" if decision.reason else ""
-                    immediate.append(_result(call, f"Error: a human denied this call{reason}. "
-                                             "It was not run.", "denied"))
+                    immediate.append(
+                        _result(
+                            call,
+                            f"Error: a human denied this call{reason}. It was not run.",
+                            "denied",
+                        )
+                    )
                 elif record.request is not None:
                     expires_at = record.request.expires_at
                     if expires_at is not None and expires_at <= now:
@@ -236,12 +280,24 @@ class ToolStep:
                 key = (ctx.thread.thread_id, call.tool_call_id)
                 ctx.services.suspended[key] = invocation
                 if records.get(call.tool_call_id, CallRecord()).awaiting is None:
-                    asks.append(new_item(AwaitingInput(
-                        tool_call_id=call.tool_call_id, prompt=invocation.prompt,
-                        schema=invocation.schema)))
-                    self._announce(asks[-1], {"kind": "input", "tool_call_id": call.tool_call_id,
-                                              "prompt": invocation.prompt,
-                                              "schema": invocation.schema})
+                    asks.append(
+                        new_item(
+                            AwaitingInput(
+                                tool_call_id=call.tool_call_id,
+                                prompt=invocation.prompt,
+                                schema=invocation.schema,
+                            )
+                        )
+                    )
+                    self._announce(
+                        asks[-1],
+                        {
+                            "kind": "input",
+                            "tool_call_id": call.tool_call_id,
+                            "prompt": invocation.prompt,
+                            "schema": invocation.schema,
+                        },
+                    )
                 continue
             assert invocation.task is not None
             output = invocation.task.result()
@@ -250,8 +306,12 @@ class ToolStep:
             if context is not None and context.state_changed:
                 ctx.state = context.state_as_json()
                 self._state_changed = True
-        timers = [t for i in invocations if i.context is not None and not i.suspended
-                  for t in i.context.scheduled]
+        timers = [
+            t
+            for i in invocations
+            if i.context is not None and not i.suspended
+            for t in i.context.scheduled
+        ]
         done = [*immediate, *results]
         for item in done:
             payload = item.payload
@@ -259,47 +319,90 @@ class ToolStep:
                 new_states[payload.tool_call_id] = _STATE_OF[payload.outcome]
         extra: dict[str, Any] = {"state": ctx.state} if self._state_changed else {}
         if pending:
-            extra |= {"turn_status": "awaiting_approval", "end": "pause",
-                      "wake_after": max(0.0, min(wake_at) - time.time()) if wake_at else None}
-        await ctx.commit([*done, *asks], tool_states=new_states, timers=timers,
-                         trailing=self._announcements, wait=pending, **extra)
+            extra |= {
+                "turn_status": "awaiting_approval",
+                "end": "pause",
+                "wake_after": max(0.0, min(wake_at) - time.time()) if wake_at else None,
+            }
+        await ctx.commit(
+            [*done, *asks],
+            tool_states=new_states,
+            timers=timers,
+            trailing=self._announcements,
+            wait=pending,
+            **extra,
+        )
         await ctx.fault("after_approval_request" if pending else "after_tool_result")
         return pending
 
     def _ask(self, call: ToolCall, reason: str | None, expires_at: float | None) -> NewItem:
-        request = ApprovalRequest(tool_call_id=call.tool_call_id, name=call.name,
-                                  arguments=call.arguments,
-                                  arguments_hash=arguments_hash(call.arguments), reason=reason,
-                                  expires_at=expires_at)
+        request = ApprovalRequest(
+            tool_call_id=call.tool_call_id,
+            name=call.name,
+            arguments=call.arguments,
+            arguments_hash=arguments_hash(call.arguments),
+            reason=reason,
+            expires_at=expires_at,
+        )
         item = new_item(request)
-        self._announce(item, {"kind": "approval", "tool_call_id": call.tool_call_id,
-                              "name": call.name, "arguments": call.arguments, "reason": reason,
-                              "expires_at": expires_at})
+        self._announce(
+            item,
+            {
+                "kind": "approval",
+                "tool_call_id": call.tool_call_id,
+                "name": call.name,
+                "arguments": call.arguments,
+                "reason": reason,
+                "expires_at": expires_at,
+            },
+        )
         return item
 
     def _announce(self, item: NewItem, params: dict[str, Any]) -> None:
         self._announcements.append(("approval_requested", params, item.item_id))
 
     def _expire(self, call: ToolCall) -> list[NewItem]:
-        self.ctx.events.emit("approval_resolved", params={
-            "tool_call_id": call.tool_call_id, "decision": "denied", "reason": "expired",
-            "expired": True})
-        return [new_item(ApprovalResponse(tool_call_id=call.tool_call_id, decision="denied",
-                                          reason="expired")),
-                _result(call, "Error: the approval request expired and was denied. "
-                        "It was not run.", "denied")]
+        self.ctx.events.emit(
+            "approval_resolved",
+            params={
+                "tool_call_id": call.tool_call_id,
+                "decision": "denied",
+                "reason": "expired",
+                "expired": True,
+            },
+        )
+        return [
+            new_item(
+                ApprovalResponse(
+                    tool_call_id=call.tool_call_id, decision="denied", reason="expired"
+                )
+            ),
+            _result(
+                call,
+                "Error: the approval request expired and was denied. It was not run.",
+                "denied",
+            ),
+        ]
 
     def _start(self, invocation: Invocation, state_value: Any) -> None:
         ctx = self.ctx
         call = invocation.call
-        ctx.item_started(invocation.result_id, ToolResult(
-            tool_call_id=call.tool_call_id, name=call.name, output=""))
+        ctx.item_started(
+            invocation.result_id,
+            ToolResult(tool_call_id=call.tool_call_id, name=call.name, output=""),
+        )
         if invocation.tool.context_parameter is not None:
             invocation.context = ThreadState[Any](
-                thread_id=ctx.thread.thread_id, turn_id=ctx.turn.turn_id,
-                tool_call_id=call.tool_call_id, user_id=ctx.thread.user_id, items=ctx.history,
-                state=state_value, state_type=ctx.agent.state_type, epoch=ctx.epoch,
-                services=_Services(ctx, invocation))
+                thread_id=ctx.thread.thread_id,
+                turn_id=ctx.turn.turn_id,
+                tool_call_id=call.tool_call_id,
+                user_id=ctx.thread.user_id,
+                items=ctx.history,
+                state=state_value,
+                state_type=ctx.agent.state_type,
+                epoch=ctx.epoch,
+                services=_Services(ctx, invocation),
+            )
 
         async def execute() -> ToolOutput:
             try:
@@ -329,11 +432,16 @@ class ToolStep:
         done: list[NewItem] = []
         for invocation in self._invocations:
             task = invocation.task
-            if task is not None and task.done() and not task.cancelled() and (
-                    task.exception() is None):
+            if (
+                task is not None
+                and task.done()
+                and not task.cancelled()
+                and (task.exception() is None)
+            ):
                 output = task.result()
-                done.append(_result(invocation.call, output.output, output.outcome,
-                                    invocation.result_id))
+                done.append(
+                    _result(invocation.call, output.output, output.outcome, invocation.result_id)
+                )
         return done
 
 

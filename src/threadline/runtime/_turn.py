@@ -53,8 +53,9 @@ class TurnRunner:
         except TimeoutError:
             budget = self.ctx.budget
             assert budget.max_wall_seconds is not None
-            error = BudgetExceededError("max_wall_seconds", budget.max_wall_seconds,
-                                        time.time() - self.ctx.turn.created_at)
+            error = BudgetExceededError(
+                "max_wall_seconds", budget.max_wall_seconds, time.time() - self.ctx.turn.created_at
+            )
             await self._end("failed", error.to_dict(), "budget")
         except asyncio.CancelledError:
             if self.ctx.turn.is_final or self.ctx.turn.status == "awaiting_approval":
@@ -70,9 +71,11 @@ class TurnRunner:
             await self._end("failed", exc.to_dict(), "error")
         except Exception as exc:
             logger.exception("turn %s failed unexpectedly", self.ctx.turn.turn_id)
-            await self._end("failed", {"code": "internal_error",
-                                       "message": f"internal error ({type(exc).__name__})"},
-                            "error")
+            await self._end(
+                "failed",
+                {"code": "internal_error", "message": f"internal error ({type(exc).__name__})"},
+                "error",
+            )
         return TurnResult.from_context(self.ctx)
 
     def _deadline(self) -> float | None:
@@ -104,14 +107,18 @@ class TurnRunner:
             await ctx.fault("after_model_response")
             ctx.steps += 1
             ctx.usage = ctx.usage + response.usage
-            ctx.events.emit("usage_delta", params={"usage": response.usage.to_dict(),
-                                                   "total": ctx.usage.to_dict()})
+            ctx.events.emit(
+                "usage_delta",
+                params={"usage": response.usage.to_dict(), "total": ctx.usage.to_dict()},
+            )
             items = model_step.final_items()
             self._model_step = None
             if any(isinstance(i.payload, ToolCall) for i in items):
                 states: dict[str, ToolCallState] = {
-                    i.payload.tool_call_id: "requested" for i in items
-                    if isinstance(i.payload, ToolCall)}
+                    i.payload.tool_call_id: "requested"
+                    for i in items
+                    if isinstance(i.payload, ToolCall)
+                }
                 await ctx.commit(items, tool_states=states, wait=False)
                 await ctx.fault("after_step_commit")
                 self._check_usage()
@@ -124,8 +131,11 @@ class TurnRunner:
     async def _take_steering(self) -> None:
         ctx = self.ctx
         # Only look when a write saw steering input, or before any write has said.
-        if ctx.written is not None and not ctx.written.steering and (
-                ctx.thread.thread_id not in ctx.services.steered):
+        if (
+            ctx.written is not None
+            and not ctx.written.steering
+            and (ctx.thread.thread_id not in ctx.services.steered)
+        ):
             return
         ctx.services.steered.discard(ctx.thread.thread_id)
         entries = await ctx.store.steering(ctx.thread.thread_id)
@@ -153,12 +163,14 @@ class TurnRunner:
         # The new summary replaces the one before it, so it covers that one's content too.
         summary, usage = await summarize(ctx.model, [*leading_summary(kept), *dropped])
         ctx.usage = ctx.usage + usage
-        ctx.events.emit("usage_delta", params={"usage": usage.to_dict(),
-                                               "total": ctx.usage.to_dict(),
-                                               "phase": "summary"})
-        ctx.events.emit("system_event", params={"phase": summary.phase,
-                                                "message": summary.message,
-                                                "data": summary.data})
+        ctx.events.emit(
+            "usage_delta",
+            params={"usage": usage.to_dict(), "total": ctx.usage.to_dict(), "phase": "summary"},
+        )
+        ctx.events.emit(
+            "system_event",
+            params={"phase": summary.phase, "message": summary.message, "data": summary.data},
+        )
         await ctx.commit([new_item(summary)], wait=False)
 
     def _check_usage(self) -> None:
@@ -189,19 +201,36 @@ class TurnRunner:
                 ctx.repairs += 1
                 message = spec.repair_prompt(problems)
                 data = {"attempt": ctx.repairs, "problems": problems}
-                ctx.events.emit("system_event", params={"phase": "repair", "message": message,
-                                                        "data": data})
-                await ctx.commit([*items, new_item(SystemEvent(phase="repair", message=message,
-                                                               data=data))], wait=False)
+                ctx.events.emit(
+                    "system_event", params={"phase": "repair", "message": message, "data": data}
+                )
+                await ctx.commit(
+                    [*items, new_item(SystemEvent(phase="repair", message=message, data=data))],
+                    wait=False,
+                )
                 return False
             ctx.output = value
         output = ctx.output
         if output is not None and hasattr(output, "model_dump"):
             output = output.model_dump(mode="json")
         await ctx.fault("before_turn_complete")
-        await ctx.commit(items, turn_status="completed", end="release", trailing=[(
-            "completed", {"status": "completed", "text": text, "output": output,
-                          "usage": ctx.usage.to_dict()}, None)])
+        await ctx.commit(
+            items,
+            turn_status="completed",
+            end="release",
+            trailing=[
+                (
+                    "completed",
+                    {
+                        "status": "completed",
+                        "text": text,
+                        "output": output,
+                        "usage": ctx.usage.to_dict(),
+                    },
+                    None,
+                )
+            ],
+        )
         return True
 
     async def end_cancelled(self) -> TurnResult:
@@ -226,48 +255,86 @@ class TurnRunner:
             items += self._model_step.partial_items(item_status)
         finished: dict[str, NewItem] = {}
         if keep and self._tool_step is not None:
-            finished = {r.payload.tool_call_id: r  # type: ignore[union-attr]
-                        for r in self._tool_step.finished_results()}
-        reason = ("the turn was interrupted before this tool call finished"
-                  if status == "cancelled" else "the turn failed before this tool call finished")
+            finished = {
+                r.payload.tool_call_id: r  # type: ignore[union-attr]
+                for r in self._tool_step.finished_results()
+            }
+        reason = (
+            "the turn was interrupted before this tool call finished"
+            if status == "cancelled"
+            else "the turn failed before this tool call finished"
+        )
         states: dict[str, ToolCallState] = {}
         for call_item in unanswered_calls(ctx.turn_items()):
             call = call_item.payload
             assert isinstance(call, ToolCall)
             result = finished.get(call.tool_call_id)
             if result is None:
-                result = new_item(ToolResult(
-                    tool_call_id=call.tool_call_id, name=call.name, output=f"Error: {reason}.",
-                    outcome="cancelled"))
+                result = new_item(
+                    ToolResult(
+                        tool_call_id=call.tool_call_id,
+                        name=call.name,
+                        output=f"Error: {reason}.",
+                        outcome="cancelled",
+                    )
+                )
                 states[call.tool_call_id] = "failed"
             else:
-                states[call.tool_call_id] = "succeeded" if (
-                    result.payload.outcome == "success") else "failed"  # type: ignore[union-attr]
+                succeeded = isinstance(result.payload, ToolResult) and (
+                    result.payload.outcome == "success"
+                )
+                states[call.tool_call_id] = "succeeded" if succeeded else "failed"
             items.append(result)
         if error is not None:
-            items.append(new_item(ErrorPayload(code=str(error.get("code", "error")),
-                                               message=str(error.get("message", "")))))
+            items.append(
+                new_item(
+                    ErrorPayload(
+                        code=str(error.get("code", "error")), message=str(error.get("message", ""))
+                    )
+                )
+            )
         if not keep:
-            items.append(new_item(SystemEvent(
-                phase=DISCARD_PHASE, message="this turn's output is hidden from the model",
-                data={"turn_id": ctx.turn.turn_id})))
+            items.append(
+                new_item(
+                    SystemEvent(
+                        phase=DISCARD_PHASE,
+                        message="this turn's output is hidden from the model",
+                        data={"turn_id": ctx.turn.turn_id},
+                    )
+                )
+            )
         for (thread_id, call_id), invocation in list(ctx.services.suspended.items()):
             if thread_id == ctx.thread.thread_id and invocation.task is not None:
                 invocation.task.cancel()
                 del ctx.services.suspended[(thread_id, call_id)]
         if status == "cancelled":
-            terminal: Trailing = ("cancelled", {"status": "cancelled", "reason": phase,
-                                                "usage": ctx.usage.to_dict()}, None)
+            terminal: Trailing = (
+                "cancelled",
+                {"status": "cancelled", "reason": phase, "usage": ctx.usage.to_dict()},
+                None,
+            )
         else:
-            terminal = ("failed", {"status": "failed", "error": error,
-                                   "usage": ctx.usage.to_dict()}, None)
-        await ctx.commit(items, turn_status=status, end="release", error=error,
-                         trailing=[terminal], tool_states=states)
+            terminal = (
+                "failed",
+                {"status": "failed", "error": error, "usage": ctx.usage.to_dict()},
+                None,
+            )
+        await ctx.commit(
+            items,
+            turn_status=status,
+            end="release",
+            error=error,
+            trailing=[terminal],
+            tool_states=states,
+        )
 
 
 class _OutputInvalid(ThreadlineError):
     code = "output_invalid"
 
     def __init__(self, problems: str, attempts: int) -> None:
-        super().__init__(f"the answer did not match the output schema after {attempts} "
-                         f"repair attempt(s): {problems}", attempts=attempts)
+        super().__init__(
+            f"the answer did not match the output schema after {attempts} "
+            f"repair attempt(s): {problems}",
+            attempts=attempts,
+        )

@@ -13,8 +13,9 @@ class _DeltaRun:
 
     __slots__ = ("extra", "item_id", "parts", "seq", "type")
 
-    def __init__(self, event_type: EventType, item_id: str | None, seq: int,
-                 extra: Mapping[str, Any]) -> None:
+    def __init__(
+        self, event_type: EventType, item_id: str | None, seq: int, extra: Mapping[str, Any]
+    ) -> None:
         self.type: EventType = event_type
         self.item_id = item_id
         self.seq = seq
@@ -26,8 +27,9 @@ class TurnEvents:
     """Numbers a turn's events, hands them to live listeners at once, and keeps the ones not
     yet stored until the next commit takes them (deltas coalesced)."""
 
-    def __init__(self, *, thread_id: str, turn_id: str, last_seq: int,
-                 publish: Publish | None = None) -> None:
+    def __init__(
+        self, *, thread_id: str, turn_id: str, last_seq: int, publish: Publish | None = None
+    ) -> None:
         self.thread_id = thread_id
         self.turn_id = turn_id
         self.last_seq = last_seq
@@ -44,9 +46,15 @@ class TurnEvents:
         for event in held:
             publish(event)
 
-    def emit(self, event_type: EventType, *, item_id: str | None = None,
-             params: Mapping[str, Any] | None = None, raw: Any = None,
-             defer: bool = False) -> Event:
+    def emit(
+        self,
+        event_type: EventType,
+        *,
+        item_id: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        raw: Any = None,
+        defer: bool = False,
+    ) -> Event:
         """Number an event and publish it (with `defer`, only at `publish_deferred()`)."""
         params = params or {}
         if event_type in DELTA_EVENT_TYPES:
@@ -57,13 +65,27 @@ class TurnEvents:
                 run = self._run = _DeltaRun(event_type, item_id, self.last_seq, extra)
                 self._unstored.append(run)
             run.parts.append(params["delta"])
-            event = Event(type=event_type, thread_id=self.thread_id, turn_id=self.turn_id,
-                          item_id=item_id, seq=run.seq, params=params, raw=raw)
+            event = Event(
+                type=event_type,
+                thread_id=self.thread_id,
+                turn_id=self.turn_id,
+                item_id=item_id,
+                seq=run.seq,
+                params=params,
+                raw=raw,
+            )
         else:
             self._run = None
             self.last_seq += 1
-            event = Event(type=event_type, thread_id=self.thread_id, turn_id=self.turn_id,
-                          item_id=item_id, seq=self.last_seq, params=params, raw=raw)
+            event = Event(
+                type=event_type,
+                thread_id=self.thread_id,
+                turn_id=self.turn_id,
+                item_id=item_id,
+                seq=self.last_seq,
+                params=params,
+                raw=raw,
+            )
             self._unstored.append(event)
         if defer:
             self._deferred.append(event)
@@ -91,8 +113,15 @@ class TurnEvents:
         self._run = None
         taken, self._unstored = self._unstored, []
         return [
-            e if isinstance(e, Event) else Event(
-                type=e.type, thread_id=self.thread_id, turn_id=self.turn_id, item_id=e.item_id,
-                seq=e.seq, params={**e.extra, "delta": "".join(e.parts)})
+            e
+            if isinstance(e, Event)
+            else Event(
+                type=e.type,
+                thread_id=self.thread_id,
+                turn_id=self.turn_id,
+                item_id=e.item_id,
+                seq=e.seq,
+                params={**e.extra, "delta": "".join(e.parts)},
+            )
             for e in taken
         ]

@@ -8,5 +8,11 @@ at `/codex`, behind a loopback-by-default, key-checking gate.
 from ._app import create_app
 from ._config import DEFAULT_HOST, DEFAULT_PORT, ServerConfig, is_loopback, key_identity
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "ServerConfig", "create_app", "is_loopback",
-           "key_identity"]
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "ServerConfig",
+    "create_app",
+    "is_loopback",
+    "key_identity",
+]

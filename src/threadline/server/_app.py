@@ -49,8 +49,11 @@ def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
         await app.open()
         await app.recover()
         stop = asyncio.Event()
-        working = (asyncio.ensure_future(app.work(concurrency=config.workers, stop=stop))
-                   if config.workers else None)
+        working = (
+            asyncio.ensure_future(app.work(concurrency=config.workers, stop=stop))
+            if config.workers
+            else None
+        )
         try:
             yield
         finally:
@@ -64,13 +67,23 @@ def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
     async def openapi(_: Request) -> Response:
         return JSONResponse(schema)
 
-    routes = [Route("/openapi.json", openapi, methods=["GET"]),
-              *ResponsesAPI(access).routes(), *ConversationsAPI(access).routes(), codex]
-    starlette = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
-        APIError: _api_error, BodyTooLarge: _body_too_large(config),
-        ThreadlineError: _threadline_error, HTTPException: _http_error,
-        Exception: _unexpected,
-    })
+    routes = [
+        Route("/openapi.json", openapi, methods=["GET"]),
+        *ResponsesAPI(access).routes(),
+        *ConversationsAPI(access).routes(),
+        codex,
+    ]
+    starlette = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            APIError: _api_error,
+            BodyTooLarge: _body_too_large(config),
+            ThreadlineError: _threadline_error,
+            HTTPException: _http_error,
+            Exception: _unexpected,
+        },
+    )
     return SecurityMiddleware(starlette, config)
 
 
@@ -94,11 +107,11 @@ async def _threadline_error(_: Request, exc: Exception) -> Response:
 async def _http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
-        return APIError(404, "Unknown URL: no such route on this server",
-                        code="unknown_url").response()
+        return APIError(
+            404, "Unknown URL: no such route on this server", code="unknown_url"
+        ).response()
     if exc.status_code == 405:
-        return APIError(405, "Method not allowed on this URL", code="method_not_allowed"
-                        ).response()
+        return APIError(405, "Method not allowed on this URL", code="method_not_allowed").response()
     return APIError(exc.status_code, str(exc.detail)).response()
 
 

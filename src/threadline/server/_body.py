@@ -28,12 +28,15 @@ async def read_json(request: Request, *, max_bytes: int, max_depth: int) -> dict
     except orjson.JSONDecodeError as exc:
         message = str(exc)
         if "surrogate" in message:
-            raise invalid("the request body contains a lone surrogate; send valid Unicode",
-                          code="invalid_text") from None
+            raise invalid(
+                "the request body contains a lone surrogate; send valid Unicode",
+                code="invalid_text",
+            ) from None
         if "depth" in message:
             raise _too_deep(max_depth) from None
-        raise invalid(f"the request body is not valid JSON: {message[:200]}",
-                      code="invalid_json") from None
+        raise invalid(
+            f"the request body is not valid JSON: {message[:200]}", code="invalid_json"
+        ) from None
     if not isinstance(value, dict):
         raise invalid("the request body must be a JSON object")
     check_json(value, max_depth)
@@ -62,10 +65,11 @@ def check_json(value: Any, max_depth: int) -> None:
 
 def _check_text(text: str) -> None:
     if "\x00" in text:
-        raise invalid("the request contains a NUL character in a string; it cannot be stored",
-                      code="invalid_text")
+        raise invalid(
+            "the request contains a NUL character in a string; it cannot be stored",
+            code="invalid_text",
+        )
 
 
 def _too_deep(max_depth: int) -> APIError:
-    return invalid(f"the request body is nested deeper than {max_depth} levels",
-                   code="too_deep")
+    return invalid(f"the request body is nested deeper than {max_depth} levels", code="too_deep")

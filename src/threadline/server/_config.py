@@ -70,7 +70,8 @@ class ServerConfig:
             raise ConfigurationError(
                 f"refusing to listen on {self.host} without an API key: anyone who can reach "
                 "it could read and run every thread. Pass --api-key (or set "
-                "THREADLINE_API_KEYS), or bind to 127.0.0.1")
+                "THREADLINE_API_KEYS), or bind to 127.0.0.1"
+            )
         if self.max_body_bytes <= 0 or self.max_json_depth <= 0 or self.sse_buffer <= 0:
             raise ConfigurationError("server limits must be positive")
 

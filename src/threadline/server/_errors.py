@@ -16,18 +16,34 @@ from threadline.types import (
     TurnInProgressError,
 )
 
-_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "permission_error",
-          404: "invalid_request_error", 405: "invalid_request_error", 409: "conflict_error",
-          413: "invalid_request_error", 415: "invalid_request_error",
-          422: "invalid_request_error", 500: "server_error", 503: "server_error"}
+_TYPES = {
+    400: "invalid_request_error",
+    401: "invalid_request_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    405: "invalid_request_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    422: "invalid_request_error",
+    500: "server_error",
+    503: "server_error",
+}
 
 
 class APIError(Exception):
     """An error answered to the client. `retry` sets `x-should-retry` (the OpenAI SDKs obey
     it): False for everything a retry cannot fix, or where a repeated POST would be wrong."""
 
-    def __init__(self, status: int, message: str, *, code: str | None = None,
-                 param: str | None = None, retry: bool = False) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        retry: bool = False,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -36,13 +52,22 @@ class APIError(Exception):
         self.retry = retry
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": _TYPES.get(self.status, "error"),
-                          "param": self.param, "code": self.code}}
+        return {
+            "error": {
+                "message": self.message,
+                "type": _TYPES.get(self.status, "error"),
+                "param": self.param,
+                "code": self.code,
+            }
+        }
 
     def response(self) -> Response:
-        return Response(orjson.dumps(self.body()), status_code=self.status,
-                        media_type="application/json",
-                        headers={"x-should-retry": "true" if self.retry else "false"})
+        return Response(
+            orjson.dumps(self.body()),
+            status_code=self.status,
+            media_type="application/json",
+            headers={"x-should-retry": "true" if self.retry else "false"},
+        )
 
 
 def not_found(kind: str, object_id: str, param: str | None = None) -> APIError:

@@ -56,8 +56,12 @@ class SecurityMiddleware:
         if self._allowed_hosts is None:
             return None
         if host is None or host.lower() not in self._allowed_hosts:
-            return APIError(400, "invalid Host header: this server only answers requests "
-                            "addressed to it by its loopback name", code="invalid_host")
+            return APIError(
+                400,
+                "invalid Host header: this server only answers requests "
+                "addressed to it by its loopback name",
+                code="invalid_host",
+            )
         return None
 
     def _authenticate(self, scope: Scope, authorization: str | None) -> APIError | None:
@@ -65,8 +69,12 @@ class SecurityMiddleware:
             return None
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            return APIError(401, "You didn't provide an API key. Send it in the Authorization "
-                            "header as 'Bearer YOUR_KEY'.", code="missing_api_key")
+            return APIError(
+                401,
+                "You didn't provide an API key. Send it in the Authorization "
+                "header as 'Bearer YOUR_KEY'.",
+                code="missing_api_key",
+            )
         presented = token.strip().encode()
         found: str | None = None
         for key, identity in self._keys:  # every key is compared: no early exit
@@ -90,8 +98,9 @@ class SecurityMiddleware:
 
 
 def too_large(limit: int) -> APIError:
-    return APIError(413, f"the request body is larger than the limit of {limit} bytes",
-                    code="request_too_large")
+    return APIError(
+        413, f"the request body is larger than the limit of {limit} bytes", code="request_too_large"
+    )
 
 
 def _headers(scope: Scope) -> dict[str, str]:

@@ -36,8 +36,9 @@ def check_text(**fields: str | None) -> None:
         if value is None:
             continue
         if "\x00" in value:
-            raise InvalidInputError(f"{name} contains a NUL character, which cannot be stored",
-                                    field=name)
+            raise InvalidInputError(
+                f"{name} contains a NUL character, which cannot be stored", field=name
+            )
         if not value.isascii():
             try:
                 value.encode()
@@ -51,60 +52,137 @@ def loads(text: str | bytes | None) -> Any:
     return None if text is None else orjson.loads(text)
 
 
-THREAD_COLUMNS = ("thread_id, key, user_id, resource_id, agent, mode, status, parent_id, state, "
-                  "metadata, created_at, updated_at, active_turn_id, last_item_seq, "
-                  "last_event_seq, turn_count, lease_owner, lease_epoch, lease_expires_at, "
-                  "wake_at")
+THREAD_COLUMNS = (
+    "thread_id, key, user_id, resource_id, agent, mode, status, parent_id, state, "
+    "metadata, created_at, updated_at, active_turn_id, last_item_seq, "
+    "last_event_seq, turn_count, lease_owner, lease_epoch, lease_expires_at, "
+    "wake_at"
+)
 THREAD_PLACEHOLDERS = ", ".join("?" * 20)
 
 
 def check_thread(t: ThreadRecord) -> None:
-    check_text(thread_id=t.thread_id, key=t.key, user_id=t.user_id, resource_id=t.resource_id,
-               agent=t.agent, mode=t.mode, status=t.status, parent_id=t.parent_id,
-               active_turn_id=t.active_turn_id, lease_owner=t.lease_owner)
+    check_text(
+        thread_id=t.thread_id,
+        key=t.key,
+        user_id=t.user_id,
+        resource_id=t.resource_id,
+        agent=t.agent,
+        mode=t.mode,
+        status=t.status,
+        parent_id=t.parent_id,
+        active_turn_id=t.active_turn_id,
+        lease_owner=t.lease_owner,
+    )
 
 
 def thread_row(t: ThreadRecord) -> tuple[Any, ...]:
     check_thread(t)
-    return (t.thread_id, t.key, t.user_id, t.resource_id, t.agent, t.mode, t.status, t.parent_id,
-            None if t.state is None else dumps(t.state), dumps(t.metadata), t.created_at,
-            t.updated_at, t.active_turn_id, t.last_item_seq, t.last_event_seq, t.turn_count,
-            t.lease_owner, t.lease_epoch, t.lease_expires_at, t.wake_at)
+    return (
+        t.thread_id,
+        t.key,
+        t.user_id,
+        t.resource_id,
+        t.agent,
+        t.mode,
+        t.status,
+        t.parent_id,
+        None if t.state is None else dumps(t.state),
+        dumps(t.metadata),
+        t.created_at,
+        t.updated_at,
+        t.active_turn_id,
+        t.last_item_seq,
+        t.last_event_seq,
+        t.turn_count,
+        t.lease_owner,
+        t.lease_epoch,
+        t.lease_expires_at,
+        t.wake_at,
+    )
 
 
 def thread_from_row(r: tuple[Any, ...]) -> ThreadRecord:
     return ThreadRecord(
-        thread_id=r[0], key=r[1], user_id=r[2], resource_id=r[3], agent=r[4], mode=r[5],
-        status=r[6], parent_id=r[7], state=loads(r[8]), metadata=loads(r[9]), created_at=r[10],
-        updated_at=r[11], active_turn_id=r[12], last_item_seq=r[13], last_event_seq=r[14],
-        turn_count=r[15], lease_owner=r[16], lease_epoch=r[17], lease_expires_at=r[18],
-        wake_at=r[19])
+        thread_id=r[0],
+        key=r[1],
+        user_id=r[2],
+        resource_id=r[3],
+        agent=r[4],
+        mode=r[5],
+        status=r[6],
+        parent_id=r[7],
+        state=loads(r[8]),
+        metadata=loads(r[9]),
+        created_at=r[10],
+        updated_at=r[11],
+        active_turn_id=r[12],
+        last_item_seq=r[13],
+        last_event_seq=r[14],
+        turn_count=r[15],
+        lease_owner=r[16],
+        lease_epoch=r[17],
+        lease_expires_at=r[18],
+        wake_at=r[19],
+    )
 
 
-TURN_COLUMNS = ("turn_id, thread_id, number, status, input, sender, client_key, usage, steps, "
-                "error, created_at, updated_at, completed_at, cancel_requested, options")
+TURN_COLUMNS = (
+    "turn_id, thread_id, number, status, input, sender, client_key, usage, steps, "
+    "error, created_at, updated_at, completed_at, cancel_requested, options"
+)
 TURN_PLACEHOLDERS = ", ".join("?" * 15)
 
 
 def check_turn(t: TurnRecord) -> None:
-    check_text(turn_id=t.turn_id, thread_id=t.thread_id, status=t.status, sender=t.sender,
-               client_key=t.client_key)
+    check_text(
+        turn_id=t.turn_id,
+        thread_id=t.thread_id,
+        status=t.status,
+        sender=t.sender,
+        client_key=t.client_key,
+    )
 
 
 def turn_row(t: TurnRecord) -> tuple[Any, ...]:
     check_turn(t)
-    return (t.turn_id, t.thread_id, t.number, t.status, dumps(t.input), t.sender, t.client_key,
-            dumps(t.usage.to_dict()), t.steps, None if t.error is None else dumps(t.error),
-            t.created_at, t.updated_at, t.completed_at, int(t.cancel_requested),
-            dumps(t.options))
+    return (
+        t.turn_id,
+        t.thread_id,
+        t.number,
+        t.status,
+        dumps(t.input),
+        t.sender,
+        t.client_key,
+        dumps(t.usage.to_dict()),
+        t.steps,
+        None if t.error is None else dumps(t.error),
+        t.created_at,
+        t.updated_at,
+        t.completed_at,
+        int(t.cancel_requested),
+        dumps(t.options),
+    )
 
 
 def turn_from_row(r: tuple[Any, ...]) -> TurnRecord:
     return TurnRecord(
-        turn_id=r[0], thread_id=r[1], number=r[2], status=r[3], input=loads(r[4]), sender=r[5],
-        client_key=r[6], usage=Usage.from_dict(loads(r[7])), steps=r[8], error=loads(r[9]),
-        created_at=r[10], updated_at=r[11], completed_at=r[12], cancel_requested=bool(r[13]),
-        options=loads(r[14]))
+        turn_id=r[0],
+        thread_id=r[1],
+        number=r[2],
+        status=r[3],
+        input=loads(r[4]),
+        sender=r[5],
+        client_key=r[6],
+        usage=Usage.from_dict(loads(r[7])),
+        steps=r[8],
+        error=loads(r[9]),
+        created_at=r[10],
+        updated_at=r[11],
+        completed_at=r[12],
+        cancel_requested=bool(r[13]),
+        options=loads(r[14]),
+    )
 
 
 ITEM_COLUMNS = "thread_id, seq, item_id, turn_id, type, status, call_id, content, created_at"
@@ -113,15 +191,37 @@ ITEM_COLUMNS = "thread_id, seq, item_id, turn_id, type, status, call_id, content
 def item_row(i: Item) -> tuple[Any, ...]:
     payload = i.payload
     call_id = payload_call_id(payload)
-    check_text(thread_id=i.thread_id, item_id=i.item_id, turn_id=i.turn_id, type=i.type,
-               status=i.status, call_id=call_id)
-    return (i.thread_id, i.seq, i.item_id, i.turn_id, i.type, i.status, call_id,
-            dumps(payload_to_dict(payload)), i.created_at)
+    check_text(
+        thread_id=i.thread_id,
+        item_id=i.item_id,
+        turn_id=i.turn_id,
+        type=i.type,
+        status=i.status,
+        call_id=call_id,
+    )
+    return (
+        i.thread_id,
+        i.seq,
+        i.item_id,
+        i.turn_id,
+        i.type,
+        i.status,
+        call_id,
+        dumps(payload_to_dict(payload)),
+        i.created_at,
+    )
 
 
 def item_from_row(r: tuple[Any, ...]) -> Item:
-    return Item(thread_id=r[0], seq=r[1], item_id=r[2], turn_id=r[3], status=r[5],
-                payload=payload_from_dict(r[4], orjson.loads(r[7])), created_at=r[8])
+    return Item(
+        thread_id=r[0],
+        seq=r[1],
+        item_id=r[2],
+        turn_id=r[3],
+        status=r[5],
+        payload=payload_from_dict(r[4], orjson.loads(r[7])),
+        created_at=r[8],
+    )
 
 
 EVENT_COLUMNS = "thread_id, seq, turn_id, item_id, type, params, created_at"
@@ -133,43 +233,67 @@ ITEM_REFERENCE = '{"$item":1}'
 def events_with_items(events: str = "events", items: str = "items") -> str:
     """The SELECT ... FROM that reads events with their referenced items (`e`, `i`)."""
     item_columns = ", ".join(f"i.{c.strip()}" for c in ITEM_COLUMNS.split(","))
-    return (f"SELECT e.thread_id, e.seq, e.turn_id, e.item_id, e.type, e.params, "
-            f"e.created_at, {item_columns} FROM {events} e LEFT JOIN {items} i ON "
-            f"e.params = '{ITEM_REFERENCE}' AND i.item_id = e.item_id")
+    return (
+        f"SELECT e.thread_id, e.seq, e.turn_id, e.item_id, e.type, e.params, "
+        f"e.created_at, {item_columns} FROM {events} e LEFT JOIN {items} i ON "
+        f"e.params = '{ITEM_REFERENCE}' AND i.item_id = e.item_id"
+    )
 
 
 def event_row(e: Event, created_at: float) -> tuple[Any, ...]:
     check_text(thread_id=e.thread_id, turn_id=e.turn_id, item_id=e.item_id, type=e.type)
-    params = ITEM_REFERENCE if e.type == "item_completed" and e.item_id is not None else dumps(
-        dict(e.params))
+    params = (
+        ITEM_REFERENCE
+        if e.type == "item_completed" and e.item_id is not None
+        else dumps(dict(e.params))
+    )
     return (e.thread_id, e.seq, e.turn_id, e.item_id, e.type, params, created_at)
 
 
 def event_from_row(r: tuple[Any, ...]) -> Event:
     """An event from a row of `events_with_items()`."""
-    params = ({"item": item_from_row(r[7:]).to_dict()} if r[5] == ITEM_REFERENCE
-              else loads(r[5]))
-    return Event(thread_id=r[0], seq=r[1], turn_id=r[2], item_id=r[3], type=r[4],
-                 params=params)
+    params = {"item": item_from_row(r[7:]).to_dict()} if r[5] == ITEM_REFERENCE else loads(r[5])
+    return Event(thread_id=r[0], seq=r[1], turn_id=r[2], item_id=r[3], type=r[4], params=params)
 
 
 INBOX_COLUMNS = "entry_id, thread_id, position, input, sender, client_key, created_at, kind"
 
 
 def check_inbox(e: InboxEntry) -> None:
-    check_text(entry_id=e.entry_id, thread_id=e.thread_id, sender=e.sender,
-               client_key=e.client_key, kind=e.kind)
+    check_text(
+        entry_id=e.entry_id,
+        thread_id=e.thread_id,
+        sender=e.sender,
+        client_key=e.client_key,
+        kind=e.kind,
+    )
 
 
 def inbox_row(e: InboxEntry) -> tuple[Any, ...]:
     check_inbox(e)
-    return (e.entry_id, e.thread_id, e.position, dumps(e.input), e.sender, e.client_key,
-            e.created_at, e.kind)
+    return (
+        e.entry_id,
+        e.thread_id,
+        e.position,
+        dumps(e.input),
+        e.sender,
+        e.client_key,
+        e.created_at,
+        e.kind,
+    )
 
 
 def inbox_from_row(r: tuple[Any, ...]) -> InboxEntry:
-    return InboxEntry(entry_id=r[0], thread_id=r[1], position=r[2], input=loads(r[3]),
-                      sender=r[4], client_key=r[5], created_at=r[6], kind=r[7])
+    return InboxEntry(
+        entry_id=r[0],
+        thread_id=r[1],
+        position=r[2],
+        input=loads(r[3]),
+        sender=r[4],
+        client_key=r[5],
+        created_at=r[6],
+        kind=r[7],
+    )
 
 
 TIMER_COLUMNS = "timer_id, thread_id, due_at, kind, input, status, created_at, fired_at"
@@ -181,10 +305,26 @@ def check_timer(t: TimerRecord) -> None:
 
 def timer_row(t: TimerRecord) -> tuple[Any, ...]:
     check_timer(t)
-    return (t.timer_id, t.thread_id, t.due_at, t.kind, dumps(t.input), t.status, t.created_at,
-            t.fired_at)
+    return (
+        t.timer_id,
+        t.thread_id,
+        t.due_at,
+        t.kind,
+        dumps(t.input),
+        t.status,
+        t.created_at,
+        t.fired_at,
+    )
 
 
 def timer_from_row(r: tuple[Any, ...]) -> TimerRecord:
-    return TimerRecord(timer_id=r[0], thread_id=r[1], due_at=r[2], kind=r[3], input=loads(r[4]),
-                       status=r[5], created_at=r[6], fired_at=r[7])
+    return TimerRecord(
+        timer_id=r[0],
+        thread_id=r[1],
+        due_at=r[2],
+        kind=r[3],
+        input=loads(r[4]),
+        status=r[5],
+        created_at=r[6],
+        fired_at=r[7],
+    )

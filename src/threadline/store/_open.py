@@ -32,7 +32,8 @@ def open_store(spec: str | Path | Store | None) -> Store:
     if "://" in spec:
         raise ConfigurationError(
             f"unsupported store URL {spec.split('://')[0]!r}://: use a file path, "
-            "sqlite:///PATH or postgresql://...")
+            "sqlite:///PATH or postgresql://..."
+        )
     return SQLiteStore(spec)
 
 
@@ -50,5 +51,4 @@ def _postgres(url: str) -> PostgresStore:
         raise ConfigurationError("give at most one non-empty ?schema= in the store URL")
     rest = urlencode([(key, value) for key, value in query if key != "schema"])
     connect_url = urlunsplit(parts._replace(query=rest))
-    return PostgresStore(connect_url, schema=schemas[0]) if schemas else PostgresStore(
-        connect_url)
+    return PostgresStore(connect_url, schema=schemas[0]) if schemas else PostgresStore(connect_url)

@@ -70,11 +70,22 @@ class PostgresStore:
     give `listen_url`, a direct connection to the server, since LISTEN needs a session.
     """
 
-    def __init__(self, url: str, *, schema: str = "public", min_size: int = 1,
-                 max_size: int = 10, timeout: float = 30.0, max_lifetime: float = 1800.0,
-                 max_idle: float = 600.0, statement_timeout: float | None = 30.0,
-                 idle_in_transaction_timeout: float | None = 60.0, attempts: int = 4,
-                 listen_url: str | None = None, listen_check_interval: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str = "public",
+        min_size: int = 1,
+        max_size: int = 10,
+        timeout: float = 30.0,
+        max_lifetime: float = 1800.0,
+        max_idle: float = 600.0,
+        statement_timeout: float | None = 30.0,
+        idle_in_transaction_timeout: float | None = 60.0,
+        attempts: int = 4,
+        listen_url: str | None = None,
+        listen_check_interval: float = 30.0,
+    ) -> None:
         if min_size < 0 or max_size < max(1, min_size):
             raise InvalidInputError("the pool needs 0 <= min_size <= max_size and max_size >= 1")
         if attempts < 1:
@@ -84,11 +95,18 @@ class PostgresStore:
         self.tables = Tables.in_schema(schema)
         self.listen_url = listen_url or url
         self.listen_check_interval = listen_check_interval
-        self._kwargs = connect_options(url, statement_timeout=statement_timeout,
-                                       idle_in_transaction_timeout=idle_in_transaction_timeout)
+        self._kwargs = connect_options(
+            url,
+            statement_timeout=statement_timeout,
+            idle_in_transaction_timeout=idle_in_transaction_timeout,
+        )
         self._pool_settings: dict[str, Any] = {
-            "min_size": min_size, "max_size": max_size, "timeout": timeout,
-            "max_lifetime": max_lifetime, "max_idle": max_idle}
+            "min_size": min_size,
+            "max_size": max_size,
+            "timeout": timeout,
+            "max_lifetime": max_lifetime,
+            "max_idle": max_idle,
+        }
         self._attempts = attempts
         self._runner: Runner | None = None
 
@@ -101,8 +119,13 @@ class PostgresStore:
         if self._runner is not None:
             return
         pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
-            self.url, kwargs=self._kwargs, open=False, name=f"threadline-{self.schema}",
-            check=AsyncConnectionPool.check_connection, **self._pool_settings)
+            self.url,
+            kwargs=self._kwargs,
+            open=False,
+            name=f"threadline-{self.schema}",
+            check=AsyncConnectionPool.check_connection,
+            **self._pool_settings,
+        )
         try:
             await pool.open(wait=True, timeout=self._pool_settings["timeout"])
             runner = Runner(pool, attempts=self._attempts)
@@ -135,10 +158,12 @@ class PostgresStore:
     async def _read(self, fn: Callable[[Connection], Awaitable[T]]) -> T:
         return await self._open_runner().read(fn)
 
-    async def _write(self, fn: Callable[..., Awaitable[T]], *, replay_safe: bool = False,
-                     **kwargs: Any) -> T:
+    async def _write(
+        self, fn: Callable[..., Awaitable[T]], *, replay_safe: bool = False, **kwargs: Any
+    ) -> T:
         return await self._open_runner().write(
-            functools.partial(fn, t=self.tables, **kwargs), replay_safe=replay_safe)
+            functools.partial(fn, t=self.tables, **kwargs), replay_safe=replay_safe
+        )
 
     async def _rows(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         return await self._read(lambda conn: fetchall(conn, query, params))
@@ -150,17 +175,25 @@ class PostgresStore:
 
     async def create_thread(self, thread: ThreadRecord) -> ThreadRecord:
         # With a key, repeating the insert finds the stored thread.
-        return await self._write(ops.create_thread, thread=thread,
-                                 replay_safe=thread.key is not None)
+        return await self._write(
+            ops.create_thread, thread=thread, replay_safe=thread.key is not None
+        )
 
     async def get_thread(self, thread_id: str) -> ThreadRecord | None:
-        row = await self._row(f"SELECT {codec.THREAD_COLUMNS} FROM {self.tables.threads} "
-                              "WHERE thread_id = %s", (thread_id,))
+        row = await self._row(
+            f"SELECT {codec.THREAD_COLUMNS} FROM {self.tables.threads} WHERE thread_id = %s",
+            (thread_id,),
+        )
         return None if row is None else codec.thread_from_row(row)
 
-    async def list_threads(self, *, user_id: str | None = None,
-                           status: ThreadStatus | None = None, limit: int = 20,
-                           cursor: str | None = None) -> ThreadPage:
+    async def list_threads(
+        self,
+        *,
+        user_id: str | None = None,
+        status: ThreadStatus | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> ThreadPage:
         if limit < 1 or limit > 1000:
             raise InvalidInputError("limit must be between 1 and 1000")
         clauses: list[str] = []
@@ -180,7 +213,8 @@ class PostgresStore:
         rows = await self._rows(
             f"SELECT {codec.THREAD_COLUMNS} FROM {self.tables.threads} WHERE "
             f"{' AND '.join(clauses)} ORDER BY created_at DESC, thread_id DESC LIMIT %s",
-            (*params, limit + 1))
+            (*params, limit + 1),
+        )
         threads = [codec.thread_from_row(r) for r in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
@@ -192,12 +226,15 @@ class PostgresStore:
         row = await self._row(
             f"SELECT {codec.THREAD_COLUMNS} FROM {self.tables.threads} WHERE user_id = %s AND "
             "agent = %s AND status != 'archived' ORDER BY created_at DESC, thread_id DESC "
-            "LIMIT 1", (user_id, agent))
+            "LIMIT 1",
+            (user_id, agent),
+        )
         return None if row is None else codec.thread_from_row(row)
 
     async def update_thread(self, thread_id: str, update: ThreadUpdate) -> ThreadRecord:
-        return await self._write(ops.update_thread, thread_id=thread_id,
-                                 changes=update.changes(), replay_safe=True)
+        return await self._write(
+            ops.update_thread, thread_id=thread_id, changes=update.changes(), replay_safe=True
+        )
 
     async def delete_thread(self, thread_id: str) -> bool:
         return await self._write(ops.delete_thread, thread_id=thread_id)
@@ -206,8 +243,9 @@ class PostgresStore:
 
     async def begin_turn(self, request: BeginTurn) -> BeginOutcome:
         # With a client key, a repeat after an unknown commit returns `Duplicate`.
-        return await self._write(ops.begin_turn, request=request,
-                                 replay_safe=request.turn.client_key is not None)
+        return await self._write(
+            ops.begin_turn, request=request, replay_safe=request.turn.client_key is not None
+        )
 
     async def append_items(self, request: AppendItems) -> None:
         await self._write(ops.append_items, request=request)
@@ -215,14 +253,21 @@ class PostgresStore:
     async def write_turn(self, write: TurnWrite) -> Written:
         return await self._write(ops.write_turn, write=write)
 
-    async def acquire_lease(self, thread_id: str, turn_id: str, *, owner: str,
-                            lease_seconds: float) -> Lease | None:
-        return await self._write(ops.acquire_lease, thread_id=thread_id, turn_id=turn_id,
-                                 owner=owner, lease_seconds=lease_seconds)
+    async def acquire_lease(
+        self, thread_id: str, turn_id: str, *, owner: str, lease_seconds: float
+    ) -> Lease | None:
+        return await self._write(
+            ops.acquire_lease,
+            thread_id=thread_id,
+            turn_id=turn_id,
+            owner=owner,
+            lease_seconds=lease_seconds,
+        )
 
     async def renew_leases(self, owner: str, lease_seconds: float) -> Renewal:
-        return await self._write(ops.renew_leases, owner=owner, lease_seconds=lease_seconds,
-                                 replay_safe=True)
+        return await self._write(
+            ops.renew_leases, owner=owner, lease_seconds=lease_seconds, replay_safe=True
+        )
 
     async def hand_back(self, thread_id: str, epoch: int) -> bool:
         return await self._write(ops.hand_back, thread_id=thread_id, epoch=epoch)
@@ -237,25 +282,48 @@ class PostgresStore:
         t = self.tables
 
         async def read(conn: Connection) -> list[Work]:
-            work = [Work(kind="expired", thread_id=r[0], turn_id=r[1]) for r in await fetchall(
-                conn, f"SELECT thread_id, active_turn_id FROM {t.threads} WHERE lease_owner IS "
-                f"NOT NULL AND lease_expires_at <= {NOW} LIMIT %s", (limit,))]
-            work += [Work(kind="wake", thread_id=r[0], turn_id=r[1]) for r in await fetchall(
-                conn, f"SELECT thread_id, active_turn_id FROM {t.threads} WHERE wake_at IS NOT "
-                f"NULL AND wake_at <= {NOW} AND lease_owner IS NULL AND active_turn_id IS NOT "
-                "NULL LIMIT %s", (limit,))]
-            work += [Work(kind="inbox", thread_id=r[0]) for r in await fetchall(
-                conn, f"SELECT DISTINCT inbox.thread_id FROM {t.inbox} AS inbox JOIN "
-                f"{t.threads} AS threads ON threads.thread_id = inbox.thread_id WHERE "
-                "threads.active_turn_id IS NULL AND inbox.kind != 'steer' LIMIT %s", (limit,))]
+            work = [
+                Work(kind="expired", thread_id=r[0], turn_id=r[1])
+                for r in await fetchall(
+                    conn,
+                    f"SELECT thread_id, active_turn_id FROM {t.threads} WHERE lease_owner IS "
+                    f"NOT NULL AND lease_expires_at <= {NOW} LIMIT %s",
+                    (limit,),
+                )
+            ]
+            work += [
+                Work(kind="wake", thread_id=r[0], turn_id=r[1])
+                for r in await fetchall(
+                    conn,
+                    f"SELECT thread_id, active_turn_id FROM {t.threads} WHERE wake_at IS NOT "
+                    f"NULL AND wake_at <= {NOW} AND lease_owner IS NULL AND active_turn_id IS NOT "
+                    "NULL LIMIT %s",
+                    (limit,),
+                )
+            ]
+            work += [
+                Work(kind="inbox", thread_id=r[0])
+                for r in await fetchall(
+                    conn,
+                    f"SELECT DISTINCT inbox.thread_id FROM {t.inbox} AS inbox JOIN "
+                    f"{t.threads} AS threads ON threads.thread_id = inbox.thread_id WHERE "
+                    "threads.active_turn_id IS NULL AND inbox.kind != 'steer' LIMIT %s",
+                    (limit,),
+                )
+            ]
             return work
 
         return await self._read(read)
 
     async def load_tool_states(self, thread_id: str, turn_id: str) -> dict[str, ToolCallState]:
-        return {r[0]: r[1] for r in await self._rows(
-            f"SELECT tool_call_id, state FROM {self.tables.tool_calls} WHERE thread_id = %s AND "
-            "turn_id = %s", (thread_id, turn_id))}
+        return {
+            r[0]: r[1]
+            for r in await self._rows(
+                f"SELECT tool_call_id, state FROM {self.tables.tool_calls} WHERE thread_id = %s AND "
+                "turn_id = %s",
+                (thread_id, turn_id),
+            )
+        }
 
     async def db_time(self) -> float:
         row = await self._row(f"SELECT {NOW}", ())
@@ -273,63 +341,95 @@ class PostgresStore:
     async def cancel_timer(self, timer_id: str) -> bool:
         return await self._write(ops.cancel_timer, timer_id=timer_id)
 
-    async def list_timers(self, thread_id: str, *, pending_only: bool = True
-                          ) -> list[TimerRecord]:
+    async def list_timers(self, thread_id: str, *, pending_only: bool = True) -> list[TimerRecord]:
         where = "thread_id = %s" + (" AND status = 'pending'" if pending_only else "")
-        return [codec.timer_from_row(r) for r in await self._rows(
-            f"SELECT {codec.TIMER_COLUMNS} FROM {self.tables.timers} WHERE {where} "
-            "ORDER BY due_at", (thread_id,))]
+        return [
+            codec.timer_from_row(r)
+            for r in await self._rows(
+                f"SELECT {codec.TIMER_COLUMNS} FROM {self.tables.timers} WHERE {where} "
+                "ORDER BY due_at",
+                (thread_id,),
+            )
+        ]
 
     async def fire_due_timers(self, limit: int = 100) -> list[TimerRecord]:
         # A repeat after an unknown commit finds those timers fired: none fires twice.
         return await self._write(ops.fire_due_timers, limit=limit, replay_safe=True)
 
     async def get_turn(self, turn_id: str) -> TurnRecord | None:
-        row = await self._row(f"SELECT {codec.TURN_COLUMNS} FROM {self.tables.turns} "
-                              "WHERE turn_id = %s", (turn_id,))
+        row = await self._row(
+            f"SELECT {codec.TURN_COLUMNS} FROM {self.tables.turns} WHERE turn_id = %s", (turn_id,)
+        )
         return None if row is None else codec.turn_from_row(row)
 
     async def list_turns(self, thread_id: str) -> list[TurnRecord]:
-        return [codec.turn_from_row(r) for r in await self._rows(
-            f"SELECT {codec.TURN_COLUMNS} FROM {self.tables.turns} WHERE thread_id = %s "
-            "ORDER BY number", (thread_id,))]
+        return [
+            codec.turn_from_row(r)
+            for r in await self._rows(
+                f"SELECT {codec.TURN_COLUMNS} FROM {self.tables.turns} WHERE thread_id = %s "
+                "ORDER BY number",
+                (thread_id,),
+            )
+        ]
 
-    async def load_items(self, thread_id: str, *, after_seq: int = 0,
-                         limit: int | None = None) -> list[Item]:
-        return [codec.item_from_row(r) for r in await self._rows(
-            f"SELECT {codec.ITEM_COLUMNS} FROM {self.tables.items} WHERE thread_id = %s AND "
-            "seq > %s ORDER BY seq LIMIT %s", (thread_id, after_seq, limit))]
+    async def load_items(
+        self, thread_id: str, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[Item]:
+        return [
+            codec.item_from_row(r)
+            for r in await self._rows(
+                f"SELECT {codec.ITEM_COLUMNS} FROM {self.tables.items} WHERE thread_id = %s AND "
+                "seq > %s ORDER BY seq LIMIT %s",
+                (thread_id, after_seq, limit),
+            )
+        ]
 
-    async def load_events(self, thread_id: str, *, after_seq: int = 0,
-                          limit: int | None = None) -> list[Event]:
-        return [codec.event_from_row(r) for r in await self._rows(
-            f"{codec.events_with_items(self.tables.events, self.tables.items)} "
-            "WHERE e.thread_id = %s AND e.seq > %s ORDER BY e.seq LIMIT %s",
-            (thread_id, after_seq, limit))]
+    async def load_events(
+        self, thread_id: str, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        return [
+            codec.event_from_row(r)
+            for r in await self._rows(
+                f"{codec.events_with_items(self.tables.events, self.tables.items)} "
+                "WHERE e.thread_id = %s AND e.seq > %s ORDER BY e.seq LIMIT %s",
+                (thread_id, after_seq, limit),
+            )
+        ]
 
     # -- inbox -------------------------------------------------------------------------------
 
     async def enqueue(self, entry: InboxEntry) -> InboxEntry:
         # With a client key, a repeat after an unknown commit returns the stored entry.
-        return await self._write(ops.enqueue, entry=entry,
-                                 replay_safe=entry.client_key is not None)
+        return await self._write(ops.enqueue, entry=entry, replay_safe=entry.client_key is not None)
 
     async def peek_inbox(self, thread_id: str) -> InboxEntry | None:
         row = await self._row(
             f"SELECT {codec.INBOX_COLUMNS} FROM {self.tables.inbox} WHERE thread_id = %s AND "
-            "kind != 'steer' ORDER BY position LIMIT 1", (thread_id,))
+            "kind != 'steer' ORDER BY position LIMIT 1",
+            (thread_id,),
+        )
         return None if row is None else codec.inbox_from_row(row)
 
     async def steering(self, thread_id: str) -> list[InboxEntry]:
         """The thread's entries waiting to join its running turn, oldest first."""
-        return [codec.inbox_from_row(r) for r in await self._rows(
-            f"SELECT {codec.INBOX_COLUMNS} FROM {self.tables.inbox} WHERE thread_id = %s AND "
-            "kind = 'steer' ORDER BY position", (thread_id,))]
+        return [
+            codec.inbox_from_row(r)
+            for r in await self._rows(
+                f"SELECT {codec.INBOX_COLUMNS} FROM {self.tables.inbox} WHERE thread_id = %s AND "
+                "kind = 'steer' ORDER BY position",
+                (thread_id,),
+            )
+        ]
 
     async def list_inbox(self, thread_id: str) -> list[InboxEntry]:
-        return [codec.inbox_from_row(r) for r in await self._rows(
-            f"SELECT {codec.INBOX_COLUMNS} FROM {self.tables.inbox} WHERE thread_id = %s "
-            "ORDER BY position", (thread_id,))]
+        return [
+            codec.inbox_from_row(r)
+            for r in await self._rows(
+                f"SELECT {codec.INBOX_COLUMNS} FROM {self.tables.inbox} WHERE thread_id = %s "
+                "ORDER BY position",
+                (thread_id,),
+            )
+        ]
 
     # -- notifications -------------------------------------------------------------------------
 
@@ -363,8 +463,10 @@ class PostgresStore:
                         yield note.channel, note.payload
                     await conn.execute("SELECT 1")  # a dead peer shows itself here
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                logger.warning("lost the notification connection (%s); reconnecting",
-                               str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                logger.warning(
+                    "lost the notification connection (%s); reconnecting",
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                )
             finally:
                 if conn is not None:
                     await conn.close()

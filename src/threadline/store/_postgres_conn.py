@@ -46,7 +46,7 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def backoff(attempt: int, *, base: float = 0.05, cap: float = 2.0) -> float:
-    return min(cap, base * 2 ** attempt) * random.uniform(0.5, 1.0)
+    return min(cap, base * 2**attempt) * random.uniform(0.5, 1.0)
 
 
 def _message(exc: psycopg.Error) -> str:
@@ -59,8 +59,9 @@ def store_error(exc: psycopg.Error) -> StoreError:
     if isinstance(exc, PoolTimeout):
         return StoreError(f"no database connection became available: {_message(exc)}")
     if isinstance(exc, psycopg.IntegrityError):
-        return StoreError(f"a constraint refused the write: {_message(exc)}",
-                          constraint=exc.diag.constraint_name)
+        return StoreError(
+            f"a constraint refused the write: {_message(exc)}", constraint=exc.diag.constraint_name
+        )
     if is_transient(exc):
         return StoreError(f"the database connection failed: {_message(exc)}")
     return StoreError(f"the database refused the request: {_message(exc)}")
@@ -112,15 +113,16 @@ class Runner:
                     return committed[0]
                 if not is_transient(exc):
                     raise store_error(exc) from exc
-                if (committing and not replay_safe
-                        and exc.sqlstate not in _ROLLED_BACK_STATES):
+                if committing and not replay_safe and exc.sqlstate not in _ROLLED_BACK_STATES:
                     raise StoreError(
                         "the database connection broke while the write was committing, so it "
                         "may or may not have been applied: read the thread again to find out "
-                        f"({_message(exc)})") from exc
+                        f"({_message(exc)})"
+                    ) from exc
                 if attempt == self.attempts - 1:
-                    raise StoreError(f"the database connection failed {self.attempts} times: "
-                                     f"{_message(exc)}") from exc
+                    raise StoreError(
+                        f"the database connection failed {self.attempts} times: {_message(exc)}"
+                    ) from exc
                 logger.warning("database write failed (%s); trying again", _message(exc))
             await asyncio.sleep(backoff(attempt))
         raise AssertionError("unreachable")
@@ -135,8 +137,9 @@ def _forget(tasks: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None
     return done
 
 
-def connect_options(conninfo: str, *, statement_timeout: float | None,
-                    idle_in_transaction_timeout: float | None) -> dict[str, Any]:
+def connect_options(
+    conninfo: str, *, statement_timeout: float | None, idle_in_transaction_timeout: float | None
+) -> dict[str, Any]:
     # The timeouts travel in the startup packet (`options`) rather than as SET statements, so
     # nothing changes session state after connecting. PgBouncer refuses startup options it does
     # not track: behind it pass None and set them on the role (ALTER ROLE ... SET).
@@ -145,9 +148,13 @@ def connect_options(conninfo: str, *, statement_timeout: float | None,
         settings.append(f"-c statement_timeout={round(statement_timeout * 1000)}")
     if idle_in_transaction_timeout is not None:
         settings.append(
-            f"-c idle_in_transaction_session_timeout={round(idle_in_transaction_timeout * 1000)}")
-    kwargs: dict[str, Any] = {"autocommit": True, "prepare_threshold": None,
-                              "client_encoding": "UTF8"}
+            f"-c idle_in_transaction_session_timeout={round(idle_in_transaction_timeout * 1000)}"
+        )
+    kwargs: dict[str, Any] = {
+        "autocommit": True,
+        "prepare_threshold": None,
+        "client_encoding": "UTF8",
+    }
     if settings:
         given = conninfo_to_dict(conninfo).get("options")
         kwargs["options"] = " ".join([*([str(given)] if given else []), *settings])

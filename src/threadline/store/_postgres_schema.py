@@ -18,8 +18,10 @@ _TEXT = 'text COLLATE "C"'
 
 # `{s}` is the quoted schema. Each migration is applied in the same transaction as its row.
 MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
-    (1, (
-        f"""CREATE TABLE {{s}}.threads (
+    (
+        1,
+        (
+            f"""CREATE TABLE {{s}}.threads (
             thread_id {_TEXT} PRIMARY KEY,
             key {_TEXT} UNIQUE,
             user_id {_TEXT},
@@ -37,9 +39,9 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             last_event_seq bigint NOT NULL DEFAULT 0,
             turn_count bigint NOT NULL DEFAULT 0
         )""",
-        "CREATE INDEX threads_by_time ON {s}.threads (created_at DESC, thread_id DESC)",
-        "CREATE INDEX threads_by_user ON {s}.threads (user_id, created_at DESC, thread_id DESC)",
-        f"""CREATE TABLE {{s}}.turns (
+            "CREATE INDEX threads_by_time ON {s}.threads (created_at DESC, thread_id DESC)",
+            "CREATE INDEX threads_by_user ON {s}.threads (user_id, created_at DESC, thread_id DESC)",
+            f"""CREATE TABLE {{s}}.turns (
             turn_id {_TEXT} PRIMARY KEY,
             thread_id {_TEXT} NOT NULL,
             number bigint NOT NULL,
@@ -56,7 +58,7 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             UNIQUE (thread_id, number),
             UNIQUE (thread_id, client_key)
         )""",
-        f"""CREATE TABLE {{s}}.items (
+            f"""CREATE TABLE {{s}}.items (
             thread_id {_TEXT} NOT NULL,
             seq bigint NOT NULL,
             item_id {_TEXT} NOT NULL UNIQUE,
@@ -68,9 +70,9 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             created_at double precision NOT NULL,
             PRIMARY KEY (thread_id, seq)
         )""",
-        """CREATE UNIQUE INDEX items_one_per_call
+            """CREATE UNIQUE INDEX items_one_per_call
             ON {s}.items (thread_id, type, call_id) WHERE call_id IS NOT NULL""",
-        f"""CREATE TABLE {{s}}.events (
+            f"""CREATE TABLE {{s}}.events (
             thread_id {_TEXT} NOT NULL,
             seq bigint NOT NULL,
             turn_id {_TEXT},
@@ -80,7 +82,7 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             created_at double precision NOT NULL,
             PRIMARY KEY (thread_id, seq)
         )""",
-        f"""CREATE TABLE {{s}}.inbox (
+            f"""CREATE TABLE {{s}}.inbox (
             entry_id {_TEXT} PRIMARY KEY,
             thread_id {_TEXT} NOT NULL,
             position bigint NOT NULL,
@@ -91,18 +93,21 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             UNIQUE (thread_id, position),
             UNIQUE (thread_id, client_key)
         )""",
-    )),
-    (2, (
-        f"ALTER TABLE {{s}}.threads ADD COLUMN lease_owner {_TEXT}",
-        "ALTER TABLE {s}.threads ADD COLUMN lease_epoch bigint NOT NULL DEFAULT 0",
-        "ALTER TABLE {s}.threads ADD COLUMN lease_expires_at double precision",
-        "ALTER TABLE {s}.threads ADD COLUMN wake_at double precision",
-        """CREATE INDEX threads_leased ON {s}.threads (lease_expires_at)
+        ),
+    ),
+    (
+        2,
+        (
+            f"ALTER TABLE {{s}}.threads ADD COLUMN lease_owner {_TEXT}",
+            "ALTER TABLE {s}.threads ADD COLUMN lease_epoch bigint NOT NULL DEFAULT 0",
+            "ALTER TABLE {s}.threads ADD COLUMN lease_expires_at double precision",
+            "ALTER TABLE {s}.threads ADD COLUMN wake_at double precision",
+            """CREATE INDEX threads_leased ON {s}.threads (lease_expires_at)
             WHERE lease_owner IS NOT NULL""",
-        "CREATE INDEX threads_waking ON {s}.threads (wake_at) WHERE wake_at IS NOT NULL",
-        "ALTER TABLE {s}.turns ADD COLUMN cancel_requested integer NOT NULL DEFAULT 0",
-        f"ALTER TABLE {{s}}.inbox ADD COLUMN kind {_TEXT} NOT NULL DEFAULT 'input'",
-        f"""CREATE TABLE {{s}}.tool_calls (
+            "CREATE INDEX threads_waking ON {s}.threads (wake_at) WHERE wake_at IS NOT NULL",
+            "ALTER TABLE {s}.turns ADD COLUMN cancel_requested integer NOT NULL DEFAULT 0",
+            f"ALTER TABLE {{s}}.inbox ADD COLUMN kind {_TEXT} NOT NULL DEFAULT 'input'",
+            f"""CREATE TABLE {{s}}.tool_calls (
             thread_id {_TEXT} NOT NULL,
             tool_call_id {_TEXT} NOT NULL,
             turn_id {_TEXT} NOT NULL,
@@ -111,7 +116,7 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             updated_at double precision NOT NULL,
             PRIMARY KEY (thread_id, tool_call_id)
         )""",
-        f"""CREATE TABLE {{s}}.timers (
+            f"""CREATE TABLE {{s}}.timers (
             timer_id {_TEXT} PRIMARY KEY,
             thread_id {_TEXT} NOT NULL,
             due_at double precision NOT NULL,
@@ -121,12 +126,11 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             created_at double precision NOT NULL,
             fired_at double precision
         )""",
-        "CREATE INDEX timers_due ON {s}.timers (due_at) WHERE status = 'pending'",
-        "CREATE INDEX timers_by_thread ON {s}.timers (thread_id, due_at)",
-    )),
-    (3, (
-        "ALTER TABLE {s}.turns ADD COLUMN options text NOT NULL DEFAULT '{}'",
-    )),
+            "CREATE INDEX timers_due ON {s}.timers (due_at) WHERE status = 'pending'",
+            "CREATE INDEX timers_by_thread ON {s}.timers (thread_id, due_at)",
+        ),
+    ),
+    (3, ("ALTER TABLE {s}.turns ADD COLUMN options text NOT NULL DEFAULT '{}'",)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -140,8 +144,15 @@ UNIQUE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
     "tool_calls": (("thread_id", "tool_call_id"),),
     "timers": (("timer_id",),),
 }
-INDEXES = ("threads_by_time", "threads_by_user", "items_one_per_call", "threads_leased",
-           "threads_waking", "timers_due", "timers_by_thread")
+INDEXES = (
+    "threads_by_time",
+    "threads_by_user",
+    "items_one_per_call",
+    "threads_leased",
+    "threads_waking",
+    "timers_due",
+    "timers_by_thread",
+)
 
 
 async def migrate(conn: AsyncConnection[Any], tables: Tables) -> int:
@@ -150,40 +161,64 @@ async def migrate(conn: AsyncConnection[Any], tables: Tables) -> int:
     async with conn.transaction():
         encoding = await fetchone(conn, "SHOW server_encoding")
         if encoding is None or encoding[0] != "UTF8":
-            raise StoreError("the database must use the UTF8 encoding to store any Unicode text",
-                             encoding=None if encoding is None else encoding[0])
-        await execute(conn, "SELECT pg_advisory_xact_lock(hashtext('threadline'), hashtext(%s))",
-                      (tables.schema_name,))
+            raise StoreError(
+                "the database must use the UTF8 encoding to store any Unicode text",
+                encoding=None if encoding is None else encoding[0],
+            )
+        await execute(
+            conn,
+            "SELECT pg_advisory_xact_lock(hashtext('threadline'), hashtext(%s))",
+            (tables.schema_name,),
+        )
         # Checked first because CREATE SCHEMA IF NOT EXISTS still needs CREATE on the database.
-        if await fetchone(conn, "SELECT 1 FROM pg_namespace WHERE nspname = %s",
-                          (tables.schema_name,)) is None:
+        if (
+            await fetchone(
+                conn, "SELECT 1 FROM pg_namespace WHERE nspname = %s", (tables.schema_name,)
+            )
+            is None
+        ):
             await execute(conn, f"CREATE SCHEMA {tables.schema}")
-        await execute(conn, f"""CREATE TABLE IF NOT EXISTS {tables.schema_version} (
-            version bigint PRIMARY KEY, applied_at double precision NOT NULL)""")
+        await execute(
+            conn,
+            f"""CREATE TABLE IF NOT EXISTS {tables.schema_version} (
+            version bigint PRIMARY KEY, applied_at double precision NOT NULL)""",
+        )
         row = await fetchone(conn, f"SELECT COALESCE(MAX(version), 0) FROM {tables.schema_version}")
         current = 0 if row is None else int(row[0])
         if current > SCHEMA_VERSION:
             raise SchemaVersionError(
                 f"this database has schema version {current}, newer than the {SCHEMA_VERSION} "
                 "this threadline understands: upgrade threadline to open it",
-                found=current, supported=SCHEMA_VERSION)
+                found=current,
+                supported=SCHEMA_VERSION,
+            )
         for version, statements in MIGRATIONS:
             if version <= current:
                 continue
             for statement in statements:
                 await execute(conn, statement.replace("{s}", tables.schema))
-            await execute(conn, f"INSERT INTO {tables.schema_version} (version, applied_at) "
-                          "VALUES (%s, %s)", (version, time.time()))
+            await execute(
+                conn,
+                f"INSERT INTO {tables.schema_version} (version, applied_at) VALUES (%s, %s)",
+                (version, time.time()),
+            )
     return SCHEMA_VERSION
 
 
 async def check_integrity(conn: AsyncConnection[Any], tables: Tables) -> list[str]:
     problems: list[str] = []
-    present = {r[0] for r in await fetchall(
-        conn, "SELECT tablename FROM pg_tables WHERE schemaname = %s", (tables.schema_name,))}
-    problems += [f"missing table {name}" for name in (*UNIQUE_KEYS, "schema_version")
-                 if name not in present]
-    rows = await fetchall(conn, """
+    present = {
+        r[0]
+        for r in await fetchall(
+            conn, "SELECT tablename FROM pg_tables WHERE schemaname = %s", (tables.schema_name,)
+        )
+    }
+    problems += [
+        f"missing table {name}" for name in (*UNIQUE_KEYS, "schema_version") if name not in present
+    ]
+    rows = await fetchall(
+        conn,
+        """
         SELECT t.relname, i.relname, x.indisunique, x.indisvalid AND x.indisready,
                ARRAY(SELECT a.attname::text FROM unnest(x.indkey) WITH ORDINALITY AS k(n, o)
                      JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.n
@@ -192,14 +227,20 @@ async def check_integrity(conn: AsyncConnection[Any], tables: Tables) -> list[st
         JOIN pg_class t ON t.oid = x.indrelid
         JOIN pg_class i ON i.oid = x.indexrelid
         JOIN pg_namespace n ON n.oid = t.relnamespace
-        WHERE n.nspname = %s""", (tables.schema_name,))
+        WHERE n.nspname = %s""",
+        (tables.schema_name,),
+    )
     unique = {(table, tuple(columns)) for table, _, is_unique, _, columns in rows if is_unique}
     names = {index for _, index, _, _, _ in rows}
-    problems += [f"index {index} on {table} is not valid" for table, index, _, valid, _ in rows
-                 if not valid]
+    problems += [
+        f"index {index} on {table} is not valid" for table, index, _, valid, _ in rows if not valid
+    ]
     for table, keys in UNIQUE_KEYS.items():
         if table in present:
-            problems += [f"missing unique key {table} ({', '.join(key)})" for key in keys
-                         if (table, key) not in unique]
+            problems += [
+                f"missing unique key {table} ({', '.join(key)})"
+                for key in keys
+                if (table, key) not in unique
+            ]
     problems += [f"missing index {name}" for name in INDEXES if name not in names]
     return problems

@@ -32,7 +32,8 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 def identifier(name: str, what: str) -> str:
     if not isinstance(name, str) or _IDENTIFIER.fullmatch(name) is None:
         raise InvalidInputError(
-            f"{what} must be 1 to 63 letters, digits or underscores, not starting with a digit")
+            f"{what} must be 1 to 63 letters, digits or underscores, not starting with a digit"
+        )
     return f'"{name}"'
 
 
@@ -52,10 +53,18 @@ class Tables:
     @classmethod
     def in_schema(cls, schema_name: str) -> Tables:
         s = identifier(schema_name, "schema")
-        return cls(schema_name=schema_name, schema=s, threads=f"{s}.threads",
-                   turns=f"{s}.turns", items=f"{s}.items", events=f"{s}.events",
-                   inbox=f"{s}.inbox", tool_calls=f"{s}.tool_calls", timers=f"{s}.timers",
-                   schema_version=f"{s}.schema_version")
+        return cls(
+            schema_name=schema_name,
+            schema=s,
+            threads=f"{s}.threads",
+            turns=f"{s}.turns",
+            items=f"{s}.items",
+            events=f"{s}.events",
+            inbox=f"{s}.inbox",
+            tool_calls=f"{s}.tool_calls",
+            timers=f"{s}.timers",
+            schema_version=f"{s}.schema_version",
+        )
 
 
 def placeholders(columns: str) -> str:
@@ -105,8 +114,9 @@ async def insert(conn: Connection, query: str, rows: Sequence[Sequence[Any]]) ->
             await cur.executemany(_sql(query), rows)
 
 
-async def notify(conn: Connection, *, events: tuple[str, int] | None = None,
-                 work: Sequence[str] = ()) -> None:
+async def notify(
+    conn: Connection, *, events: tuple[str, int] | None = None, work: Sequence[str] = ()
+) -> None:
     # pg_notify inside the write's transaction: delivered when, and only if, it commits.
     parts: list[str] = []
     params: list[Any] = []
@@ -117,8 +127,10 @@ async def notify(conn: Connection, *, events: tuple[str, int] | None = None,
         parts.append(f"pg_notify('{WORK_CHANNEL}', %s)")
         params.append(work[0])
     elif work:
-        parts.append(f"(SELECT count(*) FROM (SELECT pg_notify('{WORK_CHANNEL}', t) "
-                     "FROM unnest(%s::text[]) AS t) AS sent)")
+        parts.append(
+            f"(SELECT count(*) FROM (SELECT pg_notify('{WORK_CHANNEL}', t) "
+            "FROM unnest(%s::text[]) AS t) AS sent)"
+        )
         params.append(list(dict.fromkeys(work)))
     if parts:
         await conn.execute(_sql("SELECT " + ", ".join(parts)), params)

@@ -45,8 +45,12 @@ class Store(Protocol):
     async def get_thread(self, thread_id: str) -> ThreadRecord | None: ...
 
     async def list_threads(
-        self, *, user_id: str | None = None, status: ThreadStatus | None = None,
-        limit: int = 20, cursor: str | None = None,
+        self,
+        *,
+        user_id: str | None = None,
+        status: ThreadStatus | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
     ) -> ThreadPage:
         """Threads newest first. `cursor` is the `next_cursor` of the previous page."""
         ...
@@ -71,8 +75,9 @@ class Store(Protocol):
         Returns whether input is waiting for the thread, as of this write."""
         ...
 
-    async def acquire_lease(self, thread_id: str, turn_id: str, *, owner: str,
-                            lease_seconds: float) -> Lease | None:
+    async def acquire_lease(
+        self, thread_id: str, turn_id: str, *, owner: str, lease_seconds: float
+    ) -> Lease | None:
         """Take the lease on the thread's active turn if nobody holds it (or it expired)."""
         ...
 
@@ -94,8 +99,7 @@ class Store(Protocol):
         """Expired leases, paused turns due to wake, idle threads with queued input."""
         ...
 
-    async def load_tool_states(self, thread_id: str, turn_id: str) -> dict[str, ToolCallState]:
-        ...
+    async def load_tool_states(self, thread_id: str, turn_id: str) -> dict[str, ToolCallState]: ...
 
     async def db_time(self) -> float:
         """The database's clock, in seconds since the epoch; lease math uses it."""
@@ -110,11 +114,19 @@ class Store(Protocol):
     async def list_turns(self, thread_id: str) -> list[TurnRecord]: ...
 
     async def load_items(
-        self, thread_id: str, *, after_seq: int = 0, limit: int | None = None,
+        self,
+        thread_id: str,
+        *,
+        after_seq: int = 0,
+        limit: int | None = None,
     ) -> list[Item]: ...
 
     async def load_events(
-        self, thread_id: str, *, after_seq: int = 0, limit: int | None = None,
+        self,
+        thread_id: str,
+        *,
+        after_seq: int = 0,
+        limit: int | None = None,
     ) -> list[Event]: ...
 
     async def enqueue(self, entry: InboxEntry) -> InboxEntry:
@@ -133,8 +145,9 @@ class Store(Protocol):
 
     async def cancel_timer(self, timer_id: str) -> bool: ...
 
-    async def list_timers(self, thread_id: str, *, pending_only: bool = True
-                          ) -> list[TimerRecord]: ...
+    async def list_timers(
+        self, thread_id: str, *, pending_only: bool = True
+    ) -> list[TimerRecord]: ...
 
     async def fire_due_timers(self, limit: int = 100) -> list[TimerRecord]:
         """Enqueue the effect of every due timer, each exactly once."""

@@ -55,8 +55,9 @@ class SQLiteStore:
     # One writer thread takes writes in the order they are submitted.
     ordered_writes = True
 
-    def __init__(self, path: str | Path = "threadline.db", *,
-                 synchronous: Synchronous = "NORMAL") -> None:
+    def __init__(
+        self, path: str | Path = "threadline.db", *, synchronous: Synchronous = "NORMAL"
+    ) -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise InvalidInputError("synchronous must be 'NORMAL' or 'FULL'")
         self.path = Path(path)
@@ -72,8 +73,9 @@ class SQLiteStore:
     # -- lifecycle -------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                               timeout=30.0)
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+        )
         # Switching a new file to WAL does not wait on the busy timeout: processes opening
         # the same new database at once take turns here.
         for attempt in range(100):
@@ -98,7 +100,8 @@ class SQLiteStore:
             return
         if self.path.parent and not self.path.parent.exists():
             raise InvalidInputError(
-                f"the folder of the database does not exist: {self.path.parent}")
+                f"the folder of the database does not exist: {self.path.parent}"
+            )
         writer = SQLiteWriter(self._connect_writer)
         try:
             writer.start()
@@ -146,25 +149,38 @@ class SQLiteStore:
 
         def write(conn: sqlite3.Connection) -> ThreadRecord:
             if thread.key is not None:
-                row = conn.execute(f"SELECT {codec.THREAD_COLUMNS} FROM threads WHERE key = ?",
-                                   (thread.key,)).fetchone()
+                row = conn.execute(
+                    f"SELECT {codec.THREAD_COLUMNS} FROM threads WHERE key = ?", (thread.key,)
+                ).fetchone()
                 if row is not None:
                     return codec.thread_from_row(row)
-            conn.execute(f"INSERT INTO threads ({codec.THREAD_COLUMNS}) VALUES "
-                         f"({codec.THREAD_PLACEHOLDERS})", codec.thread_row(thread))
+            conn.execute(
+                f"INSERT INTO threads ({codec.THREAD_COLUMNS}) VALUES "
+                f"({codec.THREAD_PLACEHOLDERS})",
+                codec.thread_row(thread),
+            )
             return thread
 
         return await self._write(write)
 
     async def get_thread(self, thread_id: str) -> ThreadRecord | None:
-        row = self._read().execute(
-            f"SELECT {codec.THREAD_COLUMNS} FROM threads WHERE thread_id = ?", (thread_id,)
-        ).fetchone()
+        row = (
+            self._read()
+            .execute(
+                f"SELECT {codec.THREAD_COLUMNS} FROM threads WHERE thread_id = ?", (thread_id,)
+            )
+            .fetchone()
+        )
         return None if row is None else codec.thread_from_row(row)
 
-    async def list_threads(self, *, user_id: str | None = None,
-                           status: ThreadStatus | None = None, limit: int = 20,
-                           cursor: str | None = None) -> ThreadPage:
+    async def list_threads(
+        self,
+        *,
+        user_id: str | None = None,
+        status: ThreadStatus | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> ThreadPage:
         if limit < 1 or limit > 1000:
             raise InvalidInputError("limit must be between 1 and 1000")
         clauses: list[str] = []
@@ -182,9 +198,15 @@ class SQLiteStore:
             clauses.append("(created_at, thread_id) < (?, ?)")
             params += [created_at, thread_id]
         where = " AND ".join(clauses)
-        rows = self._read().execute(
-            f"SELECT {codec.THREAD_COLUMNS} FROM threads WHERE {where} "
-            "ORDER BY created_at DESC, thread_id DESC LIMIT ?", (*params, limit + 1)).fetchall()
+        rows = (
+            self._read()
+            .execute(
+                f"SELECT {codec.THREAD_COLUMNS} FROM threads WHERE {where} "
+                "ORDER BY created_at DESC, thread_id DESC LIMIT ?",
+                (*params, limit + 1),
+            )
+            .fetchall()
+        )
         threads = [codec.thread_from_row(r) for r in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
@@ -193,10 +215,15 @@ class SQLiteStore:
         return ThreadPage(threads=threads, next_cursor=next_cursor)
 
     async def find_open_thread(self, *, user_id: str, agent: str) -> ThreadRecord | None:
-        row = self._read().execute(
-            f"SELECT {codec.THREAD_COLUMNS} FROM threads WHERE user_id = ? AND agent = ? "
-            "AND status != 'archived' ORDER BY created_at DESC, thread_id DESC LIMIT 1",
-            (user_id, agent)).fetchone()
+        row = (
+            self._read()
+            .execute(
+                f"SELECT {codec.THREAD_COLUMNS} FROM threads WHERE user_id = ? AND agent = ? "
+                "AND status != 'archived' ORDER BY created_at DESC, thread_id DESC LIMIT 1",
+                (user_id, agent),
+            )
+            .fetchone()
+        )
         return None if row is None else codec.thread_from_row(row)
 
     async def update_thread(self, thread_id: str, update: ThreadUpdate) -> ThreadRecord:
@@ -208,14 +235,20 @@ class SQLiteStore:
             values: list[Any] = [time.time()]
             for name, value in changes.items():
                 assignments.append(f"{name} = ?")
-                values.append(codec.dumps(value) if name in ("state", "metadata")
-                              and value is not None else value)
-            cur = conn.execute(f"UPDATE threads SET {', '.join(assignments)} WHERE thread_id = ?",
-                               (*values, thread_id))
+                values.append(
+                    codec.dumps(value)
+                    if name in ("state", "metadata") and value is not None
+                    else value
+                )
+            cur = conn.execute(
+                f"UPDATE threads SET {', '.join(assignments)} WHERE thread_id = ?",
+                (*values, thread_id),
+            )
             if cur.rowcount == 0:
                 raise NotFoundError(f"no thread {thread_id!r}", thread_id=thread_id)
-            row = conn.execute(f"SELECT {codec.THREAD_COLUMNS} FROM threads WHERE thread_id = ?",
-                               (thread_id,)).fetchone()
+            row = conn.execute(
+                f"SELECT {codec.THREAD_COLUMNS} FROM threads WHERE thread_id = ?", (thread_id,)
+            ).fetchone()
             return codec.thread_from_row(row)
 
         return await self._write(write)
@@ -224,8 +257,9 @@ class SQLiteStore:
         def write(conn: sqlite3.Connection) -> bool:
             for table in ("items", "events", "turns", "inbox", "tool_calls", "timers"):
                 conn.execute(f"DELETE FROM {table} WHERE thread_id = ?", (thread_id,))
-            return conn.execute("DELETE FROM threads WHERE thread_id = ?",
-                                (thread_id,)).rowcount > 0
+            return (
+                conn.execute("DELETE FROM threads WHERE thread_id = ?", (thread_id,)).rowcount > 0
+            )
 
         return await self._write(write)
 
@@ -240,19 +274,26 @@ class SQLiteStore:
     async def write_turn(self, write: TurnWrite) -> Written:
         return await self._write(functools.partial(ops.write_turn, write=write))
 
-    async def acquire_lease(self, thread_id: str, turn_id: str, *, owner: str,
-                            lease_seconds: float) -> Lease | None:
-        return await self._write(functools.partial(
-            ops.acquire_lease, thread_id=thread_id, turn_id=turn_id, owner=owner,
-            lease_seconds=lease_seconds))
+    async def acquire_lease(
+        self, thread_id: str, turn_id: str, *, owner: str, lease_seconds: float
+    ) -> Lease | None:
+        return await self._write(
+            functools.partial(
+                ops.acquire_lease,
+                thread_id=thread_id,
+                turn_id=turn_id,
+                owner=owner,
+                lease_seconds=lease_seconds,
+            )
+        )
 
     async def renew_leases(self, owner: str, lease_seconds: float) -> Renewal:
-        return await self._write(functools.partial(ops.renew_leases, owner=owner,
-                                                   lease_seconds=lease_seconds))
+        return await self._write(
+            functools.partial(ops.renew_leases, owner=owner, lease_seconds=lease_seconds)
+        )
 
     async def hand_back(self, thread_id: str, epoch: int) -> bool:
-        return await self._write(functools.partial(ops.hand_back, thread_id=thread_id,
-                                                   epoch=epoch))
+        return await self._write(functools.partial(ops.hand_back, thread_id=thread_id, epoch=epoch))
 
     async def request_cancel(self, turn_id: str) -> bool:
         return await self._write(functools.partial(ops.request_cancel, turn_id=turn_id))
@@ -262,23 +303,42 @@ class SQLiteStore:
 
     async def find_work(self, limit: int = 100) -> list[Work]:
         conn = self._read()
-        work = [Work(kind="expired", thread_id=r[0], turn_id=r[1]) for r in conn.execute(
-            "SELECT thread_id, active_turn_id FROM threads WHERE lease_owner IS NOT NULL AND "
-            f"lease_expires_at <= {ops.NOW} LIMIT ?", (limit,))]
-        work += [Work(kind="wake", thread_id=r[0], turn_id=r[1]) for r in conn.execute(
-            "SELECT thread_id, active_turn_id FROM threads WHERE wake_at IS NOT NULL AND "
-            f"wake_at <= {ops.NOW} AND lease_owner IS NULL AND active_turn_id IS NOT NULL "
-            "LIMIT ?", (limit,))]
-        work += [Work(kind="inbox", thread_id=r[0]) for r in conn.execute(
-            "SELECT DISTINCT inbox.thread_id FROM inbox JOIN threads ON threads.thread_id = "
-            "inbox.thread_id WHERE threads.active_turn_id IS NULL AND inbox.kind != 'steer' "
-            "LIMIT ?", (limit,))]
+        work = [
+            Work(kind="expired", thread_id=r[0], turn_id=r[1])
+            for r in conn.execute(
+                "SELECT thread_id, active_turn_id FROM threads WHERE lease_owner IS NOT NULL AND "
+                f"lease_expires_at <= {ops.NOW} LIMIT ?",
+                (limit,),
+            )
+        ]
+        work += [
+            Work(kind="wake", thread_id=r[0], turn_id=r[1])
+            for r in conn.execute(
+                "SELECT thread_id, active_turn_id FROM threads WHERE wake_at IS NOT NULL AND "
+                f"wake_at <= {ops.NOW} AND lease_owner IS NULL AND active_turn_id IS NOT NULL "
+                "LIMIT ?",
+                (limit,),
+            )
+        ]
+        work += [
+            Work(kind="inbox", thread_id=r[0])
+            for r in conn.execute(
+                "SELECT DISTINCT inbox.thread_id FROM inbox JOIN threads ON threads.thread_id = "
+                "inbox.thread_id WHERE threads.active_turn_id IS NULL AND inbox.kind != 'steer' "
+                "LIMIT ?",
+                (limit,),
+            )
+        ]
         return work
 
     async def load_tool_states(self, thread_id: str, turn_id: str) -> dict[str, ToolCallState]:
-        return {r[0]: r[1] for r in self._read().execute(
-            "SELECT tool_call_id, state FROM tool_calls WHERE thread_id = ? AND turn_id = ?",
-            (thread_id, turn_id))}
+        return {
+            r[0]: r[1]
+            for r in self._read().execute(
+                "SELECT tool_call_id, state FROM tool_calls WHERE thread_id = ? AND turn_id = ?",
+                (thread_id, turn_id),
+            )
+        }
 
     async def db_time(self) -> float:
         return ops.db_now(self._read())
@@ -297,40 +357,64 @@ class SQLiteStore:
     async def cancel_timer(self, timer_id: str) -> bool:
         return await self._write(functools.partial(ops.cancel_timer, timer_id=timer_id))
 
-    async def list_timers(self, thread_id: str, *, pending_only: bool = True
-                          ) -> list[TimerRecord]:
+    async def list_timers(self, thread_id: str, *, pending_only: bool = True) -> list[TimerRecord]:
         where = "thread_id = ?" + (" AND status = 'pending'" if pending_only else "")
-        return [codec.timer_from_row(r) for r in self._read().execute(
-            f"SELECT {codec.TIMER_COLUMNS} FROM timers WHERE {where} ORDER BY due_at",
-            (thread_id,))]
+        return [
+            codec.timer_from_row(r)
+            for r in self._read().execute(
+                f"SELECT {codec.TIMER_COLUMNS} FROM timers WHERE {where} ORDER BY due_at",
+                (thread_id,),
+            )
+        ]
 
     async def fire_due_timers(self, limit: int = 100) -> list[TimerRecord]:
         return await self._write(functools.partial(ops.fire_due_timers, limit=limit))
 
     async def get_turn(self, turn_id: str) -> TurnRecord | None:
-        row = self._read().execute(f"SELECT {codec.TURN_COLUMNS} FROM turns WHERE turn_id = ?",
-                                   (turn_id,)).fetchone()
+        row = (
+            self._read()
+            .execute(f"SELECT {codec.TURN_COLUMNS} FROM turns WHERE turn_id = ?", (turn_id,))
+            .fetchone()
+        )
         return None if row is None else codec.turn_from_row(row)
 
     async def list_turns(self, thread_id: str) -> list[TurnRecord]:
-        rows = self._read().execute(
-            f"SELECT {codec.TURN_COLUMNS} FROM turns WHERE thread_id = ? ORDER BY number",
-            (thread_id,)).fetchall()
+        rows = (
+            self._read()
+            .execute(
+                f"SELECT {codec.TURN_COLUMNS} FROM turns WHERE thread_id = ? ORDER BY number",
+                (thread_id,),
+            )
+            .fetchall()
+        )
         return [codec.turn_from_row(r) for r in rows]
 
-    async def load_items(self, thread_id: str, *, after_seq: int = 0,
-                         limit: int | None = None) -> list[Item]:
-        rows = self._read().execute(
-            f"SELECT {codec.ITEM_COLUMNS} FROM items WHERE thread_id = ? AND seq > ? "
-            "ORDER BY seq LIMIT ?", (thread_id, after_seq, -1 if limit is None else limit)
-        ).fetchall()
+    async def load_items(
+        self, thread_id: str, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[Item]:
+        rows = (
+            self._read()
+            .execute(
+                f"SELECT {codec.ITEM_COLUMNS} FROM items WHERE thread_id = ? AND seq > ? "
+                "ORDER BY seq LIMIT ?",
+                (thread_id, after_seq, -1 if limit is None else limit),
+            )
+            .fetchall()
+        )
         return [codec.item_from_row(r) for r in rows]
 
-    async def load_events(self, thread_id: str, *, after_seq: int = 0,
-                          limit: int | None = None) -> list[Event]:
-        rows = self._read().execute(
-            f"{codec.events_with_items()} WHERE e.thread_id = ? AND e.seq > ? ORDER BY e.seq "
-            "LIMIT ?", (thread_id, after_seq, -1 if limit is None else limit)).fetchall()
+    async def load_events(
+        self, thread_id: str, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        rows = (
+            self._read()
+            .execute(
+                f"{codec.events_with_items()} WHERE e.thread_id = ? AND e.seq > ? ORDER BY e.seq "
+                "LIMIT ?",
+                (thread_id, after_seq, -1 if limit is None else limit),
+            )
+            .fetchall()
+        )
         return [codec.event_from_row(r) for r in rows]
 
     # -- inbox -------------------------------------------------------------------------------
@@ -339,22 +423,39 @@ class SQLiteStore:
         return await self._write(functools.partial(ops.enqueue, entry=entry))
 
     async def peek_inbox(self, thread_id: str) -> InboxEntry | None:
-        row = self._read().execute(
-            f"SELECT {codec.INBOX_COLUMNS} FROM inbox WHERE thread_id = ? AND kind != 'steer' "
-            "ORDER BY position LIMIT 1", (thread_id,)).fetchone()
+        row = (
+            self._read()
+            .execute(
+                f"SELECT {codec.INBOX_COLUMNS} FROM inbox WHERE thread_id = ? AND kind != 'steer' "
+                "ORDER BY position LIMIT 1",
+                (thread_id,),
+            )
+            .fetchone()
+        )
         return None if row is None else codec.inbox_from_row(row)
 
     async def steering(self, thread_id: str) -> list[InboxEntry]:
         """The thread's entries waiting to join its running turn, oldest first."""
-        rows = self._read().execute(
-            f"SELECT {codec.INBOX_COLUMNS} FROM inbox WHERE thread_id = ? AND kind = 'steer' "
-            "ORDER BY position", (thread_id,)).fetchall()
+        rows = (
+            self._read()
+            .execute(
+                f"SELECT {codec.INBOX_COLUMNS} FROM inbox WHERE thread_id = ? AND kind = 'steer' "
+                "ORDER BY position",
+                (thread_id,),
+            )
+            .fetchall()
+        )
         return [codec.inbox_from_row(r) for r in rows]
 
     async def list_inbox(self, thread_id: str) -> list[InboxEntry]:
-        rows = self._read().execute(
-            f"SELECT {codec.INBOX_COLUMNS} FROM inbox WHERE thread_id = ? ORDER BY position",
-            (thread_id,)).fetchall()
+        rows = (
+            self._read()
+            .execute(
+                f"SELECT {codec.INBOX_COLUMNS} FROM inbox WHERE thread_id = ? ORDER BY position",
+                (thread_id,),
+            )
+            .fetchall()
+        )
         return [codec.inbox_from_row(r) for r in rows]
 
 

@@ -7,8 +7,10 @@ from threadline.types import SchemaVersionError
 
 # Each migration is applied in the same transaction as the row that records it.
 MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
-    (1, (
-        """CREATE TABLE threads (
+    (
+        1,
+        (
+            """CREATE TABLE threads (
             thread_id TEXT PRIMARY KEY,
             key TEXT UNIQUE,
             user_id TEXT,
@@ -26,9 +28,9 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             last_event_seq INTEGER NOT NULL DEFAULT 0,
             turn_count INTEGER NOT NULL DEFAULT 0
         )""",
-        "CREATE INDEX threads_by_time ON threads (created_at DESC, thread_id DESC)",
-        "CREATE INDEX threads_by_user ON threads (user_id, created_at DESC, thread_id DESC)",
-        """CREATE TABLE turns (
+            "CREATE INDEX threads_by_time ON threads (created_at DESC, thread_id DESC)",
+            "CREATE INDEX threads_by_user ON threads (user_id, created_at DESC, thread_id DESC)",
+            """CREATE TABLE turns (
             turn_id TEXT PRIMARY KEY,
             thread_id TEXT NOT NULL,
             number INTEGER NOT NULL,
@@ -45,7 +47,7 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             UNIQUE (thread_id, number),
             UNIQUE (thread_id, client_key)
         )""",
-        """CREATE TABLE items (
+            """CREATE TABLE items (
             thread_id TEXT NOT NULL,
             seq INTEGER NOT NULL,
             item_id TEXT NOT NULL UNIQUE,
@@ -57,9 +59,9 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             created_at REAL NOT NULL,
             PRIMARY KEY (thread_id, seq)
         ) WITHOUT ROWID""",
-        """CREATE UNIQUE INDEX items_one_per_call
+            """CREATE UNIQUE INDEX items_one_per_call
             ON items (thread_id, type, call_id) WHERE call_id IS NOT NULL""",
-        """CREATE TABLE events (
+            """CREATE TABLE events (
             thread_id TEXT NOT NULL,
             seq INTEGER NOT NULL,
             turn_id TEXT,
@@ -69,7 +71,7 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             created_at REAL NOT NULL,
             PRIMARY KEY (thread_id, seq)
         ) WITHOUT ROWID""",
-        """CREATE TABLE inbox (
+            """CREATE TABLE inbox (
             entry_id TEXT PRIMARY KEY,
             thread_id TEXT NOT NULL,
             position INTEGER NOT NULL,
@@ -80,18 +82,21 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             UNIQUE (thread_id, position),
             UNIQUE (thread_id, client_key)
         )""",
-    )),
-    (2, (
-        "ALTER TABLE threads ADD COLUMN lease_owner TEXT",
-        "ALTER TABLE threads ADD COLUMN lease_epoch INTEGER NOT NULL DEFAULT 0",
-        "ALTER TABLE threads ADD COLUMN lease_expires_at REAL",
-        "ALTER TABLE threads ADD COLUMN wake_at REAL",
-        """CREATE INDEX threads_leased ON threads (lease_expires_at)
+        ),
+    ),
+    (
+        2,
+        (
+            "ALTER TABLE threads ADD COLUMN lease_owner TEXT",
+            "ALTER TABLE threads ADD COLUMN lease_epoch INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE threads ADD COLUMN lease_expires_at REAL",
+            "ALTER TABLE threads ADD COLUMN wake_at REAL",
+            """CREATE INDEX threads_leased ON threads (lease_expires_at)
             WHERE lease_owner IS NOT NULL""",
-        "CREATE INDEX threads_waking ON threads (wake_at) WHERE wake_at IS NOT NULL",
-        "ALTER TABLE turns ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0",
-        "ALTER TABLE inbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'input'",
-        """CREATE TABLE tool_calls (
+            "CREATE INDEX threads_waking ON threads (wake_at) WHERE wake_at IS NOT NULL",
+            "ALTER TABLE turns ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE inbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'input'",
+            """CREATE TABLE tool_calls (
             thread_id TEXT NOT NULL,
             tool_call_id TEXT NOT NULL,
             turn_id TEXT NOT NULL,
@@ -100,7 +105,7 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             updated_at REAL NOT NULL,
             PRIMARY KEY (thread_id, tool_call_id)
         ) WITHOUT ROWID""",
-        """CREATE TABLE timers (
+            """CREATE TABLE timers (
             timer_id TEXT PRIMARY KEY,
             thread_id TEXT NOT NULL,
             due_at REAL NOT NULL,
@@ -110,12 +115,11 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             created_at REAL NOT NULL,
             fired_at REAL
         )""",
-        "CREATE INDEX timers_due ON timers (due_at) WHERE status = 'pending'",
-        "CREATE INDEX timers_by_thread ON timers (thread_id, due_at)",
-    )),
-    (3, (
-        "ALTER TABLE turns ADD COLUMN options TEXT NOT NULL DEFAULT '{}'",
-    )),
+            "CREATE INDEX timers_due ON timers (due_at) WHERE status = 'pending'",
+            "CREATE INDEX timers_by_thread ON timers (thread_id, due_at)",
+        ),
+    ),
+    (3, ("ALTER TABLE turns ADD COLUMN options TEXT NOT NULL DEFAULT '{}'",)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -132,14 +136,18 @@ def migrate(conn: sqlite3.Connection) -> int:
             raise SchemaVersionError(
                 f"this database has schema version {current}, newer than the {SCHEMA_VERSION} "
                 "this threadline understands: upgrade threadline to open it",
-                found=current, supported=SCHEMA_VERSION)
+                found=current,
+                supported=SCHEMA_VERSION,
+            )
         for version, statements in MIGRATIONS:
             if version <= current:
                 continue
             for statement in statements:
                 conn.execute(statement)
-            conn.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
-                         (version, time.time()))
+            conn.execute(
+                "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                (version, time.time()),
+            )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

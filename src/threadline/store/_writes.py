@@ -19,7 +19,8 @@ ToolCallState = Literal[
     "requested",  # the model asked for it
     "awaiting_approval",  # a human must decide first
     "started",  # committed right before the tool is invoked
-    "succeeded", "failed",  # the tool returned, or raised
+    "succeeded",
+    "failed",  # the tool returned, or raised
     "denied",  # a human said no; the tool never ran
     "unknown",  # it started and no result was recorded: it may or may not have taken effect
     "external",  # the caller runs it (a client-side tool) and submits its result
@@ -179,5 +180,8 @@ class ThreadUpdate:
     metadata: dict[str, Any] = _UNSET
 
     def changes(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in ("mode", "status", "state", "metadata")
-                if getattr(self, name) is not _UNSET}
+        return {
+            name: getattr(self, name)
+            for name in ("mode", "status", "state", "metadata")
+            if getattr(self, name) is not _UNSET
+        }

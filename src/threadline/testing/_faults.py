@@ -42,8 +42,9 @@ class FaultPoints:
         self.hits: Counter[str] = Counter()
         self._released = asyncio.Event()
 
-    def arm(self, point: FaultPoint, action: FaultAction, *, after: int = 0, times: int = 1
-            ) -> FaultPoints:
+    def arm(
+        self, point: FaultPoint, action: FaultAction, *, after: int = 0, times: int = 1
+    ) -> FaultPoints:
         if point not in FAULT_POINTS:
             raise ValueError(f"unknown fault point {point!r}; known: {', '.join(FAULT_POINTS)}")
         if action not in ("raise", "kill", "block"):

@@ -28,8 +28,7 @@ async def check_invariants(store: Store, *, thread_ids: list[str] | None = None)
         cursor = None
         for status in (None, "archived"):
             while True:
-                page = await store.list_threads(limit=1000, cursor=cursor,
-                                                status=status)  # type: ignore[arg-type]
+                page = await store.list_threads(limit=1000, cursor=cursor, status=status)  # type: ignore[arg-type]
                 thread_ids += [t.thread_id for t in page.threads]
                 cursor = page.next_cursor
                 if cursor is None:
@@ -49,38 +48,52 @@ async def _check_thread(store: Store, thread_id: str) -> list[str]:
     turns = await store.list_turns(thread_id)
     # I1: one user item per client key.
     keyed = Counter(t.client_key for t in turns if t.client_key is not None)
-    problems += [f"I1 {thread_id}: client key {k!r} used by {n} turns"
-                 for k, n in keyed.items() if n > 1]
+    problems += [
+        f"I1 {thread_id}: client key {k!r} used by {n} turns" for k, n in keyed.items() if n > 1
+    ]
     users = Counter(i.turn_id for i in items if isinstance(i.payload, UserMessage))
     for turn in turns:
         if turn.client_key is not None and users[turn.turn_id] > 1:
-            problems.append(f"I1 {thread_id}: turn {turn.turn_id} has {users[turn.turn_id]} "
-                            "user items for one client key")
+            problems.append(
+                f"I1 {thread_id}: turn {turn.turn_id} has {users[turn.turn_id]} "
+                "user items for one client key"
+            )
     # I2: gap-free, increasing sequence numbers, agreeing with the thread's counters.
     if [i.seq for i in items] != list(range(1, len(items) + 1)):
         problems.append(f"I2 {thread_id}: item seqs are not 1..{len(items)}")
     if [e.seq for e in events] != list(range(1, len(events) + 1)):
         problems.append(f"I2 {thread_id}: event seqs are not 1..{len(events)}")
     if (thread.last_item_seq, thread.last_event_seq) != (len(items), len(events)):
-        problems.append(f"I2 {thread_id}: counters {thread.last_item_seq}/"
-                        f"{thread.last_event_seq} but {len(items)} items/{len(events)} events")
+        problems.append(
+            f"I2 {thread_id}: counters {thread.last_item_seq}/"
+            f"{thread.last_event_seq} but {len(items)} items/{len(events)} events"
+        )
     # I3: per tool call, at most one call, one result, one request, one decision.
     for kind in (ToolCall, ToolResult, ApprovalRequest, ApprovalResponse):
-        counts = Counter(i.payload.tool_call_id for i in items  # type: ignore[union-attr]
-                         if isinstance(i.payload, kind))
-        problems += [f"I3 {thread_id}: {n} {kind.__name__} items for call {c}"
-                     for c, n in counts.items() if n > 1]
+        counts = Counter(
+            i.payload.tool_call_id
+            for i in items  # type: ignore[union-attr]
+            if isinstance(i.payload, kind)
+        )
+        problems += [
+            f"I3 {thread_id}: {n} {kind.__name__} items for call {c}"
+            for c, n in counts.items()
+            if n > 1
+        ]
     # I4: the history handed to a model is valid, and final turns answered every call.
     problems += _valid_history(thread_id, visible_history(items))
     for turn in turns:
         if turn.is_final:
             turn_items = [i for i in items if i.turn_id == turn.turn_id]
-            answered = {i.payload.tool_call_id for i in turn_items
-                        if isinstance(i.payload, ToolResult)}
-            problems += [f"I4 {thread_id}: final turn {turn.turn_id} left call "
-                         f"{i.payload.tool_call_id} unanswered"  # type: ignore[union-attr]
-                         for i in turn_items if isinstance(i.payload, ToolCall)
-                         and i.payload.tool_call_id not in answered]
+            answered = {
+                i.payload.tool_call_id for i in turn_items if isinstance(i.payload, ToolResult)
+            }
+            problems += [
+                f"I4 {thread_id}: final turn {turn.turn_id} left call "
+                f"{i.payload.tool_call_id} unanswered"  # type: ignore[union-attr]
+                for i in turn_items
+                if isinstance(i.payload, ToolCall) and i.payload.tool_call_id not in answered
+            ]
     # I5: at most one unfinished turn, and it is the thread's active turn.
     open_turns = [t.turn_id for t in turns if not t.is_final]
     if len(open_turns) > 1:
@@ -108,8 +121,9 @@ def _valid_history(thread_id: str, items: list[Item]) -> list[str]:
             open_calls.add(payload.tool_call_id)
         elif isinstance(payload, ToolResult):
             if payload.tool_call_id not in open_calls or payload.tool_call_id in seen:
-                problems.append(f"I4 {thread_id}: result for {payload.tool_call_id} without "
-                                "its call")
+                problems.append(
+                    f"I4 {thread_id}: result for {payload.tool_call_id} without its call"
+                )
             seen.add(payload.tool_call_id)
     missing = open_calls - seen
     problems += [f"I4 {thread_id}: call {c} has no result in the model history" for c in missing]
@@ -125,7 +139,9 @@ def _check_counters(thread_id: str, turns: list[TurnRecord], events: list[Event]
             total = total + Usage.from_dict(event.params["usage"])
         steps = sum(1 for e in deltas if "phase" not in e.params)  # summaries are no steps
         if turn.steps != steps or turn.usage.total_tokens != total.total_tokens:
-            problems.append(f"I7 {thread_id}: turn {turn.turn_id} counts {turn.steps} steps/"
-                            f"{turn.usage.total_tokens} tokens; its records say {steps}/"
-                            f"{total.total_tokens}")
+            problems.append(
+                f"I7 {thread_id}: turn {turn.turn_id} counts {turn.steps} steps/"
+                f"{turn.usage.total_tokens} tokens; its records say {steps}/"
+                f"{total.total_tokens}"
+            )
     return problems

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from threadline.models import (
+    FinishReason,
     ModelEvent,
     ModelRequest,
     ModelResponse,
@@ -50,7 +51,7 @@ class Step:
     error_after_deltas: int = 0
     delay: float = 0.0
     delta_delay: float = 0.0
-    finish_reason: str | None = None
+    finish_reason: FinishReason | None = None
 
     def text_deltas(self) -> list[str]:
         if self.deltas is not None:
@@ -68,18 +69,26 @@ def text(value: str, *, deltas: Sequence[str] | None = None, usage: Usage | None
     return Step(text=value, deltas=deltas, usage=usage)
 
 
-def tool_call(name: str, arguments: dict[str, Any] | str | None = None, *,
-              tool_call_id: str | None = None, text: str = "") -> Step:
+def tool_call(
+    name: str,
+    arguments: dict[str, Any] | str | None = None,
+    *,
+    tool_call_id: str | None = None,
+    text: str = "",
+) -> Step:
     """A step that calls one tool (arguments as a dict, or raw JSON text to test bad input)."""
     raw = arguments if isinstance(arguments, str) else orjson.dumps(arguments or {}).decode()
-    return Step(text=text, tool_calls=[ScriptedToolCall(name=name, arguments=raw,
-                                                        tool_call_id=tool_call_id)])
+    return Step(
+        text=text,
+        tool_calls=[ScriptedToolCall(name=name, arguments=raw, tool_call_id=tool_call_id)],
+    )
 
 
 def tool_calls(*calls: tuple[str, dict[str, Any]]) -> Step:
     """A step that calls several tools at once."""
-    return Step(tool_calls=[ScriptedToolCall(name=n, arguments=orjson.dumps(a).decode())
-                            for n, a in calls])
+    return Step(
+        tool_calls=[ScriptedToolCall(name=n, arguments=orjson.dumps(a).decode()) for n, a in calls]
+    )
 
 
 def fail(error: BaseException, *, after_text: str = "") -> Step:
@@ -126,8 +135,9 @@ class ScriptedModel:
         self.requests.append(request)
         if self._next >= len(self.steps):
             self._overrun += 1
-            raise ModelError(f"the scripted model has no step left for request "
-                             f"{len(self.requests)}")
+            raise ModelError(
+                f"the scripted model has no step left for request {len(self.requests)}"
+            )
         source = self.steps[self._next]
         self._next += 1
         step = source(request) if callable(source) else source
@@ -154,12 +164,18 @@ async def _play(step: Step) -> AsyncIterator[ModelEvent]:
     calls: list[ToolCallRequest] = []
     for index, call in enumerate(step.tool_calls):
         call_id = call.tool_call_id or f"call_{index}_{id(step) & 0xFFFFFF:x}"
-        yield ToolCallDelta(index=index, tool_call_id=call_id, name=call.name,
-                            arguments_delta=call.arguments)
-        calls.append(ToolCallRequest(tool_call_id=call_id, name=call.name,
-                                     arguments=call.arguments))
-    usage = step.usage or Usage(input_tokens=10, output_tokens=max(1, len(deltas)),
-                                cost_usd=0.0)
-    finish = step.finish_reason or ("tool_calls" if calls else "stop")
-    yield ModelResponse(text=step.text, reasoning=step.reasoning, tool_calls=tuple(calls),
-                        usage=usage, finish_reason=finish)  # type: ignore[arg-type]
+        yield ToolCallDelta(
+            index=index, tool_call_id=call_id, name=call.name, arguments_delta=call.arguments
+        )
+        calls.append(
+            ToolCallRequest(tool_call_id=call_id, name=call.name, arguments=call.arguments)
+        )
+    usage = step.usage or Usage(input_tokens=10, output_tokens=max(1, len(deltas)), cost_usd=0.0)
+    finish: FinishReason = step.finish_reason or ("tool_calls" if calls else "stop")
+    yield ModelResponse(
+        text=step.text,
+        reasoning=step.reasoning,
+        tool_calls=tuple(calls),
+        usage=usage,
+        finish_reason=finish,
+    )

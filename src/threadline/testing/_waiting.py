@@ -9,8 +9,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-async def eventually(check: Callable[[], T | Awaitable[T]], *, within: float = 10.0,
-                     interval: float = 0.01) -> T:
+async def eventually(
+    check: Callable[[], T | Awaitable[T]], *, within: float = 10.0, interval: float = 0.01
+) -> T:
     """Call `check` until it returns something truthy and return that; raise `AssertionError`
     after `within` seconds. For waiting on observable state instead of sleeping.
 

@@ -13,11 +13,11 @@ StateT = TypeVar("StateT")
 class ToolServices(Protocol):
     """What the runtime lends a tool: durable choices and scheduled effects."""
 
-    async def await_choice(self, tool_call_id: str, prompt: str, schema: dict[str, Any]) -> Any:
-        ...
+    async def await_choice(self, tool_call_id: str, prompt: str, schema: dict[str, Any]) -> Any: ...
 
-    def schedule_effect(self, effect: Any, *, at: float | None, delay: float | None
-                        ) -> TimerRecord: ...
+    def schedule_effect(
+        self, effect: Any, *, at: float | None, delay: float | None
+    ) -> TimerRecord: ...
 
     async def scheduled_effects(self) -> list[TimerRecord]: ...
 
@@ -49,9 +49,19 @@ class ThreadState(Generic[StateT]):
     transaction as the tool's result.
     """
 
-    def __init__(self, *, thread_id: str, turn_id: str, tool_call_id: str, user_id: str | None,
-                 items: Sequence[Item], state: Any, state_type: type[BaseModel] | None,
-                 epoch: int = 0, services: ToolServices | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        thread_id: str,
+        turn_id: str,
+        tool_call_id: str,
+        user_id: str | None,
+        items: Sequence[Item],
+        state: Any,
+        state_type: type[BaseModel] | None,
+        epoch: int = 0,
+        services: ToolServices | None = None,
+    ) -> None:
         self.thread_id = thread_id
         self.turn_id = turn_id
         self.tool_call_id = tool_call_id
@@ -80,10 +90,13 @@ class ThreadState(Generic[StateT]):
         if self._state_type is not None:
             try:
                 value = self._state_type.model_validate(
-                    value.model_dump() if isinstance(value, BaseModel) else value)  # type: ignore[assignment]
+                    value.model_dump() if isinstance(value, BaseModel) else value
+                )  # type: ignore[assignment]
             except ValidationError as exc:
-                raise InvalidInputError(f"state does not match {self._state_type.__name__}: "
-                                        f"{exc.errors(include_url=False)}") from None
+                raise InvalidInputError(
+                    f"state does not match {self._state_type.__name__}: "
+                    f"{exc.errors(include_url=False)}"
+                ) from None
         elif not isinstance(value, dict):
             raise InvalidInputError("without a state_type on the agent, state must be a dict")
         self._state = value
@@ -99,14 +112,14 @@ class ThreadState(Generic[StateT]):
         """
         if self._services is None:
             raise ConfigurationError("await_choice needs a running turn")
-        value = await self._services.await_choice(self.tool_call_id, prompt,
-                                                  choice_schema(schema))
+        value = await self._services.await_choice(self.tool_call_id, prompt, choice_schema(schema))
         if isinstance(schema, type) and issubclass(schema, BaseModel):
             return schema.model_validate(value)
         return value
 
-    def schedule_effect(self, effect: Any, *, at: float | None = None,
-                        delay: float | None = None) -> TimerRecord:
+    def schedule_effect(
+        self, effect: Any, *, at: float | None = None, delay: float | None = None
+    ) -> TimerRecord:
         """Schedule input (or a `ScheduledCall`) for this thread at `at` (epoch seconds) or
         after `delay` seconds. Stored with this tool's result; fired exactly once."""
         if self._services is None:

@@ -40,14 +40,21 @@ class Tool:
     in messages stay out of the history).
     """
 
-    def __init__(self, fn: Callable[..., Any], *, name: str | None = None,
-                 description: str | None = None, idempotent: bool = False,
-                 needs_approval: bool | ApprovalPolicy = False) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        idempotent: bool = False,
+        needs_approval: bool | ApprovalPolicy = False,
+    ) -> None:
         self.fn = fn
         self.name = name or fn.__name__
         if not _NAME.match(self.name):
             raise ConfigurationError(
-                f"invalid tool name {self.name!r}: use letters, digits, _ or -, at most 64")
+                f"invalid tool name {self.name!r}: use letters, digits, _ or -, at most 64"
+            )
         doc = inspect.getdoc(fn) or ""
         self.description = description if description is not None else _summary(doc)
         self.idempotent = idempotent
@@ -83,13 +90,16 @@ class Tool:
         try:
             hints = get_type_hints(fn)
         except Exception as exc:
-            raise ConfigurationError(f"cannot read the type hints of tool {self.name!r}: {exc}"
-                                     ) from None
+            raise ConfigurationError(
+                f"cannot read the type hints of tool {self.name!r}: {exc}"
+            ) from None
         fields: dict[str, Any] = {}
         for param in inspect.signature(fn).parameters.values():
             if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-                raise ConfigurationError(f"tool {self.name!r}: *args and **kwargs are not "
-                                         "supported; name every parameter")
+                raise ConfigurationError(
+                    f"tool {self.name!r}: *args and **kwargs are not "
+                    "supported; name every parameter"
+                )
             annotation = hints.get(param.name, Any)
             if annotation is ThreadState or get_origin(annotation) is ThreadState:
                 self.context_parameter = param.name
@@ -99,12 +109,15 @@ class Tool:
             default = ... if param.default is param.empty else param.default
             fields[param.name] = (annotation, Field(default, description=docs.get(param.name)))
         try:
-            model = create_model(f"{self.name}_arguments", __config__=ConfigDict(
-                extra="forbid"), **fields)
+            model = create_model(
+                f"{self.name}_arguments", __config__=ConfigDict(extra="forbid"), **fields
+            )
             model.model_json_schema()
         except Exception as exc:
-            raise ConfigurationError(f"tool {self.name!r} has a parameter type that cannot be "
-                                     f"described as JSON Schema: {exc}") from None
+            raise ConfigurationError(
+                f"tool {self.name!r} has a parameter type that cannot be "
+                f"described as JSON Schema: {exc}"
+            ) from None
         return model
 
     async def invoke(self, arguments: str, context: ThreadState[Any] | None) -> ToolOutput:
@@ -114,9 +127,11 @@ class Tool:
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
-                for e in exc.errors(include_url=False)[:10])
-            return ToolOutput(output=f"Invalid arguments for tool {self.name}: {problems}",
-                              outcome="error")
+                for e in exc.errors(include_url=False)[:10]
+            )
+            return ToolOutput(
+                output=f"Invalid arguments for tool {self.name}: {problems}", outcome="error"
+            )
         kwargs = {name: getattr(parsed, name) for name in type(parsed).model_fields}
         if self.context_parameter is not None:
             kwargs[self.context_parameter] = context
@@ -129,15 +144,19 @@ class Tool:
             return ToolOutput(output=f"Error: {exc.message}", outcome="error")
         except Exception as exc:
             logger.info("tool %s raised %s", self.name, type(exc).__name__)
-            return ToolOutput(output=f"Error: tool {self.name} failed ({type(exc).__name__}).",
-                              outcome="error")
+            return ToolOutput(
+                output=f"Error: tool {self.name} failed ({type(exc).__name__}).", outcome="error"
+            )
         try:
             return ToolOutput(output=_render(value), outcome="success")
         except (TypeError, ValueError) as exc:
-            logger.info("tool %s returned a value that is not JSON: %s", self.name,
-                        type(exc).__name__)
-            return ToolOutput(output=f"Error: tool {self.name} returned a value that cannot be "
-                              "shown as JSON.", outcome="error")
+            logger.info(
+                "tool %s returned a value that is not JSON: %s", self.name, type(exc).__name__
+            )
+            return ToolOutput(
+                output=f"Error: tool {self.name} returned a value that cannot be shown as JSON.",
+                outcome="error",
+            )
 
 
 def _render(value: Any) -> str:
@@ -178,15 +197,24 @@ def _param_docs(doc: str) -> dict[str, str]:
 @overload
 def tool(fn: Callable[..., Any], /) -> Tool: ...
 @overload
-def tool(*, name: str | None = None, description: str | None = None,
-         idempotent: bool = False, needs_approval: bool | ApprovalPolicy = False
-         ) -> Callable[[Callable[..., Any]], Tool]: ...
+def tool(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    idempotent: bool = False,
+    needs_approval: bool | ApprovalPolicy = False,
+) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
-def tool(fn: Callable[..., Any] | None = None, /, *, name: str | None = None,
-         description: str | None = None, idempotent: bool = False,
-         needs_approval: bool | ApprovalPolicy = False
-         ) -> Tool | Callable[[Callable[..., Any]], Tool]:
+def tool(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    idempotent: bool = False,
+    needs_approval: bool | ApprovalPolicy = False,
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a tool from a plain or async function; its type hints become the JSON Schema.
 
         @tl.tool
@@ -203,8 +231,13 @@ def tool(fn: Callable[..., Any] | None = None, /, *, name: str | None = None,
         return Tool(fn)
 
     def wrap(f: Callable[..., Any]) -> Tool:
-        return Tool(f, name=name, description=description, idempotent=idempotent,
-                    needs_approval=needs_approval)
+        return Tool(
+            f,
+            name=name,
+            description=description,
+            idempotent=idempotent,
+            needs_approval=needs_approval,
+        )
 
     return wrap
 
@@ -215,5 +248,3 @@ def as_tool(value: Tool | Callable[..., Any]) -> Tool:
     if callable(value):
         return Tool(value)
     raise ConfigurationError(f"not a tool: {value!r}")
-
-

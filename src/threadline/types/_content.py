@@ -53,7 +53,8 @@ def part_from_dict(data: Any) -> ContentPart:
         return data
     if not isinstance(data, dict):
         raise InvalidInputError(
-            f"an input part must be a string or an object, not {type(data).__name__}")
+            f"an input part must be a string or an object, not {type(data).__name__}"
+        )
     kind = data.get("type")
     if kind in ("text", "input_text") and isinstance(data.get("text"), str):
         return TextPart(text=data["text"])
@@ -63,12 +64,14 @@ def part_from_dict(data: Any) -> ContentPart:
             url = url.get("url")
         if isinstance(url, str):
             detail = data.get("detail", "auto")
-            return ImagePart(url=url,
-                             detail=detail if detail in ("auto", "low", "high") else "auto")
+            return ImagePart(
+                url=url, detail=detail if detail in ("auto", "low", "high") else "auto"
+            )
     if kind in ("file", "input_file") and isinstance(data.get("file_id"), str):
         return FilePart(file_id=data["file_id"], filename=data.get("filename"))
     raise InvalidInputError(
-        f"unsupported input part {str(kind)[:40]!r}: use text, image (url) or file (file_id)")
+        f"unsupported input part {str(kind)[:40]!r}: use text, image (url) or file (file_id)"
+    )
 
 
 def parts_text(parts: tuple[ContentPart, ...]) -> str:

@@ -1,19 +1,19 @@
 """The error tree. Every error threadline raises derives from `ThreadlineError`.
 
-    ThreadlineError
-    ├── ConfigurationError          the app, an agent or a setting is wrong (programmer error)
-    ├── InvalidInputError           an argument or an input is malformed; nothing was changed
-    ├── NotFoundError               a thread, turn or item does not exist
-    ├── TurnError                   the outcome of a turn, carrying it
-    │   ├── TurnFailedError         the turn ended as failed (model, tool, output or budget)
-    │   ├── TurnCancelledError      the turn was interrupted or its caller was cancelled
-    │   └── TurnInProgressError     the thread already has a running turn
-    ├── StoreError                  the store could not do what was asked
-    │   └── SchemaVersionError      the database was written by a newer threadline
-    ├── ModelError                  a model backend failed; `retryable` says whether to try again
-    └── ToolError                   raised by a tool to hand the model a readable error message
+ThreadlineError
+├── ConfigurationError          the app, an agent or a setting is wrong (programmer error)
+├── InvalidInputError           an argument or an input is malformed; nothing was changed
+├── NotFoundError               a thread, turn or item does not exist
+├── TurnError                   the outcome of a turn, carrying it
+│   ├── TurnFailedError         the turn ended as failed (model, tool, output or budget)
+│   ├── TurnCancelledError      the turn was interrupted or its caller was cancelled
+│   └── TurnInProgressError     the thread already has a running turn
+├── StoreError                  the store could not do what was asked
+│   └── SchemaVersionError      the database was written by a newer threadline
+├── ModelError                  a model backend failed; `retryable` says whether to try again
+└── ToolError                   raised by a tool to hand the model a readable error message
 
-    LeaseLost (BaseException)       a stale owner tried to write; user code must not swallow it
+LeaseLost (BaseException)       a stale owner tried to write; user code must not swallow it
 """
 
 from __future__ import annotations
@@ -110,8 +110,12 @@ class BudgetExceededError(ThreadlineError):
     code = "budget_exceeded"
 
     def __init__(self, limit: str, value: float, used: float) -> None:
-        super().__init__(f"budget exceeded: {limit}={value:g} (used {used:g})", limit=limit,
-                         value=value, used=used)
+        super().__init__(
+            f"budget exceeded: {limit}={value:g} (used {used:g})",
+            limit=limit,
+            value=value,
+            used=used,
+        )
         self.limit = limit
 
 

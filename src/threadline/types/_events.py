@@ -5,13 +5,26 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 EventType = Literal[
-    "turn_started", "item_started", "agent_message_delta", "reasoning_delta",
-    "tool_arguments_delta", "item_completed", "approval_requested", "approval_resolved",
-    "usage_delta", "plan_updated", "subagent_progress", "system_event",
-    "completed", "failed", "cancelled", "raw",
+    "turn_started",
+    "item_started",
+    "agent_message_delta",
+    "reasoning_delta",
+    "tool_arguments_delta",
+    "item_completed",
+    "approval_requested",
+    "approval_resolved",
+    "usage_delta",
+    "plan_updated",
+    "subagent_progress",
+    "system_event",
+    "completed",
+    "failed",
+    "cancelled",
+    "raw",
 ]
 DELTA_EVENT_TYPES: frozenset[str] = frozenset(
-    {"agent_message_delta", "reasoning_delta", "tool_arguments_delta"})
+    {"agent_message_delta", "reasoning_delta", "tool_arguments_delta"}
+)
 TERMINAL_EVENT_TYPES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 
 
@@ -41,5 +54,11 @@ class Event:
         return self.type in TERMINAL_EVENT_TYPES
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "seq": self.seq, "thread_id": self.thread_id,
-                "turn_id": self.turn_id, "item_id": self.item_id, "params": dict(self.params)}
+        return {
+            "type": self.type,
+            "seq": self.seq,
+            "thread_id": self.thread_id,
+            "turn_id": self.turn_id,
+            "item_id": self.item_id,
+            "params": dict(self.params),
+        }

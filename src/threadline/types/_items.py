@@ -7,9 +7,19 @@ from typing import Any, Literal
 from ._content import ContentPart, part_from_dict, part_to_dict
 
 ItemType = Literal[
-    "user_message", "agent_message", "reasoning", "tool_call", "tool_result",
-    "approval_request", "approval_response", "awaiting_input", "input_response",
-    "plan", "system_event", "subagent", "error",
+    "user_message",
+    "agent_message",
+    "reasoning",
+    "tool_call",
+    "tool_result",
+    "approval_request",
+    "approval_response",
+    "awaiting_input",
+    "input_response",
+    "plan",
+    "system_event",
+    "subagent",
+    "error",
 ]
 ItemStatus = Literal[
     "in_progress",  # being produced (streaming, or a tool that is running)
@@ -139,9 +149,20 @@ class GenericPayload:
     data: dict[str, Any] = field(default_factory=dict[str, Any])
 
 
-Payload = (UserMessage | AgentMessage | Reasoning | ToolCall | ToolResult | SystemEvent
-           | ErrorPayload | ApprovalRequest | ApprovalResponse | AwaitingInput | InputResponse
-           | GenericPayload)
+Payload = (
+    UserMessage
+    | AgentMessage
+    | Reasoning
+    | ToolCall
+    | ToolResult
+    | SystemEvent
+    | ErrorPayload
+    | ApprovalRequest
+    | ApprovalResponse
+    | AwaitingInput
+    | InputResponse
+    | GenericPayload
+)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -174,9 +195,14 @@ class Item:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.item_id, "thread_id": self.thread_id, "turn_id": self.turn_id,
-            "seq": self.seq, "type": self.type, "status": self.status,
-            "content": payload_to_dict(self.payload), "created_at": self.created_at,
+            "id": self.item_id,
+            "thread_id": self.thread_id,
+            "turn_id": self.turn_id,
+            "seq": self.seq,
+            "type": self.type,
+            "status": self.status,
+            "content": payload_to_dict(self.payload),
+            "created_at": self.created_at,
         }
 
 
@@ -187,37 +213,62 @@ def payload_to_dict(payload: Payload) -> dict[str, Any]:
     if isinstance(payload, AgentMessage):
         return {"text": payload.text}
     if isinstance(payload, Reasoning):
-        return {"text": payload.text, "data": payload.data} if payload.data else {
-            "text": payload.text}
+        return (
+            {"text": payload.text, "data": payload.data} if payload.data else {"text": payload.text}
+        )
     if isinstance(payload, ToolCall):
-        return {"tool_call_id": payload.tool_call_id, "name": payload.name,
-                "arguments": payload.arguments}
+        return {
+            "tool_call_id": payload.tool_call_id,
+            "name": payload.name,
+            "arguments": payload.arguments,
+        }
     if isinstance(payload, ToolResult):
-        return {"tool_call_id": payload.tool_call_id, "name": payload.name,
-                "output": payload.output, "outcome": payload.outcome}
+        return {
+            "tool_call_id": payload.tool_call_id,
+            "name": payload.name,
+            "output": payload.output,
+            "outcome": payload.outcome,
+        }
     if isinstance(payload, SystemEvent):
         return {"phase": payload.phase, "message": payload.message, "data": payload.data}
     if isinstance(payload, ErrorPayload):
         return {"code": payload.code, "message": payload.message}
     if isinstance(payload, ApprovalRequest):
-        return {"tool_call_id": payload.tool_call_id, "name": payload.name,
-                "arguments": payload.arguments, "arguments_hash": payload.arguments_hash,
-                "reason": payload.reason, "expires_at": payload.expires_at}
+        return {
+            "tool_call_id": payload.tool_call_id,
+            "name": payload.name,
+            "arguments": payload.arguments,
+            "arguments_hash": payload.arguments_hash,
+            "reason": payload.reason,
+            "expires_at": payload.expires_at,
+        }
     if isinstance(payload, ApprovalResponse):
-        return {"tool_call_id": payload.tool_call_id, "decision": payload.decision,
-                "reason": payload.reason, "always": payload.always, "sender": payload.sender}
+        return {
+            "tool_call_id": payload.tool_call_id,
+            "decision": payload.decision,
+            "reason": payload.reason,
+            "always": payload.always,
+            "sender": payload.sender,
+        }
     if isinstance(payload, AwaitingInput):
-        return {"tool_call_id": payload.tool_call_id, "prompt": payload.prompt,
-                "schema": payload.schema}
+        return {
+            "tool_call_id": payload.tool_call_id,
+            "prompt": payload.prompt,
+            "schema": payload.schema,
+        }
     if isinstance(payload, InputResponse):
-        return {"tool_call_id": payload.tool_call_id, "value": payload.value,
-                "sender": payload.sender}
+        return {
+            "tool_call_id": payload.tool_call_id,
+            "value": payload.value,
+            "sender": payload.sender,
+        }
     return dict(payload.data)
 
 
 def _user_message(data: dict[str, Any]) -> Payload:
-    return UserMessage(content=tuple(part_from_dict(p) for p in data["content"]),
-                       sender=data.get("sender"))
+    return UserMessage(
+        content=tuple(part_from_dict(p) for p in data["content"]), sender=data.get("sender")
+    )
 
 
 # Loading a long thread decodes every item: one lookup per item, not a chain of tests.
@@ -225,13 +276,18 @@ _DECODERS: dict[str, Callable[[dict[str, Any]], Payload]] = {
     "user_message": _user_message,
     "agent_message": lambda d: AgentMessage(text=d["text"]),
     "reasoning": lambda d: Reasoning(text=d["text"], data=d.get("data", {})),
-    "tool_call": lambda d: ToolCall(tool_call_id=d["tool_call_id"], name=d["name"],
-                                    arguments=d["arguments"]),
-    "tool_result": lambda d: ToolResult(tool_call_id=d["tool_call_id"], name=d["name"],
-                                        output=d["output"],
-                                        outcome=d.get("outcome", "success")),
-    "system_event": lambda d: SystemEvent(phase=d["phase"], message=d["message"],
-                                          data=d.get("data", {})),
+    "tool_call": lambda d: ToolCall(
+        tool_call_id=d["tool_call_id"], name=d["name"], arguments=d["arguments"]
+    ),
+    "tool_result": lambda d: ToolResult(
+        tool_call_id=d["tool_call_id"],
+        name=d["name"],
+        output=d["output"],
+        outcome=d.get("outcome", "success"),
+    ),
+    "system_event": lambda d: SystemEvent(
+        phase=d["phase"], message=d["message"], data=d.get("data", {})
+    ),
     "error": lambda d: ErrorPayload(code=d["code"], message=d["message"]),
     "approval_request": lambda d: ApprovalRequest(**d),
     "approval_response": lambda d: ApprovalResponse(**d),

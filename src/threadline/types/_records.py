@@ -49,12 +49,22 @@ class ThreadRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """The thread as JSON-ready data (lease bookkeeping left out)."""
-        return {"id": self.thread_id, "key": self.key, "user_id": self.user_id,
-                "resource_id": self.resource_id, "agent": self.agent, "mode": self.mode,
-                "status": self.status, "parent_id": self.parent_id, "state": self.state,
-                "metadata": self.metadata, "created_at": self.created_at,
-                "updated_at": self.updated_at, "active_turn_id": self.active_turn_id,
-                "turn_count": self.turn_count}
+        return {
+            "id": self.thread_id,
+            "key": self.key,
+            "user_id": self.user_id,
+            "resource_id": self.resource_id,
+            "agent": self.agent,
+            "mode": self.mode,
+            "status": self.status,
+            "parent_id": self.parent_id,
+            "state": self.state,
+            "metadata": self.metadata,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "active_turn_id": self.active_turn_id,
+            "turn_count": self.turn_count,
+        }
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -84,11 +94,21 @@ class TurnRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """The turn as JSON-ready data."""
-        return {"id": self.turn_id, "thread_id": self.thread_id, "number": self.number,
-                "status": self.status, "input": self.input, "sender": self.sender,
-                "client_key": self.client_key, "usage": self.usage.to_dict(),
-                "steps": self.steps, "error": self.error, "created_at": self.created_at,
-                "updated_at": self.updated_at, "completed_at": self.completed_at}
+        return {
+            "id": self.turn_id,
+            "thread_id": self.thread_id,
+            "number": self.number,
+            "status": self.status,
+            "input": self.input,
+            "sender": self.sender,
+            "client_key": self.client_key,
+            "usage": self.usage.to_dict(),
+            "steps": self.steps,
+            "error": self.error,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "completed_at": self.completed_at,
+        }
 
 
 InboxKind = Literal[

@@ -19,8 +19,11 @@ class Usage:
         return self.input_tokens + self.output_tokens
 
     def __add__(self, other: Usage) -> Usage:
-        cost = None if self.cost_usd is None or other.cost_usd is None else (
-            self.cost_usd + other.cost_usd)
+        cost = (
+            None
+            if self.cost_usd is None or other.cost_usd is None
+            else (self.cost_usd + other.cost_usd)
+        )
         return Usage(
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
@@ -49,8 +52,9 @@ class Budget:
     max_wall_seconds: float | None = None  # since the turn was accepted
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)
-                if getattr(self, f.name) is not None}
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Budget:
@@ -62,8 +66,11 @@ class Budget:
         """This budget with every limit that `override` sets replaced."""
         if override is None:
             return self
-        return Budget(**{
-            f.name: getattr(override, f.name) if getattr(override, f.name) is not None
-            else getattr(self, f.name)
-            for f in fields(self)
-        })
+        return Budget(
+            **{
+                f.name: getattr(override, f.name)
+                if getattr(override, f.name) is not None
+                else getattr(self, f.name)
+                for f in fields(self)
+            }
+        )

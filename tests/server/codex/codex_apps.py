@@ -28,8 +28,7 @@ async def transfer(to: str, amount: int) -> str:
 
 
 def agents() -> list[tl.Agent]:
-    return [tl.Agent(name="assistant", instructions="Be brief.",
-                     tools=[get_weather, transfer])]
+    return [tl.Agent(name="assistant", instructions="Be brief.", tools=[get_weather, transfer])]
 
 
 def model() -> ScriptedModel:
@@ -51,8 +50,11 @@ def respond(request: ModelRequest) -> Step:
         return tool_call("get_weather", {"city": weather.group(1)}, tool_call_id=call_id)
     payment = re.match(r"(?i)pay (\d+) to (\w+)", message)
     if payment:
-        return tool_call("transfer", {"to": payment.group(2), "amount": int(payment.group(1))},
-                         tool_call_id=call_id)
+        return tool_call(
+            "transfer",
+            {"to": payment.group(2), "amount": int(payment.group(1))},
+            tool_call_id=call_id,
+        )
     flood = re.match(r"(?i)flood (\d+)", message)
     if flood:
         return Step(text="x" * int(flood.group(1)), deltas=["x"] * int(flood.group(1)))

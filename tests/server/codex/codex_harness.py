@@ -35,12 +35,18 @@ JSON = dict[str, Any]
 
 # The result shape each Codex method answers with, by the schema's names.
 RESPONSES = {
-    "initialize": "InitializeResponse", "thread/start": "ThreadStartResponse",
-    "thread/resume": "ThreadResumeResponse", "thread/read": "ThreadReadResponse",
-    "thread/list": "ThreadListResponse", "thread/archive": "ThreadArchiveResponse",
-    "thread/unarchive": "ThreadUnarchiveResponse", "thread/name/set": "ThreadSetNameResponse",
-    "turn/start": "TurnStartResponse", "turn/steer": "TurnSteerResponse",
-    "turn/interrupt": "TurnInterruptResponse", "model/list": "ModelListResponse",
+    "initialize": "InitializeResponse",
+    "thread/start": "ThreadStartResponse",
+    "thread/resume": "ThreadResumeResponse",
+    "thread/read": "ThreadReadResponse",
+    "thread/list": "ThreadListResponse",
+    "thread/archive": "ThreadArchiveResponse",
+    "thread/unarchive": "ThreadUnarchiveResponse",
+    "thread/name/set": "ThreadSetNameResponse",
+    "turn/start": "TurnStartResponse",
+    "turn/steer": "TurnSteerResponse",
+    "turn/interrupt": "TurnInterruptResponse",
+    "model/list": "ModelListResponse",
 }
 
 
@@ -55,12 +61,19 @@ class Schema:
 
     def _methods(self, name: str) -> dict[str, str]:
         union = json.loads((self.folder / name).read_text())
-        return {v["properties"]["method"]["enum"][0]:
-                v["properties"]["params"]["$ref"].rsplit("/", 1)[1] for v in union["oneOf"]}
+        return {
+            v["properties"]["method"]["enum"][0]: v["properties"]["params"]["$ref"].rsplit("/", 1)[
+                1
+            ]
+            for v in union["oneOf"]
+        }
 
     def check(self, name: str, payload: Any) -> None:
-        for path in (self.folder / "v2" / f"{name}.json", self.folder / f"{name}.json",
-                     self.folder / "v1" / f"{name}.json"):
+        for path in (
+            self.folder / "v2" / f"{name}.json",
+            self.folder / f"{name}.json",
+            self.folder / "v1" / f"{name}.json",
+        ):
             if path.exists():
                 jsonschema.Draft7Validator(json.loads(path.read_text())).validate(payload)
                 return
@@ -78,9 +91,19 @@ class Schema:
 def generate_schema(folder: Path) -> Schema:
     from codex_cli_bin import bundled_codex_path  # type: ignore[import-not-found]
 
-    subprocess.run([str(bundled_codex_path()), "app-server", "generate-json-schema",
-                    "--experimental", "--out", str(folder)], check=True, capture_output=True,
-                   timeout=60)
+    subprocess.run(
+        [
+            str(bundled_codex_path()),
+            "app-server",
+            "generate-json-schema",
+            "--experimental",
+            "--out",
+            str(folder),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     return Schema(folder)
 
 
@@ -91,8 +114,18 @@ def server_env() -> dict[str, str]:
 
 
 def server_command(db: Path) -> list[str]:
-    return [sys.executable, "-m", "threadline.cli", "--db", str(db), "--app", APP,
-            "--model", MODEL, "app-server"]
+    return [
+        sys.executable,
+        "-m",
+        "threadline.cli",
+        "--db",
+        str(db),
+        "--app",
+        APP,
+        "--model",
+        MODEL,
+        "app-server",
+    ]
 
 
 class Peer:
@@ -139,15 +172,17 @@ class Peer:
             self.seen.append(message)
 
     async def initialize(self) -> JSON:
-        response = await self.request("initialize", {"clientInfo": {"name": "test",
-                                                                    "version": "1"}})
+        response = await self.request(
+            "initialize", {"clientInfo": {"name": "test", "version": "1"}}
+        )
         await self.send({"method": "initialized"})
         return response
 
 
 def _matches(message: JSON, method: str, params: dict[str, Any]) -> bool:
     return message.get("method") == method and all(
-        message.get("params", {}).get(k) == v for k, v in params.items())
+        message.get("params", {}).get(k) == v for k, v in params.items()
+    )
 
 
 class StdioPeer(Peer):
@@ -160,9 +195,14 @@ class StdioPeer(Peer):
     @classmethod
     async def start(cls, db: Path, cwd: Path) -> StdioPeer:
         process = await asyncio.create_subprocess_exec(
-            *server_command(db), cwd=cwd, env=server_env(), stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            limit=64 * 1024 * 1024)
+            *server_command(db),
+            cwd=cwd,
+            env=server_env(),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            limit=64 * 1024 * 1024,
+        )
         return cls(process)
 
     async def send_raw(self, data: str | bytes) -> None:
@@ -230,8 +270,12 @@ class WebSocketServer:
         self.app = tl.Threadline(agents=self._agents, store=self.db, model=self._model)
         await self.app.open()
         self.route = websocket_route(self.app, **self._route_options)
-        config = uvicorn.Config(Starlette(routes=[self.route]), log_level="warning",
-                                lifespan="off", ws="websockets-sansio")
+        config = uvicorn.Config(
+            Starlette(routes=[self.route]),
+            log_level="warning",
+            lifespan="off",
+            ws="websockets-sansio",
+        )
         self._server = uvicorn.Server(config)
         sock = self._socket.dup()
         self._task = asyncio.get_running_loop().create_task(self._server.serve([sock]))
@@ -273,9 +317,21 @@ def normalized(messages: Sequence[JSON]) -> list[JSON]:
             return {k: walk(v, k) for k, v in value.items()}
         if isinstance(value, list):
             return [walk(v) for v in value]
-        if isinstance(value, int | float) and not isinstance(value, bool) and key in (
-                "createdAt", "updatedAt", "recencyAt", "startedAt", "completedAt",
-                "startedAtMs", "completedAtMs", "durationMs"):
+        if (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and key
+            in (
+                "createdAt",
+                "updatedAt",
+                "recencyAt",
+                "startedAt",
+                "completedAt",
+                "startedAtMs",
+                "completedAtMs",
+                "durationMs",
+            )
+        ):
             return "<time>"
         if isinstance(value, str):
             return _ID.sub(name, value)

@@ -10,8 +10,9 @@ def text(value: str) -> list[dict[str, str]]:
     return [{"type": "text", "text": value}]
 
 
-async def checked(peer: WebSocketPeer, schema: Schema, method: str, **params: object
-                  ) -> dict[str, object]:
+async def checked(
+    peer: WebSocketPeer, schema: Schema, method: str, **params: object
+) -> dict[str, object]:
     response = await peer.request(method, params)
     assert "result" in response, response
     schema.check(RESPONSES[method], response["result"])
@@ -19,11 +20,11 @@ async def checked(peer: WebSocketPeer, schema: Schema, method: str, **params: ob
 
 
 async def test_each_method_answers_in_the_shape_of_the_schema(
-        ws_server: WebSocketServer, schema: Schema) -> None:
+    ws_server: WebSocketServer, schema: Schema
+) -> None:
     peer = await WebSocketPeer.connect(ws_server.url)
     schema.check("InitializeResponse", (await peer.initialize())["result"])
-    assert [m["id"] for m in (await checked(peer, schema, "model/list"))["data"]] == [
-        "assistant"]
+    assert [m["id"] for m in (await checked(peer, schema, "model/list"))["data"]] == ["assistant"]
     started = await checked(peer, schema, "thread/start", model="assistant")
     thread_id = started["thread"]["id"]  # type: ignore[index]
     await checked(peer, schema, "turn/start", threadId=thread_id, input=text("hello"))
@@ -32,7 +33,9 @@ async def test_each_method_answers_in_the_shape_of_the_schema(
     read = await checked(peer, schema, "thread/read", threadId=thread_id, includeTurns=True)
     assert read["thread"]["name"] == "greetings"  # type: ignore[index]
     assert [i["type"] for i in read["thread"]["turns"][0]["items"]] == [  # type: ignore[index]
-        "userMessage", "agentMessage"]
+        "userMessage",
+        "agentMessage",
+    ]
     listed = await checked(peer, schema, "thread/list")
     assert [t["id"] for t in listed["data"]] == [thread_id]  # type: ignore[union-attr]
     await checked(peer, schema, "thread/archive", threadId=thread_id)
@@ -40,14 +43,20 @@ async def test_each_method_answers_in_the_shape_of_the_schema(
     await checked(peer, schema, "thread/unarchive", threadId=thread_id)
     await checked(peer, schema, "thread/resume", threadId=thread_id)
 
-    turn = (await checked(peer, schema, "turn/start", threadId=thread_id,
-                          input=text("slowly 40")))["turn"]
+    turn = (await checked(peer, schema, "turn/start", threadId=thread_id, input=text("slowly 40")))[
+        "turn"
+    ]
     await peer.until("item/agentMessage/delta")
-    steered = await checked(peer, schema, "turn/steer", threadId=thread_id,
-                            expectedTurnId=turn["id"], input=text("and more"))  # type: ignore[index]
+    steered = await checked(
+        peer,
+        schema,
+        "turn/steer",
+        threadId=thread_id,
+        expectedTurnId=turn["id"],
+        input=text("and more"),
+    )  # type: ignore[index]
     assert steered == {"turnId": turn["id"]}  # type: ignore[index]
-    await checked(peer, schema, "turn/interrupt", threadId=thread_id,
-                  turnId=turn["id"])  # type: ignore[index]
+    await checked(peer, schema, "turn/interrupt", threadId=thread_id, turnId=turn["id"])  # type: ignore[index]
     interrupted = await peer.until("turn/completed")
     assert interrupted["params"]["turn"]["status"] == "interrupted"
 

@@ -23,8 +23,9 @@ from openai_codex.generated.v2_all import (
 
 @pytest.fixture
 def config(db_path: Path, tmp_path: Path) -> CodexConfig:
-    return CodexConfig(launch_args_override=tuple(server_command(db_path)), cwd=str(tmp_path),
-                       env=server_env())
+    return CodexConfig(
+        launch_args_override=tuple(server_command(db_path)), cwd=str(tmp_path), env=server_env()
+    )
 
 
 @contextmanager
@@ -65,8 +66,11 @@ def test_the_sdk_runs_a_turn_and_reads_the_thread(codex: Codex) -> None:
 
 def test_the_sdk_streams_the_text_of_a_turn(codex: Codex) -> None:
     thread = codex.thread_start()
-    deltas = [n.payload.delta for n in thread.turn("hello stream").stream()
-              if isinstance(n.payload, AgentMessageDeltaNotification)]
+    deltas = [
+        n.payload.delta
+        for n in thread.turn("hello stream").stream()
+        if isinstance(n.payload, AgentMessageDeltaNotification)
+    ]
 
     assert deltas == ["You ", "said: ", "hello ", "stream"]
 
@@ -76,17 +80,25 @@ def test_the_sdk_sees_a_tool_call_as_an_mcp_tool_call(codex: Codex) -> None:
 
     calls = [i.root for i in result.items if isinstance(i.root, McpToolCallThreadItem)]
     assert [(c.tool, c.arguments, c.status.value) for c in calls] == [
-        ("get_weather", {"city": "Oslo"}, "completed")]
+        ("get_weather", {"city": "Oslo"}, "completed")
+    ]
     assert result.final_response == 'get_weather said: {"city":"Oslo","temp_c":18}'
 
 
-@pytest.mark.parametrize(("answer", "expected"), [
-    ({"action": "accept", "content": {}}, "transfer said: sent 5 to Ann"),
-    ({"decision": "decline"}, "transfer said: Error: a human denied this call: declined by "
-                              "the client. It was not run."),
-])
-def test_the_sdk_answers_an_approval(config: CodexConfig, answer: dict[str, Any],
-                                     expected: str) -> None:
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ({"action": "accept", "content": {}}, "transfer said: sent 5 to Ann"),
+        (
+            {"decision": "decline"},
+            "transfer said: Error: a human denied this call: declined by "
+            "the client. It was not run.",
+        ),
+    ],
+)
+def test_the_sdk_answers_an_approval(
+    config: CodexConfig, answer: dict[str, Any], expected: str
+) -> None:
     asked: list[tuple[str, dict[str, Any] | None]] = []
 
     def handler(method: str, params: dict[str, Any] | None) -> dict[str, Any]:
@@ -108,8 +120,7 @@ def test_the_sdk_answers_an_approval(config: CodexConfig, answer: dict[str, Any]
     assert params is not None
     assert params["_meta"]["codex_approval_kind"] == "mcp_tool_call"
     assert params["_meta"]["tool_params"] == {"to": "Ann", "amount": 5}
-    messages = [i.root.text for t in read.turns for i in t.items
-                if i.root.type == "agentMessage"]  # type: ignore[union-attr]
+    messages = [i.root.text for t in read.turns for i in t.items if i.root.type == "agentMessage"]  # type: ignore[union-attr]
     assert messages == [expected]
 
 

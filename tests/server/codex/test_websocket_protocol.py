@@ -26,17 +26,20 @@ async def connected(server: WebSocketServer, **options: object) -> WebSocketPeer
 
 
 async def test_bad_messages_get_clear_errors_and_the_connection_stays(
-        ws_server: WebSocketServer) -> None:
+    ws_server: WebSocketServer,
+) -> None:
     peer = await connected(ws_server)
     await peer.send({"id": 1, "method": "thread/nope"})
     assert (await peer.response(1))["error"]["code"] == -32601
     await peer.send({"method": "turn/start", "params": {}})
     assert (await peer.response(None))["error"]["message"] == (
-        "`turn/start` is a request and needs an `id`")
+        "`turn/start` is a request and needs an `id`"
+    )
     await peer.send([{"id": n, "method": "thread/start"} for n in range(5000)])  # type: ignore[arg-type]
     assert (await peer.response(None))["error"]["code"] == -32600
-    await peer.send_raw('{"id": 2, "method": "thread/start", "params": ' + "[" * 100
-                        + "]" * 100 + "}")
+    await peer.send_raw(
+        '{"id": 2, "method": "thread/start", "params": ' + "[" * 100 + "]" * 100 + "}"
+    )
     assert (await peer.response(2))["error"]["message"] == "JSON nested deeper than 64 levels"
     await peer.send_raw("x" * (4 * 1024 * 1024 + 1))
     assert "over the limit" in (await peer.response(None))["error"]["message"]
@@ -46,7 +49,8 @@ async def test_bad_messages_get_clear_errors_and_the_connection_stays(
 
 
 async def test_a_pending_approval_is_asked_again_after_a_reconnect_and_a_restart(
-        ws_server: WebSocketServer) -> None:
+    ws_server: WebSocketServer,
+) -> None:
     peer = await connected(ws_server)
     thread_id = (await peer.request("thread/start"))["result"]["thread"]["id"]
     await peer.request("turn/start", {"threadId": thread_id, "input": text("pay 7 to Bo")})
@@ -65,7 +69,8 @@ async def test_a_pending_approval_is_asked_again_after_a_reconnect_and_a_restart
     assert asked["params"] == first["params"]
     await after_restart.send({"id": asked["id"], "result": {"decision": "acceptForSession"}})
     assert (await after_restart.until("turn/completed"))["params"]["turn"]["status"] == (
-        "completed")
+        "completed"
+    )
     await after_restart.close()
 
     assert ws_server.app is not None
@@ -75,7 +80,8 @@ async def test_a_pending_approval_is_asked_again_after_a_reconnect_and_a_restart
 
 
 async def test_an_approval_decided_elsewhere_is_withdrawn_with_server_request_resolved(
-        ws_server: WebSocketServer) -> None:
+    ws_server: WebSocketServer,
+) -> None:
     watcher = await connected(ws_server)
     thread_id = (await watcher.request("thread/start"))["result"]["thread"]["id"]
     await watcher.request("turn/start", {"threadId": thread_id, "input": text("pay 1 to Cy")})
@@ -83,12 +89,15 @@ async def test_an_approval_decided_elsewhere_is_withdrawn_with_server_request_re
     call_id = asked["params"]["_meta"]["tool_call_id"]
 
     other = await connected(ws_server)
-    denied = await other.request("threadline/thread/deny", {"threadId": thread_id,
-                                                            "toolCallId": call_id})
+    denied = await other.request(
+        "threadline/thread/deny", {"threadId": thread_id, "toolCallId": call_id}
+    )
     assert denied["result"]["response"]["decision"] == "denied"
 
     assert (await watcher.until("serverRequest/resolved"))["params"] == {
-        "threadId": thread_id, "requestId": asked["id"]}
+        "threadId": thread_id,
+        "requestId": asked["id"],
+    }
     await watcher.close()
     await other.close()
 
@@ -102,7 +111,8 @@ async def tight_server(db_path: Path) -> WebSocketServer:
 
 
 async def test_a_client_that_stops_reading_is_dropped_and_the_turn_runs_on(
-        tight_server: WebSocketServer) -> None:
+    tight_server: WebSocketServer,
+) -> None:
     peer = await connected(tight_server, max_queue=4)
     thread_id = (await peer.request("thread/start"))["result"]["thread"]["id"]
     await peer.request("turn/start", {"threadId": thread_id, "input": text("flood 20000")})
@@ -117,20 +127,24 @@ async def test_a_client_that_stops_reading_is_dropped_and_the_turn_runs_on(
     with pytest.raises(ConnectionClosed):
         while True:
             await peer.receive()
-    await eventually(lambda: not tight_server.route.sessions,  # type: ignore[union-attr]
-                     within=TIMEOUT)
+    await eventually(
+        lambda: not tight_server.route.sessions,  # type: ignore[union-attr]
+        within=TIMEOUT,
+    )
 
 
 async def test_connections_need_the_key_when_the_route_has_one(db_path: Path) -> None:
-    server = WebSocketServer(db_path, agents(), model(),
-                             authorize=lambda token: token == "sk-right")
+    server = WebSocketServer(
+        db_path, agents(), model(), authorize=lambda token: token == "sk-right"
+    )
     await server.start()
     try:
         with pytest.raises(InvalidStatus):
             await WebSocketPeer.connect(server.url)
         with pytest.raises(InvalidStatus):
-            await WebSocketPeer.connect(server.url,
-                                        additional_headers={"Authorization": "Bearer sk-no"})
+            await WebSocketPeer.connect(
+                server.url, additional_headers={"Authorization": "Bearer sk-no"}
+            )
         peer = await connected(server, additional_headers={"Authorization": "Bearer sk-right"})
         assert "result" in await peer.request("model/list")
         await peer.close()
@@ -139,15 +153,15 @@ async def test_connections_need_the_key_when_the_route_has_one(db_path: Path) ->
 
 
 async def test_without_a_key_pages_from_other_sites_cannot_connect(
-        ws_server: WebSocketServer) -> None:
+    ws_server: WebSocketServer,
+) -> None:
     with pytest.raises(InvalidStatus):
         await WebSocketPeer.connect(ws_server.url, origin="https://evil.example")  # type: ignore[arg-type]
     peer = await connected(ws_server, origin="http://127.0.0.1:3000")
     await peer.close()
 
 
-async def test_closing_the_connection_does_not_stop_the_turn(
-        ws_server: WebSocketServer) -> None:
+async def test_closing_the_connection_does_not_stop_the_turn(ws_server: WebSocketServer) -> None:
     peer = await connected(ws_server)
     thread_id = (await peer.request("thread/start"))["result"]["thread"]["id"]
     await peer.request("turn/start", {"threadId": thread_id, "input": text("slowly 10")})

@@ -15,5 +15,4 @@ from ._session import Session
 from ._stdio import serve_stdio
 from ._websocket import CodexRoute, websocket_route
 
-__all__ = ["CodexRoute", "Hub", "Limits", "RpcError", "Session", "serve_stdio",
-           "websocket_route"]
+__all__ = ["CodexRoute", "Hub", "Limits", "RpcError", "Session", "serve_stdio", "websocket_route"]

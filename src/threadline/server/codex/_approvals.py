@@ -37,14 +37,21 @@ DECISIONS: frozenset[str] = frozenset({"accept", "acceptForSession", "decline", 
 def elicitation_params(ask: Ask) -> JSON:
     reason = f" ({ask.reason})" if ask.reason else ""
     return {
-        "threadId": ask.thread_id, "turnId": ask.turn_id, "serverName": SERVER_NAME,
+        "threadId": ask.thread_id,
+        "turnId": ask.turn_id,
+        "serverName": SERVER_NAME,
         "mode": "form",
-        "message": f"Allow the {SERVER_NAME} MCP server to run tool \"{ask.name}\"?{reason}",
+        "message": f'Allow the {SERVER_NAME} MCP server to run tool "{ask.name}"?{reason}',
         "requestedSchema": {"type": "object", "properties": {}},
-        "_meta": {"codex_approval_kind": "mcp_tool_call", "persist": ["session"],
-                  "tool_name": ask.name, "tool_params": tool_arguments(ask.arguments),
-                  "tool_call_id": ask.tool_call_id, "item_id": ask.tool_call_id,
-                  "reason": ask.reason},
+        "_meta": {
+            "codex_approval_kind": "mcp_tool_call",
+            "persist": ["session"],
+            "tool_name": ask.name,
+            "tool_params": tool_arguments(ask.arguments),
+            "tool_call_id": ask.tool_call_id,
+            "item_id": ask.tool_call_id,
+            "reason": ask.reason,
+        },
     }
 
 
@@ -68,8 +75,10 @@ def decision_of(result: Any) -> Decision | None:
 def ask(session: Session, request: Ask) -> None:
     """Ask the client about a tool call, unless it is being asked already."""
     for outstanding in session.asks.values():
-        if (outstanding.thread_id, outstanding.tool_call_id) == (request.thread_id,
-                                                                 request.tool_call_id):
+        if (outstanding.thread_id, outstanding.tool_call_id) == (
+            request.thread_id,
+            request.tool_call_id,
+        ):
             return
 
     async def on_response(response: Response) -> None:
@@ -82,11 +91,14 @@ def ask(session: Session, request: Ask) -> None:
 def resolved(session: Session, event: Resolved) -> None:
     """The call was decided (here or elsewhere): withdraw the requests about it."""
     for request_id, outstanding in list(session.asks.items()):
-        if (outstanding.thread_id, outstanding.tool_call_id) == (event.thread_id,
-                                                                 event.tool_call_id):
+        if (outstanding.thread_id, outstanding.tool_call_id) == (
+            event.thread_id,
+            event.tool_call_id,
+        ):
             del session.asks[request_id]
-            session.notify("serverRequest/resolved", {"threadId": event.thread_id,
-                                                      "requestId": request_id})
+            session.notify(
+                "serverRequest/resolved", {"threadId": event.thread_id, "requestId": request_id}
+            )
 
 
 async def reissue(session: Session, thread: Thread) -> None:
@@ -94,15 +106,27 @@ async def reissue(session: Session, thread: Thread) -> None:
     record = await thread.reload()
     for pending in await thread.pending():
         if isinstance(pending, ApprovalRequest):
-            ask(session, Ask(thread_id=thread.id, turn_id=record.active_turn_id,
-                             tool_call_id=pending.tool_call_id, name=pending.name,
-                             arguments=pending.arguments, reason=pending.reason))
+            ask(
+                session,
+                Ask(
+                    thread_id=thread.id,
+                    turn_id=record.active_turn_id,
+                    tool_call_id=pending.tool_call_id,
+                    name=pending.name,
+                    arguments=pending.arguments,
+                    reason=pending.reason,
+                ),
+            )
 
 
 async def waiting_flags(thread: Thread) -> dict[str, str]:
     """What the thread waits for, as the protocol's active flags by tool call id."""
-    return {p.tool_call_id: "waitingOnApproval" if isinstance(p, ApprovalRequest)
-            else "waitingOnUserInput" for p in await thread.pending()}
+    return {
+        p.tool_call_id: "waitingOnApproval"
+        if isinstance(p, ApprovalRequest)
+        else "waitingOnUserInput"
+        for p in await thread.pending()
+    }
 
 
 def load_arguments(thread: Thread) -> ArgumentsLoader:
@@ -123,14 +147,28 @@ async def _answer(session: Session, request_id: int | str, response: Response) -
     decision = None if response.error is not None else decision_of(response.result)
     if decision is None:
         del session.asks[request_id]
-        detail = (f"the client answered with an error: {response.error.get('message')}"
-                  if response.error is not None else "it carries no decision")
-        session.notify("error", {
-            "threadId": request.thread_id, "turnId": request.turn_id or "",
-            "error": turn_error({"code": "invalid_input", "message": (
-                f"the answer to approval request {request_id} was not understood ({detail}); "
-                "the call still waits: resume the thread to be asked again")}),
-            "willRetry": False})
+        detail = (
+            f"the client answered with an error: {response.error.get('message')}"
+            if response.error is not None
+            else "it carries no decision"
+        )
+        session.notify(
+            "error",
+            {
+                "threadId": request.thread_id,
+                "turnId": request.turn_id or "",
+                "error": turn_error(
+                    {
+                        "code": "invalid_input",
+                        "message": (
+                            f"the answer to approval request {request_id} was not understood ({detail}); "
+                            "the call still waits: resume the thread to be asked again"
+                        ),
+                    }
+                ),
+                "willRetry": False,
+            },
+        )
         return
     try:
         await apply_decision(session, request, decision)

@@ -74,8 +74,11 @@ class Relay:
         `RelayGone` if some of it is no longer kept."""
         first = self._kept[0][0] if self._kept else self._last + 1
         if after_index < first - 1 or after_index > self._last:
-            raise RelayGone(f"events after index {after_index} of {self.key!r} are no longer "
-                            "kept; read the thread's stored events instead", key=self.key)
+            raise RelayGone(
+                f"events after index {after_index} of {self.key!r} are no longer "
+                "kept; read the thread's stored events instead",
+                key=self.key,
+            )
         self._sink = sink
         self.detached_at = None
         for index, event in list(self._kept):
@@ -107,8 +110,14 @@ class Hub:
         relay_limit: events kept per run or subscription.
     """
 
-    def __init__(self, app: Threadline, *, info: ServerInfo | None = None,
-                 retention: float = 60.0, relay_limit: int = 50_000) -> None:
+    def __init__(
+        self,
+        app: Threadline,
+        *,
+        info: ServerInfo | None = None,
+        retention: float = 60.0,
+        relay_limit: int = 50_000,
+    ) -> None:
         self.app = app
         self.info = info or ServerInfo.current()
         self.retention = retention
@@ -146,19 +155,30 @@ class Hub:
             end = RunEnd(outcome=stream.outcome, result=stream.result, error=None)
         except asyncio.CancelledError:
             if relay is not None:
-                relay.finish(RunEnd(outcome=stream.outcome, result=None,
-                                    error=TurnCancelledError("the run was cancelled")))
+                relay.finish(
+                    RunEnd(
+                        outcome=stream.outcome,
+                        result=None,
+                        error=TurnCancelledError("the run was cancelled"),
+                    )
+                )
             raise
         except ThreadlineError as exc:
             if relay is None and stream.outcome is None:
                 raise  # the submission failed: `start` reports it
             result: Any = exc.context.get("result")
-            end = RunEnd(outcome=stream.outcome,
-                         result=result if isinstance(result, TurnResult) else None, error=exc)
+            end = RunEnd(
+                outcome=stream.outcome,
+                result=result if isinstance(result, TurnResult) else None,
+                error=exc,
+            )
         except Exception as exc:
             logger.exception("a turn driven for a client failed")
-            end = RunEnd(outcome=stream.outcome, result=None,
-                         error=ThreadlineError(f"internal error: {type(exc).__name__}"))
+            end = RunEnd(
+                outcome=stream.outcome,
+                result=None,
+                error=ThreadlineError(f"internal error: {type(exc).__name__}"),
+            )
         if relay is not None:
             relay.finish(end)
 
@@ -173,8 +193,9 @@ class Hub:
 
     async def start_run(self, run_id: str, stream: TurnStream) -> Relay:
         relay = self._relay(run_id)
-        task = asyncio.get_running_loop().create_task(self._drive(stream, relay),
-                                                      name=f"run:{run_id}")
+        task = asyncio.get_running_loop().create_task(
+            self._drive(stream, relay), name=f"run:{run_id}"
+        )
         self._drivers.add(task)
         task.add_done_callback(self._drivers.discard)
         return relay
@@ -212,8 +233,11 @@ class Hub:
     def relay(self, key: str) -> Relay:
         relay = self.relays.get(key)
         if relay is None:
-            raise NotFoundError(f"no run or subscription {key!r} is kept here; read the "
-                                "thread's stored events instead", key=key)
+            raise NotFoundError(
+                f"no run or subscription {key!r} is kept here; read the "
+                "thread's stored events instead",
+                key=key,
+            )
         return relay
 
     def _relay(self, key: str) -> Relay:

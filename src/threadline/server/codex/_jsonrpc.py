@@ -129,23 +129,32 @@ def decode(data: str | bytes, limits: Limits) -> Message:
     well-formed message within the limits."""
     size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "replace"))
     if size > limits.max_message_bytes:
-        raise MessageError(INVALID_REQUEST, f"message of {size} bytes is over the limit of "
-                           f"{limits.max_message_bytes} bytes")
+        raise MessageError(
+            INVALID_REQUEST,
+            f"message of {size} bytes is over the limit of {limits.max_message_bytes} bytes",
+        )
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         if "depth" in str(exc):
-            raise MessageError(INVALID_REQUEST, f"JSON nested deeper than {limits.max_depth} "
-                               "levels") from None
+            raise MessageError(
+                INVALID_REQUEST, f"JSON nested deeper than {limits.max_depth} levels"
+            ) from None
         raise MessageError(PARSE_ERROR, f"not valid JSON: {exc}") from None
     if isinstance(value, list):
-        raise MessageError(INVALID_REQUEST, "batches are not supported: send one JSON-RPC "
-                           "message per line (stdio) or per frame (WebSocket)")
+        raise MessageError(
+            INVALID_REQUEST,
+            "batches are not supported: send one JSON-RPC "
+            "message per line (stdio) or per frame (WebSocket)",
+        )
     if not isinstance(value, dict):
         raise MessageError(INVALID_REQUEST, "a message must be a JSON object")
     if _depth_exceeds(value, limits.max_depth):
-        raise MessageError(INVALID_REQUEST, f"JSON nested deeper than {limits.max_depth} "
-                           "levels", _request_id(value))
+        raise MessageError(
+            INVALID_REQUEST,
+            f"JSON nested deeper than {limits.max_depth} levels",
+            _request_id(value),
+        )
     return _classify(value)
 
 
@@ -169,8 +178,9 @@ def _classify(value: JSON) -> Message:
             raise MessageError(INVALID_REQUEST, "`error` must be an object", raw_id)
         return Response(id=raw_id, result=value.get("result"), error=error)
     if not isinstance(method, str) or not method:
-        raise MessageError(INVALID_REQUEST, "`method` must be a non-empty string", _request_id(
-            value))
+        raise MessageError(
+            INVALID_REQUEST, "`method` must be a non-empty string", _request_id(value)
+        )
     params = value.get("params")
     if params is None:
         params = {}
@@ -194,8 +204,7 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
         elif isinstance(current, list):
             children = iter(current)  # type: ignore[arg-type]
         if children is not None:
-            stack.extend((child, depth + 1) for child in children
-                         if isinstance(child, dict | list))
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return False
 
 

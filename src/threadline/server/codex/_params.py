@@ -20,8 +20,7 @@ class Params:
             if required:
                 raise RpcError(INVALID_PARAMS, f"missing required field `{key}` ({what})")
             return None
-        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else
-                                                    (kind,)):
+        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
             raise RpcError(INVALID_PARAMS, f"`{key}` must be {what}")
         if not isinstance(value, kind):
             raise RpcError(INVALID_PARAMS, f"`{key}` must be {what}")

@@ -83,8 +83,7 @@ class Session:
         self.close_reason: str | None = None
         self._outbox: deque[bytes] = deque()
         self._outbox_waiter: asyncio.Future[None] | None = None
-        self._inbox: asyncio.Queue[Request | None] = asyncio.Queue(
-            self.limits.max_pending_requests)
+        self._inbox: asyncio.Queue[Request | None] = asyncio.Queue(self.limits.max_pending_requests)
         self._worker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._deferred: list[Callable[[], None]] = []
@@ -122,8 +121,14 @@ class Session:
                 return
             known = message.method in self._methods or message.method == "initialize"
             what = "a request" if known else "not a notification this server knows"
-            self.send(error_message(None, RpcError(
-                INVALID_REQUEST, f"`{message.method[:80]}` is {what} and needs an `id`")))
+            self.send(
+                error_message(
+                    None,
+                    RpcError(
+                        INVALID_REQUEST, f"`{message.method[:80]}` is {what} and needs an `id`"
+                    ),
+                )
+            )
             return
         if self._worker is None:
             self._worker = asyncio.get_running_loop().create_task(self._work())
@@ -150,8 +155,12 @@ class Session:
             self.send(error_message(request.id, rpc_error(exc)))
         except Exception:
             logger.exception("request %s failed", request.method)
-            self.send(error_message(request.id, RpcError(
-                INTERNAL_ERROR, f"internal error while handling {request.method}")))
+            self.send(
+                error_message(
+                    request.id,
+                    RpcError(INTERNAL_ERROR, f"internal error while handling {request.method}"),
+                )
+            )
         else:
             self.send(result_message(request.id, result))
         if sequential:
@@ -227,8 +236,9 @@ class Session:
             self._outbox_waiter = asyncio.get_running_loop().create_future()
             closing = asyncio.ensure_future(self.closed.wait())
             try:
-                await asyncio.wait({self._outbox_waiter, closing},
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    {self._outbox_waiter, closing}, return_when=asyncio.FIRST_COMPLETED
+                )
             finally:
                 closing.cancel()
                 self._outbox_waiter = None
@@ -246,8 +256,12 @@ class Session:
         waiting = await waiting_flags(thread)
         from ._shapes import thread_status
 
-        notifier = ThreadNotifier(thread.id, status=thread_status(record, sorted(set(
-            waiting.values()))), load_arguments=load_arguments(thread), waiting=waiting)
+        notifier = ThreadNotifier(
+            thread.id,
+            status=thread_status(record, sorted(set(waiting.values()))),
+            load_arguments=load_arguments(thread),
+            waiting=waiting,
+        )
         watch = self.watches[thread.id] = Watch(thread, notifier, thread.subscribe())
         watch.task = self.spawn(self._pump(watch))
         return watch

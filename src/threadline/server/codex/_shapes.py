@@ -50,12 +50,16 @@ class ServerInfo:
         return cls(version=__version__, cwd=os.path.abspath(os.getcwd()))
 
     def initialize_result(self) -> JSON:
-        os_name = {"darwin": "macos", "win32": "windows"}.get(sys.platform, platform.system()
-                                                                .lower() or "unknown")
-        return {"userAgent": f"{SERVER_NAME}/{self.version}",
-                "serverInfo": {"name": SERVER_NAME, "version": self.version},
-                "codexHome": self.cwd, "platformFamily": "windows" if os.name == "nt" else "unix",
-                "platformOs": os_name}
+        os_name = {"darwin": "macos", "win32": "windows"}.get(
+            sys.platform, platform.system().lower() or "unknown"
+        )
+        return {
+            "userAgent": f"{SERVER_NAME}/{self.version}",
+            "serverInfo": {"name": SERVER_NAME, "version": self.version},
+            "codexHome": self.cwd,
+            "platformFamily": "windows" if os.name == "nt" else "unix",
+            "platformOs": os_name,
+        }
 
 
 def now_ms() -> int:
@@ -63,6 +67,7 @@ def now_ms() -> int:
 
 
 # -- threads and turns -----------------------------------------------------------------------
+
 
 def thread_status(record: ThreadRecord, flags: Sequence[str] = ()) -> JSON:
     if record.status == "archived":
@@ -74,21 +79,40 @@ def thread_status(record: ThreadRecord, flags: Sequence[str] = ()) -> JSON:
     return {"type": "active", "activeFlags": list(flags)}
 
 
-def thread_shape(record: ThreadRecord, info: ServerInfo, *, preview: str = "",
-                 turns: list[JSON] | None = None, flags: Sequence[str] = ()) -> JSON:
+def thread_shape(
+    record: ThreadRecord,
+    info: ServerInfo,
+    *,
+    preview: str = "",
+    turns: list[JSON] | None = None,
+    flags: Sequence[str] = (),
+) -> JSON:
     metadata = record.metadata
     name = metadata.get("name")
     forked = metadata.get("forked_from_id")
     return {
-        "id": record.thread_id, "sessionId": record.thread_id, "preview": preview,
-        "name": name if isinstance(name, str) else None, "ephemeral": False,
-        "model": record.agent, "modelProvider": MODEL_PROVIDER, "reasoningEffort": None,
-        "createdAt": int(record.created_at), "updatedAt": int(record.updated_at),
-        "recencyAt": int(record.updated_at), "cliVersion": info.version, "cwd": info.cwd,
-        "source": "appServer", "status": thread_status(record, flags),
-        "turns": turns if turns is not None else [], "projectId": None, "path": None,
+        "id": record.thread_id,
+        "sessionId": record.thread_id,
+        "preview": preview,
+        "name": name if isinstance(name, str) else None,
+        "ephemeral": False,
+        "model": record.agent,
+        "modelProvider": MODEL_PROVIDER,
+        "reasoningEffort": None,
+        "createdAt": int(record.created_at),
+        "updatedAt": int(record.updated_at),
+        "recencyAt": int(record.updated_at),
+        "cliVersion": info.version,
+        "cwd": info.cwd,
+        "source": "appServer",
+        "status": thread_status(record, flags),
+        "turns": turns if turns is not None else [],
+        "projectId": None,
+        "path": None,
         "forkedFromId": forked if isinstance(forked, str) else None,
-        "parentThreadId": record.parent_id, "agentNickname": None, "agentRole": None,
+        "parentThreadId": record.parent_id,
+        "agentNickname": None,
+        "agentRole": None,
         "gitInfo": None,
     }
 
@@ -96,10 +120,17 @@ def thread_shape(record: ThreadRecord, info: ServerInfo, *, preview: str = "",
 def session_fields(record: ThreadRecord, info: ServerInfo) -> JSON:
     """The fields `thread/start`, `thread/resume` and `thread/fork` answer besides the thread.
     Tools run inside the server, so no Codex sandbox applies: `externalSandbox`."""
-    return {"model": record.agent, "modelProvider": MODEL_PROVIDER, "cwd": info.cwd,
-            "approvalPolicy": "on-request", "approvalsReviewer": "user",
-            "sandbox": {"type": "externalSandbox", "networkAccess": "restricted"},
-            "reasoningEffort": None, "serviceTier": None, "instructionSources": []}
+    return {
+        "model": record.agent,
+        "modelProvider": MODEL_PROVIDER,
+        "cwd": info.cwd,
+        "approvalPolicy": "on-request",
+        "approvalsReviewer": "user",
+        "sandbox": {"type": "externalSandbox", "networkAccess": "restricted"},
+        "reasoningEffort": None,
+        "serviceTier": None,
+        "instructionSources": [],
+    }
 
 
 TURN_STATUS = {"completed": "completed", "failed": "failed", "cancelled": "interrupted"}
@@ -108,39 +139,52 @@ TURN_STATUS = {"completed": "completed", "failed": "failed", "cancelled": "inter
 def turn_shape(turn: TurnRecord, items: list[JSON]) -> JSON:
     started = int(turn.created_at)
     completed = turn.completed_at
-    return {"id": turn.turn_id, "items": items,
-            "status": TURN_STATUS.get(turn.status, "inProgress"),
-            "error": turn_error(turn.error) if turn.error else None, "startedAt": started,
-            "completedAt": int(completed) if completed is not None else None,
-            "durationMs": int((completed - turn.created_at) * 1000)
-            if completed is not None else None}
+    return {
+        "id": turn.turn_id,
+        "items": items,
+        "status": TURN_STATUS.get(turn.status, "inProgress"),
+        "error": turn_error(turn.error) if turn.error else None,
+        "startedAt": started,
+        "completedAt": int(completed) if completed is not None else None,
+        "durationMs": int((completed - turn.created_at) * 1000) if completed is not None else None,
+    }
 
 
-def live_turn(turn_id: str, status: str, *, started_at: float | None,
-              error: dict[str, Any] | None = None) -> JSON:
+def live_turn(
+    turn_id: str, status: str, *, started_at: float | None, error: dict[str, Any] | None = None
+) -> JSON:
     """A turn as `turn/started` and `turn/completed` carry it: items are streamed apart."""
     final = status != "inProgress"
     now = time.time()
-    return {"id": turn_id, "items": [], "status": status,
-            "error": turn_error(error) if error else None,
-            "startedAt": int(started_at) if started_at is not None else None,
-            "completedAt": int(now) if final else None,
-            "durationMs": int((now - started_at) * 1000)
-            if final and started_at is not None else None}
+    return {
+        "id": turn_id,
+        "items": [],
+        "status": status,
+        "error": turn_error(error) if error else None,
+        "startedAt": int(started_at) if started_at is not None else None,
+        "completedAt": int(now) if final else None,
+        "durationMs": int((now - started_at) * 1000) if final and started_at is not None else None,
+    }
 
 
-_ERROR_INFO = {"budget_exceeded": "sessionBudgetExceeded", "internal_error": "internalServerError",
-               "invalid_input": "badRequest"}
+_ERROR_INFO = {
+    "budget_exceeded": "sessionBudgetExceeded",
+    "internal_error": "internalServerError",
+    "invalid_input": "badRequest",
+}
 
 
 def turn_error(error: dict[str, Any]) -> JSON:
     code = str(error.get("code", "error"))
-    return {"message": str(error.get("message") or code),
-            "codexErrorInfo": _ERROR_INFO.get(code, "other"),
-            "additionalDetails": f"threadline error code: {code}"}
+    return {
+        "message": str(error.get("message") or code),
+        "codexErrorInfo": _ERROR_INFO.get(code, "other"),
+        "additionalDetails": f"threadline error code: {code}",
+    }
 
 
 # -- items -----------------------------------------------------------------------------------
+
 
 def user_input(part: dict[str, Any]) -> JSON:
     kind = part.get("type")
@@ -167,8 +211,9 @@ def input_parts(values: list[Any]) -> list[ContentPart]:
         elif kind == "fileId" and isinstance(value.get("fileId"), str):
             parts.append(FilePart(file_id=value["fileId"]))
         else:
-            raise InvalidInputError(f"unsupported input type {str(kind)[:40]!r}: send text, "
-                                    "image (by url) or fileId")
+            raise InvalidInputError(
+                f"unsupported input type {str(kind)[:40]!r}: send text, image (by url) or fileId"
+            )
     if not parts:
         raise InvalidInputError("input is empty")
     return parts
@@ -183,17 +228,28 @@ def tool_arguments(arguments: str) -> Any:
         return arguments
 
 
-def mcp_tool_call(tool_call_id: str, name: str, arguments: str, *,
-                  result: ToolResult | None = None) -> JSON:
+def mcp_tool_call(
+    tool_call_id: str, name: str, arguments: str, *, result: ToolResult | None = None
+) -> JSON:
     """One tool call as an `mcpToolCall` item: in progress until its result is known."""
-    shape: JSON = {"type": "mcpToolCall", "id": tool_call_id, "server": SERVER_NAME,
-                   "tool": name, "arguments": tool_arguments(arguments),
-                   "status": "inProgress", "result": None, "error": None, "durationMs": None}
+    shape: JSON = {
+        "type": "mcpToolCall",
+        "id": tool_call_id,
+        "server": SERVER_NAME,
+        "tool": name,
+        "arguments": tool_arguments(arguments),
+        "status": "inProgress",
+        "result": None,
+        "error": None,
+        "durationMs": None,
+    }
     if result is not None:
         if result.outcome == "success":
             shape["status"] = "completed"
-            shape["result"] = {"content": [{"type": "text", "text": result.output}],
-                               "structuredContent": None}
+            shape["result"] = {
+                "content": [{"type": "text", "text": result.output}],
+                "structuredContent": None,
+            }
         else:
             shape["status"] = "failed"
             shape["error"] = {"message": result.output}
@@ -205,15 +261,26 @@ def item_shape(item_type: str, item_id: str, content: dict[str, Any]) -> JSON | 
     events carry), or None for kinds the protocol has no item for (tool calls are shaped
     from their call and result together)."""
     if item_type == "user_message":
-        return {"type": "userMessage", "id": item_id,
-                "content": [user_input(p) for p in content.get("content", [])]}
+        return {
+            "type": "userMessage",
+            "id": item_id,
+            "content": [user_input(p) for p in content.get("content", [])],
+        }
     if item_type == "agent_message":
-        return {"type": "agentMessage", "id": item_id, "text": content.get("text", ""),
-                "phase": None}
+        return {
+            "type": "agentMessage",
+            "id": item_id,
+            "text": content.get("text", ""),
+            "phase": None,
+        }
     if item_type == "reasoning":
         text = content.get("text", "")
-        return {"type": "reasoning", "id": item_id, "summary": [],
-                "content": [text] if text else []}
+        return {
+            "type": "reasoning",
+            "id": item_id,
+            "summary": [],
+            "content": [text] if text else [],
+        }
     if item_type == "plan" and isinstance(content.get("text"), str):
         return {"type": "plan", "id": item_id, "text": content["text"]}
     return None
@@ -222,15 +289,21 @@ def item_shape(item_type: str, item_id: str, content: dict[str, Any]) -> JSON | 
 def history_items(items: Iterable[Item]) -> list[JSON]:
     """Stored items as `ThreadItem`s, in order; a tool call appears once, with its result."""
     items = list(items)
-    results = {i.payload.tool_call_id: i.payload for i in items
-               if isinstance(i.payload, ToolResult)}
+    results = {
+        i.payload.tool_call_id: i.payload for i in items if isinstance(i.payload, ToolResult)
+    }
     shaped: list[JSON] = []
     for item in items:
         payload = item.payload
         if isinstance(payload, ToolCall):
-            shaped.append(mcp_tool_call(payload.tool_call_id or item.item_id, payload.name,
-                                        payload.arguments,
-                                        result=results.get(payload.tool_call_id)))
+            shaped.append(
+                mcp_tool_call(
+                    payload.tool_call_id or item.item_id,
+                    payload.name,
+                    payload.arguments,
+                    result=results.get(payload.tool_call_id),
+                )
+            )
         elif isinstance(payload, UserMessage | AgentMessage | Reasoning):
             shape = item_shape(item.type, item.item_id, _content(item))
             if shape is not None:
@@ -259,21 +332,33 @@ def turns_shape(turns: Sequence[TurnRecord], items: Sequence[Item]) -> list[JSON
 
 # -- usage and models ------------------------------------------------------------------------
 
+
 def token_breakdown(usage: dict[str, Any]) -> JSON:
     input_tokens = int(usage.get("input_tokens", 0))
     output_tokens = int(usage.get("output_tokens", 0))
-    return {"inputTokens": input_tokens, "cachedInputTokens": int(usage.get(
-        "cached_input_tokens", 0)), "outputTokens": output_tokens,
+    return {
+        "inputTokens": input_tokens,
+        "cachedInputTokens": int(usage.get("cached_input_tokens", 0)),
+        "outputTokens": output_tokens,
         "reasoningOutputTokens": int(usage.get("reasoning_tokens", 0)),
-        "totalTokens": input_tokens + output_tokens}
+        "totalTokens": input_tokens + output_tokens,
+    }
 
 
 def model_entry(name: str, instructions: str | None, *, is_default: bool) -> JSON:
     description = (instructions or "").strip().split("\n", 1)[0][:200]
-    return {"id": name, "model": name, "displayName": name,
-            "description": description or f"the {name} agent", "hidden": False,
-            "isDefault": is_default, "defaultReasoningEffort": "medium",
-            "supportedReasoningEfforts": [{"reasoningEffort": "medium",
-                                           "description": "the agent's own setting"}],
-            "inputModalities": ["text", "image"], "supportsPersonality": False,
-            "upgrade": None}
+    return {
+        "id": name,
+        "model": name,
+        "displayName": name,
+        "description": description or f"the {name} agent",
+        "hidden": False,
+        "isDefault": is_default,
+        "defaultReasoningEffort": "medium",
+        "supportedReasoningEfforts": [
+            {"reasoningEffort": "medium", "description": "the agent's own setting"}
+        ],
+        "inputModalities": ["text", "image"],
+        "supportsPersonality": False,
+        "upgrade": None,
+    }

@@ -73,7 +73,7 @@ class _Writer:
             try:
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(self._fd, view):]
+                    view = view[os.write(self._fd, view) :]
             except OSError as exc:
                 error = exc
             self._loop.call_soon_threadsafe(_settle, done, error)
@@ -90,8 +90,9 @@ def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
             future.set_exception(error)
 
 
-async def serve_stdio(app: Threadline, *, limits: Limits | None = None, input_fd: int = 0,
-                      output_fd: int = 1) -> None:
+async def serve_stdio(
+    app: Threadline, *, limits: Limits | None = None, input_fd: int = 0, output_fd: int = 1
+) -> None:
     """Open `app`, serve one client on stdin/stdout until it closes stdin (or SIGTERM),
     then close the app: turns still running are handed back for recovery.
 
@@ -116,8 +117,12 @@ async def _serve(session: Session, limits: Limits, input_fd: int, output_fd: int
     def deliver(line: _Line) -> None:
         asyncio.run_coroutine_threadsafe(lines.put(line), loop).result()
 
-    threading.Thread(target=_read_lines, args=(input_fd, limits.max_message_bytes, deliver),
-                     name="threadline-stdin", daemon=True).start()
+    threading.Thread(
+        target=_read_lines,
+        args=(input_fd, limits.max_message_bytes, deliver),
+        name="threadline-stdin",
+        daemon=True,
+    ).start()
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGTERM, session.shut, "terminated")
     writer = loop.create_task(_write(session, _Writer(output_fd)))
@@ -135,8 +140,13 @@ async def _serve(session: Session, limits: Limits, input_fd: int, output_fd: int
                 await session.finish()
                 break
             if kind == "too_long":
-                session.refuse(RpcError(INVALID_REQUEST, f"message of {data} bytes is over the "
-                                        f"limit of {limits.max_message_bytes} bytes"))
+                session.refuse(
+                    RpcError(
+                        INVALID_REQUEST,
+                        f"message of {data} bytes is over the "
+                        f"limit of {limits.max_message_bytes} bytes",
+                    )
+                )
                 continue
             assert isinstance(data, bytes)
             await session.receive(data)

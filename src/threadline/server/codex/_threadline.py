@@ -44,11 +44,16 @@ def _input(params: Params) -> Any:
 
 # -- threads ---------------------------------------------------------------------------------
 
+
 async def threads_start(session: Session, params: Params) -> JSON:
     thread = await session.hub.app.threads.start(
-        user_id=params.opt_str("userId"), agent=params.opt_str("agent"),
-        metadata=params.opt_dict("metadata"), key=params.opt_str("key"),
-        resource_id=params.opt_str("resourceId"), mode=params.opt_str("mode"))
+        user_id=params.opt_str("userId"),
+        agent=params.opt_str("agent"),
+        metadata=params.opt_dict("metadata"),
+        key=params.opt_str("key"),
+        resource_id=params.opt_str("resourceId"),
+        mode=params.opt_str("mode"),
+    )
     return {"thread": thread_to_wire(thread.record)}
 
 
@@ -61,29 +66,37 @@ async def threads_list(session: Session, params: Params) -> JSON:
         user_id=params.opt_str("userId"),
         status=params.opt_choice("status", _STATUSES),  # type: ignore[arg-type]
         limit=params.opt_int("limit", minimum=1, maximum=1000) or 20,
-        cursor=params.opt_str("cursor"))
-    return {"threads": [thread_to_wire(t.record) for t in page.threads],
-            "nextCursor": page.next_cursor}
+        cursor=params.opt_str("cursor"),
+    )
+    return {
+        "threads": [thread_to_wire(t.record) for t in page.threads],
+        "nextCursor": page.next_cursor,
+    }
 
 
 async def threads_get_or_create(session: Session, params: Params) -> JSON:
     thread = await session.hub.app.threads.get_or_create(
-        user_id=params.str("userId"), agent=params.opt_str("agent"),
-        metadata=params.opt_dict("metadata"))
+        user_id=params.str("userId"),
+        agent=params.opt_str("agent"),
+        metadata=params.opt_dict("metadata"),
+    )
     return {"thread": thread_to_wire(thread.record)}
 
 
 async def threads_fork(session: Session, params: Params) -> JSON:
     thread = await session.hub.app.threads.fork(
-        params.str("threadId"), upto_seq=params.opt_int("uptoSeq", minimum=1),
-        metadata=params.opt_dict("metadata"))
+        params.str("threadId"),
+        upto_seq=params.opt_int("uptoSeq", minimum=1),
+        metadata=params.opt_dict("metadata"),
+    )
     return {"thread": thread_to_wire(thread.record)}
 
 
 async def thread_rollback(session: Session, params: Params) -> JSON:
     thread = await _thread(session, params)
-    return {"thread": thread_to_wire(await thread.rollback(
-        params.opt_int("turns", minimum=1) or 1))}
+    return {
+        "thread": thread_to_wire(await thread.rollback(params.opt_int("turns", minimum=1) or 1))
+    }
 
 
 async def thread_read(session: Session, params: Params) -> JSON:
@@ -93,15 +106,17 @@ async def thread_read(session: Session, params: Params) -> JSON:
 
 async def thread_items(session: Session, params: Params) -> JSON:
     thread = await _thread(session, params)
-    items = await thread.items(after_seq=params.opt_int("afterSeq") or 0,
-                               limit=params.opt_int("limit", minimum=1))
+    items = await thread.items(
+        after_seq=params.opt_int("afterSeq") or 0, limit=params.opt_int("limit", minimum=1)
+    )
     return {"items": [i.to_dict() for i in items]}
 
 
 async def thread_events(session: Session, params: Params) -> JSON:
     thread = await _thread(session, params)
-    events = await thread.events(after_seq=params.opt_int("afterSeq") or 0,
-                                 limit=params.opt_int("limit", minimum=1))
+    events = await thread.events(
+        after_seq=params.opt_int("afterSeq") or 0, limit=params.opt_int("limit", minimum=1)
+    )
     return {"events": [event_to_wire(e) for e in events]}
 
 
@@ -160,8 +175,9 @@ async def thread_delete(session: Session, params: Params) -> JSON:
 
 async def thread_enqueue(session: Session, params: Params) -> JSON:
     thread = await _thread(session, params)
-    entry = await thread.enqueue(_input(params), sender=params.opt_str("sender"),
-                                 client_key=params.opt_str("clientKey"))
+    entry = await thread.enqueue(
+        _input(params), sender=params.opt_str("sender"), client_key=params.opt_str("clientKey")
+    )
     return {"entry": inbox_to_wire(entry)}
 
 
@@ -172,9 +188,12 @@ async def thread_interrupt(session: Session, params: Params) -> JSON:
 async def _decide(session: Session, params: Params, approve: bool) -> JSON:
     thread = await _thread(session, params)
     decide = thread.approve if approve else thread.deny
-    response = await decide(params.str("toolCallId"), reason=params.opt_str("reason"),
-                            always=bool(params.opt_bool("always")),
-                            sender=params.opt_str("sender"))
+    response = await decide(
+        params.str("toolCallId"),
+        reason=params.opt_str("reason"),
+        always=bool(params.opt_bool("always")),
+        sender=params.opt_str("sender"),
+    )
     return {"response": payload_to_wire(response)}
 
 
@@ -205,8 +224,9 @@ async def thread_schedule(session: Session, params: Params) -> JSON:
         effect = ScheduledCall(name=call["name"], arguments=arguments)
     else:
         effect = _input(params)
-    timer = await thread.schedule(effect, at=params.opt_number("at"),
-                                  delay=params.opt_number("delay"))
+    timer = await thread.schedule(
+        effect, at=params.opt_number("at"), delay=params.opt_number("delay")
+    )
     return {"timer": timer_to_wire(timer)}
 
 
@@ -235,22 +255,30 @@ def _tool_specs(params: Params) -> list[ToolSpec]:
     for raw in params.raw.get("externalTools") or []:
         if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
             raise InvalidInputError("each of `externalTools` needs a `name`")
-        specs.append(ToolSpec(name=raw["name"], description=str(raw.get("description", "")),
-                              parameters=dict(raw.get("parameters") or {})))
+        specs.append(
+            ToolSpec(
+                name=raw["name"],
+                description=str(raw.get("description", "")),
+                parameters=dict(raw.get("parameters") or {}),
+            )
+        )
     return specs
 
 
 # -- runs and subscriptions ------------------------------------------------------------------
 
+
 async def turn_run(session: Session, params: Params) -> JSON:
     thread = await _thread(session, params)
     budget = params.opt_dict("budget")
     stream = thread.run_streamed(
-        _input(params), sender=params.opt_str("sender"),
+        _input(params),
+        sender=params.opt_str("sender"),
         on_busy=params.opt_choice("onBusy", _ON_BUSY) or "error",  # type: ignore[arg-type]
         client_key=params.opt_str("clientKey"),
         budget=Budget.from_dict(budget) if budget is not None else None,
-        external_tools=_tool_specs(params))
+        external_tools=_tool_specs(params),
+    )
     relay = await session.hub.start_run(params.str("runId"), stream)
     return await _follow(session, relay, 0)
 
@@ -272,9 +300,12 @@ async def run_cancel(session: Session, params: Params) -> JSON:
 
 async def _follow(session: Session, relay: Relay, after_index: int) -> JSON:
     """Send the run's events after `after_index`, and answer with how it ended."""
+
     def sink(index: int, event: Event) -> None:
-        session.notify("threadline/run/event", {"runId": relay.key, "index": index,
-                                                "event": event_to_wire(event)})
+        session.notify(
+            "threadline/run/event",
+            {"runId": relay.key, "index": index, "event": event_to_wire(event)},
+        )
 
     relay.attach(sink, after_index)
     session.sinks.append((relay, sink))
@@ -307,8 +338,10 @@ async def subscribe(session: Session, params: Params) -> JSON:
         after = 0
 
     def sink(index: int, event: Event) -> None:
-        session.notify("threadline/event", {"subscriptionId": subscription_id, "index": index,
-                                            "event": event_to_wire(event)})
+        session.notify(
+            "threadline/event",
+            {"subscriptionId": subscription_id, "index": index, "event": event_to_wire(event)},
+        )
 
     relay.attach(sink, after)
     session.sinks.append((relay, sink))

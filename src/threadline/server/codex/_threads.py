@@ -15,22 +15,23 @@ if TYPE_CHECKING:
     from ._session import Handler, Session
 
 
-
 async def shape_of(session: Session, thread: Thread, *, with_turns: bool) -> JSON:
     record = await thread.reload()
     # The preview is the first user message, nearly always the first item.
     items = await thread.items() if with_turns else await thread.items(limit=1)
     turns = turns_shape(await thread.turns(), items) if with_turns else None
     flags = sorted(set((await waiting_flags(thread)).values())) if record.active_turn_id else []
-    return thread_shape(record, session.hub.info, preview=preview(items), turns=turns,
-                        flags=flags)
+    return thread_shape(record, session.hub.info, preview=preview(items), turns=turns, flags=flags)
 
 
 async def thread_start(session: Session, params: Params) -> JSON:
     thread = await session.hub.app.threads.start(
-        user_id=params.opt_str("userId"), agent=params.opt_str("model"),
-        metadata=params.opt_dict("metadata"), key=params.opt_str("key"),
-        mode=params.opt_str("mode"))
+        user_id=params.opt_str("userId"),
+        agent=params.opt_str("model"),
+        metadata=params.opt_dict("metadata"),
+        key=params.opt_str("key"),
+        mode=params.opt_str("mode"),
+    )
     shape = await shape_of(session, thread, with_turns=False)
     watch = await session.watch(thread)
     session.hold(watch)
@@ -70,17 +71,20 @@ async def thread_rollback(session: Session, params: Params) -> JSON:
 async def thread_list(session: Session, params: Params) -> JSON:
     archived = params.opt_bool("archived")
     page = await session.hub.app.threads.list(
-        user_id=params.opt_str("userId"), status="archived" if archived else None,
+        user_id=params.opt_str("userId"),
+        status="archived" if archived else None,
         limit=params.opt_int("limit", minimum=1, maximum=200) or 25,
-        cursor=params.opt_str("cursor"))
+        cursor=params.opt_str("cursor"),
+    )
     data = [await shape_of(session, thread, with_turns=False) for thread in page.threads]
     return {"data": data, "nextCursor": page.next_cursor, "backwardsCursor": None}
 
 
 async def thread_read(session: Session, params: Params) -> JSON:
     thread = await session.hub.thread(params.str("threadId"))
-    return {"thread": await shape_of(session, thread,
-                                     with_turns=bool(params.opt_bool("includeTurns")))}
+    return {
+        "thread": await shape_of(session, thread, with_turns=bool(params.opt_bool("includeTurns")))
+    }
 
 
 async def thread_archive(session: Session, params: Params) -> JSON:
@@ -101,16 +105,21 @@ async def thread_set_name(session: Session, params: Params) -> JSON:
     thread = await session.hub.thread(params.str("threadId"))
     name = params.str("name")
     await thread.set_metadata({**thread.record.metadata, "name": name})
-    session.defer(lambda: session.notify("thread/name/updated", {"threadId": thread.id,
-                                                                 "threadName": name}))
+    session.defer(
+        lambda: session.notify("thread/name/updated", {"threadId": thread.id, "threadName": name})
+    )
     return {}
 
 
 async def model_list(session: Session, params: Params) -> JSON:
     params.opt_bool("includeHidden")
     agents = list(session.hub.app.agents.values())
-    return {"data": [model_entry(a.name, a.instructions, is_default=i == 0)
-                     for i, a in enumerate(agents)], "nextCursor": None}
+    return {
+        "data": [
+            model_entry(a.name, a.instructions, is_default=i == 0) for i, a in enumerate(agents)
+        ],
+        "nextCursor": None,
+    }
 
 
 METHODS: dict[str, Handler] = {

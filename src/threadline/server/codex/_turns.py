@@ -29,8 +29,12 @@ async def turn_start(session: Session, params: Params) -> JSON:
     client_key = params.opt_str("clientUserMessageId")
     watch = await session.watch(thread)
     session.hold(watch)
-    stream = thread.run_streamed(parts, sender=sender, on_busy=on_busy,  # type: ignore[arg-type]
-                                 client_key=client_key)
+    stream = thread.run_streamed(
+        parts,
+        sender=sender,
+        on_busy=on_busy,  # type: ignore[arg-type]
+        client_key=client_key,
+    )
     outcome = await session.hub.start(stream)
     if outcome.duplicate_turn is not None:
         turn = outcome.duplicate_turn
@@ -46,12 +50,19 @@ async def turn_steer(session: Session, params: Params) -> JSON:
     parts = input_parts(params.list("input"))
     record = await thread.reload()
     if record.active_turn_id != expected:
-        raise RpcError(INVALID_REQUEST, f"expected active turn id `{expected}` but found "
-                       f"`{record.active_turn_id or 'none'}`")
+        raise RpcError(
+            INVALID_REQUEST,
+            f"expected active turn id `{expected}` but found `{record.active_turn_id or 'none'}`",
+        )
     await session.watch(thread)
-    outcome = await session.hub.start(thread.run_streamed(
-        parts, sender=params.opt_str("sender"), on_busy="steer",
-        client_key=params.opt_str("clientUserMessageId")))
+    outcome = await session.hub.start(
+        thread.run_streamed(
+            parts,
+            sender=params.opt_str("sender"),
+            on_busy="steer",
+            client_key=params.opt_str("clientUserMessageId"),
+        )
+    )
     return {"turnId": outcome.turn_id or expected}
 
 
@@ -60,8 +71,10 @@ async def turn_interrupt(session: Session, params: Params) -> JSON:
     turn_id = params.str("turnId")
     record = await thread.reload()
     if record.active_turn_id != turn_id:
-        raise RpcError(INVALID_REQUEST, f"expected active turn id `{turn_id}` but found "
-                       f"`{record.active_turn_id or 'none'}`")
+        raise RpcError(
+            INVALID_REQUEST,
+            f"expected active turn id `{turn_id}` but found `{record.active_turn_id or 'none'}`",
+        )
     watch = session.watches.get(thread.id)
     if watch is not None:
         session.hold(watch)  # `turn/completed` follows this response

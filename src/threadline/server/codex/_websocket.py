@@ -28,8 +28,15 @@ class CodexRoute(WebSocketRoute):
     """A Starlette WebSocket route serving the Codex app-server protocol for one app.
     `close()` ends every connection (their turns keep running)."""
 
-    def __init__(self, app: Threadline, *, path: str, authorize: Authorize | None,
-                 limits: Limits, retention: float) -> None:
+    def __init__(
+        self,
+        app: Threadline,
+        *,
+        path: str,
+        authorize: Authorize | None,
+        limits: Limits,
+        retention: float,
+    ) -> None:
         self.threadline = app
         self.authorize = authorize
         self.limits = limits
@@ -112,8 +119,13 @@ async def _read(session: Session, websocket: WebSocket, limits: Limits) -> None:
             if data is None:
                 continue
             if len(data) > limits.max_message_bytes:
-                session.refuse(RpcError(INVALID_REQUEST, f"message of {len(data)} bytes is over "
-                                        f"the limit of {limits.max_message_bytes} bytes"))
+                session.refuse(
+                    RpcError(
+                        INVALID_REQUEST,
+                        f"message of {len(data)} bytes is over "
+                        f"the limit of {limits.max_message_bytes} bytes",
+                    )
+                )
                 continue
             await session.receive(data)
 
@@ -127,9 +139,14 @@ async def _write(session: Session, websocket: WebSocket) -> None:
         session.shut("could not write to the client")
 
 
-def websocket_route(app: Threadline, *, path: str = "/codex",
-                    authorize: Authorize | None = None, limits: Limits | None = None,
-                    retention: float = 60.0) -> CodexRoute:
+def websocket_route(
+    app: Threadline,
+    *,
+    path: str = "/codex",
+    authorize: Authorize | None = None,
+    limits: Limits | None = None,
+    retention: float = 60.0,
+) -> CodexRoute:
     """A route that serves the Codex app-server v2 protocol over WebSocket.
 
     Args:
@@ -145,5 +162,6 @@ def websocket_route(app: Threadline, *, path: str = "/codex",
         routes = [websocket_route(app, authorize=lambda token: token == key)]
         server = Starlette(routes=routes)
     """
-    return CodexRoute(app, path=path, authorize=authorize, limits=limits or Limits(),
-                      retention=retention)
+    return CodexRoute(
+        app, path=path, authorize=authorize, limits=limits or Limits(), retention=retention
+    )

@@ -26,35 +26,62 @@ JSON = dict[str, Any]
 
 
 def thread_to_wire(record: ThreadRecord) -> JSON:
-    return {**record.to_dict(), "last_item_seq": record.last_item_seq,
-            "last_event_seq": record.last_event_seq}
+    return {
+        **record.to_dict(),
+        "last_item_seq": record.last_item_seq,
+        "last_event_seq": record.last_event_seq,
+    }
 
 
 def thread_from_wire(data: JSON) -> ThreadRecord:
     return ThreadRecord(
-        thread_id=data["id"], key=data.get("key"), user_id=data.get("user_id"),
-        resource_id=data.get("resource_id"), agent=data["agent"], mode=data.get("mode"),
-        status=data.get("status", "idle"), parent_id=data.get("parent_id"),
-        state=data.get("state"), metadata=dict(data.get("metadata") or {}),
-        created_at=data["created_at"], updated_at=data["updated_at"],
-        active_turn_id=data.get("active_turn_id"), turn_count=data.get("turn_count", 0),
-        last_item_seq=data.get("last_item_seq", 0), last_event_seq=data.get("last_event_seq", 0))
+        thread_id=data["id"],
+        key=data.get("key"),
+        user_id=data.get("user_id"),
+        resource_id=data.get("resource_id"),
+        agent=data["agent"],
+        mode=data.get("mode"),
+        status=data.get("status", "idle"),
+        parent_id=data.get("parent_id"),
+        state=data.get("state"),
+        metadata=dict(data.get("metadata") or {}),
+        created_at=data["created_at"],
+        updated_at=data["updated_at"],
+        active_turn_id=data.get("active_turn_id"),
+        turn_count=data.get("turn_count", 0),
+        last_item_seq=data.get("last_item_seq", 0),
+        last_event_seq=data.get("last_event_seq", 0),
+    )
 
 
 def turn_from_wire(data: JSON) -> TurnRecord:
     return TurnRecord(
-        turn_id=data["id"], thread_id=data["thread_id"], number=data["number"],
-        status=data["status"], input=list(data.get("input") or []), sender=data.get("sender"),
-        client_key=data.get("client_key"), usage=Usage.from_dict(data.get("usage")),
-        steps=data.get("steps", 0), error=data.get("error"), created_at=data["created_at"],
-        updated_at=data["updated_at"], completed_at=data.get("completed_at"))
+        turn_id=data["id"],
+        thread_id=data["thread_id"],
+        number=data["number"],
+        status=data["status"],
+        input=list(data.get("input") or []),
+        sender=data.get("sender"),
+        client_key=data.get("client_key"),
+        usage=Usage.from_dict(data.get("usage")),
+        steps=data.get("steps", 0),
+        error=data.get("error"),
+        created_at=data["created_at"],
+        updated_at=data["updated_at"],
+        completed_at=data.get("completed_at"),
+    )
 
 
 def item_from_wire(data: JSON) -> Item:
-    return Item(item_id=data["id"], thread_id=data["thread_id"], turn_id=data.get("turn_id"),
-                seq=data["seq"], status=data["status"],
-                payload=payload_from_dict(data["type"], dict(data["content"])),
-                created_at=data["created_at"])
+    return Item(
+        item_id=data["id"],
+        thread_id=data["thread_id"],
+        turn_id=data.get("turn_id"),
+        seq=data["seq"],
+        status=data["status"],
+        payload=payload_from_dict(data["type"], dict(data["content"])),
+        created_at=data["created_at"],
+    )
 
 
 def payload_to_wire(payload: Payload) -> JSON:
@@ -71,9 +98,14 @@ def event_to_wire(event: Event) -> JSON:
 
 
 def event_from_wire(data: JSON) -> Event:
-    return Event(type=data["type"], thread_id=data["thread_id"], turn_id=data.get("turn_id"),
-                 item_id=data.get("item_id"), seq=data["seq"],
-                 params=dict(data.get("params") or {}))
+    return Event(
+        type=data["type"],
+        thread_id=data["thread_id"],
+        turn_id=data.get("turn_id"),
+        item_id=data.get("item_id"),
+        seq=data["seq"],
+        params=dict(data.get("params") or {}),
+    )
 
 
 def outcome_to_wire(outcome: StartOutcome | None) -> JSON | None:
@@ -85,25 +117,38 @@ def outcome_to_wire(outcome: StartOutcome | None) -> JSON | None:
 def outcome_from_wire(data: JSON | None) -> StartOutcome | None:
     if data is None:
         return None
-    return StartOutcome(kind=data["kind"], turn_id=data.get("turn_id"),
-                        entry_id=data.get("entry_id"))
+    return StartOutcome(
+        kind=data["kind"], turn_id=data.get("turn_id"), entry_id=data.get("entry_id")
+    )
 
 
 def result_to_wire(result: TurnResult) -> JSON:
     output = result.output
     if output is not None and hasattr(output, "model_dump"):
         output = output.model_dump(mode="json")
-    return {"thread_id": result.thread_id, "turn_id": result.turn_id, "status": result.status,
-            "text": result.text, "items": [i.to_dict() for i in result.items],
-            "usage": result.usage.to_dict(), "output": output, "turn": result.turn.to_dict()}
+    return {
+        "thread_id": result.thread_id,
+        "turn_id": result.turn_id,
+        "status": result.status,
+        "text": result.text,
+        "items": [i.to_dict() for i in result.items],
+        "usage": result.usage.to_dict(),
+        "output": output,
+        "turn": result.turn.to_dict(),
+    }
 
 
 def result_from_wire(data: JSON) -> TurnResult:
-    return TurnResult(thread_id=data["thread_id"], turn_id=data["turn_id"],
-                      status=data["status"], text=data["text"],
-                      items=[item_from_wire(i) for i in data["items"]],
-                      usage=Usage.from_dict(data.get("usage")), output=data.get("output"),
-                      turn=turn_from_wire(data["turn"]))
+    return TurnResult(
+        thread_id=data["thread_id"],
+        turn_id=data["turn_id"],
+        status=data["status"],
+        text=data["text"],
+        items=[item_from_wire(i) for i in data["items"]],
+        usage=Usage.from_dict(data.get("usage")),
+        output=data.get("output"),
+        turn=turn_from_wire(data["turn"]),
+    )
 
 
 def inbox_to_wire(entry: InboxEntry) -> JSON:
@@ -127,4 +172,3 @@ def response_from_wire(data: JSON) -> ApprovalResponse:
     if not isinstance(payload, ApprovalResponse):
         raise ValueError(f"expected an approval response, got {data.get('type')!r}")
     return payload
-

@@ -42,8 +42,14 @@ class Access:
     def identity(request: Request) -> str | None:
         return identity_of(request.scope)
 
-    async def thread(self, request: Request, thread_id: str, *, kind: str = "Conversation",
-                     param: str | None = None) -> Thread:
+    async def thread(
+        self,
+        request: Request,
+        thread_id: str,
+        *,
+        kind: str = "Conversation",
+        param: str | None = None,
+    ) -> Thread:
         """The thread `thread_id`, if the caller's key owns it."""
         try:
             thread = await self.app.threads.resume(thread_id)
@@ -54,8 +60,7 @@ class Access:
             raise not_found(kind, thread_id, param)
         return thread
 
-    async def response(self, request: Request, response_id: str,
-                       param: str | None = None) -> Found:
+    async def response(self, request: Request, response_id: str, param: str | None = None) -> Found:
         """The response `response_id`, if the caller's key owns its thread."""
         ref = parse_response_id(response_id)
         turn = None if ref is None else await self.app.store.get_turn(ref.turn_id)
@@ -73,25 +78,51 @@ class Access:
         if agent is not None:
             instructions = agent.resolve_mode(thread.record.mode).instructions
             if agent.output is not None:
-                text_format = {"type": "json_schema", "name": "output",
-                               "schema": agent.output.schema, "strict": False}
-        tools = [{"type": "function", "name": spec["name"],
-                  "description": spec.get("description") or None,
-                  "parameters": spec.get("parameters") or {}, "strict": False}
-                 for spec in turn.options.get("external_tools", [])]
-        return ResponseInfo(response_id=found.ref.response_id, created_at=turn.created_at,
-                            model=thread.record.agent, instructions=instructions, tools=tools,
-                            text_format=text_format, conversation_id=thread.id,
-                            background=background, completed_at=turn.completed_at)
+                text_format = {
+                    "type": "json_schema",
+                    "name": "output",
+                    "schema": agent.output.schema,
+                    "strict": False,
+                }
+        tools = [
+            {
+                "type": "function",
+                "name": spec["name"],
+                "description": spec.get("description") or None,
+                "parameters": spec.get("parameters") or {},
+                "strict": False,
+            }
+            for spec in turn.options.get("external_tools", [])
+        ]
+        return ResponseInfo(
+            response_id=found.ref.response_id,
+            created_at=turn.created_at,
+            model=thread.record.agent,
+            instructions=instructions,
+            tools=tools,
+            text_format=text_format,
+            conversation_id=thread.id,
+            background=background,
+            completed_at=turn.completed_at,
+        )
 
     async def translator(self, found: Found, *, background: bool = False) -> Translator:
         items = [i for i in await found.thread.items() if i.turn_id == found.turn.turn_id]
-        return Translator(self.info(found, background=background), turn_id=found.turn.turn_id,
-                          external_tools=external_names(found.turn), prior=prior_calls(items))
+        return Translator(
+            self.info(found, background=background),
+            turn_id=found.turn.turn_id,
+            external_tools=external_names(found.turn),
+            prior=prior_calls(items),
+        )
 
     def segment(self, found: Found, live: Any = None) -> Segment:
-        return Segment(thread=found.thread, store=self.app.store, turn_id=found.turn.turn_id,
-                       after_seq=found.ref.after_seq, live=live)
+        return Segment(
+            thread=found.thread,
+            store=self.app.store,
+            turn_id=found.turn.turn_id,
+            after_seq=found.ref.after_seq,
+            live=live,
+        )
 
     async def mapper(self, thread: Thread, items: list[Item] | None = None) -> ItemMapper:
         """Maps the thread's stored items to their wire forms."""

@@ -58,25 +58,36 @@ class PriorCalls:
     their approval requests."""
 
     calls: Mapping[str, tuple[str, ToolCall]] = field(
-        default_factory=dict[str, tuple[str, ToolCall]])
+        default_factory=dict[str, tuple[str, ToolCall]]
+    )
     approval_ids: Mapping[str, str] = field(default_factory=dict[str, str])
 
 
 def usage_object(usage: Usage) -> dict[str, Any]:
-    return {"input_tokens": usage.input_tokens,
-            "input_tokens_details": {"cached_tokens": usage.cached_input_tokens,
-                                     "cache_write_tokens": 0},
-            "output_tokens": usage.output_tokens,
-            "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-            "total_tokens": usage.total_tokens}
+    return {
+        "input_tokens": usage.input_tokens,
+        "input_tokens_details": {
+            "cached_tokens": usage.cached_input_tokens,
+            "cache_write_tokens": 0,
+        },
+        "output_tokens": usage.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+        "total_tokens": usage.total_tokens,
+    }
 
 
 class Translator:
     """Turns the events of one response's segment into Responses events, and keeps the
     `Response` snapshot they describe. `done` is set once the segment has ended."""
 
-    def __init__(self, info: ResponseInfo, *, turn_id: str, external_tools: frozenset[str],
-                 prior: PriorCalls | None = None) -> None:
+    def __init__(
+        self,
+        info: ResponseInfo,
+        *,
+        turn_id: str,
+        external_tools: frozenset[str],
+        prior: PriorCalls | None = None,
+    ) -> None:
         self.info = info
         self.turn_id = turn_id
         self.external_tools = external_tools
@@ -100,8 +111,10 @@ class Translator:
     # -- the lifecycle -----------------------------------------------------------------------
 
     def start(self) -> list[WireEvent]:
-        return [self._event("response.created", response=self.snapshot()),
-                self._event("response.in_progress", response=self.snapshot())]
+        return [
+            self._event("response.created", response=self.snapshot()),
+            self._event("response.in_progress", response=self.snapshot()),
+        ]
 
     def ends_before(self, event: Event) -> bool:
         """Whether `event` belongs after this segment: another turn's event, or a later
@@ -117,8 +130,9 @@ class Translator:
         resolution = self._is_resolution(event)
         if not resolution:
             self._head = False
-        if event.type == "item_completed" and (resolution or (
-                event.params.get("item") or {}).get("type") == "user_message"):
+        if event.type == "item_completed" and (
+            resolution or (event.params.get("item") or {}).get("type") == "user_message"
+        ):
             self.input_item_ids.add(str(event.params["item"]["id"]))
         handler = getattr(self, "_on_" + event.type, None)
         if handler is None:
@@ -139,20 +153,39 @@ class Translator:
         """The `Response` object as the events so far describe it."""
         info = self.info
         return {
-            "id": info.response_id, "object": "response", "created_at": int(info.created_at),
-            "status": self.status, "completed_at": self.completed_at,
-            "background": info.background, "error": self.error,
-            "incomplete_details": self.incomplete_details, "instructions": info.instructions,
-            "max_output_tokens": None, "max_tool_calls": None, "model": info.model,
-            "output": [dict(item) for item in self.output], "parallel_tool_calls": True,
+            "id": info.response_id,
+            "object": "response",
+            "created_at": int(info.created_at),
+            "status": self.status,
+            "completed_at": self.completed_at,
+            "background": info.background,
+            "error": self.error,
+            "incomplete_details": self.incomplete_details,
+            "instructions": info.instructions,
+            "max_output_tokens": None,
+            "max_tool_calls": None,
+            "model": info.model,
+            "output": [dict(item) for item in self.output],
+            "parallel_tool_calls": True,
             "previous_response_id": None,
             "conversation": ({"id": info.conversation_id} if info.conversation_id else None),
-            "reasoning": {"effort": None, "summary": None}, "service_tier": "default",
-            "store": True, "temperature": 1.0, "text": {"format": dict(info.text_format)},
-            "tool_choice": "auto", "tools": list(info.tools), "top_logprobs": 0, "top_p": 1.0,
-            "presence_penalty": 0.0, "frequency_penalty": 0.0, "truncation": "disabled",
-            "usage": usage_object(self.usage), "user": None, "metadata": {},
-            "safety_identifier": None, "prompt_cache_key": None,
+            "reasoning": {"effort": None, "summary": None},
+            "service_tier": "default",
+            "store": True,
+            "temperature": 1.0,
+            "text": {"format": dict(info.text_format)},
+            "tool_choice": "auto",
+            "tools": list(info.tools),
+            "top_logprobs": 0,
+            "top_p": 1.0,
+            "presence_penalty": 0.0,
+            "frequency_penalty": 0.0,
+            "truncation": "disabled",
+            "usage": usage_object(self.usage),
+            "user": None,
+            "metadata": {},
+            "safety_identifier": None,
+            "prompt_cache_key": None,
         }
 
     # -- numbering ---------------------------------------------------------------------------
@@ -166,12 +199,12 @@ class Translator:
         if not delta:
             return []
         self._next += len(delta)
-        return [{"type": event_type, "sequence_number": self._next - 1, **fields,
-                 "delta": delta}]
+        return [{"type": event_type, "sequence_number": self._next - 1, **fields, "delta": delta}]
 
     def _custom(self, event: Event) -> WireEvent:
-        return self._event("threadline:" + event.type, item_id=event.item_id,
-                           params=dict(event.params))
+        return self._event(
+            "threadline:" + event.type, item_id=event.item_id, params=dict(event.params)
+        )
 
     # -- items -------------------------------------------------------------------------------
 
@@ -216,17 +249,31 @@ class Translator:
         self._texts[item_id] = []
         events = self._open(item_id, assistant_message(item_id, None, "in_progress"))
         self.output[self._index[item_id]] = assistant_message(item_id, "", "in_progress")
-        return [*events, self._event("response.content_part.added", item_id=item_id,
-                                     output_index=self._index[item_id], content_index=0,
-                                     part=output_text_part(""))]
+        return [
+            *events,
+            self._event(
+                "response.content_part.added",
+                item_id=item_id,
+                output_index=self._index[item_id],
+                content_index=0,
+                part=output_text_part(""),
+            ),
+        ]
 
     def _start_reasoning(self, item_id: str) -> list[WireEvent]:
         self._texts[item_id] = []
         events = self._open(item_id, reasoning(item_id, None, "in_progress"))
         self.output[self._index[item_id]] = reasoning(item_id, "", "in_progress")
-        return [*events, self._event("response.content_part.added", item_id=item_id,
-                                     output_index=self._index[item_id], content_index=0,
-                                     part=reasoning_text_part(""))]
+        return [
+            *events,
+            self._event(
+                "response.content_part.added",
+                item_id=item_id,
+                output_index=self._index[item_id],
+                content_index=0,
+                part=reasoning_text_part(""),
+            ),
+        ]
 
     def _start_mcp_call(self, call_id: str) -> list[WireEvent]:
         known = self._calls.get(call_id)
@@ -235,11 +282,18 @@ class Translator:
         item_id, call = known
         self._call_index[call_id] = len(self.output)
         item = mcp_call(item_id, call, None, self._approval_ids.get(call_id))
-        return [*self._open(item_id, item),
-                self._event("response.mcp_call_arguments.done", item_id=item_id,
-                            output_index=self._index[item_id], arguments=call.arguments),
-                self._event("response.mcp_call.in_progress", item_id=item_id,
-                            output_index=self._index[item_id])]
+        return [
+            *self._open(item_id, item),
+            self._event(
+                "response.mcp_call_arguments.done",
+                item_id=item_id,
+                output_index=self._index[item_id],
+                arguments=call.arguments,
+            ),
+            self._event(
+                "response.mcp_call.in_progress", item_id=item_id, output_index=self._index[item_id]
+            ),
+        ]
 
     def _on_agent_message_delta(self, event: Event) -> list[WireEvent]:
         return self._text_delta(event, "response.output_text.delta", logprobs=[])
@@ -261,11 +315,9 @@ class Translator:
         if event_type != "response.function_call_arguments.delta":
             fields["content_index"] = 0
             item = self.output[index]
-            item["content"] = [{**item["content"][0],
-                                "text": "".join(self._texts[item_id])}]
+            item["content"] = [{**item["content"][0], "text": "".join(self._texts[item_id])}]
         else:
-            self.output[index] = {**self.output[index],
-                                  "arguments": "".join(self._texts[item_id])}
+            self.output[index] = {**self.output[index], "arguments": "".join(self._texts[item_id])}
         return self._delta(event_type, delta, **fields, **extra)
 
     def _on_item_completed(self, event: Event) -> list[WireEvent]:
@@ -277,17 +329,22 @@ class Translator:
         if kind == "reasoning":
             return self._finish_text(item_id, content.get("text", ""), status, message=False)
         if kind == "tool_call":
-            call = ToolCall(tool_call_id=content.get("tool_call_id", ""),
-                            name=content.get("name", ""),
-                            arguments=content.get("arguments", ""))
+            call = ToolCall(
+                tool_call_id=content.get("tool_call_id", ""),
+                name=content.get("name", ""),
+                arguments=content.get("arguments", ""),
+            )
             self._calls[call.tool_call_id] = (item_id, call)
             if call.name in self.external_tools:
                 return self._finish_function_call(item_id, call, status)
             return []
         if kind == "tool_result":
-            result = ToolResult(tool_call_id=content.get("tool_call_id", ""),
-                                name=content.get("name", ""), output=content.get("output", ""),
-                                outcome=content.get("outcome", "success"))
+            result = ToolResult(
+                tool_call_id=content.get("tool_call_id", ""),
+                name=content.get("name", ""),
+                output=content.get("output", ""),
+                outcome=content.get("outcome", "success"),
+            )
             if self._is_external(result.tool_call_id):
                 return []
             return self._finish_mcp_call(result)
@@ -295,38 +352,64 @@ class Translator:
             return []
         return [self._custom(event)]
 
-    def _finish_text(self, item_id: str, text: str, status: str, *, message: bool
-                     ) -> list[WireEvent]:
+    def _finish_text(
+        self, item_id: str, text: str, status: str, *, message: bool
+    ) -> list[WireEvent]:
         events: list[WireEvent] = []
         if item_id not in self._index:
-            events += self._start_message(item_id) if message else self._start_reasoning(
-                item_id)
+            events += self._start_message(item_id) if message else self._start_reasoning(item_id)
         index = self._index[item_id]
         self._texts.pop(item_id, None)
         if message:
             part = output_text_part(text)
-            events.append(self._event("response.output_text.done", item_id=item_id,
-                                      output_index=index, content_index=0, text=text,
-                                      logprobs=[]))
+            events.append(
+                self._event(
+                    "response.output_text.done",
+                    item_id=item_id,
+                    output_index=index,
+                    content_index=0,
+                    text=text,
+                    logprobs=[],
+                )
+            )
             final = assistant_message(item_id, text, status)
         else:
             part = reasoning_text_part(text)
-            events.append(self._event("response.reasoning_text.done", item_id=item_id,
-                                      output_index=index, content_index=0, text=text))
+            events.append(
+                self._event(
+                    "response.reasoning_text.done",
+                    item_id=item_id,
+                    output_index=index,
+                    content_index=0,
+                    text=text,
+                )
+            )
             final = reasoning(item_id, text, status)
-        events.append(self._event("response.content_part.done", item_id=item_id,
-                                  output_index=index, content_index=0, part=part))
+        events.append(
+            self._event(
+                "response.content_part.done",
+                item_id=item_id,
+                output_index=index,
+                content_index=0,
+                part=part,
+            )
+        )
         return [*events, *self._close(item_id, final)]
 
-    def _finish_function_call(self, item_id: str, call: ToolCall, status: str
-                              ) -> list[WireEvent]:
+    def _finish_function_call(self, item_id: str, call: ToolCall, status: str) -> list[WireEvent]:
         events: list[WireEvent] = []
         if item_id not in self._index:
             events += self._open(item_id, function_call(item_id, call, "in_progress"))
         self._texts.pop(item_id, None)
-        events.append(self._event("response.function_call_arguments.done", item_id=item_id,
-                                  output_index=self._index[item_id], name=call.name,
-                                  arguments=call.arguments))
+        events.append(
+            self._event(
+                "response.function_call_arguments.done",
+                item_id=item_id,
+                output_index=self._index[item_id],
+                name=call.name,
+                arguments=call.arguments,
+            )
+        )
         return [*events, *self._close(item_id, function_call(item_id, call, status))]
 
     def _finish_mcp_call(self, result: ToolResult) -> list[WireEvent]:
@@ -334,8 +417,11 @@ class Translator:
         if known is None:
             return []
         item_id, call = known
-        events = [] if result.tool_call_id in self._call_index else self._start_mcp_call(
-            result.tool_call_id)
+        events = (
+            []
+            if result.tool_call_id in self._call_index
+            else self._start_mcp_call(result.tool_call_id)
+        )
         index = self._index[item_id]
         final = mcp_call(item_id, call, result, self._approval_ids.get(result.tool_call_id))
         kind = "response.mcp_call.failed" if result.is_error else "response.mcp_call.completed"
@@ -353,8 +439,11 @@ class Translator:
         if item.get("type") in RESOLUTION_ITEM_TYPES:
             return True
         content = item.get("content") or {}
-        return item.get("type") == "tool_result" and self._is_external(
-            content.get("tool_call_id", "")) and content.get("outcome") in ("success", "error")
+        return (
+            item.get("type") == "tool_result"
+            and self._is_external(content.get("tool_call_id", ""))
+            and content.get("outcome") in ("success", "error")
+        )
 
     def _is_external(self, call_id: str) -> bool:
         known = self._calls.get(call_id)
@@ -377,9 +466,12 @@ class Translator:
             return [self._custom(event)]
         call_id = str(params.get("tool_call_id", ""))
         self._approval_ids[call_id] = event.item_id
-        request = ApprovalRequest(tool_call_id=call_id, name=str(params.get("name", "")),
-                                  arguments=str(params.get("arguments", "")),
-                                  arguments_hash="")
+        request = ApprovalRequest(
+            tool_call_id=call_id,
+            name=str(params.get("name", "")),
+            arguments=str(params.get("arguments", "")),
+            arguments_hash="",
+        )
         return self._at_once(event.item_id, mcp_approval_request(event.item_id, request))
 
     def _on_completed(self, event: Event) -> list[WireEvent]:
@@ -392,8 +484,10 @@ class Translator:
         error = event.params.get("error") or {}
         code = str(error.get("code", "error"))
         self.status = "failed"
-        self.error = {"code": "server_error",
-                      "message": f"{code}: {error.get('message', 'the turn failed')}"}
+        self.error = {
+            "code": "server_error",
+            "message": f"{code}: {error.get('message', 'the turn failed')}",
+        }
         return [*events, self._terminal("response.failed")]
 
     def _on_cancelled(self, event: Event) -> list[WireEvent]:
@@ -420,8 +514,7 @@ class Translator:
         return events
 
 
-def events_after(events: Iterable[WireEvent], starting_after: int | None
-                 ) -> Iterable[WireEvent]:
+def events_after(events: Iterable[WireEvent], starting_after: int | None) -> Iterable[WireEvent]:
     """The events a client that has seen everything up to `starting_after` still needs; a
     delta it saw part of is cut to the part it has not seen."""
     for event in events:
@@ -431,9 +524,15 @@ def events_after(events: Iterable[WireEvent], starting_after: int | None
             if starting_after is not None and isinstance(delta, str):
                 first = number - len(delta) + 1
                 if first <= starting_after:
-                    event = {**event, "delta": delta[starting_after - first + 1:]}
+                    event = {**event, "delta": delta[starting_after - first + 1 :]}
             yield event
 
 
-__all__ = ["SERVER_LABEL", "PriorCalls", "ResponseInfo", "Translator", "events_after",
-           "usage_object"]
+__all__ = [
+    "SERVER_LABEL",
+    "PriorCalls",
+    "ResponseInfo",
+    "Translator",
+    "events_after",
+    "usage_object",
+]

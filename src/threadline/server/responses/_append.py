@@ -24,8 +24,7 @@ from ._input import output_text
 MAX_ITEMS = 20
 
 
-def parse_items(value: Any, known_calls: dict[str, str], *, param: str = "items"
-                ) -> list[Payload]:
+def parse_items(value: Any, known_calls: dict[str, str], *, param: str = "items") -> list[Payload]:
     """Conversation items as payloads. `known_calls` maps the thread's call ids to tool names
     (a function call output must answer a call of the thread or of these items)."""
     if not isinstance(value, list):
@@ -56,8 +55,9 @@ def _payload(entry: dict[str, Any], calls: dict[str, str], where: str) -> Payloa
             return AgentMessage(text=_assistant_text(content, where))
         if role in ("system", "developer"):
             return None  # instructions are the agent's, never the conversation's
-        raise invalid("a message's role must be user, assistant, system or developer",
-                      param=f"{where}.role")
+        raise invalid(
+            "a message's role must be user, assistant, system or developer", param=f"{where}.role"
+        )
     if kind == "function_call":
         call_id, name = _text(entry, "call_id", where), _text(entry, "name", where)
         arguments = entry.get("arguments", "")
@@ -67,22 +67,28 @@ def _payload(entry: dict[str, Any], calls: dict[str, str], where: str) -> Payloa
     if kind == "function_call_output":
         call_id = _text(entry, "call_id", where)
         if call_id not in calls:
-            raise invalid(f"No tool call found for function call output with call_id "
-                          f"{call_id}.", param=where)
-        return ToolResult(tool_call_id=call_id, name=calls[call_id],
-                          output=output_text(entry.get("output"), where))
+            raise invalid(
+                f"No tool call found for function call output with call_id {call_id}.", param=where
+            )
+        return ToolResult(
+            tool_call_id=call_id,
+            name=calls[call_id],
+            output=output_text(entry.get("output"), where),
+        )
     if kind == "reasoning":
         return None  # the model's own notes; other models cannot read them
-    raise invalid(f"items of type {str(kind)[:60]!r} cannot be added to a conversation",
-                  param=f"{where}.type")
+    raise invalid(
+        f"items of type {str(kind)[:60]!r} cannot be added to a conversation", param=f"{where}.type"
+    )
 
 
 def _parts(content: Any, where: str) -> list[Any]:
     if isinstance(content, str):
         return [part_from_dict(content)]
     if not isinstance(content, list) or not content:
-        raise invalid("content must be a string or a non-empty list of parts",
-                      param=f"{where}.content")
+        raise invalid(
+            "content must be a string or a non-empty list of parts", param=f"{where}.content"
+        )
     try:
         return [part_from_dict(part) for part in content]  # type: ignore[misc]
     except InvalidInputError as exc:
@@ -100,8 +106,10 @@ def _assistant_text(content: Any, where: str) -> str:
             elif isinstance(part, dict) and isinstance(part.get("refusal"), str):  # type: ignore[union-attr]
                 texts.append(part["refusal"])  # type: ignore[index]
             else:
-                raise invalid("assistant content parts must be output_text or refusal",
-                              param=f"{where}.content")
+                raise invalid(
+                    "assistant content parts must be output_text or refusal",
+                    param=f"{where}.content",
+                )
         return "".join(texts)
     raise invalid("content must be a string or a list of parts", param=f"{where}.content")
 
@@ -130,5 +138,8 @@ async def remove(thread: Thread, item_id: str) -> bool:
 
 
 def _unsupported(what: str) -> APIError:
-    return APIError(501, f"{what} needs a threadline runtime with Thread.append and "
-                    "Thread.delete_item", code="not_implemented")
+    return APIError(
+        501,
+        f"{what} needs a threadline runtime with Thread.append and Thread.delete_item",
+        code="not_implemented",
+    )

@@ -45,8 +45,9 @@ class ConversationsAPI:
 
     async def _body(self, request: Request) -> dict[str, Any]:
         config = self.access.config
-        return await read_json(request, max_bytes=config.max_body_bytes,
-                               max_depth=config.max_json_depth)
+        return await read_json(
+            request, max_bytes=config.max_body_bytes, max_depth=config.max_json_depth
+        )
 
     async def _thread(self, request: Request) -> Thread:
         return await self.access.thread(request, request.path_params["conversation_id"])
@@ -57,7 +58,8 @@ class ConversationsAPI:
         items = body.get("items")
         payloads = [] if items is None else parse_items(items, {})
         thread = await self.access.app.threads.start(
-            user_id=self.access.identity(request), metadata={**metadata, CONVERSATION_KEY: True})
+            user_id=self.access.identity(request), metadata={**metadata, CONVERSATION_KEY: True}
+        )
         if payloads:
             try:
                 await append(thread, payloads)
@@ -73,11 +75,13 @@ class ConversationsAPI:
         thread = await self._thread(request)
         body = await self._body(request)
         if "metadata" not in body:
-            raise invalid("Missing required parameter: 'metadata'.", param="metadata",
-                          code="missing_required_parameter")
+            raise invalid(
+                "Missing required parameter: 'metadata'.",
+                param="metadata",
+                code="missing_required_parameter",
+            )
         metadata = parse_metadata(body["metadata"])
-        private = {k: v for k, v in thread.record.metadata.items()
-                   if k.startswith(_PRIVATE_PREFIX)}
+        private = {k: v for k, v in thread.record.metadata.items() if k.startswith(_PRIVATE_PREFIX)}
         try:
             await thread.set_metadata({**metadata, **private})
         except ThreadlineError as exc:
@@ -90,8 +94,7 @@ class ConversationsAPI:
             await delete_thread(thread)
         except ThreadlineError as exc:
             raise from_threadline(exc) from None
-        return JSONResponse({"id": thread.id, "object": "conversation.deleted",
-                             "deleted": True})
+        return JSONResponse({"id": thread.id, "object": "conversation.deleted", "deleted": True})
 
     async def list_items(self, request: Request) -> Response:
         thread = await self._thread(request)
@@ -103,10 +106,16 @@ class ConversationsAPI:
         thread = await self._thread(request)
         body = await self._body(request)
         if "items" not in body:
-            raise invalid("Missing required parameter: 'items'.", param="items",
-                          code="missing_required_parameter")
-        known = {i.payload.tool_call_id: i.payload.name for i in await thread.items()
-                 if isinstance(i.payload, ToolCall)}
+            raise invalid(
+                "Missing required parameter: 'items'.",
+                param="items",
+                code="missing_required_parameter",
+            )
+        known = {
+            i.payload.tool_call_id: i.payload.name
+            for i in await thread.items()
+            if isinstance(i.payload, ToolCall)
+        }
         payloads = parse_items(body["items"], known)
         try:
             stored = await append(thread, payloads) if payloads else []
@@ -148,5 +157,9 @@ def conversation(thread: Thread) -> dict[str, Any]:
     """The Conversation object of a thread (its private metadata left out)."""
     record = thread.record
     metadata = {k: v for k, v in record.metadata.items() if not k.startswith(_PRIVATE_PREFIX)}
-    return {"id": thread.id, "object": "conversation", "created_at": int(record.created_at),
-            "metadata": metadata}
+    return {
+        "id": thread.id,
+        "object": "conversation",
+        "created_at": int(record.created_at),
+        "metadata": metadata,
+    }

@@ -46,8 +46,9 @@ async def replay(segment: Segment, translator: Translator) -> list[WireEvent]:
     return out
 
 
-async def follow(segment: Segment, translator: Translator, *, tick: float = _MAX_CHECK
-                 ) -> AsyncGenerator[list[WireEvent] | None]:
+async def follow(
+    segment: Segment, translator: Translator, *, tick: float = _MAX_CHECK
+) -> AsyncGenerator[list[WireEvent] | None]:
     """Translate the segment until it ends, yielding Responses events as they happen and None
     after each quiet interval, at least every `tick` seconds (so that the caller can send
     keep-alives). Raises `ClientTooSlow` if the live subscription overflowed."""
@@ -90,8 +91,9 @@ class _Cursor:
         self.wait = min(self.wait * 2, self.longest)
 
 
-async def _stored(segment: Segment, translator: Translator, after: int,
-                  cursor: _Cursor | None = None) -> AsyncIterator[list[WireEvent]]:
+async def _stored(
+    segment: Segment, translator: Translator, after: int, cursor: _Cursor | None = None
+) -> AsyncIterator[list[WireEvent]]:
     last = after
     while not translator.done:
         page = await segment.thread.events(after_seq=last, limit=_PAGE)
@@ -113,8 +115,9 @@ async def _stored(segment: Segment, translator: Translator, after: int,
             return
 
 
-async def _live(segment: Segment, live: Subscription, translator: Translator,
-                cursor: _Cursor) -> AsyncIterator[list[WireEvent] | None]:
+async def _live(
+    segment: Segment, live: Subscription, translator: Translator, cursor: _Cursor
+) -> AsyncIterator[list[WireEvent] | None]:
     """Live events while they follow on from the cursor; returns on a gap, a quiet interval
     or the end of the subscription."""
     while not translator.done:

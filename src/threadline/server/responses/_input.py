@@ -70,9 +70,13 @@ def _sort(plan: InputPlan, entry: Any, param: str) -> None:
         reason = entry.get("reason")
         if reason is not None and not isinstance(reason, str):
             raise invalid("reason must be a string", param=f"{param}.reason")
-        plan.decisions.append(Decision(
-            approval_request_id=_string(entry, "approval_request_id", param), approve=approve,
-            reason=reason))
+        plan.decisions.append(
+            Decision(
+                approval_request_id=_string(entry, "approval_request_id", param),
+                approve=approve,
+                reason=reason,
+            )
+        )
     elif kind == "function_call":
         plan.echoed_calls.append(_string(entry, "call_id", param))
     elif kind == "item_reference":
@@ -84,8 +88,10 @@ def _sort(plan: InputPlan, entry: Any, param: str) -> None:
         if isinstance(item_id, str) and kind != "reasoning":
             plan.echoed_ids.append(item_id)
     else:
-        raise invalid(f"input items of type {str(kind)[:60]!r} are not supported by this "
-                      "server", param=f"{param}.type")
+        raise invalid(
+            f"input items of type {str(kind)[:60]!r} are not supported by this server",
+            param=f"{param}.type",
+        )
 
 
 def _message(plan: InputPlan, entry: dict[str, Any], param: str) -> None:
@@ -103,16 +109,19 @@ def _message(plan: InputPlan, entry: dict[str, Any], param: str) -> None:
         else:
             plan.history.append(entry)
     else:
-        raise invalid("a message's role must be user, assistant, system or developer",
-                      param=f"{param}.role")
+        raise invalid(
+            "a message's role must be user, assistant, system or developer", param=f"{param}.role"
+        )
 
 
 def _user_parts(content: Any, param: str) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
     if not isinstance(content, list) or not content:
-        raise invalid("a message's content must be a string or a non-empty list of parts",
-                      param=f"{param}.content")
+        raise invalid(
+            "a message's content must be a string or a non-empty list of parts",
+            param=f"{param}.content",
+        )
     parts: list[dict[str, Any]] = []
     for index, part in enumerate(content):  # type: ignore[misc]
         try:
@@ -129,11 +138,14 @@ def output_text(output: Any, param: str) -> str:
     if isinstance(output, list) and all(isinstance(p, dict) for p in output):  # type: ignore[misc]
         texts = [p.get("text") for p in output]  # type: ignore[union-attr]
         if all(isinstance(t, str) for t in texts) and all(
-                p.get("type") in ("input_text", "output_text", "text") for p in output):  # type: ignore[union-attr]
+            p.get("type") in ("input_text", "output_text", "text") for p in output
+        ):  # type: ignore[union-attr]
             return "".join(texts)  # type: ignore[arg-type]
         return orjson.dumps(output).decode()
-    raise invalid("a function call's output must be a string or a list of content parts",
-                  param=f"{param}.output")
+    raise invalid(
+        "a function call's output must be a string or a list of content parts",
+        param=f"{param}.output",
+    )
 
 
 def _string(entry: dict[str, Any], key: str, param: str) -> str:
@@ -144,7 +156,11 @@ def _string(entry: dict[str, Any], key: str, param: str) -> str:
 
 
 def _reject_history() -> None:
-    raise APIError(400, "this server keeps the conversation itself: send only the new input, "
-                   "with `conversation` or `previous_response_id` to continue; earlier "
-                   "assistant messages cannot be imported", param="input",
-                   code="unsupported_history")
+    raise APIError(
+        400,
+        "this server keeps the conversation itself: send only the new input, "
+        "with `conversation` or `previous_response_id` to continue; earlier "
+        "assistant messages cannot be imported",
+        param="input",
+        code="unsupported_history",
+    )

@@ -46,11 +46,15 @@ def page(items: Sequence[dict[str, Any]], query: PageQuery) -> dict[str, Any]:
         if query.after not in ids:
             raise invalid(f"no item with id {query.after[:80]!r} to list after", param="after")
         start = ids.index(query.after) + 1
-    data = ordered[start:start + query.limit]
+    data = ordered[start : start + query.limit]
     return listing(data, has_more=start + query.limit < len(ordered))
 
 
 def listing(data: Sequence[dict[str, Any]], *, has_more: bool = False) -> dict[str, Any]:
-    return {"object": "list", "data": list(data),
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None, "has_more": has_more}
+    return {
+        "object": "list",
+        "data": list(data),
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+        "has_more": has_more,
+    }

@@ -40,8 +40,9 @@ class CreateParams:
 def parse_create(body: dict[str, Any]) -> CreateParams:
     """Raises `APIError` (400) naming the first parameter that is wrong."""
     if "input" not in body or body["input"] is None:
-        raise invalid("Missing required parameter: 'input'.", param="input",
-                      code="missing_required_parameter")
+        raise invalid(
+            "Missing required parameter: 'input'.", param="input", code="missing_required_parameter"
+        )
     conversation = body.get("conversation")
     if isinstance(conversation, dict):
         conversation = conversation.get("id")  # type: ignore[union-attr]
@@ -49,11 +50,14 @@ def parse_create(body: dict[str, Any]) -> CreateParams:
             raise invalid("conversation.id must be a string", param="conversation")
     previous = _optional(body, "previous_response_id", str)
     if conversation is not None and not isinstance(conversation, str):
-        raise invalid("conversation must be an id or {\"id\": ...}", param="conversation")
+        raise invalid('conversation must be an id or {"id": ...}', param="conversation")
     if conversation is not None and previous is not None:
-        raise invalid("Mutually exclusive parameters: Ensure you are only providing one of: "
-                      "'previous_response_id' or 'conversation'.",
-                      param="previous_response_id", code="mutually_exclusive_parameters")
+        raise invalid(
+            "Mutually exclusive parameters: Ensure you are only providing one of: "
+            "'previous_response_id' or 'conversation'.",
+            param="previous_response_id",
+            code="mutually_exclusive_parameters",
+        )
     stream = bool(_optional(body, "stream", bool))
     background = bool(_optional(body, "background", bool))
     store = _optional(body, "store", bool)
@@ -69,9 +73,15 @@ def parse_create(body: dict[str, Any]) -> CreateParams:
     _check_text_format(body.get("text"))
     parse_metadata(body.get("metadata"))
     return CreateParams(
-        input=body["input"], model=body.get("model"), conversation=conversation,
-        previous_response_id=previous, stream=stream, background=background,
-        store=store is not False, tools=_tools(body.get("tools")))
+        input=body["input"],
+        model=body.get("model"),
+        conversation=conversation,
+        previous_response_id=previous,
+        stream=stream,
+        background=background,
+        store=store is not False,
+        tools=_tools(body.get("tools")),
+    )
 
 
 def parse_metadata(value: Any) -> dict[str, str]:
@@ -85,14 +95,15 @@ def parse_metadata(value: Any) -> dict[str, str]:
     found: dict[str, str] = {}
     for key, entry in value.items():  # type: ignore[union-attr]
         if not isinstance(key, str) or not key or len(key) > 64:
-            raise invalid("metadata keys must be strings of 1 to 64 characters",
-                          param="metadata")
+            raise invalid("metadata keys must be strings of 1 to 64 characters", param="metadata")
         if not isinstance(entry, str) or len(entry) > 512:
-            raise invalid("metadata values must be strings of at most 512 characters",
-                          param=f"metadata.{key}")
+            raise invalid(
+                "metadata values must be strings of at most 512 characters", param=f"metadata.{key}"
+            )
         if key.startswith("threadline."):
-            raise invalid("metadata keys starting with 'threadline.' are reserved",
-                          param=f"metadata.{key}")
+            raise invalid(
+                "metadata keys starting with 'threadline.' are reserved", param=f"metadata.{key}"
+            )
         found[key] = entry
     return found
 
@@ -101,8 +112,11 @@ def _optional(body: dict[str, Any], name: str, kind: type) -> Any:
     value = body.get(name)
     if value is None:
         return None
-    ok = isinstance(value, int | float) and not isinstance(value, bool) if kind is float else (
-        isinstance(value, kind) and (kind is bool or not isinstance(value, bool)))
+    ok = (
+        isinstance(value, int | float) and not isinstance(value, bool)
+        if kind is float
+        else (isinstance(value, kind) and (kind is bool or not isinstance(value, bool)))
+    )
     if not ok:
         raise invalid(f"{name} must be a {kind.__name__}", param=name)
     return value
@@ -119,13 +133,16 @@ def _tools(value: Any) -> list[ExternalTool]:
         if not isinstance(tool, dict):
             raise invalid("each tool must be an object", param=param)
         if tool.get("type") != "function":
-            raise invalid(f"tools of type {str(tool.get('type'))[:40]!r} are not supported by "
-                          "this server; only function tools (run by the client)",
-                          param=f"{param}.type")
+            raise invalid(
+                f"tools of type {str(tool.get('type'))[:40]!r} are not supported by "
+                "this server; only function tools (run by the client)",
+                param=f"{param}.type",
+            )
         name = tool.get("name")
         if not isinstance(name, str) or not _TOOL_NAME.match(name):
-            raise invalid("a function tool's name must be 1-64 letters, digits, _ or -",
-                          param=f"{param}.name")
+            raise invalid(
+                "a function tool's name must be 1-64 letters, digits, _ or -", param=f"{param}.name"
+            )
         if any(t.name == name for t in tools):
             raise invalid(f"two tools are named {name!r}", param=f"{param}.name")
         description = tool.get("description") or ""
@@ -134,8 +151,13 @@ def _tools(value: Any) -> list[ExternalTool]:
         parameters = tool.get("parameters")
         if parameters is None:
             parameters = {"type": "object", "properties": {}}
-        tools.append(ExternalTool(name=name, description=description,
-                                  parameters=_schema(parameters, f"{param}.parameters")))
+        tools.append(
+            ExternalTool(
+                name=name,
+                description=description,
+                parameters=_schema(parameters, f"{param}.parameters"),
+            )
+        )
     return tools
 
 
@@ -147,10 +169,14 @@ def _check_text_format(text: Any) -> None:
     fmt = text.get("format")  # type: ignore[union-attr]
     if fmt is None:
         return
-    if not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_schema",  # type: ignore[union-attr]
-                                                              "json_object"):
-        raise invalid("text.format.type must be text, json_schema or json_object",
-                      param="text.format")
+    if not isinstance(fmt, dict) or fmt.get("type") not in (
+        "text",
+        "json_schema",  # type: ignore[union-attr]
+        "json_object",
+    ):
+        raise invalid(
+            "text.format.type must be text, json_schema or json_object", param="text.format"
+        )
     if fmt["type"] == "json_schema":
         _schema(fmt.get("schema"), "text.format.schema")  # type: ignore[union-attr]
 

@@ -48,23 +48,24 @@ class ResponsesAPI:
             Route("/v1/responses/{response_id}", self.retrieve, methods=["GET"]),
             Route("/v1/responses/{response_id}", self.delete, methods=["DELETE"]),
             Route("/v1/responses/{response_id}/cancel", self.cancel, methods=["POST"]),
-            Route("/v1/responses/{response_id}/input_items", self.input_items,
-                  methods=["GET"]),
+            Route("/v1/responses/{response_id}/input_items", self.input_items, methods=["GET"]),
         ]
 
     # -- create ------------------------------------------------------------------------------
 
     async def create(self, request: Request) -> Response:
         config = self.access.config
-        body = await read_json(request, max_bytes=config.max_body_bytes,
-                               max_depth=config.max_json_depth)
+        body = await read_json(
+            request, max_bytes=config.max_body_bytes, max_depth=config.max_json_depth
+        )
         params = parse_create(body)
         plan = parse_input(params.input)
         idempotency_key = _idempotency_key(request)
         thread, new = await self._thread_for(request, params, plan, idempotency_key)
         try:
-            started = await self._start(thread, params, plan, idempotency_key,
-                                        delete_after=new and not params.store)
+            started = await self._start(
+                thread, params, plan, idempotency_key, delete_after=new and not params.store
+            )
         except ThreadlineError as exc:
             if new and idempotency_key is None:
                 await _forget(thread)
@@ -90,10 +91,17 @@ class ResponsesAPI:
         segment = self.access.segment(found, started.live)
 
         if params.stream:
-            return EventStream(follow(segment, translator,  # type: ignore[return-value]
-                                      tick=config.keepalive_seconds / 2),
-                               starting_after=None, keepalive=config.keepalive_seconds,
-                               write_timeout=config.write_timeout_seconds, cleanup=cleanup)
+            return EventStream(
+                follow(
+                    segment,
+                    translator,  # type: ignore[return-value]
+                    tick=config.keepalive_seconds / 2,
+                ),
+                starting_after=None,
+                keepalive=config.keepalive_seconds,
+                write_timeout=config.write_timeout_seconds,
+                cleanup=cleanup,
+            )
         try:
             if params.background:  # the driver keeps the turn going
                 return JSONResponse(await self._snapshot(found, background=True))
@@ -107,20 +115,26 @@ class ResponsesAPI:
         finally:
             cleanup()
 
-    async def _thread_for(self, request: Request, params: CreateParams, plan: InputPlan,
-                          idempotency_key: str | None) -> tuple[Thread, bool]:
+    async def _thread_for(
+        self, request: Request, params: CreateParams, plan: InputPlan, idempotency_key: str | None
+    ) -> tuple[Thread, bool]:
         access = self.access
         if params.conversation is not None:
             thread = await access.thread(request, params.conversation, param="conversation")
         elif params.previous_response_id is not None:
-            found = await self._found(request, params.previous_response_id,
-                                      param="previous_response_id")
+            found = await self._found(
+                request, params.previous_response_id, param="previous_response_id"
+            )
             thread = found.thread
             if found.turn.number != thread.record.turn_count:
-                raise APIError(409, "previous_response_id names a response that the "
-                               "conversation has moved past; continue from its latest "
-                               "response", param="previous_response_id",
-                               code="previous_response_not_latest")
+                raise APIError(
+                    409,
+                    "previous_response_id names a response that the "
+                    "conversation has moved past; continue from its latest "
+                    "response",
+                    param="previous_response_id",
+                    code="previous_response_not_latest",
+                )
         else:
             if plan.resolves or plan.echoed_ids or plan.echoed_calls:
                 raise _nothing_to_continue(plan)
@@ -129,48 +143,79 @@ class ResponsesAPI:
             agents = access.app.agents
             agent = params.model if params.model in agents else None
             identity = access.identity(request)
-            key = None if idempotency_key is None else (
-                f"idempotency:{identity or 'local'}:{idempotency_key}")
+            key = (
+                None
+                if idempotency_key is None
+                else (f"idempotency:{identity or 'local'}:{idempotency_key}")
+            )
             thread = await access.app.threads.start(user_id=identity, agent=agent, key=key)
             return thread, True
         await _check_echoes(thread, plan)
         return thread, False
 
-    async def _start(self, thread: Thread, params: CreateParams, plan: InputPlan,
-                     idempotency_key: str | None, *, delete_after: bool) -> Started:
+    async def _start(
+        self,
+        thread: Thread,
+        params: CreateParams,
+        plan: InputPlan,
+        idempotency_key: str | None,
+        *,
+        delete_after: bool,
+    ) -> Started:
         config = self.access.config
         drivers = self.access.drivers
         if idempotency_key is not None and not plan.resolves:
             for earlier in await thread.turns():
                 if earlier.client_key == idempotency_key:
-                    return Started(ref=ResponseRef(turn_id=earlier.turn_id,
-                                                   after_seq=await turn_start(
-                                                       thread, earlier.turn_id)),
-                                   live=thread.subscribe(buffer=config.sse_buffer),
-                                   driver=None)
+                    return Started(
+                        ref=ResponseRef(
+                            turn_id=earlier.turn_id,
+                            after_seq=await turn_start(thread, earlier.turn_id),
+                        ),
+                        live=thread.subscribe(buffer=config.sse_buffer),
+                        driver=None,
+                    )
         record = await thread.reload()
-        turn = None if record.active_turn_id is None else await self.access.app.store.get_turn(
-            record.active_turn_id)
+        turn = (
+            None
+            if record.active_turn_id is None
+            else await self.access.app.store.get_turn(record.active_turn_id)
+        )
         paused = turn is not None and turn.status == "awaiting_approval"
         self._check_tools(thread, params)
         if plan.resolves:
             if not paused or turn is None:
                 raise _nothing_to_continue(plan)
-            return await continue_paused(drivers, thread, turn.turn_id,
-                                         decisions=plan.decisions, outputs=plan.outputs,
-                                         parts=plan.parts, buffer=config.sse_buffer,
-                                         delete_after=delete_after)
+            return await continue_paused(
+                drivers,
+                thread,
+                turn.turn_id,
+                decisions=plan.decisions,
+                outputs=plan.outputs,
+                parts=plan.parts,
+                buffer=config.sse_buffer,
+                delete_after=delete_after,
+            )
         if not plan.parts:
             raise invalid("input has no user message", param="input")
         if paused:
             waiting = [p for p in await thread.pending() if isinstance(p, ToolCall)]
             if waiting:
-                raise invalid(f"No tool output found for function call "
-                              f"{waiting[0].tool_call_id}.", param="input",
-                              code="missing_function_call_output")
-        return await start_input(drivers, thread, plan.parts, client_key=idempotency_key,
-                                 external_tools=params.tools, interrupt_paused=paused,
-                                 buffer=config.sse_buffer, delete_after=delete_after)
+                raise invalid(
+                    f"No tool output found for function call {waiting[0].tool_call_id}.",
+                    param="input",
+                    code="missing_function_call_output",
+                )
+        return await start_input(
+            drivers,
+            thread,
+            plan.parts,
+            client_key=idempotency_key,
+            external_tools=params.tools,
+            interrupt_paused=paused,
+            buffer=config.sse_buffer,
+            delete_after=delete_after,
+        )
 
     def _check_tools(self, thread: Thread, params: CreateParams) -> None:
         agent = self.access.app.agents.get(thread.record.agent)
@@ -179,8 +224,11 @@ class ResponsesAPI:
         own = agent.resolve_mode(thread.record.mode).tools
         for index, tool in enumerate(params.tools):
             if tool.name in own:
-                raise invalid(f"the agent has a tool named {tool.name!r} already; give the "
-                              "function tool another name", param=f"tools[{index}].name")
+                raise invalid(
+                    f"the agent has a tool named {tool.name!r} already; give the "
+                    "function tool another name",
+                    param=f"tools[{index}].name",
+                )
 
     # -- read --------------------------------------------------------------------------------
 
@@ -195,10 +243,17 @@ class ResponsesAPI:
         config = self.access.config
         translator = await self.access.translator(found)
         live = found.thread.subscribe(buffer=config.sse_buffer)
-        return EventStream(follow(self.access.segment(found, live), translator,  # type: ignore[return-value]
-                                  tick=config.keepalive_seconds / 2),
-                           starting_after=starting_after, keepalive=config.keepalive_seconds,
-                           write_timeout=config.write_timeout_seconds, cleanup=live.close)
+        return EventStream(
+            follow(
+                self.access.segment(found, live),
+                translator,  # type: ignore[return-value]
+                tick=config.keepalive_seconds / 2,
+            ),
+            starting_after=starting_after,
+            keepalive=config.keepalive_seconds,
+            write_timeout=config.write_timeout_seconds,
+            cleanup=live.close,
+        )
 
     async def input_items(self, request: Request) -> Response:
         found = await self._found(request, request.path_params["response_id"])
@@ -216,8 +271,7 @@ class ResponsesAPI:
         await replay(self.access.segment(found), translator)
         return translator.snapshot()
 
-    async def _found(self, request: Request, response_id: str,
-                     param: str | None = None) -> Found:
+    async def _found(self, request: Request, response_id: str, param: str | None = None) -> Found:
         found = await self.access.response(request, response_id, param)
         if response_id in found.thread.record.metadata.get(DELETED_KEY, []):
             raise not_found("Response", response_id, param)
@@ -242,8 +296,11 @@ class ResponsesAPI:
         thread = found.thread
         record = await thread.reload()
         if record.active_turn_id == found.turn.turn_id and found.turn.status == "running":
-            raise APIError(409, "the response is still in progress; cancel it first",
-                           code="response_in_progress")
+            raise APIError(
+                409,
+                "the response is still in progress; cancel it first",
+                code="response_in_progress",
+            )
         try:
             if record.turn_count == 1 and not record.metadata.get(CONVERSATION_KEY):
                 await delete_thread(thread)
@@ -267,21 +324,29 @@ async def _check_echoes(thread: Thread, plan: InputPlan) -> None:
             raise invalid(f"Item with id '{item_id[:80]}' not found.", param="input")
     for call_id in plan.echoed_calls:
         if call_id not in calls:
-            raise invalid(f"the function call {call_id[:80]!r} is not part of this "
-                          "conversation; earlier items cannot be imported", param="input",
-                          code="unsupported_history")
+            raise invalid(
+                f"the function call {call_id[:80]!r} is not part of this "
+                "conversation; earlier items cannot be imported",
+                param="input",
+                code="unsupported_history",
+            )
 
 
 def _nothing_to_continue(plan: InputPlan) -> APIError:
     if plan.outputs:
         call_id = next(iter(plan.outputs))
-        return invalid(f"No tool call found for function call output with call_id "
-                       f"{call_id}.", param="input")
+        return invalid(
+            f"No tool call found for function call output with call_id {call_id}.", param="input"
+        )
     if plan.decisions:
-        return invalid("no approval request of this conversation waits for an answer",
-                       param="input")
-    return invalid("the items sent back are not part of a conversation: pass "
-                   "`conversation` or `previous_response_id`", param="input")
+        return invalid(
+            "no approval request of this conversation waits for an answer", param="input"
+        )
+    return invalid(
+        "the items sent back are not part of a conversation: pass "
+        "`conversation` or `previous_response_id`",
+        param="input",
+    )
 
 
 async def _forget(thread: Thread) -> None:
@@ -316,4 +381,3 @@ def _integer(value: str | None, name: str) -> int | None:
     if number < -1:
         raise invalid(f"{name} must be -1 or more", param=name)
     return number
-

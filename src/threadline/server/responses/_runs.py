@@ -53,22 +53,30 @@ class Drivers:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def start(self, thread: Thread, stream: TurnStream, *, delete_after: bool = False
-              ) -> tuple[Driver, asyncio.Future[Event | None]]:
+    def start(
+        self, thread: Thread, stream: TurnStream, *, delete_after: bool = False
+    ) -> tuple[Driver, asyncio.Future[Event | None]]:
         """Drive `stream` on a task of its own. The future resolves with the stream's first
         event once the turn has been taken (None if it yields none), or with the error that
         kept it from starting."""
         driver = Driver(thread_id=thread.id)
         first: asyncio.Future[Event | None] = asyncio.get_running_loop().create_future()
         task = asyncio.get_running_loop().create_task(
-            self._drive(thread, stream, driver, first, delete_after))
+            self._drive(thread, stream, driver, first, delete_after)
+        )
         driver.task = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return driver, first
 
-    async def _drive(self, thread: Thread, stream: TurnStream, driver: Driver,
-                     first: asyncio.Future[Event | None], delete_after: bool) -> None:
+    async def _drive(
+        self,
+        thread: Thread,
+        stream: TurnStream,
+        driver: Driver,
+        first: asyncio.Future[Event | None],
+        delete_after: bool,
+    ) -> None:
         try:
             try:
                 event = await stream.__anext__()
@@ -89,8 +97,9 @@ class Drivers:
             logger.exception("a turn driven for thread %s stopped unexpectedly", thread.id)
         finally:
             if not first.done():
-                first.set_exception(APIError(503, "the server is shutting down",
-                                             code="unavailable", retry=True))
+                first.set_exception(
+                    APIError(503, "the server is shutting down", code="unavailable", retry=True)
+                )
             driver.ended.set()
             if delete_after:
                 await driver.released.wait()
@@ -118,17 +127,28 @@ class Started:
     driver: Driver | None
 
 
-async def start_input(drivers: Drivers, thread: Thread, parts: list[dict[str, Any]], *,
-                      client_key: str | None, external_tools: Sequence[ExternalTool],
-                      interrupt_paused: bool, buffer: int, delete_after: bool) -> Started:
+async def start_input(
+    drivers: Drivers,
+    thread: Thread,
+    parts: list[dict[str, Any]],
+    *,
+    client_key: str | None,
+    external_tools: Sequence[ExternalTool],
+    interrupt_paused: bool,
+    buffer: int,
+    delete_after: bool,
+) -> Started:
     """Start a turn with new user input (or find the one an earlier request with the same
     client key started)."""
     live = thread.subscribe(buffer=buffer)
     driver: Driver | None = None
     try:
-        stream = thread.run_streamed(parts, client_key=client_key,
-                                     on_busy="interrupt" if interrupt_paused else "error",
-                                     external_tools=external_tools)
+        stream = thread.run_streamed(
+            parts,
+            client_key=client_key,
+            on_busy="interrupt" if interrupt_paused else "error",
+            external_tools=external_tools,
+        )
         driver, first_event = drivers.start(thread, stream, delete_after=delete_after)
         first = await first_event
         outcome = stream.outcome
@@ -138,8 +158,9 @@ async def start_input(drivers: Drivers, thread: Thread, parts: list[dict[str, An
             after = first.seq - 1
         else:
             after = await turn_start(thread, outcome.turn_id)
-        return Started(ref=ResponseRef(turn_id=outcome.turn_id, after_seq=after), live=live,
-                       driver=driver)
+        return Started(
+            ref=ResponseRef(turn_id=outcome.turn_id, after_seq=after), live=live, driver=driver
+        )
     except BaseException:
         live.close()
         if driver is not None:
@@ -147,10 +168,17 @@ async def start_input(drivers: Drivers, thread: Thread, parts: list[dict[str, An
         raise
 
 
-async def continue_paused(drivers: Drivers, thread: Thread, turn_id: str, *,
-                          decisions: Sequence[Decision], outputs: dict[str, str],
-                          parts: list[dict[str, Any]], buffer: int,
-                          delete_after: bool) -> Started:
+async def continue_paused(
+    drivers: Drivers,
+    thread: Thread,
+    turn_id: str,
+    *,
+    decisions: Sequence[Decision],
+    outputs: dict[str, str],
+    parts: list[dict[str, Any]],
+    buffer: int,
+    delete_after: bool,
+) -> Started:
     """Record a request's answers to the paused turn, then continue it. Every answer is
     checked before the first is stored."""
     record = await thread.reload()
@@ -160,12 +188,16 @@ async def continue_paused(drivers: Drivers, thread: Thread, turn_id: str, *,
     waiting_approvals = {p.tool_call_id for p in pending if isinstance(p, ApprovalRequest)}
     for call_id in outputs:
         if call_id not in waiting_calls:
-            raise invalid(f"no function call with call_id {call_id!r} waits for output in "
-                          "this conversation", param="input")
+            raise invalid(
+                f"no function call with call_id {call_id!r} waits for output in this conversation",
+                param="input",
+            )
     for decision, call_id in approvals:
         if call_id not in waiting_approvals:
-            raise invalid(f"the approval request {decision.approval_request_id!r} was "
-                          "already answered", param="input")
+            raise invalid(
+                f"the approval request {decision.approval_request_id!r} was already answered",
+                param="input",
+            )
     live = thread.subscribe(buffer=buffer)
     driver: Driver | None = None
     try:
@@ -182,8 +214,7 @@ async def continue_paused(drivers: Drivers, thread: Thread, turn_id: str, *,
         stream = thread.resume_turn_streamed()
         driver, first_event = drivers.start(thread, stream, delete_after=delete_after)
         await first_event
-        return Started(ref=ResponseRef(turn_id=turn_id, after_seq=after), live=live,
-                       driver=driver)
+        return Started(ref=ResponseRef(turn_id=turn_id, after_seq=after), live=live, driver=driver)
     except BaseException:
         live.close()
         if driver is not None:
@@ -191,18 +222,25 @@ async def continue_paused(drivers: Drivers, thread: Thread, turn_id: str, *,
         raise
 
 
-async def _approval_calls(thread: Thread, turn_id: str, decisions: Sequence[Decision]
-                          ) -> list[tuple[Decision, str]]:
+async def _approval_calls(
+    thread: Thread, turn_id: str, decisions: Sequence[Decision]
+) -> list[tuple[Decision, str]]:
     if not decisions:
         return []
-    requests = {i.item_id: i.payload.tool_call_id for i in await thread.items()
-                if i.turn_id == turn_id and isinstance(i.payload, ApprovalRequest)}
+    requests = {
+        i.item_id: i.payload.tool_call_id
+        for i in await thread.items()
+        if i.turn_id == turn_id and isinstance(i.payload, ApprovalRequest)
+    }
     found: list[tuple[Decision, str]] = []
     for decision in decisions:
         call_id = requests.get(decision.approval_request_id)
         if call_id is None:
-            raise invalid(f"no pending approval request {decision.approval_request_id!r} in "
-                          "this conversation", param="input")
+            raise invalid(
+                f"no pending approval request {decision.approval_request_id!r} in "
+                "this conversation",
+                param="input",
+            )
         found.append((decision, call_id))
     return found
 
@@ -217,8 +255,7 @@ async def delete_thread(thread: Thread) -> None:
             return
         except TurnInProgressError:
             record = await thread.reload()
-            if record.active_turn_id is not None or (
-                    asyncio.get_running_loop().time() > deadline):
+            if record.active_turn_id is not None or (asyncio.get_running_loop().time() > deadline):
                 raise
             await asyncio.sleep(0.01)
 
@@ -232,7 +269,7 @@ async def turn_start(thread: Thread, turn_id: str) -> int:
             if event.type == "turn_started" and event.turn_id == turn_id:
                 return event.seq - 1
         if len(page) < _SCAN_PAGE:
-            raise APIError(500, "the turn's start is missing from the event log",
-                           code="internal_error")
+            raise APIError(
+                500, "the turn's start is missing from the event log", code="internal_error"
+            )
         after = page[-1].seq
-

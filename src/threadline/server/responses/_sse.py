@@ -13,9 +13,12 @@ from starlette.types import Message, Receive, Scope, Send
 from ._adapter import WireEvent, events_after
 from ._feed import ClientTooSlow
 
-_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"),
-            (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no"),
-            (b"x-should-retry", b"false")]
+_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+    (b"x-should-retry", b"false"),
+]
 
 
 def encode(event: WireEvent) -> bytes:
@@ -27,9 +30,15 @@ class EventStream:
     reading for `write_timeout` seconds, or falls further behind than the feed's buffer, is
     dropped; the turn is not slowed."""
 
-    def __init__(self, source: AsyncGenerator[list[WireEvent] | None], *,
-                 starting_after: int | None, keepalive: float, write_timeout: float,
-                 cleanup: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        source: AsyncGenerator[list[WireEvent] | None],
+        *,
+        starting_after: int | None,
+        keepalive: float,
+        write_timeout: float,
+        cleanup: Callable[[], None] | None = None,
+    ) -> None:
         self._source = source
         self._cleanup = cleanup
         self._starting_after = starting_after

@@ -48,48 +48,86 @@ def reasoning_text_part(text: str) -> dict[str, Any]:
 def assistant_message(item_id: str, text: str | None, status: str) -> WireItem:
     """An assistant message; `text=None` while it has no content part yet."""
     content = [] if text is None else [output_text_part(text)]
-    return {"type": "message", "id": item_id, "role": "assistant", "status": status,
-            "content": content}
+    return {
+        "type": "message",
+        "id": item_id,
+        "role": "assistant",
+        "status": status,
+        "content": content,
+    }
 
 
 def reasoning(item_id: str, text: str | None, status: str) -> WireItem:
     content = [] if text is None else [reasoning_text_part(text)]
-    return {"type": "reasoning", "id": item_id, "summary": [], "content": content,
-            "encrypted_content": None, "status": status}
+    return {
+        "type": "reasoning",
+        "id": item_id,
+        "summary": [],
+        "content": content,
+        "encrypted_content": None,
+        "status": status,
+    }
 
 
-def user_message(item_id: str, parts: Sequence[ContentPart], status: str = "completed"
-                 ) -> WireItem:
-    return {"type": "message", "id": item_id, "role": "user", "status": status,
-            "content": [input_part(p) for p in parts]}
+def user_message(item_id: str, parts: Sequence[ContentPart], status: str = "completed") -> WireItem:
+    return {
+        "type": "message",
+        "id": item_id,
+        "role": "user",
+        "status": status,
+        "content": [input_part(p) for p in parts],
+    }
 
 
 def input_part(part: ContentPart) -> dict[str, Any]:
     if isinstance(part, TextPart):
         return {"type": "input_text", "text": part.text}
     if isinstance(part, ImagePart):
-        return {"type": "input_image", "image_url": part.url, "detail": part.detail,
-                "file_id": None}
+        return {
+            "type": "input_image",
+            "image_url": part.url,
+            "detail": part.detail,
+            "file_id": None,
+        }
     return {"type": "input_file", "file_id": part.file_id, "filename": part.filename}
 
 
 def function_call(item_id: str, call: ToolCall, status: str) -> WireItem:
-    return {"type": "function_call", "id": item_id, "call_id": call.tool_call_id,
-            "name": call.name, "arguments": call.arguments, "status": status}
+    return {
+        "type": "function_call",
+        "id": item_id,
+        "call_id": call.tool_call_id,
+        "name": call.name,
+        "arguments": call.arguments,
+        "status": status,
+    }
 
 
 def function_call_output(item_id: str, result: ToolResult) -> WireItem:
-    return {"type": "function_call_output", "id": item_id, "call_id": result.tool_call_id,
-            "output": result.output, "status": "completed"}
+    return {
+        "type": "function_call_output",
+        "id": item_id,
+        "call_id": result.tool_call_id,
+        "output": result.output,
+        "status": "completed",
+    }
 
 
-def mcp_call(item_id: str, call: ToolCall, result: ToolResult | None,
-             approval_request_id: str | None) -> WireItem:
+def mcp_call(
+    item_id: str, call: ToolCall, result: ToolResult | None, approval_request_id: str | None
+) -> WireItem:
     """A call of one of the agent's tools, with its result once there is one."""
-    item: WireItem = {"type": "mcp_call", "id": item_id, "server_label": SERVER_LABEL,
-                      "name": call.name, "arguments": call.arguments, "output": None,
-                      "error": None, "approval_request_id": approval_request_id,
-                      "status": "in_progress" if result is None else "completed"}
+    item: WireItem = {
+        "type": "mcp_call",
+        "id": item_id,
+        "server_label": SERVER_LABEL,
+        "name": call.name,
+        "arguments": call.arguments,
+        "output": None,
+        "error": None,
+        "approval_request_id": approval_request_id,
+        "status": "in_progress" if result is None else "completed",
+    }
     if result is not None:
         if result.is_error:
             item["status"] = "failed"
@@ -100,15 +138,25 @@ def mcp_call(item_id: str, call: ToolCall, result: ToolResult | None,
 
 
 def mcp_approval_request(item_id: str, request: ApprovalRequest) -> WireItem:
-    return {"type": "mcp_approval_request", "id": item_id, "server_label": SERVER_LABEL,
-            "name": request.name, "arguments": request.arguments}
+    return {
+        "type": "mcp_approval_request",
+        "id": item_id,
+        "server_label": SERVER_LABEL,
+        "name": request.name,
+        "arguments": request.arguments,
+    }
 
 
-def mcp_approval_response(item_id: str, response: ApprovalResponse,
-                          approval_request_id: str) -> WireItem:
-    return {"type": "mcp_approval_response", "id": item_id,
-            "approval_request_id": approval_request_id,
-            "approve": response.decision == "approved", "reason": response.reason}
+def mcp_approval_response(
+    item_id: str, response: ApprovalResponse, approval_request_id: str
+) -> WireItem:
+    return {
+        "type": "mcp_approval_response",
+        "id": item_id,
+        "approval_request_id": approval_request_id,
+        "approve": response.decision == "approved",
+        "reason": response.reason,
+    }
 
 
 class ItemMapper:
@@ -116,8 +164,11 @@ class ItemMapper:
     client runs (function tools); every other call is one of the agent's (`mcp_call`)."""
 
     def __init__(self, items: Sequence[Item], external_calls: frozenset[str]) -> None:
-        deleted = {i.payload.data.get("item_id") for i in items
-                   if isinstance(i.payload, SystemEvent) and i.payload.phase == DELETED_PHASE}
+        deleted = {
+            i.payload.data.get("item_id")
+            for i in items
+            if isinstance(i.payload, SystemEvent) and i.payload.phase == DELETED_PHASE
+        }
         self.items = [i for i in items if i.item_id not in deleted]
         self.external_calls = external_calls
         self.results: dict[str, ToolResult] = {}
@@ -143,8 +194,12 @@ class ItemMapper:
         if isinstance(payload, ToolCall):
             if payload.tool_call_id in self.external_calls:
                 return function_call(item.item_id, payload, status)
-            return mcp_call(item.item_id, payload, self.results.get(payload.tool_call_id),
-                            self.approval_ids.get(payload.tool_call_id))
+            return mcp_call(
+                item.item_id,
+                payload,
+                self.results.get(payload.tool_call_id),
+                self.approval_ids.get(payload.tool_call_id),
+            )
         if isinstance(payload, ToolResult):
             if payload.tool_call_id in self.external_calls:
                 return function_call_output(item.item_id, payload)
@@ -163,14 +218,17 @@ class ItemMapper:
         return [w for w in (self.wire(i) for i in self.items) if w is not None]
 
 
-def external_call_ids(items: Sequence[Item], external_names: Mapping[str, frozenset[str]]
-                      ) -> frozenset[str]:
+def external_call_ids(
+    items: Sequence[Item], external_names: Mapping[str, frozenset[str]]
+) -> frozenset[str]:
     """The ids of the calls the client runs: calls whose turn gave the client a function tool
     of that name (`external_names` maps turn id to names), and calls a client added."""
     found: set[str] = set()
     for item in items:
         payload = item.payload
-        if isinstance(payload, ToolCall) and (item.turn_id is None or payload.name in (
-                external_names.get(item.turn_id) or frozenset())):
+        if isinstance(payload, ToolCall) and (
+            item.turn_id is None
+            or payload.name in (external_names.get(item.turn_id) or frozenset())
+        ):
             found.add(payload.tool_call_id)
     return frozenset(found)

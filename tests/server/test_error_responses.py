@@ -12,20 +12,26 @@ def test_an_unknown_response_is_404(client: openai.OpenAI) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
         client.responses.retrieve("resp_nope")
 
-    assert caught.value.body == {"message": "Response with id 'resp_nope' not found.",
-                                 "type": "invalid_request_error", "param": None,
-                                 "code": "not_found"}
+    assert caught.value.body == {
+        "message": "Response with id 'resp_nope' not found.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "not_found",
+    }
     assert caught.value.response.headers["x-should-retry"] == "false"
 
 
-def test_conversation_and_previous_response_id_exclude_each_other(
-        client: openai.OpenAI) -> None:
+def test_conversation_and_previous_response_id_exclude_each_other(client: openai.OpenAI) -> None:
     first = client.responses.create(model="assistant", input="say hi")
     assert first.conversation is not None
 
     with pytest.raises(openai.BadRequestError) as caught:
-        client.responses.create(model="assistant", input="x", previous_response_id=first.id,
-                                conversation=first.conversation.id)
+        client.responses.create(
+            model="assistant",
+            input="x",
+            previous_response_id=first.id,
+            conversation=first.conversation.id,
+        )
 
     assert caught.value.body["param"] == "previous_response_id"  # type: ignore[index]
 
@@ -35,8 +41,9 @@ def test_a_turn_in_progress_is_a_409_that_is_not_retried(client: openai.OpenAI) 
     assert running.conversation is not None
 
     with pytest.raises(openai.ConflictError) as caught:
-        client.responses.create(model="assistant", conversation=running.conversation.id,
-                                input="say hi")
+        client.responses.create(
+            model="assistant", conversation=running.conversation.id, input="say hi"
+        )
 
     assert caught.value.response.headers["x-should-retry"] == "false"
     client.responses.cancel(running.id)
@@ -47,27 +54,33 @@ def test_an_older_previous_response_id_is_a_conflict(client: openai.OpenAI) -> N
     client.responses.create(model="assistant", previous_response_id=first.id, input="say b")
 
     with pytest.raises(openai.ConflictError):
-        client.responses.create(model="assistant", previous_response_id=first.id,
-                                input="say c")
+        client.responses.create(model="assistant", previous_response_id=first.id, input="say c")
 
 
-@pytest.mark.parametrize(("body", "param"), [
-    ({}, "input"),
-    ({"input": 5}, "input"),
-    ({"input": [{"type": "teleport"}]}, "input[0].type"),
-    ({"input": [{"role": "user", "content": [{"type": "input_audio"}]}]},
-     "input[0].content[0]"),
-    ({"input": "x", "tools": [{"type": "web_search"}]}, "tools[0].type"),
-    ({"input": "x", "tools": [{"type": "function", "name": "get_weather"}]},
-     "tools[0].name"),
-    ({"input": "x", "tools": [{"type": "function", "name": "f",
-                               "parameters": {"type": 3}}]}, "tools[0].parameters"),
-    ({"input": "x", "stream": "yes"}, "stream"),
-    ({"input": "x", "metadata": {"k": 1}}, "metadata.k"),
-    ({"input": "x", "conversation": 7}, "conversation"),
-])
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({}, "input"),
+        ({"input": 5}, "input"),
+        ({"input": [{"type": "teleport"}]}, "input[0].type"),
+        (
+            {"input": [{"role": "user", "content": [{"type": "input_audio"}]}]},
+            "input[0].content[0]",
+        ),
+        ({"input": "x", "tools": [{"type": "web_search"}]}, "tools[0].type"),
+        ({"input": "x", "tools": [{"type": "function", "name": "get_weather"}]}, "tools[0].name"),
+        (
+            {"input": "x", "tools": [{"type": "function", "name": "f", "parameters": {"type": 3}}]},
+            "tools[0].parameters",
+        ),
+        ({"input": "x", "stream": "yes"}, "stream"),
+        ({"input": "x", "metadata": {"k": 1}}, "metadata.k"),
+        ({"input": "x", "conversation": 7}, "conversation"),
+    ],
+)
 def test_invalid_parameters_are_400_and_name_the_parameter(
-        server: RunningServer, body: dict[str, object], param: str) -> None:
+    server: RunningServer, body: dict[str, object], param: str
+) -> None:
     reply = httpx.post(f"{server.base_url}/responses", json={"model": "assistant", **body})
 
     assert reply.status_code == 400
@@ -94,10 +107,12 @@ def test_deleting_a_response(client: openai.OpenAI) -> None:
 
 
 def test_deleting_a_response_of_a_conversation_keeps_the_conversation(
-        client: openai.OpenAI) -> None:
+    client: openai.OpenAI,
+) -> None:
     conversation = client.conversations.create()
-    first = client.responses.create(model="assistant", conversation=conversation.id,
-                                    input="say one")
+    first = client.responses.create(
+        model="assistant", conversation=conversation.id, input="say one"
+    )
 
     client.responses.delete(first.id)
 
