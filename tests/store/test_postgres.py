@@ -388,9 +388,13 @@ async def test_listen_reconnects_after_losing_its_connection(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
             name,
         )
+        markers = {("threadline_events", ""), ("threadline_work", "")}
+        again: set[tuple[str, str]] = set()
         async with asyncio.timeout(10):
-            again = {await anext(notes) for _ in range(2)}
-        assert again == {("threadline_events", ""), ("threadline_work", "")}
+            while again != markers:  # channels are database-wide: other schemas notify too
+                note = await anext(notes)
+                if note in markers:
+                    again.add(note)
         thread, _ = await started_turn(writer)
         assert await next_for(notes, thread.thread_id, "threadline_events") == (
             f"{thread.thread_id}:1"

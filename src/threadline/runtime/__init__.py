@@ -4,7 +4,7 @@ from ._agent import Agent, Mode
 from ._app import Threadline
 from ._bus import Subscription
 from ._context_window import ContextWindow
-from ._engine import StartOutcome
+from ._engine_parts import StartOutcome
 from ._faults import FAULT_POINTS, FaultHook, FaultPoint
 from ._input import TurnInput
 from ._manager import ThreadList, ThreadManager

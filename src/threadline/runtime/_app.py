@@ -11,7 +11,8 @@ from threadline.store import Store, open_store
 from threadline.types import ConfigurationError
 
 from ._agent import Agent
-from ._engine import Engine, EngineSettings
+from ._engine import Engine
+from ._engine_parts import EngineSettings
 from ._faults import FaultHook
 from ._manager import ThreadManager
 from ._recovery import RecoveryReport, recover

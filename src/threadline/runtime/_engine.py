@@ -6,11 +6,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any
 
-from threadline.models import Model, ToolSpec, resolve_model
+from threadline.models import Model, resolve_model
 from threadline.store import (
     BeginTurn,
     CursorMovedError,
@@ -25,7 +24,6 @@ from threadline.types import (
     Budget,
     ConfigurationError,
     ContentPart,
-    Event,
     Item,
     NotFoundError,
     Payload,
@@ -43,12 +41,23 @@ from threadline.types import (
 )
 
 from ._agent import Agent
-from ._bus import Channel, EventBus
+from ._bus import EventBus
 from ._context import TurnContext
 from ._context_window import window_for
+from ._engine_parts import (
+    ActiveTurn,
+    EngineSettings,
+    StartOptions,
+    StartOutcome,
+    TurnListener,
+    external_tools,
+    turn_id_for_entry,
+)
 from ._faults import FaultHook
+from ._follower import follow_turn, listen_for_wakeups
 from ._history import HistoryCache, HistoryIndex
 from ._input import TurnInput, parts_as_json
+from ._leases import keep_leases
 from ._result import TurnResult
 from ._scheduling import ScheduledCall, timer_for
 from ._turn import TurnRunner
@@ -57,95 +66,6 @@ from ._turn_events import TurnEvents
 logger = logging.getLogger("threadline.runtime")
 
 _BEGIN_ATTEMPTS = 20
-OnBusy = Literal["error", "enqueue", "interrupt", "steer"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class EngineSettings:
-    lease_seconds: float = 30.0
-    history_cache_threads: int = 128
-    recovery_interval: float | None = None
-    shutdown_grace: float = 5.0
-    run_turns: bool = True  # False: store turns for workers, follow them from the event log
-    poll_interval: float = 0.05  # how often a follower looks at the event log
-
-
-class TurnListener(Channel):
-    """The channel of whoever started a turn; `active` is set once the turn runs."""
-
-    def __init__(self) -> None:
-        super().__init__(None)
-        self.active: ActiveTurn | None = None
-        self.fed = False  # a running turn or a follower of the event log feeds it
-
-
-class ActiveTurn:
-    def __init__(self, thread_id: str, turn_id: str, epoch: int, bus: EventBus) -> None:
-        self.thread_id = thread_id
-        self.turn_id = turn_id
-        self.epoch = epoch
-        self.task: asyncio.Task[TurnResult] | None = None
-        self.context: TurnContext | None = None
-        self.listeners: list[TurnListener] = []
-        self._bus = bus
-
-    def publish(self, event: Event) -> None:
-        for listener in self.listeners:
-            listener.push(event)
-        self._bus.publish(event)
-
-    def attach(self, listener: TurnListener) -> None:
-        self.listeners.append(listener)
-        listener.active = self
-        listener.fed = True
-
-    def lose_lease(self) -> None:
-        if self.context is not None:
-            self.context.lease_lost = True
-        if self.task is not None:
-            self.task.cancel()
-
-
-@dataclass(frozen=True, kw_only=True)
-class StartOptions:
-    sender: str | None = None
-    client_key: str | None = None
-    on_busy: OnBusy = "error"
-    budget: Budget | None = None
-    external_tools: Sequence[ToolSpec] = ()
-
-    def turn_options(self) -> dict[str, Any]:
-        """What a resumed turn must know of these options, stored with the turn."""
-        options: dict[str, Any] = {}
-        if self.budget is not None:
-            options["budget"] = self.budget.to_dict()
-        if self.external_tools:
-            options["external_tools"] = [
-                {"name": t.name, "description": t.description, "parameters": t.parameters}
-                for t in self.external_tools
-            ]
-        return options
-
-
-@dataclass(frozen=True, kw_only=True)
-class StartOutcome:
-    """How a submission was taken: started now, queued, joined to the running turn (steer),
-    or a repeat of an earlier submission with the same client key."""
-
-    kind: Literal["started", "stored", "enqueued", "steered", "duplicate"]
-    turn_id: str | None
-    entry_id: str | None = None
-    duplicate_turn: TurnRecord | None = None
-
-
-def external_tools(turn: TurnRecord) -> dict[str, ToolSpec]:
-    """The client-side tools a turn was started with."""
-    return {spec["name"]: ToolSpec(**spec) for spec in turn.options.get("external_tools", [])}
-
-
-def turn_id_for_entry(entry_id: str) -> str:
-    """The id of the turn an inbox entry becomes, known before it starts, in any process."""
-    return "turn_" + entry_id.split("_", 1)[1]
 
 
 class Engine:
@@ -173,8 +93,8 @@ class Engine:
         self.steered: set[str] = set()  # threads this process sent steering input to
         self.capacity_freed = asyncio.Event()  # a turn ended here: a worker may claim more
         self.work_signal = asyncio.Event()  # another process said that work is waiting
-        self._event_signals: dict[str, asyncio.Event] = {}  # thread -> "new events stored"
-        self._followers: dict[str, int] = {}  # thread -> how many followers use its signal
+        self.event_signals: dict[str, asyncio.Event] = {}  # thread -> "new events stored"
+        self.followers: dict[str, int] = {}  # thread -> how many followers use its signal
         self.notified = False  # the store pushes notifications: polling can be slow
         self._waiters: dict[str, TurnListener] = {}
         self._background: set[asyncio.Task[Any]] = set()
@@ -215,36 +135,13 @@ class Engine:
         return task
 
     def start(self) -> None:
-        self.spawn(self._heartbeat())
+        self.spawn(keep_leases(self))
         if self.settings.recovery_interval is not None:
             self.spawn(self._recovery_loop(self.settings.recovery_interval))
         listen = getattr(self.store, "listen", None)
         if listen is not None:
             self.notified = True
-            self.spawn(self._listen(listen))
-
-    async def _listen(self, listen: Any) -> None:
-        """Turn the store's notifications into wake-ups: work for the worker loop, new
-        events for followers. They are hints: the store stays the source of truth."""
-        notifications = listen()
-        try:
-            async for channel, payload in notifications:
-                if channel.endswith("work"):
-                    self.work_signal.set()
-                    continue
-                thread_id = payload.split(":", 1)[0]
-                targets = (
-                    [self._event_signals.get(thread_id)]
-                    if thread_id
-                    else list(self._event_signals.values())
-                )  # "" = maybe missed some
-                for signal in targets:
-                    if signal is not None:
-                        signal.set()
-        finally:
-            await notifications.aclose()
-
-    # -- starting turns ----------------------------------------------------------------------
+            self.spawn(listen_for_wakeups(self, listen))
 
     async def start_turn(
         self,
@@ -545,50 +442,7 @@ class Engine:
     def follow(self, thread_id: str, turn_id: str, after_seq: int, listener: TurnListener) -> None:
         """Feed `listener` the stored events of a turn that runs in another process, from
         `after_seq` until the turn ends or pauses."""
-        listener.fed = True
-        self.spawn(self._follow(thread_id, turn_id, after_seq, listener))
-
-    async def _follow(
-        self, thread_id: str, turn_id: str, after_seq: int, listener: TurnListener
-    ) -> None:
-        signal = self._event_signals.setdefault(thread_id, asyncio.Event())
-        self._followers[thread_id] = self._followers.get(thread_id, 0) + 1
-        # With notifications, polling is only the safety net for a lost one.
-        interval = self.settings.poll_interval * (20 if self.notified else 1)
-        try:
-            while not listener.closed:
-                signal.clear()
-                events = await self.store.load_events(thread_id, after_seq=after_seq)
-                for event in events:
-                    after_seq = event.seq
-                    if event.turn_id == turn_id:
-                        listener.push(event)
-                        if event.is_terminal:
-                            return
-                if not events:
-                    if await self._stopped(thread_id, turn_id):
-                        # What it stored last may have landed after the read above.
-                        for event in await self.store.load_events(thread_id, after_seq=after_seq):
-                            if event.turn_id == turn_id:
-                                listener.push(event)
-                        return
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(signal.wait(), interval)
-        finally:
-            listener.close()
-            self._followers[thread_id] -= 1
-            if not self._followers[thread_id]:
-                del self._followers[thread_id], self._event_signals[thread_id]
-
-    async def _stopped(self, thread_id: str, turn_id: str) -> bool:
-        """Whether a turn has ended, or is paused for a human with nobody running it."""
-        turn = await self.store.get_turn(turn_id)
-        if turn is None or turn.is_final:
-            return True
-        if turn.status != "awaiting_approval":
-            return False
-        thread = await self.store.get_thread(thread_id)
-        return thread is None or (thread.lease_owner is None and thread.wake_at is None)
+        follow_turn(self, thread_id, turn_id, after_seq, listener)
 
     async def context_for_decision(self, thread_id: str) -> tuple[TurnContext, ActiveTurn]:
         """A lease and a context on the thread's paused turn, to record a human's decision."""
@@ -700,30 +554,6 @@ class Engine:
                 return True
             await asyncio.sleep(0.05)
         raise TurnInProgressError("the turn did not stop in time", thread_id=thread_id)
-
-    async def _heartbeat(self) -> None:
-        # Also how fast an interrupt from another process is noticed: at most a second.
-        interval = min(self.settings.lease_seconds / 3, 1.0)
-        while True:
-            await asyncio.sleep(interval)
-            if not self.active:
-                continue
-            # Only turns that ran before the renewal was asked for can be judged by it: one
-            # that starts meanwhile (on the same thread, with a new epoch) is not in it yet.
-            renewing = list(self.active.values())
-            try:
-                renewal = await self.store.renew_leases(self.owner, self.settings.lease_seconds)
-            except Exception:
-                logger.warning("could not renew leases; will retry", exc_info=True)
-                continue
-            for active in renewing:
-                if active.task is None or active.task.done():
-                    continue
-                if renewal.held.get(active.thread_id) != active.epoch:
-                    logger.warning("lost the lease on thread %s", active.thread_id)
-                    active.lose_lease()
-                elif active.thread_id in renewal.cancel_requested:
-                    active.task.cancel()
 
     async def _recovery_loop(self, interval: float) -> None:
         from ._recovery import recover

@@ -3,7 +3,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from ._engine import ActiveTurn, Engine
+from ._engine import Engine
+from ._engine_parts import ActiveTurn
 
 
 @dataclass(kw_only=True)

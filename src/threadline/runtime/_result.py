@@ -45,7 +45,7 @@ class TurnResult:
     def pending_external_calls(self) -> list[ToolCall]:
         """Client-side tool calls (`external_tools=`) whose results the turn waits for."""
         from ._decisions import external_calls
-        from ._engine import external_tools
+        from ._engine_parts import external_tools
 
         return (
             external_calls(self.items, external_tools(self.turn))

@@ -5,7 +5,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from threadline.types import Event, TurnCancelledError, TurnFailedError, TurnRecord
 
-from ._engine import Engine, StartOutcome, TurnListener
+from ._engine import Engine
+from ._engine_parts import StartOutcome, TurnListener
 from ._result import TurnResult
 
 Starter = Callable[[TurnListener], Awaitable[StartOutcome]]
@@ -98,7 +99,7 @@ class TurnStream:
         assert outcome is not None
         turn_id = outcome.turn_id
         if turn_id is None and outcome.entry_id is not None:
-            from ._engine import turn_id_for_entry
+            from ._engine_parts import turn_id_for_entry
 
             turn_id = turn_id_for_entry(outcome.entry_id)
         if turn_id is None:

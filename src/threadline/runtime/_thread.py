@@ -28,8 +28,8 @@ from threadline.types import (
 from ._approvals import pending_requests
 from ._bus import DEFAULT_BUFFER, Subscription
 from ._decisions import answer, decide, external_calls, submit_results
-from ._engine import (
-    Engine,
+from ._engine import Engine
+from ._engine_parts import (
     OnBusy,
     StartOptions,
     StartOutcome,

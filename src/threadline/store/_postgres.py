@@ -22,6 +22,7 @@ from threadline.types import (
 
 from . import _codec as codec
 from . import _postgres_ops as ops
+from . import _postgres_timers as timers
 from ._postgres_conn import Runner, backoff, connect_options, logger, store_error
 from ._postgres_schema import check_integrity, migrate
 from ._postgres_sql import (
@@ -339,7 +340,7 @@ class PostgresStore:
         return await self._write(ops.schedule_timer, timer=timer)
 
     async def cancel_timer(self, timer_id: str) -> bool:
-        return await self._write(ops.cancel_timer, timer_id=timer_id)
+        return await self._write(timers.cancel_timer, timer_id=timer_id)
 
     async def list_timers(self, thread_id: str, *, pending_only: bool = True) -> list[TimerRecord]:
         where = "thread_id = %s" + (" AND status = 'pending'" if pending_only else "")
@@ -354,7 +355,7 @@ class PostgresStore:
 
     async def fire_due_timers(self, limit: int = 100) -> list[TimerRecord]:
         # A repeat after an unknown commit finds those timers fired: none fires twice.
-        return await self._write(ops.fire_due_timers, limit=limit, replay_safe=True)
+        return await self._write(timers.fire_due_timers, limit=limit, replay_safe=True)
 
     async def get_turn(self, turn_id: str) -> TurnRecord | None:
         row = await self._row(

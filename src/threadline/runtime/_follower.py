@@ -1,0 +1,91 @@
+"""Following a turn that runs in another process: its events come from the stored log, woken
+by the store's notifications when it sends them, else by a poll."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from ._engine_parts import TurnListener
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+
+
+def follow_turn(
+    engine: Engine, thread_id: str, turn_id: str, after_seq: int, listener: TurnListener
+) -> None:
+    """Feed `listener` the stored events of a turn that runs in another process, from
+    `after_seq` until the turn ends or pauses."""
+    listener.fed = True
+    engine.spawn(_follow(engine, thread_id, turn_id, after_seq, listener))
+
+
+async def _follow(
+    engine: Engine, thread_id: str, turn_id: str, after_seq: int, listener: TurnListener
+) -> None:
+    signal = engine.event_signals.setdefault(thread_id, asyncio.Event())
+    engine.followers[thread_id] = engine.followers.get(thread_id, 0) + 1
+    # With notifications, polling is only the safety net for a lost one.
+    interval = engine.settings.poll_interval * (20 if engine.notified else 1)
+    try:
+        while not listener.closed:
+            signal.clear()
+            events = await engine.store.load_events(thread_id, after_seq=after_seq)
+            for event in events:
+                after_seq = event.seq
+                if event.turn_id == turn_id:
+                    listener.push(event)
+                    if event.is_terminal:
+                        return
+            if not events:
+                if await _stopped(engine, thread_id, turn_id):
+                    # What it stored last may have landed after the read above.
+                    for event in await engine.store.load_events(thread_id, after_seq=after_seq):
+                        if event.turn_id == turn_id:
+                            listener.push(event)
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(signal.wait(), interval)
+    finally:
+        listener.close()
+        engine.followers[thread_id] -= 1
+        if not engine.followers[thread_id]:
+            del engine.followers[thread_id], engine.event_signals[thread_id]
+
+
+async def _stopped(engine: Engine, thread_id: str, turn_id: str) -> bool:
+    """Whether a turn has ended, or is paused for a human with nobody running it."""
+    turn = await engine.store.get_turn(turn_id)
+    if turn is None or turn.is_final:
+        return True
+    if turn.status != "awaiting_approval":
+        return False
+    thread = await engine.store.get_thread(thread_id)
+    return thread is None or (thread.lease_owner is None and thread.wake_at is None)
+
+
+async def listen_for_wakeups(engine: Engine, listen: Any) -> None:
+    """Turn the store's notifications into wake-ups: work for the worker loop, new
+    events for followers. They are hints: the store stays the source of truth."""
+    notifications = listen()
+    try:
+        async for channel, payload in notifications:
+            if channel.endswith("work"):
+                engine.work_signal.set()
+                continue
+            thread_id = payload.split(":", 1)[0]
+            targets = (
+                [engine.event_signals.get(thread_id)]
+                if thread_id
+                else list(engine.event_signals.values())
+            )  # "" = maybe missed some
+            for signal in targets:
+                if signal is not None:
+                    signal.set()
+    finally:
+        await notifications.aclose()
+
+
+# -- starting turns ----------------------------------------------------------------------
