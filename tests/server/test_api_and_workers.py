@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import openai
 import websockets
 from apps import agents
-from responses_harness import start_server, stop_server
+from responses_harness import API_KEYS, start_server, stop_server
 
 import threadline as tl
 
@@ -62,3 +63,39 @@ async def test_the_codex_protocol_is_served_on_the_same_port(tmp_path: Path) -> 
         stop_server(handle)
     assert reply["id"] == 1
     assert "result" in reply
+
+
+async def test_each_key_sees_only_its_own_threads_over_the_codex_protocol(
+    keyed_server: Any,
+) -> None:
+    url = f"ws://127.0.0.1:{keyed_server.port}/codex"
+
+    async def peer(key: str) -> Any:
+        ws = await websockets.connect(url, additional_headers={"Authorization": f"Bearer {key}"})
+        await call(ws, 1, "initialize", {"clientInfo": {"name": "t", "version": "1"}})
+        return ws
+
+    alice, bob = await peer(API_KEYS[0]), await peer(API_KEYS[1])
+    try:
+        started = await call(alice, 2, "thread/start", {})
+        thread_id = started["result"]["thread"]["id"]
+        alices = await call(alice, 3, "thread/list", {})
+        bobs = await call(bob, 3, "thread/list", {})
+        read = await call(bob, 4, "thread/read", {"threadId": thread_id})
+    finally:
+        await alice.close()
+        await bob.close()
+
+    assert thread_id in [t["id"] for t in alices["result"]["data"]]
+    assert thread_id not in [t["id"] for t in bobs["result"]["data"]]
+    assert "error" in read
+
+
+async def call(ws: Any, request_id: int, method: str, params: dict[str, Any]) -> Any:
+    await ws.send(
+        json.dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
+    )
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        if message.get("id") == request_id:
+            return message

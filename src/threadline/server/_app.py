@@ -18,7 +18,7 @@ from starlette.types import ASGIApp
 from threadline import Threadline
 from threadline.types import ThreadlineError
 
-from ._config import ServerConfig
+from ._config import ServerConfig, key_identity
 from ._errors import APIError, from_threadline
 from ._security import BodyTooLarge, SecurityMiddleware, too_large
 from .responses import Access, ConversationsAPI, Drivers, ResponsesAPI, openapi_schema
@@ -42,7 +42,13 @@ def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
     from .codex import websocket_route
 
     # The security middleware has already checked the key (and the Host) of a connection.
-    codex = websocket_route(app, authorize=(lambda _: True) if config.api_keys else None)
+    codex = websocket_route(
+        app,
+        authorize=(lambda _: True) if config.api_keys else None,
+        identify=(lambda token: key_identity(token) if token else None)
+        if config.api_keys
+        else None,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncGenerator[None]:

@@ -180,7 +180,7 @@ async def _answer(session: Session, request_id: int | str, response: Response) -
 async def apply_decision(session: Session, request: Ask, decision: Decision) -> None:
     """Record the decision; then continue the turn here once nothing else is awaited
     (`cancel` interrupts it instead)."""
-    thread = await session.hub.thread(request.thread_id)
+    thread = await session.thread(request.thread_id)
     if decision in ("accept", "acceptForSession"):
         await thread.approve(request.tool_call_id, always=decision == "acceptForSession")
     else:

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from threadline import Thread
-from threadline.types import ThreadlineError
+from threadline.types import NotFoundError, ThreadlineError
 
 from ._hub import Hub
 from ._jsonrpc import (
@@ -71,11 +71,14 @@ class Session:
         async for batch in session.outgoing(): write(batch)
     """
 
-    def __init__(self, hub: Hub, *, limits: Limits | None = None) -> None:
+    def __init__(
+        self, hub: Hub, *, limits: Limits | None = None, identity: str | None = None
+    ) -> None:
         from ._methods import DETACHED, METHODS
 
         self.hub = hub
         self.limits = limits or Limits()
+        self.identity = identity  # the user whose threads this connection may see
         self._methods = METHODS
         self._detached = DETACHED
         self.initialized = False
@@ -105,6 +108,17 @@ class Session:
             self.send(error_message(exc.id, exc))
             return
         await self._dispatch(message)
+
+    async def thread(self, thread_id: str) -> Thread:
+        """A thread this connection may see; any other reads as not found."""
+        thread = await self.hub.thread(thread_id)
+        if self.identity is not None and thread.user_id != self.identity:
+            raise NotFoundError(f"no thread {thread_id!r}", thread_id=thread_id)
+        return thread
+
+    def user_id(self, requested: str | None) -> str | None:
+        """The user a thread is started or listed for: the connection's own, when it has one."""
+        return self.identity if self.identity is not None else requested
 
     def refuse(self, error: RpcError) -> None:
         """Answer a message the transport could not even read (too big, not text)."""

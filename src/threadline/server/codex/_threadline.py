@@ -32,7 +32,7 @@ _STATUSES = ("idle", "active", "awaiting_input", "archived")
 
 
 async def _thread(session: Session, params: Params) -> Thread:
-    return await session.hub.thread(params.str("threadId"))
+    return await session.thread(params.str("threadId"))
 
 
 def _input(params: Params) -> Any:
@@ -47,7 +47,7 @@ def _input(params: Params) -> Any:
 
 async def threads_start(session: Session, params: Params) -> JSON:
     thread = await session.hub.app.threads.start(
-        user_id=params.opt_str("userId"),
+        user_id=session.user_id(params.opt_str("userId")),
         agent=params.opt_str("agent"),
         metadata=params.opt_dict("metadata"),
         key=params.opt_str("key"),
@@ -63,7 +63,7 @@ async def threads_resume(session: Session, params: Params) -> JSON:
 
 async def threads_list(session: Session, params: Params) -> JSON:
     page = await session.hub.app.threads.list(
-        user_id=params.opt_str("userId"),
+        user_id=session.user_id(params.opt_str("userId")),
         status=params.opt_choice("status", _STATUSES),  # type: ignore[arg-type]
         limit=params.opt_int("limit", minimum=1, maximum=1000) or 20,
         cursor=params.opt_str("cursor"),
@@ -75,8 +75,11 @@ async def threads_list(session: Session, params: Params) -> JSON:
 
 
 async def threads_get_or_create(session: Session, params: Params) -> JSON:
+    user_id = session.user_id(params.opt_str("userId"))
+    if user_id is None:
+        raise InvalidInputError("userId is required")
     thread = await session.hub.app.threads.get_or_create(
-        user_id=params.str("userId"),
+        user_id=user_id,
         agent=params.opt_str("agent"),
         metadata=params.opt_dict("metadata"),
     )
@@ -84,8 +87,9 @@ async def threads_get_or_create(session: Session, params: Params) -> JSON:
 
 
 async def threads_fork(session: Session, params: Params) -> JSON:
+    source = await session.thread(params.str("threadId"))
     thread = await session.hub.app.threads.fork(
-        params.str("threadId"),
+        source.id,
         upto_seq=params.opt_int("uptoSeq", minimum=1),
         metadata=params.opt_dict("metadata"),
     )

@@ -26,7 +26,7 @@ async def shape_of(session: Session, thread: Thread, *, with_turns: bool) -> JSO
 
 async def thread_start(session: Session, params: Params) -> JSON:
     thread = await session.hub.app.threads.start(
-        user_id=params.opt_str("userId"),
+        user_id=session.user_id(params.opt_str("userId")),
         agent=params.opt_str("model"),
         metadata=params.opt_dict("metadata"),
         key=params.opt_str("key"),
@@ -40,7 +40,7 @@ async def thread_start(session: Session, params: Params) -> JSON:
 
 
 async def thread_resume(session: Session, params: Params) -> JSON:
-    thread = await session.hub.thread(params.str("threadId"))
+    thread = await session.thread(params.str("threadId"))
     watch = await session.watch(thread)
     session.hold(watch)
     shape = await shape_of(session, thread, with_turns=not params.opt_bool("excludeTurns"))
@@ -53,7 +53,7 @@ async def thread_resume(session: Session, params: Params) -> JSON:
 
 
 async def thread_fork(session: Session, params: Params) -> JSON:
-    source = await session.hub.thread(params.str("threadId"))
+    source = await session.thread(params.str("threadId"))
     thread = await session.hub.app.threads.fork(source.id)
     shape = await shape_of(session, thread, with_turns=True)
     watch = await session.watch(thread)
@@ -63,7 +63,7 @@ async def thread_fork(session: Session, params: Params) -> JSON:
 
 
 async def thread_rollback(session: Session, params: Params) -> JSON:
-    thread = await session.hub.thread(params.str("threadId"))
+    thread = await session.thread(params.str("threadId"))
     await thread.rollback(params.opt_int("numTurns", minimum=1) or 1)
     return {"thread": await shape_of(session, thread, with_turns=True)}
 
@@ -71,7 +71,7 @@ async def thread_rollback(session: Session, params: Params) -> JSON:
 async def thread_list(session: Session, params: Params) -> JSON:
     archived = params.opt_bool("archived")
     page = await session.hub.app.threads.list(
-        user_id=params.opt_str("userId"),
+        user_id=session.user_id(params.opt_str("userId")),
         status="archived" if archived else None,
         limit=params.opt_int("limit", minimum=1, maximum=200) or 25,
         cursor=params.opt_str("cursor"),
@@ -81,28 +81,28 @@ async def thread_list(session: Session, params: Params) -> JSON:
 
 
 async def thread_read(session: Session, params: Params) -> JSON:
-    thread = await session.hub.thread(params.str("threadId"))
+    thread = await session.thread(params.str("threadId"))
     return {
         "thread": await shape_of(session, thread, with_turns=bool(params.opt_bool("includeTurns")))
     }
 
 
 async def thread_archive(session: Session, params: Params) -> JSON:
-    thread = await session.hub.thread(params.str("threadId"))
+    thread = await session.thread(params.str("threadId"))
     await thread.archive()
     session.defer(lambda: session.notify("thread/archived", {"threadId": thread.id}))
     return {}
 
 
 async def thread_unarchive(session: Session, params: Params) -> JSON:
-    thread = await session.hub.thread(params.str("threadId"))
+    thread = await session.thread(params.str("threadId"))
     await thread.unarchive()
     session.defer(lambda: session.notify("thread/unarchived", {"threadId": thread.id}))
     return {"thread": await shape_of(session, thread, with_turns=False)}
 
 
 async def thread_set_name(session: Session, params: Params) -> JSON:
-    thread = await session.hub.thread(params.str("threadId"))
+    thread = await session.thread(params.str("threadId"))
     name = params.str("name")
     await thread.set_metadata({**thread.record.metadata, "name": name})
     session.defer(

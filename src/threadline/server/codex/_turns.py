@@ -22,7 +22,7 @@ _ON_BUSY = ("steer", "error", "interrupt")
 
 
 async def turn_start(session: Session, params: Params) -> JSON:
-    thread = await session.hub.thread(params.str("threadId"))
+    thread = await session.thread(params.str("threadId"))
     parts = input_parts(params.list("input"))
     on_busy = params.opt_choice("onBusy", _ON_BUSY) or "steer"
     sender = params.opt_str("sender")
@@ -45,7 +45,7 @@ async def turn_start(session: Session, params: Params) -> JSON:
 
 
 async def turn_steer(session: Session, params: Params) -> JSON:
-    thread = await session.hub.thread(params.str("threadId"))
+    thread = await session.thread(params.str("threadId"))
     expected = params.str("expectedTurnId")
     parts = input_parts(params.list("input"))
     record = await thread.reload()
@@ -67,7 +67,7 @@ async def turn_steer(session: Session, params: Params) -> JSON:
 
 
 async def turn_interrupt(session: Session, params: Params) -> JSON:
-    thread = await session.hub.thread(params.str("threadId"))
+    thread = await session.thread(params.str("threadId"))
     turn_id = params.str("turnId")
     record = await thread.reload()
     if record.active_turn_id != turn_id:

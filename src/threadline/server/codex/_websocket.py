@@ -21,6 +21,8 @@ from ._session import Session
 logger = logging.getLogger("threadline.server.codex")
 
 Authorize = Callable[[str | None], bool]
+Identify = Callable[[str | None], str | None]
+"""The identity whose threads a connection may see, from its bearer token (None: all)."""
 _POLICY_VIOLATION = 1008
 
 
@@ -34,11 +36,13 @@ class CodexRoute(WebSocketRoute):
         *,
         path: str,
         authorize: Authorize | None,
+        identify: Identify | None,
         limits: Limits,
         retention: float,
     ) -> None:
         self.threadline = app
         self.authorize = authorize
+        self.identify = identify
         self.limits = limits
         self.retention = retention
         self.sessions: set[Session] = set()
@@ -52,11 +56,13 @@ class CodexRoute(WebSocketRoute):
         return self._hub
 
     async def _serve(self, websocket: WebSocket) -> None:
-        if not self._allowed(websocket):
+        token = _bearer(websocket)
+        if not self._allowed(websocket, token):
             await websocket.close(code=_POLICY_VIOLATION)
             return
         await websocket.accept()
-        session = Session(self.hub, limits=self.limits)
+        identity = self.identify(token) if self.identify is not None else None
+        session = Session(self.hub, limits=self.limits, identity=identity)
         self.sessions.add(session)
         loop = asyncio.get_running_loop()
         writer = loop.create_task(_write(session, websocket))
@@ -76,9 +82,7 @@ class CodexRoute(WebSocketRoute):
                 with contextlib.suppress(Exception):
                     await websocket.close()
 
-    def _allowed(self, websocket: WebSocket) -> bool:
-        header = websocket.headers.get("authorization", "")
-        token = header[7:].strip() if header[:7].lower() == "bearer " else None
+    def _allowed(self, websocket: WebSocket, token: str | None) -> bool:
         if self.authorize is not None:
             return self.authorize(token)
         # Without keys, only same-machine pages may connect: a web page elsewhere must not
@@ -139,11 +143,17 @@ async def _write(session: Session, websocket: WebSocket) -> None:
         session.shut("could not write to the client")
 
 
+def _bearer(websocket: WebSocket) -> str | None:
+    header = websocket.headers.get("authorization", "")
+    return header[7:].strip() if header[:7].lower() == "bearer " else None
+
+
 def websocket_route(
     app: Threadline,
     *,
     path: str = "/codex",
     authorize: Authorize | None = None,
+    identify: Identify | None = None,
     limits: Limits | None = None,
     retention: float = 60.0,
 ) -> CodexRoute:
@@ -155,6 +165,8 @@ def websocket_route(
         authorize: called with the bearer token of each connection (None if it sent
             none); False refuses the connection. Without it, connections from web pages of
             other hosts (a foreign `Origin`) are refused.
+        identify: the identity of each connection, from its bearer token: its threads are
+            started as that user, and it sees no other threads.
         limits: message size and depth, how far behind a client may fall.
         retention: seconds the events of a run or subscription are kept for a client that
             reconnects.
@@ -163,5 +175,10 @@ def websocket_route(
         server = Starlette(routes=routes)
     """
     return CodexRoute(
-        app, path=path, authorize=authorize, limits=limits or Limits(), retention=retention
+        app,
+        path=path,
+        authorize=authorize,
+        identify=identify,
+        limits=limits or Limits(),
+        retention=retention,
     )
