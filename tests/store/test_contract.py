@@ -540,3 +540,20 @@ async def test_timers_of_an_archived_thread_lapse(store: Store) -> None:
     assert [t.status for t in await store.list_timers(thread.thread_id, pending_only=False)] == [
         "cancelled"
     ]
+
+
+async def test_work_is_found_oldest_first(store: Store) -> None:
+    waiting = [await store.create_thread(thread_record()) for _ in range(3)]
+    for thread in reversed(waiting):  # queued newest thread first, oldest input last
+        await store.enqueue(
+            InboxEntry(
+                entry_id=new_id("inbox"),
+                thread_id=thread.thread_id,
+                position=0,
+                input=[{"type": "text", "text": "x"}],
+                created_at=time.time(),
+            )
+        )
+        await asyncio.sleep(0.01)
+    found = [w.thread_id for w in await store.find_work() if w.kind == "inbox"]
+    assert found == [t.thread_id for t in reversed(waiting)]

@@ -288,7 +288,7 @@ class PostgresStore:
                 for r in await fetchall(
                     conn,
                     f"SELECT thread_id, active_turn_id FROM {t.threads} WHERE lease_owner IS "
-                    f"NOT NULL AND lease_expires_at <= {NOW} LIMIT %s",
+                    f"NOT NULL AND lease_expires_at <= {NOW} ORDER BY lease_expires_at LIMIT %s",
                     (limit,),
                 )
             ]
@@ -298,7 +298,7 @@ class PostgresStore:
                     conn,
                     f"SELECT thread_id, active_turn_id FROM {t.threads} WHERE wake_at IS NOT "
                     f"NULL AND wake_at <= {NOW} AND lease_owner IS NULL AND active_turn_id IS NOT "
-                    "NULL LIMIT %s",
+                    "NULL ORDER BY wake_at LIMIT %s",
                     (limit,),
                 )
             ]
@@ -306,9 +306,10 @@ class PostgresStore:
                 Work(kind="inbox", thread_id=r[0])
                 for r in await fetchall(
                     conn,
-                    f"SELECT DISTINCT inbox.thread_id FROM {t.inbox} AS inbox JOIN "
+                    f"SELECT inbox.thread_id FROM {t.inbox} AS inbox JOIN "
                     f"{t.threads} AS threads ON threads.thread_id = inbox.thread_id WHERE "
-                    "threads.active_turn_id IS NULL AND inbox.kind != 'steer' LIMIT %s",
+                    "threads.active_turn_id IS NULL AND inbox.kind != 'steer' "
+                    "GROUP BY inbox.thread_id ORDER BY MIN(inbox.created_at) LIMIT %s",
                     (limit,),
                 )
             ]

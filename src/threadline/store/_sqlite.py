@@ -307,7 +307,7 @@ class SQLiteStore:
             Work(kind="expired", thread_id=r[0], turn_id=r[1])
             for r in conn.execute(
                 "SELECT thread_id, active_turn_id FROM threads WHERE lease_owner IS NOT NULL AND "
-                f"lease_expires_at <= {ops.NOW} LIMIT ?",
+                f"lease_expires_at <= {ops.NOW} ORDER BY lease_expires_at LIMIT ?",
                 (limit,),
             )
         ]
@@ -316,16 +316,16 @@ class SQLiteStore:
             for r in conn.execute(
                 "SELECT thread_id, active_turn_id FROM threads WHERE wake_at IS NOT NULL AND "
                 f"wake_at <= {ops.NOW} AND lease_owner IS NULL AND active_turn_id IS NOT NULL "
-                "LIMIT ?",
+                "ORDER BY wake_at LIMIT ?",
                 (limit,),
             )
         ]
         work += [
             Work(kind="inbox", thread_id=r[0])
             for r in conn.execute(
-                "SELECT DISTINCT inbox.thread_id FROM inbox JOIN threads ON threads.thread_id = "
+                "SELECT inbox.thread_id FROM inbox JOIN threads ON threads.thread_id = "
                 "inbox.thread_id WHERE threads.active_turn_id IS NULL AND inbox.kind != 'steer' "
-                "LIMIT ?",
+                "GROUP BY inbox.thread_id ORDER BY MIN(inbox.created_at) LIMIT ?",
                 (limit,),
             )
         ]
