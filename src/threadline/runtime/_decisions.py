@@ -16,12 +16,12 @@ from threadline.types import (
     Item,
     ToolCall,
     ToolResult,
+    check_text,
 )
 
 from ._approvals import call_records
 from ._context import TurnContext, new_item
 from ._engine import Engine
-from ._input import check_text
 
 
 async def decide(
@@ -124,7 +124,7 @@ async def submit_results(
         for call_id, output in outputs.items():
             if not isinstance(output, str):
                 raise InvalidInputError(f"the result of {call_id} must be a string")
-            check_text(output)
+            check_text(output, f"the result of {call_id}")
         items = [
             new_item(
                 ToolResult(

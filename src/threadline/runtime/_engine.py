@@ -9,6 +9,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from threadline.models import Model, resolve_model
 from threadline.store import (
     BeginTurn,
@@ -191,8 +193,6 @@ class Engine:
             payload: Payload
             states: dict[str, ToolCallState] = {}
             if isinstance(parts, ScheduledCall):
-                import orjson
-
                 call_id = new_id("call")
                 payload = ToolCall(
                     tool_call_id=call_id,
@@ -339,16 +339,17 @@ class Engine:
         self.active[thread.thread_id] = active
         if listener is not None:
             active.attach(listener)
+        model = self.model_for(agent)
         ctx = active.context = TurnContext(
             store=self.store,
             thread=thread,
             turn=turn,
             agent=agent,
-            model=self.model_for(agent),
+            model=model,
             budget=agent.budget.merged(Budget.from_dict(turn.options.get("budget"))),
             external_tools=external_tools(turn),
             events=events,
-            context_window=window_for(agent.context_window, self.model_for(agent)),
+            context_window=window_for(agent.context_window, model),
             history=history,
             index=index,
             last_item_seq=history[-1].seq if history else 0,
@@ -508,8 +509,6 @@ class Engine:
         parts: tuple[ContentPart, ...] | ScheduledCall
         if entry.kind == "tool_call":
             spec = entry.input[0]
-            import orjson
-
             parts = ScheduledCall(name=spec["name"], arguments=orjson.loads(spec["arguments"]))
         else:
             parts = tuple(part_from_dict(p) for p in entry.input)

@@ -19,13 +19,13 @@ from threadline.types import (
     ThreadRecord,
     TurnInProgressError,
     UserMessage,
+    check_text,
     new_id,
     payload_to_dict,
 )
 
 from ._engine import Engine
 from ._history import DELETED_PHASE, ROLLBACK_PHASE, HistoryIndex
-from ._input import check_text
 
 _ATTEMPTS = 20
 
@@ -39,7 +39,7 @@ async def append_items(engine: Engine, thread_id: str, payloads: Sequence[Payloa
         if isinstance(payload, UserMessage):
             for part in payload.content:
                 if isinstance(part, TextPart):
-                    check_text(part.text)
+                    check_text(part.text, "item text")
     for _ in range(_ATTEMPTS):
         thread = await engine.store.get_thread(thread_id)
         if thread is None:

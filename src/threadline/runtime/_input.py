@@ -3,7 +3,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from threadline.types import ContentPart, InvalidInputError, TextPart, part_from_dict, part_to_dict
+from threadline.types import (
+    ContentPart,
+    InvalidInputError,
+    TextPart,
+    check_text,
+    part_from_dict,
+    part_to_dict,
+)
 
 TurnInput = str | Sequence[Any] | dict[str, Any]
 """A string, a list of input parts, or `{"input": ..., "sender": ...}`."""
@@ -38,23 +45,11 @@ def normalize_input(
     size = 0
     for part in parts:
         if isinstance(part, TextPart):
-            check_text(part.text)
+            check_text(part.text, "input text")
             size += len(part.text)
     if size > MAX_INPUT_CHARS:
         raise InvalidInputError(f"input is longer than {MAX_INPUT_CHARS} characters")
     return parts, sender
-
-
-def check_text(text: str) -> None:
-    """Refuse text no store can keep the same way: NUL characters and lone surrogates."""
-    if "\x00" in text:
-        raise InvalidInputError("input text contains a NUL character")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInputError(
-            "input text contains a lone surrogate; send valid Unicode"
-        ) from None
 
 
 def parts_as_json(parts: tuple[ContentPart, ...]) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from threadline.types import (
     payload_from_dict,
     payload_to_dict,
 )
+from threadline.types import check_text as check_value
 
 
 def dumps(value: Any) -> str:
@@ -33,19 +34,8 @@ def check_text(**fields: str | None) -> None:
     and UTF-8 cannot encode a lone surrogate. Every store checks what it writes here, so the same
     input fails the same way on each. The message names the field, never its value."""
     for name, value in fields.items():
-        if value is None:
-            continue
-        if "\x00" in value:
-            raise InvalidInputError(
-                f"{name} contains a NUL character, which cannot be stored", field=name
-            )
-        if not value.isascii():
-            try:
-                value.encode()
-            except UnicodeEncodeError:
-                raise InvalidInputError(
-                    f"{name} contains a lone surrogate; send valid Unicode", field=name
-                ) from None
+        if value is not None:
+            check_value(value, name)
 
 
 def loads(text: str | bytes | None) -> Any:
