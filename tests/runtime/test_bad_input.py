@@ -35,6 +35,35 @@ async def test_bad_input_is_refused_and_changes_nothing(
     assert await thread.inbox() == []
 
 
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ({"note": "nul \x00 byte"}, "NUL"),
+        ({"nul \x00 key": "x"}, "NUL"),
+        ({"deep": [{"note": "lone \ud800 surrogate"}]}, "surrogate"),
+        (["not", "a", "dict"], "must be a dict"),
+    ],
+)
+async def test_bad_metadata_is_refused_and_stores_nothing(
+    make_app: Any, metadata: Any, message: str
+) -> None:
+    app, _ = await make_app()
+    thread = await app.threads.start(user_id="ann", metadata={"topic": "trip"})
+
+    with pytest.raises(tl.InvalidInputError, match=message):
+        await app.threads.start(user_id="ann", metadata=metadata)
+    for user_id in ("ann", "bob"):
+        with pytest.raises(tl.InvalidInputError, match=message):
+            await app.threads.get_or_create(user_id=user_id, metadata=metadata)
+    with pytest.raises(tl.InvalidInputError, match=message):
+        await app.threads.fork(thread.id, metadata=metadata)
+    with pytest.raises(tl.InvalidInputError, match=message):
+        await thread.set_metadata(metadata)
+
+    assert [t.id for t in (await app.threads.list()).threads] == [thread.id]
+    assert (await thread.reload()).metadata == {"topic": "trip"}
+
+
 async def test_errors_share_one_root_and_carry_codes() -> None:
     for error in (
         tl.TurnFailedError,

@@ -24,11 +24,17 @@ async def test_start_resume_and_get_or_create(make_app: Any) -> None:
         await app.threads.resume("thr_missing")
 
 
-async def test_a_key_names_one_thread(make_app: Any) -> None:
+async def test_a_key_names_one_thread_of_its_owner(make_app: Any) -> None:
     app, _ = await make_app()
     one = await app.threads.start(key="slack:C1:T1")
     two = await app.threads.start(key="slack:C1:T1")
+    anns = await app.threads.start(key="slack:C1:T1", user_id="ann", metadata={"secret": 1})
+    bobs = await app.threads.start(key="slack:C1:T1", user_id="bob")
+
     assert one.id == two.id
+    assert len({one.id, anns.id, bobs.id}) == 3
+    assert (bobs.user_id, bobs.record.metadata) == ("bob", {})
+    assert (await app.threads.start(key="slack:C1:T1", user_id="ann")).id == anns.id
 
 
 async def test_list_is_paged_newest_first_and_filtered(make_app: Any) -> None:

@@ -116,6 +116,22 @@ async def test_threads_round_trip(store: Store) -> None:
         await store.update_thread("thr_missing", ThreadUpdate(mode=None))
 
 
+async def test_a_key_names_one_thread_per_owner(store: Store) -> None:
+    nobodys = await store.create_thread(thread_record(key="support", metadata={"n": 0}))
+    anns = await store.create_thread(thread_record(key="support", user_id="ann"))
+    bobs = await store.create_thread(thread_record(key="support", user_id="bob"))
+    empty = await store.create_thread(thread_record(key="support", user_id=""))
+
+    assert len({nobodys.thread_id, anns.thread_id, bobs.thread_id, empty.thread_id}) == 4
+    assert (bobs.user_id, bobs.metadata) == ("bob", {})
+    again = [
+        await store.create_thread(thread_record(key="support", user_id=user_id))
+        for user_id in (None, "ann", "bob", "")
+    ]
+    assert again == [nobodys, anns, bobs, empty]
+    assert len((await store.list_threads(limit=100)).threads) == 4
+
+
 async def test_begin_turn_is_atomic_and_exclusive(store: Store) -> None:
     thread = await store.create_thread(thread_record())
     request = begin(thread)
@@ -469,8 +485,11 @@ async def test_due_timers_fire_once_into_the_inbox(store: Store) -> None:
     assert [t.timer_id for batch in fired for t in batch] == [due.timer_id]
     assert [e.input[0]["text"] for e in await store.list_inbox(thread.thread_id)] == ["ping"]
     assert [t.timer_id for t in await store.list_timers(thread.thread_id)] == [later.timer_id]
-    assert await store.cancel_timer(later.timer_id) is True
-    assert await store.cancel_timer(later.timer_id) is False
+    other = await store.create_thread(thread_record())
+    assert await store.cancel_timer(other.thread_id, later.timer_id) is False
+    assert [t.timer_id for t in await store.list_timers(thread.thread_id)] == [later.timer_id]
+    assert await store.cancel_timer(thread.thread_id, later.timer_id) is True
+    assert await store.cancel_timer(thread.thread_id, later.timer_id) is False
 
 
 async def test_tool_call_states_move_with_the_turn(store: Store) -> None:

@@ -115,12 +115,59 @@ async def test_a_version_1_schema_migrates_forward_with_its_data(
     assert await store.check_integrity() == []
 
 
+async def test_a_version_3_schema_keeps_its_keyed_threads_per_owner(
+    make_postgres: PostgresFactory, pg_schemas: SchemaFactory
+) -> None:
+    schema = pg_schemas()
+    await query(f'CREATE SCHEMA "{schema}"')
+    await query(
+        f'CREATE TABLE "{schema}".schema_version (version bigint PRIMARY KEY, '
+        "applied_at double precision NOT NULL)"
+    )
+    for version, statements in MIGRATIONS:
+        if version <= 3:
+            for statement in statements:
+                await query(statement.replace("{s}", f'"{schema}"'))
+            await query(f'INSERT INTO "{schema}".schema_version VALUES (%s, 0)', version)
+    await query(
+        f'INSERT INTO "{schema}".threads (thread_id, key, user_id, agent, status, metadata, '
+        "created_at, updated_at, lease_epoch) VALUES ('thr_old', 'support', 'ann', 'a', "
+        """'idle', '{"n": 1}', 1, 1, 4)"""
+    )
+
+    store: PostgresStore = await make_postgres(schema=schema)
+
+    anns = await store.create_thread(thread_record(key="support", user_id="ann"))
+    bobs = await store.create_thread(thread_record(key="support", user_id="bob"))
+    assert (anns.thread_id, anns.metadata, anns.lease_epoch) == ("thr_old", {"n": 1}, 4)
+    assert bobs.thread_id != "thr_old"
+    assert await store.create_thread(thread_record(key="support", user_id="bob")) == bobs
+    assert await store.check_integrity() == []
+    versions = await query(f'SELECT version FROM "{schema}".schema_version ORDER BY 1')
+    assert [v for (v,) in versions] == [m[0] for m in MIGRATIONS]
+
+
+async def test_creating_one_keyed_thread_from_many_processes_stores_it_once(
+    make_postgres: PostgresFactory, pg_schemas: SchemaFactory
+) -> None:
+    schema = pg_schemas()
+    stores = [await make_postgres(schema=schema) for _ in range(4)]
+    made = await asyncio.gather(
+        *(s.create_thread(thread_record(key="k", user_id=u)) for s in stores for u in ("a", "b"))
+    )
+    assert len({t.thread_id for t in made if t.user_id == "a"}) == 1
+    assert len({t.thread_id for t in made if t.user_id == "b"}) == 1
+    assert len((await stores[0].list_threads()).threads) == 2
+
+
 async def test_a_missing_index_is_reported(make_postgres: PostgresFactory) -> None:
     store: PostgresStore = await make_postgres()
     await query(f'DROP INDEX "{store.schema}".items_one_per_call')
+    await query(f'DROP INDEX "{store.schema}".threads_one_per_owner_key')
     problems = await store.check_integrity()
     assert "missing index items_one_per_call" in problems
     assert "missing unique key items (thread_id, type, call_id)" in problems
+    assert "missing unique index threads_one_per_owner_key" in problems
 
 
 async def test_connections_are_set_up_for_poolers_and_timeouts(

@@ -4,6 +4,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from test_contract import thread_record
 
 import threadline as tl
 from threadline.store._sqlite_schema import SCHEMA_VERSION
@@ -120,5 +121,36 @@ async def test_a_version_1_database_migrates_forward_with_its_data(db_path: Path
         for r in sqlite3.connect(db_path).execute(
             "SELECT version FROM schema_version ORDER BY version"
         )
+    ]
+    assert versions == [m[0] for m in MIGRATIONS]
+
+
+async def test_a_version_3_database_keeps_its_keyed_threads_per_owner(db_path: Path) -> None:
+    from threadline.store._sqlite_schema import MIGRATIONS
+
+    conn = sqlite3.connect(db_path)
+    conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at REAL)")
+    for version, statements in MIGRATIONS:
+        if version <= 3:
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version VALUES (?, 0)", (version,))
+    conn.execute(
+        "INSERT INTO threads (thread_id, key, user_id, agent, status, metadata, created_at, "
+        "updated_at, lease_epoch) VALUES ('thr_old', 'support', 'ann', 'a', 'idle', "
+        """'{"n": 1}', 1, 1, 4)"""
+    )
+    conn.commit()
+    conn.close()
+
+    async with tl.SQLiteStore(db_path) as store:
+        anns = await store.create_thread(thread_record(key="support", user_id="ann"))
+        bobs = await store.create_thread(thread_record(key="support", user_id="bob"))
+        assert (anns.thread_id, anns.metadata, anns.lease_epoch) == ("thr_old", {"n": 1}, 4)
+        assert bobs.thread_id != "thr_old"
+        assert await store.create_thread(thread_record(key="support", user_id="bob")) == bobs
+        assert await store.check_integrity() == []
+    versions = [
+        r[0] for r in sqlite3.connect(db_path).execute("SELECT version FROM schema_version")
     ]
     assert versions == [m[0] for m in MIGRATIONS]

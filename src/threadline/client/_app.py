@@ -42,7 +42,8 @@ class RemoteThreadManager:
         resource_id: str | None = None,
         mode: str | None = None,
     ) -> RemoteThread:
-        """Create a thread. With `key`, return the existing thread that has that key."""
+        """Create a thread. With `key`, return the thread of its owner that has that key, if
+        there is one (on a server with API keys, the owner is the connection's key)."""
         return await self._thread(
             "start",
             userId=user_id,

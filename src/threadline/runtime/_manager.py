@@ -4,7 +4,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from threadline.types import InvalidInputError, NotFoundError, ThreadRecord, ThreadStatus, new_id
+from threadline.types import NotFoundError, ThreadRecord, ThreadStatus, check_metadata, new_id
 
 from ._agent import Agent
 from ._engine import Engine
@@ -36,11 +36,11 @@ class ThreadManager:
         resource_id: str | None = None,
         mode: str | None = None,
     ) -> Thread:
-        """Create a thread. With `key`, return the existing thread that has that key."""
+        """Create a thread. With `key`, return the thread of this `user_id` that has that key,
+        if there is one: a key names a thread of its owner (None is an owner too)."""
         agent_name = self._agent_name(agent)
         self._engine.agent(agent_name).resolve_mode(mode)
-        if metadata is not None and not isinstance(metadata, dict):
-            raise InvalidInputError("metadata must be a dict")
+        metadata = {} if metadata is None else check_metadata(metadata)
         now = time.time()
         record = await self._engine.store.create_thread(
             ThreadRecord(
@@ -50,7 +50,7 @@ class ThreadManager:
                 resource_id=resource_id,
                 agent=agent_name,
                 mode=mode,
-                metadata=dict(metadata or {}),
+                metadata=dict(metadata),
                 created_at=now,
                 updated_at=now,
             )
@@ -87,6 +87,8 @@ class ThreadManager:
         `upto_seq`); its metadata names the source as `forked_from_id`."""
         from ._history_edits import fork
 
+        if metadata is not None:
+            check_metadata(metadata)
         record = await fork(self._engine, thread_id, upto_seq=upto_seq, metadata=metadata)
         return Thread(self._engine, record)
 
@@ -99,6 +101,8 @@ class ThreadManager:
     ) -> Thread:
         """The user's most recent thread of that agent that is not archived, else a new one."""
         agent_name = self._agent_name(agent)
+        if metadata is not None:
+            check_metadata(metadata)  # refused even when an open thread makes it unused
         record = await self._engine.store.find_open_thread(user_id=user_id, agent=agent_name)
         if record is not None:
             return Thread(self._engine, record)

@@ -22,6 +22,7 @@ from threadline.types import (
     ToolCall,
     TurnInProgressError,
     TurnRecord,
+    check_metadata,
     new_id,
 )
 
@@ -269,7 +270,7 @@ class Thread:
         return await self._engine.store.list_timers(self.id)
 
     async def cancel_scheduled(self, timer_id: str) -> bool:
-        return await self._engine.store.cancel_timer(timer_id)
+        return await self._engine.store.cancel_timer(self.id, timer_id)
 
     async def enqueue(
         self, input: TurnInput, *, sender: str | None = None, client_key: str | None = None
@@ -383,8 +384,7 @@ class Thread:
         return await self._engine.store.delete_thread(self.id)
 
     async def set_metadata(self, metadata: dict[str, Any]) -> ThreadRecord:
-        if not isinstance(metadata, dict):
-            raise InvalidInputError("metadata must be a dict")
+        check_metadata(metadata)
         self.record = await self._engine.store.update_thread(
             self.id, ThreadUpdate(metadata=metadata)
         )

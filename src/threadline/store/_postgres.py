@@ -340,8 +340,8 @@ class PostgresStore:
     async def schedule_timer(self, timer: TimerRecord) -> TimerRecord:
         return await self._write(ops.schedule_timer, timer=timer)
 
-    async def cancel_timer(self, timer_id: str) -> bool:
-        return await self._write(timers.cancel_timer, timer_id=timer_id)
+    async def cancel_timer(self, thread_id: str, timer_id: str) -> bool:
+        return await self._write(timers.cancel_timer, thread_id=thread_id, timer_id=timer_id)
 
     async def list_timers(self, thread_id: str, *, pending_only: bool = True) -> list[TimerRecord]:
         where = "thread_id = %s" + (" AND status = 'pending'" if pending_only else "")

@@ -26,6 +26,7 @@ from threadline.types import (
 )
 
 from . import _codec as codec
+from ._postgres_schema import OWNER_KEY
 from ._postgres_sql import (
     NOW,
     Connection,
@@ -71,17 +72,20 @@ async def create_thread(conn: Connection, t: Tables, thread: ThreadRecord) -> Th
     codec.check_thread(thread)
     if thread.key is not None:
         row = await fetchone(
-            conn, f"SELECT {codec.THREAD_COLUMNS} FROM {t.threads} WHERE key = %s", (thread.key,)
+            conn,
+            f"SELECT {codec.THREAD_COLUMNS} FROM {t.threads} "
+            "WHERE key = %s AND user_id IS NOT DISTINCT FROM %s",
+            (thread.key, thread.user_id),
         )
         if row is not None:
             return codec.thread_from_row(row)
-    # ON CONFLICT (key): two processes creating the same keyed thread at once both get the one
-    # that was stored, as they would one after the other.
+    # ON CONFLICT on the owner's key: two processes creating the same keyed thread at once both
+    # get the one that was stored, as they would one after the other.
     if await execute(
         conn,
         f"INSERT INTO {t.threads} ({codec.THREAD_COLUMNS}) VALUES "
         f"({placeholders(codec.THREAD_COLUMNS)}) "
-        "ON CONFLICT (key) DO NOTHING",
+        f"ON CONFLICT {OWNER_KEY} DO NOTHING",
         codec.thread_row(thread),
     ):
         return thread

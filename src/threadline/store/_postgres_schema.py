@@ -16,6 +16,10 @@ from ._postgres_sql import Tables, execute, fetchall, fetchone
 # stores whatever the database's locale. REAL is 8 bytes in SQLite: double precision here.
 _TEXT = 'text COLLATE "C"'
 
+# What makes a keyed thread unique, as on SQLite. NULL `user_id` is an owner of its own,
+# distinct from every user including "" (COALESCE alone would merge NULL with "").
+OWNER_KEY = "(key, (COALESCE('user:' || user_id, '')))"
+
 # `{s}` is the quoted schema. Each migration is applied in the same transaction as its row.
 MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (
@@ -131,12 +135,20 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
         ),
     ),
     (3, ("ALTER TABLE {s}.turns ADD COLUMN options text NOT NULL DEFAULT '{}'",)),
+    (
+        4,
+        # A key names a thread of its owner: unique per (user_id, key), not across users.
+        (
+            "ALTER TABLE {s}.threads DROP CONSTRAINT threads_key_key",
+            f"CREATE UNIQUE INDEX threads_one_per_owner_key ON {{s}}.threads {OWNER_KEY}",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 # Every unique key the store relies on (the natural keys of G1-G3), by table.
 UNIQUE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "threads": (("thread_id",), ("key",)),
+    "threads": (("thread_id",),),
     "turns": (("turn_id",), ("thread_id", "number"), ("thread_id", "client_key")),
     "items": (("thread_id", "seq"), ("item_id",), ("thread_id", "type", "call_id")),
     "events": (("thread_id", "seq"),),
@@ -144,6 +156,8 @@ UNIQUE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
     "tool_calls": (("thread_id", "tool_call_id"),),
     "timers": (("timer_id",),),
 }
+# Unique indexes over an expression, which `UNIQUE_KEYS` cannot name by columns.
+UNIQUE_INDEXES = ("threads_one_per_owner_key",)
 INDEXES = (
     "threads_by_time",
     "threads_by_user",
@@ -243,4 +257,8 @@ async def check_integrity(conn: AsyncConnection[Any], tables: Tables) -> list[st
                 if (table, key) not in unique
             ]
     problems += [f"missing index {name}" for name in INDEXES if name not in names]
+    unique_names = {index for _, index, is_unique, _, _ in rows if is_unique}
+    problems += [
+        f"missing unique index {name}" for name in UNIQUE_INDEXES if name not in unique_names
+    ]
     return problems

@@ -20,13 +20,13 @@ from ._postgres_sql import (
 )
 
 
-async def cancel_timer(conn: Connection, t: Tables, timer_id: str) -> bool:
+async def cancel_timer(conn: Connection, t: Tables, thread_id: str, timer_id: str) -> bool:
     return (
         await execute(
             conn,
-            f"UPDATE {t.timers} SET status = 'cancelled' WHERE timer_id = %s "
+            f"UPDATE {t.timers} SET status = 'cancelled' WHERE thread_id = %s AND timer_id = %s "
             "AND status = 'pending'",
-            (timer_id,),
+            (thread_id, timer_id),
         )
         > 0
     )

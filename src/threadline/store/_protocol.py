@@ -39,7 +39,8 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
     async def create_thread(self, thread: ThreadRecord) -> ThreadRecord:
-        """Store a new thread; a thread with the same `key` is returned instead if it exists."""
+        """Store a new thread; if its owner (`user_id`, None included) already has a thread
+        with the same `key`, that thread is returned instead."""
         ...
 
     async def get_thread(self, thread_id: str) -> ThreadRecord | None: ...
@@ -143,7 +144,9 @@ class Store(Protocol):
 
     async def schedule_timer(self, timer: TimerRecord) -> TimerRecord: ...
 
-    async def cancel_timer(self, timer_id: str) -> bool: ...
+    async def cancel_timer(self, thread_id: str, timer_id: str) -> bool:
+        """Cancel a pending timer of the thread; False if the thread has no such timer."""
+        ...
 
     async def list_timers(
         self, thread_id: str, *, pending_only: bool = True

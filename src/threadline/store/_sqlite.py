@@ -150,7 +150,8 @@ class SQLiteStore:
         def write(conn: sqlite3.Connection) -> ThreadRecord:
             if thread.key is not None:
                 row = conn.execute(
-                    f"SELECT {codec.THREAD_COLUMNS} FROM threads WHERE key = ?", (thread.key,)
+                    f"SELECT {codec.THREAD_COLUMNS} FROM threads WHERE key = ? AND user_id IS ?",
+                    (thread.key, thread.user_id),
                 ).fetchone()
                 if row is not None:
                     return codec.thread_from_row(row)
@@ -354,8 +355,10 @@ class SQLiteStore:
     async def schedule_timer(self, timer: TimerRecord) -> TimerRecord:
         return await self._write(functools.partial(ops.schedule_timer, timer=timer))
 
-    async def cancel_timer(self, timer_id: str) -> bool:
-        return await self._write(functools.partial(ops.cancel_timer, timer_id=timer_id))
+    async def cancel_timer(self, thread_id: str, timer_id: str) -> bool:
+        return await self._write(
+            functools.partial(ops.cancel_timer, thread_id=thread_id, timer_id=timer_id)
+        )
 
     async def list_timers(self, thread_id: str, *, pending_only: bool = True) -> list[TimerRecord]:
         where = "thread_id = ?" + (" AND status = 'pending'" if pending_only else "")

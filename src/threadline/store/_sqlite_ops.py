@@ -429,11 +429,12 @@ def schedule_timer(conn: sqlite3.Connection, timer: TimerRecord) -> TimerRecord:
     return timer
 
 
-def cancel_timer(conn: sqlite3.Connection, timer_id: str) -> bool:
+def cancel_timer(conn: sqlite3.Connection, thread_id: str, timer_id: str) -> bool:
     return (
         conn.execute(
-            "UPDATE timers SET status = 'cancelled' WHERE timer_id = ? AND status = 'pending'",
-            (timer_id,),
+            "UPDATE timers SET status = 'cancelled' WHERE thread_id = ? AND timer_id = ? "
+            "AND status = 'pending'",
+            (thread_id, timer_id),
         ).rowcount
         > 0
     )

@@ -5,6 +5,17 @@ import time
 
 from threadline.types import SchemaVersionError
 
+# The columns of `threads` at schema version 3, copied by the rebuild of version 4.
+_THREAD_COLUMNS = (
+    "thread_id, key, user_id, resource_id, agent, mode, status, parent_id, state, metadata, "
+    "created_at, updated_at, active_turn_id, last_item_seq, last_event_seq, turn_count, "
+    "lease_owner, lease_epoch, lease_expires_at, wake_at"
+)
+# What makes a keyed thread unique. NULL `user_id` is an owner of its own, distinct from
+# every user including "" (a NULL would make every row distinct; COALESCE alone would
+# merge NULL with "").
+OWNER_KEY = "(key, COALESCE('user:' || user_id, ''))"
+
 # Each migration is applied in the same transaction as the row that records it.
 MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (
@@ -120,6 +131,44 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
         ),
     ),
     (3, ("ALTER TABLE turns ADD COLUMN options TEXT NOT NULL DEFAULT '{}'",)),
+    (
+        4,
+        # A key names a thread of its owner: unique per (user_id, key), not across users.
+        # SQLite drops a column's UNIQUE only by rebuilding the table.
+        (
+            """CREATE TABLE threads_v4 (
+            thread_id TEXT PRIMARY KEY,
+            key TEXT,
+            user_id TEXT,
+            resource_id TEXT,
+            agent TEXT NOT NULL,
+            mode TEXT,
+            status TEXT NOT NULL,
+            parent_id TEXT,
+            state TEXT,
+            metadata TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            active_turn_id TEXT,
+            last_item_seq INTEGER NOT NULL DEFAULT 0,
+            last_event_seq INTEGER NOT NULL DEFAULT 0,
+            turn_count INTEGER NOT NULL DEFAULT 0,
+            lease_owner TEXT,
+            lease_epoch INTEGER NOT NULL DEFAULT 0,
+            lease_expires_at REAL,
+            wake_at REAL
+        )""",
+            f"INSERT INTO threads_v4 ({_THREAD_COLUMNS}) SELECT {_THREAD_COLUMNS} FROM threads",
+            "DROP TABLE threads",
+            "ALTER TABLE threads_v4 RENAME TO threads",
+            "CREATE INDEX threads_by_time ON threads (created_at DESC, thread_id DESC)",
+            "CREATE INDEX threads_by_user ON threads (user_id, created_at DESC, thread_id DESC)",
+            """CREATE INDEX threads_leased ON threads (lease_expires_at)
+            WHERE lease_owner IS NOT NULL""",
+            "CREATE INDEX threads_waking ON threads (wake_at) WHERE wake_at IS NOT NULL",
+            f"CREATE UNIQUE INDEX threads_one_per_owner_key ON threads {OWNER_KEY}",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

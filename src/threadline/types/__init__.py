@@ -54,7 +54,7 @@ from ._records import (
     TurnRecord,
     TurnStatus,
 )
-from ._text import check_text
+from ._text import check_metadata, check_text
 from ._usage import Budget, Usage
 
 __all__ = [
@@ -110,6 +110,7 @@ __all__ = [
     "TurnStatus",
     "Usage",
     "UserMessage",
+    "check_metadata",
     "check_text",
     "new_id",
     "part_from_dict",

@@ -11,7 +11,7 @@ import re
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -250,9 +250,17 @@ class WebSocketPeer(Peer):
 
 class WebSocketServer:
     """`websocket_route(app)` in a Starlette app, served by uvicorn on 127.0.0.1 in this
-    event loop. `restart()` closes the app and serves a new one on the same database."""
+    event loop. `restart()` closes the app and serves a new one on the same database.
+    `db` is a SQLite file, or a function that makes a new store object on the test's
+    database (the `make_store` fixture)."""
 
-    def __init__(self, db: Path, agents: Sequence[tl.Agent], model: Any, **route: Any) -> None:
+    def __init__(
+        self,
+        db: Path | Callable[[], tl.Store],
+        agents: Sequence[tl.Agent],
+        model: Any,
+        **route: Any,
+    ) -> None:
         self.db = db
         self._agents = agents
         self._model = model
@@ -267,7 +275,8 @@ class WebSocketServer:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self.app = tl.Threadline(agents=self._agents, store=self.db, model=self._model)
+        store = self.db if isinstance(self.db, Path) else self.db()
+        self.app = tl.Threadline(agents=self._agents, store=store, model=self._model)
         await self.app.open()
         self.route = websocket_route(self.app, **self._route_options)
         config = uvicorn.Config(

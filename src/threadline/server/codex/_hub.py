@@ -11,7 +11,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from threadline import Thread, Threadline, TurnResult, TurnStream
 from threadline.runtime import StartOutcome
@@ -27,6 +27,10 @@ from ._shapes import ServerInfo
 logger = logging.getLogger("threadline.server.codex")
 
 Sink = Callable[[int, Event], None]
+RelayKind = Literal["run", "subscription"]
+# Relays are kept per owner, the identity of the connections that may reach them (None on a
+# server without keys): another key's ids are never looked at, so they read as unknown.
+RelayKey = tuple[str | None, str]
 _OUTCOME_POLL_SECONDS = 0.002
 _SWEEP_SECONDS = 5.0
 
@@ -47,11 +51,15 @@ class RunEnd:
 
 
 class Relay:
-    """The events of one run or subscription, numbered from 1, the last `limit` of them kept
-    for a client that reconnects. At most one client receives them live at a time."""
+    """The events of one run or subscription of a thread, numbered from 1, the last `limit`
+    of them kept for a client that reconnects. At most one client receives them live at a
+    time."""
 
-    def __init__(self, key: str, limit: int) -> None:
+    def __init__(self, key: str, limit: int, *, kind: RelayKind, thread_id: str) -> None:
         self.key = key
+        self.kind: RelayKind = kind
+        self.thread_id = thread_id
+        self.task: asyncio.Task[None] | None = None
         self._limit = limit
         self._kept: deque[tuple[int, Event]] = deque()
         self._last = 0
@@ -122,7 +130,7 @@ class Hub:
         self.info = info or ServerInfo.current()
         self.retention = retention
         self.relay_limit = relay_limit
-        self.relays: dict[str, Relay] = {}
+        self.relays: dict[RelayKey, Relay] = {}
         self._drivers: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -182,29 +190,33 @@ class Hub:
         if relay is not None:
             relay.finish(end)
 
-    def cancel_run(self, run_id: str) -> bool:
-        """Cancel a run as cancelling the task that iterates a stream would: the turn is
-        interrupted."""
-        for task in list(self._drivers):
-            if task.get_name() == f"run:{run_id}" and not task.done():
-                task.cancel()
-                return True
-        return False
+    def cancel_run(self, owner: str | None, run_id: str) -> bool:
+        """Cancel `owner`'s run as cancelling the task that iterates a stream would: the turn
+        is interrupted. False if it has ended, or `owner` has no such run."""
+        relay = self.relays.get((owner, run_id))
+        if relay is None or relay.kind != "run" or relay.task is None or relay.task.done():
+            return False
+        relay.task.cancel()
+        return True
 
-    async def start_run(self, run_id: str, stream: TurnStream) -> Relay:
-        relay = self._relay(run_id)
+    async def start_run(
+        self, owner: str | None, run_id: str, thread_id: str, stream: TurnStream
+    ) -> Relay:
+        relay = self._relay(owner, run_id, "run", thread_id)
         task = asyncio.get_running_loop().create_task(
             self._drive(stream, relay), name=f"run:{run_id}"
         )
+        relay.task = task
         self._drivers.add(task)
         task.add_done_callback(self._drivers.discard)
         return relay
 
     # -- subscriptions -----------------------------------------------------------------------
 
-    def subscribe(self, subscription_id: str, thread: Thread) -> Relay:
-        """A relay of every event of `thread` from now on, keyed by the client's id."""
-        relay = self._relay(subscription_id)
+    def subscribe(self, owner: str | None, subscription_id: str, thread: Thread) -> Relay:
+        """A relay of every event of `thread` from now on, kept under `owner` and the
+        client's id."""
+        relay = self._relay(owner, subscription_id, "subscription", thread.id)
         subscription = thread.subscribe()
 
         async def pump() -> None:
@@ -222,7 +234,14 @@ class Hub:
         relay.close_source = close
         return relay
 
-    def drop(self, key: str) -> bool:
+    def unsubscribe(self, owner: str | None, subscription_id: str) -> bool:
+        """Drop `owner`'s subscription; False if it has none of that id."""
+        relay = self.relays.get((owner, subscription_id))
+        if relay is None or relay.kind != "subscription":
+            return False
+        return self._drop((owner, subscription_id))
+
+    def _drop(self, key: RelayKey) -> bool:
         relay = self.relays.pop(key, None)
         if relay is None:
             return False
@@ -230,9 +249,17 @@ class Hub:
             relay.close_source()
         return True
 
-    def relay(self, key: str) -> Relay:
-        relay = self.relays.get(key)
-        if relay is None:
+    def relay(
+        self, owner: str | None, key: str, kind: RelayKind, *, thread_id: str | None = None
+    ) -> Relay:
+        """`owner`'s run or subscription `key` (of `thread_id`, if given). Anything else,
+        another owner's included, raises the same `NotFoundError`."""
+        relay = self.relays.get((owner, key))
+        if (
+            relay is None
+            or relay.kind != kind
+            or (thread_id is not None and relay.thread_id != thread_id)
+        ):
             raise NotFoundError(
                 f"no run or subscription {key!r} is kept here; read the "
                 "thread's stored events instead",
@@ -240,10 +267,12 @@ class Hub:
             )
         return relay
 
-    def _relay(self, key: str) -> Relay:
-        if key in self.relays:
+    def _relay(self, owner: str | None, key: str, kind: RelayKind, thread_id: str) -> Relay:
+        if (owner, key) in self.relays:
             raise ThreadlineError(f"id {key!r} is already in use; choose a new one")
-        relay = self.relays[key] = Relay(key, self.relay_limit)
+        relay = self.relays[owner, key] = Relay(
+            key, self.relay_limit, kind=kind, thread_id=thread_id
+        )
         if self._sweeper is None:
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
         return relay
@@ -254,7 +283,7 @@ class Hub:
             now = time.monotonic()
             for key, relay in list(self.relays.items()):
                 if relay.detached_at is not None and now - relay.detached_at > self.retention:
-                    self.drop(key)
+                    self._drop(key)
 
     # -- stopping ----------------------------------------------------------------------------
 
@@ -266,7 +295,7 @@ class Hub:
                 await self._sweeper
             self._sweeper = None
         for key in list(self.relays):
-            self.drop(key)
+            self._drop(key)
 
     async def join(self, grace: float = 1.0) -> None:
         """After the app closed: wait `grace` seconds for the driven streams to end, then

@@ -283,23 +283,25 @@ async def turn_run(session: Session, params: Params) -> JSON:
         budget=Budget.from_dict(budget) if budget is not None else None,
         external_tools=_tool_specs(params),
     )
-    relay = await session.hub.start_run(params.str("runId"), stream)
+    relay = await session.hub.start_run(session.identity, params.str("runId"), thread.id, stream)
     return await _follow(session, relay, 0)
 
 
 async def turn_resume(session: Session, params: Params) -> JSON:
     thread = await _thread(session, params)
-    relay = await session.hub.start_run(params.str("runId"), thread.resume_turn_streamed())
+    relay = await session.hub.start_run(
+        session.identity, params.str("runId"), thread.id, thread.resume_turn_streamed()
+    )
     return await _follow(session, relay, 0)
 
 
 async def run_attach(session: Session, params: Params) -> JSON:
-    relay = session.hub.relay(params.str("runId"))
+    relay = session.hub.relay(session.identity, params.str("runId"), "run")
     return await _follow(session, relay, params.opt_int("afterIndex") or 0)
 
 
 async def run_cancel(session: Session, params: Params) -> JSON:
-    return {"cancelled": session.hub.cancel_run(params.str("runId"))}
+    return {"cancelled": session.hub.cancel_run(session.identity, params.str("runId"))}
 
 
 async def _follow(session: Session, relay: Relay, after_index: int) -> JSON:
@@ -336,9 +338,11 @@ async def subscribe(session: Session, params: Params) -> JSON:
     subscription_id = params.str("subscriptionId")
     after = params.opt_int("afterIndex")
     if after is not None:
-        relay = session.hub.relay(subscription_id)
+        relay = session.hub.relay(
+            session.identity, subscription_id, "subscription", thread_id=thread.id
+        )
     else:
-        relay = session.hub.subscribe(subscription_id, thread)
+        relay = session.hub.subscribe(session.identity, subscription_id, thread)
         after = 0
 
     def sink(index: int, event: Event) -> None:
@@ -353,7 +357,7 @@ async def subscribe(session: Session, params: Params) -> JSON:
 
 
 async def unsubscribe(session: Session, params: Params) -> JSON:
-    return {"unsubscribed": session.hub.drop(params.str("subscriptionId"))}
+    return {"unsubscribed": session.hub.unsubscribe(session.identity, params.str("subscriptionId"))}
 
 
 METHODS: dict[str, Handler] = {
