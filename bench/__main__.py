@@ -30,6 +30,7 @@ FRAMEWORKS = (
 )
 RESULTS = Path(__file__).parent / "results"
 POSTGRES = "postgres"  # a phase of its own: not per framework, not in the default set
+LOCAL_MODEL = "local-model"  # a phase of its own: the worker process against in-process
 
 
 def _framework(key: str) -> w.Framework:
@@ -80,8 +81,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--phases",
-        default=",".join(w.PHASES),
-        help=f"comma-separated subset of {','.join([*w.PHASES, POSTGRES])} "
+        default=",".join([*w.PHASES, LOCAL_MODEL]),
+        help=f"comma-separated subset of {','.join([*w.PHASES, LOCAL_MODEL, POSTGRES])} "
         f"(default: all but {POSTGRES})",
     )
     pg = p.add_argument_group("the postgres phase")
@@ -161,6 +162,18 @@ def _postgres(args: argparse.Namespace, wl: w.Workload, keys: list[str]) -> dict
     return result
 
 
+def _local_model(args: argparse.Namespace) -> dict[str, Any]:
+    from ._local_model import LocalWorkload, run
+
+    workload = LocalWorkload.quick() if args.quick else LocalWorkload()
+    print(
+        f"-- local model: {workload.max_tokens} tokens x {workload.samples} runs, in-process "
+        "and in the worker process, alternating",
+        flush=True,
+    )
+    return asyncio.run(run(workload))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     wl = w.Workload.quick() if args.quick else w.Workload()
@@ -177,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     keys = [k.strip() for k in args.only.split(",") if k.strip()]
     unknown = set(keys) - set(FRAMEWORKS)
     phases = tuple(p.strip() for p in args.phases.split(",") if p.strip())
-    unknown |= set(phases) - {*w.PHASES, POSTGRES}
+    unknown |= set(phases) - {*w.PHASES, LOCAL_MODEL, POSTGRES}
     if unknown:
         print(f"unknown framework or phase: {sorted(unknown)}", file=sys.stderr)
         return 2
@@ -210,11 +223,17 @@ def main(argv: list[str] | None = None) -> int:
         )
         results.append(result)
     postgres = _postgres(args, wl, keys) if POSTGRES in phases else None
+    local_model = _local_model(args) if LOCAL_MODEL in phases else None
     total = time.perf_counter() - started
 
     report = Report(results, postgres)
     print()
     print(report.render())
+    if local_model is not None:
+        from ._local_model import render
+
+        print()
+        print(render(local_model))
     print(f"\nTotal: {total:.0f} s")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
@@ -226,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                 "results": results,
                 "targets": report.targets,
                 **({} if postgres is None else {POSTGRES: postgres}),
+                **({} if local_model is None else {LOCAL_MODEL: local_model}),
             },
             indent=2,
             default=str,
