@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -15,7 +16,7 @@ import pytest
 import threadline as tl
 from threadline.models import LocalModel, TextDelta
 from threadline.testing import check_invariants
-from threadline.types import ModelError
+from threadline.types import ConfigurationError, ModelError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -109,3 +110,13 @@ def test_a_library_built_with_amx_loads_models_without_extra_buffer_types() -> N
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     ).stdout.split()
     assert output == ["True", "False"]
+
+
+async def test_a_file_llama_cpp_cannot_load_is_a_configuration_error(tmp_path: Path) -> None:
+    not_a_model = tmp_path / "notes.gguf"
+    not_a_model.write_text("these are not weights")
+    model = LocalModel(str(not_a_model))
+
+    with pytest.raises(ConfigurationError, match="cannot load local model"):
+        await model.load()
+    assert model.process_id is None

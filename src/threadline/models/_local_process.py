@@ -75,7 +75,7 @@ class _Process:
 
     @property
     def alive(self) -> bool:
-        return self.exit_description is None
+        return self.exit_description is None and self.load_error is None
 
     def wait_ready(self) -> None:
         if not self._ready.wait(_START_TIMEOUT):
