@@ -215,8 +215,9 @@ class RemoteSubscription:
         return self._subscribed().__await__()
 
     async def _subscribed(self) -> RemoteSubscription:
-        # Shielded: a caller that stops waiting must not cancel the request for others.
-        await asyncio.shield(self._started)
+        # `wait`, not `await`: a caller that stops waiting must not cancel the request, and a
+        # request cut off by `close()` is no error of the caller's.
+        await asyncio.wait({self._started})
         return self
 
     async def __aenter__(self) -> RemoteSubscription:

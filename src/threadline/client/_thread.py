@@ -314,8 +314,8 @@ def _input_to_wire(value: TurnInput) -> Any:
 
 
 async def _all_done(tasks: list[asyncio.Task[Any]]) -> None:
-    for task in tasks:
-        await task
+    if tasks:  # cut off when the client closes: the server lets them go with the connection
+        await asyncio.wait(tasks)
 
 
 async def _consume(stream: RemoteTurnStream) -> TurnResult:

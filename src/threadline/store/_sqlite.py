@@ -152,8 +152,9 @@ class SQLiteStore:
 
     async def _reading(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self.in_memory:
-            # Only the writer's connection holds the database: reads take their turn between
-            # its commits, so they see committed writes only, as readers of a file do.
+            # Only the writer's connection holds the database: a read joins its next group
+            # and answers once that group has committed, so, as on a file, no caller sees a
+            # write that is not committed.
             return await self._write(fn)
         return fn(self._read())
 
