@@ -11,6 +11,7 @@ def test_the_public_surface_is_pinned() -> None:
         "BudgetExceededError",
         "ConfigurationError",
         "ContextWindow",
+        "CorruptDataError",
         "Event",
         "ExternalTool",
         "FilePart",

@@ -6,7 +6,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,6 +46,21 @@ class CliProcess:
             self.command(*args, model=model),
             cwd=self.folder,
             env=cli_env(),
+            input=input,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=timeout,
+        )
+
+    def bare(
+        self, *args: str, input: str = "", env: Mapping[str, str] | None = None, timeout: float = 30
+    ) -> Completed:
+        """`threadline ARGS...` in `folder`, with no options added, and `env` on top."""
+        return subprocess.run(
+            [sys.executable, "-m", "threadline.cli", *args],
+            cwd=self.folder,
+            env={**cli_env(), **(env or {})},
             input=input,
             capture_output=True,
             text=True,

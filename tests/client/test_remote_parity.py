@@ -138,3 +138,27 @@ async def test_a_subscription_sees_turns_other_clients_start(
     thread.unsubscribe()
     assert types[0] == "turn_started"
     assert types[-1] == "completed"
+
+
+async def test_pages_iterate_and_subscriptions_await_as_in_process(
+    remote: RemoteThreadline, server: WebSocketServer
+) -> None:
+    made = [await remote.threads.start(user_id="cy") for _ in range(3)]
+    page = await remote.threads.list(user_id="cy", limit=2)
+    assert [t.id for t in page] == [made[2].id, made[1].id]
+    assert len(page) == 2 and page[-1].id == made[1].id
+    assert page.next_cursor is not None
+
+    thread = made[0]
+    subscription = await thread.subscribe()
+    async with connect(server.url) as other:
+        await (await other.threads.resume(thread.id)).run("hello from elsewhere")
+        async with thread.subscribe() as second:
+            await (await other.threads.resume(thread.id)).run("and again")
+            async for event in second:
+                if event.is_terminal:
+                    break
+    await thread.unsubscribe()
+    types = [e.type async for e in subscription]
+    assert types.count("completed") == 2
+    assert second.closed

@@ -174,3 +174,35 @@ async def test_subscribers_see_turns_they_did_not_start(make_app: Any) -> None:
     assert [e.params["text"] for e in seen if e.type == "completed"] == ["first", "second"]
     seqs = sorted({e.seq for e in seen})
     assert seqs == list(range(1, seqs[-1] + 1))
+
+
+async def test_subscribe_and_unsubscribe_can_be_awaited(make_app: Any) -> None:
+    app, _ = await make_app(["first", "second"])
+    thread = await app.threads.start()
+    watcher = await app.threads.resume(thread.id)
+
+    subscription = await watcher.subscribe()
+    await thread.run("one")
+    await watcher.unsubscribe()
+    await thread.run("two")
+
+    seen = [e async for e in subscription]
+    assert [e.params["text"] for e in seen if e.type == "completed"] == ["first"]
+
+
+async def test_a_subscription_used_as_a_context_manager_ends_with_the_block(
+    make_app: Any,
+) -> None:
+    app, _ = await make_app(["first"])
+    thread = await app.threads.start()
+
+    async with thread.subscribe() as subscription:
+        await thread.run("one")
+        types = []
+        async for event in subscription:
+            types.append(event.type)
+            if event.is_terminal:
+                break
+
+    assert types[0] == "turn_started" and types[-1] == "completed"
+    assert [e async for e in subscription] == []

@@ -63,6 +63,23 @@ async def test_list_is_paged_newest_first_and_filtered(make_app: Any) -> None:
         await app.threads.list(limit=0)
 
 
+async def test_a_page_of_threads_is_a_sequence_of_threads(make_app: Any) -> None:
+    app, _ = await make_app()
+    made = [await app.threads.start(user_id="me") for _ in range(3)]
+
+    page = await app.threads.list(user_id="me", limit=2)
+
+    assert [t.id for t in page] == [made[2].id, made[1].id]
+    assert len(page) == 2
+    assert page[0].id == made[2].id
+    assert [t.id for t in page[-1:]] == [made[1].id]
+    assert made[2].id in {t.id for t in page}
+    rest = await app.threads.list(user_id="me", limit=2, cursor=page.next_cursor)
+    assert [t.id for t in rest] == [made[0].id]
+    assert rest.next_cursor is None
+    assert not await app.threads.list(user_id="nobody")
+
+
 async def test_modes_switch_instructions_and_tools(make_app: Any, weather_tool: tl.Tool) -> None:
     agent = tl.Agent(
         name="a",

@@ -33,3 +33,31 @@ def test_a_script_runs_turns_synchronously(db_path: Path, weather_tool: tl.Tool)
     assert [t.id for t in listed.threads] == [thread.id]
     assert len(items) == 6
     model.assert_done()
+
+
+def test_a_script_iterates_pages_and_subscribes(db_path: Path) -> None:
+    model = ScriptedModel(["first", "second"])
+    agent = tl.Agent(name="assistant", model=model)
+
+    with tl.Threadline(agents=[agent], store=db_path).sync as app:
+        thread = app.threads.start(user_id="me")
+        other = app.threads.start(user_id="me")
+        page = app.threads.list(user_id="me")
+        subscription = thread.subscribe()
+        thread.run("one")
+        thread.unsubscribe()
+        seen = [e.type for e in subscription]
+        with thread.subscribe() as watching:
+            thread.run("two")
+            texts: list[str] = []
+            for event in watching:
+                if event.is_terminal:
+                    texts.append(event.params["text"])
+                    break
+        assert watching.closed
+
+    assert [t.id for t in page] == [other.id, thread.id]
+    assert len(page) == 2 and page[1].id == thread.id
+    assert seen[0] == "turn_started" and seen[-1] == "completed"
+    assert texts == ["second"]
+    model.assert_done()

@@ -52,10 +52,11 @@ async def make_postgres(pg_schemas: SchemaFactory) -> AsyncIterator[PostgresFact
         await store.close()
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=[*BACKENDS, "sqlite_memory"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        async with SQLiteStore(tmp_path / "contract.db") as sqlite:
+    if request.param.startswith("sqlite"):
+        path = ":memory:" if request.param == "sqlite_memory" else tmp_path / "contract.db"
+        async with SQLiteStore(path) as sqlite:
             yield sqlite
         return
     from threadline.store import PostgresStore

@@ -8,26 +8,15 @@ from dataclasses import replace
 
 import click
 
-from threadline import Threadline
-
-from ._app_spec import load_agents
 from ._model_spec import load_model
-from ._settings import Settings
+from ._session import build_app
+from ._settings import Settings, pass_settings
 
 _RECOVERY_SECONDS = 5.0
 
 
 @click.command("app-server")
-@click.argument("app_spec", required=False, metavar="[APP]")
-@click.option(
-    "--db", metavar="PATH", help="The SQLite database of the threads (default: the global --db)."
-)
-@click.option(
-    "--model",
-    "model_spec",
-    metavar="SPEC",
-    help="The model of agents that name none (default: the global --model).",
-)
+@click.argument("app_name", required=False, metavar="[APP]")
 @click.option(
     "--listen",
     default="stdio://",
@@ -35,10 +24,8 @@ _RECOVERY_SECONDS = 5.0
     metavar="URL",
     help="Where to serve; only stdio:// here (WebSocket: `threadline serve`).",
 )
-@click.pass_obj
-def app_server(
-    settings: Settings, app_spec: str | None, db: str | None, model_spec: str | None, listen: str
-) -> None:
+@pass_settings
+def app_server(settings: Settings, app_name: str | None, listen: str) -> None:
     """Serve the Codex app-server protocol (JSON-RPC, one message per line) on stdio.
 
     APP names the agents to serve as package.module:attribute (default: the global --app,
@@ -52,22 +39,12 @@ def app_server(
             "only --listen stdio:// is served by app-server; for "
             "WebSocket clients run `threadline serve`"
         )
-    settings = replace(
-        settings,
-        db=db or settings.db,
-        model_spec=model_spec or settings.model_spec,
-        app_spec=app_spec or settings.app_spec,
-    )
+    settings = replace(settings, app_spec=app_name or settings.app_spec)
     from threadline.server.codex import serve_stdio
 
     logging.basicConfig(
         level=logging.DEBUG if settings.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    app = Threadline(
-        agents=load_agents(settings.app_spec),
-        store=settings.db,
-        model=load_model(settings.model_spec),
-        recovery_interval=_RECOVERY_SECONDS,
-    )
+    app = build_app(settings, load_model(settings.model_spec), recovery_interval=_RECOVERY_SECONDS)
     asyncio.run(serve_stdio(app))

@@ -1,20 +1,31 @@
-"""`--app MODULE:ATTRIBUTE`: the agents the command runs instead of the demo assistant."""
+"""`--app MODULE:ATTRIBUTE`: the agents the command runs instead of the demo assistant, and
+the store a command runs on."""
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from typing import Any
 
-from threadline import Agent, ConfigurationError, Threadline
+from threadline import Agent, ConfigurationError, SQLiteStore, Store, Threadline, open_store
 
 from ._demo_agent import demo_agent
+from ._settings import DEFAULT_DB
 
 
-def load_agents(spec: str | None) -> list[Agent]:
-    """The agents an `--app` value names: a `Threadline` app, an `Agent`, a list of agents,
-    or a zero-argument callable returning one of those. None: the demo assistant."""
+@dataclass(frozen=True)
+class AppSpec:
+    """What an `--app` value names: agents, and the store of a `Threadline` app."""
+
+    agents: list[Agent]
+    store: Store | None = None
+
+
+def load_app(spec: str | None) -> AppSpec:
+    """What an `--app` value names: a `Threadline` app, an `Agent`, a list of agents, or a
+    zero-argument callable returning one of those. None: the demo assistant."""
     if spec is None:
-        return [demo_agent()]
+        return AppSpec([demo_agent()])
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise ConfigurationError(f"--app {spec} is not of the form package.module:attribute")
@@ -32,9 +43,38 @@ def load_agents(spec: str | None) -> list[Agent]:
     if callable(value) and not isinstance(value, Agent | Threadline):
         value = value()
     if isinstance(value, Threadline):
-        return list(value.agents.values())
+        return AppSpec(list(value.agents.values()), value.store)
     if isinstance(value, Agent):
-        return [value]
+        return AppSpec([value])
     if isinstance(value, list | tuple) and value and all(isinstance(a, Agent) for a in value):
-        return list(value)  # type: ignore[arg-type]
+        return AppSpec(list(value))  # type: ignore[arg-type]
     raise ConfigurationError(f"--app {spec} is not a Threadline app, an Agent or a list of agents")
+
+
+def choose_store(db: str | None, app: AppSpec) -> Store | str:
+    """The store a command runs on: a `Threadline` app's own, else `db` (--db or
+    THREADLINE_DB), else `threadline.db`. A `db` that names another store than the app's is
+    refused rather than one of them being picked: threads would be split between the two."""
+    if app.store is None:
+        return db or DEFAULT_DB
+    if db is None or _same_store(open_store(db), app.store):
+        return app.store
+    raise ConfigurationError(
+        f"the --app Threadline app keeps its threads in {app.store!r}, but --db (or "
+        "THREADLINE_DB) names another store: leave --db out to use the app's store, or "
+        "give --app the agents instead of the app"
+    )
+
+
+def _same_store(given: Store, own: Store) -> bool:
+    if isinstance(given, SQLiteStore):
+        return isinstance(own, SQLiteStore) and (
+            (given.in_memory and own.in_memory) or given.path.resolve() == own.path.resolve()
+        )
+    from threadline.store import PostgresStore
+
+    return (
+        isinstance(given, PostgresStore)
+        and isinstance(own, PostgresStore)
+        and (given.url, given.schema) == (own.url, own.schema)
+    )

@@ -18,7 +18,7 @@ from ._humans import answer_pending
 from ._model_spec import load_model
 from ._render import Activity, TurnPrinter, make_console
 from ._session import build_app, load_weights, open_thread, stream_events, stream_turn
-from ._settings import Settings
+from ._settings import Settings, pass_settings
 
 _EXIT_COMMANDS = frozenset({"/exit", "/quit"})
 _COMMAND = re.compile(r"^/\w+$")
@@ -28,7 +28,7 @@ _HELP = "/exit or /quit (or Ctrl-D) leaves · Ctrl-C stops a reply · /help show
 @click.command()
 @click.option("--thread", "thread_id", metavar="ID", help="Resume this thread.")
 @click.option("--user", "user_id", metavar="USER", help="The user a new thread belongs to.")
-@click.pass_obj
+@pass_settings
 def chat(settings: Settings, thread_id: str | None, user_id: str | None) -> None:
     """Chat with the assistant (it has a clock and a calculator).
 

@@ -12,7 +12,7 @@ from threadline.types import ApprovalDecision
 from ._model_spec import load_model
 from ._render import Activity, TurnPrinter, make_console
 from ._session import build_app, load_weights, stream_events
-from ._settings import Settings
+from ._settings import Settings, pass_settings
 
 
 def _decide_command(decision: ApprovalDecision) -> click.Command:
@@ -32,7 +32,7 @@ def _decide_command(decision: ApprovalDecision) -> click.Command:
         is_flag=True,
         help="Only record the decision; the turn continues wherever it is resumed.",
     )
-    @click.pass_obj
+    @pass_settings
     def command(
         settings: Settings,
         thread_id: str,

@@ -17,20 +17,12 @@ from ._chat import chat
 from ._decide import approve, deny
 from ._run import run
 from ._serve import serve
-from ._settings import DEFAULT_DB, DEFAULT_MODEL, Settings
+from ._settings import Settings, current_settings, pass_settings
 from ._threads import threads
 from ._worker import worker
 
 _INTERRUPTED_EXIT_CODE = 130
 _BROKEN_PIPE_EXIT_CODE = 141
-
-_MODEL_HELP = (
-    "The model of the assistant: local (the bundled SmolLM2), local:PATH.gguf, "
-    "openai:MODEL (Responses API), openai-chat:MODEL (Chat Completions; add @BASE_URL for "
-    "any OpenAI-compatible server), anthropic:MODEL. For tests and custom backends, "
-    "py:package.module:attribute loads a threadline Model object, or a zero-argument "
-    "callable returning one."
-)
 
 
 class _Group(click.Group):
@@ -51,8 +43,8 @@ class _Group(click.Group):
             click.secho("interrupted", err=True, fg="yellow")
             ctx.exit(_INTERRUPTED_EXIT_CODE)
         except Exception as exc:
-            settings = ctx.obj
-            debug = isinstance(settings, Settings) and settings.debug
+            settings = current_settings(ctx)
+            debug = settings is not None and settings.debug
             if debug:
                 traceback.print_exc()
             message = (
@@ -68,45 +60,16 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--db",
-    default=DEFAULT_DB,
-    show_default=True,
-    envvar="THREADLINE_DB",
-    show_envvar=True,
-    metavar="PATH",
-    help="Where threads are kept: a SQLite file, or a postgresql:// URL (with "
-    "?schema=NAME to use a schema of its own).",
-)
-@click.option(
-    "--model",
-    "model_spec",
-    default=DEFAULT_MODEL,
-    show_default=True,
-    envvar="THREADLINE_MODEL",
-    show_envvar=True,
-    metavar="SPEC",
-    help=_MODEL_HELP,
-)
-@click.option(
-    "--app",
-    "app_spec",
-    envvar="THREADLINE_APP",
-    show_envvar=True,
-    metavar="MODULE:ATTR",
-    help="Run these agents instead of the demo assistant: a Threadline app, an Agent "
-    "or a list of agents, named as package.module:attribute.",
-)
-@click.option("--debug", is_flag=True, help="Show the full traceback when something fails.")
 @click.version_option(__version__, "--version", prog_name="threadline")
-@click.pass_context
-def cli(ctx: click.Context, db: str, model_spec: str, app_spec: str | None, debug: bool) -> None:
+@pass_settings
+def cli(settings: Settings) -> None:
     """threadline: durable threads for AI agents.
 
     Chat with the built-in assistant, run single turns, and read the stored threads. Works
-    offline on the bundled local model; everything is kept in one SQLite file.
+    offline on the bundled local model; everything is kept in one SQLite file. The options
+    below are accepted after the subcommand too (`threadline run --db x.db ...`), where
+    they win over the same option given before it.
     """
-    ctx.obj = Settings(db=db, model_spec=model_spec, debug=debug, app_spec=app_spec)
 
 
 cli.add_command(chat)

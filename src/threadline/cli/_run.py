@@ -14,7 +14,7 @@ from ._humans import pending_lines
 from ._model_spec import load_model
 from ._render import Activity, EventPrinter, TurnPrinter, make_console
 from ._session import build_app, load_weights, open_thread, stream_turn
-from ._settings import Settings
+from ._settings import Settings, pass_settings
 
 
 @click.command()
@@ -31,7 +31,7 @@ from ._settings import Settings
     is_flag=True,
     help="Print every event as one JSON line (for jq) instead of the reply.",
 )
-@click.pass_obj
+@pass_settings
 def run(
     settings: Settings, prompt: str, thread_id: str | None, user_id: str | None, events: bool
 ) -> None:

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import click
 
-from threadline import Threadline
-
-from ._app_spec import load_agents
 from ._model_spec import load_model
-from ._settings import Settings
+from ._session import build_app
+from ._settings import Settings, pass_settings
 
 _KEYS_ENV = "THREADLINE_API_KEYS"
 _SHUTDOWN_SECONDS = 5
 
 
 @click.command()
-@click.argument("app_spec", metavar="[APP]", required=False)
+@click.argument("app_name", metavar="[APP]", required=False)
 @click.option(
     "--host",
     default="127.0.0.1",
@@ -26,13 +25,6 @@ _SHUTDOWN_SECONDS = 5
 )
 @click.option(
     "--port", default=8321, show_default=True, type=click.IntRange(0, 65535), help="The TCP port."
-)
-@click.option("--db", metavar="PATH", help="The SQLite database (default: the global --db).")
-@click.option(
-    "--model",
-    "model_spec",
-    metavar="SPEC",
-    help="The model of agents that name none (default: the global --model).",
 )
 @click.option(
     "--api-key",
@@ -57,14 +49,12 @@ _SHUTDOWN_SECONDS = 5
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     help="How much the server logs (never message content).",
 )
-@click.pass_obj
+@pass_settings
 def serve(
     settings: Settings,
-    app_spec: str | None,
+    app_name: str | None,
     host: str,
     port: int,
-    db: str | None,
-    model_spec: str | None,
     api_keys: tuple[str, ...],
     workers: int | None,
     log_level: str,
@@ -85,12 +75,10 @@ def serve(
         k.strip() for k in os.environ.get(_KEYS_ENV, "").split(",") if k.strip()
     ]
     config = ServerConfig(host=host, port=port, api_keys=keys, workers=workers)
-    agents = load_agents(app_spec or settings.app_spec)
-    model = load_model(model_spec or settings.model_spec)
-    app = Threadline(
-        agents=agents,
-        store=db or settings.db,
-        model=model,
+    settings = replace(settings, app_spec=app_name or settings.app_spec)
+    app = build_app(
+        settings,
+        load_model(settings.model_spec),
         recovery_interval=config.recovery_interval,
         run_turns=workers != 0,
     )

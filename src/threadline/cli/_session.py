@@ -7,14 +7,17 @@ from typing import Any
 
 from threadline import Model, Thread, Threadline, TurnResult, TurnStream
 
-from ._app_spec import load_agents
+from ._app_spec import choose_store, load_app
 from ._render import Activity, EventPrinter, TurnPrinter
 from ._settings import Settings
 
 
 def build_app(settings: Settings, model: Model | str, **options: Any) -> Threadline:
+    """The app a command runs: the `--app` agents (or the demo assistant) on the store
+    `choose_store` picks."""
+    app = load_app(settings.app_spec)
     return Threadline(
-        agents=load_agents(settings.app_spec), store=settings.db, model=model, **options
+        agents=app.agents, store=choose_store(settings.db, app), model=model, **options
     )
 
 

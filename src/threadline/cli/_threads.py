@@ -8,18 +8,19 @@ from collections.abc import Awaitable, Callable
 
 import click
 
-from threadline import ConfigurationError, Threadline
+from threadline import ConfigurationError, SQLiteStore, Threadline
 
 from ._humans import pending_lines
 from ._render import make_console, print_transcript, threads_table, to_json
 from ._session import build_app
-from ._settings import Settings
+from ._settings import Settings, pass_settings
 
 _STATUSES = ("idle", "active", "awaiting_input", "archived")
 
 
 @click.group()
-def threads() -> None:
+@pass_settings
+def threads(settings: Settings) -> None:
     """List and read the stored threads."""
 
 
@@ -38,7 +39,7 @@ def threads() -> None:
     help="How many threads to show.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.pass_obj
+@pass_settings
 def list_threads(
     settings: Settings, user_id: str | None, status: str | None, limit: int, as_json: bool
 ) -> None:
@@ -67,7 +68,7 @@ def list_threads(
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the thread, its turns and its items as JSON."
 )
-@click.pass_obj
+@pass_settings
 def show_thread(settings: Settings, thread_id: str, as_json: bool) -> None:
     """Show a thread's transcript: every item in order, and each turn's status and usage."""
 
@@ -107,15 +108,17 @@ def show_thread(settings: Settings, thread_id: str, as_json: bool) -> None:
 
 
 def _with_app(settings: Settings, read: Callable[[Threadline], Awaitable[None]]) -> None:
-    if not settings.db_exists():
+    # Reading runs no turn, so the model spec is handed over unresolved and never loaded.
+    app = build_app(settings, settings.model_spec)
+    store = app.store
+    if isinstance(store, SQLiteStore) and not store.in_memory and not store.path.exists():
         raise ConfigurationError(
-            f"no database at {settings.db}: start a conversation with "
+            f"no database at {store.path}: start a conversation with "
             "`threadline chat`, or pass --db PATH"
         )
 
     async def main() -> None:
-        # Reading runs no turn, so the model spec is handed over unresolved and never loaded.
-        async with build_app(settings, settings.model_spec) as app:
+        async with app:
             await read(app)
 
     asyncio.run(main())

@@ -11,11 +11,11 @@ import click
 from ._model_spec import load_model
 from ._render import make_console
 from ._session import build_app
-from ._settings import Settings
+from ._settings import Settings, pass_settings
 
 
 @click.command()
-@click.argument("app_spec", metavar="[APP]", required=False)
+@click.argument("app_name", metavar="[APP]", required=False)
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 1000),
@@ -39,20 +39,20 @@ from ._settings import Settings
     show_default=True,
     help="On SIGTERM, seconds running turns may take to finish before being handed back.",
 )
-@click.pass_obj
+@pass_settings
 def worker(
     settings: Settings,
-    app_spec: str | None,
+    app_name: str | None,
     concurrency: int,
     lease_seconds: float,
     grace_seconds: float,
 ) -> None:
     """Claim and run work from the store until SIGTERM or Ctrl-C: new and queued turns,
     approved turns, due timers, and turns whose process died. APP (module:attribute)
-    names the agents, as --app does. On SIGTERM, running turns may finish for a few
-    seconds; the others are handed back for another worker to continue."""
-    if app_spec is not None:
-        settings = replace(settings, app_spec=app_spec)
+    names the agents, as --app does; a Threadline app runs on its own store. On SIGTERM,
+    running turns may finish for a few seconds; the others are handed back for another
+    worker to continue."""
+    settings = replace(settings, app_spec=app_name or settings.app_spec)
     asyncio.run(_work(settings, concurrency, lease_seconds, grace_seconds))
 
 
@@ -67,7 +67,7 @@ async def _work(
         loop.add_signal_handler(signum, stop.set)
     app = build_app(settings, model, lease_seconds=lease_seconds, shutdown_grace=grace_seconds)
     async with app:
-        err.print(f"worker on {settings.db}, concurrency {concurrency}", style="dim", markup=False)
+        err.print(f"worker on {app.store!r}, concurrency {concurrency}", style="dim", markup=False)
         await app.work(concurrency=concurrency, stop=stop)
         err.print(
             "stopping: letting running turns finish, handing back the rest",

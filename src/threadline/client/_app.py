@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from threadline import Agent
+from threadline import Agent, ThreadList
 from threadline.server.codex._wire import thread_from_wire
 from threadline.types import ThreadStatus
 
@@ -14,12 +13,8 @@ from ._stream import RemoteSubscription, RemoteTurnStream, Router, route
 from ._thread import RemoteThread
 
 
-@dataclass(frozen=True, kw_only=True)
-class RemoteThreadList:
-    """One page of threads, newest first. Pass `next_cursor` to get the next page."""
-
-    threads: list[RemoteThread]
-    next_cursor: str | None
+class RemoteThreadList(ThreadList[RemoteThread]):
+    """One page of the server's threads, newest first; the same sequence as `ThreadList`."""
 
 
 class RemoteThreadManager:

@@ -162,10 +162,11 @@ class Connection:
             with contextlib.suppress(ConnectionClosed):
                 await socket.send(orjson.dumps({"method": method, "params": params}).decode())
 
-    def spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _read(self, socket: ClientConnection) -> None:
         try:

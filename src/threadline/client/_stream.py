@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,7 +141,9 @@ def route(router: Router, params: dict[str, Any]) -> None:
 
 class RemoteSubscription:
     """Every event of one thread from now on, whichever client or process makes it.
-    `close()` ends the iteration."""
+    `close()` ends the iteration. Awaiting it returns it once the server has taken the
+    subscription (or the connection dropped: it is taken again after the reconnect);
+    `async with` closes it at the end of the block."""
 
     def __init__(self, connection: Connection, thread_id: str, buffer: int, router: Router) -> None:
         self._connection = connection
@@ -154,6 +156,7 @@ class RemoteSubscription:
         self._last_index = 0
         self.closed = False
         self.overflowed = False
+        self.leaving: asyncio.Task[Any] | None = None  # telling the server, after close()
         router[self.subscription_id] = self._deliver
         connection.follow(self)
         self._started = asyncio.get_running_loop().create_task(self._subscribe(None))
@@ -196,7 +199,7 @@ class RemoteSubscription:
         self._router.pop(self.subscription_id, None)
         self._connection.unfollow(self)
         if not self._connection.closed:
-            self._connection.spawn(self._unsubscribe())
+            self.leaving = self._connection.spawn(self._unsubscribe())
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -207,6 +210,21 @@ class RemoteSubscription:
             await self._connection.request(
                 "threadline/unsubscribe", {"subscriptionId": self.subscription_id}
             )
+
+    def __await__(self) -> Generator[Any, None, RemoteSubscription]:
+        return self._subscribed().__await__()
+
+    async def _subscribed(self) -> RemoteSubscription:
+        # `wait`, not `await`: a caller that stops waiting must not cancel the request, and a
+        # request cut off by `close()` is no error of the caller's.
+        await asyncio.wait({self._started})
+        return self
+
+    async def __aenter__(self) -> RemoteSubscription:
+        return await self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -252,16 +253,20 @@ class RemoteThread:
 
     def subscribe(self, *, buffer: int = DEFAULT_BUFFER) -> RemoteSubscription:
         """Receive every event of this thread from now on, including turns other clients
-        start. Iterate it with `async for`."""
+        start. The subscription is an async iterator, awaitable (once the server has taken
+        it) and an async context manager that closes it."""
         subscription = self._app.subscription(self.id, buffer)
         self._subscriptions.append(subscription)
         return subscription
 
-    def unsubscribe(self) -> None:
-        """End every subscription made through this handle."""
+    def unsubscribe(self) -> asyncio.Future[None]:
+        """End every subscription made through this handle, at once; awaiting the result
+        waits until the server has let them go."""
         for subscription in self._subscriptions:
             subscription.close()
+        leaving = [s.leaving for s in self._subscriptions if s.leaving is not None]
         self._subscriptions.clear()
+        return asyncio.ensure_future(_all_done(leaving))
 
     # -- changing ----------------------------------------------------------------------------
 
@@ -278,7 +283,7 @@ class RemoteThread:
 
     async def delete(self) -> bool:
         """Delete the thread and everything stored for it."""
-        self.unsubscribe()
+        await self.unsubscribe()
         return bool((await self._call("delete"))["deleted"])
 
     async def set_metadata(self, metadata: dict[str, Any]) -> ThreadRecord:
@@ -306,6 +311,11 @@ def _input_to_wire(value: TurnInput) -> Any:
     if isinstance(value, str | dict):
         return value
     return [part_to_dict(p) if isinstance(p, TextPart | ImagePart | FilePart) else p for p in value]
+
+
+async def _all_done(tasks: list[asyncio.Task[Any]]) -> None:
+    if tasks:  # cut off when the client closes: the server lets them go with the connection
+        await asyncio.wait(tasks)
 
 
 async def _consume(stream: RemoteTurnStream) -> TurnResult:

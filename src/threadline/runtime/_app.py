@@ -32,7 +32,9 @@ class Threadline:
 
     Args:
         agents: at least one; the first is the default for new threads.
-        store: a `Store`, a SQLite path or a `sqlite:///` URL; default `./threadline.db`.
+        store: a `Store`, a SQLite path, a `sqlite:///` URL, a `postgresql://` URL, or
+            `":memory:"` (a database of this app's own, gone when it closes); default
+            `./threadline.db`.
         model: the model of agents that name none: a spec such as `"local"` or a `Model`.
         history_cache_threads: how many recently run threads keep their history in memory.
         lease_seconds: how long a turn's lease lasts without a heartbeat; another process

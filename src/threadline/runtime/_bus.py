@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
+from typing import Any
 
 from threadline.types import Event
 
@@ -61,7 +62,13 @@ class Channel:
 
 class Subscription(Channel):
     """Every event of one thread from now on, whichever turn or process-local handle makes
-    it. `close()` ends the iteration."""
+    it. Iterate it with `async for`; `close()` ends the iteration. Awaiting it returns it
+    once it receives events (at once, in-process); `async with` closes it at the end of the
+    block.
+
+        async with thread.subscribe() as events:
+            async for event in events: ...
+    """
 
     def __init__(self, bus: EventBus, thread_id: str, buffer: int) -> None:
         super().__init__(buffer)
@@ -70,6 +77,18 @@ class Subscription(Channel):
 
     def _on_close(self) -> None:
         self._bus.remove(self)
+
+    def __await__(self) -> Generator[Any, None, Subscription]:
+        return self._subscribed().__await__()
+
+    async def _subscribed(self) -> Subscription:
+        return self
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class EventBus:

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from threadline.types import NotFoundError, ThreadRecord, ThreadStatus, check_metadata, new_id
 
@@ -10,13 +11,33 @@ from ._agent import Agent
 from ._engine import Engine
 from ._thread import Thread
 
+ThreadT = TypeVar("ThreadT")
+
 
 @dataclass(frozen=True, kw_only=True)
-class ThreadList:
-    """One page of threads, newest first. Pass `next_cursor` to get the next page."""
+class ThreadList(Sequence[ThreadT], Generic[ThreadT]):
+    """One page of threads, newest first: iterate it, index it, take its `len`; pass
+    `next_cursor` to `list(cursor=...)` for the next page (None after the last).
 
-    threads: list[Thread]
+        page = await app.threads.list(user_id="me")
+        for thread in page: print(thread.id)
+    """
+
+    threads: list[ThreadT]
     next_cursor: str | None
+
+    def __iter__(self) -> Iterator[ThreadT]:
+        return iter(self.threads)
+
+    def __len__(self) -> int:
+        return len(self.threads)
+
+    @overload
+    def __getitem__(self, index: int) -> ThreadT: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[ThreadT]: ...
+    def __getitem__(self, index: int | slice) -> ThreadT | list[ThreadT]:
+        return self.threads[index]
 
 
 class ThreadManager:
@@ -71,8 +92,9 @@ class ThreadManager:
         status: ThreadStatus | None = None,
         limit: int = 20,
         cursor: str | None = None,
-    ) -> ThreadList:
-        """Threads newest first; archived ones only when `status="archived"`."""
+    ) -> ThreadList[Thread]:
+        """Threads newest first; archived ones only when `status="archived"`. The page is a
+        sequence of `Thread`s with a `next_cursor`."""
         page = await self._engine.store.list_threads(
             user_id=user_id, status=status, limit=limit, cursor=cursor
         )

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from threadline.types import ConfigurationError
 
+from ._bus import Subscription
 from ._manager import ThreadList, ThreadManager
 from ._thread import Thread
 
@@ -71,29 +72,32 @@ class _SyncProxy:
         if name.startswith("_") or name not in public_operations(self._target_class):
             raise AttributeError(name)
         value = getattr(self._target, name)
-        if not callable(value):
-            return value
-        return self._wrap_callable(value)
+        return _blocking(value, self._portal) if callable(value) else value
 
-    def _wrap_callable(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            result = fn(*args, **kwargs)
-            if inspect.isawaitable(result):
-                result = self._portal.call(result)
-            elif hasattr(result, "__anext__"):
-                return _SyncIterator(result, self._portal)
-            return _wrap(result, self._portal)
 
-        call.__name__ = getattr(fn, "__name__", "call")
-        call.__doc__ = fn.__doc__
-        return call
+def _blocking(fn: Callable[..., Any], portal: _Portal) -> Callable[..., Any]:
+    """`fn` called on the portal's loop (awaiting what it returns), its result wrapped."""
+
+    async def on_loop(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        result = fn(*args, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return _wrap(portal.call(on_loop(args, kwargs)), portal)
+
+    call.__name__ = getattr(fn, "__name__", "call")
+    call.__doc__ = fn.__doc__
+    return call
 
 
 class _SyncIterator:
-    """A sync view of an async iterator (a turn stream or a subscription)."""
+    """A sync view of an async iterator (a turn stream or a subscription); its methods block."""
 
     def __init__(self, target: Any, portal: _Portal) -> None:
         self._target = target
+        self._portal = portal
         self._iterator = portal.iterate(target)
 
     def __iter__(self) -> Iterator[Any]:
@@ -103,7 +107,18 @@ class _SyncIterator:
         return next(self._iterator)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._target, name)
+        value = getattr(self._target, name)
+        return _blocking(value, self._portal) if callable(value) else value
+
+
+class _SyncSubscription(_SyncIterator):
+    """A sync view of a subscription: `with` closes it at the end of the block."""
+
+    def __enter__(self) -> _SyncSubscription:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._portal.call(self._target.__aexit__(*exc_info))
 
 
 class SyncThread(_SyncProxy):
@@ -119,12 +134,15 @@ class SyncThreadManager(_SyncProxy):
 
 
 def _wrap(value: Any, portal: _Portal) -> Any:
+    if isinstance(value, Subscription):
+        return _SyncSubscription(value, portal)
+    if hasattr(value, "__anext__"):
+        return _SyncIterator(value, portal)
     if isinstance(value, Thread):
         return SyncThread(value, portal)
     if isinstance(value, ThreadList):
         return ThreadList(
-            threads=[SyncThread(t, portal) for t in value.threads],  # type: ignore[misc]
-            next_cursor=value.next_cursor,
+            threads=[_wrap(t, portal) for t in value.threads], next_cursor=value.next_cursor
         )
     return value
 

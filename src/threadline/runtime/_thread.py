@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
@@ -345,16 +346,29 @@ class Thread:
 
     def subscribe(self, *, buffer: int = DEFAULT_BUFFER) -> Subscription:
         """Receive every event of this thread from now on, including turns this handle did
-        not start (a queued input, another handle). Iterate it with `async for`."""
+        not start (a queued input, another handle). A reader more than `buffer` events
+        behind is dropped (`overflowed`). The subscription is an async iterator, awaitable
+        and an async context manager that closes it.
+
+            events = await thread.subscribe()
+            async for event in events: ...
+        """
         subscription = self._engine.bus.subscribe(self.id, buffer)
         self._subscriptions.append(subscription)
         return subscription
 
-    def unsubscribe(self) -> None:
-        """End every subscription made through this handle."""
+    def unsubscribe(self) -> asyncio.Future[None]:
+        """End every subscription made through this handle, at once; their iterations end
+        after the events already received. Awaiting the result is optional.
+
+            await thread.unsubscribe()
+        """
         for subscription in self._subscriptions:
             subscription.close()
         self._subscriptions.clear()
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
 
     # -- changing ----------------------------------------------------------------------------
 
@@ -379,7 +393,7 @@ class Thread:
     async def delete(self) -> bool:
         """Delete the thread and everything stored for it."""
         self._refuse_if_running("delete")
-        self.unsubscribe()
+        await self.unsubscribe()
         self._engine.history.drop(self.id)
         return await self._engine.store.delete_thread(self.id)
 

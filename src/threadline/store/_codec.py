@@ -1,12 +1,15 @@
-"""Rows <-> records. Shared by every SQL store so that both store the same JSON."""
+"""Rows <-> records. Shared by every SQL store so that both store the same JSON, and read
+what they cannot decode the same way."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 import orjson
 
 from threadline.types import (
+    CorruptDataError,
     Event,
     InboxEntry,
     InvalidInputError,
@@ -40,6 +43,50 @@ def check_text(**fields: str | None) -> None:
 
 def loads(text: str | bytes | None) -> Any:
     return None if text is None else orjson.loads(text)
+
+
+Row = tuple[Any, ...]
+T = TypeVar("T")
+
+# What reading a row that threadline did not write can raise: invalid JSON (a ValueError), a
+# missing or mistyped field, an unknown item type, a value the records refuse.
+_UNREADABLE = (ValueError, TypeError, LookupError, AttributeError, InvalidInputError)
+
+
+class Decoder(Generic[T]):
+    """Reads the rows of one table into records. A row it cannot read raises
+    `CorruptDataError` naming the table and the row, never what the row holds."""
+
+    def __init__(
+        self, table: str, row_id: Callable[[Row], object], decode: Callable[[Row], T]
+    ) -> None:
+        self.table = table
+        self._row_id = row_id
+        self._decode = decode
+
+    def __call__(self, row: Row) -> T:
+        try:
+            return self._decode(row)
+        except _UNREADABLE as exc:
+            reason = (
+                "holds invalid JSON"
+                if isinstance(exc, orjson.JSONDecodeError)
+                else f"is not what threadline stores ({type(exc).__name__})"
+            )
+            # Not chained: the driver's and pydantic's messages quote the content.
+            raise self.corrupt(row, reason) from None
+
+    def corrupt(self, row: Row, reason: str) -> CorruptDataError:
+        """The error for `row` (whose values may be undecoded bytes) and what is wrong."""
+        text = tuple(v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in row)
+        shown = str(self._row_id(text))
+        return CorruptDataError(
+            f"the {self.table} row {shown[:100]} cannot be read: it {reason}. The database was "
+            "changed outside threadline or is damaged: restore it from a backup, or delete "
+            "the row",
+            table=self.table,
+            row_id=shown[:100],
+        )
 
 
 THREAD_COLUMNS = (
@@ -92,7 +139,7 @@ def thread_row(t: ThreadRecord) -> tuple[Any, ...]:
     )
 
 
-def thread_from_row(r: tuple[Any, ...]) -> ThreadRecord:
+def _thread_record(r: Row) -> ThreadRecord:
     return ThreadRecord(
         thread_id=r[0],
         key=r[1],
@@ -115,6 +162,9 @@ def thread_from_row(r: tuple[Any, ...]) -> ThreadRecord:
         lease_expires_at=r[18],
         wake_at=r[19],
     )
+
+
+thread_from_row = Decoder("threads", lambda r: r[0], _thread_record)
 
 
 TURN_COLUMNS = (
@@ -155,7 +205,7 @@ def turn_row(t: TurnRecord) -> tuple[Any, ...]:
     )
 
 
-def turn_from_row(r: tuple[Any, ...]) -> TurnRecord:
+def _turn_record(r: Row) -> TurnRecord:
     return TurnRecord(
         turn_id=r[0],
         thread_id=r[1],
@@ -173,6 +223,9 @@ def turn_from_row(r: tuple[Any, ...]) -> TurnRecord:
         cancel_requested=bool(r[13]),
         options=loads(r[14]),
     )
+
+
+turn_from_row = Decoder("turns", lambda r: r[0], _turn_record)
 
 
 ITEM_COLUMNS = "thread_id, seq, item_id, turn_id, type, status, call_id, content, created_at"
@@ -202,7 +255,7 @@ def item_row(i: Item) -> tuple[Any, ...]:
     )
 
 
-def item_from_row(r: tuple[Any, ...]) -> Item:
+def _item_record(r: Row) -> Item:
     return Item(
         thread_id=r[0],
         seq=r[1],
@@ -212,6 +265,9 @@ def item_from_row(r: tuple[Any, ...]) -> Item:
         payload=payload_from_dict(r[4], orjson.loads(r[7])),
         created_at=r[8],
     )
+
+
+item_from_row = Decoder("items", lambda r: r[2], _item_record)
 
 
 EVENT_COLUMNS = "thread_id, seq, turn_id, item_id, type, params, created_at"
@@ -240,10 +296,13 @@ def event_row(e: Event, created_at: float) -> tuple[Any, ...]:
     return (e.thread_id, e.seq, e.turn_id, e.item_id, e.type, params, created_at)
 
 
-def event_from_row(r: tuple[Any, ...]) -> Event:
+def _event_record(r: Row) -> Event:
     """An event from a row of `events_with_items()`."""
     params = {"item": item_from_row(r[7:]).to_dict()} if r[5] == ITEM_REFERENCE else loads(r[5])
     return Event(thread_id=r[0], seq=r[1], turn_id=r[2], item_id=r[3], type=r[4], params=params)
+
+
+event_from_row = Decoder("events", lambda r: f"{r[0]} seq {r[1]}", _event_record)
 
 
 INBOX_COLUMNS = "entry_id, thread_id, position, input, sender, client_key, created_at, kind"
@@ -273,7 +332,7 @@ def inbox_row(e: InboxEntry) -> tuple[Any, ...]:
     )
 
 
-def inbox_from_row(r: tuple[Any, ...]) -> InboxEntry:
+def _inbox_record(r: Row) -> InboxEntry:
     return InboxEntry(
         entry_id=r[0],
         thread_id=r[1],
@@ -284,6 +343,9 @@ def inbox_from_row(r: tuple[Any, ...]) -> InboxEntry:
         created_at=r[6],
         kind=r[7],
     )
+
+
+inbox_from_row = Decoder("inbox", lambda r: r[0], _inbox_record)
 
 
 TIMER_COLUMNS = "timer_id, thread_id, due_at, kind, input, status, created_at, fired_at"
@@ -307,7 +369,7 @@ def timer_row(t: TimerRecord) -> tuple[Any, ...]:
     )
 
 
-def timer_from_row(r: tuple[Any, ...]) -> TimerRecord:
+def _timer_record(r: Row) -> TimerRecord:
     return TimerRecord(
         timer_id=r[0],
         thread_id=r[1],
@@ -318,3 +380,6 @@ def timer_from_row(r: tuple[Any, ...]) -> TimerRecord:
         created_at=r[6],
         fired_at=r[7],
     )
+
+
+timer_from_row = Decoder("timers", lambda r: r[0], _timer_record)

@@ -17,7 +17,8 @@ def open_store(spec: str | Path | Store | None) -> Store:
     """A store from a path, a `sqlite:///path` URL, a `postgresql://` URL, or a `Store` object
     (returned as is). A PostgreSQL URL may name the schema to use: `...?schema=NAME`.
 
-    `None` means `threadline.db` in the current folder.
+    `None` means `threadline.db` in the current folder; `":memory:"` (or `sqlite:///:memory:`)
+    a SQLite database in memory, a new one for each store.
     """
     if spec is None:
         return SQLiteStore("threadline.db")

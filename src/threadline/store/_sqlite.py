@@ -4,8 +4,9 @@ import functools
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from threadline.types import (
     Event,
@@ -22,6 +23,7 @@ from threadline.types import (
 
 from . import _codec as codec
 from . import _sqlite_ops as ops  # pyright: ignore[reportPrivateUsage]
+from ._sqlite_reads import rows, select, select_one
 from ._sqlite_schema import migrate
 from ._sqlite_writer import SQLiteWriter
 from ._writes import (
@@ -39,6 +41,8 @@ from ._writes import (
 )
 
 Synchronous = Literal["NORMAL", "FULL"]
+T = TypeVar("T")
+MEMORY = ":memory:"
 
 
 class SQLiteStore:
@@ -46,7 +50,8 @@ class SQLiteStore:
 
     Writes go through one writer thread that group-commits; reads run on the caller's thread
     with a connection of its own. `synchronous="NORMAL"` survives process crashes; `"FULL"`
-    also survives power loss.
+    also survives power loss. `":memory:"` keeps a database of its own in memory, gone on
+    `close()` (tests, notebooks, stateless runs); there the writer's connection also reads.
 
         store = SQLiteStore("threadline.db")
         async with tl.Threadline(agents=[agent], store=store) as app: ...
@@ -62,6 +67,7 @@ class SQLiteStore:
             raise InvalidInputError("synchronous must be 'NORMAL' or 'FULL'")
         self.path = Path(path)
         self.synchronous = synchronous
+        self.in_memory = str(path) == MEMORY
         self._writer: SQLiteWriter | None = None
         self._readers = threading.local()
         self._reader_connections: list[sqlite3.Connection] = []
@@ -76,6 +82,8 @@ class SQLiteStore:
         conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=30.0
         )
+        if self.in_memory:  # a database of this connection's own: no journal file, no waiting
+            return conn
         # Switching a new file to WAL does not wait on the busy timeout: processes opening
         # the same new database at once take turns here.
         for attempt in range(100):
@@ -98,7 +106,7 @@ class SQLiteStore:
     async def open(self) -> None:
         if self._writer is not None:
             return
-        if self.path.parent and not self.path.parent.exists():
+        if not self.in_memory and not self.path.parent.exists():
             raise InvalidInputError(
                 f"the folder of the database does not exist: {self.path.parent}"
             )
@@ -142,6 +150,20 @@ class SQLiteStore:
             raise StoreError("the store is not open: use `async with` or call `await open()`")
         return await self._writer.submit(fn)
 
+    async def _reading(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self.in_memory:
+            # Only the writer's connection holds the database: a read joins its next group
+            # and answers once that group has committed, so, as on a file, no caller sees a
+            # write that is not committed.
+            return await self._write(fn)
+        return fn(self._read())
+
+    async def _all(self, sql: str, params: tuple[Any, ...], decode: codec.Decoder[T]) -> list[T]:
+        return await self._reading(lambda conn: select(conn, sql, params, decode))
+
+    async def _one(self, sql: str, params: tuple[Any, ...], decode: codec.Decoder[T]) -> T | None:
+        return await self._reading(lambda conn: select_one(conn, sql, params, decode))
+
     # -- threads -----------------------------------------------------------------------------
 
     async def create_thread(self, thread: ThreadRecord) -> ThreadRecord:
@@ -149,12 +171,14 @@ class SQLiteStore:
 
         def write(conn: sqlite3.Connection) -> ThreadRecord:
             if thread.key is not None:
-                row = conn.execute(
+                existing = select_one(
+                    conn,
                     f"SELECT {codec.THREAD_COLUMNS} FROM threads WHERE key = ? AND user_id IS ?",
                     (thread.key, thread.user_id),
-                ).fetchone()
-                if row is not None:
-                    return codec.thread_from_row(row)
+                    codec.thread_from_row,
+                )
+                if existing is not None:
+                    return existing
             conn.execute(
                 f"INSERT INTO threads ({codec.THREAD_COLUMNS}) VALUES "
                 f"({codec.THREAD_PLACEHOLDERS})",
@@ -165,14 +189,11 @@ class SQLiteStore:
         return await self._write(write)
 
     async def get_thread(self, thread_id: str) -> ThreadRecord | None:
-        row = (
-            self._read()
-            .execute(
-                f"SELECT {codec.THREAD_COLUMNS} FROM threads WHERE thread_id = ?", (thread_id,)
-            )
-            .fetchone()
+        return await self._one(
+            f"SELECT {codec.THREAD_COLUMNS} FROM threads WHERE thread_id = ?",
+            (thread_id,),
+            codec.thread_from_row,
         )
-        return None if row is None else codec.thread_from_row(row)
 
     async def list_threads(
         self,
@@ -199,33 +220,26 @@ class SQLiteStore:
             clauses.append("(created_at, thread_id) < (?, ?)")
             params += [created_at, thread_id]
         where = " AND ".join(clauses)
-        rows = (
-            self._read()
-            .execute(
-                f"SELECT {codec.THREAD_COLUMNS} FROM threads WHERE {where} "
-                "ORDER BY created_at DESC, thread_id DESC LIMIT ?",
-                (*params, limit + 1),
-            )
-            .fetchall()
+        found = await self._all(
+            f"SELECT {codec.THREAD_COLUMNS} FROM threads WHERE {where} "
+            "ORDER BY created_at DESC, thread_id DESC LIMIT ?",
+            (*params, limit + 1),
+            codec.thread_from_row,
         )
-        threads = [codec.thread_from_row(r) for r in rows[:limit]]
+        threads = found[:limit]
         next_cursor = None
-        if len(rows) > limit:
+        if len(found) > limit:
             last = threads[-1]
             next_cursor = f"{last.created_at!r}~{last.thread_id}"
         return ThreadPage(threads=threads, next_cursor=next_cursor)
 
     async def find_open_thread(self, *, user_id: str, agent: str) -> ThreadRecord | None:
-        row = (
-            self._read()
-            .execute(
-                f"SELECT {codec.THREAD_COLUMNS} FROM threads WHERE user_id = ? AND agent = ? "
-                "AND status != 'archived' ORDER BY created_at DESC, thread_id DESC LIMIT 1",
-                (user_id, agent),
-            )
-            .fetchone()
+        return await self._one(
+            f"SELECT {codec.THREAD_COLUMNS} FROM threads WHERE user_id = ? AND agent = ? "
+            "AND status != 'archived' ORDER BY created_at DESC, thread_id DESC LIMIT 1",
+            (user_id, agent),
+            codec.thread_from_row,
         )
-        return None if row is None else codec.thread_from_row(row)
 
     async def update_thread(self, thread_id: str, update: ThreadUpdate) -> ThreadRecord:
         changes = update.changes()
@@ -247,10 +261,14 @@ class SQLiteStore:
             )
             if cur.rowcount == 0:
                 raise NotFoundError(f"no thread {thread_id!r}", thread_id=thread_id)
-            row = conn.execute(
-                f"SELECT {codec.THREAD_COLUMNS} FROM threads WHERE thread_id = ?", (thread_id,)
-            ).fetchone()
-            return codec.thread_from_row(row)
+            updated = select_one(
+                conn,
+                f"SELECT {codec.THREAD_COLUMNS} FROM threads WHERE thread_id = ?",
+                (thread_id,),
+                codec.thread_from_row,
+            )
+            assert updated is not None
+            return updated
 
         return await self._write(write)
 
@@ -303,52 +321,59 @@ class SQLiteStore:
         await self._write(functools.partial(ops.wake, thread_id=thread_id))
 
     async def find_work(self, limit: int = 100) -> list[Work]:
-        conn = self._read()
-        work = [
-            Work(kind="expired", thread_id=r[0], turn_id=r[1])
-            for r in conn.execute(
-                "SELECT thread_id, active_turn_id FROM threads WHERE lease_owner IS NOT NULL AND "
-                f"lease_expires_at <= {ops.NOW} ORDER BY lease_expires_at LIMIT ?",
-                (limit,),
-            )
-        ]
-        work += [
-            Work(kind="wake", thread_id=r[0], turn_id=r[1])
-            for r in conn.execute(
-                "SELECT thread_id, active_turn_id FROM threads WHERE wake_at IS NOT NULL AND "
-                f"wake_at <= {ops.NOW} AND lease_owner IS NULL AND active_turn_id IS NOT NULL "
-                "ORDER BY wake_at LIMIT ?",
-                (limit,),
-            )
-        ]
-        work += [
-            Work(kind="inbox", thread_id=r[0])
-            for r in conn.execute(
-                "SELECT inbox.thread_id FROM inbox JOIN threads ON threads.thread_id = "
-                "inbox.thread_id WHERE threads.active_turn_id IS NULL AND inbox.kind != 'steer' "
-                "GROUP BY inbox.thread_id ORDER BY MIN(inbox.created_at) LIMIT ?",
-                (limit,),
-            )
-        ]
-        return work
+        def read(conn: sqlite3.Connection) -> list[Work]:
+            work = [
+                Work(kind="expired", thread_id=r[0], turn_id=r[1])
+                for r in rows(
+                    conn,
+                    "SELECT thread_id, active_turn_id FROM threads WHERE lease_owner IS NOT NULL "
+                    f"AND lease_expires_at <= {ops.NOW} ORDER BY lease_expires_at LIMIT ?",
+                    (limit,),
+                )
+            ]
+            work += [
+                Work(kind="wake", thread_id=r[0], turn_id=r[1])
+                for r in rows(
+                    conn,
+                    "SELECT thread_id, active_turn_id FROM threads WHERE wake_at IS NOT NULL AND "
+                    f"wake_at <= {ops.NOW} AND lease_owner IS NULL AND active_turn_id IS NOT "
+                    "NULL ORDER BY wake_at LIMIT ?",
+                    (limit,),
+                )
+            ]
+            work += [
+                Work(kind="inbox", thread_id=r[0])
+                for r in rows(
+                    conn,
+                    "SELECT inbox.thread_id FROM inbox JOIN threads ON threads.thread_id = "
+                    "inbox.thread_id WHERE threads.active_turn_id IS NULL AND inbox.kind != "
+                    "'steer' GROUP BY inbox.thread_id ORDER BY MIN(inbox.created_at) LIMIT ?",
+                    (limit,),
+                )
+            ]
+            return work
+
+        return await self._reading(read)
 
     async def load_tool_states(self, thread_id: str, turn_id: str) -> dict[str, ToolCallState]:
-        return {
-            r[0]: r[1]
-            for r in self._read().execute(
+        found = await self._reading(
+            lambda conn: rows(
+                conn,
                 "SELECT tool_call_id, state FROM tool_calls WHERE thread_id = ? AND turn_id = ?",
                 (thread_id, turn_id),
             )
-        }
+        )
+        return {r[0]: r[1] for r in found}
 
     async def db_time(self) -> float:
-        return ops.db_now(self._read())
+        return await self._reading(ops.db_now)
 
     async def check_integrity(self) -> list[str]:
-        conn = self._read()
-        problems = [r[0] for r in conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
-        problems += [f"foreign key: {r}" for r in conn.execute("PRAGMA foreign_key_check")]
-        return problems
+        def read(conn: sqlite3.Connection) -> list[str]:
+            problems = [r[0] for r in rows(conn, "PRAGMA integrity_check") if r[0] != "ok"]
+            return problems + [f"foreign key: {r}" for r in rows(conn, "PRAGMA foreign_key_check")]
+
+        return await self._reading(read)
 
     # -- timers ------------------------------------------------------------------------------
 
@@ -362,63 +387,48 @@ class SQLiteStore:
 
     async def list_timers(self, thread_id: str, *, pending_only: bool = True) -> list[TimerRecord]:
         where = "thread_id = ?" + (" AND status = 'pending'" if pending_only else "")
-        return [
-            codec.timer_from_row(r)
-            for r in self._read().execute(
-                f"SELECT {codec.TIMER_COLUMNS} FROM timers WHERE {where} ORDER BY due_at",
-                (thread_id,),
-            )
-        ]
+        return await self._all(
+            f"SELECT {codec.TIMER_COLUMNS} FROM timers WHERE {where} ORDER BY due_at",
+            (thread_id,),
+            codec.timer_from_row,
+        )
 
     async def fire_due_timers(self, limit: int = 100) -> list[TimerRecord]:
         return await self._write(functools.partial(ops.fire_due_timers, limit=limit))
 
     async def get_turn(self, turn_id: str) -> TurnRecord | None:
-        row = (
-            self._read()
-            .execute(f"SELECT {codec.TURN_COLUMNS} FROM turns WHERE turn_id = ?", (turn_id,))
-            .fetchone()
+        return await self._one(
+            f"SELECT {codec.TURN_COLUMNS} FROM turns WHERE turn_id = ?",
+            (turn_id,),
+            codec.turn_from_row,
         )
-        return None if row is None else codec.turn_from_row(row)
 
     async def list_turns(self, thread_id: str) -> list[TurnRecord]:
-        rows = (
-            self._read()
-            .execute(
-                f"SELECT {codec.TURN_COLUMNS} FROM turns WHERE thread_id = ? ORDER BY number",
-                (thread_id,),
-            )
-            .fetchall()
+        return await self._all(
+            f"SELECT {codec.TURN_COLUMNS} FROM turns WHERE thread_id = ? ORDER BY number",
+            (thread_id,),
+            codec.turn_from_row,
         )
-        return [codec.turn_from_row(r) for r in rows]
 
     async def load_items(
         self, thread_id: str, *, after_seq: int = 0, limit: int | None = None
     ) -> list[Item]:
-        rows = (
-            self._read()
-            .execute(
-                f"SELECT {codec.ITEM_COLUMNS} FROM items WHERE thread_id = ? AND seq > ? "
-                "ORDER BY seq LIMIT ?",
-                (thread_id, after_seq, -1 if limit is None else limit),
-            )
-            .fetchall()
+        return await self._all(
+            f"SELECT {codec.ITEM_COLUMNS} FROM items WHERE thread_id = ? AND seq > ? "
+            "ORDER BY seq LIMIT ?",
+            (thread_id, after_seq, -1 if limit is None else limit),
+            codec.item_from_row,
         )
-        return [codec.item_from_row(r) for r in rows]
 
     async def load_events(
         self, thread_id: str, *, after_seq: int = 0, limit: int | None = None
     ) -> list[Event]:
-        rows = (
-            self._read()
-            .execute(
-                f"{codec.events_with_items()} WHERE e.thread_id = ? AND e.seq > ? ORDER BY e.seq "
-                "LIMIT ?",
-                (thread_id, after_seq, -1 if limit is None else limit),
-            )
-            .fetchall()
+        return await self._all(
+            f"{codec.events_with_items()} WHERE e.thread_id = ? AND e.seq > ? ORDER BY e.seq "
+            "LIMIT ?",
+            (thread_id, after_seq, -1 if limit is None else limit),
+            codec.event_from_row,
         )
-        return [codec.event_from_row(r) for r in rows]
 
     # -- inbox -------------------------------------------------------------------------------
 
@@ -426,40 +436,28 @@ class SQLiteStore:
         return await self._write(functools.partial(ops.enqueue, entry=entry))
 
     async def peek_inbox(self, thread_id: str) -> InboxEntry | None:
-        row = (
-            self._read()
-            .execute(
-                f"SELECT {codec.INBOX_COLUMNS} FROM inbox WHERE thread_id = ? AND kind != 'steer' "
-                "ORDER BY position LIMIT 1",
-                (thread_id,),
-            )
-            .fetchone()
+        return await self._one(
+            f"SELECT {codec.INBOX_COLUMNS} FROM inbox WHERE thread_id = ? AND kind != 'steer' "
+            "ORDER BY position LIMIT 1",
+            (thread_id,),
+            codec.inbox_from_row,
         )
-        return None if row is None else codec.inbox_from_row(row)
 
     async def steering(self, thread_id: str) -> list[InboxEntry]:
         """The thread's entries waiting to join its running turn, oldest first."""
-        rows = (
-            self._read()
-            .execute(
-                f"SELECT {codec.INBOX_COLUMNS} FROM inbox WHERE thread_id = ? AND kind = 'steer' "
-                "ORDER BY position",
-                (thread_id,),
-            )
-            .fetchall()
+        return await self._all(
+            f"SELECT {codec.INBOX_COLUMNS} FROM inbox WHERE thread_id = ? AND kind = 'steer' "
+            "ORDER BY position",
+            (thread_id,),
+            codec.inbox_from_row,
         )
-        return [codec.inbox_from_row(r) for r in rows]
 
     async def list_inbox(self, thread_id: str) -> list[InboxEntry]:
-        rows = (
-            self._read()
-            .execute(
-                f"SELECT {codec.INBOX_COLUMNS} FROM inbox WHERE thread_id = ? ORDER BY position",
-                (thread_id,),
-            )
-            .fetchall()
+        return await self._all(
+            f"SELECT {codec.INBOX_COLUMNS} FROM inbox WHERE thread_id = ? ORDER BY position",
+            (thread_id,),
+            codec.inbox_from_row,
         )
-        return [codec.inbox_from_row(r) for r in rows]
 
 
 def _parse_cursor(cursor: str) -> tuple[float, str]:

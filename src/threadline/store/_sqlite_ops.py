@@ -21,6 +21,7 @@ from threadline.types import (
 )
 
 from . import _codec as codec
+from ._sqlite_reads import select, select_one
 from ._writes import (
     AppendItems,
     BeginOutcome,
@@ -64,12 +65,14 @@ def _thread_row(conn: sqlite3.Connection, thread_id: str) -> tuple[Any, ...]:
 def enqueue(conn: sqlite3.Connection, entry: InboxEntry) -> InboxEntry:
     codec.check_inbox(entry)
     if entry.client_key is not None:
-        row = conn.execute(
+        existing = select_one(
+            conn,
             f"SELECT {codec.INBOX_COLUMNS} FROM inbox WHERE thread_id = ? AND client_key = ?",
             (entry.thread_id, entry.client_key),
-        ).fetchone()
-        if row is not None:
-            return codec.inbox_from_row(row)
+            codec.inbox_from_row,
+        )
+        if existing is not None:
+            return existing
     status = _thread_row(conn, entry.thread_id)[4]
     if status == "archived":
         raise InvalidInputError(
@@ -100,19 +103,23 @@ def begin_turn(conn: sqlite3.Connection, request: BeginTurn) -> BeginOutcome:
     codec.check_turn(request.turn)
     turn = request.turn
     if turn.client_key is not None:
-        row = conn.execute(
+        earlier = select_one(
+            conn,
             f"SELECT {codec.TURN_COLUMNS} FROM turns WHERE thread_id = ? AND client_key = ?",
             (turn.thread_id, turn.client_key),
-        ).fetchone()
-        if row is not None:
-            return Duplicate(turn=codec.turn_from_row(row), entry=None)
+            codec.turn_from_row,
+        )
+        if earlier is not None:
+            return Duplicate(turn=earlier, entry=None)
         if request.inbox_entry_id is None:
-            row = conn.execute(
+            queued = select_one(
+                conn,
                 f"SELECT {codec.INBOX_COLUMNS} FROM inbox WHERE thread_id = ? AND client_key = ?",
                 (turn.thread_id, turn.client_key),
-            ).fetchone()
-            if row is not None:
-                return Duplicate(turn=None, entry=codec.inbox_from_row(row))
+                codec.inbox_from_row,
+            )
+            if queued is not None:
+                return Duplicate(turn=None, entry=queued)
     active_turn_id, last_item_seq, last_event_seq, turn_count, status = _thread_row(
         conn, turn.thread_id
     )
@@ -443,15 +450,16 @@ def cancel_timer(conn: sqlite3.Connection, thread_id: str, timer_id: str) -> boo
 def fire_due_timers(conn: sqlite3.Connection, limit: int) -> list[TimerRecord]:
     """Move every due timer's effect into its thread's inbox; each fires exactly once because
     marking it fired and enqueueing its effect are one transaction."""
-    rows = conn.execute(
+    due = select(
+        conn,
         f"SELECT {codec.TIMER_COLUMNS} FROM timers WHERE status = 'pending' AND due_at <= {NOW} "
         "ORDER BY due_at LIMIT ?",
         (limit,),
-    ).fetchall()
+        codec.timer_from_row,
+    )
     fired: list[TimerRecord] = []
     now = time.time()
-    for row in rows:
-        timer = codec.timer_from_row(row)
+    for timer in due:
         thread = conn.execute(
             "SELECT status FROM threads WHERE thread_id = ?", (timer.thread_id,)
         ).fetchone()

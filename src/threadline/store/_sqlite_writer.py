@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 
 from threadline.types import StoreError
 
+from ._sqlite_reads import store_error
+
 T = TypeVar("T")
 WriteFn = Callable[[sqlite3.Connection], Any]
 
@@ -126,7 +128,7 @@ class SQLiteWriter:
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            error = StoreError(f"the database refused the write: {exc}")
+            error = store_error(exc, action="the write")
             outcomes = [(p, False, error) for p in group]
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for pending, ok, value in outcomes:
@@ -137,8 +139,4 @@ class SQLiteWriter:
 
 
 def _as_exception(exc: BaseException) -> BaseException:
-    if isinstance(exc, sqlite3.IntegrityError):
-        return StoreError(f"a constraint refused the write: {exc}")
-    if isinstance(exc, sqlite3.Error):
-        return StoreError(f"the database refused the write: {exc}")
-    return exc
+    return store_error(exc, action="the write") if isinstance(exc, sqlite3.Error) else exc

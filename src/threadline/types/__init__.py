@@ -4,6 +4,7 @@ from ._content import ContentPart, FilePart, ImagePart, TextPart, part_from_dict
 from ._errors import (
     BudgetExceededError,
     ConfigurationError,
+    CorruptDataError,
     InvalidInputError,
     LeaseLost,
     ModelError,
@@ -71,6 +72,7 @@ __all__ = [
     "BudgetExceededError",
     "ConfigurationError",
     "ContentPart",
+    "CorruptDataError",
     "ErrorPayload",
     "Event",
     "EventType",

@@ -9,7 +9,8 @@ ThreadlineError
 │   ├── TurnCancelledError      the turn was interrupted or its caller was cancelled
 │   └── TurnInProgressError     the thread already has a running turn
 ├── StoreError                  the store could not do what was asked
-│   └── SchemaVersionError      the database was written by a newer threadline
+│   ├── SchemaVersionError      the database was written by a newer threadline
+│   └── CorruptDataError        what the database holds cannot be read (damaged, or edited)
 ├── ModelError                  a model backend failed; `retryable` says whether to try again
 └── ToolError                   raised by a tool to hand the model a readable error message
 
@@ -86,6 +87,15 @@ class StoreError(ThreadlineError):
 
 class SchemaVersionError(StoreError):
     code = "schema_version"
+
+
+class CorruptDataError(StoreError):
+    """What the database holds cannot be read: a row that is not what threadline wrote (text
+    that is not UTF-8, invalid JSON, an unknown item type) or a damaged database file. The
+    message and `context` name the table and row (`table`, `row_id`), never the content.
+    Trying again does not help: restore the database from a backup, or delete the row."""
+
+    code = "corrupt_data"
 
 
 class ModelError(ThreadlineError):
