@@ -159,6 +159,24 @@ def test_invalid_utf8_and_non_json_bodies_are_400(server: RunningServer) -> None
         assert reply.status_code == 400, content
 
 
+@pytest.mark.parametrize(
+    "content", [b'{"input": "\xff\xfe"}', b'{"input": "\xed\xa0\x80"}', b"\xc3"]
+)
+def test_invalid_utf8_is_reported_as_such(server: RunningServer, content: bytes) -> None:
+    reply = httpx.post(
+        f"{server.base_url}/responses",
+        content=content,
+        headers={"content-type": "application/json"},
+    )
+
+    assert reply.status_code == 400
+    error = reply.json()["error"]
+    assert error["code"] == "invalid_utf8"
+    assert error["type"] == "invalid_request_error"
+    assert "not valid UTF-8" in error["message"]
+    assert "surrogate" not in error["message"]
+
+
 def test_secrets_in_metadata_keys_cannot_reach_private_state(server: RunningServer) -> None:
     reply = httpx.post(
         f"{server.base_url}/conversations", json={"metadata": {"threadline.conversation": "x"}}
