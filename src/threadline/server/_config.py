@@ -6,6 +6,7 @@ import hashlib
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from threadline.types import ConfigurationError
 
@@ -89,3 +90,35 @@ class ServerConfig:
         if self.port == 80:
             hosts.update(names)
         return frozenset(hosts)
+
+    def origin_allowed(self, origin: str, host: str | None) -> bool:
+        """Whether a web page of `origin` may call the server: only a page the server itself
+        served, i.e. one whose host and port are a name the server answers to (on loopback,
+        one of `allowed_hosts()`; elsewhere, the `Host` the request was sent to)."""
+        origin_host = _origin_host(origin)
+        if origin_host is None:
+            return False
+        allowed = self.allowed_hosts()
+        if allowed is not None:
+            return origin_host in allowed
+        return host is not None and origin_host == _with_port(host.lower(), origin)
+
+
+def _origin_host(origin: str) -> str | None:
+    """`host:port` of a web origin (`scheme://host[:port]`), or None for `null` and the like."""
+    try:
+        parts = urlsplit(origin.strip().lower())
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+        return None
+    if parts.path or parts.query or parts.fragment:
+        return None
+    return _with_port(parts.netloc, origin)
+
+
+def _with_port(netloc: str, origin: str) -> str:
+    if netloc.endswith("]") or ":" not in netloc:
+        return f"{netloc}:{443 if origin.lower().startswith('https:') else 80}"
+    return netloc
