@@ -13,7 +13,7 @@ import uvicorn
 from apps import agents
 
 import threadline as tl
-from threadline.server import ServerConfig, create_app
+from threadline.server import ServerConfig, create_app, uvicorn_config
 
 API_KEYS = ("sk-alpha-0123456789", "sk-beta-9876543210")
 
@@ -61,8 +61,12 @@ def start_server(
         run_turns=workers != 0,
     )
     server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(app, config), log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+        uvicorn_config(
+            create_app(app, config),
+            config,
+            log_config=None,  # the test process's logging stays pytest's
+            lifespan="on",
+            timeout_graceful_shutdown=2,
         )
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import click
@@ -14,6 +15,7 @@ from ._settings import Settings
 
 _KEYS_ENV = "THREADLINE_API_KEYS"
 _SHUTDOWN_SECONDS = 5
+_STARTUP_FAILURE = 3  # uvicorn's exit status when the server could not start
 
 
 @click.command()
@@ -55,7 +57,13 @@ _SHUTDOWN_SECONDS = 5
     default="info",
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
-    help="How much the server logs (never message content).",
+    help="How much the server logs (never credentials or content, unless --log-content).",
+)
+@click.option(
+    "--log-content",
+    is_flag=True,
+    help="Also log content: exception messages and tracebacks of models and tools, WebSocket "
+    "frames and headers. For debugging only: logs then hold messages and credentials.",
 )
 @click.pass_obj
 def serve(
@@ -68,6 +76,7 @@ def serve(
     api_keys: tuple[str, ...],
     workers: int | None,
     log_level: str,
+    log_content: bool,
 ) -> None:
     """Serve the agents over the OpenAI Responses and Conversations API.
 
@@ -79,12 +88,14 @@ def serve(
     """
     import uvicorn
 
-    from threadline.server import ServerConfig, create_app
+    from threadline.server import ServerConfig, create_app, uvicorn_config
 
     keys = list(api_keys) or [
         k.strip() for k in os.environ.get(_KEYS_ENV, "").split(",") if k.strip()
     ]
-    config = ServerConfig(host=host, port=port, api_keys=keys, workers=workers)
+    config = ServerConfig(
+        host=host, port=port, api_keys=keys, workers=workers, log_content=log_content
+    )
     agents = load_agents(app_spec or settings.app_spec)
     model = load_model(model_spec or settings.model_spec)
     app = Threadline(
@@ -100,12 +111,17 @@ def serve(
             err=True,
             fg="yellow",
         )
-    uvicorn.run(
-        create_app(app, config),
-        host=host,
-        port=port,
-        log_level=log_level,
-        lifespan="on",
-        timeout_graceful_shutdown=_SHUTDOWN_SECONDS,
-        server_header=False,
+    server = uvicorn.Server(
+        uvicorn_config(
+            create_app(app, config),
+            config,
+            log_level=log_level,
+            lifespan="on",
+            timeout_graceful_shutdown=_SHUTDOWN_SECONDS,
+        )
     )
+    # uvicorn raises the Ctrl-C it caught again once it has stopped.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        raise SystemExit(_STARTUP_FAILURE)

@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp
 
 from threadline import Threadline
+from threadline._logging import log_failure
 from threadline.types import ThreadlineError
 
 from ._config import ServerConfig, key_identity
@@ -29,10 +30,12 @@ logger = logging.getLogger("threadline.server")
 def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
     """The HTTP server of `app`: the OpenAI Responses and Conversations API under `/v1`,
     its OpenAPI schema at `/openapi.json`. Opening the ASGI app (its lifespan) opens `app`
-    and recovers what crashed; shutting it down closes `app`.
+    and recovers what crashed; shutting it down closes `app`. Serve it with the uvicorn
+    configuration of `uvicorn_config` (its header timeout and log hygiene).
 
-        asgi = create_app(tl.Threadline(agents=[agent], recovery_interval=5))
-        uvicorn.run(asgi, host="127.0.0.1", port=8321)
+        config = ServerConfig(port=8321)
+        asgi = create_app(tl.Threadline(agents=[agent], recovery_interval=5), config)
+        uvicorn.Server(uvicorn_config(asgi, config)).run()
     """
     config = config or ServerConfig()
     drivers = Drivers()
@@ -139,6 +142,6 @@ def _allowed_methods(routes: Sequence[BaseRoute], request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
-async def _unexpected(_: Request, exc: Exception) -> Response:
-    logger.error("unexpected %s while handling a request", type(exc).__name__, exc_info=exc)
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log_failure(logger, "%s %s failed unexpectedly", request.method, request.url.path, exc=exc)
     return APIError(500, "internal server error", code="internal_error").response()

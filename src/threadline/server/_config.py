@@ -45,6 +45,11 @@ class ServerConfig:
         keepalive_seconds: how often an idle stream sends an SSE comment.
         write_timeout_seconds: a stream whose client accepts nothing for this long is closed.
         recovery_interval: seconds between recovery passes (crashed turns continue).
+        header_timeout_seconds: a connection whose request line and headers have not all
+            arrived this long after it opened (or after the request's first byte) is closed.
+        idle_timeout_seconds: an idle kept-alive connection is closed after this long.
+        log_content: log what requests and turns hold (exception messages and tracebacks,
+            WebSocket frames and headers); off, the logs hold no credentials and no content.
         workers: None: requests run their turns in this process. 0: only store turns, for
             worker processes to run (the app must be built with `run_turns=False`).
             N > 0: also claim stored work, up to N turns at once.
@@ -63,6 +68,9 @@ class ServerConfig:
     write_timeout_seconds: float = 30.0
     recovery_interval: float = 5.0
     extra_allowed_hosts: Sequence[str] = field(default_factory=tuple[str, ...])
+    header_timeout_seconds: float = 10.0
+    idle_timeout_seconds: int = 5
+    log_content: bool = False
 
     def __post_init__(self) -> None:
         if any(not key or key != key.strip() for key in self.api_keys):
@@ -73,7 +81,14 @@ class ServerConfig:
                 "it could read and run every thread. Pass --api-key (or set "
                 "THREADLINE_API_KEYS), or bind to 127.0.0.1"
             )
-        if self.max_body_bytes <= 0 or self.max_json_depth <= 0 or self.sse_buffer <= 0:
+        limits = (
+            self.max_body_bytes,
+            self.max_json_depth,
+            self.sse_buffer,
+            self.header_timeout_seconds,
+            self.idle_timeout_seconds,
+        )
+        if any(limit <= 0 for limit in limits):
             raise ConfigurationError("server limits must be positive")
 
     @property
