@@ -40,8 +40,14 @@ class _Handle:
 
 
 def start_server(
-    db: Path, *, api_keys: Sequence[str] = (), workers: int | None = None, **limits: float
+    db: Path,
+    *,
+    api_keys: Sequence[str] = (),
+    workers: int | None = None,
+    store: tl.Store | None = None,
+    **limits: float,
 ) -> tuple[RunningServer, _Handle]:
+    """A server on `db` (or on `store`, a store of `db` that a test watches)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -56,7 +62,7 @@ def start_server(
     )  # type: ignore[arg-type]
     app = tl.Threadline(
         agents=agents(),
-        store=db,
+        store=db if store is None else store,
         recovery_interval=config.recovery_interval,
         run_turns=workers != 0,
     )

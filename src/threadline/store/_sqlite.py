@@ -28,6 +28,7 @@ from ._writes import (
     AppendItems,
     BeginOutcome,
     BeginTurn,
+    ItemQuery,
     Lease,
     Renewal,
     ThreadPage,
@@ -402,6 +403,12 @@ class SQLiteStore:
             .fetchall()
         )
         return [codec.item_from_row(r) for r in rows]
+
+    async def query_items(self, query: ItemQuery) -> list[Item]:
+        statement = codec.item_query(query, "items", "?")
+        if statement is None:
+            return []
+        return [codec.item_from_row(r) for r in self._read().execute(*statement).fetchall()]
 
     async def load_events(
         self, thread_id: str, *, after_seq: int = 0, limit: int | None = None
