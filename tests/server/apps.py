@@ -11,6 +11,7 @@ Commands (the last user message):
     slow SECONDS             answers after SECONDS, word by word (cancellable)
     reason TEXT              reasons, then answers TEXT
     fail                     the model fails
+    crash TEXT               the model raises an exception (not a threadline error) saying TEXT
 anything else is echoed back.
 """
 
@@ -65,6 +66,8 @@ class CommandModel:
                 yield event
         elif verb == "fail":
             raise ModelError("the scripted model was told to fail")
+        elif verb == "crash":
+            raise RuntimeError(f"the provider refused: {rest}")
         elif verb == "words":
             async for event in _say(" ".join(f"w{n}" for n in range(min(int(rest), 50_000)))):
                 yield event

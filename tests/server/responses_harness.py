@@ -13,7 +13,7 @@ import uvicorn
 from apps import agents
 
 import threadline as tl
-from threadline.server import ServerConfig, create_app
+from threadline.server import ServerConfig, create_app, uvicorn_config
 
 API_KEYS = ("sk-alpha-0123456789", "sk-beta-9876543210")
 
@@ -40,8 +40,14 @@ class _Handle:
 
 
 def start_server(
-    db: Path, *, api_keys: Sequence[str] = (), workers: int | None = None, **limits: float
+    db: Path,
+    *,
+    api_keys: Sequence[str] = (),
+    workers: int | None = None,
+    store: tl.Store | None = None,
+    **limits: float,
 ) -> tuple[RunningServer, _Handle]:
+    """A server on `db` (or on `store`, a store of `db` that a test watches)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -56,13 +62,17 @@ def start_server(
     )  # type: ignore[arg-type]
     app = tl.Threadline(
         agents=agents(),
-        store=db,
+        store=db if store is None else store,
         recovery_interval=config.recovery_interval,
         run_turns=workers != 0,
     )
     server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(app, config), log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+        uvicorn_config(
+            create_app(app, config),
+            config,
+            log_config=None,  # the test process's logging stays pytest's
+            lifespan="on",
+            timeout_graceful_shutdown=2,
         )
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

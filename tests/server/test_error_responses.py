@@ -97,6 +97,30 @@ def test_unknown_routes_and_methods_answer_in_the_same_shape(server: RunningServ
     assert wrong_method.status_code == 405
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/openapi.json", {"GET", "HEAD"}),
+        ("GET", "/v1/responses", {"POST"}),
+        ("PATCH", "/v1/responses/resp_x", {"GET", "HEAD", "DELETE"}),
+        ("GET", "/v1/responses/resp_x/cancel", {"POST"}),
+        ("DELETE", "/v1/responses/resp_x/input_items", {"GET", "HEAD"}),
+        ("PUT", "/v1/conversations", {"POST"}),
+        ("PUT", "/v1/conversations/thr_x", {"GET", "HEAD", "POST", "DELETE"}),
+        ("PUT", "/v1/conversations/thr_x/items", {"GET", "HEAD", "POST"}),
+        ("POST", "/v1/conversations/thr_x/items/item_x", {"GET", "HEAD", "DELETE"}),
+    ],
+)
+def test_a_405_names_every_allowed_method(
+    server: RunningServer, method: str, path: str, allowed: set[str]
+) -> None:
+    reply = httpx.request(method, f"{server.origin}{path}")
+
+    assert reply.status_code == 405
+    assert reply.json()["error"]["code"] == "method_not_allowed"
+    assert {m.strip() for m in reply.headers["allow"].split(",")} == allowed
+
+
 def test_deleting_a_response(client: openai.OpenAI) -> None:
     response = client.responses.create(model="assistant", input="say bye")
 

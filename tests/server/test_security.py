@@ -56,6 +56,81 @@ def test_each_key_sees_only_its_own_threads(keyed_server: RunningServer) -> None
         assert alpha.responses.retrieve(mine.id).output_text == "secret"
 
 
+def _unknown_like(object_id: str) -> str:
+    """An id of the same kind and length that names nothing."""
+    prefix, _, rest = object_id.partition("_")
+    body, underscore, seq = rest.partition("_")
+    return f"{prefix}_{'0' * len(body)}{underscore}{seq}"
+
+
+def test_a_foreign_id_gets_the_answer_of_an_unknown_id(keyed_server: RunningServer) -> None:
+    with _client(keyed_server, API_KEYS[0]) as alpha, _client(keyed_server, API_KEYS[1]) as beta:
+        theirs = alpha.responses.create(model="assistant", input="say private")
+        assert theirs.conversation is not None
+        their_item = next(iter(alpha.conversations.items.list(theirs.conversation.id))).id
+        mine = beta.conversations.create().id
+    response, conversation = theirs.id, theirs.conversation.id
+    calls: list[tuple[str, str, dict[str, object] | None, str]] = [
+        ("GET", "/responses/{}", None, response),
+        ("GET", "/responses/{}?stream=true", None, response),
+        ("DELETE", "/responses/{}", None, response),
+        ("POST", "/responses/{}/cancel", None, response),
+        ("GET", "/responses/{}/input_items", None, response),
+        ("GET", "/conversations/{}", None, conversation),
+        ("POST", "/conversations/{}", {"metadata": {}}, conversation),
+        ("DELETE", "/conversations/{}", None, conversation),
+        ("GET", "/conversations/{}/items", None, conversation),
+        ("POST", "/conversations/{}/items", {"items": []}, conversation),
+        ("GET", f"/conversations/{conversation}/items/{{}}", None, their_item),
+        ("DELETE", f"/conversations/{conversation}/items/{{}}", None, their_item),
+        ("GET", f"/conversations/{mine}/items/{{}}", None, their_item),
+        ("DELETE", f"/conversations/{mine}/items/{{}}", None, their_item),
+    ]
+    creates = [
+        ({"model": "assistant", "input": "say x", "previous_response_id": "{}"}, response),
+        ({"model": "assistant", "input": "say x", "conversation": "{}"}, conversation),
+    ]
+    headers = {"Authorization": f"Bearer {API_KEYS[1]}"}
+
+    with httpx.Client(headers=headers) as http:
+        for method, path, body, foreign in calls:
+            unknown = _unknown_like(foreign)
+            replies = [
+                http.request(method, keyed_server.base_url + path.format(name), json=body)
+                for name in (foreign, unknown)
+            ]
+            assert [r.status_code for r in replies] == [404, 404], (method, path)
+            assert replies[0].content.replace(foreign.encode(), unknown.encode()) == (
+                replies[1].content
+            ), (method, path)
+            assert _same_headers(replies[0], replies[1]), (method, path)
+            if conversation not in path.format(foreign):
+                assert conversation.encode() not in replies[0].content, (method, path)
+        for template, foreign in creates:
+            unknown = _unknown_like(foreign)
+            replies = [
+                http.post(
+                    keyed_server.base_url + "/responses",
+                    json={
+                        k: v.format(name) if isinstance(v, str) else v for k, v in template.items()
+                    },
+                )
+                for name in (foreign, unknown)
+            ]
+            assert [r.status_code for r in replies] == [404, 404], template
+            assert replies[0].content.replace(foreign.encode(), unknown.encode()) == (
+                replies[1].content
+            ), template
+            assert _same_headers(replies[0], replies[1]), template
+
+
+def _same_headers(first: httpx.Response, second: httpx.Response) -> bool:
+    def kept(reply: httpx.Response) -> dict[str, str]:
+        return {k: v for k, v in reply.headers.items() if k != "date"}
+
+    return kept(first) == kept(second)
+
+
 def test_the_schema_is_public(keyed_server: RunningServer) -> None:
     reply = httpx.get(f"{keyed_server.origin}/openapi.json")
 
@@ -157,6 +232,24 @@ def test_invalid_utf8_and_non_json_bodies_are_400(server: RunningServer) -> None
             headers={"content-type": "application/json"},
         )
         assert reply.status_code == 400, content
+
+
+@pytest.mark.parametrize(
+    "content", [b'{"input": "\xff\xfe"}', b'{"input": "\xed\xa0\x80"}', b"\xc3"]
+)
+def test_invalid_utf8_is_reported_as_such(server: RunningServer, content: bytes) -> None:
+    reply = httpx.post(
+        f"{server.base_url}/responses",
+        content=content,
+        headers={"content-type": "application/json"},
+    )
+
+    assert reply.status_code == 400
+    error = reply.json()["error"]
+    assert error["code"] == "invalid_utf8"
+    assert error["type"] == "invalid_request_error"
+    assert "not valid UTF-8" in error["message"]
+    assert "surrogate" not in error["message"]
 
 
 def test_secrets_in_metadata_keys_cannot_reach_private_state(server: RunningServer) -> None:

@@ -12,6 +12,7 @@ from threadline.store import (
     BeginTurn,
     Duplicate,
     Enqueued,
+    ItemQuery,
     Store,
     ThreadCursor,
     ThreadUpdate,
@@ -576,3 +577,65 @@ async def test_work_is_found_oldest_first(store: Store) -> None:
         await asyncio.sleep(0.01)
     found = [w.thread_id for w in await store.find_work() if w.kind == "inbox"]
     assert found == [t.thread_id for t in reversed(waiting)]
+
+
+async def test_items_are_read_by_page_id_and_tool_call(store: Store) -> None:
+    thread = await store.create_thread(thread_record())
+    started = await store.begin_turn(begin(thread))
+    assert isinstance(started, TurnStarted)
+    turn_id = started.turn.turn_id
+
+    def item(seq: int, payload: Any) -> Item:
+        return Item(
+            item_id=new_id("item"),
+            thread_id=thread.thread_id,
+            turn_id=turn_id,
+            seq=seq,
+            status="completed",
+            payload=payload,
+            created_at=time.time(),
+        )
+
+    items = [
+        item(2, ToolCall(tool_call_id="c1", name="t", arguments="{}")),
+        item(3, ToolResult(tool_call_id="c1", name="t", output="ok")),
+        item(4, ToolCall(tool_call_id="c2", name="t", arguments="{}")),
+        item(5, ToolResult(tool_call_id="c2", name="t", output="ok")),
+        *(item(seq, AgentMessage(text=str(seq))) for seq in range(6, 11)),
+    ]
+    await store.write_turn(
+        TurnWrite(
+            thread_id=thread.thread_id,
+            turn_id=turn_id,
+            epoch=started.epoch,
+            cursor=ThreadCursor(last_item_seq=10, last_event_seq=1),
+            items=items,
+        )
+    )
+    other = await store.create_thread(thread_record())
+    await store.begin_turn(begin(other))
+
+    async def seqs(**query: Any) -> list[int]:
+        found = await store.query_items(ItemQuery(thread_id=thread.thread_id, **query))
+        assert all(i.thread_id == thread.thread_id for i in found)
+        return [i.seq for i in found]
+
+    assert await seqs() == list(range(1, 11))
+    assert await seqs(after_seq=3, limit=2) == [4, 5]
+    assert await seqs(newest_first=True, limit=3) == [10, 9, 8]
+    assert await seqs(before_seq=5, newest_first=True) == [4, 3, 2, 1]
+    assert await seqs(after_seq=2, before_seq=6) == [3, 4, 5]
+    assert await seqs(item_ids=[items[3].item_id, items[0].item_id]) == [2, 5]
+    assert await seqs(call_ids=["c2"]) == [4, 5]
+    assert await seqs(call_ids=["c1", "c2"], types=["tool_result"]) == [3, 5]
+    assert await seqs(types=["agent_message"], newest_first=True, limit=2) == [10, 9]
+    assert await seqs(item_ids=[]) == []
+    assert await seqs(call_ids=["nope"]) == []
+    loaded = await store.query_items(ItemQuery(thread_id=thread.thread_id, item_ids=["x"]))
+    assert loaded == []
+    [first] = await store.query_items(ItemQuery(thread_id=thread.thread_id, limit=1))
+    assert first == (await store.load_items(thread.thread_id, limit=1))[0]
+    foreign = await store.query_items(
+        ItemQuery(thread_id=other.thread_id, item_ids=[items[0].item_id])
+    )
+    assert foreign == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import replace
 
@@ -13,6 +14,7 @@ from ._settings import Settings, pass_settings
 
 _KEYS_ENV = "THREADLINE_API_KEYS"
 _SHUTDOWN_SECONDS = 5
+_STARTUP_FAILURE = 3  # uvicorn's exit status when the server could not start
 
 
 @click.command()
@@ -47,7 +49,13 @@ _SHUTDOWN_SECONDS = 5
     default="info",
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
-    help="How much the server logs (never message content).",
+    help="How much the server logs (never credentials or content, unless --log-content).",
+)
+@click.option(
+    "--log-content",
+    is_flag=True,
+    help="Also log content: exception messages and tracebacks of models and tools, WebSocket "
+    "frames and headers. For debugging only: logs then hold messages and credentials.",
 )
 @pass_settings
 def serve(
@@ -58,6 +66,7 @@ def serve(
     api_keys: tuple[str, ...],
     workers: int | None,
     log_level: str,
+    log_content: bool,
 ) -> None:
     """Serve the agents over the OpenAI Responses and Conversations API.
 
@@ -69,12 +78,14 @@ def serve(
     """
     import uvicorn
 
-    from threadline.server import ServerConfig, create_app
+    from threadline.server import ServerConfig, create_app, uvicorn_config
 
     keys = list(api_keys) or [
         k.strip() for k in os.environ.get(_KEYS_ENV, "").split(",") if k.strip()
     ]
-    config = ServerConfig(host=host, port=port, api_keys=keys, workers=workers)
+    config = ServerConfig(
+        host=host, port=port, api_keys=keys, workers=workers, log_content=log_content
+    )
     settings = replace(settings, app_spec=app_name or settings.app_spec)
     app = build_app(
         settings,
@@ -88,12 +99,17 @@ def serve(
             err=True,
             fg="yellow",
         )
-    uvicorn.run(
-        create_app(app, config),
-        host=host,
-        port=port,
-        log_level=log_level,
-        lifespan="on",
-        timeout_graceful_shutdown=_SHUTDOWN_SECONDS,
-        server_header=False,
+    server = uvicorn.Server(
+        uvicorn_config(
+            create_app(app, config),
+            config,
+            log_level=log_level,
+            lifespan="on",
+            timeout_graceful_shutdown=_SHUTDOWN_SECONDS,
+        )
     )
+    # uvicorn raises the Ctrl-C it caught again once it has stopped.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        raise SystemExit(_STARTUP_FAILURE)

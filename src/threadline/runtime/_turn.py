@@ -9,6 +9,7 @@ import logging
 import time
 from typing import Any
 
+from threadline._logging import log_failure
 from threadline.store import ToolCallState
 from threadline.types import (
     BudgetExceededError,
@@ -70,7 +71,7 @@ class TurnRunner:
         except ThreadlineError as exc:
             await self._end("failed", exc.to_dict(), "error")
         except Exception as exc:
-            logger.exception("turn %s failed unexpectedly", self.ctx.turn.turn_id)
+            log_failure(logger, "turn %s failed unexpectedly", self.ctx.turn.turn_id, exc=exc)
             await self._end(
                 "failed",
                 {"code": "internal_error", "message": f"internal error ({type(exc).__name__})"},

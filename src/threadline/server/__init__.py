@@ -7,6 +7,7 @@ at `/codex`, behind a loopback-by-default, key-checking gate.
 
 from ._app import create_app
 from ._config import DEFAULT_HOST, DEFAULT_PORT, ServerConfig, is_loopback, key_identity
+from ._uvicorn import uvicorn_config
 
 __all__ = [
     "DEFAULT_HOST",
@@ -15,4 +16,5 @@ __all__ = [
     "create_app",
     "is_loopback",
     "key_identity",
+    "uvicorn_config",
 ]

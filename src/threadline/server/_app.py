@@ -6,16 +6,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp
 
 from threadline import Threadline
+from threadline._logging import log_failure
 from threadline.types import ThreadlineError
 
 from ._config import ServerConfig, key_identity
@@ -29,10 +30,12 @@ logger = logging.getLogger("threadline.server")
 def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
     """The HTTP server of `app`: the OpenAI Responses and Conversations API under `/v1`,
     its OpenAPI schema at `/openapi.json`. Opening the ASGI app (its lifespan) opens `app`
-    and recovers what crashed; shutting it down closes `app`.
+    and recovers what crashed; shutting it down closes `app`. Serve it with the uvicorn
+    configuration of `uvicorn_config` (its header timeout and log hygiene).
 
-        asgi = create_app(tl.Threadline(agents=[agent], recovery_interval=5))
-        uvicorn.run(asgi, host="127.0.0.1", port=8321)
+        config = ServerConfig(port=8321)
+        asgi = create_app(tl.Threadline(agents=[agent], recovery_interval=5), config)
+        uvicorn.Server(uvicorn_config(asgi, config)).run()
     """
     config = config or ServerConfig()
     drivers = Drivers()
@@ -86,7 +89,7 @@ def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
             APIError: _api_error,
             BodyTooLarge: _body_too_large(config),
             ThreadlineError: _threadline_error,
-            HTTPException: _http_error,
+            HTTPException: _http_error(routes),
             Exception: _unexpected,
         },
     )
@@ -110,17 +113,35 @@ async def _threadline_error(_: Request, exc: Exception) -> Response:
     return from_threadline(exc).response()
 
 
-async def _http_error(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    if exc.status_code == 404:
-        return APIError(
-            404, "Unknown URL: no such route on this server", code="unknown_url"
-        ).response()
-    if exc.status_code == 405:
-        return APIError(405, "Method not allowed on this URL", code="method_not_allowed").response()
-    return APIError(exc.status_code, str(exc.detail)).response()
+def _http_error(routes: Sequence[BaseRoute]) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def handle(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            return APIError(
+                404, "Unknown URL: no such route on this server", code="unknown_url"
+            ).response()
+        if exc.status_code == 405:
+            response = APIError(
+                405, "Method not allowed on this URL", code="method_not_allowed"
+            ).response()
+            response.headers["Allow"] = _allowed_methods(routes, request)
+            return response
+        return APIError(exc.status_code, str(exc.detail)).response()
+
+    return handle
 
 
-async def _unexpected(_: Request, exc: Exception) -> Response:
-    logger.error("unexpected %s while handling a request", type(exc).__name__, exc_info=exc)
+def _allowed_methods(routes: Sequence[BaseRoute], request: Request) -> str:
+    # Starlette's own Allow names only the first route of the path; a path has several.
+    methods: set[str] = set()
+    for route in routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(request.scope)
+            if match is not Match.NONE:
+                methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log_failure(logger, "%s %s failed unexpectedly", request.method, request.url.path, exc=exc)
     return APIError(500, "internal server error", code="internal_error").response()

@@ -13,7 +13,7 @@ from ._security import BodyTooLarge, too_large
 
 async def read_json(request: Request, *, max_bytes: int, max_depth: int) -> dict[str, Any]:
     """The body as a JSON object. Raises `APIError` (400 or 413) for anything else: not
-    JSON, not an object, nested deeper than `max_depth`, or holding a NUL character or a
+    UTF-8, not JSON, not an object, nested deeper than `max_depth`, or holding a NUL character or a
     lone surrogate in any string."""
     try:
         raw = await request.body()
@@ -26,6 +26,14 @@ async def read_json(request: Request, *, max_bytes: int, max_depth: int) -> dict
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        # orjson words every undecodable byte as a surrogate problem; tell the two apart.
+        bad_byte = _invalid_utf8_at(raw)
+        if bad_byte is not None:
+            raise invalid(
+                f"the request body is not valid UTF-8 (an invalid byte at offset {bad_byte}); "
+                "send JSON encoded as UTF-8",
+                code="invalid_utf8",
+            ) from None
         message = str(exc)
         if "surrogate" in message:
             raise invalid(
@@ -61,6 +69,14 @@ def check_json(value: Any, max_depth: int) -> None:
                 stack.append((child, depth + 1))
         else:
             stack.extend((child, depth + 1) for child in node)  # type: ignore[union-attr]
+
+
+def _invalid_utf8_at(raw: bytes) -> int | None:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start
+    return None
 
 
 def _check_text(text: str) -> None:

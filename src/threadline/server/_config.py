@@ -6,6 +6,7 @@ import hashlib
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from threadline.types import ConfigurationError
 
@@ -44,6 +45,11 @@ class ServerConfig:
         keepalive_seconds: how often an idle stream sends an SSE comment.
         write_timeout_seconds: a stream whose client accepts nothing for this long is closed.
         recovery_interval: seconds between recovery passes (crashed turns continue).
+        header_timeout_seconds: a connection whose request line and headers have not all
+            arrived this long after it opened (or after the request's first byte) is closed.
+        idle_timeout_seconds: an idle kept-alive connection is closed after this long.
+        log_content: log what requests and turns hold (exception messages and tracebacks,
+            WebSocket frames and headers); off, the logs hold no credentials and no content.
         workers: None: requests run their turns in this process. 0: only store turns, for
             worker processes to run (the app must be built with `run_turns=False`).
             N > 0: also claim stored work, up to N turns at once.
@@ -62,6 +68,9 @@ class ServerConfig:
     write_timeout_seconds: float = 30.0
     recovery_interval: float = 5.0
     extra_allowed_hosts: Sequence[str] = field(default_factory=tuple[str, ...])
+    header_timeout_seconds: float = 10.0
+    idle_timeout_seconds: int = 5
+    log_content: bool = False
 
     def __post_init__(self) -> None:
         if any(not key or key != key.strip() for key in self.api_keys):
@@ -72,7 +81,14 @@ class ServerConfig:
                 "it could read and run every thread. Pass --api-key (or set "
                 "THREADLINE_API_KEYS), or bind to 127.0.0.1"
             )
-        if self.max_body_bytes <= 0 or self.max_json_depth <= 0 or self.sse_buffer <= 0:
+        limits = (
+            self.max_body_bytes,
+            self.max_json_depth,
+            self.sse_buffer,
+            self.header_timeout_seconds,
+            self.idle_timeout_seconds,
+        )
+        if any(limit <= 0 for limit in limits):
             raise ConfigurationError("server limits must be positive")
 
     @property
@@ -89,3 +105,35 @@ class ServerConfig:
         if self.port == 80:
             hosts.update(names)
         return frozenset(hosts)
+
+    def origin_allowed(self, origin: str, host: str | None) -> bool:
+        """Whether a web page of `origin` may call the server: only a page the server itself
+        served, i.e. one whose host and port are a name the server answers to (on loopback,
+        one of `allowed_hosts()`; elsewhere, the `Host` the request was sent to)."""
+        origin_host = _origin_host(origin)
+        if origin_host is None:
+            return False
+        allowed = self.allowed_hosts()
+        if allowed is not None:
+            return origin_host in allowed
+        return host is not None and origin_host == _with_port(host.lower(), origin)
+
+
+def _origin_host(origin: str) -> str | None:
+    """`host:port` of a web origin (`scheme://host[:port]`), or None for `null` and the like."""
+    try:
+        parts = urlsplit(origin.strip().lower())
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+        return None
+    if parts.path or parts.query or parts.fragment:
+        return None
+    return _with_port(parts.netloc, origin)
+
+
+def _with_port(netloc: str, origin: str) -> str:
+    if netloc.endswith("]") or ":" not in netloc:
+        return f"{netloc}:{443 if origin.lower().startswith('https:') else 80}"
+    return netloc

@@ -1,5 +1,6 @@
-"""The gate every request passes: the `Host` header (against DNS rebinding), the bearer token
-(compared in constant time), and the size of the body."""
+"""The gate every request passes: the `Host` header (against DNS rebinding), the `Origin` and
+the content type (against web pages of other sites), the bearer token (compared in constant
+time), and the size of the body."""
 
 from __future__ import annotations
 
@@ -27,8 +28,9 @@ def identity_of(scope: MutableMapping[str, Any]) -> str | None:
 
 
 class SecurityMiddleware:
-    """Rejects requests with a foreign `Host`, without a valid bearer token (when keys are
-    configured) or with a body over the limit, before the app sees them."""
+    """Rejects requests with a foreign `Host` or `Origin`, without a valid bearer token (when
+    keys are configured), or with a body over the limit or not JSON, before the app sees
+    them."""
 
     def __init__(self, app: ASGIApp, config: ServerConfig) -> None:
         self.app = app
@@ -42,11 +44,15 @@ class SecurityMiddleware:
             return
         headers = _headers(scope)
         problem = self._check_host(headers.get("host"))
+        if problem is None:
+            problem = self._check_origin(headers.get("origin"), headers.get("host"))
         if problem is None and scope.get("path") not in PUBLIC_PATHS:
             problem = self._authenticate(scope, headers.get("authorization"))
         if problem is None and scope["type"] == "http":
             problem = self._check_length(headers.get("content-length"))
             receive = _limited(receive, self.config.max_body_bytes)
+        if problem is None and scope["type"] == "http" and _has_body(headers):
+            problem = _check_content_type(headers.get("content-type"))
         if problem is not None:
             await _reject(scope, receive, send, problem)
             return
@@ -63,6 +69,17 @@ class SecurityMiddleware:
                 code="invalid_host",
             )
         return None
+
+    def _check_origin(self, origin: str | None, host: str | None) -> APIError | None:
+        # A browser names the page that sent a request; other clients send no Origin.
+        if origin is None or self.config.origin_allowed(origin, host):
+            return None
+        return APIError(
+            403,
+            "requests from web pages of other sites are refused: the Origin header names "
+            "a site this server does not serve",
+            code="invalid_origin",
+        )
 
     def _authenticate(self, scope: Scope, authorization: str | None) -> APIError | None:
         if not self._keys:
@@ -95,6 +112,26 @@ class SecurityMiddleware:
         if size > self.config.max_body_bytes:
             return too_large(self.config.max_body_bytes)
         return None
+
+
+def _has_body(headers: dict[str, str]) -> bool:
+    length = headers.get("content-length")
+    return "transfer-encoding" in headers or (length is not None and length.strip() != "0")
+
+
+def _check_content_type(content_type: str | None) -> APIError | None:
+    # A page may send text/plain or a form to any site without asking the browser first;
+    # only JSON, which it cannot send across sites unasked, is read.
+    media_type = (content_type or "").partition(";")[0].strip().lower()
+    kind, _, subtype = media_type.partition("/")
+    if media_type == "application/json" or (kind == "application" and subtype.endswith("+json")):
+        return None
+    shown = media_type[:60] or "none"
+    return APIError(
+        415,
+        f"request bodies must be JSON, sent with Content-Type: application/json (not {shown})",
+        code="unsupported_media_type",
+    )
 
 
 def too_large(limit: int) -> APIError:

@@ -3,7 +3,7 @@ what they cannot decode the same way."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -23,6 +23,8 @@ from threadline.types import (
     payload_to_dict,
 )
 from threadline.types import check_text as check_value
+
+from ._writes import ItemQuery
 
 
 def dumps(value: Any) -> str:
@@ -268,6 +270,48 @@ def _item_record(r: Row) -> Item:
 
 
 item_from_row = Decoder("items", lambda r: r[2], _item_record)
+
+
+def item_query(query: ItemQuery, table: str, mark: str) -> tuple[str, tuple[Any, ...]] | None:
+    """The SELECT of `query` from `table` (`mark` is the dialect's placeholder), or None when
+    it matches nothing. Each filter is spelled so that SQLite, which keeps no statistics,
+    reads it through its index rather than walking the thread."""
+    if any(f is not None and not f for f in (query.item_ids, query.call_ids, query.types)):
+        return None
+
+    def among(column: str, values: Sequence[str]) -> str:
+        params.extend(values)
+        return f"{column} IN ({', '.join([mark] * len(values))})"
+
+    where = [f"thread_id = {mark}"]
+    params: list[Any] = [query.thread_id]
+    if query.after_seq > 0:  # seqs start at 1; a bound that excludes nothing hides the indexes
+        where.append(f"seq > {mark}")
+        params.append(query.after_seq)
+    if query.before_seq is not None:
+        where.append(f"seq < {mark}")
+        params.append(query.before_seq)
+    if query.item_ids is not None:
+        where.append(among("item_id", query.item_ids))
+    if query.call_ids is not None:
+        # Whole rows are not in the (thread_id, type, call_id) index; find their seqs in it.
+        params.append(query.thread_id)
+        inner = [f"thread_id = {mark}", among("call_id", query.call_ids)]
+        if query.types is not None:
+            inner.append(among("type", query.types))
+        where.append(f"seq IN (SELECT seq FROM {table} WHERE {' AND '.join(inner)})")
+    elif query.types is not None:
+        where.append(among("type", query.types))
+    # A few items found by id are sorted; `ORDER BY seq` would walk the thread in seq order.
+    order = "+seq" if query.item_ids is not None else "seq"
+    sql = (
+        f"SELECT {ITEM_COLUMNS} FROM {table} WHERE {' AND '.join(where)} "
+        f"ORDER BY {order}{' DESC' if query.newest_first else ''}"
+    )
+    if query.limit is not None:
+        sql += f" LIMIT {mark}"
+        params.append(query.limit)
+    return sql, tuple(params)
 
 
 EVENT_COLUMNS = "thread_id, seq, turn_id, item_id, type, params, created_at"

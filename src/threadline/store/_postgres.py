@@ -41,6 +41,7 @@ from ._writes import (
     AppendItems,
     BeginOutcome,
     BeginTurn,
+    ItemQuery,
     Lease,
     Renewal,
     ThreadPage,
@@ -385,6 +386,12 @@ class PostgresStore:
                 (thread_id, after_seq, limit),
             )
         ]
+
+    async def query_items(self, query: ItemQuery) -> list[Item]:
+        statement = codec.item_query(query, self.tables.items, "%s")
+        if statement is None:
+            return []
+        return [codec.item_from_row(r) for r in await self._rows(*statement)]
 
     async def load_events(
         self, thread_id: str, *, after_seq: int = 0, limit: int | None = None

@@ -16,6 +16,7 @@ from ._writes import (
     AppendItems,
     BeginOutcome,
     BeginTurn,
+    ItemQuery,
     Lease,
     Renewal,
     ThreadPage,
@@ -121,6 +122,11 @@ class Store(Protocol):
         after_seq: int = 0,
         limit: int | None = None,
     ) -> list[Item]: ...
+
+    async def query_items(self, query: ItemQuery) -> list[Item]:
+        """The items of a thread that `query` selects: a page of its history, read in
+        either direction, or the items with given ids or of given tool calls."""
+        ...
 
     async def load_events(
         self,

@@ -30,6 +30,7 @@ from ._writes import (
     AppendItems,
     BeginOutcome,
     BeginTurn,
+    ItemQuery,
     Lease,
     Renewal,
     ThreadPage,
@@ -419,6 +420,12 @@ class SQLiteStore:
             (thread_id, after_seq, -1 if limit is None else limit),
             codec.item_from_row,
         )
+
+    async def query_items(self, query: ItemQuery) -> list[Item]:
+        statement = codec.item_query(query, "items", "?")
+        if statement is None:
+            return []
+        return await self._all(*statement, codec.item_from_row)
 
     async def load_events(
         self, thread_id: str, *, after_seq: int = 0, limit: int | None = None

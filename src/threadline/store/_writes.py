@@ -8,6 +8,7 @@ from threadline.types import (
     Event,
     InboxEntry,
     Item,
+    ItemType,
     ThreadRecord,
     TimerRecord,
     TurnRecord,
@@ -162,6 +163,22 @@ class Work:
 class Renewal:
     held: dict[str, int]  # thread_id -> epoch, for every lease the owner still holds
     cancel_requested: set[str]  # threads whose active turn was asked to stop
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ItemQuery:
+    """Which of a thread's items to read: those with `after_seq < seq < before_seq` that
+    match every filter given, in `seq` order (newest first if asked), at most `limit`.
+    A filter that is an empty sequence matches nothing."""
+
+    thread_id: str
+    after_seq: int = 0
+    before_seq: int | None = None
+    newest_first: bool = False
+    limit: int | None = None
+    item_ids: Sequence[str] | None = None
+    call_ids: Sequence[str] | None = None  # the tool call an item belongs to
+    types: Sequence[ItemType] | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

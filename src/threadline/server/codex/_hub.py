@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from threadline import Thread, Threadline, TurnResult, TurnStream
+from threadline._logging import log_failure
 from threadline.runtime import StartOutcome
 from threadline.types import (
     Event,
@@ -181,7 +182,7 @@ class Hub:
                 error=exc,
             )
         except Exception as exc:
-            logger.exception("a turn driven for a client failed")
+            log_failure(logger, "a turn driven for a client failed", exc=exc)
             end = RunEnd(
                 outcome=stream.outcome,
                 result=None,

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from threadline import Thread
+from threadline._logging import log_failure
 from threadline.types import NotFoundError, ThreadlineError
 
 from ._hub import Hub
@@ -167,8 +168,8 @@ class Session:
             self.send(error_message(request.id, exc))
         except ThreadlineError as exc:
             self.send(error_message(request.id, rpc_error(exc)))
-        except Exception:
-            logger.exception("request %s failed", request.method)
+        except Exception as exc:
+            log_failure(logger, "request %s failed", request.method, exc=exc)
             self.send(
                 error_message(
                     request.id,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -14,6 +13,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from threadline import Threadline
 
+from .._config import is_loopback
 from ._hub import Hub
 from ._jsonrpc import INVALID_REQUEST, Limits, RpcError
 from ._session import Session
@@ -86,9 +86,10 @@ class CodexRoute(WebSocketRoute):
         if self.authorize is not None:
             return self.authorize(token)
         # Without keys, only same-machine pages may connect: a web page elsewhere must not
-        # drive the agents through the visitor's browser.
+        # drive the agents through the visitor's browser. (`threadline serve` checks the
+        # Origin of every request before this, against the names it answers to.)
         origin = websocket.headers.get("origin")
-        return origin is None or _is_loopback(urlsplit(origin).hostname or "")
+        return origin is None or is_loopback(urlsplit(origin).hostname or "")
 
     async def disconnect_all(self) -> None:
         """Drop every connection; clients reconnect and pick up where they were."""
@@ -100,15 +101,6 @@ class CodexRoute(WebSocketRoute):
         await self.disconnect_all()
         if self._hub is not None:
             await self._hub.close()
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 async def _read(session: Session, websocket: WebSocket, limits: Limits) -> None:

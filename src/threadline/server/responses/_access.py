@@ -12,7 +12,7 @@ from threadline import Thread, Threadline
 from threadline.types import ApprovalRequest, Item, NotFoundError, ToolCall, TurnRecord
 
 from .._config import ServerConfig
-from .._errors import not_found
+from .._errors import APIError, not_found
 from .._security import identity_of
 from ._adapter import PriorCalls, ResponseInfo, Translator
 from ._feed import Segment
@@ -66,7 +66,12 @@ class Access:
         turn = None if ref is None else await self.app.store.get_turn(ref.turn_id)
         if ref is None or turn is None:
             raise not_found("Response", response_id, param)
-        thread = await self.thread(request, turn.thread_id, kind="Response", param=param)
+        try:
+            thread = await self.thread(request, turn.thread_id, param=param)
+        except APIError:
+            # Another key's response is answered as an unknown one: naming its thread
+            # would tell the caller whose conversation it belongs to.
+            raise not_found("Response", response_id, param) from None
         return Found(ref=ref, turn=turn, thread=thread)
 
     def info(self, found: Found, *, background: bool = False) -> ResponseInfo:

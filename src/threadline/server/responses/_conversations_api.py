@@ -16,7 +16,8 @@ from .._body import read_json
 from .._errors import from_threadline, invalid, not_found
 from ._access import Access
 from ._append import append, parse_items, remove
-from ._lists import PageQuery, listing, page
+from ._item_pages import ItemPages
+from ._lists import PageQuery, listing
 from ._params import parse_metadata
 from ._responses_api import CONVERSATION_KEY
 from ._runs import delete_thread
@@ -99,8 +100,7 @@ class ConversationsAPI:
     async def list_items(self, request: Request) -> Response:
         thread = await self._thread(request)
         query = PageQuery.parse(request.query_params)
-        mapper = await self.access.mapper(thread)
-        return JSONResponse(page(mapper.listing(), query))
+        return JSONResponse(await ItemPages(self.access.app.store, thread.id).page(query))
 
     async def create_items(self, request: Request) -> Response:
         thread = await self._thread(request)
@@ -129,17 +129,15 @@ class ConversationsAPI:
     async def retrieve_item(self, request: Request) -> Response:
         thread = await self._thread(request)
         item_id = request.path_params["item_id"]
-        mapper = await self.access.mapper(thread)
-        for wire in mapper.listing():
-            if wire["id"] == item_id:
-                return JSONResponse(wire)
-        raise not_found("Item", item_id)
+        wire = await ItemPages(self.access.app.store, thread.id).find(item_id)
+        if wire is None:
+            raise not_found("Item", item_id)
+        return JSONResponse(wire)
 
     async def delete_item(self, request: Request) -> Response:
         thread = await self._thread(request)
         item_id = request.path_params["item_id"]
-        mapper = await self.access.mapper(thread)
-        if all(wire["id"] != item_id for wire in mapper.listing()):
+        if await ItemPages(self.access.app.store, thread.id).find(item_id) is None:
             raise not_found("Item", item_id)
         try:
             await remove(thread, item_id)

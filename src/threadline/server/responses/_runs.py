@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from threadline import ExternalTool, Subscription, Thread, TurnStream
+from threadline._logging import log_failure
 from threadline.types import (
     ApprovalRequest,
     Event,
@@ -93,8 +94,10 @@ class Drivers:
                     pass
         except LeaseLost:
             pass  # the app is closing: recovery continues the turn
-        except Exception:
-            logger.exception("a turn driven for thread %s stopped unexpectedly", thread.id)
+        except Exception as exc:
+            log_failure(
+                logger, "a turn driven for thread %s stopped unexpectedly", thread.id, exc=exc
+            )
         finally:
             if not first.done():
                 first.set_exception(

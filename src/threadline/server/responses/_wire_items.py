@@ -164,12 +164,12 @@ class ItemMapper:
     client runs (function tools); every other call is one of the agent's (`mcp_call`)."""
 
     def __init__(self, items: Sequence[Item], external_calls: frozenset[str]) -> None:
-        deleted = {
-            i.payload.data.get("item_id")
+        self.deleted = {
+            str(i.payload.data.get("item_id"))
             for i in items
             if isinstance(i.payload, SystemEvent) and i.payload.phase == DELETED_PHASE
         }
-        self.items = [i for i in items if i.item_id not in deleted]
+        self.items = [i for i in items if i.item_id not in self.deleted]
         self.external_calls = external_calls
         self.results: dict[str, ToolResult] = {}
         self.approval_ids: dict[str, str] = {}  # tool_call_id -> approval request item id
