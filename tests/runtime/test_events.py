@@ -174,3 +174,42 @@ async def test_subscribers_see_turns_they_did_not_start(make_app: Any) -> None:
     assert [e.params["text"] for e in seen if e.type == "completed"] == ["first", "second"]
     seqs = sorted({e.seq for e in seen})
     assert seqs == list(range(1, seqs[-1] + 1))
+
+
+class _ProviderModel:
+    """A backend whose deltas carry the provider's own events, as the real backends do."""
+
+    name = "provider"
+
+    async def stream(self, request: Any) -> Any:
+        from threadline.models import ModelResponse, TextDelta
+
+        for n, word in enumerate(("Hello ", "there.")):
+            yield TextDelta(delta=word, raw={"provider_event": "text.delta", "index": n})
+        yield ModelResponse(text="Hello there.")
+
+
+async def test_every_event_keeps_its_original_on_raw(make_store: Any) -> None:
+    import orjson
+
+    agent = tl.Agent(name="a", model=_ProviderModel())
+    async with tl.Threadline(agents=[agent], store=make_store()) as app:
+        thread = await app.threads.start()
+
+        live = [e async for e in thread.run_streamed("hi")]
+        stored = await thread.events()
+
+    deltas = [e for e in live if e.is_delta]
+    assert [e.raw for e in deltas] == [
+        {"provider_event": "text.delta", "index": 0},
+        {"provider_event": "text.delta", "index": 1},
+    ]
+    for event in [e for e in live if not e.is_delta]:
+        assert event.raw == event.to_dict()
+        assert event.raw["type"] == event.type
+        assert event.raw["seq"] == event.seq
+    # The log keeps wire forms, not provider payloads: each stored event's raw is itself.
+    assert stored
+    for event in stored:
+        assert event.raw == event.to_dict()
+        orjson.dumps(event.raw)
