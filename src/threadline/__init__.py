@@ -27,7 +27,7 @@ from threadline.runtime import (
     TurnStream,
 )
 from threadline.store import SQLiteStore, Store, open_store
-from threadline.tools import ThreadState, Tool, tool
+from threadline.tools import ThreadState, ThreadView, Tool, tool
 from threadline.types import (
     ApprovalRequest,
     ApprovalResponse,
@@ -116,6 +116,7 @@ __all__ = [
     "ThreadManager",
     "ThreadRecord",
     "ThreadState",
+    "ThreadView",
     "Threadline",
     "ThreadlineError",
     "Tool",

@@ -6,8 +6,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
 from threadline.models import Model, ToolSpec
 from threadline.store import Store, ThreadCursor, ToolCallState, TurnWrite, Written
+from threadline.tools import ThreadView
 from threadline.types import (
     Budget,
     EventType,
@@ -231,6 +234,29 @@ class TurnContext:
             tool_call_id = new_id("call")
         calls.add(tool_call_id)
         return tool_call_id
+
+    def typed_state(self) -> Any:
+        """The thread's state as the agent's `state_type` (a dict without one; None if the
+        stored state no longer validates)."""
+        state_type: type[BaseModel] | None = self.agent.state_type
+        if state_type is None:
+            return dict(self.state or {})
+        try:
+            return state_type.model_validate(self.state or {})
+        except Exception:
+            return None
+
+    def view(self) -> ThreadView[Any]:
+        """A read-only view of the thread for code that builds a request."""
+        return ThreadView[Any](
+            thread_id=self.thread.thread_id,
+            turn_id=self.turn.turn_id,
+            user_id=self.thread.user_id,
+            items=self.history,
+            state=self.typed_state(),
+            metadata=self.thread.metadata,
+            mode=self.thread.mode,
+        )
 
     @property
     def indexed(self) -> HistoryIndex:

@@ -37,8 +37,13 @@ class _PendingCall:
         self.arguments: list[str] = []
 
 
-def request_parts(ctx: TurnContext) -> tuple[str | None, list[ToolSpec], list[Item]]:
-    """The instructions, tools and visible history of the thread's next request."""
+async def build_instructions(ctx: TurnContext) -> str | None:
+    """The instructions of the thread's next request (dynamic ones are built now)."""
+    return await ctx.agent.resolve_mode(ctx.thread.mode).build_instructions(ctx.view())
+
+
+def request_parts(ctx: TurnContext) -> tuple[list[ToolSpec], list[Item]]:
+    """The tools and visible history of the thread's next request."""
     mode = ctx.agent.resolve_mode(ctx.thread.mode)
     tools = [
         *(
@@ -48,14 +53,15 @@ def request_parts(ctx: TurnContext) -> tuple[str | None, list[ToolSpec], list[It
         *(t for name, t in ctx.external_tools.items() if name not in mode.tools),
     ]
     items = visible_history(ctx.history, ctx.indexed)
-    return mode.instructions, tools, with_summary(items) if ctx.indexed.summarized else items
+    return tools, with_summary(items) if ctx.indexed.summarized else items
 
 
 class ModelStep:
     """One model call: streams its deltas as events and ends with the items it produced."""
 
-    def __init__(self, ctx: TurnContext) -> None:
+    def __init__(self, ctx: TurnContext, instructions: str | None) -> None:
         self.ctx = ctx
+        self.instructions = instructions
         self.message_id: str | None = None
         self.reasoning_id: str | None = None
         self.text: list[str] = []
@@ -65,7 +71,8 @@ class ModelStep:
 
     def request(self) -> ModelRequest:
         ctx = self.ctx
-        instructions, tools, items = request_parts(ctx)
+        instructions = self.instructions
+        tools, items = request_parts(ctx)
         window = ctx.context_window
         if window is not None:
             items, _ = window.fit(items, instructions, tools)

@@ -8,8 +8,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
-
 from threadline.store import ToolCallState
 from threadline.tools import ThreadState, Tool, ToolOutput
 from threadline.types import (
@@ -131,7 +129,7 @@ class ToolStep:
         )
         records = call_records(ctx.turn_items())
         standing = ctx.indexed.standing
-        state_value = _state_value(ctx)
+        state_value = ctx.typed_state()
         immediate: list[NewItem] = []
         asks: list[NewItem] = []
         new_states: dict[str, ToolCallState] = {}
@@ -402,6 +400,8 @@ class ToolStep:
                 state_type=ctx.agent.state_type,
                 epoch=ctx.epoch,
                 services=_Services(ctx, invocation),
+                metadata=ctx.thread.metadata,
+                mode=ctx.thread.mode,
             )
 
         async def execute() -> ToolOutput:
@@ -443,13 +443,3 @@ class ToolStep:
                     _result(invocation.call, output.output, output.outcome, invocation.result_id)
                 )
         return done
-
-
-def _state_value(ctx: TurnContext) -> Any:
-    state_type: type[BaseModel] | None = ctx.agent.state_type
-    if state_type is None:
-        return dict(ctx.state or {})
-    try:
-        return state_type.model_validate(ctx.state or {})
-    except Exception:
-        return None

@@ -27,7 +27,7 @@ from threadline.types import (
 from ._context import NewItem, Trailing, TurnContext, new_item
 from ._context_window import leading_summary, summarize
 from ._history import DISCARD_PHASE, unanswered_calls
-from ._model_step import ModelStep, request_parts
+from ._model_step import ModelStep, build_instructions, request_parts
 from ._result import TurnResult
 from ._tool_step import ToolStep
 
@@ -100,9 +100,10 @@ class TurnRunner:
             budget = ctx.budget
             if budget.max_iterations is not None and ctx.steps >= budget.max_iterations:
                 raise BudgetExceededError("max_iterations", budget.max_iterations, ctx.steps)
-            await self._summarize_if_needed()
+            instructions = await build_instructions(ctx)  # once per model request
+            await self._summarize_if_needed(instructions)
             await ctx.fault("before_model_call")
-            model_step = self._model_step = ModelStep(ctx)
+            model_step = self._model_step = ModelStep(ctx, instructions)
             response = await model_step.run()
             await ctx.fault("after_model_response")
             ctx.steps += 1
@@ -149,14 +150,14 @@ class TurnRunner:
             items.append(item)
         await ctx.commit(items, consume_inbox=[e.entry_id for e in entries], wait=False)
 
-    async def _summarize_if_needed(self) -> None:
+    async def _summarize_if_needed(self, instructions: str | None) -> None:
         """With the "summarize" strategy, fold what the window leaves out into a stored
         summary before the request is made."""
         ctx = self.ctx
         window = ctx.context_window
         if window is None or window.strategy != "summarize" or ctx.model is None:
             return
-        instructions, tools, items = request_parts(ctx)
+        tools, items = request_parts(ctx)
         kept, dropped = window.fit(items, instructions, tools)
         if not dropped:
             return
