@@ -50,6 +50,7 @@ def test_the_public_surface_is_pinned() -> None:
         "TurnRecord",
         "TurnResult",
         "TurnStream",
+        "UnpricedModelWarning",
         "Usage",
         "__version__",
         "connect",

@@ -54,6 +54,7 @@ from threadline.types import (
     TurnFailedError,
     TurnInProgressError,
     TurnRecord,
+    UnpricedModelWarning,
     Usage,
 )
 
@@ -128,6 +129,7 @@ __all__ = [
     "TurnRecord",
     "TurnResult",
     "TurnStream",
+    "UnpricedModelWarning",
     "Usage",
     "__version__",
     "connect",

@@ -46,6 +46,7 @@ from ._agent import Agent
 from ._bus import EventBus
 from ._context import TurnContext
 from ._context_window import window_for
+from ._cost import refuse_unpriced
 from ._engine_parts import (
     ActiveTurn,
     EngineSettings,
@@ -165,7 +166,9 @@ class Engine:
                 return await self._steer(thread, parts, options, listener)
             agent = self.agent(thread.agent)
             if self.settings.run_turns:
-                self.model_for(agent)  # a bad model spec fails here, before anything is stored
+                # A bad model spec, or a model a strict budget cannot price, fails here,
+                # before anything is stored.
+                refuse_unpriced(agent.budget.merged(options.budget), self.model_for(agent))
             now = time.time()
             turn_id = turn_id_for_entry(inbox_entry_id) if inbox_entry_id else new_id("turn")
             if isinstance(parts, ScheduledCall):

@@ -26,6 +26,7 @@ from threadline.types import (
 
 from ._context import NewItem, Trailing, TurnContext, new_item
 from ._context_window import leading_summary, summarize
+from ._cost import CostGuard
 from ._history import DISCARD_PHASE, unanswered_calls
 from ._model_step import ModelStep, build_instructions, request_parts
 from ._result import TurnResult
@@ -41,6 +42,7 @@ class TurnRunner:
         self._tool_step: ToolStep | None = None
         self._fresh_calls = False
         self._unsaved: list[NewItem] = []  # a final step that an error stopped from storing
+        self._cost = CostGuard(ctx.budget, ctx.model)
 
     async def run(self) -> TurnResult:
         """Run to an ending or a pause. Cancelling the calling task ends the turn as cancelled,
@@ -100,6 +102,7 @@ class TurnRunner:
             budget = ctx.budget
             if budget.max_iterations is not None and ctx.steps >= budget.max_iterations:
                 raise BudgetExceededError("max_iterations", budget.max_iterations, ctx.steps)
+            self._cost.before_call()
             instructions = await build_instructions(ctx)  # once per model request
             await self._summarize_if_needed(instructions)
             await ctx.fault("before_model_call")
@@ -112,6 +115,7 @@ class TurnRunner:
                 "usage_delta",
                 params={"usage": response.usage.to_dict(), "total": ctx.usage.to_dict()},
             )
+            self._cost.after_usage(response.usage)
             items = model_step.final_items()
             self._model_step = None
             if any(isinstance(i.payload, ToolCall) for i in items):

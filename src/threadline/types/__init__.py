@@ -16,6 +16,7 @@ from ._errors import (
     TurnError,
     TurnFailedError,
     TurnInProgressError,
+    UnpricedModelWarning,
 )
 from ._events import DELTA_EVENT_TYPES, TERMINAL_EVENT_TYPES, Event, EventType
 from ._ids import new_id
@@ -108,6 +109,7 @@ __all__ = [
     "TurnInProgressError",
     "TurnRecord",
     "TurnStatus",
+    "UnpricedModelWarning",
     "Usage",
     "UserMessage",
     "check_text",
