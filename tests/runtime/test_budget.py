@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import warnings
 from typing import Any
 
@@ -21,6 +22,14 @@ async def run_to_failure(
     events: list[tl.Event] = []
     with pytest.raises(tl.TurnFailedError) as caught:
         async for event in thread.run_streamed("go", **kwargs):
+            events.append(event)
+    return caught.value, events
+
+
+async def run_to_failure_of(stream: tl.TurnStream) -> tuple[tl.TurnFailedError, list[tl.Event]]:
+    events: list[tl.Event] = []
+    with pytest.raises(tl.TurnFailedError) as caught:
+        async for event in stream:
             events.append(event)
     return caught.value, events
 
@@ -201,3 +210,67 @@ async def test_a_priced_model_with_a_cost_limit_does_not_warn(make_store: Any) -
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             assert (await thread.run("hi")).text == "hi"
+
+
+async def test_the_wall_budget_counts_running_time_not_the_wait_for_a_human(
+    make_app: Any,
+) -> None:
+    runs: list[str] = []
+
+    @tl.tool(needs_approval=True)
+    async def transfer(to: str) -> str:
+        """Send money."""
+        runs.append(to)
+        return f"sent to {to}"
+
+    app, _ = await make_app(
+        [tool_call("transfer", {"to": "ann"}, tool_call_id="t1"), "Done."],
+        tools=[transfer],
+        max_wall_seconds=0.5,
+    )
+    thread = await app.threads.start()
+    paused = await thread.run("pay ann")
+    assert paused.status == "paused"
+    ran_before = (await thread.turns())[0].running_seconds
+    assert 0 < ran_before < 0.5
+
+    await asyncio.sleep(0.7)  # the human takes longer than the whole wall budget
+    await thread.approve("t1")
+    result = await thread.resume_turn()
+
+    assert result.status == "completed"
+    assert result.text == "Done."
+    assert runs == ["ann"]
+    turn = (await thread.turns())[0]
+    assert ran_before < turn.running_seconds < 0.5  # both segments, without the wait
+
+
+async def test_running_time_is_stored_and_carried_into_the_next_segment(
+    make_app: Any,
+) -> None:
+    @tl.tool(needs_approval=True)
+    async def transfer(to: str) -> str:
+        """Send money."""
+        return f"sent to {to}"
+
+    app, model = await make_app(
+        [
+            Step(tool_calls=tool_call("transfer", {"to": "ann"}).tool_calls, delay=0.3),
+            Step(text="too late", delay=5),
+        ],
+        tools=[transfer],
+        max_wall_seconds=0.6,
+    )
+    thread = await app.threads.start()
+    paused = await thread.run("pay ann")
+    assert paused.status == "paused"
+    assert (await thread.turns())[0].running_seconds >= 0.3
+
+    await thread.approve(paused.pending_approvals[0].tool_call_id)
+    error, events = await run_to_failure_of(thread.resume_turn_streamed())
+
+    assert failed_event(events)["limit"] == "max_wall_seconds"
+    assert failed_event(events)["used"] >= 0.6
+    assert error.turn is not None
+    assert error.turn.running_seconds >= 0.6
+    assert len(model.requests) == 2

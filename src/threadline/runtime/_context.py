@@ -76,6 +76,8 @@ class TurnContext:
     _waited: asyncio.Future[Written] | None = None  # the write a caller awaits itself
     _turn_start: int | None = None
     index: HistoryIndex | None = None  # built from `history` when not given
+    segment_start: float | None = None  # monotonic time this process began running the
+    # turn; None where the context only records a human's decision (no running time)
 
     def __post_init__(self) -> None:
         if self.index is None:
@@ -83,6 +85,7 @@ class TurnContext:
         self._stored = ThreadCursor(
             last_item_seq=self.last_item_seq, last_event_seq=self.events.last_seq
         )
+        self._ran_before = self.turn.running_seconds  # the segments before this one
 
     async def fault(self, point: FaultPoint) -> None:
         if self.faults is not None:
@@ -95,6 +98,12 @@ class TurnContext:
             await _settle(self._writing)
         if self.failed is not None:
             raise self.failed
+
+    def running_seconds(self) -> float:
+        """The turn's running time: its stored segments plus this one so far."""
+        if self.segment_start is None:
+            return self.turn.running_seconds
+        return self._ran_before + time.monotonic() - self.segment_start
 
     def item_started(self, item_id: str, payload: Payload) -> None:
         self.events.emit(
@@ -158,6 +167,7 @@ class TurnContext:
         for event_type, params, item_id in trailing:
             self.events.emit(event_type, item_id=item_id, params=params, defer=True)
         cursor = ThreadCursor(last_item_seq=self.last_item_seq, last_event_seq=self.events.last_seq)
+        running = None if self.segment_start is None else self.running_seconds()
         write = TurnWrite(
             thread_id=self.thread.thread_id,
             turn_id=self.turn.turn_id,
@@ -169,6 +179,7 @@ class TurnContext:
             turn_status=turn_status,
             usage=self.usage,
             steps=self.steps,
+            running_seconds=running,
             error=error,
             end=end,
             wake_after=wake_after,
@@ -189,6 +200,7 @@ class TurnContext:
                 status=turn_status,
                 usage=self.usage,
                 steps=self.steps,
+                running_seconds=self.running_seconds(),
                 error=error,
                 updated_at=now,
                 completed_at=now if end == "release" else None,

@@ -362,6 +362,7 @@ class Engine:
             state=thread.state,
             faults=self.faults,
             services=self,
+            segment_start=time.monotonic(),
         )
         ctx.repairs = sum(
             1

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from typing import Any
 
 from threadline.store import ToolCallState
@@ -56,7 +55,7 @@ class TurnRunner:
             budget = self.ctx.budget
             assert budget.max_wall_seconds is not None
             error = BudgetExceededError(
-                "max_wall_seconds", budget.max_wall_seconds, time.time() - self.ctx.turn.created_at
+                "max_wall_seconds", budget.max_wall_seconds, self.ctx.running_seconds()
             )
             await self._end("failed", error.to_dict(), "budget")
         except asyncio.CancelledError:
@@ -81,10 +80,11 @@ class TurnRunner:
         return TurnResult.from_context(self.ctx)
 
     def _deadline(self) -> float | None:
+        # Wall time is the time the turn runs: a pause for a human does not count.
         wall = self.ctx.budget.max_wall_seconds
         if wall is None:
             return None
-        remaining = self.ctx.turn.created_at + wall - time.time()
+        remaining = wall - self.ctx.running_seconds()
         return asyncio.get_running_loop().time() + remaining
 
     async def _loop(self) -> None:

@@ -119,9 +119,9 @@ def thread_from_row(r: tuple[Any, ...]) -> ThreadRecord:
 
 TURN_COLUMNS = (
     "turn_id, thread_id, number, status, input, sender, client_key, usage, steps, "
-    "error, created_at, updated_at, completed_at, cancel_requested, options"
+    "error, created_at, updated_at, completed_at, cancel_requested, options, running_seconds"
 )
-TURN_PLACEHOLDERS = ", ".join("?" * 15)
+TURN_PLACEHOLDERS = ", ".join("?" * 16)
 
 
 def check_turn(t: TurnRecord) -> None:
@@ -152,6 +152,7 @@ def turn_row(t: TurnRecord) -> tuple[Any, ...]:
         t.completed_at,
         int(t.cancel_requested),
         dumps(t.options),
+        t.running_seconds,
     )
 
 
@@ -172,6 +173,7 @@ def turn_from_row(r: tuple[Any, ...]) -> TurnRecord:
         completed_at=r[12],
         cancel_requested=bool(r[13]),
         options=loads(r[14]),
+        running_seconds=r[15],
     )
 
 

@@ -131,6 +131,10 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
         ),
     ),
     (3, ("ALTER TABLE {s}.turns ADD COLUMN options text NOT NULL DEFAULT '{}'",)),
+    (
+        4,
+        ("ALTER TABLE {s}.turns ADD COLUMN running_seconds double precision NOT NULL DEFAULT 0",),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

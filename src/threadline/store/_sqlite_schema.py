@@ -120,6 +120,7 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
         ),
     ),
     (3, ("ALTER TABLE turns ADD COLUMN options TEXT NOT NULL DEFAULT '{}'",)),
+    (4, ("ALTER TABLE turns ADD COLUMN running_seconds REAL NOT NULL DEFAULT 0",)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
