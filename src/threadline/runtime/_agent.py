@@ -52,7 +52,8 @@ class Agent:
         state_type: a pydantic model validating the thread's `state`.
         modes: named variants selectable with `thread.set_mode(name)`.
         budget: limits for each turn (steps, tokens, cost, wall time).
-        persist_partial_on_error: keep what a failed or interrupted turn produced.
+        persist_partial_on_error: False hides what a failed or interrupted turn produced
+            from later model requests (the log still ends every item it announced).
         on_unknown: after a crash, a started non-idempotent call with no result is reported
             to the model as unknown ("report") or waits for a human to decide ("pause").
         approval_expires_after: seconds after which a pending approval is denied.

@@ -190,8 +190,14 @@ class ModelStep:
         return items
 
     def partial_items(self, status: ItemStatus) -> list[NewItem]:
-        """What a cut-off stream produced, marked as not complete. Tool calls are not kept:
-        half of a call's arguments is nothing anyone can run."""
+        """What the step produced before it was cut off (or before its end could be stored),
+        marked as not complete: every item it announced, so that the log shows each one's
+        end. Its tool calls never run; the turn answers each with a synthetic result."""
+        if self.response is not None:
+            return [
+                NewItem(item_id=i.item_id, payload=i.payload, status=status)
+                for i in self.final_items()
+            ]
         items: list[NewItem] = []
         if self.reasoning_id is not None:
             items.append(
@@ -209,6 +215,15 @@ class ModelStep:
                     payload=AgentMessage(text="".join(self.text)),
                 )
             )
+        for call in self.calls.values():
+            if call.name is None:  # never announced
+                continue
+            if call.tool_call_id is None:
+                call.tool_call_id = self.ctx.fresh_call_id("")
+            payload = ToolCall(
+                tool_call_id=call.tool_call_id, name=call.name, arguments="".join(call.arguments)
+            )
+            items.append(NewItem(item_id=call.item_id, status=status, payload=payload))
         return items
 
     def _start(self, payload: AgentMessage | Reasoning | ToolCall) -> str:

@@ -12,6 +12,7 @@ from threadline.store import ToolCallState
 from threadline.types import (
     BudgetExceededError,
     ErrorPayload,
+    Item,
     ItemStatus,
     LeaseLost,
     SystemEvent,
@@ -26,7 +27,7 @@ from threadline.types import (
 from ._context import NewItem, Trailing, TurnContext, new_item
 from ._context_window import leading_summary, summarize
 from ._cost import CostGuard
-from ._history import DISCARD_PHASE, unanswered_calls
+from ._history import DISCARD_PHASE, result_item_id, unanswered_calls
 from ._model_step import ModelStep, build_instructions, request_parts
 from ._result import TurnResult
 from ._tool_step import ToolStep
@@ -244,8 +245,10 @@ class TurnRunner:
         return TurnResult.from_context(self.ctx)
 
     async def _end(self, status: TurnStatus, error: dict[str, Any] | None, phase: str) -> None:
-        """End the turn as failed or cancelled: keep what was produced (unless the agent says
-        otherwise), answer every open tool call, and release the thread, in one commit."""
+        """End the turn as failed or cancelled: store what was produced, answer every open
+        tool call, and release the thread, in one commit. Every item the turn announced is
+        stored, so the log shows each one's end as the live stream did; with
+        `persist_partial_on_error=False` the turn is then hidden from the model."""
         ctx = self.ctx
         if ctx.failed is not None:
             # A write the turn did not wait for failed: what it knows is ahead of the store.
@@ -255,33 +258,47 @@ class TurnRunner:
             raise ctx.failed
         keep = ctx.agent.persist_partial_on_error
         item_status: ItemStatus = "cancelled" if status == "cancelled" else "failed"
-        items: list[NewItem] = list(self._unsaved) if keep else []
-        if keep and self._model_step is not None:
-            items += self._model_step.partial_items(item_status)
+        # A final answer that a limit or the output schema refused is complete, but with its
+        # turn discarded it is no answer: it ends as failed.
+        items: list[NewItem] = [
+            u if keep else NewItem(item_id=u.item_id, payload=u.payload, status=item_status)
+            for u in self._unsaved
+        ]
+        unfinished: list[NewItem] = []  # calls cut off before they were stored: never run
+        if self._model_step is not None:
+            partial = self._model_step.partial_items(item_status)
+            items += partial
+            unfinished = [i for i in partial if isinstance(i.payload, ToolCall)]
         finished: dict[str, NewItem] = {}
-        if keep and self._tool_step is not None:
+        if self._tool_step is not None:
             finished = {
                 r.payload.tool_call_id: r  # type: ignore[union-attr]
                 for r in self._tool_step.finished_results()
             }
-        reason = (
-            "the turn was interrupted before this tool call finished"
-            if status == "cancelled"
-            else "the turn failed before this tool call finished"
-        )
+        ended = "interrupted" if status == "cancelled" else "failed"
         states: dict[str, ToolCallState] = {}
-        for call_item in unanswered_calls(ctx.turn_items()):
+        open_calls: list[tuple[Item | NewItem, bool]] = [
+            *((c, False) for c in unanswered_calls(ctx.turn_items())),
+            *((c, True) for c in unfinished),
+        ]
+        for call_item, cut_off in open_calls:
             call = call_item.payload
             assert isinstance(call, ToolCall)
             result = finished.get(call.tool_call_id)
             if result is None:
-                result = new_item(
-                    ToolResult(
+                reason = (
+                    f"the turn {ended} before this tool call was complete; it was not run"
+                    if cut_off
+                    else f"the turn {ended} before this tool call finished"
+                )
+                result = NewItem(
+                    item_id=result_item_id(call_item.item_id),
+                    payload=ToolResult(
                         tool_call_id=call.tool_call_id,
                         name=call.name,
                         output=f"Error: {reason}.",
                         outcome="cancelled",
-                    )
+                    ),
                 )
                 states[call.tool_call_id] = "failed"
             else:

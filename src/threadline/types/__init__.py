@@ -19,7 +19,7 @@ from ._errors import (
     UnpricedModelWarning,
 )
 from ._events import DELTA_EVENT_TYPES, TERMINAL_EVENT_TYPES, Event, EventType
-from ._ids import new_id
+from ._ids import derived_id, new_id
 from ._items import (
     MODEL_VISIBLE_PHASES,
     AgentMessage,
@@ -113,6 +113,7 @@ __all__ = [
     "Usage",
     "UserMessage",
     "check_text",
+    "derived_id",
     "new_id",
     "part_from_dict",
     "part_to_dict",
