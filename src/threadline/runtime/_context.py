@@ -78,6 +78,8 @@ class TurnContext:
     index: HistoryIndex | None = None  # built from `history` when not given
     segment_start: float | None = None  # monotonic time this process began running the
     # turn; None where the context only records a human's decision (no running time)
+    ending: bool = False  # the write that ends or pauses the turn (and frees its lease) was
+    # submitted: that write, not the heartbeat, says whether the lease was still held
 
     def __post_init__(self) -> None:
         if self.index is None:
@@ -188,6 +190,8 @@ class TurnContext:
             timers=timers,
             **({} if state is _UNSET else {"thread_state": state}),
         )
+        if end is not None:
+            self.ending = True
         writing = asyncio.ensure_future(self.store.write_turn(write))
         before = self._stored
         self._stored, self._writing = cursor, writing
@@ -215,6 +219,7 @@ class TurnContext:
         cancelled = await _settle(writing)
         if writing.cancelled() or writing.exception() is not None:
             self.events.drop_deferred()
+            self.ending = False
             if self.failed is None and before == write.expected:
                 # Nothing of it was stored and nothing else was pending: take it back.
                 del self.history[len(self.history) - len(items) :]
