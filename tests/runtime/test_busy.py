@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 import threadline as tl
-from threadline.testing import Step
+from threadline.testing import Step, eventually
 
 
 async def test_a_second_run_while_busy_raises_turn_in_progress(make_app: Any) -> None:
@@ -90,3 +90,36 @@ async def test_enqueue_with_a_client_key_is_idempotent(make_app: Any) -> None:
 
     assert one.entry_id == two.entry_id
     assert [e.entry_id for e in await thread.inbox()] == [one.entry_id]
+
+
+async def test_queued_input_that_another_app_runs_returns_its_result_here(
+    make_store: Any,
+) -> None:
+    from threadline.testing import ScriptedModel, check_invariants
+
+    there = ScriptedModel([Step(text="first", delay=0.3), "second, run there"])
+    here = ScriptedModel([])
+    async with (
+        tl.Threadline(agents=[tl.Agent(name="a")], store=make_store(), model=there) as app_there,
+        tl.Threadline(agents=[tl.Agent(name="a")], store=make_store(), model=here) as app_here,
+    ):
+        running_there = await app_there.threads.start()
+        first = asyncio.create_task(running_there.run("one"))
+        await eventually(lambda: there.requests)
+        thread = await app_here.threads.resume(running_there.id)
+
+        stream = thread.run_streamed("two", on_busy="enqueue")
+        events = [e async for e in stream]
+
+        assert stream.outcome is not None
+        assert stream.outcome.kind == "enqueued"
+        assert stream.result.text == "second, run there"
+        assert (await first).text == "first"
+        assert events[0].type == "turn_started"
+        assert events[-1].type == "completed"
+        turn_id = stream.result.turn_id
+        assert [e.seq for e in events] == [
+            e.seq for e in await thread.events() if e.turn_id == turn_id
+        ]
+        assert here.requests == []
+        assert await check_invariants(app_here.store) == []
