@@ -123,3 +123,22 @@ async def test_queued_input_that_another_app_runs_returns_its_result_here(
         ]
         assert here.requests == []
         assert await check_invariants(app_here.store) == []
+
+
+async def test_a_repeated_queued_input_returns_the_same_result_to_both_callers(
+    make_app: Any,
+) -> None:
+    app, _ = await make_app([Step(text="first", delay=0.3), "second"])
+    thread = await app.threads.start()
+    first = asyncio.create_task(thread.run("one"))
+    await eventually(lambda: app._engine.active)  # pyright: ignore[reportPrivateUsage]
+
+    results = await asyncio.gather(
+        thread.run("two", on_busy="enqueue", client_key="k"),
+        thread.run("two", on_busy="enqueue", client_key="k"),
+    )
+
+    assert (await first).text == "first"
+    assert [r.text for r in results] == ["second", "second"]
+    assert results[0].turn_id == results[1].turn_id
+    assert len(await thread.turns()) == 2

@@ -99,7 +99,8 @@ class Engine:
         self.event_signals: dict[str, asyncio.Event] = {}  # thread -> "new events stored"
         self.followers: dict[str, int] = {}  # thread -> how many followers use its signal
         self.notified = False  # the store pushes notifications: polling can be slow
-        self.inbox_waiters: dict[str, TurnListener] = {}  # entry -> who waits for its turn
+        self.inbox_waiters: dict[str, TurnListener] = {}  # entry -> who a start here attaches
+        self.inbox_starting: dict[str, int] = {}  # entries being started here -> how many times
         self._background: set[asyncio.Task[Any]] = set()
         self._models: dict[int, Model] = {}
         self.closing = False

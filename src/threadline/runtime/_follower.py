@@ -67,30 +67,29 @@ async def _await_entry(
     try:
         with _watching(engine, thread_id) as (signal, interval):
             while True:
+                # While a start in this process runs, it may attach the listener live.
                 if listener.closed or listener.active is not None:
-                    return  # attached to the turn, started here
+                    return
                 signal.clear()
                 turn = await engine.store.get_turn(turn_id)
                 if turn is None and not await _entry_waits(engine, thread_id, entry_id):
                     turn = await engine.store.get_turn(turn_id)  # it may have just started
-                    if turn is None and waiters.get(entry_id) is listener:
-                        del waiters[entry_id]  # the entry went without a turn (deleted)
-                        listener.close()
+                    if turn is None and entry_id not in engine.inbox_starting:
+                        return  # the entry went without becoming a turn (thread deleted)
+                if turn is not None and entry_id not in engine.inbox_starting:
+                    if listener.active is not None:
                         return
-                # Not in `waiters`: a start in this process holds the listener now; it
-                # attaches it, or gives it back and the next look follows the turn.
-                if turn is not None and waiters.get(entry_id) is listener:
-                    del waiters[entry_id]
+                    if waiters.get(entry_id) is listener:
+                        del waiters[entry_id]
                     await _feed(engine, thread_id, turn_id, after_seq, listener, signal, interval)
-                    listener.close()
                     return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(signal.wait(), interval)
-    except BaseException:
-        if waiters.get(entry_id) is listener:
-            del waiters[entry_id]
-        listener.close()
-        raise
+    finally:
+        if listener.active is None:
+            if waiters.get(entry_id) is listener:
+                del waiters[entry_id]
+            listener.close()
 
 
 async def _entry_waits(engine: Engine, thread_id: str, entry_id: str) -> bool:

@@ -34,7 +34,7 @@ def wait_for_entry(
     """Feed `listener` the turn that the queued entry becomes: attached to it live if it
     starts here, else followed in the stored log from `after_seq` (any seq from before the
     entry was queued)."""
-    engine.inbox_waiters[entry_id] = listener
+    engine.inbox_waiters.setdefault(entry_id, listener)  # one is attached live; all follow
     follow_entry(engine, thread_id, entry_id, after_seq, listener)
 
 
@@ -48,6 +48,8 @@ async def drain(engine: Engine, thread_id: str) -> None:
     # While this start runs, the entry's waiter is this start's to attach; if the turn does
     # not start here, the waiter goes back and follows the turn wherever it starts.
     listener = engine.inbox_waiters.pop(entry.entry_id, None)
+    starting = engine.inbox_starting
+    starting[entry.entry_id] = starting.get(entry.entry_id, 0) + 1
     parts: tuple[ContentPart, ...] | ScheduledCall
     if entry.kind == "tool_call":
         spec = entry.input[0]
@@ -65,8 +67,11 @@ async def drain(engine: Engine, thread_id: str) -> None:
     except (TurnInProgressError, NotFoundError):
         pass
     finally:
+        starting[entry.entry_id] -= 1
+        if not starting[entry.entry_id]:
+            del starting[entry.entry_id]
         if listener is not None and listener.active is None and not listener.closed:
-            engine.inbox_waiters[entry.entry_id] = listener
+            engine.inbox_waiters.setdefault(entry.entry_id, listener)
 
 
 async def steer(
