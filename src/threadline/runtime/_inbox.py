@@ -45,9 +45,10 @@ async def drain(engine: Engine, thread_id: str) -> None:
     entry = await engine.store.peek_inbox(thread_id)
     if entry is None:
         return
-    # While this start runs, the entry's waiter is this start's to attach; if the turn does
-    # not start here, the waiter goes back and follows the turn wherever it starts.
-    listener = engine.inbox_waiters.pop(entry.entry_id, None)
+    # While this start runs, the entry's waiter is this start's to attach to the turn it runs
+    # here; if it does not, the waiter goes back and follows the turn wherever it starts. (A
+    # process that does not run turns leaves it to its follower.)
+    listener = engine.inbox_waiters.pop(entry.entry_id, None) if engine.settings.run_turns else None
     starting = engine.inbox_starting
     starting[entry.entry_id] = starting.get(entry.entry_id, 0) + 1
     parts: tuple[ContentPart, ...] | ScheduledCall
