@@ -27,7 +27,7 @@ from threadline.runtime import (
     TurnStream,
 )
 from threadline.store import SQLiteStore, Store, open_store
-from threadline.tools import ThreadState, Tool, tool
+from threadline.tools import ThreadState, ThreadView, Tool, tool
 from threadline.types import (
     ApprovalRequest,
     ApprovalResponse,
@@ -55,6 +55,7 @@ from threadline.types import (
     TurnFailedError,
     TurnInProgressError,
     TurnRecord,
+    UnpricedModelWarning,
     Usage,
 )
 
@@ -118,6 +119,7 @@ __all__ = [
     "ThreadManager",
     "ThreadRecord",
     "ThreadState",
+    "ThreadView",
     "Threadline",
     "ThreadlineError",
     "Tool",
@@ -129,6 +131,7 @@ __all__ = [
     "TurnRecord",
     "TurnResult",
     "TurnStream",
+    "UnpricedModelWarning",
     "Usage",
     "__version__",
     "connect",

@@ -13,6 +13,10 @@ import threadline as tl
         ("nul \x00 byte", "NUL"),
         ("lone \ud800 surrogate", "surrogate"),
         ([], "empty"),
+        ("", "empty"),
+        (" \n\t ", "empty"),
+        ([{"type": "text", "text": "  "}, " "], "empty"),
+        ({"input": "   "}, "empty"),
         (42, "must be a string"),
         ([{"type": "video", "url": "x"}], "unsupported input part"),
         ({"text": "no input key"}, "'input' key"),
@@ -62,6 +66,18 @@ async def test_bad_metadata_is_refused_and_stores_nothing(
 
     assert [t.id for t in (await app.threads.list()).threads] == [thread.id]
     assert (await thread.reload()).metadata == {"topic": "trip"}
+
+
+async def test_an_image_without_text_is_not_empty(make_app: Any) -> None:
+    app, _ = await make_app(["a cat"])
+    thread = await app.threads.start()
+
+    result = await thread.run([{"type": "image", "url": "https://example.com/cat.png"}, "  "])
+
+    assert result.text == "a cat"
+    user = (await thread.items())[0]
+    assert user.type == "user_message"
+    assert [p.type for p in user.payload.content] == ["image", "text"]  # type: ignore[union-attr]
 
 
 async def test_errors_share_one_root_and_carry_codes() -> None:

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 import threadline as tl
-from threadline.testing import Step
+from threadline.testing import Step, eventually
 
 
 async def test_a_second_run_while_busy_raises_turn_in_progress(make_app: Any) -> None:
@@ -90,3 +90,55 @@ async def test_enqueue_with_a_client_key_is_idempotent(make_app: Any) -> None:
 
     assert one.entry_id == two.entry_id
     assert [e.entry_id for e in await thread.inbox()] == [one.entry_id]
+
+
+async def test_queued_input_that_another_app_runs_returns_its_result_here(
+    make_store: Any,
+) -> None:
+    from threadline.testing import ScriptedModel, check_invariants
+
+    there = ScriptedModel([Step(text="first", delay=0.3), "second, run there"])
+    here = ScriptedModel([])
+    async with (
+        tl.Threadline(agents=[tl.Agent(name="a")], store=make_store(), model=there) as app_there,
+        tl.Threadline(agents=[tl.Agent(name="a")], store=make_store(), model=here) as app_here,
+    ):
+        running_there = await app_there.threads.start()
+        first = asyncio.create_task(running_there.run("one"))
+        await eventually(lambda: there.requests)
+        thread = await app_here.threads.resume(running_there.id)
+
+        stream = thread.run_streamed("two", on_busy="enqueue")
+        events = [e async for e in stream]
+
+        assert stream.outcome is not None
+        assert stream.outcome.kind == "enqueued"
+        assert stream.result.text == "second, run there"
+        assert (await first).text == "first"
+        assert events[0].type == "turn_started"
+        assert events[-1].type == "completed"
+        turn_id = stream.result.turn_id
+        assert [e.seq for e in events] == [
+            e.seq for e in await thread.events() if e.turn_id == turn_id
+        ]
+        assert here.requests == []
+        assert await check_invariants(app_here.store) == []
+
+
+async def test_a_repeated_queued_input_returns_the_same_result_to_both_callers(
+    make_app: Any,
+) -> None:
+    app, _ = await make_app([Step(text="first", delay=0.3), "second"])
+    thread = await app.threads.start()
+    first = asyncio.create_task(thread.run("one"))
+    await eventually(lambda: app._engine.active)  # pyright: ignore[reportPrivateUsage]
+
+    results = await asyncio.gather(
+        thread.run("two", on_busy="enqueue", client_key="k"),
+        thread.run("two", on_busy="enqueue", client_key="k"),
+    )
+
+    assert (await first).text == "first"
+    assert [r.text for r in results] == ["second", "second"]
+    assert results[0].turn_id == results[1].turn_id
+    assert len(await thread.turns()) == 2

@@ -206,3 +206,42 @@ async def test_a_subscription_used_as_a_context_manager_ends_with_the_block(
 
     assert types[0] == "turn_started" and types[-1] == "completed"
     assert [e async for e in subscription] == []
+
+
+class _ProviderModel:
+    """A backend whose deltas carry the provider's own events, as the real backends do."""
+
+    name = "provider"
+
+    async def stream(self, request: Any) -> Any:
+        from threadline.models import ModelResponse, TextDelta
+
+        for n, word in enumerate(("Hello ", "there.")):
+            yield TextDelta(delta=word, raw={"provider_event": "text.delta", "index": n})
+        yield ModelResponse(text="Hello there.")
+
+
+async def test_every_event_keeps_its_original_on_raw(make_store: Any) -> None:
+    import orjson
+
+    agent = tl.Agent(name="a", model=_ProviderModel())
+    async with tl.Threadline(agents=[agent], store=make_store()) as app:
+        thread = await app.threads.start()
+
+        live = [e async for e in thread.run_streamed("hi")]
+        stored = await thread.events()
+
+    deltas = [e for e in live if e.is_delta]
+    assert [e.raw for e in deltas] == [
+        {"provider_event": "text.delta", "index": 0},
+        {"provider_event": "text.delta", "index": 1},
+    ]
+    for event in [e for e in live if not e.is_delta]:
+        assert event.raw == event.to_dict()
+        assert event.raw["type"] == event.type
+        assert event.raw["seq"] == event.seq
+    # The log keeps wire forms, not provider payloads: each stored event's raw is itself.
+    assert stored
+    for event in stored:
+        assert event.raw == event.to_dict()
+        orjson.dumps(event.raw)

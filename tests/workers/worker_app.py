@@ -12,7 +12,7 @@ from pathlib import Path
 
 import threadline as tl
 from threadline.models import ModelEvent, ModelRequest, ModelResponse, TextDelta, ToolCallRequest
-from threadline.types import ToolResult, UserMessage
+from threadline.types import ModelError, ToolResult, UserMessage
 
 
 def _record(key: str) -> bool:
@@ -32,7 +32,13 @@ async def work(seconds: float, thread: tl.ThreadState[object]) -> str:
     return f"worked {seconds}s"
 
 
-agents = [tl.Agent(name="worker-agent", tools=[work])]
+@tl.tool(needs_approval=True)
+async def pay(to: str) -> str:
+    """Pay someone (a human approves it first)."""
+    return f"paid {to}"
+
+
+agents = [tl.Agent(name="worker-agent", tools=[work, pay])]
 
 if os.environ.get("WORKER_CLOCK_SKEW"):
     # A host whose clock is wrong: threadline must not use this clock for leases.
@@ -41,12 +47,26 @@ if os.environ.get("WORKER_CLOCK_SKEW"):
 
 
 class WorkModel:
-    """ "work N" calls the tool for N seconds, then answers; anything else is echoed."""
+    """ "work N" calls the tool for N seconds, then answers; "pay NAME" asks to pay NAME;
+    "fail" fails the turn; anything else is echoed."""
 
     name = "work-model"
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
         last = request.items[-1]
+        if isinstance(last.payload, UserMessage) and last.text == "fail":
+            raise ModelError("the model refused", retryable=False)
+        if isinstance(last.payload, UserMessage) and last.text.startswith("pay "):
+            yield ModelResponse(
+                tool_calls=(
+                    ToolCallRequest(
+                        tool_call_id=f"call_{len(request.items)}",
+                        name="pay",
+                        arguments=f'{{"to": "{last.text.split()[1]}"}}',
+                    ),
+                )
+            )
+            return
         if isinstance(last.payload, UserMessage) and last.text.startswith("work "):
             seconds = float(last.text.split()[1])
             yield ModelResponse(

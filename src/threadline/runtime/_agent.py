@@ -1,25 +1,37 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import inspect
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from threadline.models import Model
-from threadline.tools import Tool, as_tool
-from threadline.types import Budget, ConfigurationError
+from threadline.tools import ThreadView, Tool, as_tool
+from threadline.types import Budget, ConfigurationError, ThreadlineError
 
 from ._context_window import ContextWindow
 from ._output import OutputSpec
 
+InstructionsBuilder = Callable[[ThreadView[Any]], str | Awaitable[str | None] | None]
+"""Builds the instructions of one model request from the thread; sync or async."""
+Instructions = str | InstructionsBuilder
+
 
 @dataclass(frozen=True, kw_only=True)
 class Mode:
-    """A named variant of an agent: its own instructions and, optionally, its own tools."""
+    """A named variant of an agent: its own instructions (text, or a function of the thread,
+    as for `Agent`) and, optionally, its own tools.
 
-    instructions: str | None = None
+    Raises `ConfigurationError` if `instructions` is neither text nor a callable.
+    """
+
+    instructions: Instructions | None = None
     tools: Sequence[Tool | Callable[..., Any]] | None = None  # None: the agent's tools
+
+    def __post_init__(self) -> None:
+        _check_instructions(self.instructions, "a mode")
 
 
 class Agent:
@@ -29,7 +41,10 @@ class Agent:
 
     Args:
         name: unique within an app; stored on each thread.
-        instructions: the system prompt.
+        instructions: the system prompt: text, or a callable (sync or async) that builds it
+            from a read-only `tl.ThreadView` (ids, `user_id`, `metadata`, typed `state`,
+            `mode`, `get_messages()`) before each model request. If it raises, or returns
+            something other than text or None, the turn fails with `instructions_error`.
         tools: `@tl.tool` functions or plain callables.
         model: a spec (`"local"`, `"openai:gpt-4.1-mini"`) or a `Model`; default: the app's.
         output_type: a pydantic model or a JSON Schema the final answer must match.
@@ -37,21 +52,23 @@ class Agent:
         state_type: a pydantic model validating the thread's `state`.
         modes: named variants selectable with `thread.set_mode(name)`.
         budget: limits for each turn (steps, tokens, cost, wall time).
-        persist_partial_on_error: keep what a failed or interrupted turn produced.
+        persist_partial_on_error: False hides what a failed or interrupted turn produced
+            from later model requests (the log still ends every item it announced).
         on_unknown: after a crash, a started non-idempotent call with no result is reported
             to the model as unknown ("report") or waits for a human to decide ("pause").
         approval_expires_after: seconds after which a pending approval is denied.
         context_window: keep requests inside the model's window (a `ContextWindow`, or its
             size in tokens); default: the window the model declares, if any.
 
-    Raises `ConfigurationError` for duplicate tool names or an invalid output schema.
+    Raises `ConfigurationError` for duplicate tool names, an invalid output schema, or
+    instructions that are neither text nor a callable.
     """
 
     def __init__(
         self,
         *,
         name: str,
-        instructions: str | None = None,
+        instructions: Instructions | None = None,
         tools: Sequence[Tool | Callable[..., Any]] = (),
         model: str | Model | None = None,
         output_type: type[BaseModel] | Mapping[str, Any] | None = None,
@@ -77,6 +94,7 @@ class Agent:
             raise ConfigurationError("approval_expires_after must be positive")
         if output_repair_attempts < 0:
             raise ConfigurationError("output_repair_attempts must be >= 0")
+        _check_instructions(instructions, f"agent {name!r}")
         self.name = name
         self.instructions = instructions
         self.tools = _tool_table(tools, f"agent {name!r}")
@@ -86,7 +104,7 @@ class Agent:
         self.state_type = state_type
         self.modes: dict[str, _ResolvedMode] = {
             mode_name: _ResolvedMode(
-                instructions=mode.instructions if mode.instructions is not None else instructions,
+                source=mode.instructions if mode.instructions is not None else instructions,
                 tools=self.tools
                 if mode.tools is None
                 else _tool_table(mode.tools, f"mode {mode_name!r}"),
@@ -112,7 +130,7 @@ class Agent:
 
     def resolve_mode(self, mode: str | None) -> _ResolvedMode:
         if mode is None:
-            return _ResolvedMode(instructions=self.instructions, tools=self.tools)
+            return _ResolvedMode(source=self.instructions, tools=self.tools)
         try:
             return self.modes[mode]
         except KeyError:
@@ -123,8 +141,47 @@ class Agent:
 
 @dataclass(frozen=True, kw_only=True)
 class _ResolvedMode:
-    instructions: str | None
+    source: Instructions | None
     tools: dict[str, Tool] = field(default_factory=dict[str, Tool])
+
+    @property
+    def instructions(self) -> str | None:
+        """The instructions when they are fixed text; None when a callable builds them."""
+        return self.source if isinstance(self.source, str) else None
+
+    async def build_instructions(self, view: ThreadView[Any]) -> str | None:
+        """The instructions of one model request. Raises `InstructionsError`."""
+        source = self.source
+        if source is None or isinstance(source, str):
+            return source
+        try:
+            value = source(view)
+            if inspect.isawaitable(value):
+                value = await value
+        except Exception as exc:
+            # Its type, not its text: a message may hold secrets, and it is stored.
+            raise InstructionsError(
+                f"the instructions callable raised {type(exc).__name__}"
+            ) from exc
+        if value is not None and not isinstance(value, str):
+            raise InstructionsError(
+                f"the instructions callable returned {type(value).__name__}, not text"
+            )
+        return value
+
+
+class InstructionsError(ThreadlineError):
+    """Dynamic instructions failed; the turn fails with this code."""
+
+    code = "instructions_error"
+
+
+def _check_instructions(value: object, owner: str) -> None:
+    if value is not None and not isinstance(value, str) and not callable(value):
+        raise ConfigurationError(
+            f"the instructions of {owner} must be text or a callable that builds them from "
+            f"the thread, not {type(value).__name__}"
+        )
 
 
 def _tool_table(tools: Sequence[Tool | Callable[..., Any]], owner: str) -> dict[str, Tool]:

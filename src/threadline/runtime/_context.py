@@ -6,8 +6,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
 from threadline.models import Model, ToolSpec
 from threadline.store import Store, ThreadCursor, ToolCallState, TurnWrite, Written
+from threadline.tools import ThreadView
 from threadline.types import (
     Budget,
     EventType,
@@ -73,6 +76,10 @@ class TurnContext:
     _waited: asyncio.Future[Written] | None = None  # the write a caller awaits itself
     _turn_start: int | None = None
     index: HistoryIndex | None = None  # built from `history` when not given
+    segment_start: float | None = None  # monotonic time this process began running the
+    # turn; None where the context only records a human's decision (no running time)
+    ending: bool = False  # the write that ends or pauses the turn (and frees its lease) was
+    # submitted: that write, not the heartbeat, says whether the lease was still held
 
     def __post_init__(self) -> None:
         if self.index is None:
@@ -80,6 +87,7 @@ class TurnContext:
         self._stored = ThreadCursor(
             last_item_seq=self.last_item_seq, last_event_seq=self.events.last_seq
         )
+        self._ran_before = self.turn.running_seconds  # the segments before this one
 
     async def fault(self, point: FaultPoint) -> None:
         if self.faults is not None:
@@ -92,6 +100,12 @@ class TurnContext:
             await _settle(self._writing)
         if self.failed is not None:
             raise self.failed
+
+    def running_seconds(self) -> float:
+        """The turn's running time: its stored segments plus this one so far."""
+        if self.segment_start is None:
+            return self.turn.running_seconds
+        return self._ran_before + time.monotonic() - self.segment_start
 
     def item_started(self, item_id: str, payload: Payload) -> None:
         self.events.emit(
@@ -155,6 +169,7 @@ class TurnContext:
         for event_type, params, item_id in trailing:
             self.events.emit(event_type, item_id=item_id, params=params, defer=True)
         cursor = ThreadCursor(last_item_seq=self.last_item_seq, last_event_seq=self.events.last_seq)
+        running = None if self.segment_start is None else self.running_seconds()
         write = TurnWrite(
             thread_id=self.thread.thread_id,
             turn_id=self.turn.turn_id,
@@ -166,6 +181,7 @@ class TurnContext:
             turn_status=turn_status,
             usage=self.usage,
             steps=self.steps,
+            running_seconds=running,
             error=error,
             end=end,
             wake_after=wake_after,
@@ -174,6 +190,8 @@ class TurnContext:
             timers=timers,
             **({} if state is _UNSET else {"thread_state": state}),
         )
+        if end is not None:
+            self.ending = True
         writing = asyncio.ensure_future(self.store.write_turn(write))
         before = self._stored
         self._stored, self._writing = cursor, writing
@@ -186,6 +204,7 @@ class TurnContext:
                 status=turn_status,
                 usage=self.usage,
                 steps=self.steps,
+                running_seconds=self.running_seconds(),
                 error=error,
                 updated_at=now,
                 completed_at=now if end == "release" else None,
@@ -200,6 +219,7 @@ class TurnContext:
         cancelled = await _settle(writing)
         if writing.cancelled() or writing.exception() is not None:
             self.events.drop_deferred()
+            self.ending = False
             if self.failed is None and before == write.expected:
                 # Nothing of it was stored and nothing else was pending: take it back.
                 del self.history[len(self.history) - len(items) :]
@@ -231,6 +251,29 @@ class TurnContext:
             tool_call_id = new_id("call")
         calls.add(tool_call_id)
         return tool_call_id
+
+    def typed_state(self) -> Any:
+        """The thread's state as the agent's `state_type` (a dict without one; None if the
+        stored state no longer validates)."""
+        state_type: type[BaseModel] | None = self.agent.state_type
+        if state_type is None:
+            return dict(self.state or {})
+        try:
+            return state_type.model_validate(self.state or {})
+        except Exception:
+            return None
+
+    def view(self) -> ThreadView[Any]:
+        """A read-only view of the thread for code that builds a request."""
+        return ThreadView[Any](
+            thread_id=self.thread.thread_id,
+            turn_id=self.turn.turn_id,
+            user_id=self.thread.user_id,
+            items=self.history,
+            state=self.typed_state(),
+            metadata=self.thread.metadata,
+            mode=self.thread.mode,
+        )
 
     @property
     def indexed(self) -> HistoryIndex:

@@ -38,7 +38,6 @@ from threadline.types import (
     TurnRecord,
     UserMessage,
     new_id,
-    part_from_dict,
     payload_to_dict,
 )
 
@@ -46,6 +45,7 @@ from ._agent import Agent
 from ._bus import EventBus
 from ._context import TurnContext
 from ._context_window import window_for
+from ._cost import refuse_unpriced
 from ._engine_parts import (
     ActiveTurn,
     EngineSettings,
@@ -58,6 +58,7 @@ from ._engine_parts import (
 from ._faults import FaultHook
 from ._follower import follow_turn, listen_for_wakeups
 from ._history import HistoryCache, HistoryIndex
+from ._inbox import drain, entry_gone, steer, wait_for_entry
 from ._input import TurnInput, parts_as_json
 from ._leases import keep_leases
 from ._result import TurnResult
@@ -98,7 +99,8 @@ class Engine:
         self.event_signals: dict[str, asyncio.Event] = {}  # thread -> "new events stored"
         self.followers: dict[str, int] = {}  # thread -> how many followers use its signal
         self.notified = False  # the store pushes notifications: polling can be slow
-        self._waiters: dict[str, TurnListener] = {}
+        self.inbox_waiters: dict[str, TurnListener] = {}  # entry -> who a start here attaches
+        self.inbox_starting: dict[str, int] = {}  # entries being started here -> how many times
         self._background: set[asyncio.Task[Any]] = set()
         self._models: dict[int, Model] = {}
         self.closing = False
@@ -162,10 +164,12 @@ class Engine:
             if thread is None:
                 raise NotFoundError(f"no thread {thread_id!r}", thread_id=thread_id)
             if options.on_busy == "steer" and thread.active_turn_id is not None:
-                return await self._steer(thread, parts, options, listener)
+                return await steer(self, thread, parts, options, listener)
             agent = self.agent(thread.agent)
             if self.settings.run_turns:
-                self.model_for(agent)  # a bad model spec fails here, before anything is stored
+                # A bad model spec, or a model a strict budget cannot price, fails here,
+                # before anything is stored.
+                refuse_unpriced(agent.budget.merged(options.budget), self.model_for(agent))
             now = time.time()
             turn_id = turn_id_for_entry(inbox_entry_id) if inbox_entry_id else new_id("turn")
             if isinstance(parts, ScheduledCall):
@@ -245,7 +249,7 @@ class Engine:
                     )
                 )
             except CursorMovedError:
-                if inbox_entry_id is not None and await self._entry_gone(thread_id, inbox_entry_id):
+                if inbox_entry_id is not None and await entry_gone(self, thread_id, inbox_entry_id):
                     raise TurnInProgressError(
                         "the inbox entry was started elsewhere", thread_id=thread_id
                     ) from None
@@ -263,7 +267,9 @@ class Engine:
                 return StartOutcome(kind="started", turn_id=turn.turn_id)
             if isinstance(outcome, Enqueued):
                 if listener is not None:
-                    self._waiters[outcome.entry.entry_id] = listener
+                    wait_for_entry(
+                        self, thread_id, outcome.entry.entry_id, thread.last_event_seq, listener
+                    )
                 return StartOutcome(kind="enqueued", turn_id=None, entry_id=outcome.entry.entry_id)
             assert isinstance(outcome, Duplicate)
             if outcome.turn is not None:
@@ -279,46 +285,11 @@ class Engine:
                 )
             assert outcome.entry is not None
             if listener is not None:
-                self._waiters[outcome.entry.entry_id] = listener
+                wait_for_entry(
+                    self, thread_id, outcome.entry.entry_id, thread.last_event_seq, listener
+                )
             return StartOutcome(kind="duplicate", turn_id=None, entry_id=outcome.entry.entry_id)
         raise StoreError(f"could not start a turn on thread {thread_id}: it kept changing")
-
-    async def _steer(
-        self,
-        thread: ThreadRecord,
-        parts: tuple[ContentPart, ...] | ScheduledCall,
-        options: StartOptions,
-        listener: TurnListener | None,
-    ) -> StartOutcome:
-        from threadline.types import InboxEntry, InvalidInputError
-
-        if isinstance(parts, ScheduledCall):
-            raise InvalidInputError("a scheduled call cannot steer a turn")
-        entry = await self.store.enqueue(
-            InboxEntry(
-                entry_id=new_id("inbox"),
-                thread_id=thread.thread_id,
-                position=0,
-                input=parts_as_json(parts),
-                sender=options.sender,
-                client_key=options.client_key,
-                created_at=time.time(),
-                kind="steer",
-            )
-        )
-        self.steered.add(thread.thread_id)
-        active = self.active.get(thread.thread_id)
-        if listener is not None and active is not None:
-            active.attach(listener)
-        elif listener is not None and thread.active_turn_id is not None:
-            self.follow(thread.thread_id, thread.active_turn_id, thread.last_event_seq, listener)
-        return StartOutcome(kind="steered", turn_id=thread.active_turn_id, entry_id=entry.entry_id)
-
-    def owns_waiter(self, entry_id: str) -> bool:
-        return entry_id in self._waiters
-
-    async def _entry_gone(self, thread_id: str, entry_id: str) -> bool:
-        return all(e.entry_id != entry_id for e in await self.store.list_inbox(thread_id))
 
     async def _fault(self, point: Any) -> None:
         if self.faults is not None:
@@ -359,6 +330,7 @@ class Engine:
             state=thread.state,
             faults=self.faults,
             services=self,
+            segment_start=time.monotonic(),
         )
         ctx.repairs = sum(
             1
@@ -500,29 +472,7 @@ class Engine:
 
     async def drain(self, thread_id: str) -> None:
         """Start the oldest queued input of the thread, if the thread is free."""
-        if thread_id in self.active or self.closing:
-            return
-        entry = await self.store.peek_inbox(thread_id)
-        if entry is None:
-            return
-        listener = self._waiters.pop(entry.entry_id, None)
-        parts: tuple[ContentPart, ...] | ScheduledCall
-        if entry.kind == "tool_call":
-            spec = entry.input[0]
-            parts = ScheduledCall(name=spec["name"], arguments=orjson.loads(spec["arguments"]))
-        else:
-            parts = tuple(part_from_dict(p) for p in entry.input)
-        try:
-            await self.start_turn(
-                thread_id,
-                parts,
-                StartOptions(sender=entry.sender, client_key=entry.client_key),
-                listener,
-                inbox_entry_id=entry.entry_id,
-            )
-        except (TurnInProgressError, NotFoundError):
-            if listener is not None:
-                self._waiters[entry.entry_id] = listener
+        await drain(self, thread_id)
 
     # -- stopping ----------------------------------------------------------------------------
 
@@ -585,7 +535,7 @@ class Engine:
             task.cancel()
         if background:
             await asyncio.wait(background)
-        for listener in self._waiters.values():
+        for listener in self.inbox_waiters.values():
             listener.close()
-        self._waiters.clear()
+        self.inbox_waiters.clear()
         self.bus.close_all()

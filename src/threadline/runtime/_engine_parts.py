@@ -56,6 +56,11 @@ class ActiveTurn:
         listener.active = self
         listener.fed = True
 
+    @property
+    def ending(self) -> bool:
+        """The turn's last write (which frees its lease) is submitted or done."""
+        return self.context is not None and self.context.ending
+
     def lose_lease(self) -> None:
         if self.context is not None:
             self.context.lease_lost = True

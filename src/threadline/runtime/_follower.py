@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from ._engine_parts import TurnListener
+from ._engine_parts import TurnListener, turn_id_for_entry
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -22,37 +23,106 @@ def follow_turn(
     engine.spawn(_follow(engine, thread_id, turn_id, after_seq, listener))
 
 
-async def _follow(
-    engine: Engine, thread_id: str, turn_id: str, after_seq: int, listener: TurnListener
+def follow_entry(
+    engine: Engine, thread_id: str, entry_id: str, after_seq: int, listener: TurnListener
 ) -> None:
+    """Wait until a queued inbox entry becomes a turn, in this process or any other, then
+    feed `listener` that turn: a turn started here gets it attached live (by the inbox's
+    `drain`); any other is followed in the stored log from `after_seq`."""
+    listener.fed = True
+    engine.spawn(_await_entry(engine, thread_id, entry_id, after_seq, listener))
+
+
+@contextlib.contextmanager
+def _watching(engine: Engine, thread_id: str) -> Generator[tuple[asyncio.Event, float]]:
+    """The thread's "new events stored" signal, and how long to wait for it before looking
+    anyway."""
     signal = engine.event_signals.setdefault(thread_id, asyncio.Event())
     engine.followers[thread_id] = engine.followers.get(thread_id, 0) + 1
     # With notifications, polling is only the safety net for a lost one.
     interval = engine.settings.poll_interval * (20 if engine.notified else 1)
     try:
-        while not listener.closed:
-            signal.clear()
-            events = await engine.store.load_events(thread_id, after_seq=after_seq)
-            for event in events:
-                after_seq = event.seq
-                if event.turn_id == turn_id:
-                    listener.push(event)
-                    if event.is_terminal:
+        yield signal, interval
+    finally:
+        engine.followers[thread_id] -= 1
+        if not engine.followers[thread_id]:
+            del engine.followers[thread_id], engine.event_signals[thread_id]
+
+
+async def _follow(
+    engine: Engine, thread_id: str, turn_id: str, after_seq: int, listener: TurnListener
+) -> None:
+    try:
+        with _watching(engine, thread_id) as (signal, interval):
+            await _feed(engine, thread_id, turn_id, after_seq, listener, signal, interval)
+    finally:
+        listener.close()
+
+
+async def _await_entry(
+    engine: Engine, thread_id: str, entry_id: str, after_seq: int, listener: TurnListener
+) -> None:
+    turn_id = turn_id_for_entry(entry_id)
+    waiters = engine.inbox_waiters
+    try:
+        with _watching(engine, thread_id) as (signal, interval):
+            while True:
+                # While a start in this process runs, it may attach the listener live.
+                if listener.closed or listener.active is not None:
+                    return
+                signal.clear()
+                turn = await engine.store.get_turn(turn_id)
+                if turn is None and not await _entry_waits(engine, thread_id, entry_id):
+                    turn = await engine.store.get_turn(turn_id)  # it may have just started
+                    if turn is None and entry_id not in engine.inbox_starting:
+                        return  # the entry went without becoming a turn (thread deleted)
+                if turn is not None and entry_id not in engine.inbox_starting:
+                    if listener.active is not None:
                         return
-            if not events:
-                if await _stopped(engine, thread_id, turn_id):
-                    # What it stored last may have landed after the read above.
-                    for event in await engine.store.load_events(thread_id, after_seq=after_seq):
-                        if event.turn_id == turn_id:
-                            listener.push(event)
+                    if waiters.get(entry_id) is listener:
+                        del waiters[entry_id]
+                    await _feed(engine, thread_id, turn_id, after_seq, listener, signal, interval)
                     return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(signal.wait(), interval)
     finally:
-        listener.close()
-        engine.followers[thread_id] -= 1
-        if not engine.followers[thread_id]:
-            del engine.followers[thread_id], engine.event_signals[thread_id]
+        if listener.active is None:
+            if waiters.get(entry_id) is listener:
+                del waiters[entry_id]
+            listener.close()
+
+
+async def _entry_waits(engine: Engine, thread_id: str, entry_id: str) -> bool:
+    return any(e.entry_id == entry_id for e in await engine.store.list_inbox(thread_id))
+
+
+async def _feed(
+    engine: Engine,
+    thread_id: str,
+    turn_id: str,
+    after_seq: int,
+    listener: TurnListener,
+    signal: asyncio.Event,
+    interval: float,
+) -> None:
+    while not listener.closed:
+        signal.clear()
+        events = await engine.store.load_events(thread_id, after_seq=after_seq)
+        for event in events:
+            after_seq = event.seq
+            if event.turn_id == turn_id:
+                listener.push(event)
+                if event.is_terminal:
+                    return
+        if not events:
+            if await _stopped(engine, thread_id, turn_id):
+                # What it stored last may have landed after the read above.
+                for event in await engine.store.load_events(thread_id, after_seq=after_seq):
+                    if event.turn_id == turn_id:
+                        listener.push(event)
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(signal.wait(), interval)
 
 
 async def _stopped(engine: Engine, thread_id: str, turn_id: str) -> bool:
@@ -86,6 +156,3 @@ async def listen_for_wakeups(engine: Engine, listen: Any) -> None:
                     signal.set()
     finally:
         await notifications.aclose()
-
-
-# -- starting turns ----------------------------------------------------------------------

@@ -12,6 +12,7 @@ from threadline.types import (
     ToolOutcome,
     ToolResult,
     UserMessage,
+    derived_id,
     new_id,
 )
 
@@ -137,6 +138,12 @@ def synthetic_result(call_item: Item, outcome: ToolOutcome, message: str, *, seq
             outcome=outcome,
         ),
     )
+
+
+def result_item_id(call_item_id: str) -> str:
+    """The item id of a call's one result, the same in every process: a result written after
+    a hand-over or an interruption completes the item that announced the tool's run."""
+    return derived_id(call_item_id, "result")
 
 
 def unanswered_calls(items: Sequence[Item]) -> list[Item]:

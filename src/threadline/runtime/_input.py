@@ -40,8 +40,9 @@ def normalize_input(
         raise InvalidInputError(
             f"input must be a string, a list of parts or a dict, not {type(value).__name__}"
         )
-    if not parts:
-        raise InvalidInputError("input is empty")
+    if all(isinstance(part, TextPart) and not part.text.strip() for part in parts):
+        # An image or a file says something even without text.
+        raise InvalidInputError("input is empty: give some text, an image or a file")
     size = 0
     for part in parts:
         if isinstance(part, TextPart):

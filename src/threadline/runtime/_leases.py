@@ -31,6 +31,10 @@ async def keep_leases(engine: Engine) -> None:
         for active in renewing:
             if active.task is None or active.task.done():
                 continue
+            # A turn whose ending write freed the lease before the renewal looked is not
+            # lost: that write was fenced by the lease and says itself if it was.
+            if active.ending or engine.active.get(active.thread_id) is not active:
+                continue
             if renewal.held.get(active.thread_id) != active.epoch:
                 logger.warning("lost the lease on thread %s", active.thread_id)
                 active.lose_lease()

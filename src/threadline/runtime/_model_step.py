@@ -37,8 +37,13 @@ class _PendingCall:
         self.arguments: list[str] = []
 
 
-def request_parts(ctx: TurnContext) -> tuple[str | None, list[ToolSpec], list[Item]]:
-    """The instructions, tools and visible history of the thread's next request."""
+async def build_instructions(ctx: TurnContext) -> str | None:
+    """The instructions of the thread's next request (dynamic ones are built now)."""
+    return await ctx.agent.resolve_mode(ctx.thread.mode).build_instructions(ctx.view())
+
+
+def request_parts(ctx: TurnContext) -> tuple[list[ToolSpec], list[Item]]:
+    """The tools and visible history of the thread's next request."""
     mode = ctx.agent.resolve_mode(ctx.thread.mode)
     tools = [
         *(
@@ -48,14 +53,15 @@ def request_parts(ctx: TurnContext) -> tuple[str | None, list[ToolSpec], list[It
         *(t for name, t in ctx.external_tools.items() if name not in mode.tools),
     ]
     items = visible_history(ctx.history, ctx.indexed)
-    return mode.instructions, tools, with_summary(items) if ctx.indexed.summarized else items
+    return tools, with_summary(items) if ctx.indexed.summarized else items
 
 
 class ModelStep:
     """One model call: streams its deltas as events and ends with the items it produced."""
 
-    def __init__(self, ctx: TurnContext) -> None:
+    def __init__(self, ctx: TurnContext, instructions: str | None) -> None:
         self.ctx = ctx
+        self.instructions = instructions
         self.message_id: str | None = None
         self.reasoning_id: str | None = None
         self.text: list[str] = []
@@ -65,7 +71,8 @@ class ModelStep:
 
     def request(self) -> ModelRequest:
         ctx = self.ctx
-        instructions, tools, items = request_parts(ctx)
+        instructions = self.instructions
+        tools, items = request_parts(ctx)
         window = ctx.context_window
         if window is not None:
             items, _ = window.fit(items, instructions, tools)
@@ -183,8 +190,14 @@ class ModelStep:
         return items
 
     def partial_items(self, status: ItemStatus) -> list[NewItem]:
-        """What a cut-off stream produced, marked as not complete. Tool calls are not kept:
-        half of a call's arguments is nothing anyone can run."""
+        """What the step produced before it was cut off (or before its end could be stored),
+        marked as not complete: every item it announced, so that the log shows each one's
+        end. Its tool calls never run; the turn answers each with a synthetic result."""
+        if self.response is not None:
+            return [
+                NewItem(item_id=i.item_id, payload=i.payload, status=status)
+                for i in self.final_items()
+            ]
         items: list[NewItem] = []
         if self.reasoning_id is not None:
             items.append(
@@ -202,6 +215,15 @@ class ModelStep:
                     payload=AgentMessage(text="".join(self.text)),
                 )
             )
+        for call in self.calls.values():
+            if call.name is None:  # never announced
+                continue
+            if call.tool_call_id is None:
+                call.tool_call_id = self.ctx.fresh_call_id("")
+            payload = ToolCall(
+                tool_call_id=call.tool_call_id, name=call.name, arguments="".join(call.arguments)
+            )
+            items.append(NewItem(item_id=call.item_id, status=status, payload=payload))
         return items
 
     def _start(self, payload: AgentMessage | Reasoning | ToolCall) -> str:

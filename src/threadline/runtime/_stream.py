@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from threadline.types import Event, TurnCancelledError, TurnFailedError, TurnRecord
 
 from ._engine import Engine
-from ._engine_parts import StartOutcome, TurnListener
+from ._engine_parts import StartOutcome, TurnListener, turn_id_for_entry
 from ._result import TurnResult
 
 Starter = Callable[[TurnListener], Awaitable[StartOutcome]]
@@ -25,7 +25,8 @@ class TurnStream:
     Ends after `completed`, or when the turn pauses for a human (`result.status ==
     "paused"`); raises `TurnFailedError` or `TurnCancelledError` after yielding `failed` or
     `cancelled`. Cancelling the task that iterates interrupts the turn. Input that was queued
-    (or joined a turn running elsewhere) is followed until its turn ends.
+    (or joined a turn running elsewhere) is followed until its turn ends, in whichever process
+    that turn runs.
     """
 
     def __init__(self, engine: Engine, start: Starter) -> None:
@@ -52,7 +53,7 @@ class TurnStream:
     async def __anext__(self) -> Event:
         if self._outcome is None:
             self._outcome = await self._start(self._listener)
-            if not self._listener.fed and not self._will_be_attached():
+            if not self._listener.fed:
                 self._listener.close()
         try:
             return await self._listener.__anext__()
@@ -65,17 +66,6 @@ class TurnStream:
                 active.task.cancel()
                 await asyncio.wait([active.task])
             raise
-
-    def _will_be_attached(self) -> bool:
-        """Queued input whose turn will start in this process gets this stream attached."""
-        outcome = self._outcome
-        assert outcome is not None
-        return (
-            outcome.kind in ("enqueued", "duplicate")
-            and outcome.entry_id is not None
-            and (outcome.turn_id is None)
-            and self._engine.owns_waiter(outcome.entry_id)
-        )
 
     async def _finish(self) -> None:
         if self._result is None:
@@ -99,9 +89,10 @@ class TurnStream:
         assert outcome is not None
         turn_id = outcome.turn_id
         if turn_id is None and outcome.entry_id is not None:
-            from ._engine_parts import turn_id_for_entry
-
             turn_id = turn_id_for_entry(outcome.entry_id)
+            if not self._engine.closing and await self._engine.store.get_turn(turn_id) is None:
+                # The queued input's follower ended without a turn: the entry went.
+                raise TurnCancelledError("the queued input was removed before it ran")
         if turn_id is None:
             raise TurnCancelledError("the input was not started")
         return await stored_result(self._engine, turn_id, wait=True)

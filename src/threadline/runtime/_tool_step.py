@@ -8,8 +8,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
-
 from threadline.store import ToolCallState
 from threadline.tools import ThreadState, Tool, ToolOutput
 from threadline.types import (
@@ -21,11 +19,11 @@ from threadline.types import (
     ToolCall,
     ToolOutcome,
     ToolResult,
-    new_id,
 )
 
 from ._approvals import CallRecord, arguments_hash, call_records
 from ._context import NewItem, Trailing, TurnContext, new_item
+from ._history import result_item_id
 
 _NO_VALUE: Any = object()
 
@@ -37,7 +35,7 @@ class Invocation:
 
     call: ToolCall
     tool: Tool
-    result_id: str = field(default_factory=lambda: new_id("item"))
+    result_id: str  # `result_item_id` of the call's item: the same in every process
     context: ThreadState[Any] | None = None
     task: asyncio.Task[ToolOutput] | None = None
     preset_choice: Any = _NO_VALUE
@@ -90,13 +88,11 @@ class _Services:
         return await self._ctx.store.list_timers(self._ctx.thread.thread_id)
 
 
-def _result(
-    call: ToolCall, output: str, outcome: ToolOutcome, item_id: str | None = None
-) -> NewItem:
+def _result(call: ToolCall, output: str, outcome: ToolOutcome, item_id: str) -> NewItem:
     payload = ToolResult(
         tool_call_id=call.tool_call_id, name=call.name, output=output, outcome=outcome
     )
-    return NewItem(item_id=item_id or new_id("item"), payload=payload)
+    return NewItem(item_id=item_id, payload=payload)
 
 
 _STATE_OF: dict[str, ToolCallState] = {
@@ -131,7 +127,7 @@ class ToolStep:
         )
         records = call_records(ctx.turn_items())
         standing = ctx.indexed.standing
-        state_value = _state_value(ctx)
+        state_value = ctx.typed_state()
         immediate: list[NewItem] = []
         asks: list[NewItem] = []
         new_states: dict[str, ToolCallState] = {}
@@ -142,6 +138,7 @@ class ToolStep:
         now = time.time()
         for call_item in self.calls:
             call = call_item.payload
+            result_id = result_item_id(call_item.item_id)
             assert isinstance(call, ToolCall)
             record = records.get(call.tool_call_id, CallRecord())
             tool = tools.get(call.name)
@@ -157,6 +154,7 @@ class ToolStep:
                         f"Error: there is no tool named {call.name!r}; "
                         f"available: {', '.join(sorted(tools)) or 'none'}.",
                         "error",
+                        result_id,
                     )
                 )
                 continue
@@ -169,7 +167,12 @@ class ToolStep:
                     to_resume.append((held, record.answer.value))
                 elif tool.idempotent:
                     to_run.append(
-                        Invocation(call=call, tool=tool, preset_choice=record.answer.value)
+                        Invocation(
+                            call=call,
+                            tool=tool,
+                            result_id=result_id,
+                            preset_choice=record.answer.value,
+                        )
                     )
                 else:
                     immediate.append(
@@ -179,19 +182,20 @@ class ToolStep:
                             "waiting for input and was not run again. The answer given was: "
                             f"{record.answer.value!r}.",
                             "unknown",
+                            result_id,
                         )
                     )
                 continue
             if states.get(call.tool_call_id) == "started":
                 # The call was cut off by a crash or a hand-over.
                 if tool.idempotent:
-                    to_run.append(Invocation(call=call, tool=tool))
+                    to_run.append(Invocation(call=call, tool=tool, result_id=result_id))
                     continue
                 if ctx.agent.on_unknown == "pause" and not (
                     record.response is not None and record.response.decision == "denied"
                 ):
                     if record.response is not None:
-                        to_run.append(Invocation(call=call, tool=tool))
+                        to_run.append(Invocation(call=call, tool=tool, result_id=result_id))
                     elif record.request is None:
                         asks.append(
                             self._ask(
@@ -212,6 +216,7 @@ class ToolStep:
                         "Error: the outcome of this call is unknown: it was interrupted and "
                         "may or may not have taken effect. It was not run again.",
                         "unknown",
+                        result_id,
                     )
                 )
                 continue
@@ -227,10 +232,11 @@ class ToolStep:
                                 "Error: the approval does not match "
                                 "these arguments; nothing was run.",
                                 "denied",
+                                result_id,
                             )
                         )
                     else:
-                        to_run.append(Invocation(call=call, tool=tool))
+                        to_run.append(Invocation(call=call, tool=tool, result_id=result_id))
                 elif decision is not None:
                     reason = f": {decision.reason}" if decision.reason else ""
                     immediate.append(
@@ -238,12 +244,13 @@ class ToolStep:
                             call,
                             f"Error: a human denied this call{reason}. It was not run.",
                             "denied",
+                            result_id,
                         )
                     )
                 elif record.request is not None:
                     expires_at = record.request.expires_at
                     if expires_at is not None and expires_at <= now:
-                        immediate.extend(self._expire(call))
+                        immediate.extend(self._expire(call, result_id))
                     else:
                         pending = True
                         if expires_at is not None:
@@ -257,7 +264,7 @@ class ToolStep:
                     if expires_at is not None:
                         wake_at.append(expires_at)
                 continue
-            to_run.append(Invocation(call=call, tool=tool))
+            to_run.append(Invocation(call=call, tool=tool, result_id=result_id))
 
         marks = {i.call.tool_call_id: "started" for i in to_run if not i.tool.idempotent}
         if marks:
@@ -361,7 +368,7 @@ class ToolStep:
     def _announce(self, item: NewItem, params: dict[str, Any]) -> None:
         self._announcements.append(("approval_requested", params, item.item_id))
 
-    def _expire(self, call: ToolCall) -> list[NewItem]:
+    def _expire(self, call: ToolCall, result_id: str) -> list[NewItem]:
         self.ctx.events.emit(
             "approval_resolved",
             params={
@@ -381,6 +388,7 @@ class ToolStep:
                 call,
                 "Error: the approval request expired and was denied. It was not run.",
                 "denied",
+                result_id,
             ),
         ]
 
@@ -402,6 +410,8 @@ class ToolStep:
                 state_type=ctx.agent.state_type,
                 epoch=ctx.epoch,
                 services=_Services(ctx, invocation),
+                metadata=ctx.thread.metadata,
+                mode=ctx.thread.mode,
             )
 
         async def execute() -> ToolOutput:
@@ -443,13 +453,3 @@ class ToolStep:
                     _result(invocation.call, output.output, output.outcome, invocation.result_id)
                 )
         return done
-
-
-def _state_value(ctx: TurnContext) -> Any:
-    state_type: type[BaseModel] | None = ctx.agent.state_type
-    if state_type is None:
-        return dict(ctx.state or {})
-    try:
-        return state_type.model_validate(ctx.state or {})
-    except Exception:
-        return None

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from typing import Any
 
 from threadline._logging import log_failure
@@ -14,6 +13,7 @@ from threadline.store import ToolCallState
 from threadline.types import (
     BudgetExceededError,
     ErrorPayload,
+    Item,
     ItemStatus,
     LeaseLost,
     SystemEvent,
@@ -27,8 +27,9 @@ from threadline.types import (
 
 from ._context import NewItem, Trailing, TurnContext, new_item
 from ._context_window import leading_summary, summarize
-from ._history import DISCARD_PHASE, unanswered_calls
-from ._model_step import ModelStep, request_parts
+from ._cost import CostGuard
+from ._history import DISCARD_PHASE, result_item_id, unanswered_calls
+from ._model_step import ModelStep, build_instructions, request_parts
 from ._result import TurnResult
 from ._tool_step import ToolStep
 
@@ -42,6 +43,7 @@ class TurnRunner:
         self._tool_step: ToolStep | None = None
         self._fresh_calls = False
         self._unsaved: list[NewItem] = []  # a final step that an error stopped from storing
+        self._cost = CostGuard(ctx.budget, ctx.model)
 
     async def run(self) -> TurnResult:
         """Run to an ending or a pause. Cancelling the calling task ends the turn as cancelled,
@@ -55,7 +57,7 @@ class TurnRunner:
             budget = self.ctx.budget
             assert budget.max_wall_seconds is not None
             error = BudgetExceededError(
-                "max_wall_seconds", budget.max_wall_seconds, time.time() - self.ctx.turn.created_at
+                "max_wall_seconds", budget.max_wall_seconds, self.ctx.running_seconds()
             )
             await self._end("failed", error.to_dict(), "budget")
         except asyncio.CancelledError:
@@ -80,10 +82,11 @@ class TurnRunner:
         return TurnResult.from_context(self.ctx)
 
     def _deadline(self) -> float | None:
+        # Wall time is the time the turn runs: a pause for a human does not count.
         wall = self.ctx.budget.max_wall_seconds
         if wall is None:
             return None
-        remaining = self.ctx.turn.created_at + wall - time.time()
+        remaining = wall - self.ctx.running_seconds()
         return asyncio.get_running_loop().time() + remaining
 
     async def _loop(self) -> None:
@@ -101,9 +104,11 @@ class TurnRunner:
             budget = ctx.budget
             if budget.max_iterations is not None and ctx.steps >= budget.max_iterations:
                 raise BudgetExceededError("max_iterations", budget.max_iterations, ctx.steps)
-            await self._summarize_if_needed()
+            self._cost.before_call()
+            instructions = await build_instructions(ctx)  # once per model request
+            await self._summarize_if_needed(instructions)
             await ctx.fault("before_model_call")
-            model_step = self._model_step = ModelStep(ctx)
+            model_step = self._model_step = ModelStep(ctx, instructions)
             response = await model_step.run()
             await ctx.fault("after_model_response")
             ctx.steps += 1
@@ -112,6 +117,7 @@ class TurnRunner:
                 "usage_delta",
                 params={"usage": response.usage.to_dict(), "total": ctx.usage.to_dict()},
             )
+            self._cost.after_usage(response.usage)
             items = model_step.final_items()
             self._model_step = None
             if any(isinstance(i.payload, ToolCall) for i in items):
@@ -150,14 +156,14 @@ class TurnRunner:
             items.append(item)
         await ctx.commit(items, consume_inbox=[e.entry_id for e in entries], wait=False)
 
-    async def _summarize_if_needed(self) -> None:
+    async def _summarize_if_needed(self, instructions: str | None) -> None:
         """With the "summarize" strategy, fold what the window leaves out into a stored
         summary before the request is made."""
         ctx = self.ctx
         window = ctx.context_window
         if window is None or window.strategy != "summarize" or ctx.model is None:
             return
-        instructions, tools, items = request_parts(ctx)
+        tools, items = request_parts(ctx)
         kept, dropped = window.fit(items, instructions, tools)
         if not dropped:
             return
@@ -240,8 +246,10 @@ class TurnRunner:
         return TurnResult.from_context(self.ctx)
 
     async def _end(self, status: TurnStatus, error: dict[str, Any] | None, phase: str) -> None:
-        """End the turn as failed or cancelled: keep what was produced (unless the agent says
-        otherwise), answer every open tool call, and release the thread, in one commit."""
+        """End the turn as failed or cancelled: store what was produced, answer every open
+        tool call, and release the thread, in one commit. Every item the turn announced is
+        stored, so the log shows each one's end as the live stream did; with
+        `persist_partial_on_error=False` the turn is then hidden from the model."""
         ctx = self.ctx
         if ctx.failed is not None:
             # A write the turn did not wait for failed: what it knows is ahead of the store.
@@ -251,33 +259,47 @@ class TurnRunner:
             raise ctx.failed
         keep = ctx.agent.persist_partial_on_error
         item_status: ItemStatus = "cancelled" if status == "cancelled" else "failed"
-        items: list[NewItem] = list(self._unsaved) if keep else []
-        if keep and self._model_step is not None:
-            items += self._model_step.partial_items(item_status)
+        # A final answer that a limit or the output schema refused is complete, but with its
+        # turn discarded it is no answer: it ends as failed.
+        items: list[NewItem] = [
+            u if keep else NewItem(item_id=u.item_id, payload=u.payload, status=item_status)
+            for u in self._unsaved
+        ]
+        unfinished: list[NewItem] = []  # calls cut off before they were stored: never run
+        if self._model_step is not None:
+            partial = self._model_step.partial_items(item_status)
+            items += partial
+            unfinished = [i for i in partial if isinstance(i.payload, ToolCall)]
         finished: dict[str, NewItem] = {}
-        if keep and self._tool_step is not None:
+        if self._tool_step is not None:
             finished = {
                 r.payload.tool_call_id: r  # type: ignore[union-attr]
                 for r in self._tool_step.finished_results()
             }
-        reason = (
-            "the turn was interrupted before this tool call finished"
-            if status == "cancelled"
-            else "the turn failed before this tool call finished"
-        )
+        ended = "interrupted" if status == "cancelled" else "failed"
         states: dict[str, ToolCallState] = {}
-        for call_item in unanswered_calls(ctx.turn_items()):
+        open_calls: list[tuple[Item | NewItem, bool]] = [
+            *((c, False) for c in unanswered_calls(ctx.turn_items())),
+            *((c, True) for c in unfinished),
+        ]
+        for call_item, cut_off in open_calls:
             call = call_item.payload
             assert isinstance(call, ToolCall)
             result = finished.get(call.tool_call_id)
             if result is None:
-                result = new_item(
-                    ToolResult(
+                reason = (
+                    f"the turn {ended} before this tool call was complete; it was not run"
+                    if cut_off
+                    else f"the turn {ended} before this tool call finished"
+                )
+                result = NewItem(
+                    item_id=result_item_id(call_item.item_id),
+                    payload=ToolResult(
                         tool_call_id=call.tool_call_id,
                         name=call.name,
                         output=f"Error: {reason}.",
                         outcome="cancelled",
-                    )
+                    ),
                 )
                 states[call.tool_call_id] = "failed"
             else:

@@ -171,9 +171,9 @@ thread_from_row = Decoder("threads", lambda r: r[0], _thread_record)
 
 TURN_COLUMNS = (
     "turn_id, thread_id, number, status, input, sender, client_key, usage, steps, "
-    "error, created_at, updated_at, completed_at, cancel_requested, options"
+    "error, created_at, updated_at, completed_at, cancel_requested, options, running_seconds"
 )
-TURN_PLACEHOLDERS = ", ".join("?" * 15)
+TURN_PLACEHOLDERS = ", ".join("?" * 16)
 
 
 def check_turn(t: TurnRecord) -> None:
@@ -204,6 +204,7 @@ def turn_row(t: TurnRecord) -> tuple[Any, ...]:
         t.completed_at,
         int(t.cancel_requested),
         dumps(t.options),
+        t.running_seconds,
     )
 
 
@@ -224,6 +225,7 @@ def _turn_record(r: Row) -> TurnRecord:
         completed_at=r[12],
         cancel_requested=bool(r[13]),
         options=loads(r[14]),
+        running_seconds=r[15],
     )
 
 

@@ -419,6 +419,9 @@ async def write_turn(conn: Connection, t: Tables, write: TurnWrite) -> Written:
     if write.steps is not None:
         turn_assignments.append("steps = %s")
         turn_values.append(write.steps)
+    if write.running_seconds is not None:
+        turn_assignments.append("running_seconds = %s")
+        turn_values.append(write.running_seconds)
     if write.error is not None:
         turn_assignments.append("error = %s")
         turn_values.append(codec.dumps(write.error))

@@ -143,6 +143,10 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             f"CREATE UNIQUE INDEX threads_one_per_owner_key ON {{s}}.threads {OWNER_KEY}",
         ),
     ),
+    (
+        5,
+        ("ALTER TABLE {s}.turns ADD COLUMN running_seconds double precision NOT NULL DEFAULT 0",),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

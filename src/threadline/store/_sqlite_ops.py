@@ -326,6 +326,9 @@ def write_turn(conn: sqlite3.Connection, write: TurnWrite) -> Written:
     if write.steps is not None:
         turn_assignments.append("steps = ?")
         turn_values.append(write.steps)
+    if write.running_seconds is not None:
+        turn_assignments.append("running_seconds = ?")
+        turn_values.append(write.running_seconds)
     if write.error is not None:
         turn_assignments.append("error = ?")
         turn_values.append(codec.dumps(write.error))

@@ -169,6 +169,7 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             f"CREATE UNIQUE INDEX threads_one_per_owner_key ON threads {OWNER_KEY}",
         ),
     ),
+    (5, ("ALTER TABLE turns ADD COLUMN running_seconds REAL NOT NULL DEFAULT 0",)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

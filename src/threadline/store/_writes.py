@@ -123,6 +123,7 @@ class TurnWrite:
     turn_status: TurnStatus | None = None
     usage: Usage | None = None
     steps: int | None = None
+    running_seconds: float | None = None  # the turn's running time so far
     error: dict[str, Any] | None = None
     thread_state: dict[str, Any] | None = field(default=_UNSET)
     end: Literal["release", "pause"] | None = None  # release: the turn is over; pause: it

@@ -102,10 +102,18 @@ async def _check_thread(store: Store, thread_id: str) -> list[str]:
         problems.append(f"I5 {thread_id}: unfinished turn {open_turns} is not the active one")
     if not open_turns and thread.active_turn_id is not None:
         problems.append(f"I5 {thread_id}: active turn {thread.active_turn_id} is final")
-    # I6: one item_completed event per stored item, in item order.
+    # I6: one item_completed event per stored item, in item order; and once a turn has
+    # ended, every item it started has ended too (replaying the log shows each item's end).
     completed = [e.item_id for e in events if e.type == "item_completed"]
     if completed != [i.item_id for i in items]:
         problems.append(f"I6 {thread_id}: item_completed events do not match stored items")
+    final = {t.turn_id for t in turns if t.is_final}
+    ended = set(completed)
+    problems += [
+        f"I6 {thread_id}: item {e.item_id} of final turn {e.turn_id} started and never completed"
+        for e in events
+        if e.type == "item_started" and e.turn_id in final and e.item_id not in ended
+    ]
     # I7: budget counters equal what the stored usage events add up to.
     problems += _check_counters(thread_id, turns, events)
     return problems

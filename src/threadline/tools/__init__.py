@@ -1,11 +1,12 @@
 """Tools from typed Python callables: JSON Schema, validation, and the `ThreadState` context."""
 
-from ._state import ThreadState, ToolServices, choice_schema
+from ._state import ThreadState, ThreadView, ToolServices, choice_schema
 from ._tool import ApprovalPolicy, Tool, ToolOutput, as_tool, tool
 
 __all__ = [
     "ApprovalPolicy",
     "ThreadState",
+    "ThreadView",
     "Tool",
     "ToolOutput",
     "ToolServices",

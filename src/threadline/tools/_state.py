@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -36,7 +37,51 @@ def choice_schema(schema: type[BaseModel] | dict[str, Any]) -> dict[str, Any]:
     raise ConfigurationError("a choice schema must be a pydantic model or a JSON Schema dict")
 
 
-class ThreadState(Generic[StateT]):
+class ThreadView(Generic[StateT]):
+    """What code running for a turn may read about its thread: ids, `user_id`, `metadata`,
+    the agent `mode`, the typed `state` and `get_messages()`. Dynamic instructions receive
+    one; a tool's `ThreadState` is one too, with ways to act.
+
+        def instructions(thread: tl.ThreadView[Profile]) -> str:
+            return f"Answer in {thread.state.language}. Mode: {thread.mode or 'default'}."
+    """
+
+    def __init__(
+        self,
+        *,
+        thread_id: str,
+        turn_id: str,
+        user_id: str | None,
+        items: Sequence[Item],
+        state: Any,
+        metadata: Mapping[str, Any] | None = None,
+        mode: str | None = None,
+    ) -> None:
+        self.thread_id = thread_id
+        self.turn_id = turn_id
+        self.user_id = user_id
+        self.mode = mode  # the agent mode the thread is in; None: the agent's default
+        self._metadata: Mapping[str, Any] = MappingProxyType(dict(metadata or {}))
+        self._items = items
+        self._state: Any = state
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        """The thread's metadata, read-only."""
+        return self._metadata
+
+    def get_messages(self) -> list[Item]:
+        """The thread's history so far, oldest first, as stored items."""
+        return list(self._items)
+
+    @property
+    def state(self) -> StateT:
+        """The thread's state: an instance of the agent's `state_type`, or a dict."""
+        state: StateT = self._state
+        return state
+
+
+class ThreadState(ThreadView[StateT]):
     """What a tool may know and change about its thread. Declare a parameter of this type and
     the runtime passes it; the model never sees it.
 
@@ -61,29 +106,25 @@ class ThreadState(Generic[StateT]):
         state_type: type[BaseModel] | None,
         epoch: int = 0,
         services: ToolServices | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        mode: str | None = None,
     ) -> None:
-        self.thread_id = thread_id
-        self.turn_id = turn_id
+        super().__init__(
+            thread_id=thread_id,
+            turn_id=turn_id,
+            user_id=user_id,
+            items=items,
+            state=state,
+            metadata=metadata,
+            mode=mode,
+        )
         self.tool_call_id = tool_call_id
         self.idempotency_key = f"{turn_id}:{tool_call_id}"
         self.epoch = epoch  # the lease epoch this call runs under
-        self.user_id = user_id
         self._services = services
         self.scheduled: list[TimerRecord] = []
-        self._items = items
         self._state_type = state_type
-        self._state: Any = state
         self.state_changed = False
-
-    def get_messages(self) -> list[Item]:
-        """The thread's history so far, oldest first, as stored items."""
-        return list(self._items)
-
-    @property
-    def state(self) -> StateT:
-        """The thread's state: an instance of the agent's `state_type`, or a dict."""
-        state: StateT = self._state
-        return state
 
     def set_state(self, value: StateT | dict[str, Any]) -> None:
         """Replace the thread's state. Raises `InvalidInputError` if it does not validate."""

@@ -17,9 +17,10 @@ from ._errors import (
     TurnError,
     TurnFailedError,
     TurnInProgressError,
+    UnpricedModelWarning,
 )
 from ._events import DELTA_EVENT_TYPES, TERMINAL_EVENT_TYPES, Event, EventType
-from ._ids import new_id
+from ._ids import derived_id, new_id
 from ._items import (
     MODEL_VISIBLE_PHASES,
     AgentMessage,
@@ -110,10 +111,12 @@ __all__ = [
     "TurnInProgressError",
     "TurnRecord",
     "TurnStatus",
+    "UnpricedModelWarning",
     "Usage",
     "UserMessage",
     "check_metadata",
     "check_text",
+    "derived_id",
     "new_id",
     "part_from_dict",
     "part_to_dict",

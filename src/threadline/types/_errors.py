@@ -15,6 +15,8 @@ ThreadlineError
 └── ToolError                   raised by a tool to hand the model a readable error message
 
 LeaseLost (BaseException)       a stale owner tried to write; user code must not swallow it
+
+UnpricedModelWarning (UserWarning)  a cost limit that cannot be enforced: the model has no price
 """
 
 from __future__ import annotations
@@ -131,3 +133,9 @@ class BudgetExceededError(ThreadlineError):
 
 class LeaseLost(BaseException):
     """The turn's owner lost its lease; it must stop without writing or invoking anything."""
+
+
+class UnpricedModelWarning(UserWarning):
+    """A turn has `max_cost_usd` but its model's price is unknown, so its cost cannot be
+    counted. Give the model a price, or set `Budget(strict_cost=True)` (or turn this warning
+    into an error) to fail such turns instead."""

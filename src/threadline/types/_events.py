@@ -35,6 +35,10 @@ class Event:
     `seq` is per thread and gap-free in the stored log. Consecutive deltas of one item share a
     `seq`: the log stores them as a single coalesced delta, so replaying from any `seq` yields
     what the live stream delivered after it.
+
+    `raw` keeps the original notification, so nothing is lost: for a model delta streamed live,
+    the provider's own event; otherwise (and for every event read back from the log, which
+    does not store provider payloads) the event's wire form, `to_dict()`.
     """
 
     type: EventType
@@ -43,7 +47,11 @@ class Event:
     item_id: str | None
     seq: int
     params: Mapping[str, Any] = field(default_factory=dict[str, Any])
-    raw: Any = None  # the wire form this event came from, when it came from one
+    raw: Any = field(default=None, compare=False)  # None: filled with the wire form
+
+    def __post_init__(self) -> None:
+        if self.raw is None:
+            object.__setattr__(self, "raw", self.to_dict())
 
     @property
     def is_delta(self) -> bool:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import time
@@ -36,3 +37,15 @@ def new_id(prefix: str) -> str:
     """A sortable unique id: the prefix, 10 chars of milliseconds, 16 random chars."""
     millis = time.time_ns() // 1_000_000
     return f"{prefix}_{_base32(millis, 5)}{_base32(_entropy.bits(80), 8)}"
+
+
+def derived_id(source_id: str, purpose: str) -> str:
+    """An id that every process derives alike from `source_id` (same prefix and time part):
+    for a record that exists at most once per source, such as the result of a tool call."""
+    prefix, _, rest = source_id.partition("_")
+    digest = int.from_bytes(
+        hashlib.blake2b(f"{source_id}:{purpose}".encode(), digest_size=10).digest()
+    )
+    if len(rest) < 10:
+        return f"{prefix}_{_base32(digest, 8)}{_base32(digest >> 40, 5)}"
+    return f"{prefix}_{rest[:10]}{_base32(digest, 8)}"

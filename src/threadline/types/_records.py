@@ -69,7 +69,7 @@ class ThreadRecord:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class TurnRecord:
-    """A turn as stored. `usage` and `steps` are the budget counters."""
+    """A turn as stored. `usage`, `steps` and `running_seconds` are the budget counters."""
 
     turn_id: str
     thread_id: str
@@ -80,6 +80,7 @@ class TurnRecord:
     client_key: str | None = None
     usage: Usage = field(default_factory=Usage)
     steps: int = 0
+    running_seconds: float = 0.0  # time it ran, summed over its segments (not the waits)
     error: dict[str, Any] | None = None
     created_at: float
     updated_at: float
@@ -104,6 +105,7 @@ class TurnRecord:
             "client_key": self.client_key,
             "usage": self.usage.to_dict(),
             "steps": self.steps,
+            "running_seconds": self.running_seconds,
             "error": self.error,
             "created_at": self.created_at,
             "updated_at": self.updated_at,

@@ -48,8 +48,10 @@ class Budget:
 
     max_iterations: int | None = None  # model steps
     max_tokens: int | None = None  # input + output tokens over all steps
-    max_cost_usd: float | None = None
-    max_wall_seconds: float | None = None  # since the turn was accepted
+    max_cost_usd: float | None = None  # needs a priced model: see `strict_cost`
+    max_wall_seconds: float | None = None  # time the turn ran, not the time it waited
+    strict_cost: bool | None = None  # True: a model without a price fails the turn (with
+    # `max_cost_usd`) instead of an `UnpricedModelWarning`
 
     def to_dict(self) -> dict[str, Any]:
         return {

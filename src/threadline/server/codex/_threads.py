@@ -116,7 +116,8 @@ async def model_list(session: Session, params: Params) -> JSON:
     agents = list(session.hub.app.agents.values())
     return {
         "data": [
-            model_entry(a.name, a.instructions, is_default=i == 0) for i, a in enumerate(agents)
+            model_entry(a.name, a.resolve_mode(None).instructions, is_default=i == 0)
+            for i, a in enumerate(agents)
         ],
         "nextCursor": None,
     }

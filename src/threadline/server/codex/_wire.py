@@ -65,6 +65,7 @@ def turn_from_wire(data: JSON) -> TurnRecord:
         client_key=data.get("client_key"),
         usage=Usage.from_dict(data.get("usage")),
         steps=data.get("steps", 0),
+        running_seconds=data.get("running_seconds", 0.0),
         error=data.get("error"),
         created_at=data["created_at"],
         updated_at=data["updated_at"],
