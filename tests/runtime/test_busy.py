@@ -142,3 +142,27 @@ async def test_a_repeated_queued_input_returns_the_same_result_to_both_callers(
     assert [r.text for r in results] == ["second", "second"]
     assert results[0].turn_id == results[1].turn_id
     assert len(await thread.turns()) == 2
+
+
+async def test_input_queued_again_by_its_client_key_after_it_ran_does_not_block_the_queue(
+    make_app: Any,
+) -> None:
+    app, _ = await make_app(["first", "second"])
+    thread = await app.threads.start()
+    queued = await thread.enqueue("once", client_key="k")
+    await eventually(lambda: _completed(thread, 1))
+
+    again = await thread.enqueue("once", client_key="k")
+    await thread.enqueue("next")
+
+    assert again.entry_id == queued.entry_id
+    await eventually(lambda: _completed(thread, 2))
+    assert [t.input for t in await thread.turns()] == [
+        [{"type": "text", "text": "once"}],
+        [{"type": "text", "text": "next"}],
+    ]
+    assert await thread.inbox() == []
+
+
+async def _completed(thread: tl.Thread, count: int) -> bool:
+    return [t.status for t in await thread.turns()] == ["completed"] * count

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -315,6 +316,63 @@ async def test_inbox_is_ordered_and_idempotent(store: Store) -> None:
     peeked = await store.peek_inbox(thread.thread_id)
     assert peeked == a
     assert a.position < b.position
+
+
+async def test_an_input_that_became_a_turn_is_not_queued_again_by_its_client_key(
+    store: Store,
+) -> None:
+    thread = await store.create_thread(thread_record())
+    queued = await store.enqueue(
+        InboxEntry(
+            entry_id=new_id("inbox"),
+            thread_id=thread.thread_id,
+            position=0,
+            input=[{"type": "text", "text": "hi"}],
+            client_key="k",
+            created_at=time.time(),
+        )
+    )
+    request = begin(thread, client_key="k")
+    turn_id = "turn_" + queued.entry_id.split("_", 1)[1]
+    request = replace(
+        request,
+        turn=replace(request.turn, turn_id=turn_id),
+        events=[replace(e, turn_id=turn_id) for e in request.events],
+        items=[replace(i, turn_id=turn_id) for i in request.items],
+        inbox_entry_id=queued.entry_id,
+    )
+    assert isinstance(await store.begin_turn(request), TurnStarted)
+
+    again = await store.enqueue(replace(queued, entry_id=new_id("inbox")))
+
+    assert again.entry_id == queued.entry_id
+    assert await store.list_inbox(thread.thread_id) == []
+
+
+async def test_a_queued_duplicate_of_a_turn_leaves_the_inbox_when_it_would_start(
+    store: Store,
+) -> None:
+    # Stores written before enqueue looked at turns may hold an entry whose input already ran.
+    thread = await store.create_thread(thread_record())
+    first = await store.begin_turn(begin(thread, client_key="k"))
+    assert isinstance(first, TurnStarted)
+    stale = InboxEntry(
+        entry_id=new_id("inbox"),
+        thread_id=thread.thread_id,
+        position=0,
+        input=[{"type": "text", "text": "hi"}],
+        client_key="k2",
+        created_at=time.time(),
+    )
+    stale = await store.enqueue(stale)
+    request = begin(thread, number=2, item_seq=1, event_seq=1, client_key="k")
+    request = replace(request, inbox_entry_id=stale.entry_id)
+
+    outcome = await store.begin_turn(request)
+
+    assert isinstance(outcome, Duplicate)
+    assert outcome.turn is not None and outcome.turn.turn_id == first.turn.turn_id
+    assert await store.list_inbox(thread.thread_id) == []
 
 
 async def test_events_load_after_a_seq(store: Store) -> None:

@@ -57,8 +57,9 @@ async def drain(engine: Engine, thread_id: str) -> None:
         parts = ScheduledCall(name=spec["name"], arguments=orjson.loads(spec["arguments"]))
     else:
         parts = tuple(part_from_dict(p) for p in entry.input)
+    outcome = None
     try:
-        await engine.start_turn(
+        outcome = await engine.start_turn(
             thread_id,
             parts,
             StartOptions(sender=entry.sender, client_key=entry.client_key),
@@ -73,6 +74,10 @@ async def drain(engine: Engine, thread_id: str) -> None:
             del starting[entry.entry_id]
         if listener is not None and listener.active is None and not listener.closed:
             engine.inbox_waiters.setdefault(entry.entry_id, listener)
+    if outcome is not None and outcome.kind == "duplicate":
+        # The entry's input had already run as a turn; the store dropped the entry, so the
+        # next one may start now.
+        await drain(engine, thread_id)
 
 
 async def steer(

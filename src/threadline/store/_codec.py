@@ -394,6 +394,20 @@ def _inbox_record(r: Row) -> InboxEntry:
 inbox_from_row = Decoder("inbox", lambda r: r[0], _inbox_record)
 
 
+def entry_of_turn(turn: TurnRecord) -> InboxEntry:
+    """The inbox entry a turn was started from, as it was queued (a queued input's turn
+    takes the entry's id, `inbox_X` becoming `turn_X`); it has left the inbox."""
+    return InboxEntry(
+        entry_id=turn.turn_id.replace("turn_", "inbox_", 1),
+        thread_id=turn.thread_id,
+        position=0,
+        input=turn.input,
+        sender=turn.sender,
+        client_key=turn.client_key,
+        created_at=turn.created_at,
+    )
+
+
 TIMER_COLUMNS = "timer_id, thread_id, due_at, kind, input, status, created_at, fired_at"
 
 

@@ -136,6 +136,13 @@ async def enqueue(conn: Connection, t: Tables, entry: InboxEntry) -> InboxEntry:
         )
         if row is not None:
             return codec.inbox_from_row(row)
+        row = await fetchone(
+            conn,
+            f"SELECT {codec.TURN_COLUMNS} FROM {t.turns} WHERE thread_id = %s AND client_key = %s",
+            (entry.thread_id, entry.client_key),
+        )
+        if row is not None:
+            return codec.entry_of_turn(codec.turn_from_row(row))
     if status == "archived":
         raise InvalidInputError(
             "the thread is archived: unarchive it or start a new thread", thread_id=entry.thread_id
@@ -182,6 +189,11 @@ async def begin_turn(conn: Connection, t: Tables, request: BeginTurn) -> BeginOu
             (turn.thread_id, turn.client_key),
         )
         if row is not None:
+            if request.inbox_entry_id is not None:
+                # The queued input already ran: left queued, it would block the queue forever.
+                await execute(
+                    conn, f"DELETE FROM {t.inbox} WHERE entry_id = %s", (request.inbox_entry_id,)
+                )
             return Duplicate(turn=codec.turn_from_row(row), entry=None)
         if request.inbox_entry_id is None:
             row = await fetchone(

@@ -73,6 +73,14 @@ def enqueue(conn: sqlite3.Connection, entry: InboxEntry) -> InboxEntry:
         )
         if existing is not None:
             return existing
+        ran = select_one(
+            conn,
+            f"SELECT {codec.TURN_COLUMNS} FROM turns WHERE thread_id = ? AND client_key = ?",
+            (entry.thread_id, entry.client_key),
+            codec.turn_from_row,
+        )
+        if ran is not None:
+            return codec.entry_of_turn(ran)
     status = _thread_row(conn, entry.thread_id)[4]
     if status == "archived":
         raise InvalidInputError(
@@ -110,6 +118,9 @@ def begin_turn(conn: sqlite3.Connection, request: BeginTurn) -> BeginOutcome:
             codec.turn_from_row,
         )
         if earlier is not None:
+            if request.inbox_entry_id is not None:
+                # The queued input already ran: left queued, it would block the queue forever.
+                conn.execute("DELETE FROM inbox WHERE entry_id = ?", (request.inbox_entry_id,))
             return Duplicate(turn=earlier, entry=None)
         if request.inbox_entry_id is None:
             queued = select_one(
