@@ -34,9 +34,15 @@ def describe(exc: BaseException) -> str:
     return f"{name} ({', '.join([exc.code, *ids])})"
 
 
-def log_failure(logger: logging.Logger, message: str, *args: object, exc: BaseException) -> None:
-    """Log `message % args` as an error, naming `exc` by `describe`; its message and
+def log_failure(
+    logger: logging.Logger,
+    message: str,
+    *args: object,
+    exc: BaseException,
+    level: int = logging.ERROR,
+) -> None:
+    """Log `message % args` at `level`, naming `exc` by `describe`; its message and
     traceback only when content logging is on."""
-    logger.error(
-        f"{message}: %s", *args, describe(exc), exc_info=exc if content_logging() else None
+    logger.log(
+        level, f"{message}: %s", *args, describe(exc), exc_info=exc if content_logging() else None
     )

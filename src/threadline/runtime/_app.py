@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from threadline._logging import log_failure
 from threadline.models import Model
 from threadline.store import Store, open_store
 from threadline.types import ConfigurationError
@@ -125,8 +126,13 @@ class Threadline:
                 if free > 0:
                     try:
                         await recover(engine, limit=free)
-                    except Exception:  # a worker outlives a bad pass; the next one retries
-                        logger.warning("a recovery pass failed; retrying", exc_info=True)
+                    except Exception as exc:  # a worker outlives a bad pass; the next retries
+                        log_failure(
+                            logger,
+                            "a recovery pass failed; retrying",
+                            exc=exc,
+                            level=logging.WARNING,
+                        )
                 waits = [
                     stopping,
                     asyncio.ensure_future(engine.capacity_freed.wait()),

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from threadline._logging import log_failure
 from threadline.models import Model, resolve_model
 from threadline.store import (
     BeginTurn,
@@ -510,8 +511,8 @@ class Engine:
         while True:
             try:
                 await recover(self)
-            except Exception:
-                logger.warning("recovery failed; will retry", exc_info=True)
+            except Exception as exc:
+                log_failure(logger, "recovery failed; will retry", exc=exc, level=logging.WARNING)
             await asyncio.sleep(interval)
 
     async def close(self) -> None:

@@ -7,6 +7,8 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from threadline._logging import log_failure
+
 if TYPE_CHECKING:
     from ._engine import Engine
 
@@ -25,8 +27,10 @@ async def keep_leases(engine: Engine) -> None:
         renewing = list(engine.active.values())
         try:
             renewal = await engine.store.renew_leases(engine.owner, engine.settings.lease_seconds)
-        except Exception:
-            logger.warning("could not renew leases; will retry", exc_info=True)
+        except Exception as exc:
+            log_failure(
+                logger, "could not renew leases; will retry", exc=exc, level=logging.WARNING
+            )
             continue
         for active in renewing:
             if active.task is None or active.task.done():
