@@ -12,6 +12,12 @@ import threadline as tl
 
 agent = tl.Agent(name="assistant", model=assistant())
 app = tl.Threadline(agents=[agent], store=os.environ.get("STORE_APP_DB", ":memory:"))
+# Its agent names no model: the app's own model runs it.
+model_app = tl.Threadline(
+    agents=[tl.Agent(name="assistant")],
+    store=os.environ.get("STORE_APP_DB", ":memory:"),
+    model=assistant(),
+)
 
 
 def broken() -> tl.Threadline:

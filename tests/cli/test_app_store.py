@@ -106,3 +106,24 @@ def test_run_on_an_in_memory_database_keeps_nothing(cli: CliProcess) -> None:
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.startswith("The get_time tool says: ")
     assert list(cli.folder.iterdir()) == []
+
+
+def test_an_apps_own_model_runs_its_agents_unless_model_is_given(cli: CliProcess) -> None:
+    app_db = cli.folder / "app.db"
+    env = {"STORE_APP_DB": str(app_db)}
+
+    own = cli.bare("--app", "tests.cli.store_app:model_app", "run", "hello", env=env)
+    assert own.returncode == 0, own.stderr
+    assert own.stdout.strip() == "You said: hello (message 1)"
+
+    given = cli.bare(
+        "--app",
+        "tests.cli.store_app:model_app",
+        "run",
+        "--model",
+        "local:/nowhere.gguf",
+        "hi",
+        env=env,
+    )
+    assert given.returncode != 0
+    assert_one_error_line(given, "local model file not found")

@@ -8,8 +8,7 @@ from dataclasses import replace
 
 import click
 
-from ._model_spec import load_model
-from ._session import build_app
+from ._session import app_model, build_app
 from ._settings import Settings, pass_settings
 
 _RECOVERY_SECONDS = 5.0
@@ -46,5 +45,6 @@ def app_server(settings: Settings, app_name: str | None, listen: str) -> None:
         level=logging.DEBUG if settings.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    app = build_app(settings, load_model(settings.model_spec), recovery_interval=_RECOVERY_SECONDS)
+    app = build_app(settings, recovery_interval=_RECOVERY_SECONDS)
+    app_model(app)
     asyncio.run(serve_stdio(app))

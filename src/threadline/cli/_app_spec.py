@@ -7,18 +7,28 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
-from threadline import Agent, ConfigurationError, SQLiteStore, Store, Threadline, open_store
+from threadline import (
+    Agent,
+    ConfigurationError,
+    Model,
+    SQLiteStore,
+    Store,
+    Threadline,
+    open_store,
+)
 
 from ._demo_agent import demo_agent
-from ._settings import DEFAULT_DB
+from ._model_spec import PYTHON_PREFIX, load_model
+from ._settings import DEFAULT_DB, DEFAULT_MODEL
 
 
 @dataclass(frozen=True)
 class AppSpec:
-    """What an `--app` value names: agents, and the store of a `Threadline` app."""
+    """What an `--app` value names: agents, and the store and model of a `Threadline` app."""
 
     agents: list[Agent]
     store: Store | None = None
+    model: str | Model | None = None
 
 
 def load_app(spec: str | None) -> AppSpec:
@@ -43,7 +53,7 @@ def load_app(spec: str | None) -> AppSpec:
     if callable(value) and not isinstance(value, Agent | Threadline):
         value = value()
     if isinstance(value, Threadline):
-        return AppSpec(list(value.agents.values()), value.store)
+        return AppSpec(list(value.agents.values()), value.store, value.model)
     if isinstance(value, Agent):
         return AppSpec([value])
     if isinstance(value, list | tuple) and value and all(isinstance(a, Agent) for a in value):
@@ -64,6 +74,15 @@ def choose_store(db: str | None, app: AppSpec) -> Store | str:
         "THREADLINE_DB) names another store: leave --db out to use the app's store, or "
         "give --app the agents instead of the app"
     )
+
+
+def choose_model(spec: str | None, app: AppSpec) -> str | Model:
+    """The model a command runs: `spec` (--model or THREADLINE_MODEL), else a `Threadline`
+    app's own, else the bundled local model. A spec stays a string unless it names Python
+    code (`py:`), so commands that run no turn never build a model."""
+    if spec is not None:
+        return load_model(spec) if spec.startswith(PYTHON_PREFIX) else spec
+    return app.model if app.model is not None else DEFAULT_MODEL
 
 
 def _same_store(given: Store, own: Store) -> bool:

@@ -15,9 +15,8 @@ from rich.console import Console
 from threadline import Model, Thread, ThreadlineError, TurnCancelledError
 
 from ._humans import answer_pending
-from ._model_spec import load_model
 from ._render import Activity, TurnPrinter, make_console
-from ._session import build_app, load_weights, open_thread, stream_events, stream_turn
+from ._session import app_model, build_app, load_weights, open_thread, stream_events, stream_turn
 from ._settings import Settings, pass_settings
 
 _EXIT_COMMANDS = frozenset({"/exit", "/quit"})
@@ -40,14 +39,14 @@ def chat(settings: Settings, thread_id: str | None, user_id: str | None) -> None
     interactive = sys.stdin.isatty()
     out, err = make_console(), make_console(stderr=True)
     activity = Activity(err)
-    model = load_model(settings.model_spec)
     # One loop for the whole chat; the prompt is read between turns, outside the loop, so
     # Ctrl-C at the prompt is a plain KeyboardInterrupt and Ctrl-C during a turn cancels
     # only that turn (asyncio.Runner turns it into a cancellation of the running task).
     with asyncio.Runner() as runner:
         stack = AsyncExitStack()
-        app = runner.run(stack.enter_async_context(build_app(settings, model)))
+        app = runner.run(stack.enter_async_context(build_app(settings)))
         try:
+            model = app_model(app)
             runner.run(load_weights(model, activity))
             thread = runner.run(open_thread(app, thread_id, user_id))
             session = _ChatSession(settings, runner, thread, interactive, out, err, activity)

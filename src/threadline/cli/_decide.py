@@ -9,9 +9,8 @@ import click
 from threadline import ApprovalResponse
 from threadline.types import ApprovalDecision
 
-from ._model_spec import load_model
 from ._render import Activity, TurnPrinter, make_console
-from ._session import build_app, load_weights, stream_events
+from ._session import app_model, build_app, load_weights, stream_events
 from ._settings import Settings, pass_settings
 
 
@@ -60,9 +59,9 @@ async def _decide(
     always: bool,
     no_resume: bool,
 ) -> None:
-    model = load_model(settings.model_spec)
     err = make_console(stderr=True)
-    async with build_app(settings, model) as app:
+    async with build_app(settings) as app:
+        model = app_model(app)
         thread = await app.threads.resume(thread_id)
         response: ApprovalResponse = await (
             thread.approve if decision == "approved" else thread.deny

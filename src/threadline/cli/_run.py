@@ -8,12 +8,9 @@ import sys
 import click
 from rich.console import Console
 
-from threadline import Model
-
 from ._humans import pending_lines
-from ._model_spec import load_model
 from ._render import Activity, EventPrinter, TurnPrinter, make_console
-from ._session import build_app, load_weights, open_thread, stream_turn
+from ._session import app_model, build_app, load_weights, open_thread, stream_turn
 from ._settings import Settings, pass_settings
 
 
@@ -44,16 +41,14 @@ def run(
         prompt = sys.stdin.read()
     if not prompt.strip():
         raise click.UsageError("the prompt is empty")
-    model = load_model(settings.model_spec)
     err = make_console(stderr=True)
     activity = Activity(err)
     printer = EventPrinter(make_console()) if events else TurnPrinter(make_console(), err, activity)
-    asyncio.run(_run(settings, model, prompt, thread_id, user_id, printer, err, activity))
+    asyncio.run(_run(settings, prompt, thread_id, user_id, printer, err, activity))
 
 
 async def _run(
     settings: Settings,
-    model: Model,
     prompt: str,
     thread_id: str | None,
     user_id: str | None,
@@ -61,8 +56,8 @@ async def _run(
     err: Console,
     activity: Activity,
 ) -> None:
-    async with build_app(settings, model) as app:
-        await load_weights(model, activity)
+    async with build_app(settings) as app:
+        await load_weights(app_model(app), activity)
         thread = await open_thread(app, thread_id, user_id)
         err.print(f"thread {thread.id}", style="dim", markup=False)
         result = await stream_turn(thread, prompt, printer)

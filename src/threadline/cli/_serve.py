@@ -8,8 +8,7 @@ from dataclasses import replace
 
 import click
 
-from ._model_spec import load_model
-from ._session import build_app
+from ._session import app_model, build_app
 from ._settings import Settings, pass_settings
 
 _KEYS_ENV = "THREADLINE_API_KEYS"
@@ -87,12 +86,8 @@ def serve(
         host=host, port=port, api_keys=keys, workers=workers, log_content=log_content
     )
     settings = replace(settings, app_spec=app_name or settings.app_spec)
-    app = build_app(
-        settings,
-        load_model(settings.model_spec),
-        recovery_interval=config.recovery_interval,
-        run_turns=workers != 0,
-    )
+    app = build_app(settings, recovery_interval=config.recovery_interval, run_turns=workers != 0)
+    app_model(app)
     if not config.api_keys:
         click.secho(
             f"no API key: serving on {host} only (loopback), without authentication",

@@ -5,20 +5,28 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from threadline import Model, Thread, Threadline, TurnResult, TurnStream
+from threadline import Model, Thread, Threadline, TurnResult, TurnStream, resolve_model
 
-from ._app_spec import choose_store, load_app
+from ._app_spec import choose_model, choose_store, load_app
 from ._render import Activity, EventPrinter, TurnPrinter
 from ._settings import Settings
 
 
-def build_app(settings: Settings, model: Model | str, **options: Any) -> Threadline:
+def build_app(settings: Settings, **options: Any) -> Threadline:
     """The app a command runs: the `--app` agents (or the demo assistant) on the store
-    `choose_store` picks."""
+    `choose_store` picks, with the model `choose_model` picks."""
     app = load_app(settings.app_spec)
     return Threadline(
-        agents=app.agents, store=choose_store(settings.db, app), model=model, **options
+        agents=app.agents,
+        store=choose_store(settings.db, app),
+        model=choose_model(settings.model_spec, app),
+        **options,
     )
+
+
+def app_model(app: Threadline) -> Model:
+    """The app's model, built now, so that a bad spec or a missing key fails at start."""
+    return resolve_model(app.model)
 
 
 async def load_weights(model: Model, activity: Activity) -> None:

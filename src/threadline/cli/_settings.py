@@ -23,7 +23,7 @@ _MODEL_HELP = (
     "openai:MODEL (Responses API), openai-chat:MODEL (Chat Completions; add @BASE_URL for "
     "any OpenAI-compatible server), anthropic:MODEL. For tests and custom backends, "
     "py:package.module:attribute loads a threadline Model object, or a zero-argument "
-    "callable returning one."
+    "callable returning one. Default: the model of the --app Threadline app, else local."
 )
 _OPTIONS = (
     click.option(
@@ -38,8 +38,6 @@ _OPTIONS = (
     click.option(
         "--model",
         "model_spec",
-        default=DEFAULT_MODEL,
-        show_default=True,
         envvar="THREADLINE_MODEL",
         show_envvar=True,
         metavar="SPEC",
@@ -63,7 +61,7 @@ _META_KEY = "threadline.settings"
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     db: str | None = None  # --db or THREADLINE_DB; None when neither was given
-    model_spec: str = DEFAULT_MODEL
+    model_spec: str | None = None  # --model or THREADLINE_MODEL; None when neither was given
     debug: bool = False
     app_spec: str | None = None
 
@@ -74,7 +72,7 @@ class Settings:
             parts += ["--app", self.app_spec]
         if self.db is not None:
             parts += ["--db", self.db]
-        if self.model_spec != DEFAULT_MODEL:
+        if self.model_spec is not None:
             parts += ["--model", self.model_spec]
         return shlex.join([*parts, *words])
 

@@ -108,8 +108,8 @@ def show_thread(settings: Settings, thread_id: str, as_json: bool) -> None:
 
 
 def _with_app(settings: Settings, read: Callable[[Threadline], Awaitable[None]]) -> None:
-    # Reading runs no turn, so the model spec is handed over unresolved and never loaded.
-    app = build_app(settings, settings.model_spec)
+    # Reading runs no turn: the model is never built.
+    app = build_app(settings)
     store = app.store
     if isinstance(store, SQLiteStore) and not store.in_memory and not store.path.exists():
         raise ConfigurationError(

@@ -8,9 +8,8 @@ from dataclasses import replace
 
 import click
 
-from ._model_spec import load_model
 from ._render import make_console
-from ._session import build_app
+from ._session import app_model, build_app
 from ._settings import Settings, pass_settings
 
 
@@ -59,13 +58,13 @@ def worker(
 async def _work(
     settings: Settings, concurrency: int, lease_seconds: float, grace_seconds: float
 ) -> None:
-    model = load_model(settings.model_spec)
     err = make_console(stderr=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    app = build_app(settings, model, lease_seconds=lease_seconds, shutdown_grace=grace_seconds)
+    app = build_app(settings, lease_seconds=lease_seconds, shutdown_grace=grace_seconds)
+    app_model(app)
     async with app:
         err.print(f"worker on {app.store!r}, concurrency {concurrency}", style="dim", markup=False)
         await app.work(concurrency=concurrency, stop=stop)

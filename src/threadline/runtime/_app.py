@@ -91,6 +91,11 @@ class Threadline:
     def agents(self) -> dict[str, Agent]:
         return dict(self._engine.agents)
 
+    @property
+    def model(self) -> str | Model:
+        """The model of agents that name none, as given (a spec or a `Model`)."""
+        return self._engine.default_model
+
     async def open(self) -> None:
         if not self._open:
             await self.store.open()
