@@ -395,8 +395,8 @@ inbox_from_row = Decoder("inbox", lambda r: r[0], _inbox_record)
 
 
 def entry_of_turn(turn: TurnRecord) -> InboxEntry:
-    """The inbox entry a turn was started from, as it was queued (a queued input's turn
-    takes the entry's id, `inbox_X` becoming `turn_X`); it has left the inbox."""
+    """The inbox entry that holds a turn's input, `turn_X`'s being `inbox_X`: the entry a
+    busy thread queues the input as, and the one a queued input's turn started from."""
     return InboxEntry(
         entry_id=turn.turn_id.replace("turn_", "inbox_", 1),
         thread_id=turn.thread_id,

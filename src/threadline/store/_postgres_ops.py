@@ -213,15 +213,7 @@ async def begin_turn(conn: Connection, t: Tables, request: BeginTurn) -> BeginOu
             entry = await enqueue(
                 conn,
                 t,
-                InboxEntry(
-                    entry_id=turn.turn_id.replace("turn_", "inbox_", 1),
-                    thread_id=turn.thread_id,
-                    position=0,
-                    input=turn.input,
-                    sender=turn.sender,
-                    client_key=turn.client_key,
-                    created_at=turn.created_at,
-                ),
+                codec.entry_of_turn(turn),
             )
             return Enqueued(entry=entry, active_turn_id=active_turn_id)
         raise TurnInProgressError(
