@@ -72,7 +72,7 @@ class TurnEvents:
                 item_id=item_id,
                 seq=run.seq,
                 params=params,
-                raw=raw,
+                original=raw,
             )
         else:
             self._run = None
@@ -84,7 +84,7 @@ class TurnEvents:
                 item_id=item_id,
                 seq=self.last_seq,
                 params=params,
-                raw=raw,
+                original=raw,
             )
             self._unstored.append(event)
         if defer:

@@ -37,8 +37,9 @@ class Event:
     what the live stream delivered after it.
 
     `raw` keeps the original notification, so nothing is lost: for a model delta streamed live,
-    the provider's own event; otherwise (and for every event read back from the log, which
-    does not store provider payloads) the event's wire form, `to_dict()`.
+    the provider's own event (`original`); otherwise (and for every event read back from the
+    log, which does not store provider payloads) the event's wire form, `to_dict()`, built
+    when it is read.
     """
 
     type: EventType
@@ -47,11 +48,12 @@ class Event:
     item_id: str | None
     seq: int
     params: Mapping[str, Any] = field(default_factory=dict[str, Any])
-    raw: Any = field(default=None, compare=False)  # None: filled with the wire form
+    original: Any = field(default=None, compare=False)  # the provider's event, if any
 
-    def __post_init__(self) -> None:
-        if self.raw is None:
-            object.__setattr__(self, "raw", self.to_dict())
+    @property
+    def raw(self) -> Any:
+        """The provider's own event, else this event's wire form."""
+        return self.original if self.original is not None else self.to_dict()
 
     @property
     def is_delta(self) -> bool:
