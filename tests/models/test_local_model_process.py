@@ -28,7 +28,7 @@ pytestmark = pytest.mark.local_model
 LONG_STORY = "Write a very long story about a dragon."
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSEGV])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSEGV, signal.SIGILL])
 async def test_a_worker_killed_mid_answer_is_a_retryable_error_and_the_next_call_works(
     bundled_model_path: str, ask: Ask, collect: Collect, sig: signal.Signals
 ) -> None:
@@ -50,6 +50,8 @@ async def test_a_worker_killed_mid_answer_is_a_retryable_error_and_the_next_call
 
     assert raised.value.retryable is True
     assert sig.name in raised.value.message
+    # A build for another CPU dies of SIGILL: the message says how to rebuild.
+    assert ("GGML_NATIVE=OFF" in raised.value.message) == (sig == signal.SIGILL)
     _, response = await collect(model.stream(ask("What is the capital of France?")))
     assert "Paris" in response.text
     assert model.process_id not in (None, first_pid)

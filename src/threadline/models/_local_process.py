@@ -33,7 +33,13 @@ Deliver = Callable[[Frame | None], None]  # None: the process died
 
 _TERMINAL = frozenset({"done", "error", "cancelled"})
 _START_TIMEOUT = 600.0  # loading a large GGUF from a slow disk takes a while
+_COUNT_TIMEOUT = 60.0  # a count is answered at once, even during a generation
 _STDERR_LINES = 20
+_ILLEGAL_INSTRUCTION_HINT = (
+    " (an instruction this CPU lacks: llama-cpp-python was built for another CPU; rebuild it "
+    "portable with CMAKE_ARGS=-DGGML_NATIVE=OFF pip install --force-reinstall --no-cache-dir "
+    "llama-cpp-python)"
+)
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
@@ -106,9 +112,10 @@ class _Process:
             self._send({"op": "cancel", "id": request_id})
 
     def died_error(self) -> ModelError:
+        description = self.exit_description or "died"
+        hint = _ILLEGAL_INSTRUCTION_HINT if "SIGILL" in description else ""
         return ModelError(
-            f"the local model process {self.exit_description or 'died'}; "
-            "the next call starts a new one",
+            f"the local model process {description}{hint}; the next call starts a new one",
             retryable=True,
         )
 
@@ -273,8 +280,13 @@ class LocalProcess:
             answer.append(frame)
             answered.set()
 
-        process.submit({"op": "count", "text": text}, deliver)
-        answered.wait()
+        request_id = process.submit({"op": "count", "text": text}, deliver)
+        if not answered.wait(_COUNT_TIMEOUT):
+            process.cancel(request_id)
+            raise ModelError(
+                f"the local model process did not count tokens within {_COUNT_TIMEOUT:g}s",
+                retryable=True,
+            )
         frame = answer[0]
         if frame is None:
             raise process.died_error()
