@@ -87,6 +87,9 @@ async def test_after_a_tool_result_it_answers_in_text(
 
     assert response.tool_calls == ()
     assert response.finish_reason == "stop"
+    # An answer from the result, not the prompt format's `<message>` placeholder.
+    assert "sunny" in response.text
+    assert "<message>" not in response.text
 
 
 async def test_an_output_schema_gets_matching_json(

@@ -180,18 +180,21 @@ class LocalModel:
 
     async def _attempt(self, request: ModelRequest) -> AsyncGenerator[ModelEvent]:
         messages = chat_messages(request)
+        tools = request.tools
+        if self._answer_after_tool_results and messages and messages[-1]["role"] == "tool":
+            # Answering in text, the model is shown no tools: with the function-calling
+            # format in its prompt, a small model copies the format's `<message>` placeholder
+            # rather than answering from the results.
+            tools = ()
         body: Frame = {
-            "prompt": render_prompt(messages, request.tools),
-            "tools": [{"name": t.name, "parameters": t.parameters} for t in request.tools],
+            "prompt": render_prompt(messages, tools),
+            "tools": [{"name": t.name, "parameters": t.parameters} for t in tools],
             "output_schema": request.output_schema,
             "max_tokens": request.max_output_tokens,
             "temperature": self._temperature
             if request.temperature is None
             else request.temperature,
             "seed": self._seed,
-            "answer_in_text": self._answer_after_tool_results
-            and bool(messages)
-            and messages[-1]["role"] == "tool",
         }
         tool_call_id = f"call_{uuid.uuid4().hex[:24]}"
         call_name = ""

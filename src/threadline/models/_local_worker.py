@@ -79,13 +79,12 @@ class _Generation:
         self._max_tokens: int | None = body["max_tokens"]
         self._temperature: float = body["temperature"]
         self._seed: int | None = body["seed"]
-        self._answer_in_text: bool = body["answer_in_text"]
         self._initial_prompt: str = body["prompt"]
         self._prompt = self._initial_prompt
 
     def run(self) -> Frame | None:
         if self._tools:
-            tool = None if self._answer_in_text else self._choose()
+            tool = self._choose()
             if self._cancelled.is_set():
                 return None
             if tool is not None:
