@@ -59,6 +59,7 @@ from ._engine_parts import (
 from ._faults import FaultHook
 from ._follower import follow_turn, listen_for_wakeups
 from ._history import HistoryCache, HistoryIndex
+from ._imports import Imported, prepare_import
 from ._inbox import drain, entry_gone, steer, wait_for_entry
 from ._input import TurnInput, parts_as_json
 from ._leases import keep_leases
@@ -151,11 +152,13 @@ class Engine:
     async def start_turn(
         self,
         thread_id: str,
-        parts: tuple[ContentPart, ...] | ScheduledCall,
+        parts: tuple[ContentPart, ...] | ScheduledCall | None,
         options: StartOptions,
         listener: TurnListener | None,
         inbox_entry_id: str | None = None,
     ) -> StartOutcome:
+        """Start a turn with `parts` as its input (None: a turn that answers the history as
+        it stands, with `options.history` imported before it)."""
         if self.closing:
             raise StoreError("the app is closing")
         if options.on_busy == "interrupt":
@@ -165,6 +168,7 @@ class Engine:
             if thread is None:
                 raise NotFoundError(f"no thread {thread_id!r}", thread_id=thread_id)
             if options.on_busy == "steer" and thread.active_turn_id is not None:
+                assert parts is not None and not options.history  # refused by `Thread`
                 return await steer(self, thread, parts, options, listener)
             agent = self.agent(thread.agent)
             if self.settings.run_turns:
@@ -178,7 +182,7 @@ class Engine:
                     {"type": "tool_call", "name": parts.name, "arguments": parts.arguments}
                 ]
             else:
-                input_json = parts_as_json(parts)
+                input_json = [] if parts is None else parts_as_json(parts)
             runs_here = self.settings.run_turns
             turn = TurnRecord(
                 turn_id=turn_id,
@@ -192,10 +196,17 @@ class Engine:
                 updated_at=now,
                 options=options.turn_options(),
             )
-            events = TurnEvents(
-                thread_id=thread_id, turn_id=turn.turn_id, last_seq=thread.last_event_seq
+            imported = (
+                await prepare_import(self.store, thread, turn.turn_id, options.history)
+                if options.history
+                else Imported(items=[], events=[])
             )
-            payload: Payload
+            events = TurnEvents(
+                thread_id=thread_id,
+                turn_id=turn.turn_id,
+                last_seq=thread.last_event_seq + len(imported.events),
+            )
+            payload: Payload | None
             states: dict[str, ToolCallState] = {}
             if isinstance(parts, ScheduledCall):
                 call_id = new_id("call")
@@ -205,40 +216,47 @@ class Engine:
                     arguments=orjson.dumps(parts.arguments).decode(),
                 )
                 states[call_id] = "requested"
-            else:
+            elif parts is not None:
                 payload = UserMessage(content=parts, sender=options.sender)
-            first = Item(
-                item_id=new_id("item"),
-                thread_id=thread_id,
-                turn_id=turn.turn_id,
-                seq=thread.last_item_seq + 1,
-                status="completed",
-                created_at=now,
-                payload=payload,
-            )
+            else:
+                payload = None
             events.emit(
                 "turn_started",
                 params={"number": turn.number, "input": input_json, "sender": options.sender},
             )
-            events.emit(
-                "item_started",
-                item_id=first.item_id,
-                params={
-                    "item": {
-                        "id": first.item_id,
-                        "type": first.type,
-                        "status": "in_progress",
-                        "content": payload_to_dict(payload),
-                    }
-                },
-            )
-            events.emit("item_completed", item_id=first.item_id, params={"item": first.to_dict()})
+            items = list(imported.items)
+            if payload is not None:
+                first = Item(
+                    item_id=new_id("item"),
+                    thread_id=thread_id,
+                    turn_id=turn.turn_id,
+                    seq=thread.last_item_seq + len(items) + 1,
+                    status="completed",
+                    created_at=now,
+                    payload=payload,
+                )
+                items.append(first)
+                events.emit(
+                    "item_started",
+                    item_id=first.item_id,
+                    params={
+                        "item": {
+                            "id": first.item_id,
+                            "type": first.type,
+                            "status": "in_progress",
+                            "content": payload_to_dict(payload),
+                        }
+                    },
+                )
+                events.emit(
+                    "item_completed", item_id=first.item_id, params={"item": first.to_dict()}
+                )
             try:
                 outcome = await self.store.begin_turn(
                     BeginTurn(
                         turn=turn,
-                        items=[first],
-                        events=events.take_unstored(),
+                        items=items,
+                        events=[*imported.events, *events.take_unstored()],
                         expected=ThreadCursor(
                             last_item_seq=thread.last_item_seq, last_event_seq=thread.last_event_seq
                         ),
@@ -255,9 +273,13 @@ class Engine:
                         "the inbox entry was started elsewhere", thread_id=thread_id
                     ) from None
                 continue
+            if isinstance(outcome, TurnStarted):
+                for event in imported.events:  # before the turn's, which follow them
+                    self.bus.publish(event)
             if isinstance(outcome, TurnStarted) and not runs_here:
                 if listener is not None:
-                    self.follow(thread_id, turn.turn_id, thread.last_event_seq, listener)
+                    turn_after = thread.last_event_seq + len(imported.events)
+                    self.follow(thread_id, turn.turn_id, turn_after, listener)
                 return StartOutcome(kind="stored", turn_id=turn.turn_id)
             if isinstance(outcome, TurnStarted):
                 await self._fault("after_user_item_commit")

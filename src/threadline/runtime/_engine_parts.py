@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from threadline.models import ToolSpec
-from threadline.types import Budget, Event, TurnRecord
+from threadline.types import Budget, Event, Payload, TurnRecord
 
 from ._bus import Channel, EventBus
 from ._context import TurnContext
@@ -75,6 +75,7 @@ class StartOptions:
     on_busy: OnBusy = "error"
     budget: Budget | None = None
     external_tools: Sequence[ToolSpec] = ()
+    history: Sequence[Payload] = ()  # stored before the input (see `_imports`), not with the turn
 
     def turn_options(self) -> dict[str, Any]:
         """What a resumed turn must know of these options, stored with the turn."""

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 from threadline.store import AppendItems, CursorMovedError, ThreadCursor
 from threadline.types import (
-    Event,
     InvalidInputError,
     Item,
     NotFoundError,
@@ -21,11 +20,11 @@ from threadline.types import (
     UserMessage,
     check_text,
     new_id,
-    payload_to_dict,
 )
 
 from ._engine import Engine
 from ._history import DELETED_PHASE, ROLLBACK_PHASE, HistoryIndex
+from ._turn_events import item_events
 
 _ATTEMPTS = 20
 
@@ -57,37 +56,7 @@ async def append_items(engine: Engine, thread_id: str, payloads: Sequence[Payloa
             )
             for n, payload in enumerate(payloads, start=1)
         ]
-        events: list[Event] = []
-        seq = thread.last_event_seq
-        for item in items:
-            events.append(
-                Event(
-                    type="item_started",
-                    thread_id=thread_id,
-                    turn_id=None,
-                    item_id=item.item_id,
-                    seq=seq + 1,
-                    params={
-                        "item": {
-                            "id": item.item_id,
-                            "type": item.type,
-                            "status": "in_progress",
-                            "content": payload_to_dict(item.payload),
-                        }
-                    },
-                )
-            )
-            events.append(
-                Event(
-                    type="item_completed",
-                    thread_id=thread_id,
-                    turn_id=None,
-                    item_id=item.item_id,
-                    seq=seq + 2,
-                    params={"item": item.to_dict()},
-                )
-            )
-            seq += 2
+        events = item_events(items, thread.last_event_seq)
         try:
             await engine.store.append_items(
                 AppendItems(

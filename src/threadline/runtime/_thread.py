@@ -12,6 +12,7 @@ from threadline.types import (
     ApprovalResponse,
     AwaitingInput,
     Budget,
+    ContentPart,
     Event,
     InboxEntry,
     InvalidInputError,
@@ -38,6 +39,7 @@ from ._engine_parts import (
     TurnListener,
     external_tools,
 )
+from ._imports import check_history
 from ._input import TurnInput, normalize_input, parts_as_json
 from ._result import TurnResult
 from ._scheduling import ScheduledCall
@@ -79,7 +81,7 @@ class Thread:
 
     def run_streamed(
         self,
-        input: TurnInput,
+        input: TurnInput | None,
         *,
         sender: str | None = None,
         on_busy: OnBusy = "error",
@@ -87,20 +89,33 @@ class Thread:
         client_key: str | None = None,
         budget: Budget | None = None,
         external_tools: Sequence[ToolSpec] = (),
+        history: Sequence[Payload] = (),
     ) -> TurnStream:
         """Start a turn and stream its events; see `TurnStream` and `run`.
 
         Raises `InvalidInputError` at once for malformed input; the rest when iterated.
         """
-        parts, sender = normalize_input(input, sender)
+        parts: tuple[ContentPart, ...] | None = None
+        if input is not None:
+            parts, sender = normalize_input(input, sender)
+        elif not history:
+            raise InvalidInputError("input is empty: give some text, an image or a file")
         if on_busy not in ("error", "enqueue", "interrupt", "steer"):
             raise InvalidInputError("on_busy must be 'error', 'enqueue', 'interrupt' or 'steer'")
+        if history:
+            check_history(history)
+            if enqueue_if_busy or on_busy in ("enqueue", "steer"):
+                raise InvalidInputError(
+                    "history is imported when its turn starts: it cannot be queued or steered "
+                    "into a running turn (use on_busy='error' or 'interrupt')"
+                )
         options = StartOptions(
             sender=sender,
             client_key=client_key,
             budget=budget,
             on_busy="enqueue" if enqueue_if_busy else on_busy,
             external_tools=tuple(external_tools),
+            history=tuple(history),
         )
 
         def start(listener: TurnListener) -> Any:
@@ -110,7 +125,7 @@ class Thread:
 
     async def run(
         self,
-        input: TurnInput,
+        input: TurnInput | None,
         *,
         sender: str | None = None,
         on_busy: OnBusy = "error",
@@ -118,6 +133,7 @@ class Thread:
         client_key: str | None = None,
         budget: Budget | None = None,
         external_tools: Sequence[ToolSpec] = (),
+        history: Sequence[Payload] = (),
     ) -> TurnResult:
         """Run one turn to its end (or its pause for a human) and return its result.
 
@@ -134,6 +150,12 @@ class Thread:
             external_tools: tools the caller runs itself (`tl.ExternalTool`): when the model
                 calls one, the turn pauses (`result.pending_external_calls`) until
                 `submit_tool_results(...)`, then continues with `resume_turn()`.
+            history: a conversation kept elsewhere until now (`UserMessage`, `AgentMessage`,
+                and `ToolCall`s each answered by a later `ToolResult`), stored before the input
+                in the transaction that starts the turn, outside any turn, followed by a
+                system event of phase `IMPORTED_PHASE` that marks it as the caller's. A call
+                id the thread holds already is stored under a fresh one. With `input=None`
+                the turn answers the history as it stands (after tool results, say).
 
         Raises `TurnFailedError`, `TurnCancelledError`, `TurnInProgressError`. Cancelling
         the awaiting task interrupts the turn.
@@ -150,6 +172,7 @@ class Thread:
                 client_key=client_key,
                 budget=budget,
                 external_tools=external_tools,
+                history=history,
             )
         )
 

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from threadline.types import DELTA_EVENT_TYPES, Event, EventType
+from threadline.types import DELTA_EVENT_TYPES, Event, EventType, Item, payload_to_dict
 
 Publish = Callable[[Event], None]
 
@@ -125,3 +125,34 @@ class TurnEvents:
             )
             for e in taken
         ]
+
+
+def item_events(items: Sequence[Item], last_seq: int) -> list[Event]:
+    """The `item_started` and `item_completed` events of items stored whole, outside any
+    turn's streaming (added to the history, or imported), numbered after `last_seq`."""
+    events: list[Event] = []
+    seq = last_seq
+    for item in items:
+        content = {
+            "id": item.item_id,
+            "type": item.type,
+            "status": "in_progress",
+            "content": payload_to_dict(item.payload),
+        }
+        pair: tuple[tuple[EventType, dict[str, Any]], ...] = (
+            ("item_started", {"item": content}),
+            ("item_completed", {"item": item.to_dict()}),
+        )
+        for event_type, params in pair:
+            seq += 1
+            events.append(
+                Event(
+                    type=event_type,
+                    thread_id=item.thread_id,
+                    turn_id=item.turn_id,
+                    item_id=item.item_id,
+                    seq=seq,
+                    params=params,
+                )
+            )
+    return events

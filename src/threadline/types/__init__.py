@@ -22,6 +22,7 @@ from ._errors import (
 from ._events import DELTA_EVENT_TYPES, TERMINAL_EVENT_TYPES, Event, EventType
 from ._ids import derived_id, new_id
 from ._items import (
+    IMPORTED_PHASE,
     MODEL_VISIBLE_PHASES,
     AgentMessage,
     ApprovalDecision,
@@ -62,6 +63,7 @@ from ._usage import Budget, Usage
 __all__ = [
     "DELTA_EVENT_TYPES",
     "FINAL_TURN_STATUSES",
+    "IMPORTED_PHASE",
     "MODEL_VISIBLE_PHASES",
     "TERMINAL_EVENT_TYPES",
     "AgentMessage",

@@ -81,6 +81,13 @@ MODEL_VISIBLE_PHASES: frozenset[str] = frozenset({"repair", "summary"})
 """System events the model reads (as a user message): a request to repair an answer, and
 the summary of history left out of the context window. Other phases are for people."""
 
+IMPORTED_PHASE = "imported"
+"""The phase of the system event that follows items a caller supplied as history for a turn
+(a conversation kept elsewhere until then), written with them in the transaction that starts
+the turn. Its data: `turn_id`, `count` (the items right before it are the imported ones) and,
+when an imported call's id was taken in the thread already, `call_ids` (stored id -> the
+caller's id)."""
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SystemEvent:
