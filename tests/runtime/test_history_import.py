@@ -77,9 +77,9 @@ async def test_a_call_id_the_thread_holds_is_stored_under_a_fresh_one(make_app: 
 
     result = await thread.run("and Oslo?", history=HISTORY)
 
-    stored = [i for i in await thread.items() if isinstance(i.payload, ToolCall)]
-    assert [c.payload.tool_call_id for c in stored][0] == "call_1"  # type: ignore[union-attr]
-    fresh = stored[1].payload.tool_call_id  # type: ignore[union-attr]
+    stored = [i.payload for i in await thread.items() if isinstance(i.payload, ToolCall)]
+    original, fresh = (c.tool_call_id for c in stored)  # type: ignore[union-attr]
+    assert original == "call_1"
     assert fresh != "call_1"
     seen = model.requests[-1].items
     assert [p.tool_call_id for p in (i.payload for i in seen) if isinstance(p, ToolResult)] == [
@@ -119,15 +119,27 @@ async def test_a_history_a_model_could_not_read_is_refused_and_nothing_is_stored
     assert await thread.turns() == []
 
 
-async def test_history_cannot_be_queued_or_steered(make_app: Any) -> None:
+async def test_a_turn_without_input_answers_items_appended_before(make_app: Any) -> None:
+    app, model = await make_app(["hello"])
+    thread = await app.threads.start()
+    await thread.append([_user("hi")])
+
+    result = await thread.run(None)
+
+    assert result.text == "hello"
+    assert _read(model.requests[0]) == [_user("hi")]
+
+
+async def test_history_and_no_input_cannot_be_queued_or_steered(make_app: Any) -> None:
     app, _ = await make_app()
     thread = await app.threads.start()
 
     for on_busy in ("enqueue", "steer"):
         with pytest.raises(tl.InvalidInputError, match="cannot be queued or steered"):
             await thread.run("go", history=HISTORY, on_busy=on_busy)  # type: ignore[arg-type]
-    with pytest.raises(tl.InvalidInputError, match="input is empty"):
-        await thread.run(None)
+        with pytest.raises(tl.InvalidInputError, match="cannot be queued or steered"):
+            await thread.run(None, on_busy=on_busy)  # type: ignore[arg-type]
+    assert await thread.items() == []
 
 
 def _read(request: tl.ModelRequest) -> list[Any]:

@@ -30,6 +30,7 @@ from threadline.types import (
 from ._input import MAX_INPUT_CHARS
 from ._turn_events import item_events
 
+
 @dataclass(frozen=True, kw_only=True)
 class Imported:
     """The items (the history, then its marker) and their events, numbered after the thread's

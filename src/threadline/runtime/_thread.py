@@ -98,17 +98,15 @@ class Thread:
         parts: tuple[ContentPart, ...] | None = None
         if input is not None:
             parts, sender = normalize_input(input, sender)
-        elif not history:
-            raise InvalidInputError("input is empty: give some text, an image or a file")
         if on_busy not in ("error", "enqueue", "interrupt", "steer"):
             raise InvalidInputError("on_busy must be 'error', 'enqueue', 'interrupt' or 'steer'")
-        if history:
-            check_history(history)
-            if enqueue_if_busy or on_busy in ("enqueue", "steer"):
-                raise InvalidInputError(
-                    "history is imported when its turn starts: it cannot be queued or steered "
-                    "into a running turn (use on_busy='error' or 'interrupt')"
-                )
+        check_history(history)
+        if (history or parts is None) and (enqueue_if_busy or on_busy in ("enqueue", "steer")):
+            raise InvalidInputError(
+                "a turn with history, or without input, starts from the thread as it is then: "
+                "it cannot be queued or steered into a running turn (use on_busy='error' or "
+                "'interrupt')"
+            )
         options = StartOptions(
             sender=sender,
             client_key=client_key,
@@ -155,7 +153,8 @@ class Thread:
                 in the transaction that starts the turn, outside any turn, followed by a
                 system event of phase `IMPORTED_PHASE` that marks it as the caller's. A call
                 id the thread holds already is stored under a fresh one. With `input=None`
-                the turn answers the history as it stands (after tool results, say).
+                the turn answers the history as it stands (after tool results, say); so it
+                does without history, after items were `append`ed.
 
         Raises `TurnFailedError`, `TurnCancelledError`, `TurnInProgressError`. Cancelling
         the awaiting task interrupts the turn.

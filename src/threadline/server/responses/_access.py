@@ -20,6 +20,10 @@ from ._ids import ResponseRef, parse_response_id
 from ._runs import Drivers
 from ._wire_items import ItemMapper, external_call_ids
 
+UNSTORED_KEY = "threadline.unstored"
+"""Thread metadata of a thread that a `store=false` request started: from its creation on, no
+lookup finds it (the request's own handle keeps it until the turn ends, then deletes it)."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class Found:
@@ -56,7 +60,9 @@ class Access:
         except NotFoundError:
             raise not_found(kind, thread_id, param) from None
         identity = self.identity(request)
-        if identity is not None and thread.user_id != identity:
+        if (identity is not None and thread.user_id != identity) or thread.record.metadata.get(
+            UNSTORED_KEY
+        ):
             raise not_found(kind, thread_id, param)
         return thread
 

@@ -9,17 +9,15 @@ from typing import Any
 from threadline import Thread
 from threadline.types import (
     AgentMessage,
-    InvalidInputError,
     Item,
     Payload,
     ToolCall,
     ToolResult,
     UserMessage,
-    part_from_dict,
 )
 
 from .._errors import APIError, invalid
-from ._input import output_text
+from ._input import assistant_text, output_text, user_parts
 
 MAX_ITEMS = 20
 
@@ -50,9 +48,9 @@ def _payload(entry: dict[str, Any], calls: dict[str, str], where: str) -> Payloa
     if kind == "message":
         role, content = entry.get("role"), entry.get("content")
         if role == "user":
-            return UserMessage(content=tuple(_parts(content, where)))
+            return UserMessage(content=user_parts(content, where))
         if role == "assistant":
-            return AgentMessage(text=_assistant_text(content, where))
+            return AgentMessage(text=assistant_text(content, where))
         if role in ("system", "developer"):
             return None  # instructions are the agent's, never the conversation's
         raise invalid(
@@ -80,38 +78,6 @@ def _payload(entry: dict[str, Any], calls: dict[str, str], where: str) -> Payloa
     raise invalid(
         f"items of type {str(kind)[:60]!r} cannot be added to a conversation", param=f"{where}.type"
     )
-
-
-def _parts(content: Any, where: str) -> list[Any]:
-    if isinstance(content, str):
-        return [part_from_dict(content)]
-    if not isinstance(content, list) or not content:
-        raise invalid(
-            "content must be a string or a non-empty list of parts", param=f"{where}.content"
-        )
-    try:
-        return [part_from_dict(part) for part in content]  # type: ignore[misc]
-    except InvalidInputError as exc:
-        raise invalid(exc.message, param=f"{where}.content") from None
-
-
-def _assistant_text(content: Any, where: str) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts: list[str] = []
-        for part in content:  # type: ignore[misc]
-            if isinstance(part, dict) and isinstance(part.get("text"), str):  # type: ignore[union-attr]
-                texts.append(part["text"])  # type: ignore[index]
-            elif isinstance(part, dict) and isinstance(part.get("refusal"), str):  # type: ignore[union-attr]
-                texts.append(part["refusal"])  # type: ignore[index]
-            else:
-                raise invalid(
-                    "assistant content parts must be output_text or refusal",
-                    param=f"{where}.content",
-                )
-        return "".join(texts)
-    raise invalid("content must be a string or a list of parts", param=f"{where}.content")
 
 
 def _text(entry: dict[str, Any], key: str, where: str) -> str:

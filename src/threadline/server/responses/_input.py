@@ -1,138 +1,195 @@
-"""A Responses request's `input`, sorted into what threadline does with it: the new user
-message, decisions on pending approvals, results of the client's function calls, and echoes
-of items the thread already holds."""
+"""A Responses request's `input`, parsed in order into entries: messages, function calls and
+their outputs, decisions on pending approvals, and items named by id. What they add to a
+thread is decided by `_history`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from threadline.types import InvalidInputError, part_from_dict, part_to_dict
+from threadline.types import (
+    AgentMessage,
+    ContentPart,
+    InvalidInputError,
+    TextPart,
+    ToolCall,
+    UserMessage,
+    part_from_dict,
+)
 
-from .._errors import APIError, invalid
+from .._errors import invalid
 
 
 @dataclass(frozen=True, kw_only=True)
-class Decision:
+class Entry:
+    where: str  # the input item's place, `input[3]`, for errors
+    item_id: str | None = None  # the id it carries, if any
+
+
+@dataclass(frozen=True, kw_only=True)
+class Message(Entry):
+    payload: UserMessage | AgentMessage
+
+
+@dataclass(frozen=True, kw_only=True)
+class Call(Entry):
+    call: ToolCall  # with the client's call_id
+
+
+@dataclass(frozen=True, kw_only=True)
+class Output(Entry):
+    call_id: str
+    output: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decision(Entry):
     approval_request_id: str
     approve: bool
     reason: str | None = None
 
 
-@dataclass(kw_only=True)
-class InputPlan:
-    """What one request's input asks for."""
+@dataclass(frozen=True, kw_only=True)
+class Reference(Entry):
+    """An item known only by its id: an `item_reference`, which must name a stored item, or
+    an item of this server's own making sent back (reasoning, `mcp_*`), left out when the
+    thread does not hold it: the model reads the messages that reported it."""
 
-    parts: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])  # new message
-    decisions: list[Decision] = field(default_factory=list[Decision])
-    outputs: dict[str, str] = field(default_factory=dict[str, str])  # call_id -> output
-    echoed_ids: list[str] = field(default_factory=list[str])  # items the thread must hold
-    echoed_calls: list[str] = field(default_factory=list[str])  # function calls it must hold
-    history: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
-
-    @property
-    def resolves(self) -> bool:
-        return bool(self.decisions or self.outputs)
+    required: bool
 
 
-def parse_input(value: Any) -> InputPlan:
-    """Sort a request's `input`. Raises `APIError` (400) for anything malformed."""
-    plan = InputPlan()
+InputEntry = Message | Call | Output | Decision | Reference
+_OWN_ITEMS = ("reasoning", "mcp_call", "mcp_approval_request", "mcp_list_tools")
+
+
+def parse_input(value: Any) -> list[InputEntry]:
+    """A request's `input` as entries, in order. Raises `APIError` (400) for anything
+    malformed."""
     if isinstance(value, str):
-        plan.parts.append({"type": "text", "text": value})
-        return plan
+        return [Message(where="input", payload=UserMessage(content=(TextPart(text=value),)))]
     if not isinstance(value, list):
         raise invalid("input must be a string or a list of input items", param="input")
-    for index, entry in enumerate(value):  # type: ignore[misc]
-        _sort(plan, entry, f"input[{index}]")
-    if plan.history:
-        _reject_history()
-    return plan
+    entries: list[InputEntry] = []
+    for index, item in enumerate(value):  # type: ignore[misc]
+        entry = _entry(item, f"input[{index}]")
+        if entry is not None:
+            entries.append(entry)
+    return entries
 
 
-def _sort(plan: InputPlan, entry: Any, param: str) -> None:
-    if not isinstance(entry, dict):
-        raise invalid("each input item must be an object", param=param)
+def _entry(item: Any, where: str) -> InputEntry | None:
+    if not isinstance(item, dict):
+        raise invalid("each input item must be an object", param=where)
+    entry: dict[str, Any] = item  # type: ignore[assignment]
     kind = entry.get("type", "message" if "role" in entry else None)
+    item_id = entry.get("id")
+    if item_id is not None and (not isinstance(item_id, str) or not item_id):
+        raise invalid("id must be a non-empty string", param=f"{where}.id")
     if kind == "message":
-        _message(plan, entry, param)
-    elif kind == "function_call_output":
-        call_id = _string(entry, "call_id", param)
-        if call_id in plan.outputs:
-            raise invalid(f"two outputs for function call {call_id!r}", param=param)
-        plan.outputs[call_id] = output_text(entry.get("output"), param)
-    elif kind == "mcp_approval_response":
+        return _message(entry, where, item_id)
+    if kind == "function_call":
+        arguments = entry.get("arguments", "")
+        if not isinstance(arguments, str):
+            raise invalid("arguments must be a string of JSON", param=f"{where}.arguments")
+        call = ToolCall(
+            tool_call_id=_string(entry, "call_id", where),
+            name=_string(entry, "name", where),
+            arguments=arguments,
+        )
+        return Call(where=where, item_id=item_id, call=call)
+    if kind == "function_call_output":
+        return Output(
+            where=where,
+            item_id=item_id,
+            call_id=_string(entry, "call_id", where),
+            output=output_text(entry.get("output"), where),
+        )
+    if kind == "mcp_approval_response":
         approve = entry.get("approve")
         if not isinstance(approve, bool):
-            raise invalid("approve must be true or false", param=f"{param}.approve")
+            raise invalid("approve must be true or false", param=f"{where}.approve")
         reason = entry.get("reason")
         if reason is not None and not isinstance(reason, str):
-            raise invalid("reason must be a string", param=f"{param}.reason")
-        plan.decisions.append(
-            Decision(
-                approval_request_id=_string(entry, "approval_request_id", param),
-                approve=approve,
-                reason=reason,
-            )
+            raise invalid("reason must be a string", param=f"{where}.reason")
+        return Decision(
+            where=where,
+            item_id=item_id,
+            approval_request_id=_string(entry, "approval_request_id", where),
+            approve=approve,
+            reason=reason,
         )
-    elif kind == "function_call":
-        plan.echoed_calls.append(_string(entry, "call_id", param))
-    elif kind == "item_reference":
-        plan.echoed_ids.append(_string(entry, "id", param))
-    elif kind in ("reasoning", "mcp_call", "mcp_approval_request", "mcp_list_tools"):
-        # Items this server produced, sent back by a client that replays its output: the
-        # thread holds them already (or, for reasoning, never shows them to the model).
-        item_id = entry.get("id")
-        if isinstance(item_id, str) and kind != "reasoning":
-            plan.echoed_ids.append(item_id)
-    else:
-        raise invalid(
-            f"input items of type {str(kind)[:60]!r} are not supported by this server",
-            param=f"{param}.type",
-        )
+    if kind == "item_reference":
+        return Reference(where=where, item_id=_string(entry, "id", where), required=True)
+    if kind in _OWN_ITEMS:
+        return None if item_id is None else Reference(where=where, item_id=item_id, required=False)
+    raise invalid(
+        f"input items of type {str(kind)[:60]!r} are not supported by this server",
+        param=f"{where}.type",
+    )
 
 
-def _message(plan: InputPlan, entry: dict[str, Any], param: str) -> None:
+def _message(entry: dict[str, Any], where: str, item_id: str | None) -> Message | None:
     role = entry.get("role")
     content = entry.get("content")
     if role == "user":
-        plan.parts.extend(_user_parts(content, param))
-    elif role in ("system", "developer"):
-        # The agent's instructions are server configuration; a client cannot replace them.
-        _user_parts(content, param)
-    elif role == "assistant":
-        item_id = entry.get("id")
-        if isinstance(item_id, str) and item_id.startswith("item_"):
-            plan.echoed_ids.append(item_id)
-        else:
-            plan.history.append(entry)
-    else:
-        raise invalid(
-            "a message's role must be user, assistant, system or developer", param=f"{param}.role"
+        return Message(
+            where=where, item_id=item_id, payload=UserMessage(content=user_parts(content, where))
         )
+    if role == "assistant":
+        return Message(
+            where=where, item_id=item_id, payload=AgentMessage(text=assistant_text(content, where))
+        )
+    if role in ("system", "developer"):
+        # The agent's instructions are server configuration; a client cannot replace them.
+        user_parts(content, where)
+        return None
+    raise invalid(
+        "a message's role must be user, assistant, system or developer", param=f"{where}.role"
+    )
 
 
-def _user_parts(content: Any, param: str) -> list[dict[str, Any]]:
+def user_parts(content: Any, where: str) -> tuple[ContentPart, ...]:
+    """A user message's content (a string, or a non-empty list of input parts)."""
     if isinstance(content, str):
-        return [{"type": "text", "text": content}]
+        return (TextPart(text=content),)
     if not isinstance(content, list) or not content:
         raise invalid(
             "a message's content must be a string or a non-empty list of parts",
-            param=f"{param}.content",
+            param=f"{where}.content",
         )
-    parts: list[dict[str, Any]] = []
+    parts: list[ContentPart] = []
     for index, part in enumerate(content):  # type: ignore[misc]
         try:
-            parsed = part_from_dict(part)
+            parts.append(part_from_dict(part))
         except InvalidInputError as exc:
-            raise invalid(exc.message, param=f"{param}.content[{index}]") from None
-        parts.append(part_to_dict(parsed))
-    return parts
+            raise invalid(exc.message, param=f"{where}.content[{index}]") from None
+    return tuple(parts)
 
 
-def output_text(output: Any, param: str) -> str:
+def assistant_text(content: Any, where: str) -> str:
+    """An assistant message's text: a string, or its output_text and refusal parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts: list[str] = []
+        for part in content:  # type: ignore[misc]
+            if isinstance(part, dict) and isinstance(part.get("text"), str):  # type: ignore[union-attr]
+                texts.append(part["text"])  # type: ignore[index]
+            elif isinstance(part, dict) and isinstance(part.get("refusal"), str):  # type: ignore[union-attr]
+                texts.append(part["refusal"])  # type: ignore[index]
+            else:
+                raise invalid(
+                    "assistant content parts must be output_text or refusal",
+                    param=f"{where}.content",
+                )
+        return "".join(texts)
+    raise invalid("content must be a string or a list of parts", param=f"{where}.content")
+
+
+def output_text(output: Any, where: str) -> str:
+    """A function call's output as the text the model reads."""
     if isinstance(output, str):
         return output
     if isinstance(output, list) and all(isinstance(p, dict) for p in output):  # type: ignore[misc]
@@ -144,23 +201,12 @@ def output_text(output: Any, param: str) -> str:
         return orjson.dumps(output).decode()
     raise invalid(
         "a function call's output must be a string or a list of content parts",
-        param=f"{param}.output",
+        param=f"{where}.output",
     )
 
 
-def _string(entry: dict[str, Any], key: str, param: str) -> str:
+def _string(entry: dict[str, Any], key: str, where: str) -> str:
     value = entry.get(key)
     if not isinstance(value, str) or not value:
-        raise invalid(f"{key} must be a non-empty string", param=f"{param}.{key}")
+        raise invalid(f"{key} must be a non-empty string", param=f"{where}.{key}")
     return value
-
-
-def _reject_history() -> None:
-    raise APIError(
-        400,
-        "this server keeps the conversation itself: send only the new input, "
-        "with `conversation` or `previous_response_id` to continue; earlier "
-        "assistant messages cannot be imported",
-        param="input",
-        code="unsupported_history",
-    )

@@ -12,14 +12,23 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from threadline import Thread
-from threadline.types import ThreadlineError, ToolCall
+from threadline.types import (
+    IMPORTED_PHASE,
+    Item,
+    Payload,
+    SystemEvent,
+    ThreadlineError,
+    ToolCall,
+    UserMessage,
+)
 
 from .._body import read_json
 from .._errors import APIError, from_threadline, invalid, not_found
-from ._access import Access, Found
+from ._access import UNSTORED_KEY, Access, Found
 from ._feed import follow, replay
 from ._ids import ResponseRef
-from ._input import InputPlan, parse_input
+from ._input import InputEntry, parse_input
+from ._input_plan import Conversation, InputPlan, plan_input
 from ._lists import PageQuery, page
 from ._params import CreateParams, parse_create
 from ._runs import (
@@ -59,9 +68,9 @@ class ResponsesAPI:
             request, max_bytes=config.max_body_bytes, max_depth=config.max_json_depth
         )
         params = parse_create(body)
-        plan = parse_input(params.input)
+        entries = parse_input(params.input)
         idempotency_key = _idempotency_key(request)
-        thread, new = await self._thread_for(request, params, plan, idempotency_key)
+        thread, new, plan = await self._thread_for(request, params, entries, idempotency_key)
         try:
             started = await self._start(
                 thread, params, plan, idempotency_key, delete_after=new and not params.store
@@ -81,6 +90,9 @@ class ResponsesAPI:
                 started.driver.release()
 
         try:
+            if not params.store and not new:
+                # Hidden before anyone learns its id: no lookup ever finds it.
+                await _hide(thread, started.ref.response_id)
             turn = await self.access.app.store.get_turn(started.ref.turn_id)
             assert turn is not None
             found = Found(ref=started.ref, turn=turn, thread=thread)
@@ -116,8 +128,14 @@ class ResponsesAPI:
             cleanup()
 
     async def _thread_for(
-        self, request: Request, params: CreateParams, plan: InputPlan, idempotency_key: str | None
-    ) -> tuple[Thread, bool]:
+        self,
+        request: Request,
+        params: CreateParams,
+        entries: list[InputEntry],
+        idempotency_key: str | None,
+    ) -> tuple[Thread, bool, InputPlan]:
+        """The thread the request continues, or a new one (created once the input is known to
+        be good), and what the input adds to it."""
         access = self.access
         if params.conversation is not None:
             thread = await access.thread(request, params.conversation, param="conversation")
@@ -136,9 +154,10 @@ class ResponsesAPI:
                     code="previous_response_not_latest",
                 )
         else:
-            if plan.resolves or plan.echoed_ids or plan.echoed_calls:
-                raise _nothing_to_continue(plan)
-            if not plan.parts:
+            plan = plan_input(entries, Conversation([]), waiting=())
+            if plan.resolves:
+                raise _nothing_to_continue()
+            if not plan.new:
                 raise invalid("input has no user message", param="input")
             agents = access.app.agents
             agent = params.model if params.model in agents else None
@@ -148,10 +167,15 @@ class ResponsesAPI:
                 if idempotency_key is None
                 else (f"idempotency:{identity or 'local'}:{idempotency_key}")
             )
-            thread = await access.app.threads.start(user_id=identity, agent=agent, key=key)
-            return thread, True
-        await _check_echoes(thread, plan)
-        return thread, False
+            thread = await access.app.threads.start(
+                user_id=identity,
+                agent=agent,
+                key=key,
+                metadata=None if params.store else {UNSTORED_KEY: True},
+            )
+            return thread, True, plan
+        waiting = [p.tool_call_id for p in await thread.pending() if isinstance(p, ToolCall)]
+        return thread, False, plan_input(entries, Conversation(await thread.items()), waiting)
 
     async def _start(
         self,
@@ -185,19 +209,17 @@ class ResponsesAPI:
         self._check_tools(thread, params)
         if plan.resolves:
             if not paused or turn is None:
-                raise _nothing_to_continue(plan)
+                raise _nothing_to_continue()
             return await continue_paused(
                 drivers,
                 thread,
                 turn.turn_id,
                 decisions=plan.decisions,
                 outputs=plan.outputs,
-                parts=plan.parts,
+                messages=_messages_only(plan.new),
                 buffer=config.sse_buffer,
                 delete_after=delete_after,
             )
-        if not plan.parts:
-            raise invalid("input has no user message", param="input")
         if paused:
             waiting = [p for p in await thread.pending() if isinstance(p, ToolCall)]
             if waiting:
@@ -206,10 +228,12 @@ class ResponsesAPI:
                     param="input",
                     code="missing_function_call_output",
                 )
+        history, message = _split(plan.new)
         return await start_input(
             drivers,
             thread,
-            plan.parts,
+            history,
+            message,
             client_key=idempotency_key,
             external_tools=params.tools,
             interrupt_paused=paused,
@@ -260,11 +284,11 @@ class ResponsesAPI:
         query = PageQuery.parse(request.query_params)
         translator = await self.access.translator(found)
         await replay(self.access.segment(found), translator)
-        wanted = translator.input_item_ids
-        items = [i for i in await found.thread.items() if i.item_id in wanted]
-        mapper = await self.access.mapper(found.thread)
-        wire = [w for w in (mapper.wire(i) for i in items) if w is not None]
-        return JSONResponse(page(wire, query))
+        items = await found.thread.items()
+        wanted = translator.input_item_ids | await _imported_ids(found, items)
+        mapper = await self.access.mapper(found.thread, items)
+        wire = [mapper.wire(i) for i in items if i.item_id in wanted]
+        return JSONResponse(page([w for w in wire if w is not None], query))
 
     async def _snapshot(self, found: Found, *, background: bool = False) -> dict[str, Any]:
         translator = await self.access.translator(found, background=background)
@@ -312,41 +336,52 @@ class ResponsesAPI:
         return JSONResponse({"id": response_id, "object": "response", "deleted": True})
 
 
-async def _check_echoes(thread: Thread, plan: InputPlan) -> None:
-    """Items a client sends back must be items the conversation holds."""
-    if not plan.echoed_ids and not plan.echoed_calls:
-        return
-    items = await thread.items()
-    ids = {i.item_id for i in items}
-    calls = {i.payload.tool_call_id for i in items if isinstance(i.payload, ToolCall)}
-    for item_id in plan.echoed_ids:
-        if item_id not in ids:
-            raise invalid(f"Item with id '{item_id[:80]}' not found.", param="input")
-    for call_id in plan.echoed_calls:
-        if call_id not in calls:
-            raise invalid(
-                f"the function call {call_id[:80]!r} is not part of this "
-                "conversation; earlier items cannot be imported",
-                param="input",
-                code="unsupported_history",
-            )
+def _nothing_to_continue() -> APIError:
+    return invalid("no approval request of this conversation waits for an answer", param="input")
 
 
-def _nothing_to_continue(plan: InputPlan) -> APIError:
-    if plan.outputs:
-        call_id = next(iter(plan.outputs))
-        return invalid(
-            f"No tool call found for function call output with call_id {call_id}.", param="input"
+def _split(new: list[Payload]) -> tuple[list[Payload], UserMessage | None]:
+    """The history to import and the user message the turn starts with (the input's last
+    item, if it is a user message; else the turn answers the history)."""
+    if new and isinstance(new[-1], UserMessage):
+        return new[:-1], new[-1]
+    return new, None
+
+
+def _messages_only(new: list[Payload]) -> list[UserMessage]:
+    messages = [p for p in new if isinstance(p, UserMessage)]
+    if len(messages) != len(new):
+        raise invalid(
+            "the answers to a paused response can come with new user messages only; send "
+            "other items in a request of their own",
+            param="input",
         )
-    if plan.decisions:
-        return invalid(
-            "no approval request of this conversation waits for an answer", param="input"
-        )
-    return invalid(
-        "the items sent back are not part of a conversation: pass "
-        "`conversation` or `previous_response_id`",
-        param="input",
-    )
+    return messages
+
+
+async def _imported_ids(found: Found, items: list[Item]) -> set[str]:
+    """The items a request imported as history before its turn, if `found` is the turn's
+    first response (their marker follows them, see `IMPORTED_PHASE`)."""
+    first = await found.thread.events(after_seq=found.ref.after_seq, limit=1)
+    if not first or first[0].type != "turn_started" or first[0].turn_id != found.turn.turn_id:
+        return set()
+    for item in items:
+        payload = item.payload
+        if (
+            isinstance(payload, SystemEvent)
+            and payload.phase == IMPORTED_PHASE
+            and payload.data.get("turn_id") == found.turn.turn_id
+        ):
+            count = int(payload.data.get("count", 0))
+            return {i.item_id for i in items if item.seq - count <= i.seq < item.seq}
+    return set()
+
+
+async def _hide(thread: Thread, response_id: str) -> None:
+    """Make a response of an existing conversation unretrievable (`store=false`)."""
+    record = await thread.reload()
+    hidden = [*record.metadata.get(DELETED_KEY, []), response_id]
+    await thread.set_metadata({**record.metadata, DELETED_KEY: hidden})
 
 
 async def _forget(thread: Thread) -> None:

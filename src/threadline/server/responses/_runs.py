@@ -8,7 +8,6 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from threadline import ExternalTool, Subscription, Thread, TurnStream
 from threadline._logging import log_failure
@@ -16,11 +15,13 @@ from threadline.types import (
     ApprovalRequest,
     Event,
     LeaseLost,
+    Payload,
     ThreadlineError,
     ToolCall,
     TurnCancelledError,
     TurnFailedError,
     TurnInProgressError,
+    UserMessage,
 )
 
 from .._errors import APIError, invalid
@@ -133,7 +134,8 @@ class Started:
 async def start_input(
     drivers: Drivers,
     thread: Thread,
-    parts: list[dict[str, Any]],
+    history: Sequence[Payload],
+    message: UserMessage | None,
     *,
     client_key: str | None,
     external_tools: Sequence[ExternalTool],
@@ -141,16 +143,18 @@ async def start_input(
     buffer: int,
     delete_after: bool,
 ) -> Started:
-    """Start a turn with new user input (or find the one an earlier request with the same
-    client key started)."""
+    """Start a turn with `history` imported and `message` as its input (None: the turn
+    answers the history), or find the one an earlier request with the same client key
+    started."""
     live = thread.subscribe(buffer=buffer)
     driver: Driver | None = None
     try:
         stream = thread.run_streamed(
-            parts,
+            None if message is None else list(message.content),
             client_key=client_key,
             on_busy="interrupt" if interrupt_paused else "error",
             external_tools=external_tools,
+            history=history,
         )
         driver, first_event = drivers.start(thread, stream, delete_after=delete_after)
         first = await first_event
@@ -178,12 +182,12 @@ async def continue_paused(
     *,
     decisions: Sequence[Decision],
     outputs: dict[str, str],
-    parts: list[dict[str, Any]],
+    messages: Sequence[UserMessage],
     buffer: int,
     delete_after: bool,
 ) -> Started:
-    """Record a request's answers to the paused turn, then continue it. Every answer is
-    checked before the first is stored."""
+    """Record a request's answers to the paused turn and its new messages, then continue
+    it. Every answer is checked before the first is stored."""
     record = await thread.reload()
     pending = await thread.pending()
     approvals = await _approval_calls(thread, turn_id, decisions)
@@ -212,8 +216,8 @@ async def continue_paused(
                 await thread.deny(call_id, reason=decision.reason)
         if outputs:
             await thread.submit_tool_results(outputs)
-        if parts:
-            await thread.run(parts, on_busy="steer")
+        for message in messages:
+            await thread.run(list(message.content), on_busy="steer")
         stream = thread.resume_turn_streamed()
         driver, first_event = drivers.start(thread, stream, delete_after=delete_after)
         await first_event

@@ -4,14 +4,21 @@ Tools the server runs (the agent's own) become `mcp_call` items of server "threa
 the client passed in a request become `function_call` / `function_call_output` items;
 approvals become `mcp_approval_request` / `mcp_approval_response`. Item kinds with no
 equivalent (system events, errors, choices, plans) are left out of item listings.
+
+History that a client sent with a request is stored before the turn, outside it, and marked
+by an `IMPORTED_PHASE` system event after it (see `threadline.types.IMPORTED_PHASE`): its
+messages are listed like any other, its calls as `function_call`s, under the client's own
+call_id even where the thread stores the call under a fresh one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from threadline.types import (
+    IMPORTED_PHASE,
     AgentMessage,
     ApprovalRequest,
     ApprovalResponse,
@@ -171,6 +178,11 @@ class ItemMapper:
         }
         self.items = [i for i in items if i.item_id not in self.deleted]
         self.external_calls = external_calls
+        self._client_call_ids: dict[str, str] = {}  # stored id -> the client's, if it differs
+        for item in items:
+            payload = item.payload
+            if isinstance(payload, SystemEvent) and payload.phase == IMPORTED_PHASE:
+                self._client_call_ids.update(payload.data.get("call_ids") or {})
         self.results: dict[str, ToolResult] = {}
         self.approval_ids: dict[str, str] = {}  # tool_call_id -> approval request item id
         for item in items:
@@ -179,6 +191,10 @@ class ItemMapper:
                 self.results[payload.tool_call_id] = payload
             elif isinstance(payload, ApprovalRequest):
                 self.approval_ids[payload.tool_call_id] = item.item_id
+
+    def client_call_id(self, tool_call_id: str) -> str:
+        """The call id the client knows a stored call by: its own, for a call it imported."""
+        return self._client_call_ids.get(tool_call_id, tool_call_id)
 
     def wire(self, item: Item) -> WireItem | None:
         """The wire form of one stored item, or None when it has none of its own (an agent
@@ -193,7 +209,8 @@ class ItemMapper:
             return reasoning(item.item_id, payload.text, status)
         if isinstance(payload, ToolCall):
             if payload.tool_call_id in self.external_calls:
-                return function_call(item.item_id, payload, status)
+                client_id = self.client_call_id(payload.tool_call_id)
+                return function_call(item.item_id, replace(payload, tool_call_id=client_id), status)
             return mcp_call(
                 item.item_id,
                 payload,
@@ -202,7 +219,8 @@ class ItemMapper:
             )
         if isinstance(payload, ToolResult):
             if payload.tool_call_id in self.external_calls:
-                return function_call_output(item.item_id, payload)
+                client_id = self.client_call_id(payload.tool_call_id)
+                return function_call_output(item.item_id, replace(payload, tool_call_id=client_id))
             return None
         if isinstance(payload, ApprovalRequest):
             return mcp_approval_request(item.item_id, payload)
