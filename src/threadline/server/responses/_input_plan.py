@@ -112,7 +112,19 @@ def plan_input(
     calls whose output the thread's paused turn waits for. Raises `APIError` (400) for input
     that no conversation could have: an output without its call, a call without its output,
     new items before items the thread holds, an unknown `item_reference`."""
-    keys = [conversation.by_key(e) for e in entries]
+    keys: list[int | None] = []
+    new_calls: set[str] = set()  # an output for one of these answers it, whatever is stored
+    for entry in entries:
+        key = conversation.by_key(entry)
+        if isinstance(entry, Call) and key is None:
+            new_calls.add(entry.call.tool_call_id)
+        elif (
+            isinstance(entry, Output)
+            and entry.call_id in new_calls
+            and entry.item_id not in conversation.positions
+        ):
+            key = None
+        keys.append(key)
     last = max((n for n, key in enumerate(keys) if key is not None), default=-1)
     cursor = 0
     for entry, key in zip(entries[: last + 1], keys, strict=False):
