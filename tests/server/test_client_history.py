@@ -14,7 +14,7 @@ from typing import Any
 import openai
 import pytest
 from apps import CommandModel, get_weather, transfer
-from responses_harness import RunningServer, start_server, stop_server
+from responses_harness import API_KEYS, RunningServer, start_server, stop_server
 
 import threadline as tl
 from store_backends import BACKENDS, drop_schema, postgres_url
@@ -223,6 +223,44 @@ async def test_a_history_no_conversation_could_have_is_refused_and_stores_nothin
 
     assert message in refused.value.message
     assert await served.thread_count() == before
+
+
+def test_an_item_reference_stands_for_an_item_of_another_response(
+    client: openai.OpenAI, served: Served
+) -> None:
+    first = client.responses.create(model="assistant", input="say hello")
+
+    second = client.responses.create(  # as the Vercel AI SDK sends a stored answer back
+        model="assistant",
+        input=[
+            {"role": "user", "content": "say hello"},
+            {"type": "item_reference", "id": first.output[0].id},
+            {"role": "user", "content": "say more"},
+        ],
+    )
+
+    assert second.output_text == "more"
+    assert served.model.last_read() == [
+        _user("say hello"),
+        AgentMessage(text="hello"),
+        _user("say more"),
+    ]
+    assert second.conversation.id != first.conversation.id  # type: ignore[union-attr]
+
+
+def test_an_item_reference_to_another_keys_item_is_unknown(keyed_server: RunningServer) -> None:
+    alpha, beta = (
+        openai.OpenAI(base_url=keyed_server.base_url, api_key=key, max_retries=0)
+        for key in API_KEYS
+    )
+    with alpha, beta:
+        first = alpha.responses.create(model="assistant", input="say mine")
+        reference = {"type": "item_reference", "id": first.output[0].id}
+        message = {"role": "user", "content": "say next"}
+
+        with pytest.raises(openai.BadRequestError, match="not found"):
+            beta.responses.create(model="assistant", input=[reference, message])
+        assert alpha.responses.create(model="assistant", input=[reference, message]).output_text
 
 
 # -- the OpenAI Agents SDK in its default mode ------------------------------------------------
@@ -435,6 +473,29 @@ def test_a_new_call_under_a_call_id_the_conversation_holds_keeps_the_clients_id(
         ("function_call", call_id),
         ("function_call_output", call_id),
     ]
+
+
+def test_input_with_nothing_new_is_answered_as_the_conversation_stands(
+    client: openai.OpenAI, served: Served
+) -> None:
+    conversation = client.conversations.create(items=[{"role": "user", "content": "say stored"}])
+    [stored] = client.conversations.items.list(conversation.id).data
+
+    response = client.responses.create(
+        model="assistant",
+        conversation=conversation.id,
+        input=[{"type": "item_reference", "id": stored.id}],
+    )
+
+    assert response.output_text == "stored"
+    assert served.model.last_read() == [_user("say stored")]
+    assert client.responses.input_items.list(response.id).data == []
+    paused = client.responses.create(
+        model="assistant", conversation=conversation.id, input="transfer 5"
+    )
+    assert paused.output[0].type == "mcp_approval_request"
+    with pytest.raises(openai.BadRequestError, match="waits for the answer to an approval"):
+        client.responses.create(model="assistant", conversation=conversation.id, input=[])
 
 
 def test_new_items_before_items_the_conversation_holds_are_refused(

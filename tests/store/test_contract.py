@@ -697,3 +697,10 @@ async def test_items_are_read_by_page_id_and_tool_call(store: Store) -> None:
         ItemQuery(thread_id=other.thread_id, item_ids=[items[0].item_id])
     )
     assert foreign == []
+    [others] = await store.load_items(other.thread_id)
+    anywhere = await store.query_items(
+        ItemQuery(thread_id=None, item_ids=[items[0].item_id, others.item_id, "x"])
+    )
+    assert sorted(i.item_id for i in anywhere) == sorted([items[0].item_id, others.item_id])
+    with pytest.raises(ValueError, match="by item_ids only"):
+        await store.query_items(ItemQuery(thread_id=None))

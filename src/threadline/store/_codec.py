@@ -278,6 +278,8 @@ def item_query(query: ItemQuery, table: str, mark: str) -> tuple[str, tuple[Any,
     """The SELECT of `query` from `table` (`mark` is the dialect's placeholder), or None when
     it matches nothing. Each filter is spelled so that SQLite, which keeps no statistics,
     reads it through its index rather than walking the thread."""
+    if query.thread_id is None and (query.item_ids is None or query.call_ids is not None):
+        raise ValueError("an ItemQuery without thread_id finds items by item_ids only")
     if any(f is not None and not f for f in (query.item_ids, query.call_ids, query.types)):
         return None
 
@@ -285,8 +287,11 @@ def item_query(query: ItemQuery, table: str, mark: str) -> tuple[str, tuple[Any,
         params.extend(values)
         return f"{column} IN ({', '.join([mark] * len(values))})"
 
-    where = [f"thread_id = {mark}"]
-    params: list[Any] = [query.thread_id]
+    where: list[str] = []
+    params: list[Any] = []
+    if query.thread_id is not None:
+        where.append(f"thread_id = {mark}")
+        params.append(query.thread_id)
     if query.after_seq > 0:  # seqs start at 1; a bound that excludes nothing hides the indexes
         where.append(f"seq > {mark}")
         params.append(query.after_seq)

@@ -170,9 +170,10 @@ class Renewal:
 class ItemQuery:
     """Which of a thread's items to read: those with `after_seq < seq < before_seq` that
     match every filter given, in `seq` order (newest first if asked), at most `limit`.
-    A filter that is an empty sequence matches nothing."""
+    A filter that is an empty sequence matches nothing. Without `thread_id`, the items of
+    any thread that have the given `item_ids` (which are then required)."""
 
-    thread_id: str
+    thread_id: str | None
     after_seq: int = 0
     before_seq: int | None = None
     newest_first: bool = False

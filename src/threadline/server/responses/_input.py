@@ -73,13 +73,14 @@ def parse_input(value: Any) -> list[InputEntry]:
         raise invalid("input must be a string or a list of input items", param="input")
     entries: list[InputEntry] = []
     for index, item in enumerate(value):  # type: ignore[misc]
-        entry = _entry(item, f"input[{index}]")
+        entry = parse_item(item, f"input[{index}]")
         if entry is not None:
             entries.append(entry)
     return entries
 
 
-def _entry(item: Any, where: str) -> InputEntry | None:
+def parse_item(item: Any, where: str) -> InputEntry | None:
+    """One input item as an entry (None for one that adds nothing: a system message)."""
     if not isinstance(item, dict):
         raise invalid("each input item must be an object", param=where)
     entry: dict[str, Any] = item  # type: ignore[assignment]

@@ -1,6 +1,7 @@
 """`/v1/responses`: a response is one segment of a turn (see `_adapter`). Creating one starts
-a turn with the request's input, or continues the conversation's paused turn with the
-approvals and function call outputs the input carries."""
+a turn with the request's input (after the history it brings, see `_input_plan`), or
+continues the conversation's paused turn with the approvals and function call outputs the
+input carries. A `store=false` response is found by no lookup from the moment it exists."""
 
 from __future__ import annotations
 
@@ -27,10 +28,11 @@ from .._errors import APIError, from_threadline, invalid, not_found
 from ._access import UNSTORED_KEY, Access, Found
 from ._feed import follow, replay
 from ._ids import ResponseRef
-from ._input import InputEntry, parse_input
+from ._input import InputEntry, Message, parse_input
 from ._input_plan import Conversation, InputPlan, plan_input
 from ._lists import PageQuery, page
 from ._params import CreateParams, parse_create
+from ._references import resolve_references
 from ._runs import (
     Started,
     continue_paused,
@@ -154,6 +156,7 @@ class ResponsesAPI:
                     code="previous_response_not_latest",
                 )
         else:
+            entries = await resolve_references(access, request, entries, held=())
             plan = plan_input(entries, Conversation([]), waiting=())
             if plan.resolves:
                 raise _nothing_to_continue()
@@ -174,8 +177,15 @@ class ResponsesAPI:
                 metadata=None if params.store else {UNSTORED_KEY: True},
             )
             return thread, True, plan
+        # One message without an id is new whatever the thread holds (see `_input_plan`):
+        # the common request needs no read of a long thread.
+        single = len(entries) == 1 and isinstance(entries[0], Message) and not entries[0].item_id
+        items = [] if single else await thread.items()
+        entries = await resolve_references(
+            access, request, entries, held={i.item_id for i in items}
+        )
         waiting = [p.tool_call_id for p in await thread.pending() if isinstance(p, ToolCall)]
-        return thread, False, plan_input(entries, Conversation(await thread.items()), waiting)
+        return thread, False, plan_input(entries, Conversation(items), waiting)
 
     async def _start(
         self,
@@ -222,6 +232,12 @@ class ResponsesAPI:
             )
         if paused:
             waiting = [p for p in await thread.pending() if isinstance(p, ToolCall)]
+            if not plan.new and not waiting:
+                raise invalid(
+                    "the conversation waits for the answer to an approval request: send an "
+                    "mcp_approval_response, or a new message to leave it unanswered",
+                    param="input",
+                )
             if waiting:
                 raise invalid(
                     f"No tool output found for function call {waiting[0].tool_call_id}.",
