@@ -55,12 +55,15 @@ class Conversation:
         self.items = [i for i in mapper.items if i.type != "system_event"]
         self.positions = {item.item_id: n for n, item in enumerate(self.items)}
         self.client_call_id = mapper.client_call_id
+        self.calls: dict[str, list[int]] = {}  # the client's call id -> its calls' positions
         self.results: dict[str, int] = {}  # the client's call id -> its result's position
         self.decided: dict[str, int] = {}  # approval request item id -> decision's position
         requests: dict[str, str] = {}  # tool call id -> approval request item id
         for n, item in enumerate(self.items):
             payload = item.payload
-            if isinstance(payload, ToolResult):
+            if isinstance(payload, ToolCall):
+                self.calls.setdefault(self.client_call_id(payload.tool_call_id), []).append(n)
+            elif isinstance(payload, ToolResult):
                 self.results[self.client_call_id(payload.tool_call_id)] = n
             elif isinstance(payload, ApprovalRequest):
                 requests[payload.tool_call_id] = item.item_id
@@ -72,7 +75,8 @@ class Conversation:
         if entry.item_id is not None and entry.item_id in self.positions:
             return self.positions[entry.item_id]
         if isinstance(entry, Call):
-            return self.find(entry, 0)
+            positions = self.calls.get(entry.call.tool_call_id, [])
+            return next((n for n in positions if self.repeats(entry, self.items[n].payload)), None)
         if isinstance(entry, Output):
             return self.results.get(entry.call_id)
         if isinstance(entry, Decision):
