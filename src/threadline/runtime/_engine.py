@@ -27,6 +27,7 @@ from threadline.types import (
     Budget,
     ConfigurationError,
     ContentPart,
+    InvalidInputError,
     Item,
     NotFoundError,
     Payload,
@@ -167,6 +168,12 @@ class Engine:
             if options.on_busy == "steer" and thread.active_turn_id is not None:
                 return await steer(self, thread, parts, options, listener)
             agent = self.agent(thread.agent)
+            unknown = options.require_approval - agent.resolve_mode(thread.mode).tools.keys()
+            if unknown:
+                raise InvalidInputError(
+                    f"require_approval names no tool of agent {agent.name!r}: "
+                    f"{', '.join(sorted(unknown))}"
+                )
             if self.settings.run_turns:
                 # A bad model spec, or a model a strict budget cannot price, fails here,
                 # before anything is stored.

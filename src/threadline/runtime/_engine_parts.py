@@ -10,6 +10,7 @@ from typing import Any, Literal
 from threadline.models import ToolSpec
 from threadline.types import Budget, Event, TurnRecord
 
+from ._approvals import CALLER_APPROVALS
 from ._bus import Channel, EventBus
 from ._context import TurnContext
 from ._result import TurnResult
@@ -75,6 +76,7 @@ class StartOptions:
     on_busy: OnBusy = "error"
     budget: Budget | None = None
     external_tools: Sequence[ToolSpec] = ()
+    require_approval: frozenset[str] = frozenset()
 
     def turn_options(self) -> dict[str, Any]:
         """What a resumed turn must know of these options, stored with the turn."""
@@ -86,6 +88,8 @@ class StartOptions:
                 {"name": t.name, "description": t.description, "parameters": t.parameters}
                 for t in self.external_tools
             ]
+        if self.require_approval:
+            options[CALLER_APPROVALS] = sorted(self.require_approval)
         return options
 
 

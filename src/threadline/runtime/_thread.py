@@ -87,6 +87,7 @@ class Thread:
         client_key: str | None = None,
         budget: Budget | None = None,
         external_tools: Sequence[ToolSpec] = (),
+        require_approval: Collection[str] = (),
     ) -> TurnStream:
         """Start a turn and stream its events; see `TurnStream` and `run`.
 
@@ -101,7 +102,14 @@ class Thread:
             budget=budget,
             on_busy="enqueue" if enqueue_if_busy else on_busy,
             external_tools=tuple(external_tools),
+            require_approval=_tool_names(require_approval),
         )
+        if options.require_approval and options.on_busy in ("enqueue", "steer"):
+            # Queued input and steering join turns that were started with other options.
+            raise InvalidInputError(
+                "require_approval applies to the turn a run starts; it cannot be combined "
+                "with on_busy='enqueue' or 'steer'"
+            )
 
         def start(listener: TurnListener) -> Any:
             return self._engine.start_turn(self.id, parts, options, listener)
@@ -118,6 +126,7 @@ class Thread:
         client_key: str | None = None,
         budget: Budget | None = None,
         external_tools: Sequence[ToolSpec] = (),
+        require_approval: Collection[str] = (),
     ) -> TurnResult:
         """Run one turn to its end (or its pause for a human) and return its result.
 
@@ -134,6 +143,9 @@ class Thread:
             external_tools: tools the caller runs itself (`tl.ExternalTool`): when the model
                 calls one, the turn pauses (`result.pending_external_calls`) until
                 `submit_tool_results(...)`, then continues with `resume_turn()`.
+            require_approval: names of the agent's tools whose calls in this turn wait for a
+                human's approval even where the agent's policy lets them run. It adds
+                approvals; the ones the agent requires always apply.
 
         Raises `TurnFailedError`, `TurnCancelledError`, `TurnInProgressError`. Cancelling
         the awaiting task interrupts the turn.
@@ -150,6 +162,7 @@ class Thread:
                 client_key=client_key,
                 budget=budget,
                 external_tools=external_tools,
+                require_approval=require_approval,
             )
         )
 
@@ -416,3 +429,10 @@ async def _consume(stream: TurnStream) -> TurnResult:
     async for _ in stream:
         pass
     return stream.result
+
+
+def _tool_names(names: Collection[str]) -> frozenset[str]:
+    # A lone string is a collection of its letters: refuse it rather than approve "t", "o"...
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise InvalidInputError("require_approval must be a collection of tool names")
+    return frozenset(names)

@@ -3,7 +3,8 @@
 What the server does with each: `model` names one of the app's agents for a new
 conversation (any other value means the default agent); `instructions` and system/developer
 messages are ignored, because an agent's instructions are server configuration; function
-`tools` become the client's tools for the turn; a `text.format` schema is checked (the
+`tools` become the client's tools for the turn, and an `mcp` tool of server label
+`threadline` says which of the agent's tools the client approves (`_mcp_tool`); a `text.format` schema is checked (the
 agent's own output type decides what the model is asked for); `metadata` is checked and
 echoed nowhere; sampling parameters are accepted and left to the agent's model settings.
 """
@@ -20,6 +21,7 @@ import jsonschema.exceptions
 from threadline import ExternalTool
 
 from .._errors import invalid
+from ._mcp_tool import ClientApprovals, client_approvals
 
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _MAX_METADATA_KEYS = 16
@@ -35,6 +37,7 @@ class CreateParams:
     background: bool = False
     store: bool = True
     tools: list[ExternalTool] = field(default_factory=list[ExternalTool])
+    approvals: ClientApprovals | None = None
 
 
 def parse_create(body: dict[str, Any]) -> CreateParams:
@@ -81,6 +84,7 @@ def parse_create(body: dict[str, Any]) -> CreateParams:
         background=background,
         store=store is not False,
         tools=_tools(body.get("tools")),
+        approvals=client_approvals(body.get("tools")),
     )
 
 
@@ -132,10 +136,13 @@ def _tools(value: Any) -> list[ExternalTool]:
         param = f"tools[{index}]"
         if not isinstance(tool, dict):
             raise invalid("each tool must be an object", param=param)
+        if tool.get("type") == "mcp":
+            continue  # the agent's own tools: `client_approvals`
         if tool.get("type") != "function":
             raise invalid(
                 f"tools of type {str(tool.get('type'))[:40]!r} are not supported by "
-                "this server; only function tools (run by the client)",
+                "this server; only function tools (run by the client) and an mcp tool "
+                "naming server_label 'threadline' (the agent's own tools)",
                 param=f"{param}.type",
             )
         name = tool.get("name")

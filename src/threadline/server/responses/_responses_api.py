@@ -212,6 +212,7 @@ class ResponsesAPI:
             plan.parts,
             client_key=idempotency_key,
             external_tools=params.tools,
+            require_approval=self._client_approvals(thread, params),
             interrupt_paused=paused,
             buffer=config.sse_buffer,
             delete_after=delete_after,
@@ -229,6 +230,12 @@ class ResponsesAPI:
                     "function tool another name",
                     param=f"tools[{index}].name",
                 )
+
+    def _client_approvals(self, thread: Thread, params: CreateParams) -> frozenset[str]:
+        agent = self.access.app.agents.get(thread.record.agent)
+        if params.approvals is None or agent is None:
+            return frozenset()
+        return params.approvals.tool_names(agent.resolve_mode(thread.record.mode).tools)
 
     # -- read --------------------------------------------------------------------------------
 

@@ -137,6 +137,7 @@ async def start_input(
     *,
     client_key: str | None,
     external_tools: Sequence[ExternalTool],
+    require_approval: frozenset[str],
     interrupt_paused: bool,
     buffer: int,
     delete_after: bool,
@@ -151,6 +152,7 @@ async def start_input(
             client_key=client_key,
             on_busy="interrupt" if interrupt_paused else "error",
             external_tools=external_tools,
+            require_approval=require_approval,
         )
         driver, first_event = drivers.start(thread, stream, delete_after=delete_after)
         first = await first_event
