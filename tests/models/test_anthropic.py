@@ -251,7 +251,7 @@ async def test_a_long_tool_calling_history_becomes_the_exact_request_body(
     ]
 
 
-async def test_output_schema_top_p_and_limit_are_sent_and_temperature_is_not(
+async def test_output_schema_and_limit_are_sent_and_sampling_is_not(
     fake_anthropic: FakeServer, ask: Ask, collect: Collect
 ) -> None:
     fake_anthropic.add_transcript("anthropic/text")
@@ -263,19 +263,9 @@ async def test_output_schema_top_p_and_limit_are_sent_and_temperature_is_not(
 
     body = fake_anthropic.requests[0]
     assert body["output_config"] == {"format": {"type": "json_schema", "schema": schema}}
-    assert (body["max_tokens"], body["top_p"]) == (100, 0.9)
+    assert body["max_tokens"] == 100
     assert "temperature" not in body
-
-
-async def test_top_p_is_not_sent_when_the_request_sets_none(
-    fake_anthropic: FakeServer, ask: Ask, collect: Collect
-) -> None:
-    fake_anthropic.add_transcript("anthropic/text")
-
-    async with _model(fake_anthropic) as model:
-        await collect(model.stream(ask("Hi")))
-
-    assert "top_p" not in fake_anthropic.requests[0]
+    assert "top_p" not in body
 
 
 @pytest.mark.parametrize(("name", "wait"), [("rate_limited", 7.0), ("overloaded", None)])

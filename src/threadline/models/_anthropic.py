@@ -86,8 +86,8 @@ class AnthropicModel(RemoteModel):
         tool_choice: `auto`, `required`, `none`, or the name of a tool to force.
         retry, first_token_timeout, total_timeout, prices, sleep: as for `OpenAIChatModel`.
 
-    The request's `temperature` is not sent: the API deprecated it for current models. Its
-    `top_p` is (with `thinking` on, the API takes only values from 0.95 to 1).
+    The request's `temperature` and `top_p` are not sent: the API deprecated sampling
+    parameters for current models, and the SDK no longer takes them.
 
     Raises:
         ConfigurationError: no credentials are available for Anthropic itself.
@@ -169,8 +169,6 @@ class AnthropicModel(RemoteModel):
             arguments["tools"] = anthropic_tools(request.tools)
             if self._tool_choice is not None:
                 arguments["tool_choice"] = self._wire_tool_choice(request)
-        if request.top_p is not None:
-            arguments["top_p"] = request.top_p
         if request.output_schema is not None:
             arguments["output_config"] = {
                 "format": {"type": "json_schema", "schema": request.output_schema}
