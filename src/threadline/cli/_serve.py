@@ -56,6 +56,12 @@ _STARTUP_FAILURE = 3  # uvicorn's exit status when the server could not start
     help="Also log content: exception messages and tracebacks of models and tools, WebSocket "
     "frames and headers. For debugging only: logs then hold messages and credentials.",
 )
+@click.option(
+    "--refuse-client-instructions",
+    is_flag=True,
+    help="Answer 400 to requests that send `instructions`, rather than adding them to the "
+    "agent's instructions for the turn.",
+)
 @pass_settings
 def serve(
     settings: Settings,
@@ -66,6 +72,7 @@ def serve(
     workers: int | None,
     log_level: str,
     log_content: bool,
+    refuse_client_instructions: bool,
 ) -> None:
     """Serve the agents over the OpenAI Responses and Conversations API.
 
@@ -83,7 +90,12 @@ def serve(
         k.strip() for k in os.environ.get(_KEYS_ENV, "").split(",") if k.strip()
     ]
     config = ServerConfig(
-        host=host, port=port, api_keys=keys, workers=workers, log_content=log_content
+        host=host,
+        port=port,
+        api_keys=keys,
+        workers=workers,
+        log_content=log_content,
+        refuse_client_instructions=refuse_client_instructions,
     )
     settings = replace(settings, app_spec=app_name or settings.app_spec)
     app = build_app(settings, recovery_interval=config.recovery_interval, run_turns=workers != 0)

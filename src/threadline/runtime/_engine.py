@@ -56,6 +56,7 @@ from ._engine_parts import (
     TurnListener,
     external_tools,
     turn_id_for_entry,
+    turn_settings,
 )
 from ._faults import FaultHook
 from ._follower import follow_turn, listen_for_wakeups
@@ -327,6 +328,7 @@ class Engine:
             model=model,
             budget=agent.budget.merged(Budget.from_dict(turn.options.get("budget"))),
             external_tools=external_tools(turn),
+            settings=turn_settings(turn),
             events=events,
             context_window=window_for(agent.context_window, model),
             history=history,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from threadline.models import ToolSpec
@@ -14,6 +14,7 @@ from ._approvals import CALLER_APPROVALS
 from ._bus import Channel, EventBus
 from ._context import TurnContext
 from ._result import TurnResult
+from ._turn_settings import TurnSettings
 
 OnBusy = Literal["error", "enqueue", "interrupt", "steer"]
 
@@ -77,10 +78,18 @@ class StartOptions:
     budget: Budget | None = None
     external_tools: Sequence[ToolSpec] = ()
     require_approval: frozenset[str] = frozenset()
+    settings: TurnSettings = field(default_factory=TurnSettings)
+    annotations: Mapping[str, Any] | None = None  # the caller's own data about the turn,
+    # stored with it (`turn.options["annotations"]`); the runtime never reads it
 
     def turn_options(self) -> dict[str, Any]:
         """What a resumed turn must know of these options, stored with the turn."""
         options: dict[str, Any] = {}
+        settings = self.settings.to_dict()
+        if settings:
+            options["settings"] = settings
+        if self.annotations:
+            options["annotations"] = dict(self.annotations)
         if self.budget is not None:
             options["budget"] = self.budget.to_dict()
         if self.external_tools:
@@ -107,6 +116,11 @@ class StartOutcome:
 def external_tools(turn: TurnRecord) -> dict[str, ToolSpec]:
     """The client-side tools a turn was started with."""
     return {spec["name"]: ToolSpec(**spec) for spec in turn.options.get("external_tools", [])}
+
+
+def turn_settings(turn: TurnRecord) -> TurnSettings:
+    """The model settings a turn was started with, on top of its agent's."""
+    return TurnSettings.from_dict(turn.options.get("settings"))
 
 
 def turn_id_for_entry(entry_id: str) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from threadline.models import ToolSpec
@@ -12,6 +13,7 @@ from threadline.types import (
     ApprovalResponse,
     AwaitingInput,
     Budget,
+    ContentPart,
     Event,
     InboxEntry,
     InvalidInputError,
@@ -29,7 +31,7 @@ from threadline.types import (
 
 from ._approvals import pending_requests
 from ._bus import DEFAULT_BUFFER, Subscription
-from ._decisions import answer, decide, external_calls, submit_results
+from ._decisions import annotate, answer, decide, external_calls, submit_results
 from ._engine import Engine
 from ._engine_parts import (
     OnBusy,
@@ -94,8 +96,7 @@ class Thread:
         Raises `InvalidInputError` at once for malformed input; the rest when iterated.
         """
         parts, sender = normalize_input(input, sender)
-        if on_busy not in ("error", "enqueue", "interrupt", "steer"):
-            raise InvalidInputError("on_busy must be 'error', 'enqueue', 'interrupt' or 'steer'")
+        _check_on_busy(on_busy)
         options = StartOptions(
             sender=sender,
             client_key=client_key,
@@ -110,7 +111,9 @@ class Thread:
                 "require_approval applies to the turn a run starts; it cannot be combined "
                 "with on_busy='enqueue' or 'steer'"
             )
+        return self._start_streamed(parts, options)
 
+    def _start_streamed(self, parts: tuple[ContentPart, ...], options: StartOptions) -> TurnStream:
         def start(listener: TurnListener) -> Any:
             return self._engine.start_turn(self.id, parts, options, listener)
 
@@ -423,6 +426,29 @@ class Thread:
                 f"cannot {action} a thread while a turn runs on it; interrupt() it first",
                 thread_id=self.id,
             )
+
+
+def run_with_options(thread: Thread, input: TurnInput, options: StartOptions) -> TurnStream:
+    """`thread.run_streamed(input)` with options that the public method does not take (model
+    settings for the turn, the caller's annotations): the wire servers' way to start a
+    turn. Raises `InvalidInputError` at once for malformed input."""
+    parts, sender = normalize_input(input, options.sender)
+    _check_on_busy(options.on_busy)
+    return thread._start_streamed(parts, replace(options, sender=sender))  # pyright: ignore[reportPrivateUsage]
+
+
+async def annotate_paused_turn(
+    thread: Thread, turn_id: str, annotations: Mapping[str, Any]
+) -> None:
+    """Replace the annotations stored with the thread's paused turn `turn_id` (see
+    `StartOptions.annotations`). Raises `InvalidInputError` if that turn is not paused,
+    `TurnInProgressError` if it runs."""
+    await annotate(thread._engine, thread.id, turn_id, annotations)  # pyright: ignore[reportPrivateUsage]
+
+
+def _check_on_busy(on_busy: str) -> None:
+    if on_busy not in ("error", "enqueue", "interrupt", "steer"):
+        raise InvalidInputError("on_busy must be 'error', 'enqueue', 'interrupt' or 'steer'")
 
 
 async def _consume(stream: TurnStream) -> TurnResult:

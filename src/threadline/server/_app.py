@@ -22,15 +22,22 @@ from threadline.types import ThreadlineError
 from ._config import ServerConfig, key_identity
 from ._errors import APIError, from_threadline
 from ._security import BodyTooLarge, SecurityMiddleware, too_large
-from .responses import Access, ConversationsAPI, Drivers, ResponsesAPI, openapi_schema
+from .responses import (
+    Access,
+    ConversationsAPI,
+    Drivers,
+    ModelsAPI,
+    ResponsesAPI,
+    openapi_schema,
+)
 
 logger = logging.getLogger("threadline.server")
 
 
 def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
-    """The HTTP server of `app`: the OpenAI Responses and Conversations API under `/v1`,
-    its OpenAPI schema at `/openapi.json`. Opening the ASGI app (its lifespan) opens `app`
-    and recovers what crashed; shutting it down closes `app`. Serve it with the uvicorn
+    """The HTTP server of `app`: the OpenAI Responses and Conversations API under `/v1`, the
+    agents as the models of `/v1/models`, the OpenAPI schema at `/openapi.json`. Opening the
+    ASGI app (its lifespan) opens `app` and recovers what crashed; shutting it down closes `app`. Serve it with the uvicorn
     configuration of `uvicorn_config` (its header timeout and log hygiene).
 
         config = ServerConfig(port=8321)
@@ -80,6 +87,7 @@ def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
         Route("/openapi.json", openapi, methods=["GET"]),
         *ResponsesAPI(access).routes(),
         *ConversationsAPI(access).routes(),
+        *ModelsAPI(app).routes(),
         codex,
     ]
     starlette = Starlette(

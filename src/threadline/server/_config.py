@@ -53,6 +53,8 @@ class ServerConfig:
         workers: None: requests run their turns in this process. 0: only store turns, for
             worker processes to run (the app must be built with `run_turns=False`).
             N > 0: also claim stored work, up to N turns at once.
+        refuse_client_instructions: answer 400 to a response request that sends
+            `instructions`; by default they are added to the agent's for that turn.
 
     Raises `ConfigurationError` for a non-loopback host without API keys.
     """
@@ -71,6 +73,7 @@ class ServerConfig:
     header_timeout_seconds: float = 10.0
     idle_timeout_seconds: int = 5
     log_content: bool = False
+    refuse_client_instructions: bool = False
 
     def __post_init__(self) -> None:
         if any(not key or key != key.strip() for key in self.api_keys):

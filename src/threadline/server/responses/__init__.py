@@ -2,8 +2,16 @@
 
 from ._access import Access
 from ._conversations_api import ConversationsAPI
+from ._models_api import ModelsAPI
 from ._openapi import openapi_schema
 from ._responses_api import ResponsesAPI
 from ._runs import Drivers
 
-__all__ = ["Access", "ConversationsAPI", "Drivers", "ResponsesAPI", "openapi_schema"]
+__all__ = [
+    "Access",
+    "ConversationsAPI",
+    "Drivers",
+    "ModelsAPI",
+    "ResponsesAPI",
+    "openapi_schema",
+]

@@ -18,6 +18,7 @@ from ._adapter import PriorCalls, ResponseInfo, Translator
 from ._feed import Segment
 from ._ids import ResponseRef, parse_response_id
 from ._runs import Drivers
+from ._turn_fields import response_fields
 from ._wire_items import ItemMapper, external_call_ids
 
 
@@ -74,21 +75,12 @@ class Access:
             raise not_found("Response", response_id, param) from None
         return Found(ref=ref, turn=turn, thread=thread)
 
-    def info(self, found: Found, *, background: bool = False) -> ResponseInfo:
+    def info(self, found: Found, *, background: bool = False, store: bool = True) -> ResponseInfo:
         """What a response says of itself besides its events."""
         thread, turn = found.thread, found.turn
-        agent = self.app.agents.get(thread.record.agent)
-        instructions: str | None = None
-        text_format: dict[str, Any] = {"type": "text"}
-        if agent is not None:
-            instructions = agent.resolve_mode(thread.record.mode).instructions
-            if agent.output is not None:
-                text_format = {
-                    "type": "json_schema",
-                    "name": "output",
-                    "schema": agent.output.schema,
-                    "strict": False,
-                }
+        fields = response_fields(
+            self.app.agents.get(thread.record.agent), thread.record.mode, turn, found.ref
+        )
         tools = [
             {
                 "type": "function",
@@ -103,18 +95,26 @@ class Access:
             response_id=found.ref.response_id,
             created_at=turn.created_at,
             model=thread.record.agent,
-            instructions=instructions,
+            instructions=fields.instructions,
             tools=tools,
-            text_format=text_format,
+            text_format=fields.text_format,
             conversation_id=thread.id,
             background=background,
             completed_at=turn.completed_at,
+            temperature=fields.temperature,
+            top_p=fields.top_p,
+            max_output_tokens=fields.max_output_tokens,
+            previous_response_id=fields.previous_response_id,
+            store=store,
+            metadata=fields.metadata,
         )
 
-    async def translator(self, found: Found, *, background: bool = False) -> Translator:
+    async def translator(
+        self, found: Found, *, background: bool = False, store: bool = True
+    ) -> Translator:
         items = [i for i in await found.thread.items() if i.turn_id == found.turn.turn_id]
         return Translator(
-            self.info(found, background=background),
+            self.info(found, background=background, store=store),
             turn_id=found.turn.turn_id,
             external_tools=external_names(found.turn),
             prior=prior_calls(items),

@@ -50,6 +50,12 @@ class ResponseInfo:
     conversation_id: str | None = None
     background: bool = False
     completed_at: float | None = None  # when replaying a stored segment that has ended
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_output_tokens: int | None = None
+    previous_response_id: str | None = None
+    store: bool = True
+    metadata: dict[str, str] = field(default_factory=dict[str, str])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,6 +112,7 @@ class Translator:
         self._call_index: dict[str, int] = {}  # tool_call_id -> output index of mcp_call
         self._approval_ids: dict[str, str] = dict(prior.approval_ids if prior else {})
         self._awaiting_input = False
+        self._rejected: set[str] = set()  # answers the output repair loop sent back
         self.input_item_ids: set[str] = set()  # items the request's input became
 
     # -- the lifecycle -----------------------------------------------------------------------
@@ -162,28 +169,28 @@ class Translator:
             "error": self.error,
             "incomplete_details": self.incomplete_details,
             "instructions": info.instructions,
-            "max_output_tokens": None,
+            "max_output_tokens": info.max_output_tokens,
             "max_tool_calls": None,
             "model": info.model,
-            "output": [dict(item) for item in self.output],
+            "output": [dict(item) for item in self.output if item.get("id") not in self._rejected],
             "parallel_tool_calls": True,
-            "previous_response_id": None,
+            "previous_response_id": info.previous_response_id,
             "conversation": ({"id": info.conversation_id} if info.conversation_id else None),
             "reasoning": {"effort": None, "summary": None},
             "service_tier": "default",
-            "store": True,
-            "temperature": 1.0,
+            "store": info.store,
+            "temperature": info.temperature,
             "text": {"format": dict(info.text_format)},
             "tool_choice": "auto",
             "tools": list(info.tools),
             "top_logprobs": 0,
-            "top_p": 1.0,
+            "top_p": info.top_p,
             "presence_penalty": 0.0,
             "frequency_penalty": 0.0,
             "truncation": "disabled",
             "usage": usage_object(self.usage),
             "user": None,
-            "metadata": {},
+            "metadata": dict(info.metadata),
             "safety_identifier": None,
             "prompt_cache_key": None,
         }
@@ -360,6 +367,10 @@ class Translator:
             events += self._start_message(item_id) if message else self._start_reasoning(item_id)
         index = self._index[item_id]
         self._texts.pop(item_id, None)
+        if message and item_id in self._rejected:
+            # Not the answer: closed like a cut-off message, so that no client parses it.
+            final = assistant_message(item_id, text, "incomplete")
+            return [*events, *self._close(item_id, final)]
         if message:
             part = output_text_part(text)
             events.append(
@@ -454,6 +465,17 @@ class Translator:
     def _on_turn_started(self, event: Event) -> list[WireEvent]:
         return []
 
+    def _on_system_event(self, event: Event) -> list[WireEvent]:
+        if event.params.get("phase") == "repair":
+            # The answer just given failed the output schema: the model is asked again, and
+            # the response's output is its next answer.
+            self._rejected.update(
+                item_id
+                for item_id, index in self._index.items()
+                if self.output[index]["type"] == "message"
+            )
+        return [self._custom(event)]
+
     def _on_usage_delta(self, event: Event) -> list[WireEvent]:
         self.usage = self.usage + Usage.from_dict(dict(event.params.get("usage") or {}))
         return []
@@ -483,6 +505,10 @@ class Translator:
         events = self._close_open()
         error = event.params.get("error") or {}
         code = str(error.get("code", "error"))
+        if code == "output_invalid":
+            # The last answer failed the output schema as well: the response has none.
+            answers = [item["id"] for item in self.output if item["type"] == "message"]
+            self._rejected.update(answers[-1:])
         self.status = "failed"
         self.error = {
             "code": "server_error",

@@ -170,9 +170,27 @@ def _schemas() -> dict[str, Any]:
                 "tools": {"type": "array", "items": _ref("FunctionTool")},
                 "text": {"type": "object", "properties": {"format": {"type": "object"}}},
                 "metadata": _METADATA,
-                "temperature": {"type": ["number", "null"]},
-                "top_p": {"type": ["number", "null"]},
-                "max_output_tokens": {"type": ["integer", "null"]},
+                "temperature": {"type": ["number", "null"], "minimum": 0, "maximum": 2},
+                "top_p": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+                "max_output_tokens": {"type": ["integer", "null"], "minimum": 16},
+            },
+        },
+        "Model": {
+            "type": "object",
+            "required": ["id", "object", "created", "owned_by"],
+            "properties": {
+                "id": _TEXT,
+                "object": {"const": "model"},
+                "created": {"type": "integer"},
+                "owned_by": _TEXT,
+            },
+        },
+        "ModelList": {
+            "type": "object",
+            "required": ["object", "data"],
+            "properties": {
+                "object": {"const": "list"},
+                "data": {"type": "array", "items": _ref("Model")},
             },
         },
         "Conversation": {
@@ -286,6 +304,19 @@ def openapi_schema() -> dict[str, Any]:
                     "The input items of a response",
                     {"200": _json(_ref("ItemList"))},
                     parameters=[response_id, *_LIST_PARAMS],
+                )
+            },
+            "/v1/models": {
+                "get": _operation(
+                    "listModels", "List the agents, as models", {"200": _json(_ref("ModelList"))}
+                )
+            },
+            "/v1/models/{model}": {
+                "get": _operation(
+                    "retrieveModel",
+                    "Retrieve an agent, as a model",
+                    {"200": _json(_ref("Model"))},
+                    parameters=[_path_param("model")],
                 )
             },
             "/v1/conversations": {

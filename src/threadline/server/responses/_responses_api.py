@@ -30,6 +30,12 @@ from ._runs import (
     turn_start,
 )
 from ._sse import EventStream
+from ._turn_fields import (
+    continued_annotations,
+    first_annotations,
+    refuse_instructions,
+    turn_settings,
+)
 
 DELETED_KEY = "threadline.deleted_responses"
 CONVERSATION_KEY = "threadline.conversation"
@@ -59,6 +65,7 @@ class ResponsesAPI:
             request, max_bytes=config.max_body_bytes, max_depth=config.max_json_depth
         )
         params = parse_create(body)
+        refuse_instructions(params, config)
         plan = parse_input(params.input)
         idempotency_key = _idempotency_key(request)
         thread, new = await self._thread_for(request, params, plan, idempotency_key)
@@ -84,7 +91,9 @@ class ResponsesAPI:
             turn = await self.access.app.store.get_turn(started.ref.turn_id)
             assert turn is not None
             found = Found(ref=started.ref, turn=turn, thread=thread)
-            translator = await self.access.translator(found, background=params.background)
+            translator = await self.access.translator(
+                found, background=params.background, store=params.store
+            )
         except BaseException:
             cleanup()
             raise
@@ -186,6 +195,7 @@ class ResponsesAPI:
         if plan.resolves:
             if not paused or turn is None:
                 raise _nothing_to_continue(plan)
+            paused_turn = turn
             return await continue_paused(
                 drivers,
                 thread,
@@ -193,6 +203,7 @@ class ResponsesAPI:
                 decisions=plan.decisions,
                 outputs=plan.outputs,
                 parts=plan.parts,
+                annotations=lambda ref: continued_annotations(params, paused_turn, ref),
                 buffer=config.sse_buffer,
                 delete_after=delete_after,
             )
@@ -213,6 +224,8 @@ class ResponsesAPI:
             client_key=idempotency_key,
             external_tools=params.tools,
             require_approval=self._client_approvals(thread, params),
+            settings=turn_settings(params),
+            annotations=first_annotations(params),
             interrupt_paused=paused,
             buffer=config.sse_buffer,
             delete_after=delete_after,
