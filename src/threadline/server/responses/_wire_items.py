@@ -9,7 +9,7 @@ equivalent (system events, errors, choices, plans) are left out of item listings
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from threadline.types import (
     AgentMessage,
@@ -26,6 +26,9 @@ from threadline.types import (
     ToolResult,
     UserMessage,
 )
+
+if TYPE_CHECKING:
+    from ._profile import Profile
 
 SERVER_LABEL = "threadline"
 DELETED_PHASE = "deleted"  # the runtime's tombstone: a system event naming a deleted item
@@ -160,10 +163,14 @@ def mcp_approval_response(
 
 
 class ItemMapper:
-    """Maps the stored items of one thread. `external_calls` are the tool call ids that the
-    client runs (function tools); every other call is one of the agent's (`mcp_call`)."""
+    """Maps the stored items of one thread, in the shapes of `profile`. `external_calls` are
+    the tool call ids that the client runs (function tools); every other call is one of the
+    agent's (`mcp_call`)."""
 
-    def __init__(self, items: Sequence[Item], external_calls: frozenset[str]) -> None:
+    def __init__(
+        self, items: Sequence[Item], external_calls: frozenset[str], profile: Profile
+    ) -> None:
+        self.profile = profile
         self.deleted = {
             str(i.payload.data.get("item_id"))
             for i in items
@@ -190,11 +197,11 @@ class ItemMapper:
         if isinstance(payload, AgentMessage):
             return assistant_message(item.item_id, payload.text, status)
         if isinstance(payload, Reasoning):
-            return reasoning(item.item_id, payload.text, status)
+            return self.profile.reasoning(item.item_id, payload.text, status)
         if isinstance(payload, ToolCall):
             if payload.tool_call_id in self.external_calls:
                 return function_call(item.item_id, payload, status)
-            return mcp_call(
+            return self.profile.tool_call(
                 item.item_id,
                 payload,
                 self.results.get(payload.tool_call_id),
@@ -205,12 +212,12 @@ class ItemMapper:
                 return function_call_output(item.item_id, payload)
             return None
         if isinstance(payload, ApprovalRequest):
-            return mcp_approval_request(item.item_id, payload)
+            return self.profile.approval_request(item.item_id, payload)
         if isinstance(payload, ApprovalResponse):
             request_id = self.approval_ids.get(payload.tool_call_id)
             if request_id is None:
                 return None
-            return mcp_approval_response(item.item_id, payload, request_id)
+            return self.profile.approval_response(item.item_id, payload, request_id)
         return None
 
     def listing(self) -> list[WireItem]:
