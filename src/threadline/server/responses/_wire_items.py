@@ -8,9 +8,14 @@ equivalent (system events, errors, choices, plans) are left out of item listings
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
+from threadline.runtime._history import SUMMARY_PHASE
 from threadline.types import (
     AgentMessage,
     ApprovalRequest,
@@ -26,6 +31,8 @@ from threadline.types import (
     ToolResult,
     UserMessage,
 )
+
+from .._errors import invalid
 
 if TYPE_CHECKING:
     from ._profile import Profile
@@ -160,6 +167,45 @@ def mcp_approval_response(
         "approve": response.decision == "approved",
         "reason": response.reason,
     }
+
+
+COMPACTION_PREFIX = "tl1."
+
+
+def compaction(item_id: str, summary: SystemEvent) -> WireItem:
+    """A `compaction` item: a summary that a later request can send back in place of the
+    conversation it summarises. Its content is opaque to clients but not secret (it is their
+    own conversation); a forged one adds text the model reads as a user message would."""
+    encoded = base64.urlsafe_b64encode(orjson.dumps({"summary": summary.message}))
+    return {
+        "type": "compaction",
+        "id": item_id,
+        "encrypted_content": COMPACTION_PREFIX + encoded.decode().rstrip("="),
+    }
+
+
+def compaction_summary(entry: Mapping[str, Any], param: str) -> SystemEvent:
+    """The summary a `compaction` item sent back as input stands for. It covers nothing that
+    the conversation holds: the model reads it first, then everything else."""
+    content = entry.get("encrypted_content")
+    summary: Any = None
+    if isinstance(content, str) and content.startswith(COMPACTION_PREFIX):
+        encoded = content[len(COMPACTION_PREFIX) :]
+        try:
+            decoded = orjson.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+            summary = decoded.get("summary") if isinstance(decoded, dict) else None  # type: ignore[union-attr]
+        except (binascii.Error, ValueError):
+            summary = None
+    if not isinstance(summary, str) or not summary:
+        raise invalid(
+            "encrypted_content is not a compaction of this server; send the compaction item "
+            "as /v1/responses/compact returned it",
+            param=f"{param}.encrypted_content",
+        )
+    data: dict[str, Any] = {"through_seq": 0}
+    if isinstance(entry.get("id"), str):
+        data["compaction_id"] = entry["id"]
+    return SystemEvent(phase=SUMMARY_PHASE, message=summary, data=data)
 
 
 class ItemMapper:
