@@ -10,6 +10,7 @@ Commands (the last user message):
     words N                  answers N words
     slow SECONDS             answers after SECONDS, word by word (cancellable)
     reason TEXT              reasons, then answers TEXT
+    recall                   answers the summaries it reads (from compaction), or "nothing"
     fail                     the model fails
     crash TEXT               the model raises an exception (not a threadline error) saying TEXT
 anything else is echoed back.
@@ -32,7 +33,7 @@ from threadline.models import (
     ToolCallDelta,
     ToolCallRequest,
 )
-from threadline.types import ModelError, ToolCall, ToolResult, Usage, UserMessage
+from threadline.types import ModelError, SystemEvent, ToolCall, ToolResult, Usage, UserMessage
 
 
 class CommandModel:
@@ -63,6 +64,10 @@ class CommandModel:
         elif verb == "client":
             name, _, arguments = rest.partition(" ")
             async for event in _call(name, arguments or "{}", calls):
+                yield event
+        elif verb == "recall":
+            summaries = [i.payload.message for i in items if isinstance(i.payload, SystemEvent)]
+            async for event in _say(" | ".join(summaries) or "nothing"):
                 yield event
         elif verb == "fail":
             raise ModelError("the scripted model was told to fail")

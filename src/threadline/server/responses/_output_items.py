@@ -171,7 +171,8 @@ class OutputItems:
         """An approval pause: an item that is complete as soon as it is shown."""
         self._approval_ids[request.tool_call_id] = item_id
         item = self.profile.approval_request(item_id, request)
-        return [*self._open(item_id, item), *self._close(item_id, item)]
+        opening = {**item, "status": "in_progress"} if "status" in item else item
+        return [*self._open(item_id, opening), *self._close(item_id, item)]
 
     # -- messages and reasoning --------------------------------------------------------------
 
