@@ -126,6 +126,38 @@ async def transfer(amount: int) -> str:
     return f"sent {amount}"
 
 
+class ClientToolModel:
+    """For running an Open Responses client's compliance suite against a server: calls the
+    first function tool a request offers (once), otherwise answers with the words of the
+    last user message (`threadline serve tests.server.apps:plain_agents`)."""
+
+    name = "client-tool"
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
+        items = list(request.items)
+        last_user = max(
+            (n for n, i in enumerate(items) if isinstance(i.payload, UserMessage)), default=-1
+        )
+        after = [i.payload for i in items[last_user + 1 :]]
+        if request.tools and not any(isinstance(p, ToolResult) for p in after):
+            async for event in _call(request.tools[0].name, "{}", 0):
+                yield event
+            return
+        async for event in _say(items[last_user].text if last_user >= 0 else "hello"):
+            yield event
+
+
+def plain_agents() -> list[tl.Agent]:
+    """An agent with no tools of its own, so that a client may name any function tool."""
+    return [tl.Agent(name="assistant", instructions="Be brief.", model=ClientToolModel())]
+
+
+def model_agents() -> list[tl.Agent]:
+    """An agent with no tools of its own that runs the model `--model` names
+    (`threadline serve tests.server.apps:model_agents --model local`)."""
+    return [tl.Agent(name="assistant", instructions="Be brief.")]
+
+
 def agents() -> list[tl.Agent]:
     model = CommandModel()
     return [
