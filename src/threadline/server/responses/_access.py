@@ -67,7 +67,8 @@ class Access:
         kind: str = "Conversation",
         param: str | None = None,
     ) -> Thread:
-        """The thread `thread_id`, if the caller's key owns it."""
+        """The thread `thread_id`, if the caller's key owns it (and, for a store=false
+        conversation, if the caller's connection holds it)."""
         try:
             thread = await self.app.threads.resume(thread_id)
         except NotFoundError:
@@ -75,13 +76,14 @@ class Access:
         identity = self.identity(request)
         if identity is not None and thread.user_id != identity:
             raise not_found(kind, thread_id, param)
+        if thread.record.metadata.get(EPHEMERAL_KEY) and thread.id not in hold(request):
+            raise not_found(kind, thread_id, param)
         return thread
 
     async def response(
         self, request: HTTPConnection, response_id: str, param: str | None = None
     ) -> Found:
-        """The response `response_id`, if the caller's key owns its thread (and, for a
-        store=false response, if the caller's connection holds it)."""
+        """The response `response_id`, if the caller may see its thread (`thread`)."""
         ref = parse_response_id(response_id)
         turn = None if ref is None else await self.app.store.get_turn(ref.turn_id)
         if ref is None or turn is None:
@@ -92,8 +94,6 @@ class Access:
             # Another key's response is answered as an unknown one: naming its thread
             # would tell the caller whose conversation it belongs to.
             raise _response_not_found(response_id, param) from None
-        if thread.record.metadata.get(EPHEMERAL_KEY) and thread.id not in hold(request):
-            raise _response_not_found(response_id, param)
         return Found(ref=ref, turn=turn, thread=thread)
 
     def info(self, found: Found, *, background: bool = False) -> ResponseInfo:

@@ -76,20 +76,22 @@ class ResponsesSocket:
     async def _serve(self, websocket: WebSocket) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._connections.add(task)
-        await websocket.accept()
         held = hold(websocket)
         incoming: asyncio.Queue[str | bytes | None] = asyncio.Queue()
-        reader = asyncio.get_running_loop().create_task(_read(websocket, incoming))
+        reader: asyncio.Task[None] | None = None
+        self._connections.add(task)
         try:
+            await websocket.accept()
+            reader = asyncio.get_running_loop().create_task(_read(websocket, incoming))
             while (message := await incoming.get()) is not None:
                 if not await self._respond(websocket, message, held):
                     break
         except (WebSocketDisconnect, OSError, asyncio.CancelledError):
             pass  # the client went away, or the server is shutting down
         finally:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
+            if reader is not None:
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
             if websocket.application_state != WebSocketState.DISCONNECTED:
                 with contextlib.suppress(Exception):
                     await websocket.close(code=_GOING_AWAY)
