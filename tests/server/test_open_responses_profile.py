@@ -43,8 +43,21 @@ def _retrieve(server: RunningServer, response_id: str) -> dict[str, Any]:
     return snapshot
 
 
+PIXEL = (  # a 1x1 PNG
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
 TEXTS: list[Any] = [
     "say a b c",
+    [
+        {
+            "type": "message",
+            "role": "user",
+            "content": [
+                {"type": "input_text", "text": "say a picture"},
+                {"type": "input_image", "image_url": PIXEL},
+            ],
+        }
+    ],
     [{"type": "message", "role": "user", "content": "say hello there"}],
     [
         {"type": "message", "role": "system", "content": "Be a pirate."},
