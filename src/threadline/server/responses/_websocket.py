@@ -37,6 +37,7 @@ from ._runs import delete_thread
 logger = logging.getLogger("threadline.server")
 
 _CODES = {400: "invalid_request", 404: "not_found", 409: "conflict", 413: "request_too_large"}
+_MAX_PENDING = 64  # messages read ahead of the response being answered; then reading waits
 _GOING_AWAY = 1001
 _TOO_SLOW = 1008
 _ENVELOPE = ("type", "stream_id", "generate", "background", "stream", "stream_options")
@@ -77,7 +78,7 @@ class ResponsesSocket:
         task = asyncio.current_task()
         assert task is not None
         held = hold(websocket)
-        incoming: asyncio.Queue[str | bytes | None] = asyncio.Queue()
+        incoming: asyncio.Queue[str | bytes | None] = asyncio.Queue(_MAX_PENDING)
         reader: asyncio.Task[None] | None = None
         self._connections.add(task)
         try:
@@ -180,11 +181,13 @@ async def _read(websocket: WebSocket, incoming: asyncio.Queue[str | bytes | None
             if data is None:
                 data = message.get("bytes")
             if data is not None:
-                incoming.put_nowait(data)
+                await incoming.put(data)
     except (WebSocketDisconnect, RuntimeError):
         return
     finally:
-        incoming.put_nowait(None)
+        # With the queue full, the answers still pending fail to send and end the loop.
+        with contextlib.suppress(asyncio.QueueFull):
+            incoming.put_nowait(None)
 
 
 async def _send(websocket: WebSocket, event: dict[str, Any], config: ServerConfig) -> bool:
