@@ -24,10 +24,12 @@ from ._errors import APIError, from_threadline
 from ._security import BodyTooLarge, SecurityMiddleware, too_large
 from .responses import (
     Access,
+    CompactAPI,
     ConversationsAPI,
     Drivers,
     ModelsAPI,
     ResponsesAPI,
+    ResponsesSocket,
     openapi_schema,
 )
 
@@ -35,9 +37,10 @@ logger = logging.getLogger("threadline.server")
 
 
 def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
-    """The HTTP server of `app`: the OpenAI Responses and Conversations API under `/v1`, the
-    agents as the models of `/v1/models`, the OpenAPI schema at `/openapi.json`. Opening the
-    ASGI app (its lifespan) opens `app` and recovers what crashed; shutting it down closes `app`. Serve it with the uvicorn
+    """The HTTP server of `app`: the OpenAI Responses and Conversations API under `/v1`
+    (with the Responses WebSocket mode on `/v1/responses`), the agents as the models of
+    `/v1/models`, its OpenAPI schema at `/openapi.json`. Opening the ASGI app (its lifespan)
+    opens `app` and recovers what crashed; shutting it down closes `app`. Serve it with the uvicorn
     configuration of `uvicorn_config` (its header timeout and log hygiene).
 
         config = ServerConfig(port=8321)
@@ -48,6 +51,8 @@ def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
     drivers = Drivers()
     access = Access(app, config, drivers)
     schema = openapi_schema()
+    responses = ResponsesAPI(access)
+    responses_socket = ResponsesSocket(responses)
 
     from .codex import websocket_route
 
@@ -77,6 +82,7 @@ def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
             if working is not None:
                 await working
             await codex.close()
+            await responses_socket.close()
             await app.close()
             await drivers.close()
 
@@ -85,7 +91,9 @@ def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
 
     routes = [
         Route("/openapi.json", openapi, methods=["GET"]),
-        *ResponsesAPI(access).routes(),
+        *responses.routes(),
+        *CompactAPI(access).routes(),
+        responses_socket.route(),
         *ConversationsAPI(access).routes(),
         *ModelsAPI(app).routes(),
         codex,

@@ -12,6 +12,7 @@ import orjson
 from threadline.types import InvalidInputError, part_from_dict, part_to_dict
 
 from .._errors import APIError, invalid
+from ._profile import APPROVAL_REQUEST, APPROVAL_RESPONSE, TOOL_CALL
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,7 +64,7 @@ def _sort(plan: InputPlan, entry: Any, param: str) -> None:
         if call_id in plan.outputs:
             raise invalid(f"two outputs for function call {call_id!r}", param=param)
         plan.outputs[call_id] = output_text(entry.get("output"), param)
-    elif kind == "mcp_approval_response":
+    elif kind in ("mcp_approval_response", APPROVAL_RESPONSE):
         approve = entry.get("approve")
         if not isinstance(approve, bool):
             raise invalid("approve must be true or false", param=f"{param}.approve")
@@ -81,12 +82,21 @@ def _sort(plan: InputPlan, entry: Any, param: str) -> None:
         plan.echoed_calls.append(_string(entry, "call_id", param))
     elif kind == "item_reference":
         plan.echoed_ids.append(_string(entry, "id", param))
-    elif kind in ("reasoning", "mcp_call", "mcp_approval_request", "mcp_list_tools"):
+    elif kind in (
+        "reasoning",
+        "mcp_call",
+        "mcp_approval_request",
+        "mcp_list_tools",
+        TOOL_CALL,
+        APPROVAL_REQUEST,
+    ):
         # Items this server produced, sent back by a client that replays its output: the
         # thread holds them already (or, for reasoning, never shows them to the model).
         item_id = entry.get("id")
         if isinstance(item_id, str) and kind != "reasoning":
             plan.echoed_ids.append(item_id)
+    elif kind == "compaction":
+        plan.history.append(entry)  # a summary of earlier history, from /v1/responses/compact
     else:
         raise invalid(
             f"input items of type {str(kind)[:60]!r} are not supported by this server",

@@ -220,6 +220,28 @@ def _schemas() -> dict[str, Any]:
             "required": ["metadata"],
             "properties": {"metadata": _METADATA},
         },
+        "CompactResponse": {
+            "type": "object",
+            "required": ["model"],
+            "properties": {
+                "model": _TEXT,
+                "input": {"type": ["string", "array", "null"], "items": _ref("Item")},
+                "previous_response_id": _NULLABLE_TEXT,
+                "instructions": _NULLABLE_TEXT,
+                "prompt_cache_key": _NULLABLE_TEXT,
+            },
+        },
+        "Compaction": {
+            "type": "object",
+            "required": ["id", "object", "output", "created_at", "usage"],
+            "properties": {
+                "id": _TEXT,
+                "object": {"const": "response.compaction"},
+                "output": {"type": "array", "items": _ref("Item")},
+                "created_at": {"type": "integer"},
+                "usage": {"type": "object"},
+            },
+        },
         "CreateItems": {
             "type": "object",
             "required": ["items"],
@@ -258,7 +280,8 @@ def openapi_schema() -> dict[str, Any]:
             "/v1/responses": {
                 "post": _operation(
                     "createResponse",
-                    "Create a response (start or continue a turn)",
+                    "Create a response (start or continue a turn); a WebSocket to this path "
+                    "takes response.create messages and sends the same events",
                     {"200": streamed},
                     body=_body(_ref("CreateResponse")),
                     parameters=[
@@ -269,6 +292,14 @@ def openapi_schema() -> dict[str, Any]:
                             "schema": {"type": "string", "maxLength": 200},
                         }
                     ],
+                )
+            },
+            "/v1/responses/compact": {
+                "post": _operation(
+                    "compactResponse",
+                    "Compact a conversation into its user messages and a compaction item",
+                    {"200": _json(_ref("Compaction"))},
+                    body=_body(_ref("CompactResponse")),
                 )
             },
             "/v1/responses/{response_id}": {

@@ -5,9 +5,11 @@ approvals and function call outputs the input carries."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -16,8 +18,9 @@ from threadline.types import ThreadlineError, ToolCall
 
 from .._body import read_json
 from .._errors import APIError, from_threadline, invalid, not_found
-from ._access import Access, Found
-from ._feed import follow, replay
+from ._access import EPHEMERAL_KEY, Access, Found
+from ._adapter import Translator
+from ._feed import Segment, follow, replay
 from ._ids import ResponseRef
 from ._input import InputPlan, parse_input
 from ._lists import PageQuery, page
@@ -42,6 +45,17 @@ CONVERSATION_KEY = "threadline.conversation"
 _MAX_IDEMPOTENCY_KEY = 200
 
 
+@dataclass(frozen=True, kw_only=True)
+class Begun:
+    """A response a create request started: `cleanup()` once its events are read."""
+
+    params: CreateParams
+    found: Found
+    translator: Translator
+    segment: Segment
+    cleanup: Callable[[], None]
+
+
 class ResponsesAPI:
     """The routes of `/v1/responses`."""
 
@@ -64,14 +78,55 @@ class ResponsesAPI:
         body = await read_json(
             request, max_bytes=config.max_body_bytes, max_depth=config.max_json_depth
         )
+        begun = await self.begin(request, body, _idempotency_key(request))
+        if begun.params.stream:
+            return EventStream(
+                follow(
+                    begun.segment,
+                    begun.translator,  # type: ignore[return-value]
+                    tick=config.keepalive_seconds / 2,
+                ),
+                starting_after=None,
+                keepalive=config.keepalive_seconds,
+                write_timeout=config.write_timeout_seconds,
+                cleanup=begun.cleanup,
+            )
+        try:
+            if begun.params.background:  # the driver keeps the turn going
+                return JSONResponse(await self._snapshot(begun.found, background=True))
+            events = follow(begun.segment, begun.translator)
+            try:
+                async for _ in events:
+                    pass
+            finally:
+                await events.aclose()
+            return JSONResponse(begun.translator.snapshot())
+        finally:
+            begun.cleanup()
+
+    async def begin(
+        self,
+        connection: HTTPConnection,
+        body: dict[str, Any],
+        idempotency_key: str | None,
+        *,
+        held: set[str] | None = None,
+    ) -> Begun:
+        """Start (or continue) the turn a create request asks for: the response's translator
+        and where its events come from. A store=false conversation is deleted once its turn
+        has ended, unless `held`: then it is added there, for the caller to delete."""
         params = parse_create(body)
-        refuse_instructions(params, config)
+        refuse_instructions(params, self.access.config)
         plan = parse_input(params.input)
-        idempotency_key = _idempotency_key(request)
-        thread, new = await self._thread_for(request, params, plan, idempotency_key)
+        thread, new = await self._thread_for(connection, params, plan, idempotency_key)
+        delete_after = new and not params.store
         try:
             started = await self._start(
-                thread, params, plan, idempotency_key, delete_after=new and not params.store
+                thread,
+                params,
+                plan,
+                idempotency_key,
+                delete_after=delete_after and held is None,
             )
         except ThreadlineError as exc:
             if new and idempotency_key is None:
@@ -81,6 +136,8 @@ class ResponsesAPI:
             if new and idempotency_key is None:
                 await _forget(thread)
             raise
+        if delete_after and held is not None:
+            held.add(thread.id)
 
         def cleanup() -> None:
             started.live.close()
@@ -97,35 +154,20 @@ class ResponsesAPI:
         except BaseException:
             cleanup()
             raise
-        segment = self.access.segment(found, started.live)
-
-        if params.stream:
-            return EventStream(
-                follow(
-                    segment,
-                    translator,  # type: ignore[return-value]
-                    tick=config.keepalive_seconds / 2,
-                ),
-                starting_after=None,
-                keepalive=config.keepalive_seconds,
-                write_timeout=config.write_timeout_seconds,
-                cleanup=cleanup,
-            )
-        try:
-            if params.background:  # the driver keeps the turn going
-                return JSONResponse(await self._snapshot(found, background=True))
-            events = follow(segment, translator)
-            try:
-                async for _ in events:
-                    pass
-            finally:
-                await events.aclose()
-            return JSONResponse(translator.snapshot())
-        finally:
-            cleanup()
+        return Begun(
+            params=params,
+            found=found,
+            translator=translator,
+            segment=self.access.segment(found, started.live),
+            cleanup=cleanup,
+        )
 
     async def _thread_for(
-        self, request: Request, params: CreateParams, plan: InputPlan, idempotency_key: str | None
+        self,
+        request: HTTPConnection,
+        params: CreateParams,
+        plan: InputPlan,
+        idempotency_key: str | None,
     ) -> tuple[Thread, bool]:
         access = self.access
         if params.conversation is not None:
@@ -157,7 +199,12 @@ class ResponsesAPI:
                 if idempotency_key is None
                 else (f"idempotency:{identity or 'local'}:{idempotency_key}")
             )
-            thread = await access.app.threads.start(user_id=identity, agent=agent, key=key)
+            thread = await access.app.threads.start(
+                user_id=identity,
+                agent=agent,
+                key=key,
+                metadata=None if params.store else {EPHEMERAL_KEY: True},
+            )
             return thread, True
         await _check_echoes(thread, plan)
         return thread, False
@@ -291,7 +338,9 @@ class ResponsesAPI:
         await replay(self.access.segment(found), translator)
         return translator.snapshot()
 
-    async def _found(self, request: Request, response_id: str, param: str | None = None) -> Found:
+    async def _found(
+        self, request: HTTPConnection, response_id: str, param: str | None = None
+    ) -> Found:
         found = await self.access.response(request, response_id, param)
         if response_id in found.thread.record.metadata.get(DELETED_KEY, []):
             raise not_found("Response", response_id, param)
