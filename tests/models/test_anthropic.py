@@ -251,7 +251,7 @@ async def test_a_long_tool_calling_history_becomes_the_exact_request_body(
     ]
 
 
-async def test_output_schema_and_limit_are_sent_and_temperature_is_not(
+async def test_output_schema_and_limit_are_sent_and_sampling_is_not(
     fake_anthropic: FakeServer, ask: Ask, collect: Collect
 ) -> None:
     fake_anthropic.add_transcript("anthropic/text")
@@ -259,12 +259,13 @@ async def test_output_schema_and_limit_are_sent_and_temperature_is_not(
     question = ask("Hi", temperature=0.5, max_output_tokens=100)
 
     async with _model(fake_anthropic) as model:
-        await collect(model.stream(dataclasses.replace(question, output_schema=schema)))
+        await collect(model.stream(dataclasses.replace(question, output_schema=schema, top_p=0.9)))
 
     body = fake_anthropic.requests[0]
     assert body["output_config"] == {"format": {"type": "json_schema", "schema": schema}}
     assert body["max_tokens"] == 100
     assert "temperature" not in body
+    assert "top_p" not in body
 
 
 @pytest.mark.parametrize(("name", "wait"), [("rate_limited", 7.0), ("overloaded", None)])

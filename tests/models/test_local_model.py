@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import time
 from typing import TYPE_CHECKING
@@ -107,6 +108,42 @@ async def test_an_output_schema_gets_matching_json(
     _, response = await collect(local_model.stream(request))
 
     assert set(json.loads(response.text)) == {"city"}
+
+
+async def test_top_p_reaches_the_sampler(
+    local_model: LocalModel, ask: Ask, collect: Collect
+) -> None:
+    greedy = ask(LONG_STORY, max_output_tokens=16, temperature=0.0)
+    # Hot sampling wanders off the greedy answer, unless top_p keeps only the likeliest token.
+    nucleus = dataclasses.replace(ask(LONG_STORY, max_output_tokens=16, temperature=1.8), top_p=0.0)
+
+    _, expected = await collect(local_model.stream(greedy))
+    answers = [(await collect(local_model.stream(nucleus)))[1].text for _ in range(2)]
+
+    assert answers == [expected.text, expected.text]
+
+
+async def test_strings_in_a_structured_answer_hold_no_control_characters(
+    local_model: LocalModel, ask: Ask, collect: Collect
+) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "population": {"type": "integer"}},
+        "required": ["name", "population"],
+    }
+    # This question makes the model write a long text into "name", with newlines if allowed.
+    question = ask(
+        "What is the capital of Norway, and how many people live there?",
+        instructions="You answer questions.",
+        max_output_tokens=60,
+    )
+
+    _, response = await collect(
+        local_model.stream(dataclasses.replace(question, output_schema=schema))
+    )
+
+    assert response.text.startswith('{ "name" : "')
+    assert not any(ord(char) < 0x20 for char in response.text)
 
 
 async def test_the_token_limit_ends_the_answer_with_length(

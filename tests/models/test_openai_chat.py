@@ -114,6 +114,7 @@ async def test_the_request_carries_messages_tools_and_output_schema(
         tools=question.tools,
         output_schema=schema,
         temperature=0.5,
+        top_p=0.9,
         max_output_tokens=100,
     )
 
@@ -147,6 +148,7 @@ async def test_the_request_carries_messages_tools_and_output_schema(
                 "json_schema": {"name": "output", "schema": schema},
             },
             "temperature": 0.5,
+            "top_p": 0.9,
             "max_tokens": 100,
         }
     ]

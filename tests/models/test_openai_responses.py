@@ -258,7 +258,7 @@ async def test_a_long_tool_calling_history_becomes_the_exact_request_body(
     ]
 
 
-async def test_output_schema_temperature_and_limit_are_sent(
+async def test_output_schema_sampling_and_limit_are_sent(
     fake_openai: FakeServer, ask: Ask, collect: Collect
 ) -> None:
     fake_openai.add_transcript("openai_responses/text")
@@ -266,13 +266,13 @@ async def test_output_schema_temperature_and_limit_are_sent(
     schema = {"type": "object", "properties": {"answer": {"type": "string"}}}
 
     async with _model(fake_openai, "gpt-4o-mini") as model:
-        await collect(model.stream(dataclasses.replace(question, output_schema=schema)))
+        await collect(model.stream(dataclasses.replace(question, output_schema=schema, top_p=0.9)))
 
     body = fake_openai.requests[0]
     assert body["text"] == {
         "format": {"type": "json_schema", "name": "output", "schema": schema, "strict": False}
     }
-    assert (body["temperature"], body["max_output_tokens"]) == (0.5, 100)
+    assert (body["temperature"], body["top_p"], body["max_output_tokens"]) == (0.5, 0.9, 100)
     assert "include" not in body  # gpt-4o-mini does not reason, and refuses the option
 
 

@@ -148,7 +148,10 @@ async def test_replaying_the_log_from_any_seq_yields_what_live_delivered(
         out: list[tuple[int, str, dict[str, Any]]] = []
         for e in events:
             if out and e.type in DELTA_EVENT_TYPES and out[-1][0] == e.seq:
-                out[-1][2]["delta"] += e.params["delta"]
+                joined = out[-1][2]
+                sizes = joined.get("sizes", [len(joined["delta"])])
+                joined["sizes"] = [*sizes, len(e.params["delta"])]
+                joined["delta"] += e.params["delta"]
             else:
                 out.append((e.seq, e.type, dict(e.params)))
         return out

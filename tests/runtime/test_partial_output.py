@@ -17,7 +17,9 @@ def coalesced(events: list[Event]) -> list[tuple[int, str, str | None, dict[str,
     out: list[tuple[int, str, str | None, dict[str, Any]]] = []
     for e in events:
         if out and e.type in DELTA_EVENT_TYPES and out[-1][0] == e.seq:
-            out[-1][3]["delta"] += e.params["delta"]
+            joined = out[-1][3]
+            joined["sizes"] = [*joined.get("sizes", [len(joined["delta"])]), len(e.params["delta"])]
+            joined["delta"] += e.params["delta"]
         else:
             out.append((e.seq, e.type, e.item_id, dict(e.params)))
     return out

@@ -10,6 +10,7 @@ Commands (the last user message):
     words N                  answers N words
     slow SECONDS             answers after SECONDS, word by word (cancellable)
     reason TEXT              reasons, then answers TEXT
+    recall                   answers the summaries it reads (from compaction), or "nothing"
     fail                     the model fails
     crash TEXT               the model raises an exception (not a threadline error) saying TEXT
 anything else is echoed back.
@@ -32,7 +33,7 @@ from threadline.models import (
     ToolCallDelta,
     ToolCallRequest,
 )
-from threadline.types import ModelError, ToolCall, ToolResult, Usage, UserMessage
+from threadline.types import ModelError, SystemEvent, ToolCall, ToolResult, Usage, UserMessage
 
 
 class CommandModel:
@@ -63,6 +64,14 @@ class CommandModel:
         elif verb == "client":
             name, _, arguments = rest.partition(" ")
             async for event in _call(name, arguments or "{}", calls):
+                yield event
+        elif verb == "recall":
+            summaries = [
+                i.payload.message
+                for i in items
+                if isinstance(i.payload, SystemEvent) and i.payload.phase == "summary"
+            ]
+            async for event in _say(" | ".join(summaries) or "nothing"):
                 yield event
         elif verb == "fail":
             raise ModelError("the scripted model was told to fail")
@@ -119,6 +128,38 @@ async def get_weather(city: str) -> dict[str, Any]:
 async def transfer(amount: int) -> str:
     """Send money; a human approves each transfer."""
     return f"sent {amount}"
+
+
+class ClientToolModel:
+    """For running an Open Responses client's compliance suite against a server: calls the
+    first function tool a request offers (once), otherwise answers with the words of the
+    last user message (`threadline serve tests.server.apps:plain_agents`)."""
+
+    name = "client-tool"
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
+        items = list(request.items)
+        last_user = max(
+            (n for n, i in enumerate(items) if isinstance(i.payload, UserMessage)), default=-1
+        )
+        after = [i.payload for i in items[last_user + 1 :]]
+        if request.tools and not any(isinstance(p, ToolResult) for p in after):
+            async for event in _call(request.tools[0].name, "{}", 0):
+                yield event
+            return
+        async for event in _say(items[last_user].text if last_user >= 0 else "hello"):
+            yield event
+
+
+def plain_agents() -> list[tl.Agent]:
+    """An agent with no tools of its own, so that a client may name any function tool."""
+    return [tl.Agent(name="assistant", instructions="Be brief.", model=ClientToolModel())]
+
+
+def model_agents() -> list[tl.Agent]:
+    """An agent with no tools of its own that runs the model `--model` names
+    (`threadline serve tests.server.apps:model_agents --model local`)."""
+    return [tl.Agent(name="assistant", instructions="Be brief.")]
 
 
 def agents() -> list[tl.Agent]:

@@ -25,6 +25,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 
 @pytest.fixture(scope="session")
+def open_responses_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A server that writes the Open Responses dialect (`ServerConfig(open_responses=True)`)."""
+    running, handle = start_server(
+        tmp_path_factory.mktemp("open-responses") / "threadline.db", open_responses=True
+    )
+    yield running
+    stop_server(handle)
+
+
+@pytest.fixture(scope="session")
 def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running, handle = start_server(
         tmp_path_factory.mktemp("keyed") / "threadline.db", api_keys=API_KEYS

@@ -65,7 +65,7 @@ def recorded_server(backend: str, directory: Path) -> Iterator[RecordedServer]:
     agent = tl.Agent(
         name="assistant", instructions="Be brief.", model=model, tools=[get_weather, transfer]
     )
-    running, handle = start_server(directory / "threadline.db", store=store, served=[agent])
+    running, handle = start_server(directory / "threadline.db", store=store, app_agents=[agent])
     try:
         yield RecordedServer(server=running, model=model, backend=backend, schema=schema)
     finally:

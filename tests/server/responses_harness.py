@@ -45,11 +45,11 @@ def start_server(
     api_keys: Sequence[str] = (),
     workers: int | None = None,
     store: tl.Store | None = None,
-    served: Sequence[tl.Agent] | None = None,
+    app_agents: Sequence[tl.Agent] | None = None,
     **limits: float,
 ) -> tuple[RunningServer, _Handle]:
     """A server on `db` (or on `store`, a store of `db` that a test watches), serving
-    `served` (by default the agents of `apps`)."""
+    `app_agents` (default: the agents of `apps`)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -63,7 +63,7 @@ def start_server(
         **limits,
     )  # type: ignore[arg-type]
     app = tl.Threadline(
-        agents=agents() if served is None else served,
+        agents=agents() if app_agents is None else app_agents,
         store=db if store is None else store,
         recovery_interval=config.recovery_interval,
         run_turns=workers != 0,

@@ -33,6 +33,7 @@ def _state(server: RunningServer, conversation: str) -> tuple[Any, Any]:
 def _routes(conversation: str, response: str, item: str) -> list[tuple[str, str]]:
     return [
         ("POST", "/v1/responses"),
+        ("POST", "/v1/responses/compact"),
         ("GET", f"/v1/responses/{response}"),
         ("DELETE", f"/v1/responses/{response}"),
         ("POST", f"/v1/responses/{response}/cancel"),
@@ -142,13 +143,22 @@ def test_requests_without_a_body_need_no_content_type(server: RunningServer) -> 
     assert httpx.delete(f"{server.base_url}/conversations/{conversation}").status_code == 200
 
 
-async def test_a_foreign_origin_cannot_open_the_codex_websocket(server: RunningServer) -> None:
-    url = f"ws://127.0.0.1:{server.port}/codex"
+@pytest.mark.parametrize(
+    ("path", "hello"),
+    [
+        ("/codex", '{"id": 1, "method": "initialize", "params": {}}'),
+        ("/v1/responses", '{"type": "response.create", "input": "say hi"}'),
+    ],
+)
+async def test_a_foreign_origin_cannot_open_a_websocket(
+    server: RunningServer, path: str, hello: str
+) -> None:
+    url = f"ws://127.0.0.1:{server.port}{path}"
     with pytest.raises(InvalidStatus):
         await connect(url, origin=EVIL)  # type: ignore[arg-type]
     with pytest.raises(InvalidStatus):
         await connect(url, origin="http://127.0.0.1:1")  # type: ignore[arg-type]
 
     async with connect(url, origin=server.origin) as websocket:  # type: ignore[arg-type]
-        await websocket.send('{"id": 1, "method": "initialize", "params": {}}')
-        assert '"id":1' in str(await websocket.recv()).replace(" ", "")
+        await websocket.send(hello)
+        assert str(await websocket.recv())

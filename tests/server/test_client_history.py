@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from history_items import HISTORY, LOOKUP
@@ -152,3 +153,25 @@ def test_an_item_reference_to_another_keys_item_is_unknown(keyed_server: Running
         with pytest.raises(openai.BadRequestError, match="not found"):
             beta.responses.create(model="assistant", input=[reference, message])
         assert alpha.responses.create(model="assistant", input=[reference, message]).output_text
+
+
+def test_a_compaction_stands_for_the_history_it_summarises(
+    recorded_client: openai.OpenAI, recorded: RecordedServer
+) -> None:
+    compacted = httpx.post(
+        f"{recorded.server.base_url}/responses/compact",
+        json={"model": "assistant", "input": [{"role": "user", "content": "say launch Tuesday"}]},
+        timeout=30,
+    ).json()
+    summary = compacted["output"][-1]
+    assert summary["type"] == "compaction"
+
+    response = recorded_client.responses.create(
+        model="assistant", input=[summary, {"role": "user", "content": "recall"}]
+    )
+
+    assert response.output_text == "Summary of the earlier conversation: launch Tuesday"
+    assert recorded.model.last_read() == [user("recall")]
+    read = [i.payload for i in recorded.model.requests[-1].items if i.type == "system_event"]
+    summaries = [p.message for p in read if p.phase == "summary"]  # type: ignore[union-attr]
+    assert summaries == ["Summary of the earlier conversation: launch Tuesday"]

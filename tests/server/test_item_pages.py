@@ -17,6 +17,7 @@ from responses_harness import RunningServer, start_server, stop_server
 import threadline as tl
 from threadline.server.responses._access import external_names
 from threadline.server.responses._lists import PageQuery, page
+from threadline.server.responses._profile import OPENAI
 from threadline.server.responses._wire_items import ItemMapper, external_call_ids
 from threadline.store import ItemQuery
 from threadline.types import Item, TurnRecord
@@ -108,7 +109,7 @@ def _full_listing(db: Path, conversation: str) -> list[dict[str, Any]]:
             items = await store.load_items(conversation)
             turns = await store.list_turns(conversation)
         names = {turn.turn_id: external_names(turn) for turn in turns}
-        return ItemMapper(items, external_call_ids(items, names)).listing()
+        return ItemMapper(items, external_call_ids(items, names), OPENAI).listing()
 
     return asyncio.run(read())
 

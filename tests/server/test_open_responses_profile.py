@@ -1,99 +1,176 @@
-"""The raw stream, as an Open Responses client reads it: `event:` equal to the data's `type`,
-every event numbered, SSE comments as keep-alives, `data: [DONE]` last, and the response
-object with every field the profile requires."""
+"""Streams and snapshots as an Open Responses client reads them, checked against the rules of
+the specification (`open_responses_rules`): SSE framing with `[DONE]` last, every event and
+item with its required fields, gap-free numbers, items added, filled and done in order, and
+the implementor's prefix on every type the specification does not define. The agent's own
+tools and approvals take prefixed item types on a server started with `open_responses=True`;
+OpenAI's clients keep `mcp_call` on the default server."""
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
 import httpx
+import pytest
+from open_responses_rules import check_events, check_item, check_response, parse_sse
 from responses_harness import RunningServer
 
-REQUIRED = {
-    "id",
-    "object",
-    "created_at",
-    "completed_at",
-    "status",
-    "incomplete_details",
-    "model",
-    "previous_response_id",
-    "instructions",
-    "output",
-    "error",
-    "tools",
-    "tool_choice",
-    "truncation",
-    "parallel_tool_calls",
-    "text",
-    "top_p",
-    "presence_penalty",
-    "frequency_penalty",
-    "top_logprobs",
-    "temperature",
-    "reasoning",
-    "user",
-    "usage",
-    "max_output_tokens",
-    "max_tool_calls",
-    "store",
-    "background",
-    "service_tier",
-    "metadata",
-    "safety_identifier",
-    "prompt_cache_key",
-}
+Body = dict[str, Any]
 
 
-def _frames(server: RunningServer, text: str) -> list[tuple[str | None, str]]:
-    body = {"model": "assistant", "input": text, "stream": True}
-    with httpx.stream("POST", f"{server.base_url}/responses", json=body) as reply:
+def _stream(server: RunningServer, body: Body) -> list[dict[str, Any]]:
+    with httpx.stream(
+        "POST", f"{server.base_url}/responses", json={**body, "stream": True}, timeout=30
+    ) as reply:
+        assert reply.status_code == 200
         assert reply.headers["content-type"].startswith("text/event-stream")
         raw = "".join(reply.iter_text())
-    frames: list[tuple[str | None, str]] = []
-    for block in raw.split("\n\n"):
-        if not block:
-            continue
-        lines = block.split("\n")
-        if all(line.startswith(":") for line in lines):
-            frames.append((None, "comment"))
-            continue
-        event = next((line[7:] for line in lines if line.startswith("event: ")), None)
-        data = "".join(line[6:] for line in lines if line.startswith("data: "))
-        frames.append((event, data))
-    return frames
+    events, framing = parse_sse(raw)
+    assert framing == []
+    assert check_events(events) == []
+    return events  # type: ignore[return-value]
 
 
-def test_every_frame_names_its_type_and_the_stream_ends_with_done(server: RunningServer) -> None:
-    frames = [f for f in _frames(server, "say a b c") if f[0] is not None or f[1] != "comment"]
+def _create(server: RunningServer, body: Body) -> dict[str, Any]:
+    reply = httpx.post(f"{server.base_url}/responses", json=body, timeout=30)
+    assert reply.status_code == 200, reply.text
+    assert check_response(reply.json()) == []
+    return reply.json()
 
-    assert frames[-1] == (None, "[DONE]")
-    numbers = []
-    for event, data in frames[:-1]:
-        payload = json.loads(data)
-        assert event == payload["type"]
-        numbers.append(payload["sequence_number"])
-    assert numbers == sorted(numbers)
-    assert len(set(numbers)) == len(numbers)
+
+def _retrieve(server: RunningServer, response_id: str) -> dict[str, Any]:
+    snapshot = httpx.get(f"{server.base_url}/responses/{response_id}").json()
+    assert check_response(snapshot) == []
+    return snapshot
+
+
+PIXEL = (  # a 1x1 PNG
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+TEXTS: list[Any] = [
+    "say a b c",
+    [
+        {
+            "type": "message",
+            "role": "user",
+            "content": [
+                {"type": "input_text", "text": "say a picture"},
+                {"type": "input_image", "image_url": PIXEL},
+            ],
+        }
+    ],
+    [{"type": "message", "role": "user", "content": "say hello there"}],
+    [
+        {"type": "message", "role": "system", "content": "Be a pirate."},
+        {"type": "message", "role": "user", "content": "say arr"},
+    ],
+]
+
+
+# Text answers read the same in both dialects; reasoning is the Open Responses one's.
+@pytest.mark.parametrize(
+    ("dialect", "text"),
+    [
+        *(("server", text) for text in TEXTS),
+        *(("open_responses_server", text) for text in [*TEXTS, "reason all is well"]),
+    ],
+)
+def test_answers_follow_the_specification(
+    request: pytest.FixtureRequest, dialect: str, text: Any
+) -> None:
+    server: RunningServer = request.getfixturevalue(dialect)
+
+    events = _stream(server, {"model": "assistant", "input": text})
+    snapshot = _create(server, {"model": "assistant", "input": text})
+
+    assert events[-1]["response"]["status"] == snapshot["status"] == "completed"
+    assert _retrieve(server, snapshot["id"])["output"] == snapshot["output"]
 
 
 def test_a_quiet_stream_sends_keep_alive_comments(server: RunningServer) -> None:
-    frames = _frames(server, "slow 2.6")  # four words, 0.65 s apart; keep-alive: 0.5 s
+    body = {"model": "assistant", "input": "slow 2.6", "stream": True}  # keep-alive: 0.5 s
+    with httpx.stream("POST", f"{server.base_url}/responses", json=body, timeout=30) as reply:
+        raw = "".join(reply.iter_text())
 
-    assert (None, "comment") in frames
+    assert ": keep-alive\n\n" in raw
+    assert parse_sse(raw)[1] == []
 
 
-def test_the_response_object_has_every_required_field(server: RunningServer) -> None:
-    frames = _frames(server, "say fields")
-    lifecycle = [
-        json.loads(d)
-        for e, d in frames
-        if e in ("response.created", "response.in_progress", "response.completed")
+def test_the_agents_tools_are_prefixed_items(open_responses_server: RunningServer) -> None:
+    events = _stream(open_responses_server, {"model": "assistant", "input": "weather Paris"})
+
+    calls = [e["item"] for e in events if e["type"] == "response.output_item.done"]
+    assert calls[0] == {
+        "type": "threadline:tool_call",
+        "id": calls[0]["id"],
+        "status": "completed",
+        "call_id": "call_get_weather_0",
+        "name": "get_weather",
+        "arguments": '{"city": "Paris"}',
+        "output": '{"city":"Paris","temp_c":18}',
+        "error": None,
+        "approval_request_id": None,
+    }
+    assert not [e for e in events if e["type"].startswith("response.mcp")]
+    snapshot = _retrieve(open_responses_server, events[0]["response"]["id"])
+    assert [i["type"] for i in snapshot["output"]] == ["threadline:tool_call", "message"]
+
+
+def test_openai_clients_keep_mcp_call_items(server: RunningServer) -> None:
+    body = {"model": "assistant", "input": "weather Oslo"}
+    snapshot = httpx.post(f"{server.base_url}/responses", json=body, timeout=30).json()
+    assert [i["type"] for i in snapshot["output"]] == ["mcp_call", "message"]
+
+
+def test_an_approval_pause_and_its_answer_are_prefixed_items(
+    open_responses_server: RunningServer,
+) -> None:
+    server = open_responses_server
+    paused = _stream(server, {"model": "assistant", "input": "transfer 5"})
+    request = paused[-1]["response"]["output"][-1]
+    assert request["type"] == "threadline:approval_request"
+    assert request["name"] == "transfer"
+
+    answer = [
+        {
+            "type": "threadline:approval_response",
+            "approval_request_id": request["id"],
+            "approve": True,
+        }
     ]
+    previous = paused[0]["response"]["id"]
+    events = _stream(
+        server, {"model": "assistant", "previous_response_id": previous, "input": answer}
+    )
 
-    assert len(lifecycle) == 3
-    for event in lifecycle:
-        assert set(event["response"]) >= REQUIRED
-        assert isinstance(event["response"]["created_at"], int)
-    assert lifecycle[0]["response"]["output"] == []
-    assert lifecycle[-1]["response"]["output"][0]["content"][0]["text"] == "fields"
+    output = events[-1]["response"]["output"]
+    assert [i["type"] for i in output] == ["threadline:tool_call", "message"]
+    assert output[0]["output"] == "sent 5"
+    assert output[0]["approval_request_id"] == request["id"]
+    listed = httpx.get(f"{server.base_url}/responses/{events[0]['response']['id']}/input_items")
+    assert [i["type"] for i in listed.json()["data"]] == ["threadline:approval_response"]
+    assert all(check_item(i, "input item") == [] for i in listed.json()["data"])
+
+
+def test_reasoning_streams_under_the_specifications_names(
+    open_responses_server: RunningServer,
+) -> None:
+    events = _stream(open_responses_server, {"model": "assistant", "input": "reason fine"})
+
+    types = [e["type"] for e in events]
+    assert "response.reasoning.delta" in types
+    assert "response.reasoning.done" in types
+    reasoning = events[-1]["response"]["output"][0]
+    assert reasoning["type"] == "reasoning"
+    assert "encrypted_content" not in reasoning
+
+
+def test_a_function_tool_call_streams_its_arguments(open_responses_server: RunningServer) -> None:
+    tool = {"type": "function", "name": "lookup", "parameters": {"type": "object"}}
+    events = _stream(
+        open_responses_server,
+        {"model": "assistant", "input": 'client lookup {"q": "x"}', "tools": [tool]},
+    )
+
+    types = [e["type"] for e in events]
+    assert "response.function_call_arguments.delta" in types
+    assert events[-1]["response"]["output"][0]["type"] == "function_call"

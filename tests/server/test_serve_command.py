@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import signal
 from pathlib import Path
 
 import openai
 import pytest
+import websockets.sync.client
 from serve_harness import free_port, serve, wait_until_up
 
 
@@ -44,3 +46,61 @@ def test_serve_refuses_a_public_bind_without_a_key(tmp_path: Path) -> None:
     assert process.returncode == 1
     assert "without an API key" in stderr
     assert not (tmp_path / "x.db").exists()
+
+
+@pytest.mark.slow
+def test_serve_can_refuse_client_instructions(tmp_path: Path) -> None:
+    port = free_port()
+    process = serve(
+        "tests.server.apps:agents",
+        "--port",
+        str(port),
+        "--db",
+        str(tmp_path / "served.db"),
+        "--refuse-client-instructions",
+        cwd=tmp_path,
+    )
+    try:
+        wait_until_up(process, port)
+        with openai.OpenAI(
+            base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0
+        ) as client:
+            with pytest.raises(openai.BadRequestError) as caught:
+                client.responses.create(model="assistant", input="say hi", instructions="Obey.")
+            response = client.responses.create(model="assistant", input="say hi")
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)
+
+    assert caught.value.body["param"] == "instructions"  # type: ignore[index]
+    assert response.output_text == "hi"
+
+
+@pytest.mark.slow
+def test_serve_open_responses_writes_prefixed_items_and_serves_the_websocket_mode(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    db = str(tmp_path / "served.db")
+    process = serve(
+        "tests.server.apps:agents",
+        "--port",
+        str(port),
+        "--db",
+        db,
+        "--open-responses",
+        cwd=tmp_path,
+    )
+    try:
+        wait_until_up(process, port)
+        with websockets.sync.client.connect(f"ws://127.0.0.1:{port}/v1/responses") as ws:
+            ws.send(json.dumps({"type": "response.create", "input": "weather Lima"}))
+            while (event := json.loads(ws.recv(timeout=30)))["type"] != "response.completed":
+                pass
+        assert [i["type"] for i in event["response"]["output"]] == [
+            "threadline:tool_call",
+            "message",
+        ]
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)

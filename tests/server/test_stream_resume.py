@@ -1,5 +1,5 @@
 """A stream broken on purpose resumes from the stored event log with `starting_after`, with
-the same sequence numbers, down to the character inside a streamed text."""
+the same sequence numbers, down to each delta of a streamed text; the numbers have no gaps."""
 
 from __future__ import annotations
 
@@ -66,18 +66,21 @@ def test_the_live_stream_and_the_replay_carry_the_same_events(client: openai.Ope
     replayed = list(client.responses.retrieve(response_id, stream=True))
 
     def shape(events: list[openai.types.responses.ResponseStreamEvent]) -> list[object]:
-        """(type, number, text) with consecutive deltas of one item merged, as stored."""
-        out: list[list[object]] = []
-        for e in events:
-            delta = getattr(e, "delta", None)
-            if isinstance(delta, str) and out and out[-1][0] == e.type:
-                out[-1][1:] = [e.sequence_number, str(out[-1][2]) + delta]
-            else:
-                out.append([e.type, e.sequence_number, delta])
-        return out
+        return [(e.type, e.sequence_number, getattr(e, "delta", None)) for e in events]
 
     assert shape(replayed) == shape(live)
-    assert len(live) > len(replayed)  # the live stream had each delta on its own
+
+
+@pytest.mark.parametrize("command", ["words 40", "weather Rome", "reason all is fine"])
+def test_sequence_numbers_count_every_event_without_gaps(
+    client: openai.OpenAI, command: str
+) -> None:
+    live = list(client.responses.create(model="assistant", input=command, stream=True))
+    replayed = list(client.responses.retrieve(live[0].response.id, stream=True))  # type: ignore[union-attr]
+
+    assert [e.sequence_number for e in live] == list(range(len(live)))
+    assert [e.sequence_number for e in replayed] == list(range(len(replayed)))
+    assert sum(e.type == "response.output_text.delta" for e in live) > 1
 
 
 def test_the_stream_helper_resumes_by_response_id(client: openai.OpenAI) -> None:

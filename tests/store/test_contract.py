@@ -173,6 +173,25 @@ async def test_a_client_key_is_used_once(store: Store) -> None:
     assert len(await store.load_items(thread.thread_id)) == 1
 
 
+async def test_a_turn_write_may_replace_the_turns_options(store: Store) -> None:
+    thread = await store.create_thread(thread_record())
+    started = await store.begin_turn(begin(thread))
+    assert isinstance(started, TurnStarted)
+    write = TurnWrite(
+        thread_id=thread.thread_id,
+        turn_id=started.turn.turn_id,
+        epoch=started.epoch,
+        cursor=ThreadCursor(last_item_seq=1, last_event_seq=1),
+    )
+
+    await store.write_turn(replace(write, options={"annotations": {"k": "v"}}))
+    await store.write_turn(write)  # without options: kept
+
+    stored = await store.get_turn(started.turn.turn_id)
+    assert stored is not None
+    assert stored.options == {"annotations": {"k": "v"}}
+
+
 async def test_write_turn_is_fenced_to_the_active_turn(store: Store) -> None:
     thread = await store.create_thread(thread_record())
     started = await store.begin_turn(begin(thread))

@@ -56,6 +56,18 @@ _STARTUP_FAILURE = 3  # uvicorn's exit status when the server could not start
     help="Also log content: exception messages and tracebacks of models and tools, WebSocket "
     "frames and headers. For debugging only: logs then hold messages and credentials.",
 )
+@click.option(
+    "--refuse-client-instructions",
+    is_flag=True,
+    help="Answer 400 to requests that send `instructions`, rather than adding them to the "
+    "agent's instructions for the turn.",
+)
+@click.option(
+    "--open-responses",
+    is_flag=True,
+    help="Write the Open Responses dialect: the agent's own tools and approvals as "
+    "threadline:-prefixed items instead of OpenAI's mcp_call items (which OpenAI's SDKs read).",
+)
 @pass_settings
 def serve(
     settings: Settings,
@@ -66,13 +78,16 @@ def serve(
     workers: int | None,
     log_level: str,
     log_content: bool,
+    refuse_client_instructions: bool,
+    open_responses: bool,
 ) -> None:
     """Serve the agents over the OpenAI Responses and Conversations API.
 
     APP names a Threadline app, an Agent or a list of agents as package.module:attribute
     (default: the global --app, else the demo assistant). Point any OpenAI client at
-    http://HOST:PORT/v1; the OpenAPI schema is at /openapi.json; Codex app-server clients
-    connect to ws://HOST:PORT/codex. Turns that a crash cut off continue when the server
+    http://HOST:PORT/v1 (the Responses WebSocket mode is at ws://HOST:PORT/v1/responses); the
+    OpenAPI schema is at /openapi.json; Codex app-server clients connect to
+    ws://HOST:PORT/codex. Turns that a crash cut off continue when the server
     starts again.
     """
     import uvicorn
@@ -83,7 +98,13 @@ def serve(
         k.strip() for k in os.environ.get(_KEYS_ENV, "").split(",") if k.strip()
     ]
     config = ServerConfig(
-        host=host, port=port, api_keys=keys, workers=workers, log_content=log_content
+        host=host,
+        port=port,
+        api_keys=keys,
+        workers=workers,
+        log_content=log_content,
+        refuse_client_instructions=refuse_client_instructions,
+        open_responses=open_responses,
     )
     settings = replace(settings, app_spec=app_name or settings.app_spec)
     app = build_app(settings, recovery_interval=config.recovery_interval, run_turns=workers != 0)

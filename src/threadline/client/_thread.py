@@ -90,6 +90,7 @@ class RemoteThread:
         client_key: str | None = None,
         budget: Budget | None = None,
         external_tools: Sequence[ToolSpec] = (),
+        require_approval: Collection[str] = (),
     ) -> RemoteTurnStream:
         """Start a turn on the server and stream its events; see `threadline.Thread.run`."""
         params: dict[str, Any] = {
@@ -104,6 +105,7 @@ class RemoteThread:
                 for t in external_tools
             ]
             or None,
+            "requireApproval": sorted(require_approval) or None,
         }
         return self._app.stream("threadline/turn/run", params)
 
@@ -117,6 +119,7 @@ class RemoteThread:
         client_key: str | None = None,
         budget: Budget | None = None,
         external_tools: Sequence[ToolSpec] = (),
+        require_approval: Collection[str] = (),
     ) -> TurnResult:
         """Run one turn on the server to its end (or its pause) and return its result.
         Raises `TurnFailedError`, `TurnCancelledError`, `TurnInProgressError`."""
@@ -129,6 +132,7 @@ class RemoteThread:
                 client_key=client_key,
                 budget=budget,
                 external_tools=external_tools,
+                require_approval=require_approval,
             )
         )
 

@@ -86,7 +86,8 @@ class AnthropicModel(RemoteModel):
         tool_choice: `auto`, `required`, `none`, or the name of a tool to force.
         retry, first_token_timeout, total_timeout, prices, sleep: as for `OpenAIChatModel`.
 
-    The request's `temperature` is not sent: the API deprecated it for current models.
+    The request's `temperature` and `top_p` are not sent: the API deprecated sampling
+    parameters for current models, and the SDK no longer takes them.
 
     Raises:
         ConfigurationError: no credentials are available for Anthropic itself.

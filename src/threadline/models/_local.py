@@ -194,6 +194,7 @@ class LocalModel:
             "temperature": self._temperature
             if request.temperature is None
             else request.temperature,
+            "top_p": request.top_p,
             "seed": self._seed,
         }
         tool_call_id = f"call_{uuid.uuid4().hex[:24]}"

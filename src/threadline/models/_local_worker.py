@@ -34,6 +34,9 @@ Frame = dict[str, Any]
 # Long enough for `functions.<any sane tool name>:`; the grammar ends the choice well before.
 _CHOICE_MAX_TOKENS = 64
 _REPEAT_PENALTY = 1.1  # what llama-cpp-python's chat handlers use; tiny models loop without it
+_TOP_P = 0.95  # llama-cpp-python's own default, when the request sets none
+_LOOSE_STRING_CHAR = r'char ::= [^"\\]'
+_JSON_STRING_CHAR = r'char ::= [^"\\\x7F\x00-\x1F]'
 # llama.cpp's AMX kernels crash (SIGSEGV in ggml_backend_amx_mul_mat) on machines that
 # advertise AMX without letting it run, as many cloud VMs do. They are reached only through
 # the "extra buffer types" that repack weights, so a library built with AMX loads models with
@@ -78,6 +81,7 @@ class _Generation:
         self._output_schema: dict[str, Any] | None = body["output_schema"]
         self._max_tokens: int | None = body["max_tokens"]
         self._temperature: float = body["temperature"]
+        self._top_p: float = _TOP_P if body["top_p"] is None else body["top_p"]
         self._seed: int | None = body["seed"]
         self._initial_prompt: str = body["prompt"]
         self._prompt = self._initial_prompt
@@ -143,6 +147,7 @@ class _Generation:
                 self._prompt,
                 max_tokens=max_tokens,
                 temperature=self._temperature if temperature is None else temperature,
+                top_p=self._top_p,
                 repeat_penalty=_REPEAT_PENALTY,
                 stop=[END] if stop is None else stop,
                 seed=self._seed,
@@ -186,10 +191,14 @@ def _count(llama: Llama, text: str) -> int:
 
 def _schema_grammar(schema: dict[str, Any], send: Callable[[Frame], None]) -> LlamaGrammar:
     from llama_cpp import LlamaGrammar
-    from llama_cpp.llama_grammar import JSON_GBNF
+    from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
 
     try:
-        return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+        grammar = json_schema_to_gbnf(json.dumps(schema))
+        # llama-cpp-python's converter lets a string hold control characters (a raw
+        # newline), which JSON forbids; llama.cpp's own converter does not.
+        grammar = grammar.replace(_LOOSE_STRING_CHAR, _JSON_STRING_CHAR, 1)
+        return LlamaGrammar.from_string(grammar, verbose=False)
     except Exception:
         # Schemas the converter does not support still get well-formed JSON.
         send(

@@ -148,6 +148,8 @@ class OpenAIChatModel(RemoteModel):
             arguments["response_format"] = schema_format
         if request.temperature is not None:
             arguments["temperature"] = request.temperature
+        if request.top_p is not None:
+            arguments["top_p"] = request.top_p
         if request.max_output_tokens is not None:
             arguments[self._max_tokens_param] = request.max_output_tokens
         return arguments

@@ -176,6 +176,8 @@ class OpenAIResponsesModel(RemoteModel):
             arguments["text"] = text_format
         if request.temperature is not None:
             arguments["temperature"] = request.temperature
+        if request.top_p is not None:
+            arguments["top_p"] = request.top_p
         if request.max_output_tokens is not None:
             arguments["max_output_tokens"] = request.max_output_tokens
         if self._reasoning:

@@ -25,6 +25,7 @@ class ModelRequest:
     tools: Sequence[ToolSpec] = ()
     output_schema: dict[str, Any] | None = None  # JSON Schema the final answer must match
     temperature: float | None = None
+    top_p: float | None = None  # nucleus sampling; None: the backend's default
     max_output_tokens: int | None = None
 
 

@@ -4,7 +4,7 @@ from ._agent import Agent, Mode
 from ._app import Threadline
 from ._bus import Subscription
 from ._context_window import ContextWindow
-from ._engine_parts import StartOutcome
+from ._engine_parts import StartOptions, StartOutcome
 from ._faults import FAULT_POINTS, FaultHook, FaultPoint
 from ._input import TurnInput
 from ._manager import ThreadList, ThreadManager
@@ -13,7 +13,8 @@ from ._result import TurnResult
 from ._scheduling import ScheduledCall
 from ._stream import TurnStream
 from ._sync import SyncThread, SyncThreadline, SyncThreadManager, public_operations
-from ._thread import Thread
+from ._thread import Thread, annotate_paused_turn, run_with_options
+from ._turn_settings import TurnSettings, with_extra_instructions
 
 __all__ = [
     "FAULT_POINTS",
@@ -24,6 +25,7 @@ __all__ = [
     "Mode",
     "RecoveryReport",
     "ScheduledCall",
+    "StartOptions",
     "StartOutcome",
     "Subscription",
     "SyncThread",
@@ -35,6 +37,10 @@ __all__ = [
     "Threadline",
     "TurnInput",
     "TurnResult",
+    "TurnSettings",
     "TurnStream",
+    "annotate_paused_turn",
     "public_operations",
+    "run_with_options",
+    "with_extra_instructions",
 ]

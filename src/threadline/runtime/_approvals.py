@@ -12,7 +12,10 @@ from threadline.types import (
     AwaitingInput,
     InputResponse,
     Item,
+    TurnRecord,
 )
+
+CALLER_APPROVALS = "require_approval"  # the turn option naming the tools its caller approves
 
 
 def arguments_hash(arguments: str) -> str:
@@ -51,3 +54,8 @@ def pending_requests(items: Sequence[Item]) -> list[ApprovalRequest | AwaitingIn
         if record.awaiting is not None and record.answer is None:
             pending.append(record.awaiting)
     return pending
+
+
+def caller_approvals(turn: TurnRecord) -> frozenset[str]:
+    """The tools whose calls the turn's caller asked to approve, on top of the agent's policy."""
+    return frozenset(turn.options.get(CALLER_APPROVALS, []))

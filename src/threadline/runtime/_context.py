@@ -30,7 +30,9 @@ from ._agent import Agent
 from ._context_window import ContextWindow
 from ._faults import FaultHook, FaultPoint
 from ._history import HistoryIndex
+from ._output import OutputSpec
 from ._turn_events import TurnEvents
+from ._turn_settings import TurnSettings
 
 _UNSET: Any = object()
 Trailing = tuple[EventType, dict[str, Any], str | None]
@@ -61,6 +63,8 @@ class TurnContext:
     last_item_seq: int
     epoch: int
     external_tools: dict[str, ToolSpec] = field(default_factory=dict[str, ToolSpec])
+    settings: TurnSettings = field(default_factory=TurnSettings)  # the turn's, over the agent's
+    output_spec: OutputSpec | None = field(init=False, default=None)  # what the answer must match
     context_window: ContextWindow | None = None
     usage: Usage = field(default_factory=Usage)
     steps: int = 0
@@ -82,6 +86,7 @@ class TurnContext:
     # submitted: that write, not the heartbeat, says whether the lease was still held
 
     def __post_init__(self) -> None:
+        self.output_spec = self.settings.output_spec() or self.agent.output
         if self.index is None:
             self.index = HistoryIndex(self.history)
         self._stored = ThreadCursor(
@@ -134,6 +139,7 @@ class TurnContext:
         wake_after: float | None = None,
         consume_inbox: Sequence[str] = (),
         timers: Sequence[TimerRecord] = (),
+        options: dict[str, Any] | None = None,
         wait: bool = True,
     ) -> list[Item]:
         """Write new items (numbered now), their `item_completed` events, the `trailing`
@@ -188,6 +194,7 @@ class TurnContext:
             tool_states=tool_states or {},
             consume_inbox=consume_inbox,
             timers=timers,
+            options=options,
             **({} if state is _UNSET else {"thread_state": state}),
         )
         if end is not None:
@@ -198,6 +205,8 @@ class TurnContext:
         self.history.extend(items)
         self.indexed.add(items)
         previous_turn = self.turn
+        if options is not None:
+            self.turn = replace(self.turn, options=options)
         if turn_status is not None:
             self.turn = replace(
                 self.turn,

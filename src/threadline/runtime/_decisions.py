@@ -139,6 +139,25 @@ async def submit_results(
         return await _record(ctx, items)
 
 
+async def annotate(
+    engine: Engine, thread_id: str, turn_id: str, annotations: Mapping[str, Any]
+) -> None:
+    """Replace the caller's annotations of the thread's paused turn `turn_id`."""
+    turn = await engine.store.get_turn(turn_id)
+    if turn is None or turn.thread_id != thread_id or turn.status != "awaiting_approval":
+        raise InvalidInputError(f"turn {turn_id!r} is not a paused turn of this thread")
+    ctx, _ = await engine.context_for_decision(thread_id)
+    async with _paused(ctx):
+        if ctx.turn.turn_id != turn_id:
+            raise InvalidInputError(f"turn {turn_id!r} is not a paused turn of this thread")
+        await ctx.commit(
+            [],
+            turn_status="awaiting_approval",
+            end="pause",
+            options={**ctx.turn.options, "annotations": dict(annotations)},
+        )
+
+
 def external_calls(items: Sequence[Item], tools: Mapping[str, Any]) -> list[ToolCall]:
     """Client-side tool calls among `items` that have no result yet."""
     answered = {i.payload.tool_call_id for i in items if isinstance(i.payload, ToolResult)}

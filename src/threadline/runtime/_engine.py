@@ -27,6 +27,7 @@ from threadline.types import (
     Budget,
     ConfigurationError,
     ContentPart,
+    InvalidInputError,
     Item,
     NotFoundError,
     Payload,
@@ -55,6 +56,7 @@ from ._engine_parts import (
     TurnListener,
     external_tools,
     turn_id_for_entry,
+    turn_settings,
 )
 from ._faults import FaultHook
 from ._follower import follow_turn, listen_for_wakeups
@@ -171,6 +173,12 @@ class Engine:
                 assert parts is not None and not options.history  # refused by `Thread`
                 return await steer(self, thread, parts, options, listener)
             agent = self.agent(thread.agent)
+            unknown = options.require_approval - agent.resolve_mode(thread.mode).tools.keys()
+            if unknown:
+                raise InvalidInputError(
+                    f"require_approval names no tool of agent {agent.name!r}: "
+                    f"{', '.join(sorted(unknown))}"
+                )
             if self.settings.run_turns:
                 # A bad model spec, or a model a strict budget cannot price, fails here,
                 # before anything is stored.
@@ -342,6 +350,7 @@ class Engine:
             model=model,
             budget=agent.budget.merged(Budget.from_dict(turn.options.get("budget"))),
             external_tools=external_tools(turn),
+            settings=turn_settings(turn),
             events=events,
             context_window=window_for(agent.context_window, model),
             history=history,

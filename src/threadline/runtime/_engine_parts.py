@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from threadline.models import ToolSpec
 from threadline.types import Budget, Event, Payload, TurnRecord
 
+from ._approvals import CALLER_APPROVALS
 from ._bus import Channel, EventBus
 from ._context import TurnContext
 from ._result import TurnResult
+from ._turn_settings import TurnSettings
 
 OnBusy = Literal["error", "enqueue", "interrupt", "steer"]
 
@@ -75,11 +77,20 @@ class StartOptions:
     on_busy: OnBusy = "error"
     budget: Budget | None = None
     external_tools: Sequence[ToolSpec] = ()
+    require_approval: frozenset[str] = frozenset()
+    settings: TurnSettings = field(default_factory=TurnSettings)
+    annotations: Mapping[str, Any] | None = None  # the caller's own data about the turn,
+    # stored with it (`turn.options["annotations"]`); the runtime never reads it
     history: Sequence[Payload] = ()  # stored before the input (see `_imports`), not with the turn
 
     def turn_options(self) -> dict[str, Any]:
         """What a resumed turn must know of these options, stored with the turn."""
         options: dict[str, Any] = {}
+        settings = self.settings.to_dict()
+        if settings:
+            options["settings"] = settings
+        if self.annotations:
+            options["annotations"] = dict(self.annotations)
         if self.budget is not None:
             options["budget"] = self.budget.to_dict()
         if self.external_tools:
@@ -87,6 +98,8 @@ class StartOptions:
                 {"name": t.name, "description": t.description, "parameters": t.parameters}
                 for t in self.external_tools
             ]
+        if self.require_approval:
+            options[CALLER_APPROVALS] = sorted(self.require_approval)
         return options
 
 
@@ -104,6 +117,11 @@ class StartOutcome:
 def external_tools(turn: TurnRecord) -> dict[str, ToolSpec]:
     """The client-side tools a turn was started with."""
     return {spec["name"]: ToolSpec(**spec) for spec in turn.options.get("external_tools", [])}
+
+
+def turn_settings(turn: TurnRecord) -> TurnSettings:
+    """The model settings a turn was started with, on top of its agent's."""
+    return TurnSettings.from_dict(turn.options.get("settings"))
 
 
 def turn_id_for_entry(entry_id: str) -> str:

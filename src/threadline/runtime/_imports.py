@@ -27,6 +27,7 @@ from threadline.types import (
     new_id,
 )
 
+from ._history import SUMMARY_PHASE
 from ._input import MAX_INPUT_CHARS
 from ._turn_events import item_events
 
@@ -42,7 +43,8 @@ class Imported:
 
 def check_history(history: Sequence[Payload]) -> None:
     """Raises `InvalidInputError` unless `history` is one a model can read: user and agent
-    messages, and tool calls each answered by one later result, with text a store can keep."""
+    messages, tool calls each answered by one later result, and summaries of earlier history
+    (system events of phase "summary"), with text a store can keep."""
     waiting: set[str] = set()
     seen: set[str] = set()
     for index, payload in enumerate(history):
@@ -59,6 +61,8 @@ def check_history(history: Sequence[Payload]) -> None:
                 )
             seen.add(payload.tool_call_id)
             waiting.add(payload.tool_call_id)
+        elif isinstance(payload, SystemEvent) and payload.phase == SUMMARY_PHASE:
+            _check_size([payload.message], where)
         elif isinstance(payload, ToolResult):
             _check_size([payload.tool_call_id, payload.name, payload.output], where)
             if payload.tool_call_id not in waiting:
@@ -71,7 +75,7 @@ def check_history(history: Sequence[Payload]) -> None:
         else:
             raise InvalidInputError(
                 f"{where} is a {payload.type}: a history holds user and agent messages, tool "
-                "calls and tool results",
+                "calls and tool results, and summaries of what came before",
                 field=where,
             )
     if waiting:

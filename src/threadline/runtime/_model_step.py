@@ -24,6 +24,7 @@ from ._context import NewItem, TurnContext
 from ._context_window import with_summary
 from ._history import visible_history
 from ._turn_events import TurnEvents
+from ._turn_settings import with_extra_instructions
 
 
 class _PendingCall:
@@ -38,8 +39,10 @@ class _PendingCall:
 
 
 async def build_instructions(ctx: TurnContext) -> str | None:
-    """The instructions of the thread's next request (dynamic ones are built now)."""
-    return await ctx.agent.resolve_mode(ctx.thread.mode).build_instructions(ctx.view())
+    """The instructions of the thread's next request (dynamic ones are built now), with the
+    turn's extra instructions after the agent's."""
+    own = await ctx.agent.resolve_mode(ctx.thread.mode).build_instructions(ctx.view())
+    return with_extra_instructions(own, ctx.settings.instructions)
 
 
 def request_parts(ctx: TurnContext) -> tuple[list[ToolSpec], list[Item]]:
@@ -76,12 +79,16 @@ class ModelStep:
         window = ctx.context_window
         if window is not None:
             items, _ = window.fit(items, instructions, tools)
+        settings = ctx.settings
+        temperature = settings.temperature
         return ModelRequest(
             instructions=instructions,
             items=items,
             tools=tools,
-            output_schema=ctx.agent.output.schema if ctx.agent.output else None,
-            temperature=ctx.agent.temperature,
+            output_schema=ctx.output_spec.schema if ctx.output_spec else None,
+            temperature=ctx.agent.temperature if temperature is None else temperature,
+            top_p=settings.top_p,
+            max_output_tokens=settings.max_output_tokens,
         )
 
     async def run(self) -> ModelResponse:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from threadline.models import ToolSpec
@@ -30,7 +31,7 @@ from threadline.types import (
 
 from ._approvals import pending_requests
 from ._bus import DEFAULT_BUFFER, Subscription
-from ._decisions import answer, decide, external_calls, submit_results
+from ._decisions import annotate, answer, decide, external_calls, submit_results
 from ._engine import Engine
 from ._engine_parts import (
     OnBusy,
@@ -89,33 +90,34 @@ class Thread:
         client_key: str | None = None,
         budget: Budget | None = None,
         external_tools: Sequence[ToolSpec] = (),
+        require_approval: Collection[str] = (),
         history: Sequence[Payload] = (),
     ) -> TurnStream:
         """Start a turn and stream its events; see `TurnStream` and `run`.
 
         Raises `InvalidInputError` at once for malformed input; the rest when iterated.
         """
-        parts: tuple[ContentPart, ...] | None = None
-        if input is not None:
-            parts, sender = normalize_input(input, sender)
-        if on_busy not in ("error", "enqueue", "interrupt", "steer"):
-            raise InvalidInputError("on_busy must be 'error', 'enqueue', 'interrupt' or 'steer'")
-        check_history(history)
-        if (history or parts is None) and (enqueue_if_busy or on_busy in ("enqueue", "steer")):
-            raise InvalidInputError(
-                "a turn with history, or without input, starts from the thread as it is then: "
-                "it cannot be queued or steered into a running turn (use on_busy='error' or "
-                "'interrupt')"
-            )
+        parts, sender = _checked(input, sender, history, "enqueue" if enqueue_if_busy else on_busy)
         options = StartOptions(
             sender=sender,
             client_key=client_key,
             budget=budget,
             on_busy="enqueue" if enqueue_if_busy else on_busy,
             external_tools=tuple(external_tools),
+            require_approval=_tool_names(require_approval),
             history=tuple(history),
         )
+        if options.require_approval and options.on_busy in ("enqueue", "steer"):
+            # Queued input and steering join turns that were started with other options.
+            raise InvalidInputError(
+                "require_approval applies to the turn a run starts; it cannot be combined "
+                "with on_busy='enqueue' or 'steer'"
+            )
+        return self._start_streamed(parts, options)
 
+    def _start_streamed(
+        self, parts: tuple[ContentPart, ...] | None, options: StartOptions
+    ) -> TurnStream:
         def start(listener: TurnListener) -> Any:
             return self._engine.start_turn(self.id, parts, options, listener)
 
@@ -131,6 +133,7 @@ class Thread:
         client_key: str | None = None,
         budget: Budget | None = None,
         external_tools: Sequence[ToolSpec] = (),
+        require_approval: Collection[str] = (),
         history: Sequence[Payload] = (),
     ) -> TurnResult:
         """Run one turn to its end (or its pause for a human) and return its result.
@@ -148,6 +151,9 @@ class Thread:
             external_tools: tools the caller runs itself (`tl.ExternalTool`): when the model
                 calls one, the turn pauses (`result.pending_external_calls`) until
                 `submit_tool_results(...)`, then continues with `resume_turn()`.
+            require_approval: names of the agent's tools whose calls in this turn wait for a
+                human's approval even where the agent's policy lets them run. It adds
+                approvals; the ones the agent requires always apply.
             history: a conversation kept elsewhere until now (`UserMessage`, `AgentMessage`,
                 and `ToolCall`s each answered by a later `ToolResult`), stored before the input
                 in the transaction that starts the turn, outside any turn, followed by a
@@ -171,6 +177,7 @@ class Thread:
                 client_key=client_key,
                 budget=budget,
                 external_tools=external_tools,
+                require_approval=require_approval,
                 history=history,
             )
         )
@@ -434,7 +441,55 @@ class Thread:
             )
 
 
+def run_with_options(thread: Thread, input: TurnInput | None, options: StartOptions) -> TurnStream:
+    """`thread.run_streamed(input)` with options that the public method does not take (model
+    settings for the turn, the caller's annotations): the wire servers' way to start a
+    turn. Raises `InvalidInputError` at once for malformed input."""
+    parts, sender = _checked(input, options.sender, options.history, options.on_busy)
+    return thread._start_streamed(parts, replace(options, sender=sender))  # pyright: ignore[reportPrivateUsage]
+
+
+def _checked(
+    input: TurnInput | None, sender: str | None, history: Sequence[Payload], on_busy: str
+) -> tuple[tuple[ContentPart, ...] | None, str | None]:
+    """The input's parts (None: the turn answers the history) and sender, once the input, the
+    history and `on_busy` are known to go together. Raises `InvalidInputError`."""
+    parts: tuple[ContentPart, ...] | None = None
+    if input is not None:
+        parts, sender = normalize_input(input, sender)
+    _check_on_busy(on_busy)
+    check_history(history)
+    if (history or parts is None) and on_busy in ("enqueue", "steer"):
+        raise InvalidInputError(
+            "a turn with history, or without input, starts from the thread as it is then: "
+            "it cannot be queued or steered into a running turn (use on_busy='error' or "
+            "'interrupt')"
+        )
+    return parts, sender
+
+
+async def annotate_paused_turn(
+    thread: Thread, turn_id: str, annotations: Mapping[str, Any]
+) -> None:
+    """Replace the annotations stored with the thread's paused turn `turn_id` (see
+    `StartOptions.annotations`). Raises `InvalidInputError` if that turn is not paused,
+    `TurnInProgressError` if it runs."""
+    await annotate(thread._engine, thread.id, turn_id, annotations)  # pyright: ignore[reportPrivateUsage]
+
+
+def _check_on_busy(on_busy: str) -> None:
+    if on_busy not in ("error", "enqueue", "interrupt", "steer"):
+        raise InvalidInputError("on_busy must be 'error', 'enqueue', 'interrupt' or 'steer'")
+
+
 async def _consume(stream: TurnStream) -> TurnResult:
     async for _ in stream:
         pass
     return stream.result
+
+
+def _tool_names(names: Collection[str]) -> frozenset[str]:
+    # A lone string is a collection of its letters: refuse it rather than approve "t", "o"...
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise InvalidInputError("require_approval must be a collection of tool names")
+    return frozenset(names)

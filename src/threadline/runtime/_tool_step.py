@@ -21,7 +21,7 @@ from threadline.types import (
     ToolResult,
 )
 
-from ._approvals import CallRecord, arguments_hash, call_records
+from ._approvals import CallRecord, arguments_hash, call_records, caller_approvals
 from ._context import NewItem, Trailing, TurnContext, new_item
 from ._history import result_item_id
 
@@ -126,6 +126,8 @@ class ToolStep:
             else (await ctx.store.load_tool_states(ctx.thread.thread_id, ctx.turn.turn_id))
         )
         records = call_records(ctx.turn_items())
+        # A caller may ask to approve more than the agent's policy does, never less.
+        caller_approved = caller_approvals(ctx.turn)
         standing = ctx.indexed.standing
         state_value = ctx.typed_state()
         immediate: list[NewItem] = []
@@ -220,7 +222,7 @@ class ToolStep:
                     )
                 )
                 continue
-            if tool.needs_approval(call.arguments, state_value):
+            if call.name in caller_approved or tool.needs_approval(call.arguments, state_value):
                 decision = record.response or standing.get(call.name)
                 if decision is not None and decision.decision == "approved":
                     if record.request is not None and (

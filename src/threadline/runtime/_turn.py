@@ -198,7 +198,7 @@ class TurnRunner:
     async def _repair_or_complete(self, items: list[NewItem], text: str) -> bool:
         """Store the final step with the turn's ending (or a repair request). True if done."""
         ctx = self.ctx
-        spec = ctx.agent.output
+        spec = ctx.output_spec
         if spec is not None:
             value, problems = spec.validate(text)
             if problems is not None:

@@ -22,6 +22,14 @@ class _DeltaRun:
         self.extra = extra
         self.parts: list[str] = []
 
+    def coalesced(self) -> dict[str, Any]:
+        """The stored params: one delta, and, when it joins several, their lengths, so that
+        a reader can replay the deltas as they were streamed (`sizes`)."""
+        params = {**self.extra, "delta": "".join(self.parts)}
+        if len(self.parts) > 1:
+            params["sizes"] = [len(part) for part in self.parts]
+        return params
+
 
 class TurnEvents:
     """Numbers a turn's events, hands them to live listeners at once, and keeps the ones not
@@ -121,7 +129,7 @@ class TurnEvents:
                 turn_id=self.turn_id,
                 item_id=e.item_id,
                 seq=e.seq,
-                params={**e.extra, "delta": "".join(e.parts)},
+                params=e.coalesced(),
             )
             for e in taken
         ]

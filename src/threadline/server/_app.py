@@ -22,15 +22,25 @@ from threadline.types import ThreadlineError
 from ._config import ServerConfig, key_identity
 from ._errors import APIError, from_threadline
 from ._security import BodyTooLarge, SecurityMiddleware, too_large
-from .responses import Access, ConversationsAPI, Drivers, ResponsesAPI, openapi_schema
+from .responses import (
+    Access,
+    CompactAPI,
+    ConversationsAPI,
+    Drivers,
+    ModelsAPI,
+    ResponsesAPI,
+    ResponsesSocket,
+    openapi_schema,
+)
 
 logger = logging.getLogger("threadline.server")
 
 
 def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
-    """The HTTP server of `app`: the OpenAI Responses and Conversations API under `/v1`,
-    its OpenAPI schema at `/openapi.json`. Opening the ASGI app (its lifespan) opens `app`
-    and recovers what crashed; shutting it down closes `app`. Serve it with the uvicorn
+    """The HTTP server of `app`: the OpenAI Responses and Conversations API under `/v1`
+    (with the Responses WebSocket mode on `/v1/responses`), the agents as the models of
+    `/v1/models`, its OpenAPI schema at `/openapi.json`. Opening the ASGI app (its lifespan)
+    opens `app` and recovers what crashed; shutting it down closes `app`. Serve it with the uvicorn
     configuration of `uvicorn_config` (its header timeout and log hygiene).
 
         config = ServerConfig(port=8321)
@@ -41,6 +51,8 @@ def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
     drivers = Drivers()
     access = Access(app, config, drivers)
     schema = openapi_schema()
+    responses = ResponsesAPI(access)
+    responses_socket = ResponsesSocket(responses)
 
     from .codex import websocket_route
 
@@ -70,6 +82,7 @@ def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
             if working is not None:
                 await working
             await codex.close()
+            await responses_socket.close()
             await app.close()
             await drivers.close()
 
@@ -78,8 +91,11 @@ def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
 
     routes = [
         Route("/openapi.json", openapi, methods=["GET"]),
-        *ResponsesAPI(access).routes(),
+        *responses.routes(),
+        *CompactAPI(access).routes(),
+        responses_socket.route(),
         *ConversationsAPI(access).routes(),
+        *ModelsAPI(app).routes(),
         codex,
     ]
     starlette = Starlette(

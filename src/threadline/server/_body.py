@@ -19,6 +19,14 @@ async def read_json(request: Request, *, max_bytes: int, max_depth: int) -> dict
         raw = await request.body()
     except BodyTooLarge:
         raise too_large(max_bytes) from None
+    return parse_json(raw, max_bytes=max_bytes, max_depth=max_depth)
+
+
+def parse_json(raw: bytes | str, *, max_bytes: int, max_depth: int) -> dict[str, Any]:
+    """A request (a body, a WebSocket message) as a JSON object, with the checks of
+    `read_json`."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
     if len(raw) > max_bytes:
         raise too_large(max_bytes)
     if not raw.strip():

@@ -50,9 +50,14 @@ class ServerConfig:
         idle_timeout_seconds: an idle kept-alive connection is closed after this long.
         log_content: log what requests and turns hold (exception messages and tracebacks,
             WebSocket frames and headers); off, the logs hold no credentials and no content.
+        open_responses: write the Open Responses dialect of the Responses API: the agent's
+            own tools and approval pauses as `threadline:`-prefixed items instead of OpenAI's
+            `mcp_call` and `mcp_approval_request` (which OpenAI's SDKs read).
         workers: None: requests run their turns in this process. 0: only store turns, for
             worker processes to run (the app must be built with `run_turns=False`).
             N > 0: also claim stored work, up to N turns at once.
+        refuse_client_instructions: answer 400 to a response request that sends
+            `instructions`; by default they are added to the agent's for that turn.
 
     Raises `ConfigurationError` for a non-loopback host without API keys.
     """
@@ -71,6 +76,8 @@ class ServerConfig:
     header_timeout_seconds: float = 10.0
     idle_timeout_seconds: int = 5
     log_content: bool = False
+    refuse_client_instructions: bool = False
+    open_responses: bool = False
 
     def __post_init__(self) -> None:
         if any(not key or key != key.strip() for key in self.api_keys):

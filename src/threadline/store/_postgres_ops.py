@@ -429,6 +429,9 @@ async def write_turn(conn: Connection, t: Tables, write: TurnWrite) -> Written:
     if write.error is not None:
         turn_assignments.append("error = %s")
         turn_values.append(codec.dumps(write.error))
+    if write.options is not None:
+        turn_assignments.append("options = %s")
+        turn_values.append(codec.dumps(write.options))
     await execute(
         conn,
         f"UPDATE {t.turns} SET {', '.join(turn_assignments)} WHERE turn_id = %s",

@@ -335,6 +335,9 @@ def write_turn(conn: sqlite3.Connection, write: TurnWrite) -> Written:
     if write.error is not None:
         turn_assignments.append("error = ?")
         turn_values.append(codec.dumps(write.error))
+    if write.options is not None:
+        turn_assignments.append("options = ?")
+        turn_values.append(codec.dumps(write.options))
     conn.execute(
         f"UPDATE turns SET {', '.join(turn_assignments)} WHERE turn_id = ?",
         (*turn_values, write.turn_id),

@@ -132,6 +132,7 @@ class TurnWrite:
     tool_states: Mapping[str, ToolCallState] = field(default_factory=dict[str, ToolCallState])
     consume_inbox: Sequence[str] = ()  # steering entries this write turns into items
     timers: Sequence[TimerRecord] = ()  # effects a tool scheduled, stored with its result
+    options: dict[str, Any] | None = None  # replaces the turn's stored per-run options
 
     @property
     def sets_state(self) -> bool:

@@ -34,7 +34,8 @@ class Event:
 
     `seq` is per thread and gap-free in the stored log. Consecutive deltas of one item share a
     `seq`: the log stores them as a single coalesced delta, so replaying from any `seq` yields
-    what the live stream delivered after it.
+    what the live stream delivered after it. A coalesced delta that joins several lists their
+    lengths in `params["sizes"]`, so that wire adapters can number them as they were streamed.
 
     `raw` keeps the original notification, so nothing is lost: for a model delta streamed live,
     the provider's own event (`original`); otherwise (and for every event read back from the

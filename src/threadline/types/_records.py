@@ -87,7 +87,8 @@ class TurnRecord:
     completed_at: float | None = None
     cancel_requested: bool = False
     options: dict[str, Any] = field(default_factory=dict[str, Any])  # per-run settings
-    # that a resumed turn needs: "budget", "external_tools"
+    # that a resumed turn needs: "budget", "external_tools", "settings"; and the caller's
+    # "annotations"
 
     @property
     def is_final(self) -> bool:

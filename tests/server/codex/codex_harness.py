@@ -43,6 +43,7 @@ RESPONSES = {
     "thread/archive": "ThreadArchiveResponse",
     "thread/unarchive": "ThreadUnarchiveResponse",
     "thread/name/set": "ThreadSetNameResponse",
+    "thread/revert": "ThreadRevertResponse",
     "turn/start": "TurnStartResponse",
     "turn/steer": "TurnSteerResponse",
     "turn/interrupt": "TurnInterruptResponse",

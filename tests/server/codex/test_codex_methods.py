@@ -3,7 +3,12 @@ its notifications too (checked against the JSON Schema of the official Codex CLI
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from codex_apps import agents, model
 from codex_harness import RESPONSES, Schema, WebSocketPeer, WebSocketServer
+
+from threadline.types import UserMessage
 
 
 def text(value: str) -> list[dict[str, str]]:
@@ -88,3 +93,44 @@ async def test_fork_copies_a_thread_and_rollback_drops_turns(ws_server: WebSocke
     assert "result" in rolled
     assert "error" in again  # no turn is left to roll back
     await peer.close()
+
+
+async def test_revert_drops_a_turn_and_every_later_one_from_the_history(
+    db_path: Path, schema: Schema
+) -> None:
+    scripted = model()
+    server = WebSocketServer(db_path, agents(), scripted)
+    await server.start()
+    peer = await WebSocketPeer.connect(server.url)
+    try:
+        await peer.initialize()
+        thread_id = (await peer.request("thread/start"))["result"]["thread"]["id"]
+        turn_ids: list[str] = []
+        for word in ("one", "two", "three"):
+            started = await peer.request("turn/start", {"threadId": thread_id, "input": text(word)})
+            turn_ids.append(started["result"]["turn"]["id"])
+            await peer.until("turn/completed")
+
+        reverted = await checked(
+            peer, schema, "thread/revert", threadId=thread_id, beforeTurnId=turn_ids[1]
+        )
+        notification = await peer.until("thread/reverted")
+        await peer.request("turn/start", {"threadId": thread_id, "input": text("four")})
+        await peer.until("turn/completed")
+        gone = await peer.request(
+            "thread/revert", {"threadId": thread_id, "beforeTurnId": turn_ids[2]}
+        )
+    finally:
+        await peer.close()
+        await server.stop()
+
+    assert reverted["thread"]["id"] == thread_id  # type: ignore[index]
+    assert reverted["thread"]["turns"] == []  # type: ignore[index]
+    schema.check_message(notification)
+    assert notification["params"] == {"threadId": thread_id}
+    seen = [i.text for i in scripted.requests[-1].items if isinstance(i.payload, UserMessage)]
+    assert seen == ["one", "four"]
+    assert gone["error"]["code"] == -32602
+    assert gone["error"]["message"] == (
+        f"no turn {turn_ids[2]!r} in the history of thread {thread_id!r}"
+    )

@@ -94,6 +94,11 @@ def test_the_sdk_sees_a_tool_call_as_an_mcp_tool_call(codex: Codex) -> None:
             "transfer said: Error: a human denied this call: declined by "
             "the client. It was not run.",
         ),
+        (  # what the SDK's default handler answers: codex declines
+            {},
+            "transfer said: Error: a human denied this call: declined by "
+            "the client. It was not run.",
+        ),
     ],
 )
 def test_the_sdk_answers_an_approval(
@@ -122,6 +127,17 @@ def test_the_sdk_answers_an_approval(
     assert params["_meta"]["tool_params"] == {"to": "Ann", "amount": 5}
     messages = [i.root.text for t in read.turns for i in t.items if i.root.type == "agentMessage"]  # type: ignore[union-attr]
     assert messages == [expected]
+
+
+def test_the_quick_start_with_the_default_approval_handler_declines_and_ends(
+    codex: Codex,
+) -> None:
+    result = codex.thread_start().run("pay 5 to Ann")
+
+    assert result.status == TurnStatus.completed
+    assert result.final_response == (
+        "transfer said: Error: a human denied this call: declined by the client. It was not run."
+    )
 
 
 def test_the_sdk_interrupts_a_long_turn(codex: Codex) -> None:

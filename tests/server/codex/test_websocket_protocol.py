@@ -102,6 +102,38 @@ async def test_an_approval_decided_elsewhere_is_withdrawn_with_server_request_re
     await other.close()
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"result": {}},
+        {"result": {"decision": "maybe"}},
+        {"error": {"code": -32603, "message": "the approval dialog crashed"}},
+    ],
+)
+async def test_an_answer_without_a_decision_declines_as_codex_does(
+    ws_server: WebSocketServer, answer: dict[str, object]
+) -> None:
+    peer = await connected(ws_server)
+    thread_id = (await peer.request("thread/start"))["result"]["thread"]["id"]
+    await peer.request("turn/start", {"threadId": thread_id, "input": text("pay 2 to Di")})
+    asked = await peer.until("mcpServer/elicitation/request")
+
+    await peer.send({"id": asked["id"], **answer})
+
+    assert (await peer.until("serverRequest/resolved"))["params"] == {
+        "threadId": thread_id,
+        "requestId": asked["id"],
+    }
+    completed = await peer.until("turn/completed")
+    assert completed["params"]["turn"]["status"] == "completed"
+    assert not [m for m in peer.seen if m.get("method") == "error"]
+    await peer.close()
+    assert ws_server.app is not None
+    thread = await ws_server.app.threads.resume(thread_id)
+    decisions = [i.payload for i in await thread.items() if i.type == "approval_response"]
+    assert [(d.decision, d.reason) for d in decisions] == [("denied", "declined by the client")]  # type: ignore[union-attr]
+
+
 @pytest.fixture
 async def tight_server(db_path: Path) -> WebSocketServer:
     server = WebSocketServer(db_path, agents(), model(), limits=Limits(max_outbound=50))

@@ -2,8 +2,9 @@
 `mcpServer/elicitation/request` marked `codex_approval_kind: "mcp_tool_call"` (how the v2
 protocol asks about MCP tool calls); the answer's `action` (`accept`, `decline`, `cancel`,
 with `_meta.persist` for a standing decision) or a `decision` (`accept`, `acceptForSession`,
-`decline`, `cancel`) is recorded on the thread, and the turn continues here. A pending
-approval is stored, so it is asked again on `thread/resume`, after a reconnect or a restart.
+`decline`, `cancel`) is recorded on the thread, and the turn continues here. An answer
+without a decision, or an error, declines, as codex does. A pending approval is stored, so
+it is asked again on `thread/resume`, after a reconnect or a restart.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from threadline.types import (
 
 from ._jsonrpc import JSON, Response
 from ._notifier import ArgumentsLoader, Ask, Resolved
-from ._shapes import SERVER_NAME, tool_arguments, turn_error
+from ._shapes import SERVER_NAME, tool_arguments
 
 if TYPE_CHECKING:
     from ._session import Session
@@ -146,30 +147,10 @@ async def _answer(session: Session, request_id: int | str, response: Response) -
         return  # decided already, by another answer or another client
     decision = None if response.error is not None else decision_of(response.result)
     if decision is None:
-        del session.asks[request_id]
-        detail = (
-            f"the client answered with an error: {response.error.get('message')}"
-            if response.error is not None
-            else "it carries no decision"
-        )
-        session.notify(
-            "error",
-            {
-                "threadId": request.thread_id,
-                "turnId": request.turn_id or "",
-                "error": turn_error(
-                    {
-                        "code": "invalid_input",
-                        "message": (
-                            f"the answer to approval request {request_id} was not understood ({detail}); "
-                            "the call still waits: resume the thread to be asked again"
-                        ),
-                    }
-                ),
-                "willRetry": False,
-            },
-        )
-        return
+        # Codex declines when an answer carries no decision it can read, or is an error
+        # (the official SDK's default handler answers `{}`), so the turn goes on.
+        logger.info("approval request %s answered without a decision: declined", request_id)
+        decision = "decline"
     try:
         await apply_decision(session, request, decision)
     except ThreadlineError as exc:

@@ -55,6 +55,9 @@ class Params:
     def list(self, key: str) -> list[Any]:
         return self._get(key, list, "an array", True)
 
+    def opt_list(self, key: str) -> list[Any] | None:
+        return self._get(key, list, "an array", False)
+
     def opt_choice(self, key: str, choices: Collection[str]) -> str | None:
         value = self.opt_str(key)
         if value is not None and value not in choices:

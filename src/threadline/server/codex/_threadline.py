@@ -282,6 +282,7 @@ async def turn_run(session: Session, params: Params) -> JSON:
         client_key=params.opt_str("clientKey"),
         budget=Budget.from_dict(budget) if budget is not None else None,
         external_tools=_tool_specs(params),
+        require_approval=params.opt_list("requireApproval") or (),
     )
     relay = await session.hub.start_run(session.identity, params.str("runId"), thread.id, stream)
     return await _follow(session, relay, 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from threadline import Thread
+from threadline.types import InvalidInputError, SystemEvent
 
 from ._approvals import reissue, waiting_flags
 from ._jsonrpc import JSON
@@ -13,6 +14,8 @@ from ._shapes import model_entry, preview, session_fields, thread_shape, turns_s
 
 if TYPE_CHECKING:
     from ._session import Handler, Session
+
+ROLLBACK_PHASE = "rollback"  # the runtime's system event naming turns taken out of the history
 
 
 async def shape_of(session: Session, thread: Thread, *, with_turns: bool) -> JSON:
@@ -63,9 +66,38 @@ async def thread_fork(session: Session, params: Params) -> JSON:
 
 
 async def thread_rollback(session: Session, params: Params) -> JSON:
+    """Codex before 0.163: drop the last `numTurns` turns; the thread comes with its turns."""
     thread = await session.thread(params.str("threadId"))
     await thread.rollback(params.opt_int("numTurns", minimum=1) or 1)
     return {"thread": await shape_of(session, thread, with_turns=True)}
+
+
+async def thread_revert(session: Session, params: Params) -> JSON:
+    """Codex 0.163 on: drop the turn `beforeTurnId` and every later one. The thread comes
+    without turns (as in codex, where they are paged separately), then `thread/reverted`."""
+    thread = await session.thread(params.str("threadId"))
+    before = params.str("beforeTurnId")
+    kept = await _turns_in_history(thread)
+    if before not in kept:
+        raise InvalidInputError(
+            f"no turn {before[:80]!r} in the history of thread {thread.id!r}",
+            thread_id=thread.id,
+        )
+    await thread.rollback(len(kept) - kept.index(before))
+    shape = await shape_of(session, thread, with_turns=False)
+    session.defer(lambda: session.notify("thread/reverted", {"threadId": thread.id}))
+    return {"thread": shape, "turnsBackwardsCursor": None, "itemsBackwardsCursor": None}
+
+
+async def _turns_in_history(thread: Thread) -> list[str]:
+    """The ids of the thread's turns, oldest first, less those an earlier rollback took out
+    of the history (the runtime records them in a system event)."""
+    gone: set[str] = set()
+    for item in await thread.items():
+        payload = item.payload
+        if isinstance(payload, SystemEvent) and payload.phase == ROLLBACK_PHASE:
+            gone.update(str(t) for t in payload.data.get("turn_ids", []))
+    return [t.turn_id for t in await thread.turns() if t.turn_id not in gone]
 
 
 async def thread_list(session: Session, params: Params) -> JSON:
@@ -133,5 +165,6 @@ METHODS: dict[str, Handler] = {
     "thread/unarchive": thread_unarchive,
     "thread/name/set": thread_set_name,
     "thread/rollback": thread_rollback,
+    "thread/revert": thread_revert,
     "model/list": model_list,
 }

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 
 from threadline import Thread, Threadline
 from threadline.types import ApprovalRequest, Item, NotFoundError, ToolCall, TurnRecord
@@ -17,12 +17,21 @@ from .._security import identity_of
 from ._adapter import PriorCalls, ResponseInfo, Translator
 from ._feed import Segment
 from ._ids import ResponseRef, parse_response_id
+from ._profile import OPEN_RESPONSES, OPENAI, Profile
 from ._runs import Drivers
+from ._turn_fields import response_fields
 from ._wire_items import ItemMapper, external_call_ids
 
-UNSTORED_KEY = "threadline.unstored"
-"""Thread metadata of a thread that a `store=false` request started: from its creation on, no
-lookup finds it (the request's own handle keeps it until the turn ends, then deletes it)."""
+EPHEMERAL_KEY = "threadline.ephemeral"  # thread metadata: started by a store=false request
+_HELD_KEY = "threadline.held_threads"  # connection state: the ephemeral threads it may use
+
+
+def hold(connection: HTTPConnection) -> set[str]:
+    """The ephemeral threads `connection` may use (a WebSocket keeps those it started); a
+    response of any other ephemeral thread is answered as not found."""
+    state = connection.scope.setdefault("state", {})
+    held: set[str] = state.setdefault(_HELD_KEY, set())
+    return held
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,59 +51,58 @@ class Access:
         self.config = config
         self.drivers = drivers
 
+    @property
+    def profile(self) -> Profile:
+        """The dialect of the Responses API this server writes."""
+        return OPEN_RESPONSES if self.config.open_responses else OPENAI
+
     @staticmethod
-    def identity(request: Request) -> str | None:
+    def identity(request: HTTPConnection) -> str | None:
         return identity_of(request.scope)
 
     async def thread(
         self,
-        request: Request,
+        request: HTTPConnection,
         thread_id: str,
         *,
         kind: str = "Conversation",
         param: str | None = None,
     ) -> Thread:
-        """The thread `thread_id`, if the caller's key owns it."""
+        """The thread `thread_id`, if the caller's key owns it (and, for a store=false
+        conversation, if the caller's connection holds it)."""
         try:
             thread = await self.app.threads.resume(thread_id)
         except NotFoundError:
             raise not_found(kind, thread_id, param) from None
         identity = self.identity(request)
-        if (identity is not None and thread.user_id != identity) or thread.record.metadata.get(
-            UNSTORED_KEY
-        ):
+        if identity is not None and thread.user_id != identity:
+            raise not_found(kind, thread_id, param)
+        if thread.record.metadata.get(EPHEMERAL_KEY) and thread.id not in hold(request):
             raise not_found(kind, thread_id, param)
         return thread
 
-    async def response(self, request: Request, response_id: str, param: str | None = None) -> Found:
-        """The response `response_id`, if the caller's key owns its thread."""
+    async def response(
+        self, request: HTTPConnection, response_id: str, param: str | None = None
+    ) -> Found:
+        """The response `response_id`, if the caller may see its thread (`thread`)."""
         ref = parse_response_id(response_id)
         turn = None if ref is None else await self.app.store.get_turn(ref.turn_id)
         if ref is None or turn is None:
-            raise not_found("Response", response_id, param)
+            raise _response_not_found(response_id, param)
         try:
             thread = await self.thread(request, turn.thread_id, param=param)
         except APIError:
             # Another key's response is answered as an unknown one: naming its thread
             # would tell the caller whose conversation it belongs to.
-            raise not_found("Response", response_id, param) from None
+            raise _response_not_found(response_id, param) from None
         return Found(ref=ref, turn=turn, thread=thread)
 
-    def info(self, found: Found, *, background: bool = False) -> ResponseInfo:
+    def info(self, found: Found, *, background: bool = False, store: bool = True) -> ResponseInfo:
         """What a response says of itself besides its events."""
         thread, turn = found.thread, found.turn
-        agent = self.app.agents.get(thread.record.agent)
-        instructions: str | None = None
-        text_format: dict[str, Any] = {"type": "text"}
-        if agent is not None:
-            instructions = agent.resolve_mode(thread.record.mode).instructions
-            if agent.output is not None:
-                text_format = {
-                    "type": "json_schema",
-                    "name": "output",
-                    "schema": agent.output.schema,
-                    "strict": False,
-                }
+        fields = response_fields(
+            self.app.agents.get(thread.record.agent), thread.record.mode, turn, found.ref
+        )
         tools = [
             {
                 "type": "function",
@@ -109,21 +117,30 @@ class Access:
             response_id=found.ref.response_id,
             created_at=turn.created_at,
             model=thread.record.agent,
-            instructions=instructions,
+            instructions=fields.instructions,
             tools=tools,
-            text_format=text_format,
+            text_format=fields.text_format,
             conversation_id=thread.id,
             background=background,
             completed_at=turn.completed_at,
+            temperature=fields.temperature,
+            top_p=fields.top_p,
+            max_output_tokens=fields.max_output_tokens,
+            previous_response_id=fields.previous_response_id,
+            store=store,
+            metadata=fields.metadata,
         )
 
-    async def translator(self, found: Found, *, background: bool = False) -> Translator:
+    async def translator(
+        self, found: Found, *, background: bool = False, store: bool = True
+    ) -> Translator:
         items = [i for i in await found.thread.items() if i.turn_id == found.turn.turn_id]
         return Translator(
-            self.info(found, background=background),
+            self.info(found, background=background, store=store),
             turn_id=found.turn.turn_id,
             external_tools=external_names(found.turn),
             prior=prior_calls(items),
+            profile=self.profile,
         )
 
     def segment(self, found: Found, live: Any = None) -> Segment:
@@ -140,7 +157,14 @@ class Access:
         if items is None:
             items = await thread.items()
         names = {turn.turn_id: external_names(turn) for turn in await thread.turns()}
-        return ItemMapper(items, external_call_ids(items, names))
+        return ItemMapper(items, external_call_ids(items, names), self.profile)
+
+
+def _response_not_found(response_id: str, param: str | None) -> APIError:
+    error = not_found("Response", response_id, param)
+    if param == "previous_response_id":
+        error.code = "previous_response_not_found"  # OpenAI's code for this parameter
+    return error
 
 
 def external_names(turn: TurnRecord) -> frozenset[str]:

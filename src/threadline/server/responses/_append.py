@@ -18,17 +18,25 @@ from threadline.types import (
 
 from .._errors import APIError, invalid
 from ._input import assistant_text, output_text, user_parts
+from ._wire_items import compaction_summary
 
 MAX_ITEMS = 20
 
 
-def parse_items(value: Any, known_calls: dict[str, str], *, param: str = "items") -> list[Payload]:
+def parse_items(
+    value: Any,
+    known_calls: dict[str, str],
+    *,
+    param: str = "items",
+    max_items: int | None = MAX_ITEMS,
+) -> list[Payload]:
     """Conversation items as payloads. `known_calls` maps the thread's call ids to tool names
-    (a function call output must answer a call of the thread or of these items)."""
+    (a function call output must answer a call of the thread or of these items). A
+    `compaction` item becomes the summary it carries."""
     if not isinstance(value, list):
-        raise invalid("items must be a list", param=param)
-    if len(value) > MAX_ITEMS:  # type: ignore[arg-type]
-        raise invalid(f"at most {MAX_ITEMS} items can be added at once", param=param)
+        raise invalid(f"{param} must be a list", param=param)
+    if max_items is not None and len(value) > max_items:  # type: ignore[arg-type]
+        raise invalid(f"at most {max_items} items can be added at once", param=param)
     calls = dict(known_calls)
     payloads: list[Payload] = []
     for index, entry in enumerate(value):  # type: ignore[misc]
@@ -75,6 +83,8 @@ def _payload(entry: dict[str, Any], calls: dict[str, str], where: str) -> Payloa
         )
     if kind == "reasoning":
         return None  # the model's own notes; other models cannot read them
+    if kind == "compaction":
+        return compaction_summary(entry, where)
     raise invalid(
         f"items of type {str(kind)[:60]!r} cannot be added to a conversation", param=f"{where}.type"
     )

@@ -100,7 +100,9 @@ class ConversationsAPI:
     async def list_items(self, request: Request) -> Response:
         thread = await self._thread(request)
         query = PageQuery.parse(request.query_params)
-        return JSONResponse(await ItemPages(self.access.app.store, thread.id).page(query))
+        return JSONResponse(
+            await ItemPages(self.access.app.store, thread.id, self.access.profile).page(query)
+        )
 
     async def create_items(self, request: Request) -> Response:
         thread = await self._thread(request)
@@ -129,7 +131,7 @@ class ConversationsAPI:
     async def retrieve_item(self, request: Request) -> Response:
         thread = await self._thread(request)
         item_id = request.path_params["item_id"]
-        wire = await ItemPages(self.access.app.store, thread.id).find(item_id)
+        wire = await ItemPages(self.access.app.store, thread.id, self.access.profile).find(item_id)
         if wire is None:
             raise not_found("Item", item_id)
         return JSONResponse(wire)
@@ -137,7 +139,10 @@ class ConversationsAPI:
     async def delete_item(self, request: Request) -> Response:
         thread = await self._thread(request)
         item_id = request.path_params["item_id"]
-        if await ItemPages(self.access.app.store, thread.id).find(item_id) is None:
+        if (
+            await ItemPages(self.access.app.store, thread.id, self.access.profile).find(item_id)
+            is None
+        ):
             raise not_found("Item", item_id)
         try:
             await remove(thread, item_id)

@@ -1,5 +1,6 @@
-"""A Responses request's `input`, parsed in order into entries: messages, function calls and
-their outputs, decisions on pending approvals, and items named by id. What they add to a
+"""A Responses request's `input`, parsed in order into entries: messages, summaries of earlier
+history (`compaction` items), function calls and their outputs, decisions on pending
+approvals, and items named by id. What they add to a
 thread is decided by `_history`."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from threadline.types import (
     AgentMessage,
     ContentPart,
     InvalidInputError,
+    SystemEvent,
     TextPart,
     ToolCall,
     UserMessage,
@@ -20,6 +22,8 @@ from threadline.types import (
 )
 
 from .._errors import invalid
+from ._profile import APPROVAL_REQUEST, APPROVAL_RESPONSE, TOOL_CALL
+from ._wire_items import compaction_summary
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,6 +35,13 @@ class Entry:
 @dataclass(frozen=True, kw_only=True)
 class Message(Entry):
     payload: UserMessage | AgentMessage
+
+
+@dataclass(frozen=True, kw_only=True)
+class Summary(Entry):
+    """A `compaction` item: the summary of the conversation before it."""
+
+    payload: SystemEvent
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,8 +71,15 @@ class Reference(Entry):
     required: bool
 
 
-InputEntry = Message | Call | Output | Decision | Reference
-_OWN_ITEMS = ("reasoning", "mcp_call", "mcp_approval_request", "mcp_list_tools")
+InputEntry = Message | Summary | Call | Output | Decision | Reference
+_OWN_ITEMS = (
+    "reasoning",
+    "mcp_call",
+    "mcp_approval_request",
+    "mcp_list_tools",
+    TOOL_CALL,
+    APPROVAL_REQUEST,
+)
 
 
 def parse_input(value: Any) -> list[InputEntry]:
@@ -107,7 +125,7 @@ def parse_item(item: Any, where: str) -> InputEntry | None:
             call_id=_string(entry, "call_id", where),
             output=output_text(entry.get("output"), where),
         )
-    if kind == "mcp_approval_response":
+    if kind in ("mcp_approval_response", APPROVAL_RESPONSE):
         approve = entry.get("approve")
         if not isinstance(approve, bool):
             raise invalid("approve must be true or false", param=f"{where}.approve")
@@ -123,6 +141,8 @@ def parse_item(item: Any, where: str) -> InputEntry | None:
         )
     if kind == "item_reference":
         return Reference(where=where, item_id=_string(entry, "id", where), required=True)
+    if kind == "compaction":  # from /v1/responses/compact
+        return Summary(where=where, item_id=item_id, payload=compaction_summary(entry, where))
     if kind in _OWN_ITEMS:
         return None if item_id is None else Reference(where=where, item_id=item_id, required=False)
     raise invalid(

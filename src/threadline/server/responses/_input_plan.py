@@ -29,7 +29,8 @@ from threadline.types import (
 )
 
 from .._errors import APIError, invalid
-from ._input import Call, Decision, InputEntry, Message, Output, Reference
+from ._input import Call, Decision, InputEntry, Message, Output, Reference, Summary
+from ._profile import OPENAI
 from ._wire_items import ItemMapper
 
 
@@ -51,7 +52,7 @@ class Conversation:
     """A thread's visible items, and the keys a client can send them back by."""
 
     def __init__(self, items: Sequence[Item]) -> None:
-        mapper = ItemMapper(items, frozenset())
+        mapper = ItemMapper(items, frozenset(), OPENAI)
         self.items = [i for i in mapper.items if i.type != "system_event"]
         self.positions = {item.item_id: n for n, item in enumerate(self.items)}
         self.client_call_id = mapper.client_call_id
@@ -172,7 +173,7 @@ def _sort_new(entries: list[InputEntry], waiting: Collection[str]) -> InputPlan:
     calls: dict[str, str] = {}  # the new calls' ids -> names
     unanswered: list[str] = []
     for entry in entries:
-        if isinstance(entry, Message):
+        if isinstance(entry, Message | Summary):
             plan.new.append(entry.payload)
         elif isinstance(entry, Call):
             call_id = entry.call.tool_call_id

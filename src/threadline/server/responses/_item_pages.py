@@ -13,6 +13,7 @@ from threadline.types import Item, ItemType, ToolCall, payload_call_id
 from .._errors import invalid
 from ._access import external_names
 from ._lists import PageQuery, listing
+from ._profile import Profile
 from ._wire_items import ItemMapper, WireItem, external_call_ids
 
 _RELATED: tuple[ItemType, ...] = ("tool_call", "tool_result", "approval_request")
@@ -23,9 +24,10 @@ class ItemPages:
     """The items of one thread in their wire forms, as `ItemMapper` maps the whole thread,
     read from `store` only as far as a request needs."""
 
-    def __init__(self, store: Store, thread_id: str) -> None:
+    def __init__(self, store: Store, thread_id: str, profile: Profile) -> None:
         self.store = store
         self.thread_id = thread_id
+        self.profile = profile
         self._turn_names: dict[str, frozenset[str]] = {}
         self._edits: list[Item] = []  # system events, tombstones among them
         self._edits_after: int | None = None  # every system event after this seq is known
@@ -76,7 +78,9 @@ class ItemPages:
             ItemQuery(thread_id=self.thread_id, call_ids=call_ids, types=_RELATED)
         )
         context = [*items, *related, *self._edits]
-        mapper = ItemMapper(context, external_call_ids(context, await self._names(context)))
+        mapper = ItemMapper(
+            context, external_call_ids(context, await self._names(context)), self.profile
+        )
         mapped: list[tuple[Item, WireItem]] = []
         for item in items:
             wire = None if item.item_id in mapper.deleted else mapper.wire(item)

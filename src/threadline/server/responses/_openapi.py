@@ -170,9 +170,27 @@ def _schemas() -> dict[str, Any]:
                 "tools": {"type": "array", "items": _ref("FunctionTool")},
                 "text": {"type": "object", "properties": {"format": {"type": "object"}}},
                 "metadata": _METADATA,
-                "temperature": {"type": ["number", "null"]},
-                "top_p": {"type": ["number", "null"]},
-                "max_output_tokens": {"type": ["integer", "null"]},
+                "temperature": {"type": ["number", "null"], "minimum": 0, "maximum": 2},
+                "top_p": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+                "max_output_tokens": {"type": ["integer", "null"], "minimum": 16},
+            },
+        },
+        "Model": {
+            "type": "object",
+            "required": ["id", "object", "created", "owned_by"],
+            "properties": {
+                "id": _TEXT,
+                "object": {"const": "model"},
+                "created": {"type": "integer"},
+                "owned_by": _TEXT,
+            },
+        },
+        "ModelList": {
+            "type": "object",
+            "required": ["object", "data"],
+            "properties": {
+                "object": {"const": "list"},
+                "data": {"type": "array", "items": _ref("Model")},
             },
         },
         "Conversation": {
@@ -201,6 +219,28 @@ def _schemas() -> dict[str, Any]:
             "type": "object",
             "required": ["metadata"],
             "properties": {"metadata": _METADATA},
+        },
+        "CompactResponse": {
+            "type": "object",
+            "required": ["model"],
+            "properties": {
+                "model": _TEXT,
+                "input": {"type": ["string", "array", "null"], "items": _ref("Item")},
+                "previous_response_id": _NULLABLE_TEXT,
+                "instructions": _NULLABLE_TEXT,
+                "prompt_cache_key": _NULLABLE_TEXT,
+            },
+        },
+        "Compaction": {
+            "type": "object",
+            "required": ["id", "object", "output", "created_at", "usage"],
+            "properties": {
+                "id": _TEXT,
+                "object": {"const": "response.compaction"},
+                "output": {"type": "array", "items": _ref("Item")},
+                "created_at": {"type": "integer"},
+                "usage": {"type": "object"},
+            },
         },
         "CreateItems": {
             "type": "object",
@@ -240,7 +280,8 @@ def openapi_schema() -> dict[str, Any]:
             "/v1/responses": {
                 "post": _operation(
                     "createResponse",
-                    "Create a response (start or continue a turn)",
+                    "Create a response (start or continue a turn); a WebSocket to this path "
+                    "takes response.create messages and sends the same events",
                     {"200": streamed},
                     body=_body(_ref("CreateResponse")),
                     parameters=[
@@ -251,6 +292,14 @@ def openapi_schema() -> dict[str, Any]:
                             "schema": {"type": "string", "maxLength": 200},
                         }
                     ],
+                )
+            },
+            "/v1/responses/compact": {
+                "post": _operation(
+                    "compactResponse",
+                    "Compact a conversation into its user messages and a compaction item",
+                    {"200": _json(_ref("Compaction"))},
+                    body=_body(_ref("CompactResponse")),
                 )
             },
             "/v1/responses/{response_id}": {
@@ -286,6 +335,19 @@ def openapi_schema() -> dict[str, Any]:
                     "The input items of a response",
                     {"200": _json(_ref("ItemList"))},
                     parameters=[response_id, *_LIST_PARAMS],
+                )
+            },
+            "/v1/models": {
+                "get": _operation(
+                    "listModels", "List the agents, as models", {"200": _json(_ref("ModelList"))}
+                )
+            },
+            "/v1/models/{model}": {
+                "get": _operation(
+                    "retrieveModel",
+                    "Retrieve an agent, as a model",
+                    {"200": _json(_ref("Model"))},
+                    parameters=[_path_param("model")],
                 )
             },
             "/v1/conversations": {

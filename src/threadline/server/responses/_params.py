@@ -1,11 +1,12 @@
 """The parameters of `POST /v1/responses`, checked before anything is stored.
 
 What the server does with each: `model` names one of the app's agents for a new
-conversation (any other value means the default agent); `instructions` and system/developer
-messages are ignored, because an agent's instructions are server configuration; function
-`tools` become the client's tools for the turn; a `text.format` schema is checked (the
-agent's own output type decides what the model is asked for); `metadata` is checked and
-echoed nowhere; sampling parameters are accepted and left to the agent's model settings.
+conversation (any other value means the default agent); `instructions` are added to the
+agent's for the turn (system/developer messages in `input` are ignored); function `tools`
+become the client's tools for the turn, and an `mcp` tool of server label `threadline` says
+which of the agent's tools the client wants to approve (`_mcp_tool`); a `text.format` schema
+becomes the turn's output schema; `temperature`, `top_p` and `max_output_tokens` go to the
+model (see `_turn_fields`); `metadata` is stored with the response.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ import jsonschema.exceptions
 from threadline import ExternalTool
 
 from .._errors import invalid
+from ._mcp_tool import ClientApprovals, client_approvals
 
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _MAX_METADATA_KEYS = 16
+_MIN_OUTPUT_TOKENS = 16  # OpenAI's lower bound
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,6 +38,13 @@ class CreateParams:
     background: bool = False
     store: bool = True
     tools: list[ExternalTool] = field(default_factory=list[ExternalTool])
+    approvals: ClientApprovals | None = None
+    metadata: dict[str, str] = field(default_factory=dict[str, str])
+    instructions: str | None = None
+    text_format: dict[str, Any] | None = None  # json_schema or json_object; None: text
+    temperature: float | None = None
+    top_p: float | None = None
+    max_output_tokens: int | None = None
 
 
 def parse_create(body: dict[str, Any]) -> CreateParams:
@@ -65,13 +75,19 @@ def parse_create(body: dict[str, Any]) -> CreateParams:
         raise invalid("background mode requires store=true", param="background")
     for name in ("instructions", "model", "user", "prompt_cache_key", "safety_identifier"):
         _optional(body, name, str)
-    for name in ("temperature", "top_p"):
-        _optional(body, name, float)
+    temperature = _in_range(body, "temperature", 0.0, 2.0)
+    top_p = _in_range(body, "top_p", 0.0, 1.0)
     for name in ("max_output_tokens", "max_tool_calls", "top_logprobs"):
         _optional(body, name, int)
+    max_output_tokens = body.get("max_output_tokens")
+    if max_output_tokens is not None and max_output_tokens < _MIN_OUTPUT_TOKENS:
+        raise invalid(
+            "Invalid 'max_output_tokens': integer below minimum value. Expected a value >= "
+            f"{_MIN_OUTPUT_TOKENS}.",
+            param="max_output_tokens",
+            code="integer_below_min_value",
+        )
     _optional(body, "parallel_tool_calls", bool)
-    _check_text_format(body.get("text"))
-    parse_metadata(body.get("metadata"))
     return CreateParams(
         input=body["input"],
         model=body.get("model"),
@@ -81,6 +97,13 @@ def parse_create(body: dict[str, Any]) -> CreateParams:
         background=background,
         store=store is not False,
         tools=_tools(body.get("tools")),
+        approvals=client_approvals(body.get("tools")),
+        metadata=parse_metadata(body.get("metadata")),
+        instructions=body.get("instructions") or None,
+        text_format=_text_format(body.get("text")),
+        temperature=temperature,
+        top_p=top_p,
+        max_output_tokens=max_output_tokens,
     )
 
 
@@ -108,6 +131,13 @@ def parse_metadata(value: Any) -> dict[str, str]:
     return found
 
 
+def _in_range(body: dict[str, Any], name: str, low: float, high: float) -> float | None:
+    value = _optional(body, name, float)
+    if value is not None and not low <= value <= high:
+        raise invalid(f"Invalid '{name}': expected a number from {low:g} to {high:g}.", param=name)
+    return None if value is None else float(value)
+
+
 def _optional(body: dict[str, Any], name: str, kind: type) -> Any:
     value = body.get(name)
     if value is None:
@@ -132,10 +162,13 @@ def _tools(value: Any) -> list[ExternalTool]:
         param = f"tools[{index}]"
         if not isinstance(tool, dict):
             raise invalid("each tool must be an object", param=param)
+        if tool.get("type") == "mcp":
+            continue  # the agent's own tools: `client_approvals`
         if tool.get("type") != "function":
             raise invalid(
                 f"tools of type {str(tool.get('type'))[:40]!r} are not supported by "
-                "this server; only function tools (run by the client)",
+                "this server; only function tools (run by the client) and an mcp tool "
+                "naming server_label 'threadline' (the agent's own tools)",
                 param=f"{param}.type",
             )
         name = tool.get("name")
@@ -161,24 +194,48 @@ def _tools(value: Any) -> list[ExternalTool]:
     return tools
 
 
-def _check_text_format(text: Any) -> None:
+def _text_format(text: Any) -> dict[str, Any] | None:
+    """The `text.format` of a structured answer as the request gives it, or None for text."""
     if text is None:
-        return
+        return None
     if not isinstance(text, dict):
         raise invalid("text must be an object", param="text")
     fmt = text.get("format")  # type: ignore[union-attr]
     if fmt is None:
-        return
-    if not isinstance(fmt, dict) or fmt.get("type") not in (
+        return None
+    if not isinstance(fmt, dict) or fmt.get("type") not in (  # type: ignore[union-attr]
         "text",
-        "json_schema",  # type: ignore[union-attr]
+        "json_schema",
         "json_object",
     ):
         raise invalid(
             "text.format.type must be text, json_schema or json_object", param="text.format"
         )
-    if fmt["type"] == "json_schema":
-        _schema(fmt.get("schema"), "text.format.schema")  # type: ignore[union-attr]
+    kind: str = fmt["type"]  # type: ignore[index]
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return {"type": "json_object"}
+    name = fmt.get("name")  # type: ignore[union-attr]
+    if not isinstance(name, str) or not _TOOL_NAME.match(name):
+        raise invalid(
+            "text.format.name must be 1-64 letters, digits, _ or -", param="text.format.name"
+        )
+    description = fmt.get("description")  # type: ignore[union-attr]
+    if description is not None and not isinstance(description, str):
+        raise invalid("text.format.description must be a string", param="text.format.description")
+    strict = fmt.get("strict")  # type: ignore[union-attr]
+    if strict is not None and not isinstance(strict, bool):
+        raise invalid("text.format.strict must be a boolean", param="text.format.strict")
+    found: dict[str, Any] = {
+        "type": "json_schema",
+        "name": name,
+        "schema": _schema(fmt.get("schema"), "text.format.schema"),  # type: ignore[union-attr]
+        "strict": bool(strict),
+    }
+    if description is not None:
+        found["description"] = description
+    return found
 
 
 def _schema(value: Any, param: str) -> dict[str, Any]:

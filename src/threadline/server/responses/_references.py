@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 
 from threadline.store import ItemQuery
 
@@ -18,7 +18,7 @@ from ._wire_items import WireItem
 
 
 async def resolve_references(
-    access: Access, request: Request, entries: Sequence[InputEntry], held: Collection[str]
+    access: Access, request: HTTPConnection, entries: Sequence[InputEntry], held: Collection[str]
 ) -> list[InputEntry]:
     """`entries` with each `item_reference` to a visible item of the caller's other threads
     replaced by that item; references to `held` items (the thread's own) and to items the
@@ -37,7 +37,7 @@ async def resolve_references(
             await access.thread(request, thread_id)
         except APIError:
             continue  # another key's item is as unknown as a missing one
-        pages = ItemPages(access.app.store, thread_id)
+        pages = ItemPages(access.app.store, thread_id, access.profile)
         for item in items:
             if item.thread_id == thread_id:
                 wire = await pages.find(item.item_id)

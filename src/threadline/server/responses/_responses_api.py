@@ -1,18 +1,22 @@
 """`/v1/responses`: a response is one segment of a turn (see `_adapter`). Creating one starts
 a turn with the request's input (after the history it brings, see `_input_plan`), or
 continues the conversation's paused turn with the approvals and function call outputs the
-input carries. A `store=false` response is found by no lookup from the moment it exists."""
+input carries. A `store=false` response is found by no lookup outside the connection that
+made it, from the moment it exists."""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from threadline import Thread
+from threadline.store import ItemQuery
 from threadline.types import (
     IMPORTED_PHASE,
     Item,
@@ -25,10 +29,11 @@ from threadline.types import (
 
 from .._body import read_json
 from .._errors import APIError, from_threadline, invalid, not_found
-from ._access import UNSTORED_KEY, Access, Found
-from ._feed import follow, replay
+from ._access import EPHEMERAL_KEY, Access, Found
+from ._adapter import Translator
+from ._feed import Segment, follow, replay
 from ._ids import ResponseRef
-from ._input import InputEntry, Message, parse_input
+from ._input import Decision, InputEntry, Message, parse_input
 from ._input_plan import Conversation, InputPlan, plan_input
 from ._lists import PageQuery, page
 from ._params import CreateParams, parse_create
@@ -41,10 +46,27 @@ from ._runs import (
     turn_start,
 )
 from ._sse import EventStream
+from ._turn_fields import (
+    continued_annotations,
+    first_annotations,
+    refuse_instructions,
+    turn_settings,
+)
 
 DELETED_KEY = "threadline.deleted_responses"
 CONVERSATION_KEY = "threadline.conversation"
 _MAX_IDEMPOTENCY_KEY = 200
+
+
+@dataclass(frozen=True, kw_only=True)
+class Begun:
+    """A response a create request started: `cleanup()` once its events are read."""
+
+    params: CreateParams
+    found: Found
+    translator: Translator
+    segment: Segment
+    cleanup: Callable[[], None]
 
 
 class ResponsesAPI:
@@ -69,13 +91,55 @@ class ResponsesAPI:
         body = await read_json(
             request, max_bytes=config.max_body_bytes, max_depth=config.max_json_depth
         )
+        begun = await self.begin(request, body, _idempotency_key(request))
+        if begun.params.stream:
+            return EventStream(
+                follow(
+                    begun.segment,
+                    begun.translator,  # type: ignore[return-value]
+                    tick=config.keepalive_seconds / 2,
+                ),
+                starting_after=None,
+                keepalive=config.keepalive_seconds,
+                write_timeout=config.write_timeout_seconds,
+                cleanup=begun.cleanup,
+            )
+        try:
+            if begun.params.background:  # the driver keeps the turn going
+                return JSONResponse(await self._snapshot(begun.found, background=True))
+            events = follow(begun.segment, begun.translator)
+            try:
+                async for _ in events:
+                    pass
+            finally:
+                await events.aclose()
+            return JSONResponse(begun.translator.snapshot())
+        finally:
+            begun.cleanup()
+
+    async def begin(
+        self,
+        connection: HTTPConnection,
+        body: dict[str, Any],
+        idempotency_key: str | None,
+        *,
+        held: set[str] | None = None,
+    ) -> Begun:
+        """Start (or continue) the turn a create request asks for: the response's translator
+        and where its events come from. A store=false conversation is deleted once its turn
+        has ended, unless `held`: then it is added there, for the caller to delete."""
         params = parse_create(body)
+        refuse_instructions(params, self.access.config)
         entries = parse_input(params.input)
-        idempotency_key = _idempotency_key(request)
-        thread, new, plan = await self._thread_for(request, params, entries, idempotency_key)
+        thread, new, plan = await self._thread_for(connection, params, entries, idempotency_key)
+        delete_after = new and not params.store
         try:
             started = await self._start(
-                thread, params, plan, idempotency_key, delete_after=new and not params.store
+                thread,
+                params,
+                plan,
+                idempotency_key,
+                delete_after=delete_after and held is None,
             )
         except ThreadlineError as exc:
             if new and idempotency_key is None:
@@ -85,6 +149,8 @@ class ResponsesAPI:
             if new and idempotency_key is None:
                 await _forget(thread)
             raise
+        if delete_after and held is not None:
+            held.add(thread.id)
 
         def cleanup() -> None:
             started.live.close()
@@ -92,46 +158,30 @@ class ResponsesAPI:
                 started.driver.release()
 
         try:
-            if not params.store and not new:
-                # Hidden before anyone learns its id: no lookup ever finds it.
+            if not params.store and not thread.record.metadata.get(EPHEMERAL_KEY):
+                # A store=false response of a stored conversation: hidden before anyone
+                # learns its id, so that no lookup ever finds it.
                 await _hide(thread, started.ref.response_id)
             turn = await self.access.app.store.get_turn(started.ref.turn_id)
             assert turn is not None
             found = Found(ref=started.ref, turn=turn, thread=thread)
-            translator = await self.access.translator(found, background=params.background)
+            translator = await self.access.translator(
+                found, background=params.background, store=params.store
+            )
         except BaseException:
             cleanup()
             raise
-        segment = self.access.segment(found, started.live)
-
-        if params.stream:
-            return EventStream(
-                follow(
-                    segment,
-                    translator,  # type: ignore[return-value]
-                    tick=config.keepalive_seconds / 2,
-                ),
-                starting_after=None,
-                keepalive=config.keepalive_seconds,
-                write_timeout=config.write_timeout_seconds,
-                cleanup=cleanup,
-            )
-        try:
-            if params.background:  # the driver keeps the turn going
-                return JSONResponse(await self._snapshot(found, background=True))
-            events = follow(segment, translator)
-            try:
-                async for _ in events:
-                    pass
-            finally:
-                await events.aclose()
-            return JSONResponse(translator.snapshot())
-        finally:
-            cleanup()
+        return Begun(
+            params=params,
+            found=found,
+            translator=translator,
+            segment=self.access.segment(found, started.live),
+            cleanup=cleanup,
+        )
 
     async def _thread_for(
         self,
-        request: Request,
+        request: HTTPConnection,
         params: CreateParams,
         entries: list[InputEntry],
         idempotency_key: str | None,
@@ -155,6 +205,8 @@ class ResponsesAPI:
                     param="previous_response_id",
                     code="previous_response_not_latest",
                 )
+        elif (answered := await self._answered_thread(request, entries)) is not None:
+            thread = answered
         else:
             entries = await resolve_references(access, request, entries, held=())
             plan = plan_input(entries, Conversation([]), waiting=())
@@ -174,7 +226,7 @@ class ResponsesAPI:
                 user_id=identity,
                 agent=agent,
                 key=key,
-                metadata=None if params.store else {UNSTORED_KEY: True},
+                metadata=None if params.store else {EPHEMERAL_KEY: True},
             )
             return thread, True, plan
         # One message without an id is new whatever the thread holds (see `_input_plan`):
@@ -186,6 +238,26 @@ class ResponsesAPI:
         )
         waiting = [p.tool_call_id for p in await thread.pending() if isinstance(p, ToolCall)]
         return thread, False, plan_input(entries, Conversation(items), waiting)
+
+    async def _answered_thread(
+        self, request: HTTPConnection, entries: list[InputEntry]
+    ) -> Thread | None:
+        """The caller's conversation that holds the approval requests the input answers, if
+        one does: a client that keeps the history itself (the Agents SDK's default mode)
+        sends the answer with the items before it, naming no conversation."""
+        asked = [e.approval_request_id for e in entries if isinstance(e, Decision)]
+        if not asked:
+            return None
+        store = self.access.app.store
+        holders = {
+            i.thread_id for i in await store.query_items(ItemQuery(thread_id=None, item_ids=asked))
+        }
+        if len(holders) != 1:
+            return None
+        try:
+            return await self.access.thread(request, holders.pop())
+        except APIError:
+            return None  # another key's request is as unknown as a missing one
 
     async def _start(
         self,
@@ -220,6 +292,7 @@ class ResponsesAPI:
         if plan.resolves:
             if not paused or turn is None:
                 raise _nothing_to_continue()
+            paused_turn = turn
             return await continue_paused(
                 drivers,
                 thread,
@@ -227,6 +300,7 @@ class ResponsesAPI:
                 decisions=plan.decisions,
                 outputs=plan.outputs,
                 messages=_messages_only(plan.new),
+                annotations=lambda ref: continued_annotations(params, paused_turn, ref),
                 buffer=config.sse_buffer,
                 delete_after=delete_after,
             )
@@ -252,6 +326,9 @@ class ResponsesAPI:
             message,
             client_key=idempotency_key,
             external_tools=params.tools,
+            require_approval=self._client_approvals(thread, params),
+            settings=turn_settings(params),
+            annotations=first_annotations(params),
             interrupt_paused=paused,
             buffer=config.sse_buffer,
             delete_after=delete_after,
@@ -269,6 +346,12 @@ class ResponsesAPI:
                     "function tool another name",
                     param=f"tools[{index}].name",
                 )
+
+    def _client_approvals(self, thread: Thread, params: CreateParams) -> frozenset[str]:
+        agent = self.access.app.agents.get(thread.record.agent)
+        if params.approvals is None or agent is None:
+            return frozenset()
+        return params.approvals.tool_names(agent.resolve_mode(thread.record.mode).tools)
 
     # -- read --------------------------------------------------------------------------------
 
@@ -311,7 +394,9 @@ class ResponsesAPI:
         await replay(self.access.segment(found), translator)
         return translator.snapshot()
 
-    async def _found(self, request: Request, response_id: str, param: str | None = None) -> Found:
+    async def _found(
+        self, request: HTTPConnection, response_id: str, param: str | None = None
+    ) -> Found:
         found = await self.access.response(request, response_id, param)
         if response_id in found.thread.record.metadata.get(DELETED_KEY, []):
             raise not_found("Response", response_id, param)

@@ -6,11 +6,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from threadline import ExternalTool, Subscription, Thread, TurnStream
 from threadline._logging import log_failure
+from threadline.runtime import (
+    StartOptions,
+    TurnSettings,
+    annotate_paused_turn,
+    run_with_options,
+)
 from threadline.types import (
     ApprovalRequest,
     Event,
@@ -139,6 +146,9 @@ async def start_input(
     *,
     client_key: str | None,
     external_tools: Sequence[ExternalTool],
+    require_approval: frozenset[str],
+    settings: TurnSettings,
+    annotations: Mapping[str, Any],
     interrupt_paused: bool,
     buffer: int,
     delete_after: bool,
@@ -149,12 +159,18 @@ async def start_input(
     live = thread.subscribe(buffer=buffer)
     driver: Driver | None = None
     try:
-        stream = thread.run_streamed(
+        stream = run_with_options(
+            thread,
             None if message is None else list(message.content),
-            client_key=client_key,
-            on_busy="interrupt" if interrupt_paused else "error",
-            external_tools=external_tools,
-            history=history,
+            StartOptions(
+                client_key=client_key,
+                on_busy="interrupt" if interrupt_paused else "error",
+                external_tools=external_tools,
+                require_approval=require_approval,
+                settings=settings,
+                annotations=annotations,
+                history=tuple(history),
+            ),
         )
         driver, first_event = drivers.start(thread, stream, delete_after=delete_after)
         first = await first_event
@@ -183,11 +199,14 @@ async def continue_paused(
     decisions: Sequence[Decision],
     outputs: dict[str, str],
     messages: Sequence[UserMessage],
+    annotations: Callable[[ResponseRef], Mapping[str, Any] | None],
     buffer: int,
     delete_after: bool,
 ) -> Started:
     """Record a request's answers to the paused turn and its new messages, then continue
-    it. Every answer is checked before the first is stored."""
+    it. Every answer is checked before the first is stored. `annotations` gives the turn's
+    new annotations once the response is known (None: unchanged); it may refuse the request
+    by raising."""
     record = await thread.reload()
     pending = await thread.pending()
     approvals = await _approval_calls(thread, turn_id, decisions)
@@ -205,10 +224,13 @@ async def continue_paused(
                 f"the approval request {decision.approval_request_id!r} was already answered",
                 param="input",
             )
+    after = record.last_event_seq
+    changed = annotations(ResponseRef(turn_id=turn_id, after_seq=after))
     live = thread.subscribe(buffer=buffer)
     driver: Driver | None = None
     try:
-        after = record.last_event_seq
+        if changed is not None:
+            await annotate_paused_turn(thread, turn_id, changed)
         for decision, call_id in approvals:
             if decision.approve:
                 await thread.approve(call_id, reason=decision.reason)

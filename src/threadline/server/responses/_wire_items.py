@@ -13,10 +13,15 @@ call_id even where the thread stores the call under a fresh one.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import orjson
+
+from threadline.runtime._history import SUMMARY_PHASE
 from threadline.types import (
     IMPORTED_PHASE,
     AgentMessage,
@@ -33,6 +38,11 @@ from threadline.types import (
     ToolResult,
     UserMessage,
 )
+
+from .._errors import invalid
+
+if TYPE_CHECKING:
+    from ._profile import Profile
 
 SERVER_LABEL = "threadline"
 DELETED_PHASE = "deleted"  # the runtime's tombstone: a system event naming a deleted item
@@ -166,11 +176,54 @@ def mcp_approval_response(
     }
 
 
-class ItemMapper:
-    """Maps the stored items of one thread. `external_calls` are the tool call ids that the
-    client runs (function tools); every other call is one of the agent's (`mcp_call`)."""
+COMPACTION_PREFIX = "tl1."
 
-    def __init__(self, items: Sequence[Item], external_calls: frozenset[str]) -> None:
+
+def compaction(item_id: str, summary: SystemEvent) -> WireItem:
+    """A `compaction` item: a summary that a later request can send back in place of the
+    conversation it summarises. Its content is opaque to clients but not secret (it is their
+    own conversation); a forged one adds text the model reads as a user message would."""
+    encoded = base64.urlsafe_b64encode(orjson.dumps({"summary": summary.message}))
+    return {
+        "type": "compaction",
+        "id": item_id,
+        "encrypted_content": COMPACTION_PREFIX + encoded.decode().rstrip("="),
+    }
+
+
+def compaction_summary(entry: Mapping[str, Any], param: str) -> SystemEvent:
+    """The summary a `compaction` item sent back as input stands for. It covers nothing that
+    the conversation holds: the model reads it first, then everything else."""
+    content = entry.get("encrypted_content")
+    summary: Any = None
+    if isinstance(content, str) and content.startswith(COMPACTION_PREFIX):
+        encoded = content[len(COMPACTION_PREFIX) :]
+        try:
+            decoded = orjson.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+            summary = decoded.get("summary") if isinstance(decoded, dict) else None  # type: ignore[union-attr]
+        except (binascii.Error, ValueError):
+            summary = None
+    if not isinstance(summary, str) or not summary:
+        raise invalid(
+            "encrypted_content is not a compaction of this server; send the compaction item "
+            "as /v1/responses/compact returned it",
+            param=f"{param}.encrypted_content",
+        )
+    data: dict[str, Any] = {"through_seq": 0}
+    if isinstance(entry.get("id"), str):
+        data["compaction_id"] = entry["id"]
+    return SystemEvent(phase=SUMMARY_PHASE, message=summary, data=data)
+
+
+class ItemMapper:
+    """Maps the stored items of one thread, in the shapes of `profile`. `external_calls` are
+    the tool call ids that the client runs (function tools); every other call is one of the
+    agent's (`mcp_call`)."""
+
+    def __init__(
+        self, items: Sequence[Item], external_calls: frozenset[str], profile: Profile
+    ) -> None:
+        self.profile = profile
         self.deleted = {
             str(i.payload.data.get("item_id"))
             for i in items
@@ -206,12 +259,12 @@ class ItemMapper:
         if isinstance(payload, AgentMessage):
             return assistant_message(item.item_id, payload.text, status)
         if isinstance(payload, Reasoning):
-            return reasoning(item.item_id, payload.text, status)
+            return self.profile.reasoning(item.item_id, payload.text, status)
         if isinstance(payload, ToolCall):
             if payload.tool_call_id in self.external_calls:
                 client_id = self.client_call_id(payload.tool_call_id)
                 return function_call(item.item_id, replace(payload, tool_call_id=client_id), status)
-            return mcp_call(
+            return self.profile.tool_call(
                 item.item_id,
                 payload,
                 self.results.get(payload.tool_call_id),
@@ -223,12 +276,12 @@ class ItemMapper:
                 return function_call_output(item.item_id, replace(payload, tool_call_id=client_id))
             return None
         if isinstance(payload, ApprovalRequest):
-            return mcp_approval_request(item.item_id, payload)
+            return self.profile.approval_request(item.item_id, payload)
         if isinstance(payload, ApprovalResponse):
             request_id = self.approval_ids.get(payload.tool_call_id)
             if request_id is None:
                 return None
-            return mcp_approval_response(item.item_id, payload, request_id)
+            return self.profile.approval_response(item.item_id, payload, request_id)
         return None
 
     def listing(self) -> list[WireItem]:
