@@ -155,6 +155,30 @@ def test_an_item_reference_to_another_keys_item_is_unknown(keyed_server: Running
         assert alpha.responses.create(model="assistant", input=[reference, message]).output_text
 
 
+def test_an_approval_sent_with_the_history_continues_the_callers_conversation(
+    keyed_server: RunningServer,
+) -> None:
+    alpha, beta = (
+        openai.OpenAI(base_url=keyed_server.base_url, api_key=key, max_retries=0)
+        for key in API_KEYS
+    )
+    with alpha, beta:
+        paused = alpha.responses.create(model="assistant", input="transfer 6")
+        [request] = paused.output
+        history: list[Any] = [
+            {"role": "user", "content": "transfer 6"},
+            request.model_dump(),
+            {"type": "mcp_approval_response", "approval_request_id": request.id, "approve": True},
+        ]
+
+        with pytest.raises(openai.BadRequestError, match="no approval request"):
+            beta.responses.create(model="assistant", input=history)
+        answered = alpha.responses.create(model="assistant", input=history)
+
+    assert answered.output_text == "transfer returned sent 6"
+    assert answered.conversation.id == paused.conversation.id  # type: ignore[union-attr]
+
+
 def test_a_compaction_stands_for_the_history_it_summarises(
     recorded_client: openai.OpenAI, recorded: RecordedServer
 ) -> None:
