@@ -206,3 +206,19 @@ def test_the_bundled_model_is_a_gguf_file() -> None:
 def test_a_missing_model_file_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="not found"):
         LocalModel("/nonexistent/model.gguf")
+
+
+async def test_an_answer_without_a_limit_stops_at_the_models_own_limit(
+    bundled_model_path: str, ask: Ask, collect: Collect
+) -> None:
+    model = LocalModel(bundled_model_path, max_output_tokens=6)
+
+    _, response = await collect(model.stream(ask(LONG_STORY)))
+
+    assert response.finish_reason == "length"
+    assert response.usage.output_tokens == 6
+
+
+def test_a_limit_below_one_token_is_a_configuration_error(bundled_model_path: str) -> None:
+    with pytest.raises(ConfigurationError, match="max_output_tokens"):
+        LocalModel(bundled_model_path, max_output_tokens=0)

@@ -36,6 +36,9 @@ _ROLES = {
 # A process that died before answering is started again once; a second death is reported.
 _RESTART_ONCE = RetryPolicy(max_attempts=2, initial_delay=0.0, jitter=0.0)
 _COUNT_CACHE_SIZE = 4096
+# The bundled model's useful answers are short; left alone it often writes on for thousands of
+# tokens (a minute on two cores) until the window is full.
+_DEFAULT_MAX_OUTPUT_TOKENS = 512
 
 
 def local_model_path() -> str:
@@ -83,6 +86,9 @@ class LocalModel:
         answer_after_tool_results: when the history ends with tool results, answer in text
             rather than calling another tool. Small models otherwise call tools in a loop;
             turn it off for models that chain tool calls well.
+        max_output_tokens: the longest answer, in tokens, when the request sets no limit
+            (the answer then ends with finish reason "length"); small models otherwise run on
+            until the context window is full. None: no limit but the window.
         progress: called (in a worker thread) with a line of text when loading starts and
             when it ends.
 
@@ -102,6 +108,7 @@ class LocalModel:
         temperature: float = 0.0,
         seed: int | None = None,
         answer_after_tool_results: bool = True,
+        max_output_tokens: int | None = _DEFAULT_MAX_OUTPUT_TOKENS,
         progress: Callable[[str], None] | None = None,
     ) -> None:
         resolved = Path(path).expanduser().resolve() if path else Path(local_model_path())
@@ -113,6 +120,9 @@ class LocalModel:
         self._temperature = temperature
         self._seed = seed
         self._answer_after_tool_results = answer_after_tool_results
+        if max_output_tokens is not None and max_output_tokens < 1:
+            raise ConfigurationError("max_output_tokens must be at least 1, or None")
+        self._max_output_tokens = max_output_tokens
         self._progress = progress
         self._process: LocalProcess = local_process(self._path, n_ctx)
         self._settings = CallSettings(
@@ -190,7 +200,9 @@ class LocalModel:
             "prompt": render_prompt(messages, tools),
             "tools": [{"name": t.name, "parameters": t.parameters} for t in tools],
             "output_schema": request.output_schema,
-            "max_tokens": request.max_output_tokens,
+            "max_tokens": self._max_output_tokens
+            if request.max_output_tokens is None
+            else request.max_output_tokens,
             "temperature": self._temperature
             if request.temperature is None
             else request.temperature,
