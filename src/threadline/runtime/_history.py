@@ -4,6 +4,10 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
 from threadline.types import (
+    DELETED_PHASE,
+    DISCARD_PHASE,
+    ROLLBACK_PHASE,
+    SUMMARY_PHASE,
     ApprovalRequest,
     ApprovalResponse,
     Item,
@@ -15,11 +19,6 @@ from threadline.types import (
     derived_id,
     new_id,
 )
-
-DISCARD_PHASE = "discard"
-SUMMARY_PHASE = "summary"
-DELETED_PHASE = "deleted"  # a system event whose data names an item taken out of the history
-ROLLBACK_PHASE = "rollback"  # a system event whose data names turns taken out of the history
 
 
 class HistoryIndex:

@@ -24,7 +24,7 @@ from threadline.types import (
 
 from ._engine import Engine
 from ._history import DELETED_PHASE, ROLLBACK_PHASE, HistoryIndex
-from ._turn_events import item_events
+from ._turn_events import item_events, loose_items
 
 _ATTEMPTS = 20
 
@@ -43,19 +43,7 @@ async def append_items(engine: Engine, thread_id: str, payloads: Sequence[Payloa
         thread = await engine.store.get_thread(thread_id)
         if thread is None:
             raise NotFoundError(f"no thread {thread_id!r}", thread_id=thread_id)
-        now = time.time()
-        items = [
-            Item(
-                item_id=new_id("item"),
-                thread_id=thread_id,
-                turn_id=None,
-                seq=thread.last_item_seq + n,
-                status="completed",
-                payload=payload,
-                created_at=now,
-            )
-            for n, payload in enumerate(payloads, start=1)
-        ]
+        items = loose_items(thread_id, thread.last_item_seq, payloads)
         events = item_events(items, thread.last_event_seq)
         try:
             await engine.store.append_items(

@@ -5,7 +5,6 @@ followed by an `IMPORTED_PHASE` marker, in the transaction that starts the turn.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -29,7 +28,7 @@ from threadline.types import (
 
 from ._history import SUMMARY_PHASE
 from ._input import MAX_INPUT_CHARS
-from ._turn_events import item_events
+from ._turn_events import item_events, loose_items
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,19 +116,7 @@ async def prepare_import(
             data=data,
         )
     )
-    now = time.time()
-    items = [
-        Item(
-            item_id=new_id("item"),
-            thread_id=thread.thread_id,
-            turn_id=None,
-            seq=thread.last_item_seq + n,
-            status="completed",
-            payload=payload,
-            created_at=now,
-        )
-        for n, payload in enumerate(payloads, start=1)
-    ]
+    items = loose_items(thread.thread_id, thread.last_item_seq, payloads)
     return Imported(items=items, events=item_events(items, thread.last_event_seq))
 
 

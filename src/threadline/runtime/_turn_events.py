@@ -1,9 +1,18 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from threadline.types import DELTA_EVENT_TYPES, Event, EventType, Item, payload_to_dict
+from threadline.types import (
+    DELTA_EVENT_TYPES,
+    Event,
+    EventType,
+    Item,
+    Payload,
+    new_id,
+    payload_to_dict,
+)
 
 Publish = Callable[[Event], None]
 
@@ -133,6 +142,24 @@ class TurnEvents:
             )
             for e in taken
         ]
+
+
+def loose_items(thread_id: str, last_item_seq: int, payloads: Sequence[Payload]) -> list[Item]:
+    """Completed items of no turn (added to the history, or imported), numbered after
+    `last_item_seq`."""
+    now = time.time()
+    return [
+        Item(
+            item_id=new_id("item"),
+            thread_id=thread_id,
+            turn_id=None,
+            seq=last_item_seq + n,
+            status="completed",
+            payload=payload,
+            created_at=now,
+        )
+        for n, payload in enumerate(payloads, start=1)
+    ]
 
 
 def item_events(items: Sequence[Item], last_seq: int) -> list[Event]:

@@ -22,8 +22,12 @@ from ._errors import (
 from ._events import DELTA_EVENT_TYPES, TERMINAL_EVENT_TYPES, Event, EventType
 from ._ids import derived_id, new_id
 from ._items import (
+    DELETED_PHASE,
+    DISCARD_PHASE,
     IMPORTED_PHASE,
     MODEL_VISIBLE_PHASES,
+    ROLLBACK_PHASE,
+    SUMMARY_PHASE,
     AgentMessage,
     ApprovalDecision,
     ApprovalRequest,
@@ -61,10 +65,14 @@ from ._text import check_metadata, check_text
 from ._usage import Budget, Usage
 
 __all__ = [
+    "DELETED_PHASE",
     "DELTA_EVENT_TYPES",
+    "DISCARD_PHASE",
     "FINAL_TURN_STATUSES",
     "IMPORTED_PHASE",
     "MODEL_VISIBLE_PHASES",
+    "ROLLBACK_PHASE",
+    "SUMMARY_PHASE",
     "TERMINAL_EVENT_TYPES",
     "AgentMessage",
     "ApprovalDecision",

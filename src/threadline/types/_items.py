@@ -77,7 +77,12 @@ class ToolResult:
         return self.outcome != "success"
 
 
-MODEL_VISIBLE_PHASES: frozenset[str] = frozenset({"repair", "summary"})
+SUMMARY_PHASE = "summary"  # history left out of the context window, summarised
+DISCARD_PHASE = "discard"  # what an interrupted or failed turn produced, hidden from the model
+DELETED_PHASE = "deleted"  # its data names an item taken out of the history
+ROLLBACK_PHASE = "rollback"  # its data names turns taken out of the history
+
+MODEL_VISIBLE_PHASES: frozenset[str] = frozenset({"repair", SUMMARY_PHASE})
 """System events the model reads (as a user message): a request to repair an answer, and
 the summary of history left out of the context window. Other phases are for people."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from threadline import Thread
-from threadline.types import InvalidInputError, SystemEvent
+from threadline.types import ROLLBACK_PHASE, InvalidInputError, SystemEvent
 
 from ._approvals import reissue, waiting_flags
 from ._jsonrpc import JSON
@@ -14,8 +14,6 @@ from ._shapes import model_entry, preview, session_fields, thread_shape, turns_s
 
 if TYPE_CHECKING:
     from ._session import Handler, Session
-
-ROLLBACK_PHASE = "rollback"  # the runtime's system event naming turns taken out of the history
 
 
 async def shape_of(session: Session, thread: Thread, *, with_turns: bool) -> JSON:

@@ -9,11 +9,12 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketState
 
 from threadline import Threadline
 
 from .._config import is_loopback
+from .._websocket_messages import received
 from ._hub import Hub
 from ._jsonrpc import INVALID_REQUEST, Limits, RpcError
 from ._session import Session
@@ -104,26 +105,19 @@ class CodexRoute(WebSocketRoute):
 
 
 async def _read(session: Session, websocket: WebSocket, limits: Limits) -> None:
-    with contextlib.suppress(WebSocketDisconnect):
-        while not session.closed.is_set():
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            data = message.get("text")
-            if data is None:
-                data = message.get("bytes")
-            if data is None:
-                continue
-            if len(data) > limits.max_message_bytes:
-                session.refuse(
-                    RpcError(
-                        INVALID_REQUEST,
-                        f"message of {len(data)} bytes is over "
-                        f"the limit of {limits.max_message_bytes} bytes",
-                    )
+    async for data in received(websocket):
+        if session.closed.is_set():
+            return
+        if len(data) > limits.max_message_bytes:
+            session.refuse(
+                RpcError(
+                    INVALID_REQUEST,
+                    f"message of {len(data)} bytes is over "
+                    f"the limit of {limits.max_message_bytes} bytes",
                 )
-                continue
-            await session.receive(data)
+            )
+            continue
+        await session.receive(data)
 
 
 async def _write(session: Session, websocket: WebSocket) -> None:

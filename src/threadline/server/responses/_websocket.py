@@ -29,6 +29,7 @@ from threadline.types import ThreadlineError
 from .._body import parse_json
 from .._config import ServerConfig
 from .._errors import APIError, invalid
+from .._websocket_messages import received
 from ._access import hold
 from ._feed import ClientTooSlow, follow
 from ._responses_api import ResponsesAPI
@@ -173,17 +174,8 @@ def _stream_id(message: dict[str, Any]) -> str | None:
 
 async def _read(websocket: WebSocket, incoming: asyncio.Queue[str | bytes | None]) -> None:
     try:
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            data = message.get("text")
-            if data is None:
-                data = message.get("bytes")
-            if data is not None:
-                await incoming.put(data)
-    except (WebSocketDisconnect, RuntimeError):
-        return
+        async for data in received(websocket):
+            await incoming.put(data)
     finally:
         # With the queue full, the answers still pending fail to send and end the loop.
         with contextlib.suppress(asyncio.QueueFull):

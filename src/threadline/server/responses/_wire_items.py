@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from threadline.runtime._history import SUMMARY_PHASE
 from threadline.types import (
+    DELETED_PHASE,
     IMPORTED_PHASE,
+    SUMMARY_PHASE,
     AgentMessage,
     ApprovalRequest,
     ApprovalResponse,
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
     from ._profile import Profile
 
 SERVER_LABEL = "threadline"
-DELETED_PHASE = "deleted"  # the runtime's tombstone: a system event naming a deleted item
 WireItem = dict[str, Any]
 
 
