@@ -55,3 +55,19 @@ async def test_fork_copies_the_visible_history(make_app: Any) -> None:
     assert fork.user_id == "ann"
     assert [i.text for i in model.requests[-1].items] == ["first", "one", "next"]
     assert len(await thread.items()) == 4  # the source is untouched
+
+
+async def test_adding_a_tool_call_or_result_the_thread_holds_is_refused(make_app: Any) -> None:
+    from threadline.types import ToolCall, ToolResult
+
+    app, _ = await make_app()
+    thread = await app.threads.start()
+    call = ToolCall(tool_call_id="call_1", name="lookup", arguments="{}")
+    result = ToolResult(tool_call_id="call_1", name="lookup", output="tea")
+    await thread.append([call, result])
+
+    for payloads in ([call], [result], [ToolCall(tool_call_id="c2", name="x", arguments="{}")] * 2):
+        with pytest.raises(tl.InvalidInputError, match="call"):
+            await thread.append(payloads)
+
+    assert len(await thread.items()) == 2

@@ -122,6 +122,18 @@ def test_items_can_be_added_and_deleted(client: openai.OpenAI) -> None:
         client.conversations.items.retrieve(items[1].id, conversation_id=conversation.id)
 
 
+def test_adding_a_call_id_the_conversation_holds_is_a_bad_request(client: openai.OpenAI) -> None:
+    call = {"type": "function_call", "call_id": "call_1", "name": "lookup", "arguments": "{}"}
+    output = {"type": "function_call_output", "call_id": "call_1", "output": "tea"}
+    conversation = client.conversations.create(items=[call, output])
+
+    for items in ([call], [output]):
+        with pytest.raises(openai.BadRequestError):
+            client.conversations.items.create(conversation.id, items=items)  # type: ignore[arg-type]
+
+    assert len(list(client.conversations.items.list(conversation.id))) == 2
+
+
 def test_unknown_ids_are_not_found(client: openai.OpenAI) -> None:
     conversation = client.conversations.create()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from threadline.store import AppendItems, CursorMovedError, ThreadCursor
+from threadline.store import AppendItems, CursorMovedError, ItemQuery, ThreadCursor
 from threadline.types import (
     InvalidInputError,
     Item,
@@ -16,6 +16,8 @@ from threadline.types import (
     SystemEvent,
     TextPart,
     ThreadRecord,
+    ToolCall,
+    ToolResult,
     TurnInProgressError,
     UserMessage,
     check_text,
@@ -29,6 +31,31 @@ from ._turn_events import item_events, loose_items
 _ATTEMPTS = 20
 
 
+async def _refuse_taken_calls(engine: Engine, thread_id: str, payloads: Sequence[Payload]) -> None:
+    """A thread holds one call and one result per tool call id: refuse a second of either."""
+    keys = [(p.type, p.tool_call_id) for p in payloads if isinstance(p, ToolCall | ToolResult)]
+    if not keys:
+        return
+    held = await engine.store.query_items(
+        ItemQuery(thread_id=thread_id, call_ids=sorted({call_id for _, call_id in keys}))
+    )
+    taken = {
+        (i.type, i.payload.tool_call_id)
+        for i in held
+        if isinstance(i.payload, ToolCall | ToolResult)
+    }
+    for key in keys:
+        if key in taken:
+            kind, call_id = key
+            what = "call" if kind == "tool_call" else "result"
+            raise InvalidInputError(
+                f"the thread holds the tool {what} of call {call_id!r} already; a tool call "
+                "has one call item and one result",
+                tool_call_id=call_id,
+            )
+        taken.add(key)
+
+
 async def append_items(engine: Engine, thread_id: str, payloads: Sequence[Payload]) -> list[Item]:
     """Store `payloads` after the thread's last item, with an `item_started` and an
     `item_completed` event each, in one transaction. Refused while a turn is unfinished."""
@@ -39,6 +66,7 @@ async def append_items(engine: Engine, thread_id: str, payloads: Sequence[Payloa
             for part in payload.content:
                 if isinstance(part, TextPart):
                     check_text(part.text, "item text")
+    await _refuse_taken_calls(engine, thread_id, payloads)
     for _ in range(_ATTEMPTS):
         thread = await engine.store.get_thread(thread_id)
         if thread is None:
