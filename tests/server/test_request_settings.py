@@ -10,6 +10,7 @@ from typing import Any
 
 import openai
 import pytest
+from apps import get_weather, transfer
 from pydantic import BaseModel
 from responses_harness import RunningServer, start_server, stop_server
 
@@ -22,18 +23,6 @@ OSLO = '{"name": "Oslo", "population": 700000}'
 class City(BaseModel):
     name: str
     population: int
-
-
-@tl.tool
-async def get_weather(city: str) -> dict[str, Any]:
-    """Current weather for a city."""
-    return {"city": city, "temp_c": 18}
-
-
-@tl.tool(needs_approval=True)
-async def transfer(amount: int) -> str:
-    """Send money; a human approves each transfer."""
-    return f"sent {amount}"
 
 
 def _agents(model: ScriptedModel) -> list[tl.Agent]:

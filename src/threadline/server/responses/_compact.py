@@ -21,10 +21,10 @@ from starlette.routing import Route
 from threadline.models import resolve_model
 from threadline.runtime._context_window import summarize, with_summary
 from threadline.runtime._history import visible_history
+from threadline.runtime._turn_events import loose_items
 from threadline.types import (
     Item,
     ModelError,
-    Payload,
     ThreadlineError,
     ToolCall,
     UserMessage,
@@ -106,7 +106,8 @@ class CompactAPI:
             if isinstance(i.payload, ToolCall)
         }
         payloads = parse_items(params.input, calls, param="input", max_items=None)
-        items = _context([*history, *_items(payloads, after=_last_seq(history))])
+        # Request input follows the stored history as items of no thread; it is never stored.
+        items = _context([*history, *loose_items("", _last_seq(history), payloads)])
         if not items:
             raise invalid("the conversation has nothing to compact", param="input")
         agent = agents[agent_name]
@@ -140,23 +141,6 @@ def _context(items: list[Item]) -> list[Item]:
     """What the model would read of `items`: edits applied, an earlier summary first in
     place of what it covers."""
     return with_summary(visible_history(items))
-
-
-def _items(payloads: list[Payload], *, after: int) -> list[Item]:
-    """Request input as items that follow the stored history (they are never stored)."""
-    now = time.time()
-    return [
-        Item(
-            item_id=new_id("item"),
-            thread_id="",
-            turn_id=None,
-            seq=after + n,
-            status="completed",
-            payload=payload,
-            created_at=now,
-        )
-        for n, payload in enumerate(payloads, start=1)
-    ]
 
 
 def _last_seq(items: list[Item]) -> int:
