@@ -20,6 +20,7 @@ from test_contract import begin, started_turn, thread_record
 import threadline as tl
 from store_backends import PostgresFactory, SchemaFactory, postgres_url
 from threadline.store import PostgresStore, TurnStarted, open_store
+from threadline.store._postgres_conn import Commit
 from threadline.store._postgres_schema import MIGRATIONS, SCHEMA_VERSION
 from threadline.store._sqlite_schema import SCHEMA_VERSION as SQLITE_SCHEMA_VERSION
 from threadline.types import InboxEntry, TimerRecord, new_id
@@ -212,11 +213,13 @@ async def test_a_write_cut_off_before_commit_is_tried_again(make_postgres: Postg
     thread = await store.create_thread(thread_record())
     attempts: list[int] = []
 
-    async def write(conn: Any) -> str:
+    async def write(conn: Any, commit: Commit) -> str:
         attempts.append(1)
-        await conn.execute(f'UPDATE "{store.schema}".threads SET mode = %s', ("m",))
-        if len(attempts) == 1:
-            await conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        async with conn.transaction():
+            await conn.execute(f'UPDATE "{store.schema}".threads SET mode = %s', ("m",))
+            if len(attempts) == 1:
+                await conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+            commit.sent = True
         return "done"
 
     runner = store._open_runner()  # pyright: ignore[reportPrivateUsage]
@@ -244,10 +247,12 @@ async def test_a_commit_with_unknown_outcome_is_repeated_only_when_safe(
     )
     attempts: list[int] = []
 
-    async def write(conn: Any) -> int:
+    async def write(conn: Any, commit: Commit) -> int:
         attempts.append(1)
-        if len(attempts) == 1:
-            await conn.execute(f"INSERT INTO {s}.boom VALUES (1)")
+        async with conn.transaction():
+            if len(attempts) == 1:
+                await conn.execute(f"INSERT INTO {s}.boom VALUES (1)")
+            commit.sent = True
         return len(attempts)
 
     runner = store._open_runner()  # pyright: ignore[reportPrivateUsage]

@@ -4,9 +4,9 @@
 from typing import TYPE_CHECKING, Any
 
 from ._open import open_store
+from ._ops_threads import CursorMovedError
 from ._protocol import Store
 from ._sqlite import SQLiteStore
-from ._sqlite_ops import CursorMovedError
 from ._writes import (
     AppendItems,
     BeginOutcome,

@@ -2,60 +2,25 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from threadline.types import (
-    Event,
-    InboxEntry,
-    InvalidInputError,
-    Item,
-    StoreError,
-    ThreadRecord,
-    ThreadStatus,
-    TimerRecord,
-    TurnRecord,
-)
+from threadline.types import InvalidInputError, StoreError
 
-from . import _codec as codec
-from . import _postgres_ops as ops
-from . import _postgres_timers as timers
 from ._postgres_conn import Runner, backoff, connect_options, logger, store_error
+from ._postgres_run import dialect_for, run_read, run_write
 from ._postgres_schema import check_integrity, migrate
-from ._postgres_sql import (
-    EVENTS_CHANNEL,
-    NOW,
-    WORK_CHANNEL,
-    Connection,
-    Tables,
-    execute,
-    fetchall,
-    fetchone,
-    identifier,
-)
-from ._sqlite import _parse_cursor  # pyright: ignore[reportPrivateUsage]
-from ._writes import (
-    AppendItems,
-    BeginOutcome,
-    BeginTurn,
-    ItemQuery,
-    Lease,
-    Renewal,
-    ThreadPage,
-    ThreadUpdate,
-    ToolCallState,
-    TurnWrite,
-    Work,
-    Written,
-)
+from ._postgres_sql import EVENTS_CHANNEL, WORK_CHANNEL, Connection, Tables, identifier, sql_text
+from ._sql import OpFactory
+from ._sql_store import SQLStore
 
 T = TypeVar("T")
 
 
-class PostgresStore:
+class PostgresStore(SQLStore):
     """The shared store: PostgreSQL, for workers and servers on several hosts.
 
     Tables live in `schema` (created if missing). Connections come from a pool; each write is one
@@ -95,6 +60,7 @@ class PostgresStore:
         self.url = url
         self.schema = schema
         self.tables = Tables.in_schema(schema)
+        self.dialect = dialect_for(self.tables)
         self.listen_url = listen_url or url
         self.listen_check_interval = listen_check_interval
         self._kwargs = connect_options(
@@ -125,7 +91,6 @@ class PostgresStore:
             kwargs=self._kwargs,
             open=False,
             name=f"threadline-{self.schema}",
-            check=AsyncConnectionPool.check_connection,
             **self._pool_settings,
         )
         try:
@@ -157,288 +122,19 @@ class PostgresStore:
             raise StoreError("the store is not open: use `async with` or call `await open()`")
         return self._runner
 
-    async def _read(self, fn: Callable[[Connection], Awaitable[T]]) -> T:
-        return await self._open_runner().read(fn)
+    async def _read(self, op: OpFactory[T]) -> T:
+        return await self._open_runner().read(lambda conn: run_read(conn, self.dialect, op()))
 
-    async def _write(
-        self, fn: Callable[..., Awaitable[T]], *, replay_safe: bool = False, **kwargs: Any
-    ) -> T:
+    async def _write(self, op: OpFactory[T], *, replay_safe: bool = False) -> T:
+        dialect = self.dialect
         return await self._open_runner().write(
-            functools.partial(fn, t=self.tables, **kwargs), replay_safe=replay_safe
+            lambda conn, commit: run_write(conn, dialect, op, commit), replay_safe=replay_safe
         )
-
-    async def _rows(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        return await self._read(lambda conn: fetchall(conn, query, params))
-
-    async def _row(self, query: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        return await self._read(lambda conn: fetchone(conn, query, params))
-
-    # -- threads -----------------------------------------------------------------------------
-
-    async def create_thread(self, thread: ThreadRecord) -> ThreadRecord:
-        # With a key, repeating the insert finds the stored thread.
-        return await self._write(
-            ops.create_thread, thread=thread, replay_safe=thread.key is not None
-        )
-
-    async def get_thread(self, thread_id: str) -> ThreadRecord | None:
-        row = await self._row(
-            f"SELECT {codec.THREAD_COLUMNS} FROM {self.tables.threads} WHERE thread_id = %s",
-            (thread_id,),
-        )
-        return None if row is None else codec.thread_from_row(row)
-
-    async def list_threads(
-        self,
-        *,
-        user_id: str | None = None,
-        status: ThreadStatus | None = None,
-        limit: int = 20,
-        cursor: str | None = None,
-    ) -> ThreadPage:
-        if limit < 1 or limit > 1000:
-            raise InvalidInputError("limit must be between 1 and 1000")
-        clauses: list[str] = []
-        params: list[Any] = []
-        if user_id is not None:
-            clauses.append("user_id = %s")
-            params.append(user_id)
-        if status is None:
-            clauses.append("status != 'archived'")
-        else:
-            clauses.append("status = %s")
-            params.append(status)
-        if cursor is not None:
-            created_at, thread_id = _parse_cursor(cursor)
-            clauses.append("(created_at, thread_id) < (%s, %s)")
-            params += [created_at, thread_id]
-        rows = await self._rows(
-            f"SELECT {codec.THREAD_COLUMNS} FROM {self.tables.threads} WHERE "
-            f"{' AND '.join(clauses)} ORDER BY created_at DESC, thread_id DESC LIMIT %s",
-            (*params, limit + 1),
-        )
-        threads = [codec.thread_from_row(r) for r in rows[:limit]]
-        next_cursor = None
-        if len(rows) > limit:
-            last = threads[-1]
-            next_cursor = f"{last.created_at!r}~{last.thread_id}"
-        return ThreadPage(threads=threads, next_cursor=next_cursor)
-
-    async def find_open_thread(self, *, user_id: str, agent: str) -> ThreadRecord | None:
-        row = await self._row(
-            f"SELECT {codec.THREAD_COLUMNS} FROM {self.tables.threads} WHERE user_id = %s AND "
-            "agent = %s AND status != 'archived' ORDER BY created_at DESC, thread_id DESC "
-            "LIMIT 1",
-            (user_id, agent),
-        )
-        return None if row is None else codec.thread_from_row(row)
-
-    async def update_thread(self, thread_id: str, update: ThreadUpdate) -> ThreadRecord:
-        return await self._write(
-            ops.update_thread, thread_id=thread_id, changes=update.changes(), replay_safe=True
-        )
-
-    async def delete_thread(self, thread_id: str) -> bool:
-        return await self._write(ops.delete_thread, thread_id=thread_id)
-
-    # -- turns -------------------------------------------------------------------------------
-
-    async def begin_turn(self, request: BeginTurn) -> BeginOutcome:
-        # With a client key, a repeat after an unknown commit returns `Duplicate`.
-        return await self._write(
-            ops.begin_turn, request=request, replay_safe=request.turn.client_key is not None
-        )
-
-    async def append_items(self, request: AppendItems) -> None:
-        await self._write(ops.append_items, request=request)
-
-    async def write_turn(self, write: TurnWrite) -> Written:
-        return await self._write(ops.write_turn, write=write)
-
-    async def acquire_lease(
-        self, thread_id: str, turn_id: str, *, owner: str, lease_seconds: float
-    ) -> Lease | None:
-        return await self._write(
-            ops.acquire_lease,
-            thread_id=thread_id,
-            turn_id=turn_id,
-            owner=owner,
-            lease_seconds=lease_seconds,
-        )
-
-    async def renew_leases(self, owner: str, lease_seconds: float) -> Renewal:
-        return await self._write(
-            ops.renew_leases, owner=owner, lease_seconds=lease_seconds, replay_safe=True
-        )
-
-    async def hand_back(self, thread_id: str, epoch: int) -> bool:
-        return await self._write(ops.hand_back, thread_id=thread_id, epoch=epoch)
-
-    async def request_cancel(self, turn_id: str) -> bool:
-        return await self._write(ops.request_cancel, turn_id=turn_id, replay_safe=True)
-
-    async def wake(self, thread_id: str) -> None:
-        await self._write(ops.wake, thread_id=thread_id, replay_safe=True)
-
-    async def find_work(self, limit: int = 100) -> list[Work]:
-        t = self.tables
-
-        async def read(conn: Connection) -> list[Work]:
-            work = [
-                Work(kind="expired", thread_id=r[0], turn_id=r[1])
-                for r in await fetchall(
-                    conn,
-                    f"SELECT thread_id, active_turn_id FROM {t.threads} WHERE lease_owner IS "
-                    f"NOT NULL AND lease_expires_at <= {NOW} ORDER BY lease_expires_at LIMIT %s",
-                    (limit,),
-                )
-            ]
-            work += [
-                Work(kind="wake", thread_id=r[0], turn_id=r[1])
-                for r in await fetchall(
-                    conn,
-                    f"SELECT thread_id, active_turn_id FROM {t.threads} WHERE wake_at IS NOT "
-                    f"NULL AND wake_at <= {NOW} AND lease_owner IS NULL AND active_turn_id IS NOT "
-                    "NULL ORDER BY wake_at LIMIT %s",
-                    (limit,),
-                )
-            ]
-            work += [
-                Work(kind="inbox", thread_id=r[0])
-                for r in await fetchall(
-                    conn,
-                    f"SELECT inbox.thread_id FROM {t.inbox} AS inbox JOIN "
-                    f"{t.threads} AS threads ON threads.thread_id = inbox.thread_id WHERE "
-                    "threads.active_turn_id IS NULL AND inbox.kind != 'steer' "
-                    "GROUP BY inbox.thread_id ORDER BY MIN(inbox.created_at) LIMIT %s",
-                    (limit,),
-                )
-            ]
-            return work
-
-        return await self._read(read)
-
-    async def load_tool_states(self, thread_id: str, turn_id: str) -> dict[str, ToolCallState]:
-        return {
-            r[0]: r[1]
-            for r in await self._rows(
-                f"SELECT tool_call_id, state FROM {self.tables.tool_calls} WHERE thread_id = %s AND "
-                "turn_id = %s",
-                (thread_id, turn_id),
-            )
-        }
-
-    async def db_time(self) -> float:
-        row = await self._row(f"SELECT {NOW}", ())
-        assert row is not None
-        return float(row[0])
 
     async def check_integrity(self) -> list[str]:
-        return await self._read(functools.partial(check_integrity, tables=self.tables))
-
-    # -- timers ------------------------------------------------------------------------------
-
-    async def schedule_timer(self, timer: TimerRecord) -> TimerRecord:
-        return await self._write(ops.schedule_timer, timer=timer)
-
-    async def cancel_timer(self, thread_id: str, timer_id: str) -> bool:
-        return await self._write(timers.cancel_timer, thread_id=thread_id, timer_id=timer_id)
-
-    async def list_timers(self, thread_id: str, *, pending_only: bool = True) -> list[TimerRecord]:
-        where = "thread_id = %s" + (" AND status = 'pending'" if pending_only else "")
-        return [
-            codec.timer_from_row(r)
-            for r in await self._rows(
-                f"SELECT {codec.TIMER_COLUMNS} FROM {self.tables.timers} WHERE {where} "
-                "ORDER BY due_at",
-                (thread_id,),
-            )
-        ]
-
-    async def fire_due_timers(self, limit: int = 100) -> list[TimerRecord]:
-        # A repeat after an unknown commit finds those timers fired: none fires twice.
-        return await self._write(timers.fire_due_timers, limit=limit, replay_safe=True)
-
-    async def get_turn(self, turn_id: str) -> TurnRecord | None:
-        row = await self._row(
-            f"SELECT {codec.TURN_COLUMNS} FROM {self.tables.turns} WHERE turn_id = %s", (turn_id,)
+        return await self._open_runner().read(
+            functools.partial(check_integrity, tables=self.tables)
         )
-        return None if row is None else codec.turn_from_row(row)
-
-    async def list_turns(self, thread_id: str) -> list[TurnRecord]:
-        return [
-            codec.turn_from_row(r)
-            for r in await self._rows(
-                f"SELECT {codec.TURN_COLUMNS} FROM {self.tables.turns} WHERE thread_id = %s "
-                "ORDER BY number",
-                (thread_id,),
-            )
-        ]
-
-    async def load_items(
-        self, thread_id: str, *, after_seq: int = 0, limit: int | None = None
-    ) -> list[Item]:
-        return [
-            codec.item_from_row(r)
-            for r in await self._rows(
-                f"SELECT {codec.ITEM_COLUMNS} FROM {self.tables.items} WHERE thread_id = %s AND "
-                "seq > %s ORDER BY seq LIMIT %s",
-                (thread_id, after_seq, limit),
-            )
-        ]
-
-    async def query_items(self, query: ItemQuery) -> list[Item]:
-        statement = codec.item_query(query, self.tables.items, "%s")
-        if statement is None:
-            return []
-        return [codec.item_from_row(r) for r in await self._rows(*statement)]
-
-    async def load_events(
-        self, thread_id: str, *, after_seq: int = 0, limit: int | None = None
-    ) -> list[Event]:
-        return [
-            codec.event_from_row(r)
-            for r in await self._rows(
-                f"{codec.events_with_items(self.tables.events, self.tables.items)} "
-                "WHERE e.thread_id = %s AND e.seq > %s ORDER BY e.seq LIMIT %s",
-                (thread_id, after_seq, limit),
-            )
-        ]
-
-    # -- inbox -------------------------------------------------------------------------------
-
-    async def enqueue(self, entry: InboxEntry) -> InboxEntry:
-        # With a client key, a repeat after an unknown commit returns the stored entry.
-        return await self._write(ops.enqueue, entry=entry, replay_safe=entry.client_key is not None)
-
-    async def peek_inbox(self, thread_id: str) -> InboxEntry | None:
-        row = await self._row(
-            f"SELECT {codec.INBOX_COLUMNS} FROM {self.tables.inbox} WHERE thread_id = %s AND "
-            "kind != 'steer' ORDER BY position LIMIT 1",
-            (thread_id,),
-        )
-        return None if row is None else codec.inbox_from_row(row)
-
-    async def steering(self, thread_id: str) -> list[InboxEntry]:
-        """The thread's entries waiting to join its running turn, oldest first."""
-        return [
-            codec.inbox_from_row(r)
-            for r in await self._rows(
-                f"SELECT {codec.INBOX_COLUMNS} FROM {self.tables.inbox} WHERE thread_id = %s AND "
-                "kind = 'steer' ORDER BY position",
-                (thread_id,),
-            )
-        ]
-
-    async def list_inbox(self, thread_id: str) -> list[InboxEntry]:
-        return [
-            codec.inbox_from_row(r)
-            for r in await self._rows(
-                f"SELECT {codec.INBOX_COLUMNS} FROM {self.tables.inbox} WHERE thread_id = %s "
-                "ORDER BY position",
-                (thread_id,),
-            )
-        ]
 
     # -- notifications -------------------------------------------------------------------------
 
@@ -463,7 +159,7 @@ class PostgresStore:
             try:
                 conn = await psycopg.AsyncConnection.connect(self.listen_url, **kwargs)
                 for statement in statements:
-                    await execute(conn, statement)
+                    await conn.execute(sql_text(statement))
                 failures = 0
                 for name in names:
                     yield name, ""

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import psycopg
@@ -25,6 +26,15 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from threadline.types import StoreError
 
 from ._postgres_sql import Connection
+
+
+@dataclass(slots=True)
+class Commit:
+    """Set once a write's COMMIT is on its way: from then on, a broken connection leaves its
+    outcome unknown."""
+
+    sent: bool = False
+
 
 logger = logging.getLogger("threadline.store")
 
@@ -85,7 +95,10 @@ class Runner:
             await asyncio.sleep(backoff(attempt))
         raise AssertionError("unreachable")
 
-    async def write(self, fn: Callable[[Connection], Awaitable[T]], *, replay_safe: bool) -> T:
+    async def write(
+        self, fn: Callable[[Connection, Commit], Awaitable[T]], *, replay_safe: bool
+    ) -> T:
+        """Run `fn`, which opens and commits its transaction, marking when COMMIT is sent."""
         # The write finishes even if the caller is cancelled, as the SQLite store's writes do:
         # whether a write happened never depends on who still waits.
         task = asyncio.ensure_future(self._write(fn, replay_safe))
@@ -97,23 +110,22 @@ class Runner:
         while self._writes:
             await asyncio.wait(list(self._writes))
 
-    async def _write(self, fn: Callable[[Connection], Awaitable[T]], replay_safe: bool) -> T:
+    async def _write(
+        self, fn: Callable[[Connection, Commit], Awaitable[T]], replay_safe: bool
+    ) -> T:
         for attempt in range(self.attempts):
-            committing = False
+            commit = Commit()
             committed: list[T] = []
             try:
                 async with self.pool.connection() as conn:
-                    async with conn.transaction():
-                        result = await fn(conn)
-                        committing = True
-                    committed.append(result)
-                return result
+                    committed.append(await fn(conn, commit))
+                return committed[0]
             except psycopg.Error as exc:
                 if committed:  # only giving the connection back failed
                     return committed[0]
                 if not is_transient(exc):
                     raise store_error(exc) from exc
-                if committing and not replay_safe and exc.sqlstate not in _ROLLED_BACK_STATES:
+                if commit.sent and not replay_safe and exc.sqlstate not in _ROLLED_BACK_STATES:
                     raise StoreError(
                         "the database connection broke while the write was committing, so it "
                         "may or may not have been applied: read the thread again to find out "

@@ -67,70 +67,34 @@ class Tables:
         )
 
 
-def placeholders(columns: str) -> str:
-    return ", ".join(["%s"] * len(columns.split(",")))
-
-
-def _sql(query: str) -> LiteralString:
+def sql_text(query: str) -> LiteralString:
     # Statements are built from constants and validated, quoted identifiers only; values always
     # travel as parameters.
     return cast(LiteralString, query)
 
 
-def _unmatchable(params: Sequence[Any]) -> bool:
+def unmatchable(params: Sequence[Any]) -> bool:
     # No stored text contains NUL (`codec.check_text` refuses it on every store), so a lookup by
     # such a value matches nothing, as it does on SQLite; PostgreSQL would refuse the parameter.
     return any(isinstance(p, str) and "\x00" in p for p in params)
 
 
 async def fetchone(conn: Connection, query: str, params: Sequence[Any] = ()) -> Row | None:
-    if _unmatchable(params):
+    if unmatchable(params):
         return None
-    cur = await conn.execute(_sql(query), params)
+    cur = await conn.execute(sql_text(query), params)
     return await cur.fetchone()
 
 
 async def fetchall(conn: Connection, query: str, params: Sequence[Any] = ()) -> list[Row]:
-    if _unmatchable(params):
+    if unmatchable(params):
         return []
-    cur = await conn.execute(_sql(query), params)
+    cur = await conn.execute(sql_text(query), params)
     return await cur.fetchall()
 
 
 async def execute(conn: Connection, query: str, params: Sequence[Any] = ()) -> int:
-    if _unmatchable(params):
+    if unmatchable(params):
         return 0
-    cur = await conn.execute(_sql(query), params)
+    cur = await conn.execute(sql_text(query), params)
     return cur.rowcount
-
-
-async def insert(conn: Connection, query: str, rows: Sequence[Sequence[Any]]) -> None:
-    # No NUL short-cut here: an insert must store its row or fail, and the codec has refused
-    # NUL in every value before it gets here.
-    if len(rows) == 1:
-        await conn.execute(_sql(query), rows[0])
-    elif rows:
-        async with conn.cursor() as cur:
-            await cur.executemany(_sql(query), rows)
-
-
-async def notify(
-    conn: Connection, *, events: tuple[str, int] | None = None, work: Sequence[str] = ()
-) -> None:
-    # pg_notify inside the write's transaction: delivered when, and only if, it commits.
-    parts: list[str] = []
-    params: list[Any] = []
-    if events is not None:
-        parts.append(f"pg_notify('{EVENTS_CHANNEL}', %s)")
-        params.append(f"{events[0]}:{events[1]}")
-    if len(work) == 1:
-        parts.append(f"pg_notify('{WORK_CHANNEL}', %s)")
-        params.append(work[0])
-    elif work:
-        parts.append(
-            f"(SELECT count(*) FROM (SELECT pg_notify('{WORK_CHANNEL}', t) "
-            "FROM unnest(%s::text[]) AS t) AS sent)"
-        )
-        params.append(list(dict.fromkeys(work)))
-    if parts:
-        await conn.execute(_sql("SELECT " + ", ".join(parts)), params)

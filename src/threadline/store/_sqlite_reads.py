@@ -8,13 +8,11 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from threadline.types import CorruptDataError, StoreError
 
 from ._codec import Decoder, Row
-
-T = TypeVar("T")
 
 _NOT_UTF8 = re.compile(r"^Could not decode to UTF-8 column '([^']*)'")
 _TABLE = re.compile(r"\bFROM\s+(\w+)", re.IGNORECASE)
@@ -22,31 +20,24 @@ _DAMAGED = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 
 
 def select(
-    conn: sqlite3.Connection, sql: str, params: Sequence[Any], decode: Decoder[T]
-) -> list[T]:
+    conn: sqlite3.Connection, sql: str, params: Sequence[Any], decode: Decoder[Any] | None
+) -> list[Any]:
+    """The rows, each read by `decode` if given (ids, states and counters need none)."""
     try:
         found = conn.execute(sql, params).fetchall()
     except sqlite3.Error as exc:
         raise _read_error(conn, exc, sql, params, decode) from None
-    return [decode(row) for row in found]
+    return found if decode is None else [decode(row) for row in found]
 
 
 def select_one(
-    conn: sqlite3.Connection, sql: str, params: Sequence[Any], decode: Decoder[T]
-) -> T | None:
+    conn: sqlite3.Connection, sql: str, params: Sequence[Any], decode: Decoder[Any] | None
+) -> Any:
     try:
         row = conn.execute(sql, params).fetchone()
     except sqlite3.Error as exc:
         raise _read_error(conn, exc, sql, params, decode) from None
-    return None if row is None else decode(row)
-
-
-def rows(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-    """Rows that no decoder reads: ids, states, counters."""
-    try:
-        return conn.execute(sql, params).fetchall()
-    except sqlite3.Error as exc:
-        raise _read_error(conn, exc, sql, params, None) from None
+    return row if row is None or decode is None else decode(row)
 
 
 def store_error(

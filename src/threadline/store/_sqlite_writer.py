@@ -113,18 +113,19 @@ class SQLiteWriter:
         outcomes: list[tuple[_Pending, bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for pending in group:
-                conn.execute("SAVEPOINT w")
-                try:
-                    value = pending.fn(conn)
-                except BaseException as exc:  # the caller receives it; the others go on
-                    conn.execute("ROLLBACK TO w")
+            if len(group) == 1:
+                # Alone in its transaction, a write needs no savepoint: failing, it rolls back
+                # the transaction.
+                outcomes.append(_attempt(conn, group[0]))
+                conn.execute("COMMIT" if outcomes[0][1] else "ROLLBACK")
+            else:
+                for pending in group:
+                    conn.execute("SAVEPOINT w")
+                    outcomes.append(_attempt(conn, pending))
+                    if not outcomes[-1][1]:  # the caller receives it; the others go on
+                        conn.execute("ROLLBACK TO w")
                     conn.execute("RELEASE w")
-                    outcomes.append((pending, False, _as_exception(exc)))
-                else:
-                    conn.execute("RELEASE w")
-                    outcomes.append((pending, True, value))
-            conn.execute("COMMIT")
+                conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -136,6 +137,13 @@ class SQLiteWriter:
         for loop, batch in by_loop.items():
             with contextlib.suppress(RuntimeError):  # a closed loop has nobody waiting
                 loop.call_soon_threadsafe(_settle, batch)
+
+
+def _attempt(conn: sqlite3.Connection, pending: _Pending) -> tuple[_Pending, bool, Any]:
+    try:
+        return pending, True, pending.fn(conn)
+    except BaseException as exc:
+        return pending, False, _as_exception(exc)
 
 
 def _as_exception(exc: BaseException) -> BaseException:

@@ -1,0 +1,94 @@
+"""Leases on a thread's active turn: who runs it, until when, and how it is handed on
+(see `_sql`). Each change is one conditional UPDATE: racing callers queue on the row lock and
+each re-checks the condition against the winner's row, so exactly one of them wins."""
+
+from __future__ import annotations
+
+import time
+
+from . import _codec as codec
+from ._sql import Notify, Op, count, one, rows, run
+from ._writes import Lease, Renewal, ThreadCursor
+
+
+def acquire_lease(
+    thread_id: str, turn_id: str, owner: str, lease_seconds: float
+) -> Op[Lease | None]:
+    codec.check_text(owner=owner)
+    row = yield one(
+        "UPDATE {threads} SET lease_owner = ?, lease_epoch = lease_epoch + 1, "
+        "lease_expires_at = {now} + ?, status = 'active', wake_at = NULL "
+        "WHERE thread_id = ? AND active_turn_id = ? AND "
+        "(lease_owner IS NULL OR lease_expires_at <= {now}) "
+        "RETURNING lease_epoch, last_item_seq, last_event_seq",
+        owner,
+        lease_seconds,
+        thread_id,
+        turn_id,
+    )
+    if row is None:
+        return None
+    yield run(
+        "UPDATE {turns} SET status = 'running', updated_at = ? WHERE turn_id = ?",
+        time.time(),
+        turn_id,
+    )
+    return Lease(
+        thread_id=thread_id,
+        turn_id=turn_id,
+        owner=owner,
+        epoch=row[0],
+        cursor=ThreadCursor(last_item_seq=row[1], last_event_seq=row[2]),
+    )
+
+
+def renew_leases(owner: str, lease_seconds: float) -> Op[Renewal]:
+    held = yield rows(
+        "UPDATE {threads} SET lease_expires_at = {now} + ? WHERE lease_owner = ? AND "
+        "lease_expires_at > {now} RETURNING thread_id, lease_epoch",
+        lease_seconds,
+        owner,
+    )
+    cancel = yield rows(
+        "SELECT threads.thread_id FROM {threads} AS threads JOIN {turns} AS turns ON "
+        "turns.turn_id = threads.active_turn_id WHERE threads.lease_owner = ? AND "
+        "turns.cancel_requested = 1",
+        owner,
+    )
+    return Renewal(
+        held={thread_id: epoch for thread_id, epoch in held},
+        cancel_requested={row[0] for row in cancel},
+    )
+
+
+def hand_back(thread_id: str, epoch: int) -> Op[bool]:
+    """Give up a lease so that recovery continues the turn at once."""
+    handed = yield count(
+        "UPDATE {threads} SET lease_owner = NULL, lease_expires_at = NULL, wake_at = {now} "
+        "WHERE thread_id = ? AND lease_epoch = ? AND lease_owner IS NOT NULL",
+        thread_id,
+        epoch,
+    )
+    if handed:
+        yield Notify(work=[thread_id])
+    return handed > 0
+
+
+def request_cancel(turn_id: str) -> Op[bool]:
+    cancelled = yield count(
+        "UPDATE {turns} SET cancel_requested = 1 WHERE turn_id = ? AND status NOT IN "
+        "('completed', 'failed', 'cancelled')",
+        turn_id,
+    )
+    return cancelled > 0
+
+
+def wake(thread_id: str) -> Op[None]:
+    if (
+        yield count(
+            "UPDATE {threads} SET wake_at = {now} WHERE thread_id = ? AND "
+            "active_turn_id IS NOT NULL AND lease_owner IS NULL",
+            thread_id,
+        )
+    ):
+        yield Notify(work=[thread_id])

@@ -1,0 +1,125 @@
+"""The writes of threads, and the thread row every other write starts from (see `_sql`)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from threadline.types import InvalidInputError, NotFoundError, StoreError, ThreadRecord
+
+from . import _codec as codec
+from ._sql import Op, count, marks, one, rows, run
+from ._writes import Work
+
+
+class CursorMovedError(StoreError):
+    """The thread changed between the caller's read and its write; read again and retry."""
+
+    code = "cursor_moved"
+
+
+ARCHIVED = "the thread is archived: unarchive it or start a new thread"
+
+
+def thread_row(thread_id: str, *, lock: bool = False) -> Op[tuple[Any, ...]]:
+    """active_turn_id, last_item_seq, last_event_seq, turn_count, status, lease_epoch.
+
+    With `lock`, concurrent writes of the thread wait for this one to commit, so each decides
+    from what the previous committed."""
+    row = yield one(
+        "SELECT active_turn_id, last_item_seq, last_event_seq, turn_count, status, lease_epoch "
+        f"FROM {{threads}} WHERE thread_id = ?{' {lock}' if lock else ''}",
+        thread_id,
+    )
+    if row is None:
+        raise NotFoundError(f"no thread {thread_id!r}", thread_id=thread_id)
+    return row
+
+
+def create_thread(thread: ThreadRecord) -> Op[ThreadRecord]:
+    codec.check_thread(thread)
+    while True:
+        if thread.key is not None:
+            existing = yield one(
+                f"SELECT {codec.THREAD_COLUMNS} FROM {{threads}} WHERE key = ? AND user_id {{same}} ?",
+                thread.key,
+                thread.user_id,
+                decode=codec.thread_from_row,
+            )
+            if existing is not None:
+                return existing
+        # Two processes creating the same keyed thread at once both get the one stored first,
+        # as they would one after the other.
+        if (
+            yield count(
+                f"INSERT INTO {{threads}} ({codec.THREAD_COLUMNS}) VALUES ({marks(20)}) "
+                "{owner_key_conflict}",
+                *codec.thread_row(thread),
+            )
+        ):
+            return thread
+
+
+def update_thread(thread_id: str, changes: dict[str, Any]) -> Op[ThreadRecord]:
+    codec.check_text(mode=changes.get("mode"), status=changes.get("status"))
+    assignments = ["updated_at = ?"]
+    values: list[Any] = [time.time()]
+    for name, value in changes.items():
+        assignments.append(f"{name} = ?")
+        values.append(
+            codec.dumps(value) if name in ("state", "metadata") and value is not None else value
+        )
+    if not (
+        yield count(
+            f"UPDATE {{threads}} SET {', '.join(assignments)} WHERE thread_id = ?",
+            *values,
+            thread_id,
+        )
+    ):
+        raise NotFoundError(f"no thread {thread_id!r}", thread_id=thread_id)
+    updated = yield one(
+        f"SELECT {codec.THREAD_COLUMNS} FROM {{threads}} WHERE thread_id = ?",
+        thread_id,
+        decode=codec.thread_from_row,
+        final=True,
+    )
+    return updated
+
+
+def delete_thread(thread_id: str) -> Op[bool]:
+    # The thread row first, as the other writes of a thread take it first: no lock-order
+    # deadlock with a turn that is starting.
+    yield one("SELECT 1 FROM {threads} WHERE thread_id = ? {lock}", thread_id)
+    for table in ("items", "events", "turns", "inbox", "tool_calls", "timers"):
+        yield run(f"DELETE FROM {{{table}}} WHERE thread_id = ?", thread_id)
+    return bool((yield count("DELETE FROM {threads} WHERE thread_id = ?", thread_id)))
+
+
+def archived_check(status: str, thread_id: str) -> None:
+    if status == "archived":
+        raise InvalidInputError(ARCHIVED, thread_id=thread_id)
+
+
+def find_work(limit: int) -> Op[list[Work]]:
+    expired = yield rows(
+        "SELECT thread_id, active_turn_id FROM {threads} WHERE lease_owner IS NOT NULL "
+        "AND lease_expires_at <= {now} ORDER BY lease_expires_at LIMIT ?",
+        limit,
+    )
+    waking = yield rows(
+        "SELECT thread_id, active_turn_id FROM {threads} WHERE wake_at IS NOT NULL AND "
+        "wake_at <= {now} AND lease_owner IS NULL AND active_turn_id IS NOT NULL "
+        "ORDER BY wake_at LIMIT ?",
+        limit,
+    )
+    queued = yield rows(
+        "SELECT inbox.thread_id FROM {inbox} AS inbox JOIN {threads} AS threads ON "
+        "threads.thread_id = inbox.thread_id WHERE threads.active_turn_id IS NULL AND "
+        "inbox.kind != 'steer' GROUP BY inbox.thread_id ORDER BY MIN(inbox.created_at) LIMIT ?",
+        limit,
+    )
+    return [
+        *(Work(kind="expired", thread_id=r[0], turn_id=r[1]) for r in expired),
+        *(Work(kind="wake", thread_id=r[0], turn_id=r[1]) for r in waking),
+        *(Work(kind="inbox", thread_id=r[0]) for r in queued),
+    ]

@@ -1,0 +1,268 @@
+"""The writes of turns and of the inbox, written once for every SQL store (see `_sql`).
+
+Concurrency. SQLite runs one writer at a time; PostgreSQL runs many transactions at once. So
+every operation that decides from a thread's row reads it with `{lock}` before anything else:
+concurrent writes of one thread then take turns, and each sees what the previous committed.
+Lease changes are single conditional UPDATEs (fences), re-checked against the latest row
+version when they wait on a lock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from threadline.types import (
+    Event,
+    InvalidInputError,
+    Item,
+    LeaseLost,
+    TurnInProgressError,
+)
+
+from . import _codec as codec
+from ._ops_inbox import by_client_key, enqueue, schedule_timer
+from ._ops_threads import CursorMovedError, archived_check, thread_row
+from ._sql import Notify, Op, fence, many, marks, one, run
+from ._writes import (
+    AppendItems,
+    BeginOutcome,
+    BeginTurn,
+    Duplicate,
+    Enqueued,
+    ThreadCursor,
+    ToolCallState,
+    TurnStarted,
+    TurnWrite,
+    Written,
+)
+
+_FINISHED = ("completed", "failed", "cancelled")
+
+
+def begin_turn(request: BeginTurn) -> Op[BeginOutcome]:
+    codec.check_text(owner=request.owner)
+    codec.check_turn(request.turn)
+    turn = request.turn
+    active_turn_id, last_item_seq, last_event_seq, turn_count, status, epoch = yield from (
+        thread_row(turn.thread_id, lock=True)
+    )
+    if turn.client_key is not None:
+        earlier, queued = yield from by_client_key(turn.thread_id, turn.client_key)
+        if earlier is not None:
+            if request.inbox_entry_id is not None:
+                # The queued input already ran: left queued, it would block the queue forever.
+                yield run("DELETE FROM {inbox} WHERE entry_id = ?", request.inbox_entry_id)
+            return Duplicate(turn=earlier, entry=None)
+        if queued is not None and request.inbox_entry_id is None:
+            return Duplicate(turn=None, entry=queued)
+    archived_check(status, turn.thread_id)
+    if active_turn_id is not None:
+        if request.enqueue_if_busy and request.inbox_entry_id is None:
+            entry = yield from enqueue(codec.entry_of_turn(turn), status=status)
+            return Enqueued(entry=entry, active_turn_id=active_turn_id)
+        raise TurnInProgressError(
+            f"thread {turn.thread_id} already has an unfinished turn ({active_turn_id}); pass "
+            "on_busy='enqueue' to queue the input",
+            thread_id=turn.thread_id,
+            active_turn_id=active_turn_id,
+        )
+    expected = request.expected
+    if (last_item_seq, last_event_seq, turn_count) != (
+        expected.last_item_seq,
+        expected.last_event_seq,
+        turn.number - 1,
+    ):
+        raise CursorMovedError("the thread changed since it was read", thread_id=turn.thread_id)
+    if request.inbox_entry_id is not None and not (
+        yield fence("DELETE FROM {inbox} WHERE entry_id = ?", request.inbox_entry_id)
+    ):
+        raise CursorMovedError(
+            "the inbox entry was taken by another turn", thread_id=turn.thread_id
+        )
+    yield run(
+        f"INSERT INTO {{turns}} ({codec.TURN_COLUMNS}) VALUES ({marks(16)})", *codec.turn_row(turn)
+    )
+    yield from insert(request.items, request.events)
+    yield from set_tool_states(turn.thread_id, turn.turn_id, 0, request.tool_states)
+    cursor = ThreadCursor(
+        last_item_seq=request.items[-1].seq if request.items else last_item_seq,
+        last_event_seq=request.events[-1].seq if request.events else last_event_seq,
+    )
+    values: list[Any] = [turn.turn_id, cursor.last_item_seq, cursor.last_event_seq, turn.number]
+    values.append(turn.created_at)
+    if request.owner is None:  # stored for whichever worker claims it first
+        lease = "lease_owner = NULL, lease_expires_at = NULL, wake_at = {now}"
+    else:
+        # The row is locked: the epoch this UPDATE sets is the one read, plus one.
+        lease = "lease_owner = ?, lease_epoch = ?, lease_expires_at = {now} + ?, wake_at = NULL"
+        epoch += 1
+        values += [request.owner, epoch, request.lease_seconds]
+    yield run(
+        "UPDATE {threads} SET active_turn_id = ?, status = 'active', last_item_seq = ?, "
+        f"last_event_seq = ?, turn_count = ?, updated_at = ?, {lease} WHERE thread_id = ?",
+        *values,
+        turn.thread_id,
+    )
+    yield Notify(
+        events=(turn.thread_id, cursor.last_event_seq) if request.events else None,
+        work=[turn.thread_id] if request.owner is None else (),
+    )
+    return TurnStarted(turn=turn, cursor=cursor, items=tuple(request.items), epoch=epoch)
+
+
+def append_items(request: AppendItems) -> Op[None]:
+    active_turn_id, last_item_seq, last_event_seq, _, status, _ = yield from thread_row(
+        request.thread_id, lock=True
+    )
+    if status == "archived":
+        raise InvalidInputError(
+            "the thread is archived: unarchive it first", thread_id=request.thread_id
+        )
+    if active_turn_id is not None:
+        raise TurnInProgressError(
+            f"thread {request.thread_id} has an unfinished turn ({active_turn_id})",
+            thread_id=request.thread_id,
+            active_turn_id=active_turn_id,
+        )
+    expected = request.expected
+    if (last_item_seq, last_event_seq) != (expected.last_item_seq, expected.last_event_seq):
+        raise CursorMovedError("the thread changed since it was read", thread_id=request.thread_id)
+    yield from insert(request.items, request.events)
+    last_event = request.events[-1].seq if request.events else last_event_seq
+    yield run(
+        "UPDATE {threads} SET last_item_seq = ?, last_event_seq = ?, updated_at = ? "
+        "WHERE thread_id = ?",
+        request.items[-1].seq if request.items else last_item_seq,
+        last_event,
+        time.time(),
+        request.thread_id,
+    )
+    yield Notify(events=(request.thread_id, last_event) if request.events else None)
+
+
+def insert(items: Sequence[Item], events: Sequence[Event]) -> Op[None]:
+    if items:
+        yield many(
+            f"INSERT INTO {{items}} ({codec.ITEM_COLUMNS}) VALUES ({marks(9)})",
+            [codec.item_row(i) for i in items],
+        )
+    if events:
+        now = time.time()
+        yield many(
+            f"INSERT INTO {{events}} ({codec.EVENT_COLUMNS}) VALUES ({marks(7)})",
+            [codec.event_row(e, now) for e in events],
+        )
+
+
+def set_tool_states(
+    thread_id: str, turn_id: str, epoch: int, states: Mapping[str, ToolCallState]
+) -> Op[None]:
+    if not states:
+        return
+    for call_id, state in states.items():
+        codec.check_text(tool_call_id=call_id, tool_state=state)
+    now = time.time()
+    yield many(
+        "INSERT INTO {tool_calls} (thread_id, tool_call_id, turn_id, state, epoch, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (thread_id, tool_call_id) DO UPDATE SET "
+        "state = excluded.state, epoch = excluded.epoch, updated_at = excluded.updated_at",
+        [(thread_id, call_id, turn_id, state, epoch, now) for call_id, state in states.items()],
+    )
+
+
+_HOLDS_LEASE = (
+    "thread_id = ? AND active_turn_id = ? AND lease_epoch = ? AND "
+    "lease_owner IS NOT NULL AND lease_expires_at > {now}"
+)
+
+
+def write_turn(write: TurnWrite) -> Op[Written]:
+    codec.check_text(turn_status=write.turn_status)
+    now = time.time()
+    assignments = "last_item_seq = ?, last_event_seq = ?, updated_at = ?"
+    values: list[Any] = [write.cursor.last_item_seq, write.cursor.last_event_seq, now]
+    if write.end == "release":
+        assignments += (
+            ", active_turn_id = NULL, status = 'idle', lease_owner = NULL, "
+            "lease_expires_at = NULL, wake_at = NULL"
+        )
+    elif write.end == "pause":
+        assignments += (
+            ", status = 'awaiting_input', lease_owner = NULL, lease_expires_at = NULL, wake_at = "
+            + ("NULL" if write.wake_after is None else "{now} + ?")
+        )
+        if write.wake_after is not None:
+            values.append(write.wake_after)
+    if write.sets_state:
+        assignments += ", state = ?"
+        values.append(None if write.thread_state is None else codec.dumps(write.thread_state))
+    lease = (write.thread_id, write.turn_id, write.epoch)
+    where, where_values = _HOLDS_LEASE, lease
+    if write.expected is not None:
+        where += " AND last_item_seq = ? AND last_event_seq = ?"
+        where_values += (write.expected.last_item_seq, write.expected.last_event_seq)
+    if not (
+        yield fence(f"UPDATE {{threads}} SET {assignments} WHERE {where}", *values, *where_values)
+    ):
+        if (yield one(f"SELECT 1 FROM {{threads}} WHERE {_HOLDS_LEASE}", *lease)) is not None:
+            raise CursorMovedError(
+                "an earlier write of this turn was not stored", thread_id=write.thread_id
+            )
+        raise LeaseLost(
+            f"turn {write.turn_id} no longer holds the lease on thread "
+            f"{write.thread_id} (epoch {write.epoch})"
+        )
+    for entry_id in write.consume_inbox:
+        if not (yield fence("DELETE FROM {inbox} WHERE entry_id = ?", entry_id)):
+            raise CursorMovedError("a steering entry was taken by another turn")
+    yield from insert(write.items, write.events)
+    yield from set_tool_states(write.thread_id, write.turn_id, write.epoch, write.tool_states)
+    for timer in write.timers:
+        yield from schedule_timer(timer)
+    yield _update_turn(write, now)
+    # Steering input the turn did not take gets a turn of its own, unless the turn was
+    # interrupted: then it joins the next turn the user starts.
+    if write.end == "release" and write.turn_status != "cancelled":
+        yield run(
+            "UPDATE {inbox} SET kind = 'input' WHERE thread_id = ? AND kind = 'steer'",
+            write.thread_id,
+        )
+    yield Notify(
+        events=(write.thread_id, write.cursor.last_event_seq) if write.events else None,
+        work=[write.thread_id] if write.end == "pause" and write.wake_after is not None else (),
+        work_if_queued=write.thread_id if write.end == "release" else None,
+    )
+    queued, steering = yield one(
+        "SELECT EXISTS (SELECT 1 FROM {inbox} WHERE thread_id = ? AND kind != 'steer'), "
+        "EXISTS (SELECT 1 FROM {inbox} WHERE thread_id = ? AND kind = 'steer')",
+        write.thread_id,
+        write.thread_id,
+        final=True,
+    )
+    return Written(queued_input=bool(queued), steering=bool(steering))
+
+
+def _update_turn(write: TurnWrite, now: float) -> Any:
+    assignments = ["updated_at = ?"]
+    values: list[Any] = [now]
+    if write.turn_status is not None:
+        assignments.append("status = ?")
+        values.append(write.turn_status)
+        if write.turn_status in _FINISHED:
+            assignments.append("completed_at = ?")
+            values.append(now)
+    for column, value in (
+        ("usage", None if write.usage is None else codec.dumps(write.usage.to_dict())),
+        ("steps", write.steps),
+        ("running_seconds", write.running_seconds),
+        ("error", None if write.error is None else codec.dumps(write.error)),
+        ("options", None if write.options is None else codec.dumps(write.options)),
+    ):
+        if value is not None:
+            assignments.append(f"{column} = ?")
+            values.append(value)
+    return run(
+        f"UPDATE {{turns}} SET {', '.join(assignments)} WHERE turn_id = ?", *values, write.turn_id
+    )

@@ -1,0 +1,298 @@
+"""`SQLStore`: the `Store` protocol over any SQL dialect, written once.
+
+Every method builds an operation (`_ops_*`) or a read and hands it to the dialect's `_read`
+or `_write`. A dialect (`SQLiteStore`, `PostgresStore`) provides only those two, its
+lifecycle and its spelling of `_sql.TOKENS`; a third database would be one more such file.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, TypeVar
+
+from threadline.types import (
+    Event,
+    InboxEntry,
+    InvalidInputError,
+    Item,
+    ThreadRecord,
+    ThreadStatus,
+    TimerRecord,
+    TurnRecord,
+)
+
+from . import _codec as codec
+from . import _ops_inbox as inbox
+from . import _ops_leases as leases
+from . import _ops_threads as threads  # pyright: ignore[reportPrivateUsage]
+from . import _ops_turns as turns
+from ._sql import Op, OpFactory, Sql, one, rows
+from ._writes import (
+    AppendItems,
+    BeginOutcome,
+    BeginTurn,
+    ItemQuery,
+    Lease,
+    Renewal,
+    ThreadPage,
+    ThreadUpdate,
+    ToolCallState,
+    TurnWrite,
+    Work,
+    Written,
+)
+
+T = TypeVar("T")
+
+
+def _fetch(statement: Sql) -> Op[Any]:
+    return (yield statement)
+
+
+class SQLStore(ABC):
+    @abstractmethod
+    async def _read(self, op: OpFactory[T]) -> T:
+        """Run a read-only operation; it sees every write that has returned."""
+
+    @abstractmethod
+    async def _write(self, op: OpFactory[T], *, replay_safe: bool = False) -> T:
+        """Run a write in one transaction, to its end even if the caller is cancelled.
+        `replay_safe`: running it twice has the effect of running it once."""
+
+    async def _select(self, statement: Sql) -> Any:
+        return await self._read(lambda: _fetch(statement))
+
+    # -- threads -----------------------------------------------------------------------------
+
+    async def create_thread(self, thread: ThreadRecord) -> ThreadRecord:
+        # With a key, repeating the insert finds the stored thread.
+        return await self._write(
+            lambda: threads.create_thread(thread), replay_safe=thread.key is not None
+        )
+
+    async def get_thread(self, thread_id: str) -> ThreadRecord | None:
+        return await self._select(
+            one(
+                f"SELECT {codec.THREAD_COLUMNS} FROM {{threads}} WHERE thread_id = ?",
+                thread_id,
+                decode=codec.thread_from_row,
+            )
+        )
+
+    async def list_threads(
+        self,
+        *,
+        user_id: str | None = None,
+        status: ThreadStatus | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> ThreadPage:
+        if limit < 1 or limit > 1000:
+            raise InvalidInputError("limit must be between 1 and 1000")
+        clauses: list[str] = []
+        params: list[Any] = []
+        if user_id is not None:
+            clauses.append("user_id = ?")
+            params.append(user_id)
+        if status is None:
+            clauses.append("status != 'archived'")
+        else:
+            clauses.append("status = ?")
+            params.append(status)
+        if cursor is not None:
+            created_at, thread_id = _parse_cursor(cursor)
+            clauses.append("(created_at, thread_id) < (?, ?)")
+            params += [created_at, thread_id]
+        found: list[ThreadRecord] = await self._select(
+            rows(
+                f"SELECT {codec.THREAD_COLUMNS} FROM {{threads}} WHERE {' AND '.join(clauses)} "
+                "ORDER BY created_at DESC, thread_id DESC LIMIT ?",
+                *params,
+                limit + 1,
+                decode=codec.thread_from_row,
+            )
+        )
+        page = found[:limit]
+        next_cursor = None
+        if len(found) > limit:
+            next_cursor = f"{page[-1].created_at!r}~{page[-1].thread_id}"
+        return ThreadPage(threads=page, next_cursor=next_cursor)
+
+    async def find_open_thread(self, *, user_id: str, agent: str) -> ThreadRecord | None:
+        return await self._select(
+            one(
+                f"SELECT {codec.THREAD_COLUMNS} FROM {{threads}} WHERE user_id = ? AND agent = ? "
+                "AND status != 'archived' ORDER BY created_at DESC, thread_id DESC LIMIT 1",
+                user_id,
+                agent,
+                decode=codec.thread_from_row,
+            )
+        )
+
+    async def update_thread(self, thread_id: str, update: ThreadUpdate) -> ThreadRecord:
+        changes = update.changes()
+        return await self._write(
+            lambda: threads.update_thread(thread_id, changes), replay_safe=True
+        )
+
+    async def delete_thread(self, thread_id: str) -> bool:
+        return await self._write(lambda: threads.delete_thread(thread_id))
+
+    # -- turns -------------------------------------------------------------------------------
+
+    async def begin_turn(self, request: BeginTurn) -> BeginOutcome:
+        # With a client key, a repeat after an unknown commit returns `Duplicate`.
+        return await self._write(
+            lambda: turns.begin_turn(request), replay_safe=request.turn.client_key is not None
+        )
+
+    async def append_items(self, request: AppendItems) -> None:
+        await self._write(lambda: turns.append_items(request))
+
+    async def write_turn(self, write: TurnWrite) -> Written:
+        return await self._write(lambda: turns.write_turn(write))
+
+    async def acquire_lease(
+        self, thread_id: str, turn_id: str, *, owner: str, lease_seconds: float
+    ) -> Lease | None:
+        return await self._write(
+            lambda: leases.acquire_lease(thread_id, turn_id, owner, lease_seconds)
+        )
+
+    async def renew_leases(self, owner: str, lease_seconds: float) -> Renewal:
+        return await self._write(
+            lambda: leases.renew_leases(owner, lease_seconds), replay_safe=True
+        )
+
+    async def hand_back(self, thread_id: str, epoch: int) -> bool:
+        return await self._write(lambda: leases.hand_back(thread_id, epoch))
+
+    async def request_cancel(self, turn_id: str) -> bool:
+        return await self._write(lambda: leases.request_cancel(turn_id), replay_safe=True)
+
+    async def wake(self, thread_id: str) -> None:
+        await self._write(lambda: leases.wake(thread_id), replay_safe=True)
+
+    async def find_work(self, limit: int = 100) -> list[Work]:
+        return await self._read(lambda: threads.find_work(limit))
+
+    async def load_tool_states(self, thread_id: str, turn_id: str) -> dict[str, ToolCallState]:
+        found = await self._select(
+            rows(
+                "SELECT tool_call_id, state FROM {tool_calls} WHERE thread_id = ? AND turn_id = ?",
+                thread_id,
+                turn_id,
+            )
+        )
+        return {r[0]: r[1] for r in found}
+
+    async def db_time(self) -> float:
+        return float((await self._select(one("SELECT {now}")))[0])
+
+    async def get_turn(self, turn_id: str) -> TurnRecord | None:
+        return await self._select(
+            one(
+                f"SELECT {codec.TURN_COLUMNS} FROM {{turns}} WHERE turn_id = ?",
+                turn_id,
+                decode=codec.turn_from_row,
+            )
+        )
+
+    async def list_turns(self, thread_id: str) -> list[TurnRecord]:
+        return await self._select(
+            rows(
+                f"SELECT {codec.TURN_COLUMNS} FROM {{turns}} WHERE thread_id = ? ORDER BY number",
+                thread_id,
+                decode=codec.turn_from_row,
+            )
+        )
+
+    # -- items and events ----------------------------------------------------------------------
+
+    async def load_items(
+        self, thread_id: str, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[Item]:
+        return await self.query_items(
+            ItemQuery(thread_id=thread_id, after_seq=after_seq, limit=limit)
+        )
+
+    async def query_items(self, query: ItemQuery) -> list[Item]:
+        statement = codec.item_query(query, "{items}", "?")
+        if statement is None:
+            return []
+        text, params = statement
+        return await self._select(rows(text, *params, decode=codec.item_from_row))
+
+    async def load_events(
+        self, thread_id: str, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        text = f"{codec.events_with_items('{events}', '{items}')} WHERE e.thread_id = ? AND e.seq > ? ORDER BY e.seq"
+        params: list[Any] = [thread_id, after_seq]
+        if limit is not None:
+            text += " LIMIT ?"
+            params.append(limit)
+        return await self._select(rows(text, *params, decode=codec.event_from_row))
+
+    # -- inbox and timers ------------------------------------------------------------------------
+
+    async def enqueue(self, entry: InboxEntry) -> InboxEntry:
+        # With a client key, a repeat after an unknown commit returns the stored entry.
+        return await self._write(
+            lambda: inbox.enqueue(entry), replay_safe=entry.client_key is not None
+        )
+
+    async def peek_inbox(self, thread_id: str) -> InboxEntry | None:
+        return await self._select(
+            one(
+                f"SELECT {codec.INBOX_COLUMNS} FROM {{inbox}} WHERE thread_id = ? AND "
+                "kind != 'steer' ORDER BY position LIMIT 1",
+                thread_id,
+                decode=codec.inbox_from_row,
+            )
+        )
+
+    async def steering(self, thread_id: str) -> list[InboxEntry]:
+        """The thread's entries waiting to join its running turn, oldest first."""
+        return await self._inbox(thread_id, "AND kind = 'steer' ")
+
+    async def list_inbox(self, thread_id: str) -> list[InboxEntry]:
+        return await self._inbox(thread_id, "")
+
+    async def _inbox(self, thread_id: str, condition: str) -> list[InboxEntry]:
+        return await self._select(
+            rows(
+                f"SELECT {codec.INBOX_COLUMNS} FROM {{inbox}} WHERE thread_id = ? {condition}"
+                "ORDER BY position",
+                thread_id,
+                decode=codec.inbox_from_row,
+            )
+        )
+
+    async def schedule_timer(self, timer: TimerRecord) -> TimerRecord:
+        return await self._write(lambda: inbox.schedule_timer(timer))
+
+    async def cancel_timer(self, thread_id: str, timer_id: str) -> bool:
+        return await self._write(lambda: inbox.cancel_timer(thread_id, timer_id))
+
+    async def list_timers(self, thread_id: str, *, pending_only: bool = True) -> list[TimerRecord]:
+        pending = " AND status = 'pending'" if pending_only else ""
+        return await self._select(
+            rows(
+                f"SELECT {codec.TIMER_COLUMNS} FROM {{timers}} WHERE thread_id = ?{pending} "
+                "ORDER BY due_at",
+                thread_id,
+                decode=codec.timer_from_row,
+            )
+        )
+
+    async def fire_due_timers(self, limit: int = 100) -> list[TimerRecord]:
+        # A repeat after an unknown commit finds those timers fired: none fires twice.
+        return await self._write(lambda: inbox.fire_due_timers(limit), replay_safe=True)
+
+
+def _parse_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        created_at, thread_id = cursor.split("~", 1)
+        return float(created_at), thread_id
+    except ValueError:
+        raise InvalidInputError("invalid cursor: pass the next_cursor of a previous page") from None
