@@ -723,3 +723,95 @@ async def test_items_are_read_by_page_id_and_tool_call(store: Store) -> None:
     assert sorted(i.item_id for i in anywhere) == sorted([items[0].item_id, others.item_id])
     with pytest.raises(ValueError, match="by item_ids only"):
         await store.query_items(ItemQuery(thread_id=None))
+
+
+async def test_a_refused_write_changes_nothing_and_says_why(store: Store) -> None:
+    from threadline.store import CursorMovedError
+
+    thread, started = await started_turn(store)
+    turn_id = started.turn.turn_id
+    answer = Item(
+        item_id=new_id("item"),
+        thread_id=thread.thread_id,
+        turn_id=turn_id,
+        seq=2,
+        status="completed",
+        payload=AgentMessage(text="never stored"),
+        created_at=time.time(),
+    )
+    after = ThreadCursor(last_item_seq=2, last_event_seq=0)
+    moved = ThreadCursor(last_item_seq=7, last_event_seq=0)
+    refused: list[tuple[type[Exception], TurnWrite]] = [
+        (CursorMovedError, noop(thread, started, started.epoch, cursor=after, expected=moved)),
+        (LeaseLost, noop(thread, started, started.epoch + 1, cursor=after)),
+        (
+            CursorMovedError,
+            noop(thread, started, started.epoch, cursor=after, consume_inbox=[new_id("inbox")]),
+        ),
+    ]
+    for error, write in refused:
+        with pytest.raises(error):
+            await store.write_turn(
+                replace(
+                    write,
+                    items=[answer],
+                    tool_states={"call_x": "started"},
+                    turn_status="completed",
+                    end="release",
+                )
+            )
+        assert [i.seq for i in await store.load_items(thread.thread_id)] == [1]
+        assert await store.load_tool_states(thread.thread_id, turn_id) == {}
+        stored = await store.get_thread(thread.thread_id)
+        assert stored is not None
+        assert (stored.active_turn_id, stored.last_item_seq) == (turn_id, 1)
+        stored_turn = await store.get_turn(turn_id)
+        assert stored_turn is not None and stored_turn.status == "running"
+
+
+async def test_waiting_turns_are_claimed_once_each(store: Store) -> None:
+    expired = [await started_turn(store, lease_seconds=0.1) for _ in range(3)]
+    handed = [await started_turn(store) for _ in range(3)]
+    for thread, started in handed:
+        assert await store.hand_back(thread.thread_id, started.epoch) is True
+    held, held_turn = await started_turn(store)
+    await asyncio.sleep(0.2)
+    skipped = expired[0][0].thread_id
+
+    claims = await asyncio.gather(
+        *(store.claim_turns(f"w{n}", lease_seconds=30, limit=2, skip=[skipped]) for n in range(4))
+    )
+
+    claimed = [lease for claim in claims for lease in claim]
+    waiting = {(t.thread_id, s.turn.turn_id) for t, s in [*expired[1:], *handed]}
+    assert sorted((c.thread_id, c.turn_id) for c in claimed) == sorted(waiting)
+    for lease in claimed:
+        stored = await store.get_thread(lease.thread_id)
+        assert stored is not None and stored.lease_owner == lease.owner
+        assert stored.lease_epoch == lease.epoch
+        turn = await store.get_turn(lease.turn_id)
+        assert turn is not None and turn.status == "running"
+    assert held.thread_id not in {c.thread_id for c in claimed}
+    assert held_turn.turn.turn_id
+    assert await store.claim_turns("late", lease_seconds=30, skip=[skipped]) == []
+    assert [c.thread_id for c in await store.claim_turns("late", lease_seconds=30)] == [skipped]
+
+
+async def test_a_started_turn_says_whether_input_waits(store: Store) -> None:
+    thread = await store.create_thread(thread_record())
+    first = await store.begin_turn(begin(thread))
+    assert isinstance(first, TurnStarted)
+    assert (first.written.queued_input, first.written.steering) == (False, False)
+    for kind in ("steer", "input"):
+        await store.enqueue(
+            InboxEntry(
+                entry_id=new_id("inbox"),
+                thread_id=thread.thread_id,
+                position=0,
+                input=[{"type": "text", "text": kind}],
+                created_at=time.time(),
+                kind=kind,  # type: ignore[arg-type]
+            )
+        )
+    written = await store.write_turn(noop(thread, first, first.epoch))
+    assert (written.queued_input, written.steering) == (True, True)

@@ -123,6 +123,8 @@ class Threadline:
         engine = self._engine
         stop = stop or asyncio.Event()
         stopping = asyncio.ensure_future(stop.wait())
+        clock = asyncio.get_running_loop().time
+        timers_checked = float("-inf")
         try:
             while not stop.is_set():
                 engine.capacity_freed.clear()
@@ -130,7 +132,12 @@ class Threadline:
                 free = concurrency - len(engine.active)
                 if free > 0:
                     try:
-                        await recover(engine, limit=free)
+                        # Timers come due with time, not with notifications: looked at once
+                        # per `idle_wait`, not on every wake-up.
+                        timers = clock() - timers_checked >= idle_wait
+                        if timers:
+                            timers_checked = clock()
+                        await recover(engine, limit=free, timers=timers)
                     except Exception as exc:  # a worker outlives a bad pass; the next retries
                         log_failure(
                             logger,

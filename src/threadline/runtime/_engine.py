@@ -18,10 +18,12 @@ from threadline.store import (
     CursorMovedError,
     Duplicate,
     Enqueued,
+    Lease,
     Store,
     ThreadCursor,
     ToolCallState,
     TurnStarted,
+    Written,
 )
 from threadline.types import (
     Budget,
@@ -294,7 +296,17 @@ class Engine:
                 history, index = await self._history_upto(thread, thread.last_item_seq)
                 history.extend(outcome.items)
                 index.add(outcome.items)
-                self._launch(thread, agent, turn, outcome.epoch, history, index, events, listener)
+                self._launch(
+                    thread,
+                    agent,
+                    turn,
+                    outcome.epoch,
+                    history,
+                    index,
+                    events,
+                    listener,
+                    written=outcome.written,
+                )
                 return StartOutcome(kind="started", turn_id=turn.turn_id)
             if isinstance(outcome, Enqueued):
                 if listener is not None:
@@ -336,6 +348,8 @@ class Engine:
         index: HistoryIndex,
         events: TurnEvents,
         listener: TurnListener | None,
+        *,
+        written: Written | None = None,
     ) -> ActiveTurn:
         active = ActiveTurn(thread.thread_id, turn.turn_id, epoch, self.bus)
         self.active[thread.thread_id] = active
@@ -363,6 +377,7 @@ class Engine:
             faults=self.faults,
             services=self,
             segment_start=time.monotonic(),
+            written=written,
         )
         ctx.repairs = sum(
             1
@@ -426,8 +441,11 @@ class Engine:
         lease = await self.store.acquire_lease(
             thread_id, turn_id, owner=self.owner, lease_seconds=self.settings.lease_seconds
         )
-        if lease is None:
-            return None
+        return None if lease is None else await self.run_leased(lease, listener)
+
+    async def run_leased(self, lease: Lease, listener: TurnListener | None = None) -> ActiveTurn:
+        """Run the stored, unfinished turn whose lease this process has just taken."""
+        thread_id, turn_id = lease.thread_id, lease.turn_id
         try:
             thread = await self.store.get_thread(thread_id)
             turn = await self.store.get_turn(turn_id)

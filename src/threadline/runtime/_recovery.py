@@ -23,28 +23,33 @@ class RecoveryReport:
             await asyncio.wait(tasks)
 
 
-async def recover(engine: Engine, *, limit: int = 100) -> RecoveryReport:
-    """Fire due timers, continue turns whose owner is gone (or that a human unblocked, or
-    that an API process stored for a worker), and start queued input on idle threads; at
-    most `limit` turns."""
+async def recover(engine: Engine, *, limit: int = 100, timers: bool = True) -> RecoveryReport:
+    """Fire due timers (unless `timers` is False), continue turns whose owner is gone (or that
+    a human unblocked, or that an API process stored for a worker), and start queued input on
+    idle threads; at most `limit` turns."""
     report = RecoveryReport()
-    report.timers_fired = len(await engine.store.fire_due_timers())
+    if timers:
+        report.timers_fired = len(await engine.store.fire_due_timers())
     if not engine.settings.run_turns:
         return report
-    for work in await engine.store.find_work(limit):
+    # Claimed in one statement: processes woken by the same notification split the work
+    # instead of racing for each turn.
+    for lease in await engine.store.claim_turns(
+        engine.owner,
+        lease_seconds=engine.settings.lease_seconds,
+        limit=limit,
+        skip=list(engine.active),  # running here already
+    ):
+        active = await engine.run_leased(lease)
+        report.continued.append(lease.turn_id)
+        report._active.append(active)  # pyright: ignore[reportPrivateUsage]
+    for work in await engine.store.find_work(limit, kinds=("inbox",)):
         if len(report._active) >= limit:  # pyright: ignore[reportPrivateUsage]
             break
-        if work.kind == "inbox":
-            if work.thread_id not in engine.active:
-                await engine.drain(work.thread_id)
-                report.drained.append(work.thread_id)
-                active = engine.active.get(work.thread_id)
-                if active is not None:
-                    report._active.append(active)  # pyright: ignore[reportPrivateUsage]
-            continue
-        assert work.turn_id is not None
-        active = await engine.continue_turn(work.thread_id, work.turn_id, None)
-        if active is not None:
-            report.continued.append(work.turn_id)
-            report._active.append(active)  # pyright: ignore[reportPrivateUsage]
+        if work.thread_id not in engine.active:
+            await engine.drain(work.thread_id)
+            report.drained.append(work.thread_id)
+            active = engine.active.get(work.thread_id)
+            if active is not None:
+                report._active.append(active)  # pyright: ignore[reportPrivateUsage]
     return report

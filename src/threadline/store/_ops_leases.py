@@ -5,9 +5,10 @@ each re-checks the condition against the winner's row, so exactly one of them wi
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from . import _codec as codec
-from ._sql import Notify, Op, count, one, rows, run
+from ._sql import Notify, Op, count, marks, one, rows, run
 from ._writes import Lease, Renewal, ThreadCursor
 
 
@@ -40,6 +41,45 @@ def acquire_lease(
         epoch=row[0],
         cursor=ThreadCursor(last_item_seq=row[1], last_event_seq=row[2]),
     )
+
+
+def claim_turns(
+    owner: str, lease_seconds: float, limit: int, skip: Sequence[str]
+) -> Op[list[Lease]]:
+    codec.check_text(owner=owner)
+    skipping = f"AND thread_id NOT IN ({marks(len(skip))}) " if skip else ""
+    claimed = yield rows(
+        "UPDATE {threads} SET lease_owner = ?, lease_epoch = lease_epoch + 1, "
+        "lease_expires_at = {now} + ?, status = 'active', wake_at = NULL "
+        "WHERE thread_id IN (SELECT thread_id FROM {threads} WHERE active_turn_id IS NOT NULL "
+        f"{skipping}AND ((lease_owner IS NOT NULL AND lease_expires_at <= {{now}}) OR "
+        "(lease_owner IS NULL AND wake_at <= {now})) ORDER BY COALESCE(lease_expires_at, wake_at) LIMIT ? "
+        "{skip_locked}) RETURNING thread_id, active_turn_id, lease_epoch, last_item_seq, "
+        "last_event_seq",
+        owner,
+        lease_seconds,
+        *skip,
+        limit,
+    )
+    if not claimed:
+        return []
+    turn_ids = [row[1] for row in claimed]
+    yield run(
+        f"UPDATE {{turns}} SET status = 'running', updated_at = ? WHERE turn_id IN "
+        f"({marks(len(turn_ids))})",
+        time.time(),
+        *turn_ids,
+    )
+    return [
+        Lease(
+            thread_id=thread_id,
+            turn_id=turn_id,
+            owner=owner,
+            epoch=epoch,
+            cursor=ThreadCursor(last_item_seq=last_item_seq, last_event_seq=last_event_seq),
+        )
+        for thread_id, turn_id, epoch, last_item_seq, last_event_seq in claimed
+    ]
 
 
 def renew_leases(owner: str, lease_seconds: float) -> Op[Renewal]:

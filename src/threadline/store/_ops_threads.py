@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from typing import Any
 
 from threadline.types import InvalidInputError, NotFoundError, StoreError, ThreadRecord
 
 from . import _codec as codec
 from ._sql import Op, count, marks, one, rows, run
-from ._writes import Work
+from ._writes import Work, WorkKind
 
 
 class CursorMovedError(StoreError):
@@ -100,26 +101,30 @@ def archived_check(status: str, thread_id: str) -> None:
         raise InvalidInputError(ARCHIVED, thread_id=thread_id)
 
 
-def find_work(limit: int) -> Op[list[Work]]:
-    expired = yield rows(
-        "SELECT thread_id, active_turn_id FROM {threads} WHERE lease_owner IS NOT NULL "
-        "AND lease_expires_at <= {now} ORDER BY lease_expires_at LIMIT ?",
-        limit,
-    )
-    waking = yield rows(
-        "SELECT thread_id, active_turn_id FROM {threads} WHERE wake_at IS NOT NULL AND "
-        "wake_at <= {now} AND lease_owner IS NULL AND active_turn_id IS NOT NULL "
-        "ORDER BY wake_at LIMIT ?",
-        limit,
-    )
-    queued = yield rows(
-        "SELECT inbox.thread_id FROM {inbox} AS inbox JOIN {threads} AS threads ON "
-        "threads.thread_id = inbox.thread_id WHERE threads.active_turn_id IS NULL AND "
-        "inbox.kind != 'steer' GROUP BY inbox.thread_id ORDER BY MIN(inbox.created_at) LIMIT ?",
-        limit,
-    )
-    return [
-        *(Work(kind="expired", thread_id=r[0], turn_id=r[1]) for r in expired),
-        *(Work(kind="wake", thread_id=r[0], turn_id=r[1]) for r in waking),
-        *(Work(kind="inbox", thread_id=r[0]) for r in queued),
-    ]
+def find_work(limit: int, kinds: Collection[WorkKind]) -> Op[list[Work]]:
+    work: list[Work] = []
+    if "expired" in kinds:
+        expired = yield rows(
+            "SELECT thread_id, active_turn_id FROM {threads} WHERE lease_owner IS NOT NULL "
+            "AND lease_expires_at <= {now} ORDER BY lease_expires_at LIMIT ?",
+            limit,
+        )
+        work += [Work(kind="expired", thread_id=r[0], turn_id=r[1]) for r in expired]
+    if "wake" in kinds:
+        waking = yield rows(
+            "SELECT thread_id, active_turn_id FROM {threads} WHERE wake_at IS NOT NULL AND "
+            "wake_at <= {now} AND lease_owner IS NULL AND active_turn_id IS NOT NULL "
+            "ORDER BY wake_at LIMIT ?",
+            limit,
+        )
+        work += [Work(kind="wake", thread_id=r[0], turn_id=r[1]) for r in waking]
+    if "inbox" in kinds:
+        queued = yield rows(
+            "SELECT inbox.thread_id FROM {inbox} AS inbox JOIN {threads} AS threads ON "
+            "threads.thread_id = inbox.thread_id WHERE threads.active_turn_id IS NULL AND "
+            "inbox.kind != 'steer' GROUP BY inbox.thread_id ORDER BY MIN(inbox.created_at) "
+            "LIMIT ?",
+            limit,
+        )
+        work += [Work(kind="inbox", thread_id=r[0]) for r in queued]
+    return work

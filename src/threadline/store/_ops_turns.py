@@ -109,7 +109,10 @@ def begin_turn(request: BeginTurn) -> Op[BeginOutcome]:
         events=(turn.thread_id, cursor.last_event_seq) if request.events else None,
         work=[turn.thread_id] if request.owner is None else (),
     )
-    return TurnStarted(turn=turn, cursor=cursor, items=tuple(request.items), epoch=epoch)
+    written = yield from inbox_flags(turn.thread_id)
+    return TurnStarted(
+        turn=turn, cursor=cursor, items=tuple(request.items), epoch=epoch, written=written
+    )
 
 
 def append_items(request: AppendItems) -> Op[None]:
@@ -234,11 +237,16 @@ def write_turn(write: TurnWrite) -> Op[Written]:
         work=[write.thread_id] if write.end == "pause" and write.wake_after is not None else (),
         work_if_queued=write.thread_id if write.end == "release" else None,
     )
+    return (yield from inbox_flags(write.thread_id))
+
+
+def inbox_flags(thread_id: str) -> Op[Written]:
+    """Whether input waits for the thread, as of the write this ends (its last statement)."""
     queued, steering = yield one(
         "SELECT EXISTS (SELECT 1 FROM {inbox} WHERE thread_id = ? AND kind != 'steer'), "
         "EXISTS (SELECT 1 FROM {inbox} WHERE thread_id = ? AND kind = 'steer')",
-        write.thread_id,
-        write.thread_id,
+        thread_id,
+        thread_id,
         final=True,
     )
     return Written(queued_input=bool(queued), steering=bool(steering))

@@ -11,6 +11,7 @@ out which error to raise. That second run happens only when a write is refused.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -115,11 +116,7 @@ async def _execute(
         return {"one": None, "all": [], "count": 0, "fence": False, "run": None}[shape]
     text = dialect.render(statement.text)
     if shape == "many":
-        if len(params) == 1:
-            await conn.execute(sql_text(text), params[0])
-        elif params:
-            async with conn.cursor() as cursor:
-                await cursor.executemany(sql_text(text), params)
+        await _insert_rows(conn, text, params)
         return None
     if shape == "fence" and pipelined:
         # Division by zero when nothing changed: the pipeline aborts, `run_write` runs again.
@@ -145,6 +142,25 @@ async def _execute(
         return row if row is None or decode is None else decode(row)
     found = await cursor.fetchall()
     return found if decode is None else [decode(row) for row in found]
+
+
+_MAX_PARAMETERS = 65535  # what one statement of the protocol can bind
+
+
+async def _insert_rows(conn: Connection, text: str, param_rows: Sequence[Sequence[Any]]) -> None:
+    """One INSERT of many rows: one statement for the server to plan, not one per row."""
+    if not param_rows:
+        return
+    width = len(param_rows[0])
+    one_row = "(" + ", ".join(["%s"] * width) + ")"
+    head, tail = text.split(one_row, 1)
+    chunk = _MAX_PARAMETERS // width
+    for start in range(0, len(param_rows), chunk):
+        batch = param_rows[start : start + chunk]
+        await conn.execute(
+            sql_text(head + ", ".join([one_row] * len(batch)) + tail),
+            [value for row in batch for value in row],
+        )
 
 
 async def _notify(conn: Connection, dialect: Dialect, note: Notify) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from typing import Protocol, runtime_checkable
 
 from threadline.types import (
@@ -13,6 +14,7 @@ from threadline.types import (
 )
 
 from ._writes import (
+    WORK_KINDS,
     AppendItems,
     BeginOutcome,
     BeginTurn,
@@ -24,6 +26,7 @@ from ._writes import (
     ToolCallState,
     TurnWrite,
     Work,
+    WorkKind,
     Written,
 )
 
@@ -97,8 +100,19 @@ class Store(Protocol):
         """Ask recovery to look at the thread's paused turn now."""
         ...
 
-    async def find_work(self, limit: int = 100) -> list[Work]:
-        """Expired leases, paused turns due to wake, idle threads with queued input."""
+    async def find_work(
+        self, limit: int = 100, *, kinds: Collection[WorkKind] = WORK_KINDS
+    ) -> list[Work]:
+        """Expired leases, paused turns due to wake, idle threads with queued input (those of
+        `kinds`)."""
+        ...
+
+    async def claim_turns(
+        self, owner: str, *, lease_seconds: float, limit: int = 100, skip: Sequence[str] = ()
+    ) -> list[Lease]:
+        """Take the lease on up to `limit` turns that wait for one (their owner's lease
+        expired, or they are paused and due to wake), except those of the threads in `skip`.
+        Processes claiming at once get different turns."""
         ...
 
     async def load_tool_states(self, thread_id: str, turn_id: str) -> dict[str, ToolCallState]: ...

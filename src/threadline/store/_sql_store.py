@@ -8,6 +8,7 @@ lifecycle and its spelling of `_sql.TOKENS`; a third database would be one more 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Collection, Sequence
 from typing import Any, TypeVar
 
 from threadline.types import (
@@ -28,6 +29,7 @@ from . import _ops_threads as threads  # pyright: ignore[reportPrivateUsage]
 from . import _ops_turns as turns
 from ._sql import Op, OpFactory, Sql, one, rows
 from ._writes import (
+    WORK_KINDS,
     AppendItems,
     BeginOutcome,
     BeginTurn,
@@ -39,6 +41,7 @@ from ._writes import (
     ToolCallState,
     TurnWrite,
     Work,
+    WorkKind,
     Written,
 )
 
@@ -173,8 +176,17 @@ class SQLStore(ABC):
     async def wake(self, thread_id: str) -> None:
         await self._write(lambda: leases.wake(thread_id), replay_safe=True)
 
-    async def find_work(self, limit: int = 100) -> list[Work]:
-        return await self._read(lambda: threads.find_work(limit))
+    async def find_work(
+        self, limit: int = 100, *, kinds: Collection[WorkKind] = WORK_KINDS
+    ) -> list[Work]:
+        return await self._read(lambda: threads.find_work(limit, kinds))
+
+    async def claim_turns(
+        self, owner: str, *, lease_seconds: float, limit: int = 100, skip: Sequence[str] = ()
+    ) -> list[Lease]:
+        return await self._write(
+            lambda: leases.claim_turns(owner, lease_seconds, limit, tuple(skip))
+        )
 
     async def load_tool_states(self, thread_id: str, turn_id: str) -> dict[str, ToolCallState]:
         found = await self._select(

@@ -69,11 +69,20 @@ class AppendItems:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Written:
+    """What a turn's write found, in the same transaction: is input waiting for the thread?"""
+
+    queued_input: bool  # inbox entries that start their own turn
+    steering: bool  # entries waiting to join the running turn
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class TurnStarted:
     turn: TurnRecord
     cursor: ThreadCursor
     items: tuple[Item, ...]
     epoch: int
+    written: Written  # the inbox as this write found it
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -139,19 +148,12 @@ class TurnWrite:
         return self.thread_state is not _UNSET
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Written:
-    """What a turn's write found, in the same transaction: is input waiting for the thread?"""
-
-    queued_input: bool  # inbox entries that start their own turn
-    steering: bool  # entries waiting to join the running turn
-
-
 WorkKind = Literal[
     "expired",  # a running turn whose owner's lease ran out
     "wake",  # a paused or handed-back turn that recovery should continue
     "inbox",  # an idle thread with queued input
 ]
+WORK_KINDS: tuple[WorkKind, ...] = ("expired", "wake", "inbox")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
