@@ -18,6 +18,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -216,8 +217,32 @@ async def run(
                 result["errors"][f"workers:{count}"] = f"{type(exc).__name__}: {exc}"
                 result["errors"][f"workers:{count}_traceback"] = traceback.format_exc(limit=8)
             result["part_seconds"][f"workers:{count}"] = time.perf_counter() - t0
+        io = replace(
+            pw,
+            model_seconds=pw.io_model_seconds,
+            concurrency=pw.io_concurrency,
+            light_turns=0,
+            warmup_turns=1,
+        )
+        result["workers_io"] = []
+        for count in pw.workers:
+            t0 = time.perf_counter()
+            print(
+                f"   {count} worker process(es), concurrency {io.concurrency} each, "
+                f"{io.model_seconds * 1000:.0f} ms model steps",
+                flush=True,
+            )
+            try:
+                result["workers_io"].append(
+                    await workers.run_workers(url, count, io, Path(folder), keep)
+                )
+            except Exception as exc:
+                result["errors"][f"workers_io:{count}"] = f"{type(exc).__name__}: {exc}"
+                result["errors"][f"workers_io:{count}_traceback"] = traceback.format_exc(limit=8)
+            result["part_seconds"][f"workers_io:{count}"] = time.perf_counter() - t0
     result["scaling"] = workers.scaling(result["workers"])
     result["scaling_without_stalled"] = workers.scaling(result["workers"], without_stalled=True)
+    result["scaling_io"] = workers.scaling(result["workers_io"])
     probes.append(await _pg.commit_probe(url))
     result["commit_ms"] = probes
     result["seconds"] = time.perf_counter() - started

@@ -388,6 +388,21 @@ def _pct(part: float, whole: float) -> str:
     return f"{100 * part / whole:.0f}%" if whole else "—"
 
 
+THROUGHPUT_HEADERS = [
+    "worker processes",
+    "concurrency each",
+    "turns",
+    "stalled / lost leases",
+    "seconds",
+    "turns/s",
+    "vs 1 worker",
+    "turn median ms",
+    "turn p95 ms",
+    "CPU ms/turn: API / workers / PostgreSQL / other",
+    "CPU idle",
+]
+
+
 class PostgresReport:
     """The tables of the `postgres` phase."""
 
@@ -456,10 +471,37 @@ class PostgresReport:
         )
 
     def throughput(self) -> str:
-        runs = self.r.get("workers", [])
-        scale = self.r.get("scaling", {})
-        scale_ok = self.r.get("scaling_without_stalled", {})
-        rows = []
+        rows = self._throughput_rows("workers", "scaling", "scaling_without_stalled")
+        headers = THROUGHPUT_HEADERS
+        w = self.r.get("workload", {})
+        return "\n".join(
+            [
+                "### P2. Throughput with worker processes on loopback PostgreSQL",
+                _table(headers, rows),
+                f"One API process (run_turns=False) runs {w.get('threads')} threads at once, "
+                f"{w.get('turns')} turns each in order, and streams every turn from the store; "
+                "`threadline worker` processes run the turns (tool call + 50-delta answer, "
+                "zero-latency model). Turn latency: run_streamed call to its last event, in "
+                f"the API process. THIS MACHINE HAS {self.cores} CORES: the API process, "
+                "the workers and PostgreSQL share them, so more worker processes cannot add "
+                "CPU, and the scaling column is bounded by that, not by threadline's design. "
+                "CPU: /proc user+system time over the run (PostgreSQL: every postgres process; "
+                "other: the rest of the machine, e.g. other programs running meanwhile).",
+                "Every thread always has a turn waiting, so a turn's latency is mostly its "
+                "wait for a worker slot: on average threads / (turns/s). Stalled: turns slower "
+                "than 20 s, i.e. that waited for their lease to expire (30 s) after their "
+                "worker gave them up; lost leases: 'lost the lease' warnings in the workers' "
+                "logs over the whole run. With stalls, (figures in brackets) leave the stalled "
+                "turns out: turns/s of the others until the last of them ended.",
+                *self._failed("workers:"),
+            ]
+        )
+
+    def _throughput_rows(self, runs_key: str, scale_key: str, scale_ok_key: str) -> list[list[str]]:
+        runs = self.r.get(runs_key, [])
+        scale = self.r.get(scale_key, {})
+        scale_ok = self.r.get(scale_ok_key, scale)
+        rows: list[list[str]] = []
         for x in runs:
             c = x.get("concurrent")
             if c is None:
@@ -492,40 +534,24 @@ class PostgresReport:
                     _pct(secs.get("idle", 0), capacity) if secs else "—",
                 ]
             )
-        headers = [
-            "worker processes",
-            "concurrency each",
-            "turns",
-            "stalled / lost leases",
-            "seconds",
-            "turns/s",
-            "vs 1 worker",
-            "turn median ms",
-            "turn p95 ms",
-            "CPU ms/turn: API / workers / PostgreSQL / other",
-            "CPU idle",
-        ]
+        return rows
+
+    def io_throughput(self) -> str:
+        rows = self._throughput_rows("workers_io", "scaling_io", "scaling_io")
+        if not rows:
+            return ""
         w = self.r.get("workload", {})
+        seconds = w.get("io_model_seconds") or 0
         return "\n".join(
             [
-                "### P2. Throughput with worker processes on loopback PostgreSQL",
-                _table(headers, rows),
-                f"One API process (run_turns=False) runs {w.get('threads')} threads at once, "
-                f"{w.get('turns')} turns each in order, and streams every turn from the store; "
-                "`threadline worker` processes run the turns (tool call + 50-delta answer, "
-                "zero-latency model). Turn latency: run_streamed call to its last event, in "
-                f"the API process. THIS MACHINE HAS {self.cores} CORES: the API process, "
-                "the workers and PostgreSQL share them, so more worker processes cannot add "
-                "CPU, and the scaling column is bounded by that, not by threadline's design. "
-                "CPU: /proc user+system time over the run (PostgreSQL: every postgres process; "
-                "other: the rest of the machine, e.g. other programs running meanwhile).",
-                "Every thread always has a turn waiting, so a turn's latency is mostly its "
-                "wait for a worker slot: on average threads / (turns/s). Stalled: turns slower "
-                "than 20 s, i.e. that waited for their lease to expire (30 s) after their "
-                "worker gave them up; lost leases: 'lost the lease' warnings in the workers' "
-                "logs over the whole run. With stalls, (figures in brackets) leave the stalled "
-                "turns out: turns/s of the others until the last of them ended.",
-                *self._failed("workers"),
+                f"### P2b. Throughput with worker processes when the model takes "
+                f"{seconds * 1000:.0f} ms per step",
+                _table(THROUGHPUT_HEADERS, rows),
+                f"As P2, with a model that waits {seconds * 1000:.0f} ms before each of its two "
+                f"steps (I/O-bound, as remote models are) and {w.get('io_concurrency')} turns "
+                "at once per worker process: the work is waiting, not computing, so each "
+                "worker process adds capacity until the machine's CPU is used up.",
+                *self._failed("workers_io:"),
             ]
         )
 
@@ -676,4 +702,10 @@ class PostgresReport:
         return "\n".join(lines)
 
     def parts(self) -> list[str]:
-        return [self.sequential(), self.throughput(), self.latency(), self.notes()]
+        return [
+            self.sequential(),
+            self.throughput(),
+            self.io_throughput(),
+            self.latency(),
+            self.notes(),
+        ]

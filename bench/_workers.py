@@ -39,7 +39,7 @@ import threadline as tl
 
 from . import _pg
 from . import _workload as w
-from ._worker_app import agents
+from ._worker_app import MODEL_SECONDS_ENV, agents
 
 REPO = Path(__file__).resolve().parent.parent
 READY = "worker on "  # what `threadline worker` prints on stderr once its app is open
@@ -59,6 +59,11 @@ class PgWorkload:
     concurrency: int = 16  # turns each worker process runs at once (`--concurrency`)
     light_turns: int = 40  # turns one at a time through the workers
     warmup_turns: int = 6
+    model_seconds: float = 0.0  # how long the model takes per step
+    # The I/O-bound series: a model that waits `io_model_seconds` per step, as real models do,
+    # and workers that run `io_concurrency` turns each, so that the work is waiting, not CPU.
+    io_model_seconds: float = 0.1
+    io_concurrency: int = 4
 
     @classmethod
     def quick(cls) -> PgWorkload:
@@ -75,10 +80,13 @@ def workload_dict(pw: PgWorkload) -> dict[str, Any]:
 class WorkerProcesses:
     """`count` processes of `threadline worker` on `db`, each logging to a file in `folder`."""
 
-    def __init__(self, db: str, count: int, concurrency: int, folder: Path) -> None:
+    def __init__(
+        self, db: str, count: int, concurrency: int, folder: Path, model_seconds: float = 0.0
+    ) -> None:
         self.db = db
         self.count = count
         self.concurrency = concurrency
+        self.model_seconds = model_seconds
         self.folder = folder
         self.processes: list[asyncio.subprocess.Process] = []
         self.logs: list[Path] = []
@@ -92,7 +100,11 @@ class WorkerProcesses:
         # The threadline this process imported, and the repository root (for `bench`).
         src = str(Path(tl.__file__).resolve().parent.parent)
         path = [src, str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
-        return {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+        return {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(path),
+            MODEL_SECONDS_ENV: str(self.model_seconds),
+        }
 
     async def start(self, within: float = 120.0) -> None:
         env = self._env()
@@ -302,7 +314,7 @@ async def run_workers(
     schema = _pg.new_schema(f"w{count}")
     db = _pg.store_url(url, schema)
     result: dict[str, Any] = {"workers": count, "concurrency": pw.concurrency, "schema": schema}
-    workers = WorkerProcesses(db, count, pw.concurrency, folder)
+    workers = WorkerProcesses(db, count, pw.concurrency, folder, pw.model_seconds)
     app = tl.Threadline(agents=agents, store=db, run_turns=False)
     try:
         await app.open()  # creates the schema and its tables before the workers look at it
@@ -311,15 +323,16 @@ async def run_workers(
         for _ in range(pw.warmup_turns):
             await _turn(warm, StreamLog())
 
-        times, log, failed = await _light(app, pw)
-        stored = await _stored(url, schema)
-        result["light"] = {
-            "turns": len(times),
-            "failed": failed,
-            "stalled": sum(1 for t in times if t > STALL_S),
-            "turn_ms": w.stats_ms(times),
-            "delivery": delivery(log, stored),
-        }
+        if pw.light_turns:
+            times, log, failed = await _light(app, pw)
+            stored = await _stored(url, schema)
+            result["light"] = {
+                "turns": len(times),
+                "failed": failed,
+                "stalled": sum(1 for t in times if t > STALL_S),
+                "turn_ms": w.stats_ms(times),
+                "delivery": delivery(log, stored),
+            }
 
         cpu = _pg.CpuSample(workers=workers.pids)
         seconds, times, log, failed, stalled = await _concurrent(app, pw, cpu)
