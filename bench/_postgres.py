@@ -204,42 +204,32 @@ async def run(
             result["errors"][f"sequential:{key}_traceback"] = traceback.format_exc(limit=8)
         result["part_seconds"][f"sequential:{key}"] = time.perf_counter() - t0
 
-    result["workers"] = []
+    io = replace(
+        pw,
+        model_seconds=pw.io_model_seconds,
+        concurrency=pw.io_concurrency,
+        light_turns=0,
+        warmup_turns=1,
+    )
     with tempfile.TemporaryDirectory(prefix="threadline-bench-workers-") as folder:
-        for count in pw.workers:
-            t0 = time.perf_counter()
-            print(f"   {count} worker process(es), concurrency {pw.concurrency} each", flush=True)
-            try:
-                result["workers"].append(
-                    await workers.run_workers(url, count, pw, Path(folder), keep)
+        for key, series in (("workers", pw), ("workers_io", io)):
+            result[key] = []
+            for count in pw.workers:
+                t0 = time.perf_counter()
+                print(
+                    f"   {count} worker process(es), concurrency {series.concurrency} each, "
+                    f"{series.model_seconds * 1000:.0f} ms model steps",
+                    flush=True,
                 )
-            except Exception as exc:
-                result["errors"][f"workers:{count}"] = f"{type(exc).__name__}: {exc}"
-                result["errors"][f"workers:{count}_traceback"] = traceback.format_exc(limit=8)
-            result["part_seconds"][f"workers:{count}"] = time.perf_counter() - t0
-        io = replace(
-            pw,
-            model_seconds=pw.io_model_seconds,
-            concurrency=pw.io_concurrency,
-            light_turns=0,
-            warmup_turns=1,
-        )
-        result["workers_io"] = []
-        for count in pw.workers:
-            t0 = time.perf_counter()
-            print(
-                f"   {count} worker process(es), concurrency {io.concurrency} each, "
-                f"{io.model_seconds * 1000:.0f} ms model steps",
-                flush=True,
-            )
-            try:
-                result["workers_io"].append(
-                    await workers.run_workers(url, count, io, Path(folder), keep)
-                )
-            except Exception as exc:
-                result["errors"][f"workers_io:{count}"] = f"{type(exc).__name__}: {exc}"
-                result["errors"][f"workers_io:{count}_traceback"] = traceback.format_exc(limit=8)
-            result["part_seconds"][f"workers_io:{count}"] = time.perf_counter() - t0
+                part = f"{key}:{count}"
+                try:
+                    result[key].append(
+                        await workers.run_workers(url, count, series, Path(folder), keep)
+                    )
+                except Exception as exc:
+                    result["errors"][part] = f"{type(exc).__name__}: {exc}"
+                    result["errors"][f"{part}_traceback"] = traceback.format_exc(limit=8)
+                result["part_seconds"][part] = time.perf_counter() - t0
     result["scaling"] = workers.scaling(result["workers"])
     result["scaling_without_stalled"] = workers.scaling(result["workers"], without_stalled=True)
     result["scaling_io"] = workers.scaling(result["workers_io"])
