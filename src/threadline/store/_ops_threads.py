@@ -82,7 +82,6 @@ def update_thread(thread_id: str, changes: dict[str, Any]) -> Op[ThreadRecord]:
         f"SELECT {codec.THREAD_COLUMNS} FROM {{threads}} WHERE thread_id = ?",
         thread_id,
         decode=codec.thread_from_row,
-        final=True,
     )
     return updated
 
