@@ -24,7 +24,7 @@ from threadline.types import (
 from . import _codec as codec
 from ._ops_inbox import by_client_key, enqueue, schedule_timer
 from ._ops_threads import CursorMovedError, archived_check, thread_row
-from ._sql import Notify, Op, fence, many, marks, one, run
+from ._sql import Notify, Op, Sql, fence, many, marks, one, run
 from ._writes import (
     AppendItems,
     BeginOutcome,
@@ -45,7 +45,22 @@ def begin_turn(request: BeginTurn) -> Op[BeginOutcome]:
     codec.check_text(owner=request.owner)
     codec.check_turn(request.turn)
     turn = request.turn
-    active_turn_id, last_item_seq, last_event_seq, turn_count, status, epoch = yield from (
+    expected = request.expected
+    # The common case in one conditional UPDATE: the thread is idle and as the caller read it.
+    # Anything else (or a client key, which may name an earlier submission) is looked at
+    # closely below.
+    if turn.client_key is None and (
+        yield _make_active(
+            request,
+            "AND active_turn_id IS NULL AND status != 'archived' AND last_item_seq = ? "
+            "AND last_event_seq = ? AND turn_count = ?",
+            expected.last_item_seq,
+            expected.last_event_seq,
+            turn.number - 1,
+        )
+    ):
+        return (yield from _store_turn(request))
+    active_turn_id, last_item_seq, last_event_seq, turn_count, status, _ = yield from (
         thread_row(turn.thread_id, lock=True)
     )
     if turn.client_key is not None:
@@ -68,13 +83,53 @@ def begin_turn(request: BeginTurn) -> Op[BeginOutcome]:
             thread_id=turn.thread_id,
             active_turn_id=active_turn_id,
         )
-    expected = request.expected
     if (last_item_seq, last_event_seq, turn_count) != (
         expected.last_item_seq,
         expected.last_event_seq,
         turn.number - 1,
     ):
         raise CursorMovedError("the thread changed since it was read", thread_id=turn.thread_id)
+    yield _make_active(request, "")
+    return (yield from _store_turn(request))
+
+
+def _cursor_after(request: BeginTurn) -> ThreadCursor:
+    return ThreadCursor(
+        last_item_seq=request.items[-1].seq if request.items else request.expected.last_item_seq,
+        last_event_seq=(
+            request.events[-1].seq if request.events else request.expected.last_event_seq
+        ),
+    )
+
+
+def _make_active(request: BeginTurn, condition: str, *condition_values: Any) -> Sql:
+    """The UPDATE that makes the turn the thread's active one; a fence if `condition`."""
+    turn = request.turn
+    cursor = _cursor_after(request)
+    values: list[Any] = [turn.turn_id, cursor.last_item_seq, cursor.last_event_seq, turn.number]
+    values.append(turn.created_at)
+    if request.owner is None:  # stored for whichever worker claims it first
+        lease = "lease_owner = NULL, lease_expires_at = NULL, wake_at = {now}"
+    else:
+        lease = (
+            "lease_owner = ?, lease_epoch = lease_epoch + 1, lease_expires_at = {now} + ?, "
+            "wake_at = NULL"
+        )
+        values += [request.owner, request.lease_seconds]
+    statement = (fence if condition else run)(
+        "UPDATE {threads} SET active_turn_id = ?, status = 'active', last_item_seq = ?, "
+        f"last_event_seq = ?, turn_count = ?, updated_at = ?, {lease} WHERE thread_id = ? "
+        f"{condition}",
+        *values,
+        turn.thread_id,
+        *condition_values,
+    )
+    return statement
+
+
+def _store_turn(request: BeginTurn) -> Op[BeginOutcome]:
+    """The rest of a turn's start, once the thread is its."""
+    turn = request.turn
     if request.inbox_entry_id is not None and not (
         yield fence("DELETE FROM {inbox} WHERE entry_id = ?", request.inbox_entry_id)
     ):
@@ -86,30 +141,12 @@ def begin_turn(request: BeginTurn) -> Op[BeginOutcome]:
     )
     yield from insert(request.items, request.events)
     yield from set_tool_states(turn.thread_id, turn.turn_id, 0, request.tool_states)
-    cursor = ThreadCursor(
-        last_item_seq=request.items[-1].seq if request.items else last_item_seq,
-        last_event_seq=request.events[-1].seq if request.events else last_event_seq,
-    )
-    values: list[Any] = [turn.turn_id, cursor.last_item_seq, cursor.last_event_seq, turn.number]
-    values.append(turn.created_at)
-    if request.owner is None:  # stored for whichever worker claims it first
-        lease = "lease_owner = NULL, lease_expires_at = NULL, wake_at = {now}"
-    else:
-        # The row is locked: the epoch this UPDATE sets is the one read, plus one.
-        lease = "lease_owner = ?, lease_epoch = ?, lease_expires_at = {now} + ?, wake_at = NULL"
-        epoch += 1
-        values += [request.owner, epoch, request.lease_seconds]
-    yield run(
-        "UPDATE {threads} SET active_turn_id = ?, status = 'active', last_item_seq = ?, "
-        f"last_event_seq = ?, turn_count = ?, updated_at = ?, {lease} WHERE thread_id = ?",
-        *values,
-        turn.thread_id,
-    )
+    cursor = _cursor_after(request)
     yield Notify(
         events=(turn.thread_id, cursor.last_event_seq) if request.events else None,
         work=[turn.thread_id] if request.owner is None else (),
     )
-    written = yield from inbox_flags(turn.thread_id)
+    epoch, written = yield from after_write(turn.thread_id)
     return TurnStarted(
         turn=turn, cursor=cursor, items=tuple(request.items), epoch=epoch, written=written
     )
@@ -237,19 +274,23 @@ def write_turn(write: TurnWrite) -> Op[Written]:
         work=[write.thread_id] if write.end == "pause" and write.wake_after is not None else (),
         work_if_queued=write.thread_id if write.end == "release" else None,
     )
-    return (yield from inbox_flags(write.thread_id))
+    _, written = yield from after_write(write.thread_id)
+    return written
 
 
-def inbox_flags(thread_id: str) -> Op[Written]:
-    """Whether input waits for the thread, as of the write this ends (its last statement)."""
-    queued, steering = yield one(
-        "SELECT EXISTS (SELECT 1 FROM {inbox} WHERE thread_id = ? AND kind != 'steer'), "
-        "EXISTS (SELECT 1 FROM {inbox} WHERE thread_id = ? AND kind = 'steer')",
+def after_write(thread_id: str) -> Op[tuple[int, Written]]:
+    """The thread's lease epoch, and whether input waits for it, as the write this ends (its
+    last statement) leaves them."""
+    epoch, queued, steering = yield one(
+        "SELECT lease_epoch, EXISTS (SELECT 1 FROM {inbox} WHERE thread_id = ? AND "
+        "kind != 'steer'), EXISTS (SELECT 1 FROM {inbox} WHERE thread_id = ? AND "
+        "kind = 'steer') FROM {threads} WHERE thread_id = ?",
+        thread_id,
         thread_id,
         thread_id,
         final=True,
     )
-    return Written(queued_input=bool(queued), steering=bool(steering))
+    return epoch, Written(queued_input=bool(queued), steering=bool(steering))
 
 
 def _update_turn(write: TurnWrite, now: float) -> Any:
