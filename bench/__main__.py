@@ -2,6 +2,8 @@
 
 The `postgres` phase (not run by default; `--phases postgres`) needs a PostgreSQL server
 (--pg-url, or BENCH_PG_URL): threadline and LangGraph on it, and threadline's worker processes.
+The `serve` phase (not run by default; `--phases serve`) drives `threadline serve` and a bare
+Starlette SSE server with concurrent streaming requests.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ FRAMEWORKS = (
 RESULTS = Path(__file__).parent / "results"
 POSTGRES = "postgres"  # a phase of its own: not per framework, not in the default set
 LOCAL_MODEL = "local-model"  # a phase of its own: the worker process against in-process
+SERVE = "serve"  # a phase of its own, not in the default set: the HTTP server's streaming
 
 
 def _framework(key: str) -> w.Framework:
@@ -82,8 +85,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--phases",
         default=",".join([*w.PHASES, LOCAL_MODEL]),
-        help=f"comma-separated subset of {','.join([*w.PHASES, LOCAL_MODEL, POSTGRES])} "
-        f"(default: all but {POSTGRES})",
+        help=f"comma-separated subset of {','.join([*w.PHASES, LOCAL_MODEL, POSTGRES, SERVE])} "
+        f"(default: all but {POSTGRES} and {SERVE})",
     )
     pg = p.add_argument_group("the postgres phase")
     pg.add_argument(
@@ -174,6 +177,19 @@ def _local_model(args: argparse.Namespace) -> dict[str, Any]:
     return asyncio.run(run(workload))
 
 
+def _serve(args: argparse.Namespace) -> dict[str, Any]:
+    from ._serve import ServeWorkload, run
+
+    workload = ServeWorkload.quick() if args.quick else ServeWorkload()
+    print(
+        f"-- serve: {workload.clients} concurrent streaming requests, {workload.rounds} windows "
+        f"of {workload.seconds:.0f} s per server, alternating between threadline serve and a "
+        "bare Starlette SSE server",
+        flush=True,
+    )
+    return asyncio.run(run(workload))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     wl = w.Workload.quick() if args.quick else w.Workload()
@@ -190,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     keys = [k.strip() for k in args.only.split(",") if k.strip()]
     unknown = set(keys) - set(FRAMEWORKS)
     phases = tuple(p.strip() for p in args.phases.split(",") if p.strip())
-    unknown |= set(phases) - {*w.PHASES, LOCAL_MODEL, POSTGRES}
+    unknown |= set(phases) - {*w.PHASES, LOCAL_MODEL, POSTGRES, SERVE}
     if unknown:
         print(f"unknown framework or phase: {sorted(unknown)}", file=sys.stderr)
         return 2
@@ -224,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(result)
     postgres = _postgres(args, wl, keys) if POSTGRES in phases else None
     local_model = _local_model(args) if LOCAL_MODEL in phases else None
+    serve = _serve(args) if SERVE in phases else None
     total = time.perf_counter() - started
 
     report = Report(results, postgres)
@@ -234,6 +251,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print()
         print(render(local_model))
+    if serve is not None:
+        from ._serve import render as render_serve
+
+        print()
+        print(render_serve(serve))
     print(f"\nTotal: {total:.0f} s")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
@@ -246,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
                 "targets": report.targets,
                 **({} if postgres is None else {POSTGRES: postgres}),
                 **({} if local_model is None else {LOCAL_MODEL: local_model}),
+                **({} if serve is None else {SERVE: serve}),
             },
             indent=2,
             default=str,

@@ -267,9 +267,11 @@ class Report:
             [
                 "### 4. Bytes stored per turn (database + WAL after a checkpoint) and commits",
                 _table(headers, self._rows("sequential", cells, len(headers))),
-                "growth ≈ 1.00 means linear growth. Commits: threadline counts begin_turn and "
-                "write_turn; LangGraph aput/aput_writes; Agents SDK add_items; Pydantic AI one "
-                "insert per run.",
+                "growth ≈ 1.00 means linear growth. Commits: threadline counts the write "
+                "transactions the SQLite database committed during its turns (the WAL index's "
+                "commit counter: one per group commit of its writer, however many writes the "
+                "group held); LangGraph aput/aput_writes; Agents SDK add_items; Pydantic AI one "
+                "insert per run (each of those commits once).",
                 self._target(
                     "bytes/turn ≤ 1.0x best peer",
                     "sequential",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,11 +17,13 @@ from threadline.models import (
     ToolCallDelta,
     ToolCallRequest,
 )
-from threadline.store import BeginTurn, Store, TurnWrite
+from threadline.store import BeginOutcome, BeginTurn, Store, TurnWrite, Written
 from threadline.types import Usage
 
 from . import _workload as w
 from ._workload import Framework
+
+_WAL_INDEX_HEADER = 48  # bytes: the first copy of the WAL index header
 
 
 @tl.tool
@@ -65,34 +68,61 @@ class BenchModel:
         )
 
 
-class CountingStore(tl.SQLiteStore):
-    """`SQLiteStore` counting a turn's write transactions (`begin_turn` + `write_turn`; thread
-    creation is not counted) and the time turns spend awaiting them."""
+def wal_commits(path: Path) -> int:
+    """The database's commit counter: the transactions that wrote to its WAL since the first
+    connection opened it, whoever made them and however they were grouped (-1 if the file
+    has no WAL index, i.e. no connection has it open in WAL mode).
 
-    commits = 0
+    It is `iChange` of the WAL index header (the `-shm` file, native byte order), which
+    SQLite increments once per commit that writes frames: read transactions and empty
+    `BEGIN ... COMMIT`s leave it alone, and checkpoints and WAL restarts do not reset it.
+    """
+    try:
+        with open(f"{path}-shm", "rb") as shm:
+            header = shm.read(_WAL_INDEX_HEADER)
+    except FileNotFoundError:
+        return -1
+    if len(header) < _WAL_INDEX_HEADER:
+        return -1
+    return int.from_bytes(header[8:12], sys.byteorder)
+
+
+class CountingStore(tl.SQLiteStore):
+    """`SQLiteStore` counting the transactions committed to its database (`commits`, from the
+    database itself, see `wal_commits`), a turn's write calls (`begin_turn` + `write_turn`:
+    `writes`), and the time turns spend awaiting those calls."""
+
+    writes = 0
     turn_write_seconds = 0.0
 
-    async def begin_turn(self, request: BeginTurn) -> Any:
-        self.commits += 1
+    @property
+    def commits(self) -> int:
+        return wal_commits(self.path)
+
+    async def begin_turn(self, request: BeginTurn) -> BeginOutcome:
+        self.writes += 1
         start = time.perf_counter()
         try:
             return await super().begin_turn(request)
         finally:
             self.turn_write_seconds += time.perf_counter() - start
 
-    async def write_turn(self, write: TurnWrite) -> None:
-        self.commits += 1
+    async def write_turn(self, write: TurnWrite) -> Written:
+        self.writes += 1
         start = time.perf_counter()
         try:
-            await super().write_turn(write)
+            return await super().write_turn(write)
         finally:
             self.turn_write_seconds += time.perf_counter() - start
 
 
 class CountedStore(Store, Protocol):
-    """A store that counts its turn writes, as `CountingStore` does."""
+    """A store that counts its commits (-1: cannot) and the time turns await their writes,
+    as `CountingStore` does."""
 
-    commits: int
+    @property
+    def commits(self) -> int: ...
+
     turn_write_seconds: float
 
 
@@ -100,7 +130,7 @@ class ThreadlineAdapter:
     def __init__(
         self, path: Path, synchronous: str = "FULL", store: CountedStore | None = None
     ) -> None:
-        """On `CountingStore(path)`, or on `store` (another store that counts its writes)."""
+        """On `CountingStore(path)`, or on `store` (another store that counts its commits)."""
         self.store: CountedStore = (
             store if store is not None else CountingStore(path, synchronous=synchronous)  # type: ignore[arg-type]
         )
@@ -118,6 +148,8 @@ class ThreadlineAdapter:
 
     @property
     def commits(self) -> int:
+        if self.store.commits < 0:
+            return -1
         return self.store.commits - self._commits_offset
 
     @commits.setter
@@ -134,7 +166,9 @@ class ThreadlineAdapter:
         self.model.set_deltas(n)
 
     async def new_thread(self) -> str:
+        before = self.store.commits
         thread = await self.app.threads.start(user_id="bench")
+        self._commits_offset += self.store.commits - before  # a turn's commits only
         self.threads[thread.id] = thread
         return thread.id
 

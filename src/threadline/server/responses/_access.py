@@ -132,24 +132,35 @@ class Access:
         )
 
     async def translator(
-        self, found: Found, *, background: bool = False, store: bool = True
+        self,
+        found: Found,
+        *,
+        background: bool = False,
+        store: bool = True,
+        earlier_calls: bool = True,
     ) -> Translator:
-        items = [i for i in await found.thread.items() if i.turn_id == found.turn.turn_id]
+        """`earlier_calls=False`: the turn can have no calls from before the response (a
+        new thread's first turn, started by one message), so they are not read."""
+        prior = None
+        if earlier_calls:
+            items = [i for i in await found.thread.items() if i.turn_id == found.turn.turn_id]
+            prior = prior_calls(items)
         return Translator(
             self.info(found, background=background, store=store),
             turn_id=found.turn.turn_id,
             external_tools=external_names(found.turn),
-            prior=prior_calls(items),
+            prior=prior,
             profile=self.profile,
         )
 
-    def segment(self, found: Found, live: Any = None) -> Segment:
+    def segment(self, found: Found, live: Any = None, *, live_from_start: bool = False) -> Segment:
         return Segment(
             thread=found.thread,
             store=self.app.store,
             turn_id=found.turn.turn_id,
             after_seq=found.ref.after_seq,
             live=live,
+            live_from_start=live_from_start,
         )
 
     async def mapper(self, thread: Thread, items: list[Item] | None = None) -> ItemMapper:

@@ -13,7 +13,7 @@ them, so a replay numbers them as the live stream did and `starting_after=N` res
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,10 +134,8 @@ class Translator:
             resolution or (event.params.get("item") or {}).get("type") == "user_message"
         ):
             self.input_item_ids.add(str(event.params["item"]["id"]))
-        handler = getattr(self, "_on_" + event.type, None)
-        if handler is None:
-            return [self._custom(event)]
-        events: list[WireEvent] | None = handler(event)
+        handler = _HANDLERS.get(event.type)
+        events = None if handler is None else handler(self, event)
         return [self._custom(event)] if events is None else events
 
     def finish_paused(self) -> list[WireEvent]:
@@ -299,6 +297,14 @@ class Translator:
         if self.status == "completed":
             self.completed_at = int(self.info.completed_at or time.time())
         return self._event(event_type, response=self.snapshot())
+
+
+# The translation of each threadline event type that has one: `Translator._on_<type>`.
+_HANDLERS: dict[str, Callable[[Translator, Event], list[WireEvent] | None]] = {
+    name.removeprefix("_on_"): handler
+    for name, handler in vars(Translator).items()
+    if name.startswith("_on_")
+}
 
 
 def events_after(events: Iterable[WireEvent], starting_after: int | None) -> Iterable[WireEvent]:

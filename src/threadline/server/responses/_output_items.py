@@ -21,6 +21,7 @@ from ._wire_items import (
 
 WireEvent = dict[str, Any]
 _PASSIVE_ITEMS = ("user_message", "approval_request", "approval_response")
+_ARGUMENTS_DELTA = "response.function_call_arguments.delta"
 
 
 class Emit(Protocol):
@@ -44,13 +45,31 @@ class OutputItems:
         self._emit = emit
         self.profile = profile
         self.external_tools = external_tools
-        self.output: list[WireItem] = []
+        self._output: list[WireItem] = []
         self._index: dict[str, int] = {}  # threadline item id -> output index, while open
         self._texts: dict[str, list[str]] = {}
+        # Open items whose text in `_output` lags their deltas (True: a call's arguments):
+        # joining the text at every delta would cost quadratic time.
+        self._behind: dict[str, bool] = {}
         self._calls: dict[str, tuple[str, ToolCall]] = dict(calls)  # tool_call_id -> call
         self._call_index: dict[str, int] = {}  # tool_call_id -> output index of its item
         self._approval_ids: dict[str, str] = dict(approval_ids)
         self.rejected: set[str] = set()  # answers the output repair loop sent back
+
+    @property
+    def output(self) -> list[WireItem]:
+        for item_id, arguments in self._behind.items():
+            index = self._index.get(item_id)
+            if index is None:
+                continue
+            text = "".join(self._texts[item_id])
+            item = self._output[index]
+            if arguments:
+                self._output[index] = {**item, "arguments": text}
+            else:
+                item["content"] = [{**item["content"][0], "text": text}]
+        self._behind.clear()
+        return self._output
 
     def is_external(self, call_id: str) -> bool:
         """Whether the call is of a function tool the client runs."""
@@ -60,13 +79,14 @@ class OutputItems:
     # -- opening and closing -----------------------------------------------------------------
 
     def _open(self, item_id: str, item: WireItem) -> list[WireEvent]:
-        index = self._index[item_id] = len(self.output)
-        self.output.append(item)
+        index = self._index[item_id] = len(self._output)
+        self._output.append(item)
         return [self._emit("response.output_item.added", output_index=index, item=dict(item))]
 
     def _close(self, item_id: str, item: WireItem) -> list[WireEvent]:
         index = self._index.pop(item_id)
-        self.output[index] = item
+        self._behind.pop(item_id, None)
+        self._output[index] = item
         return [self._emit("response.output_item.done", output_index=index, item=dict(item))]
 
     def reject_open_messages(self) -> None:
@@ -74,19 +94,20 @@ class OutputItems:
         self.rejected.update(
             item_id
             for item_id, index in self._index.items()
-            if self.output[index]["type"] == "message"
+            if self._output[index]["type"] == "message"
         )
 
     def reject_last_message(self) -> None:
         """The last answer failed the output schema too: the response has none."""
-        answers = [str(item["id"]) for item in self.output if item["type"] == "message"]
+        answers = [str(item["id"]) for item in self._output if item["type"] == "message"]
         self.rejected.update(answers[-1:])
 
     def close_open(self) -> list[WireEvent]:
         """Close the items still open when the response ends early."""
         events: list[WireEvent] = []
+        output = self.output
         for item_id, index in sorted(self._index.items(), key=lambda pair: pair[1]):
-            item = self.output[index]
+            item = output[index]
             events += self._close(
                 item_id, {**item, "status": self.profile.cut_status(str(item["type"]))}
             )
@@ -125,7 +146,9 @@ class OutputItems:
         if item_id is None or item_id not in self._index:
             return []
         text = str(event.params.get("delta", ""))
-        sizes = event.params.get("sizes") or [len(text)]
+        sizes = event.params.get("sizes")
+        if not sizes:
+            return [self._text_delta(item_id, event_type, text, extra)] if text else []
         events: list[WireEvent] = []
         start = 0
         for size in sizes:
@@ -139,14 +162,13 @@ class OutputItems:
     ) -> WireEvent:
         self._texts[item_id].append(piece)
         index = self._index[item_id]
-        fields: dict[str, Any] = {"item_id": item_id, "output_index": index}
-        if event_type == "response.function_call_arguments.delta":
-            self.output[index] = {**self.output[index], "arguments": "".join(self._texts[item_id])}
-        else:
-            fields["content_index"] = 0
-            item = self.output[index]
-            item["content"] = [{**item["content"][0], "text": "".join(self._texts[item_id])}]
-        return self._emit(event_type, **fields, delta=piece, **extra)
+        if event_type == _ARGUMENTS_DELTA:
+            self._behind[item_id] = True
+            return self._emit(event_type, item_id=item_id, output_index=index, delta=piece, **extra)
+        self._behind[item_id] = False
+        return self._emit(
+            event_type, item_id=item_id, output_index=index, content_index=0, delta=piece, **extra
+        )
 
     def completed(self, event: Event) -> list[WireEvent] | None:
         """The events for an `item_completed`; None for an item kind with no wire form."""
@@ -194,11 +216,11 @@ class OutputItems:
         self._texts[item_id] = []
         if message:
             events = self._open(item_id, assistant_message(item_id, None, "in_progress"))
-            self.output[self._index[item_id]] = assistant_message(item_id, "", "in_progress")
+            self._output[self._index[item_id]] = assistant_message(item_id, "", "in_progress")
             part = output_text_part("")
         else:
             events = self._open(item_id, self.profile.reasoning(item_id, None, "in_progress"))
-            self.output[self._index[item_id]] = self.profile.reasoning(item_id, "", "in_progress")
+            self._output[self._index[item_id]] = self.profile.reasoning(item_id, "", "in_progress")
             part = reasoning_text_part("")
         return [
             *events,
@@ -258,7 +280,7 @@ class OutputItems:
         if known is None:
             return []
         item_id, call = known
-        self._call_index[call_id] = len(self.output)
+        self._call_index[call_id] = len(self._output)
         item = self.profile.tool_call(item_id, call, None, self._approval_ids.get(call_id))
         events = self._open(item_id, item)
         if self.profile.tool_call_events:

@@ -93,15 +93,17 @@ class ResponsesAPI:
         )
         begun = await self.begin(request, body, _idempotency_key(request))
         if begun.params.stream:
+            translator = begun.translator
             return EventStream(
                 follow(
                     begun.segment,
-                    begun.translator,  # type: ignore[return-value]
+                    translator,  # type: ignore[return-value]
                     tick=config.keepalive_seconds / 2,
                 ),
                 starting_after=None,
                 keepalive=config.keepalive_seconds,
                 write_timeout=config.write_timeout_seconds,
+                finished=lambda: translator.done,
                 cleanup=begun.cleanup,
             )
         try:
@@ -132,6 +134,7 @@ class ResponsesAPI:
         refuse_instructions(params, self.access.config)
         entries = parse_input(params.input)
         thread, new, plan = await self._thread_for(connection, params, entries, idempotency_key)
+        created = new and idempotency_key is None
         delete_after = new and not params.store
         try:
             started = await self._start(
@@ -139,6 +142,7 @@ class ResponsesAPI:
                 params,
                 plan,
                 idempotency_key,
+                created=created,
                 delete_after=delete_after and held is None,
             )
         except ThreadlineError as exc:
@@ -166,7 +170,10 @@ class ResponsesAPI:
             assert turn is not None
             found = Found(ref=started.ref, turn=turn, thread=thread)
             translator = await self.access.translator(
-                found, background=params.background, store=params.store
+                found,
+                background=params.background,
+                store=params.store,
+                earlier_calls=not (created and _one_message(plan.new)),
             )
         except BaseException:
             cleanup()
@@ -175,7 +182,9 @@ class ResponsesAPI:
             params=params,
             found=found,
             translator=translator,
-            segment=self.access.segment(found, started.live),
+            segment=self.access.segment(
+                found, started.live, live_from_start=started.live_from_start
+            ),
             cleanup=cleanup,
         )
 
@@ -266,6 +275,7 @@ class ResponsesAPI:
         plan: InputPlan,
         idempotency_key: str | None,
         *,
+        created: bool,
         delete_after: bool,
     ) -> Started:
         config = self.access.config
@@ -281,7 +291,8 @@ class ResponsesAPI:
                         live=thread.subscribe(buffer=config.sse_buffer),
                         driver=None,
                     )
-        record = await thread.reload()
+        # A thread this request has just created has no turn yet.
+        record = thread.record if created else await thread.reload()
         turn = (
             None
             if record.active_turn_id is None
@@ -375,6 +386,7 @@ class ResponsesAPI:
             starting_after=starting_after,
             keepalive=config.keepalive_seconds,
             write_timeout=config.write_timeout_seconds,
+            finished=lambda: translator.done,
             cleanup=live.close,
         )
 
@@ -447,6 +459,10 @@ def _split(new: list[Payload]) -> tuple[list[Payload], UserMessage | None]:
     if new and isinstance(new[-1], UserMessage):
         return new[:-1], new[-1]
     return new, None
+
+
+def _one_message(new: list[Payload]) -> bool:
+    return len(new) == 1 and isinstance(new[0], UserMessage)
 
 
 def _messages_only(new: list[Payload]) -> list[UserMessage]:

@@ -136,6 +136,7 @@ class Started:
     ref: ResponseRef
     live: Subscription
     driver: Driver | None
+    live_from_start: bool = False  # see `Segment.live_from_start`
 
 
 async def start_input(
@@ -177,12 +178,17 @@ async def start_input(
         outcome = stream.outcome
         assert outcome is not None
         assert outcome.turn_id is not None
-        if outcome.kind == "started" and first is not None and first.type == "turn_started":
+        fresh = outcome.kind == "started" and first is not None and first.type == "turn_started"
+        if fresh:
+            assert first is not None
             after = first.seq - 1
         else:
             after = await turn_start(thread, outcome.turn_id)
         return Started(
-            ref=ResponseRef(turn_id=outcome.turn_id, after_seq=after), live=live, driver=driver
+            ref=ResponseRef(turn_id=outcome.turn_id, after_seq=after),
+            live=live,
+            driver=driver,
+            live_from_start=fresh,
         )
     except BaseException:
         live.close()
