@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
+from typing import overload
 
 from threadline.types import (
     DELETED_PHASE,
@@ -187,6 +189,51 @@ class HistoryCache:
 
     def drop(self, thread_id: str) -> None:
         self._entries.pop(thread_id, None)
+
+
+class HistoryView(Sequence[Item]):
+    """The first `len(items)` items of a history list that only grows: a model request's view
+    of its thread, taken without copying the thread (appends after it stay out of it).
+
+        request_items = HistoryView(ctx.history)
+    """
+
+    __slots__ = ("_items", "_length")
+
+    def __init__(self, items: list[Item]) -> None:
+        self._items = items
+        self._length = len(items)
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> Item: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Item]: ...
+
+    def __getitem__(self, index: int | slice) -> Item | list[Item]:
+        if isinstance(index, slice):
+            return self._items[slice(*index.indices(self._length))]
+        if index < 0:
+            index += self._length
+        if not 0 <= index < self._length:
+            raise IndexError("history index out of range")
+        return self._items[index]
+
+    def __iter__(self) -> Iterator[Item]:
+        return islice(self._items, self._length)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(other) == self._length and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]  # equal to lists, which are not hashable
+
+    def __repr__(self) -> str:
+        return repr(list(self))
 
 
 def visible_history(items: Sequence[Item], index: HistoryIndex | None = None) -> list[Item]:
