@@ -37,6 +37,7 @@ class HistoryIndex:
         self.summarized = False
         self.standing: dict[str, ApprovalResponse] = {}  # tool name -> "always" decision
         self._approval_names: dict[str, str] = {}
+        self.visible: VisibleHistory | None = None  # made by the first request that needs it
         self.add(items)
 
     def add(self, items: Iterable[Item]) -> None:
@@ -236,6 +237,67 @@ class HistoryView(Sequence[Item]):
         return repr(list(self))
 
 
+class VisibleHistory:
+    """What `visible_history` gives for a history that only grows, kept up to date from one
+    request to the next: on a long thread with hidden items (a discarded turn, a deleted
+    item) a request looks at the items added since the last one, not at the whole thread.
+    Rebuilt when an edit arrives, since it may hide items shown before."""
+
+    def __init__(self) -> None:
+        self._edits = (0, 0, 0)  # sizes of the index's edit sets (which only grow)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._items: list[Item] = []
+        self._seen = 0  # items of the history looked at
+        self._unanswered: set[str] = set()
+        self._broken = False  # a result without its call, or a second one
+
+    def update(self, history: Sequence[Item], index: HistoryIndex) -> Sequence[Item]:
+        edits = (len(index.discarded), len(index.deleted), len(index.rolled_back))
+        if edits != self._edits or len(history) < self._seen:
+            self._reset()
+            self._edits = edits
+        for item in islice(history, self._seen, None):
+            if _shown(item, index):
+                self._add(item)
+        self._seen = len(history)
+        if self._unanswered or self._broken:
+            return repair(self._items)
+        return HistoryView(self._items)
+
+    def _add(self, item: Item) -> None:
+        payload = item.payload
+        if isinstance(payload, ToolCall):
+            self._unanswered.add(payload.tool_call_id)
+        elif isinstance(payload, ToolResult):
+            if payload.tool_call_id not in self._unanswered:
+                self._broken = True
+            self._unanswered.discard(payload.tool_call_id)
+        self._items.append(item)
+
+
+def request_history(history: list[Item], index: HistoryIndex) -> Sequence[Item]:
+    """`visible_history(history, index)` for the next model request, without copying or
+    filtering the whole thread again: a view of `history` when the model may see it as
+    stored, else the visible items `index` keeps up to date."""
+    if index.plain:
+        return HistoryView(history)
+    if index.visible is None:
+        index.visible = VisibleHistory()
+    return index.visible.update(history, index)
+
+
+def _shown(item: Item, edits: HistoryIndex) -> bool:
+    """Whether `visible_history` keeps `item`, given the thread's edits."""
+    return (
+        not _is_edit(item)
+        and item.item_id not in edits.deleted
+        and item.turn_id not in edits.rolled_back
+        and (item.turn_id not in edits.discarded or isinstance(item.payload, UserMessage))
+    )
+
+
 def visible_history(items: Sequence[Item], index: HistoryIndex | None = None) -> list[Item]:
     """The history a model may see: deleted items, rolled-back turns and turns discarded on
     error left out (a discarded turn's user message kept), then repaired. With the
@@ -244,12 +306,5 @@ def visible_history(items: Sequence[Item], index: HistoryIndex | None = None) ->
         return list(items)
     edits = HistoryIndex(i for i in items if isinstance(i.payload, SystemEvent))
     if edits.deleted or edits.rolled_back or edits.discarded:
-        items = [
-            i
-            for i in items
-            if not _is_edit(i)
-            and i.item_id not in edits.deleted
-            and i.turn_id not in edits.rolled_back
-            and (i.turn_id not in edits.discarded or isinstance(i.payload, UserMessage))
-        ]
+        items = [i for i in items if _shown(i, edits)]
     return repair(items)

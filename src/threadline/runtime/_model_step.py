@@ -24,7 +24,7 @@ from threadline.types import (
 
 from ._context import NewItem, TurnContext
 from ._context_window import with_summary
-from ._history import HistoryView, visible_history
+from ._history import request_history
 from ._turn_events import TurnEvents
 from ._turn_settings import with_extra_instructions
 
@@ -48,8 +48,7 @@ async def build_instructions(ctx: TurnContext) -> str | None:
 
 
 def request_parts(ctx: TurnContext) -> tuple[list[ToolSpec], Sequence[Item]]:
-    """The tools and visible history of the thread's next request (a view of the history
-    when the model may see it as stored: a long thread is not copied for each request)."""
+    """The tools and visible history of the thread's next request."""
     mode = ctx.agent.resolve_mode(ctx.thread.mode)
     tools = [
         *(
@@ -58,9 +57,8 @@ def request_parts(ctx: TurnContext) -> tuple[list[ToolSpec], Sequence[Item]]:
         ),
         *(t for name, t in ctx.external_tools.items() if name not in mode.tools),
     ]
-    index = ctx.indexed
-    items = HistoryView(ctx.history) if index.plain else visible_history(ctx.history, index)
-    return tools, with_summary(items) if index.summarized else items
+    items = request_history(ctx.history, ctx.indexed)
+    return tools, with_summary(items) if ctx.indexed.summarized else items
 
 
 class ModelStep:
