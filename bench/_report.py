@@ -213,25 +213,50 @@ class Report:
     def load(self) -> str:
         def cells(r: Row) -> list[str]:
             g = r["long"]
+            large = g.get("large") or {}
+            large_ms = _get(large, "load_ms", "median")
             return [
                 _fmt(g["load_ms"]["median"]),
                 _fmt(g["items_loaded"]),
                 self._vs(g["load_ms"]["median"], "long", "load_ms", "median"),
+                _fmt(large_ms),
+                _fmt(large.get("items_loaded")),
+                self._vs(large_ms, "long", "large", "load_ms", "median"),
             ]
 
-        headers = ["framework", "load ms (median)", "items/messages", "vs threadline"]
+        headers = [
+            "framework",
+            "500-item load ms (median)",
+            "items/messages",
+            "vs threadline",
+            "10,000-item load ms (median)",
+            "items/messages",
+            "vs threadline (10,000)",
+        ]
         return "\n".join(
             [
-                "### 3. Loading a 500-item thread from a freshly opened instance",
+                "### 3. Loading a long thread from a freshly opened instance",
                 _table(headers, self._rows("long", cells, len(headers))),
                 "threadline: thread.items(); LangGraph: graph.aget_state(); Agents SDK: "
-                "session.get_items(); Pydantic AI: rows → ModelMessagesTypeAdapter.validate_json.",
+                "session.get_items(); Pydantic AI: rows → ModelMessagesTypeAdapter.validate_json. "
+                "The 10,000-item thread is the long thread grown by more turns (threadline) or "
+                "by copies of its last turn through session.add_items (Agents SDK); the others "
+                "are not measured there.",
                 self._target(
-                    "500-item load ≤ 1.0x best peer",
+                    "500-item load ≤ 0.5x best peer",
                     "long",
                     "load_ms",
                     "median",
-                    limit=1.0,
+                    limit=0.5,
+                    unit=" ms",
+                ),
+                self._target(
+                    "10,000-item load ≤ 0.5x best peer",
+                    "long",
+                    "large",
+                    "load_ms",
+                    "median",
+                    limit=0.5,
                     unit=" ms",
                 ),
             ]

@@ -59,6 +59,8 @@ class Workload:
     long_samples: int = 20
     cold_samples: int = 3
     load_samples: int = 5
+    large_items: int = 10_000  # the long thread is then grown to this many items, and loaded
+    large_load_samples: int = 9  # cheap next to growing the thread, and the figure is noisy
     warmup_turns: int = 3
 
     @classmethod
@@ -241,7 +243,8 @@ async def sequential_phase(fw: Framework, wl: Workload, folder: Path) -> dict[st
 
 async def long_thread_phase(fw: Framework, wl: Workload, folder: Path) -> dict[str, Any]:
     """Build a 500-item thread; load it from a fresh instance; time turns on it (first turn
-    after a reopen, then steady state) against turns on new threads."""
+    after a reopen, then steady state) against turns on new threads; then grow it to
+    `large_items` items and load it again."""
     path = folder / "long.db"
     adapter = fw.factory(path)
     await adapter.open()
@@ -256,19 +259,7 @@ async def long_thread_phase(fw: Framework, wl: Workload, folder: Path) -> dict[s
     finally:
         await adapter.close()
 
-    loads: list[float] = []
-    items = 0
-    for _ in range(wl.load_samples):
-        gc.collect()
-        fresh = fw.factory(path)
-        await fresh.open()
-        try:
-            handle = await fresh.prepare_load(long_id)
-            start = time.perf_counter()
-            items = await fresh.load(handle)
-            loads.append(time.perf_counter() - start)
-        finally:
-            await fresh.close()
+    items, loads = await _time_loads(fw, path, long_id, wl.load_samples)
 
     cold: list[float] = []
     for _ in range(wl.cold_samples):
@@ -313,7 +304,67 @@ async def long_thread_phase(fw: Framework, wl: Workload, folder: Path) -> dict[s
             "first_turns_ms": stats_ms(build_times[:10]),
             "last_turns_ms": stats_ms(tail),
         },
+        "large": await _large_load(fw, wl, path, long_id),
     }
+
+
+async def _time_loads(
+    fw: Framework, path: Path, thread_id: str, samples: int
+) -> tuple[int, list[float]]:
+    """Load the thread `samples` times, each from a freshly opened instance."""
+    loads: list[float] = []
+    items = 0
+    for _ in range(samples):
+        gc.collect()
+        fresh = fw.factory(path)
+        await fresh.open()
+        try:
+            handle = await fresh.prepare_load(thread_id)
+            start = time.perf_counter()
+            items = await fresh.load(handle)
+            loads.append(time.perf_counter() - start)
+        finally:
+            await fresh.close()
+    return items, loads
+
+
+async def _large_load(
+    fw: Framework, wl: Workload, path: Path, thread_id: str
+) -> dict[str, Any] | None:
+    """Grow the long thread to `wl.large_items` items, then time loading it. threadline runs
+    turns; a framework whose load handle is a session that appends stored items (the Agents
+    SDK's `add_items`, what its runner calls after each turn) gets copies of the thread's last
+    turn, with fresh call ids. Others are left out: building that thread by turns would take
+    minutes."""
+    adapter = fw.factory(path)
+    await adapter.open()
+    try:
+        adapter.set_answer_deltas(wl.answer_deltas)
+        handle = await adapter.prepare_load(thread_id)
+        have = await adapter.load(handle)
+        turns = -(-(wl.large_items - have) // ITEMS_PER_TURN)
+        add_items = getattr(handle, "add_items", None)
+        if add_items is not None:
+            last = (await handle.get_items())[-ITEMS_PER_TURN:]
+            await add_items([_fresh_ids(item, n) for n in range(turns) for item in last])
+        elif fw.kind in ("threadline", "variant"):
+            for _ in range(turns):
+                await adapter.turn(thread_id, USER_TEXT)
+        else:
+            return None
+    finally:
+        await adapter.close()
+    items, loads = await _time_loads(fw, path, thread_id, wl.large_load_samples)
+    return {"items_loaded": items, "load_ms": stats_ms(loads)}
+
+
+ITEMS_PER_TURN = 4  # user message, tool call, tool result, answer
+
+
+def _fresh_ids(item: Any, n: int) -> Any:
+    if not isinstance(item, dict) or "call_id" not in item:
+        return item
+    return {**item, "call_id": f"{item['call_id']}_{n}"}
 
 
 async def stream_phase(fw: Framework, wl: Workload, folder: Path) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
+from typing import overload
 
 from threadline.types import (
     DELETED_PHASE,
@@ -35,6 +37,7 @@ class HistoryIndex:
         self.summarized = False
         self.standing: dict[str, ApprovalResponse] = {}  # tool name -> "always" decision
         self._approval_names: dict[str, str] = {}
+        self.visible: VisibleHistory | None = None  # made by the first request that needs it
         self.add(items)
 
     def add(self, items: Iterable[Item]) -> None:
@@ -189,6 +192,112 @@ class HistoryCache:
         self._entries.pop(thread_id, None)
 
 
+class HistoryView(Sequence[Item]):
+    """The first `len(items)` items of a history list that only grows: a model request's view
+    of its thread, taken without copying the thread (appends after it stay out of it).
+
+        request_items = HistoryView(ctx.history)
+    """
+
+    __slots__ = ("_items", "_length")
+
+    def __init__(self, items: list[Item]) -> None:
+        self._items = items
+        self._length = len(items)
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> Item: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Item]: ...
+
+    def __getitem__(self, index: int | slice) -> Item | list[Item]:
+        if isinstance(index, slice):
+            return self._items[slice(*index.indices(self._length))]
+        if index < 0:
+            index += self._length
+        if not 0 <= index < self._length:
+            raise IndexError("history index out of range")
+        return self._items[index]
+
+    def __iter__(self) -> Iterator[Item]:
+        return islice(self._items, self._length)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(other) == self._length and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]  # equal to lists, which are not hashable
+
+    def __repr__(self) -> str:
+        return repr(list(self))
+
+
+class VisibleHistory:
+    """What `visible_history` gives for a history that only grows, kept up to date from one
+    request to the next: on a long thread with hidden items (a discarded turn, a deleted
+    item) a request looks at the items added since the last one, not at the whole thread.
+    Rebuilt when an edit arrives, since it may hide items shown before."""
+
+    def __init__(self) -> None:
+        self._edits = (0, 0, 0)  # sizes of the index's edit sets (which only grow)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._items: list[Item] = []
+        self._seen = 0  # items of the history looked at
+        self._unanswered: set[str] = set()
+        self._broken = False  # a result without its call, or a second one
+
+    def update(self, history: Sequence[Item], index: HistoryIndex) -> Sequence[Item]:
+        edits = (len(index.discarded), len(index.deleted), len(index.rolled_back))
+        if edits != self._edits or len(history) < self._seen:
+            self._reset()
+            self._edits = edits
+        for item in islice(history, self._seen, None):
+            if _shown(item, index):
+                self._add(item)
+        self._seen = len(history)
+        if self._unanswered or self._broken:
+            return repair(self._items)
+        return HistoryView(self._items)
+
+    def _add(self, item: Item) -> None:
+        payload = item.payload
+        if isinstance(payload, ToolCall):
+            self._unanswered.add(payload.tool_call_id)
+        elif isinstance(payload, ToolResult):
+            if payload.tool_call_id not in self._unanswered:
+                self._broken = True
+            self._unanswered.discard(payload.tool_call_id)
+        self._items.append(item)
+
+
+def request_history(history: list[Item], index: HistoryIndex) -> Sequence[Item]:
+    """`visible_history(history, index)` for the next model request, without copying or
+    filtering the whole thread again: a view of `history` when the model may see it as
+    stored, else the visible items `index` keeps up to date."""
+    if index.plain:
+        return HistoryView(history)
+    if index.visible is None:
+        index.visible = VisibleHistory()
+    return index.visible.update(history, index)
+
+
+def _shown(item: Item, edits: HistoryIndex) -> bool:
+    """Whether `visible_history` keeps `item`, given the thread's edits."""
+    return (
+        not _is_edit(item)
+        and item.item_id not in edits.deleted
+        and item.turn_id not in edits.rolled_back
+        and (item.turn_id not in edits.discarded or isinstance(item.payload, UserMessage))
+    )
+
+
 def visible_history(items: Sequence[Item], index: HistoryIndex | None = None) -> list[Item]:
     """The history a model may see: deleted items, rolled-back turns and turns discarded on
     error left out (a discarded turn's user message kept), then repaired. With the
@@ -197,12 +306,5 @@ def visible_history(items: Sequence[Item], index: HistoryIndex | None = None) ->
         return list(items)
     edits = HistoryIndex(i for i in items if isinstance(i.payload, SystemEvent))
     if edits.deleted or edits.rolled_back or edits.discarded:
-        items = [
-            i
-            for i in items
-            if not _is_edit(i)
-            and i.item_id not in edits.deleted
-            and i.turn_id not in edits.rolled_back
-            and (i.turn_id not in edits.discarded or isinstance(i.payload, UserMessage))
-        ]
+        items = [i for i in items if _shown(i, edits)]
     return repair(items)

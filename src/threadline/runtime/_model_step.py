@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from threadline.models import (
     ModelEvent,
     ModelRequest,
@@ -22,7 +24,7 @@ from threadline.types import (
 
 from ._context import NewItem, TurnContext
 from ._context_window import with_summary
-from ._history import visible_history
+from ._history import request_history
 from ._turn_events import TurnEvents
 from ._turn_settings import with_extra_instructions
 
@@ -45,7 +47,7 @@ async def build_instructions(ctx: TurnContext) -> str | None:
     return with_extra_instructions(own, ctx.settings.instructions)
 
 
-def request_parts(ctx: TurnContext) -> tuple[list[ToolSpec], list[Item]]:
+def request_parts(ctx: TurnContext) -> tuple[list[ToolSpec], Sequence[Item]]:
     """The tools and visible history of the thread's next request."""
     mode = ctx.agent.resolve_mode(ctx.thread.mode)
     tools = [
@@ -55,7 +57,7 @@ def request_parts(ctx: TurnContext) -> tuple[list[ToolSpec], list[Item]]:
         ),
         *(t for name, t in ctx.external_tools.items() if name not in mode.tools),
     ]
-    items = visible_history(ctx.history, ctx.indexed)
+    items = request_history(ctx.history, ctx.indexed)
     return tools, with_summary(items) if ctx.indexed.summarized else items
 
 

@@ -14,13 +14,15 @@ from threadline.types import (
     InboxEntry,
     InvalidInputError,
     Item,
+    ItemFields,
+    StoredItems,
     ThreadRecord,
     TimerRecord,
     TurnRecord,
     Usage,
     payload_call_id,
-    payload_from_dict,
     payload_to_dict,
+    stored_payload,
 )
 from threadline.types import check_text as check_value
 
@@ -66,7 +68,7 @@ class Decoder(Generic[T]):
         self._row_id = row_id
         self._decode = decode
 
-    def __call__(self, row: Row) -> T:
+    def __call__(self, row: Row, /) -> T:
         try:
             return self._decode(row)
         except _UNREADABLE as exc:
@@ -259,19 +261,37 @@ def item_row(i: Item) -> tuple[Any, ...]:
     )
 
 
-def _item_record(r: Row) -> Item:
-    return Item(
-        thread_id=r[0],
-        seq=r[1],
-        item_id=r[2],
-        turn_id=r[3],
-        status=r[5],
-        payload=payload_from_dict(r[4], orjson.loads(r[7])),
-        created_at=r[8],
-    )
+class _ItemDecoder(StoredItems, Decoder[Item]):
+    """Items that decode their row on first use: a thread's history is loaded whole, and most
+    of it is only handed on (to a model request, to a count). A row it cannot read raises
+    `CorruptDataError` when its item is first used. Called as a `StoredItems`: no frame of its
+    own for each row."""
+
+    def __init__(self, read: Decoder[ItemFields]) -> None:
+        StoredItems.__init__(self, read)
+        Decoder.__init__(self, read.table, read._row_id, read)
 
 
-item_from_row = Decoder("items", lambda r: r[2], _item_record)
+def _item_fields(r: Row) -> ItemFields:
+    return (r[2], r[0], r[3], r[1], r[5], stored_payload(r[4], orjson.loads(r[7])), r[8])
+
+
+item_from_row: Decoder[Item] = _ItemDecoder(Decoder("items", lambda r: r[2], _item_fields))
+
+
+THREAD_ITEM_COLUMNS = "seq, item_id, turn_id, type, status, content, created_at"
+"""The columns `thread_items` reads: those of `ITEM_COLUMNS` that a read of one thread's items
+does not know already (its thread_id) or find again in the content (call_id). Each column
+fetched costs about a tenth of a microsecond per row."""
+
+
+def thread_items(thread_id: str) -> Decoder[Item]:
+    """The decoder of rows of `THREAD_ITEM_COLUMNS` read from the items of `thread_id`."""
+
+    def fields(r: Row) -> ItemFields:
+        return (r[1], thread_id, r[2], r[0], r[4], stored_payload(r[3], orjson.loads(r[5])), r[6])
+
+    return _ItemDecoder(Decoder("items", lambda r: r[1], fields))
 
 
 def item_query(query: ItemQuery, table: str, mark: str) -> tuple[str, tuple[Any, ...]] | None:

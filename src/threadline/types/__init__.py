@@ -37,10 +37,12 @@ from ._items import (
     GenericPayload,
     InputResponse,
     Item,
+    ItemFields,
     ItemStatus,
     ItemType,
     Payload,
     Reasoning,
+    StoredItems,
     SystemEvent,
     ToolCall,
     ToolOutcome,
@@ -49,6 +51,7 @@ from ._items import (
     payload_call_id,
     payload_from_dict,
     payload_to_dict,
+    stored_payload,
 )
 from ._records import (
     FINAL_TURN_STATUSES,
@@ -95,6 +98,7 @@ __all__ = [
     "InputResponse",
     "InvalidInputError",
     "Item",
+    "ItemFields",
     "ItemStatus",
     "ItemType",
     "LeaseLost",
@@ -104,6 +108,7 @@ __all__ = [
     "Reasoning",
     "SchemaVersionError",
     "StoreError",
+    "StoredItems",
     "SystemEvent",
     "TextPart",
     "ThreadRecord",
@@ -133,4 +138,5 @@ __all__ = [
     "payload_call_id",
     "payload_from_dict",
     "payload_to_dict",
+    "stored_payload",
 ]

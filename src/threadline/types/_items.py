@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from contextlib import suppress
+from dataclasses import MISSING, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from ._content import ContentPart, part_from_dict, part_to_dict
+from ._content import ContentPart, TextPart, part_from_dict, part_to_dict
 
 ItemType = Literal[
     "user_message",
@@ -177,8 +178,14 @@ Payload = (
 )
 
 
+class _StoredRow:
+    """Where an `Item` read from a store keeps its row until first use (see `StoredItems`)."""
+
+    __slots__ = ("_read", "_row")
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Item:
+class Item(_StoredRow):
     """One stored entry of a thread's history, with its per-thread sequence number."""
 
     item_id: str
@@ -216,6 +223,13 @@ class Item:
             "content": payload_to_dict(self.payload),
             "created_at": self.created_at,
         }
+
+    if not TYPE_CHECKING:  # for the type checker, an Item has exactly its fields
+
+        def __getattr__(self, name: str) -> Any:
+            # Reached only when an attribute is not set: an item read from a store, on first use.
+            _read_stored(self)
+            return object.__getattribute__(self, name)
 
 
 def payload_to_dict(payload: Payload) -> dict[str, Any]:
@@ -316,6 +330,140 @@ def payload_from_dict(item_type: str, data: dict[str, Any]) -> Payload:
     except KeyError:
         raise ValueError(f"unknown item type {item_type!r}") from None
     return decode(data)
+
+
+# -- items read back from a store ----------------------------------------------------------
+
+T = TypeVar("T")
+ItemFields = tuple[str, str, "str | None", int, ItemStatus, Payload, float]
+"""An item's fields in declaration order: item_id, thread_id, turn_id, seq, status, payload,
+created_at."""
+
+_new = object.__new__
+
+
+def _slot(cls: type, name: str) -> Any:
+    """The descriptor of slot `name`: it sets the slot past a frozen dataclass's `__setattr__`."""
+    return cls.__dict__[name]
+
+
+def _setter(cls: type, name: str) -> Callable[[object, Any], None]:
+    return _slot(cls, name).__set__
+
+
+def _reader(cls: type[T]) -> Callable[[dict[str, Any]], T]:
+    """Reads a `cls` from the content `payload_to_dict` wrote (each field under its name; a
+    missing required one is a KeyError) without `__init__`: frozen dataclasses set each field
+    through `object.__setattr__`, most of the cost of reading a long thread. For content
+    threadline wrote, and checked, itself."""
+    required: list[tuple[Callable[[object, Any], None], str]] = []
+    optional: list[tuple[Callable[[object, Any], None], str, Any, Callable[[], Any] | None]] = []
+    kind: tuple[Callable[[object, Any], None], Any] | None = None
+    for name, spec in cls.__dict__["__dataclass_fields__"].items():
+        set_field = _setter(cls, name)
+        if name == "type":
+            kind = (set_field, spec.default)
+        elif spec.default is MISSING and spec.default_factory is MISSING:
+            required.append((set_field, name))
+        elif spec.default_factory is MISSING:
+            optional.append((set_field, name, spec.default, None))
+        else:
+            optional.append((set_field, name, None, spec.default_factory))
+    assert kind is not None
+
+    def read(data: dict[str, Any]) -> T:
+        made = _new(cls)
+        kind[0](made, kind[1])
+        for set_field, name in required:
+            set_field(made, data[name])
+        for set_field, name, default, factory in optional:
+            if name in data:
+                set_field(made, data[name])
+            else:
+                set_field(made, default if factory is None else factory())
+        return made
+
+    return read
+
+
+_text_part = _setter(TextPart, "text")
+_text_part_type = _setter(TextPart, "type")
+
+
+def _stored_part(data: Any) -> ContentPart:
+    if type(data) is dict and data.get("type") == "text" and type(data.get("text")) is str:
+        part = _new(TextPart)
+        _text_part_type(part, "text")
+        _text_part(part, data["text"])
+        return part
+    return part_from_dict(data)
+
+
+_user_message_content = _setter(UserMessage, "content")
+_read_user_message = _reader(UserMessage)
+
+
+def _stored_user_message(data: dict[str, Any]) -> Payload:
+    message = _read_user_message(data)
+    _user_message_content(message, tuple([_stored_part(p) for p in data["content"]]))
+    return message
+
+
+# The common kinds read without `__init__`; the rarer ones are checked by their constructors.
+_STORED: dict[str, Callable[[dict[str, Any]], Payload]] = {
+    **_DECODERS,
+    "user_message": _stored_user_message,
+    "agent_message": _reader(AgentMessage),
+    "reasoning": _reader(Reasoning),
+    "tool_call": _reader(ToolCall),
+    "tool_result": _reader(ToolResult),
+    "system_event": _reader(SystemEvent),
+}
+
+
+def stored_payload(item_type: str, data: dict[str, Any]) -> Payload:
+    """The payload of a stored item, from the content `payload_to_dict` wrote."""
+    try:
+        decode = _STORED[item_type]
+    except KeyError:
+        raise ValueError(f"unknown item type {item_type!r}") from None
+    return decode(data)
+
+
+_row_slot = _slot(_StoredRow, "_row")
+_read_slot = _slot(_StoredRow, "_read")
+_set_row: Callable[[Item, Any], None] = _row_slot.__set__
+_set_read: Callable[[Item, Callable[[Any], ItemFields]], None] = _read_slot.__set__
+_ITEM_SETTERS = tuple(_setter(Item, name) for name in Item.__dataclass_fields__)
+
+
+class StoredItems:
+    """Wraps stored rows as `Item`s whose fields `read(row)` gives on first use of any of
+    them. Loading a long thread then costs one small object per row, and what is never looked
+    at is never decoded; `read` raises for a row it cannot read, at that first use."""
+
+    __slots__ = ("_read",)
+
+    def __init__(self, read: Callable[[Any], ItemFields]) -> None:
+        self._read = read
+
+    def __call__(self, row: Any, /) -> Item:
+        item = _new(Item)
+        _set_row(item, row)
+        _set_read(item, self._read)
+        return item
+
+
+def _read_stored(item: Item) -> None:
+    try:
+        row = _row_slot.__get__(item)
+    except AttributeError:  # not a stored item, or one read already
+        return
+    fields = _read_slot.__get__(item)(row)
+    for set_field, value in zip(_ITEM_SETTERS, fields, strict=True):
+        set_field(item, value)
+    with suppress(AttributeError):  # another thread read it meanwhile
+        _row_slot.__delete__(item)
 
 
 def payload_call_id(payload: Payload) -> str | None:
