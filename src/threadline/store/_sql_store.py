@@ -224,9 +224,15 @@ class SQLStore(ABC):
     async def load_items(
         self, thread_id: str, *, after_seq: int = 0, limit: int | None = None
     ) -> list[Item]:
-        return await self.query_items(
-            ItemQuery(thread_id=thread_id, after_seq=after_seq, limit=limit)
+        text = (
+            f"SELECT {codec.THREAD_ITEM_COLUMNS} FROM {{items}} WHERE thread_id = ? AND seq > ? "
+            "ORDER BY seq"
         )
+        params: list[Any] = [thread_id, after_seq]
+        if limit is not None:
+            text += " LIMIT ?"
+            params.append(limit)
+        return await self._select(rows(text, *params, decode=codec.thread_items(thread_id)))
 
     async def query_items(self, query: ItemQuery) -> list[Item]:
         statement = codec.item_query(query, "{items}", "?")
