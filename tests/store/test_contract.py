@@ -815,3 +815,33 @@ async def test_a_started_turn_says_whether_input_waits(store: Store) -> None:
         )
     written = await store.write_turn(noop(thread, first, first.epoch))
     assert (written.queued_input, written.steering) == (True, True)
+
+
+async def test_values_that_look_like_sql_are_stored_as_given(store: Store) -> None:
+    thread, started = await started_turn(store)
+    text = "it's; DROP TABLE threads; -- %s %% ? {threads} $1 \\' \" E'\\x00'"
+    answer = Item(
+        item_id=new_id("item"),
+        thread_id=thread.thread_id,
+        turn_id=started.turn.turn_id,
+        seq=2,
+        status="completed",
+        payload=AgentMessage(text=text),
+        created_at=time.time(),
+    )
+    await store.write_turn(
+        noop(
+            thread,
+            started,
+            started.epoch,
+            cursor=ThreadCursor(last_item_seq=2, last_event_seq=0),
+            items=[answer],
+            thread_state={"note": text},
+            tool_states={text: "started"},
+        )
+    )
+    (loaded,) = await store.query_items(ItemQuery(thread_id=thread.thread_id, after_seq=1))
+    assert loaded == answer
+    stored = await store.get_thread(thread.thread_id)
+    assert stored is not None and stored.state == {"note": text}
+    assert await store.load_tool_states(thread.thread_id, started.turn.turn_id) == {text: "started"}

@@ -1,21 +1,27 @@
-"""How PostgreSQL runs the store's operations (see `_sql`): pipelined, one round trip a step.
+"""How PostgreSQL runs the store's operations (see `_sql`): a step of a turn in one round trip.
 
-A write's statements are sent without waiting for each other's results, in one pipeline, and
-its COMMIT with them; the operation waits only where it must decide from a result (a row it
-reads, say a thread row it locks). A fence (a write that must change a row, such as the
-lease-holding UPDATE of a turn's step) cannot wait for its row count without a round trip, so
-it is sent as a statement that fails when it changes nothing: the failure aborts the pipeline,
-so nothing after it is applied, and the operation runs again statement by statement to find
-out which error to raise. That second run happens only when a write is refused.
+A write's statements are collected, not sent, until the operation needs a result to decide
+(a row it reads, such as a thread row it locks) or ends: then everything collected goes to the
+server as one query string (`BEGIN; ...; COMMIT`), with the values bound client-side by
+psycopg. One message and one round trip a batch: pipelining the same statements costs three
+times the client CPU.
+
+A fence (a write that must change a row, such as the lease-holding UPDATE of a turn's step)
+cannot wait for its row count without a round trip, so it is sent as a statement that fails
+when it changes nothing: the failure aborts the transaction, so nothing of the write is
+applied, and the operation runs again statement by statement to find out which error to
+raise. That second run happens only when a write is refused.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg import AsyncCursor
+from psycopg import AsyncClientCursor
+from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow
 
 from ._postgres_conn import Commit
@@ -33,6 +39,9 @@ from ._sql import TABLES, Dialect, Notify, Op, OpFactory, Sql, Statement
 
 T = TypeVar("T")
 
+_EMPTY: dict[str, Any] = {"one": None, "all": [], "count": 0, "fence": False, "run": None}
+_MAX_PARAMETERS = 65535  # what one statement of the extended protocol can bind
+
 
 def dialect_for(tables: Tables) -> Dialect:
     return Dialect(
@@ -49,21 +58,22 @@ def dialect_for(tables: Tables) -> Dialect:
 
 
 class FenceFailed(Exception):
-    """A fence changed no row: the pipeline was aborted and nothing was applied."""
+    """A fence changed no row: the transaction was rolled back and nothing was applied."""
 
 
 async def run_read(conn: Connection, dialect: Dialect, op: Op[T]) -> T:
+    """Run `op` statement by statement (a read, or a write inside the caller's transaction)."""
     try:
         statement = next(op)
         while True:
-            statement = op.send(await _execute(conn, dialect, statement, pipelined=False))
+            statement = op.send(await _execute(conn, dialect, statement))
     except StopIteration as done:
         return done.value
 
 
 async def run_write(conn: Connection, dialect: Dialect, op: OpFactory[T], commit: Commit) -> T:
     try:
-        return await _run_pipelined(conn, dialect, op(), commit)
+        return await _Batch(conn, dialect, commit).run(op())
     except FenceFailed:
         pass
     async with conn.transaction():
@@ -72,64 +82,109 @@ async def run_write(conn: Connection, dialect: Dialect, op: OpFactory[T], commit
     return outcome
 
 
-async def _run_pipelined(conn: Connection, dialect: Dialect, op: Op[T], commit: Commit) -> T:
-    final: tuple[Sql, AsyncCursor[TupleRow]] | None = None
-    outcome: list[T] = []
-    try:
-        async with conn.pipeline() as pipeline:
-            async with conn.transaction():
-                try:
-                    statement = next(op)
-                    while not (isinstance(statement, Sql) and statement.final):
-                        statement = op.send(
-                            await _execute(conn, dialect, statement, pipelined=True)
-                        )
-                    text = sql_text(dialect.render(statement.text))
-                    final = statement, await conn.execute(text, statement.params)
-                except StopIteration as done:
-                    outcome.append(done.value)
-                commit.sent = True
-            await pipeline.sync()
-    except psycopg.errors.DivisionByZero:
-        raise FenceFailed from None
-    if final is None:
-        return outcome[0]
-    # The final statement's result came with the commit.
-    statement, cursor = final
-    row = await cursor.fetchone()
-    try:
-        op.send(row if row is None or statement.decode is None else statement.decode(row))
-    except StopIteration as done:
-        return done.value
-    raise AssertionError("a final statement must be the last of its operation")
+class _Batch:
+    """One write, sent as few query strings as its decisions allow."""
+
+    def __init__(self, conn: Connection, dialect: Dialect, commit: Commit) -> None:
+        self.conn = conn
+        self.dialect = dialect
+        self.commit = commit
+        self.cursor: AsyncClientCursor[TupleRow] = AsyncClientCursor(conn)
+        self.parts: list[str] = ["BEGIN"]
+
+    def add(self, text: str, params: Sequence[Any] = ()) -> None:
+        self.parts.append(self.cursor.mogrify(sql_text(text), params))
+
+    async def send(self, result_of: Sql | None = None) -> Any:
+        """Send what is collected; the result of its last statement if `result_of`."""
+        parts, self.parts = self.parts, []
+        await self.cursor.execute(sql_text(";".join(parts)))
+        if result_of is None:
+            return None
+        # One result a statement: skip to the last one's, or to the one before COMMIT.
+        for _ in range(len(parts) - (2 if parts[-1] == "COMMIT" else 1)):
+            self.cursor.nextset()
+        if result_of.shape in ("count", "fence"):
+            row = await self.cursor.fetchone()
+            changed = 0 if row is None else int(row[0])
+            return changed > 0 if result_of.shape == "fence" else changed
+        decode = result_of.decode
+        if result_of.shape == "one":
+            row = await self.cursor.fetchone()
+            return row if row is None or decode is None else decode(row)
+        found = await self.cursor.fetchall()
+        return found if decode is None else [decode(row) for row in found]
+
+    async def run(self, op: Op[T]) -> T:
+        try:
+            return await self._run(op)
+        except BaseException as exc:
+            if self.conn.info.transaction_status != TransactionStatus.IDLE:
+                with contextlib.suppress(psycopg.Error):
+                    await self.conn.execute("ROLLBACK")
+            if isinstance(exc, psycopg.errors.DivisionByZero):
+                raise FenceFailed from None
+            raise
+
+    async def _run(self, op: Op[T]) -> T:
+        try:
+            statement = next(op)
+            while True:
+                if isinstance(statement, Notify):
+                    for text, params in _notifications(self.dialect, statement):
+                        self.add(text, params)
+                    statement = op.send(None)
+                    continue
+                shape = statement.shape
+                if shape != "many" and unmatchable(statement.params):
+                    statement = op.send(_EMPTY[shape])
+                    continue
+                text = self.dialect.render(statement.text)
+                if shape == "many":
+                    for chunk_text, values in _rows_insert(text, statement.params):
+                        self.add(chunk_text, values)
+                    result: Any = None
+                elif shape == "run":
+                    self.add(text, statement.params)
+                    result = None
+                elif shape == "fence":
+                    # Division by zero when nothing changed: the transaction aborts, and
+                    # `run_write` runs the operation again to say why.
+                    self.add(
+                        f"WITH fenced AS ({text} RETURNING 1) SELECT 1 / count(*) FROM fenced",
+                        statement.params,
+                    )
+                    result = True
+                else:
+                    self.add(_counted(text) if shape == "count" else text, statement.params)
+                    if statement.final:
+                        self.parts.append("COMMIT")
+                        self.commit.sent = True
+                    result = await self.send(statement)
+                statement = op.send(result)
+        except StopIteration as done:
+            self.parts.append("COMMIT")
+            self.commit.sent = True
+            await self.send()
+            return done.value
 
 
-async def _execute(
-    conn: Connection, dialect: Dialect, statement: Statement, *, pipelined: bool
-) -> Any:
+async def _execute(conn: Connection, dialect: Dialect, statement: Statement) -> Any:
     if isinstance(statement, Notify):
-        await _notify(conn, dialect, statement)
+        for text, params in _notifications(dialect, statement):
+            await conn.execute(sql_text(text), params)
         return None
     shape = statement.shape
     params = statement.params
     if shape != "many" and unmatchable(params):
-        return {"one": None, "all": [], "count": 0, "fence": False, "run": None}[shape]
+        return _EMPTY[shape]
     text = dialect.render(statement.text)
     if shape == "many":
-        await _insert_rows(conn, text, params)
+        for chunk_text, values in _rows_insert(text, params):
+            await conn.execute(sql_text(chunk_text), values)
         return None
-    if shape == "fence" and pipelined:
-        # Division by zero when nothing changed: the pipeline aborts, `run_write` runs again.
-        await conn.execute(
-            sql_text(f"WITH fenced AS ({text} RETURNING 1) SELECT 1 / count(*) FROM fenced"),
-            params,
-        )
-        return True
     if shape in ("count", "fence"):
-        # Counted by the server: a row count is not known in a pipeline until it syncs.
-        cursor = await conn.execute(
-            sql_text(f"WITH changed AS ({text} RETURNING 1) SELECT count(*) FROM changed"), params
-        )
+        cursor = await conn.execute(sql_text(_counted(text)), params)
         row = await cursor.fetchone()
         changed = 0 if row is None else int(row[0])
         return changed > 0 if shape == "fence" else changed
@@ -144,40 +199,43 @@ async def _execute(
     return found if decode is None else [decode(row) for row in found]
 
 
-_MAX_PARAMETERS = 65535  # what one statement of the protocol can bind
+def _counted(text: str) -> str:
+    # Counted by the server, in a row, as every result of a batch is read.
+    return f"WITH changed AS ({text} RETURNING 1) SELECT count(*) FROM changed"
 
 
-async def _insert_rows(conn: Connection, text: str, param_rows: Sequence[Sequence[Any]]) -> None:
-    """One INSERT of many rows: one statement for the server to plan, not one per row."""
+def _rows_insert(text: str, param_rows: Sequence[Sequence[Any]]) -> list[tuple[str, list[Any]]]:
+    """One INSERT of many rows (a statement per `_MAX_PARAMETERS` values), not one per row."""
     if not param_rows:
-        return
+        return []
     width = len(param_rows[0])
     one_row = "(" + ", ".join(["%s"] * width) + ")"
     head, tail = text.split(one_row, 1)
     chunk = _MAX_PARAMETERS // width
-    for start in range(0, len(param_rows), chunk):
-        batch = param_rows[start : start + chunk]
-        await conn.execute(
-            sql_text(head + ", ".join([one_row] * len(batch)) + tail),
-            [value for row in batch for value in row],
+    return [
+        (
+            head + ", ".join([one_row] * len(param_rows[start : start + chunk])) + tail,
+            [value for row in param_rows[start : start + chunk] for value in row],
         )
+        for start in range(0, len(param_rows), chunk)
+    ]
 
 
-async def _notify(conn: Connection, dialect: Dialect, note: Notify) -> None:
+def _notifications(dialect: Dialect, note: Notify) -> list[tuple[str, Sequence[Any]]]:
     # pg_notify inside the write's transaction: delivered when, and only if, it commits.
+    sent: list[tuple[str, Sequence[Any]]] = []
     if note.events is not None:
         thread_id, seq = note.events
-        await conn.execute(
-            sql_text(f"SELECT pg_notify('{EVENTS_CHANNEL}', %s)"), (f"{thread_id}:{seq}",)
-        )
+        sent.append((f"SELECT pg_notify('{EVENTS_CHANNEL}', %s)", (f"{thread_id}:{seq}",)))
     for thread_id in dict.fromkeys(note.work):
-        await conn.execute(sql_text(f"SELECT pg_notify('{WORK_CHANNEL}', %s)"), (thread_id,))
+        sent.append((f"SELECT pg_notify('{WORK_CHANNEL}', %s)", (thread_id,)))
     if note.work_if_queued is not None:
         inbox = dialect.render("{inbox}")
-        await conn.execute(
-            sql_text(
+        sent.append(
+            (
                 f"SELECT pg_notify('{WORK_CHANNEL}', %s) WHERE EXISTS (SELECT 1 FROM {inbox} "
-                "WHERE thread_id = %s AND kind != 'steer')"
-            ),
-            (note.work_if_queued, note.work_if_queued),
+                "WHERE thread_id = %s AND kind != 'steer')",
+                (note.work_if_queued, note.work_if_queued),
+            )
         )
+    return sent
