@@ -845,3 +845,57 @@ async def test_values_that_look_like_sql_are_stored_as_given(store: Store) -> No
     stored = await store.get_thread(thread.thread_id)
     assert stored is not None and stored.state == {"note": text}
     assert await store.load_tool_states(thread.thread_id, started.turn.turn_id) == {text: "started"}
+
+
+async def test_a_turns_writes_submitted_at_once_apply_in_order(store: Store) -> None:
+    if not getattr(store, "ordered_writes", False):
+        pytest.skip("this store does not promise the order of writes not awaited")
+    from threadline.store import CursorMovedError
+
+    thread, started = await started_turn(store)
+    base = started.cursor
+    cursors = [
+        ThreadCursor(last_item_seq=base.last_item_seq + n, last_event_seq=base.last_event_seq)
+        for n in range(4)
+    ]
+
+    def step(n: int, epoch: int) -> TurnWrite:
+        item = Item(
+            item_id=new_id("item"),
+            thread_id=thread.thread_id,
+            turn_id=started.turn.turn_id,
+            seq=2 + n,
+            status="completed",
+            payload=AgentMessage(text=f"step {n}"),
+            created_at=time.time(),
+        )
+        return (
+            noop(thread, started, epoch, items=[item], expected=cursors[n], cursor=cursors[n + 1])
+            if n < 3
+            else noop(thread, started, epoch, expected=cursors[n], cursor=cursors[n])
+        )
+
+    written = await asyncio.gather(*(store.write_turn(step(n, started.epoch)) for n in range(3)))
+    assert len(written) == 3
+    assert [i.seq for i in await store.load_items(thread.thread_id)] == [1, 2, 3, 4]
+
+    # A refused write takes down the writes that expected it, each with its own error.
+    stale, after = await asyncio.gather(
+        store.write_turn(noop(thread, started, started.epoch + 5, cursor=cursors[3])),
+        store.write_turn(step(3, started.epoch)),
+        return_exceptions=True,
+    )
+    assert isinstance(stale, LeaseLost)
+    assert not isinstance(after, BaseException)
+    bad_cursor = await asyncio.gather(
+        store.write_turn(
+            noop(thread, started, started.epoch, expected=cursors[0], cursor=cursors[1])
+        ),
+        store.write_turn(
+            noop(thread, started, started.epoch, expected=cursors[3], cursor=cursors[3])
+        ),
+        return_exceptions=True,
+    )
+    assert isinstance(bad_cursor[0], CursorMovedError)
+    assert not isinstance(bad_cursor[1], BaseException)
+    assert [i.seq for i in await store.load_items(thread.thread_id)] == [1, 2, 3, 4]

@@ -10,12 +10,16 @@ from psycopg_pool import AsyncConnectionPool
 
 from threadline.types import InvalidInputError, StoreError
 
+from . import _ops_leases as leases
+from . import _ops_turns as turns
 from ._postgres_conn import Runner, backoff, connect_options, logger, store_error
+from ._postgres_order import OrderedWrites
 from ._postgres_run import dialect_for, run_read, run_write
 from ._postgres_schema import check_integrity, migrate
 from ._postgres_sql import EVENTS_CHANNEL, WORK_CHANNEL, Connection, Tables, identifier, sql_text
 from ._sql import OpFactory
 from ._sql_store import SQLStore
+from ._writes import TurnWrite, Written
 
 T = TypeVar("T")
 
@@ -61,6 +65,7 @@ class PostgresStore(SQLStore):
         self.schema = schema
         self.tables = Tables.in_schema(schema)
         self.dialect = dialect_for(self.tables)
+        self._ordered = OrderedWrites(self._open_runner, self.dialect)
         self.listen_url = listen_url or url
         self.listen_check_interval = listen_check_interval
         self._kwargs = connect_options(
@@ -130,6 +135,16 @@ class PostgresStore(SQLStore):
         return await self._open_runner().write(
             lambda conn, commit: run_write(conn, dialect, op, commit), replay_safe=replay_safe
         )
+
+    # A turn's writes, and the hand-back that may follow them, keep their order per thread
+    # (see `_postgres_order`): a turn need not wait for one write before it submits the next.
+    ordered_writes = True
+
+    async def write_turn(self, write: TurnWrite) -> Written:
+        return await self._ordered.submit(write.thread_id, lambda: turns.write_turn(write))
+
+    async def hand_back(self, thread_id: str, epoch: int) -> bool:
+        return await self._ordered.submit(thread_id, lambda: leases.hand_back(thread_id, epoch))
 
     async def check_integrity(self) -> list[str]:
         return await self._open_runner().read(

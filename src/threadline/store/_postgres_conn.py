@@ -106,6 +106,11 @@ class Runner:
         task.add_done_callback(_forget(self._writes))
         return await asyncio.shield(task)
 
+    def track(self, task: asyncio.Task[Any]) -> None:
+        """Have `drain` wait for `task`, a write that runs on its own."""
+        self._writes.add(task)
+        task.add_done_callback(_forget(self._writes))
+
     async def drain(self) -> None:
         while self._writes:
             await asyncio.wait(list(self._writes))

@@ -73,7 +73,8 @@ async def run_read(conn: Connection, dialect: Dialect, op: Op[T]) -> T:
 
 async def run_write(conn: Connection, dialect: Dialect, op: OpFactory[T], commit: Commit) -> T:
     try:
-        return await _Batch(conn, dialect, commit).run(op())
+        (outcome,) = await _Batch(conn, dialect, commit).run([op()])
+        return outcome
     except FenceFailed:
         pass
     async with conn.transaction():
@@ -82,8 +83,16 @@ async def run_write(conn: Connection, dialect: Dialect, op: OpFactory[T], commit
     return outcome
 
 
+async def run_group(
+    conn: Connection, dialect: Dialect, ops: Sequence[OpFactory[Any]], commit: Commit
+) -> list[Any]:
+    """Several writes in one transaction, in order; raises if any of them fails (then none
+    is applied: run them one by one to find out which)."""
+    return await _Batch(conn, dialect, commit).run([op() for op in ops])
+
+
 class _Batch:
-    """One write, sent as few query strings as its decisions allow."""
+    """Writes in one transaction, sent as few query strings as their decisions allow."""
 
     def __init__(self, conn: Connection, dialect: Dialect, commit: Commit) -> None:
         self.conn = conn
@@ -91,33 +100,17 @@ class _Batch:
         self.commit = commit
         self.cursor: AsyncClientCursor[TupleRow] = AsyncClientCursor(conn)
         self.parts: list[str] = ["BEGIN"]
+        # Final statements collected and not sent: (their index in `parts`, the statement,
+        # the operation that waits for the result)
+        self.waiting: list[tuple[int, Sql, int]] = []
+        self.finals: dict[int, Any] = {}  # operation -> the result of its final statement
 
     def add(self, text: str, params: Sequence[Any] = ()) -> None:
         self.parts.append(self.cursor.mogrify(sql_text(text), params))
 
-    async def send(self, result_of: Sql | None = None) -> Any:
-        """Send what is collected; the result of its last statement if `result_of`."""
-        parts, self.parts = self.parts, []
-        await self.cursor.execute(sql_text(";".join(parts)))
-        if result_of is None:
-            return None
-        # One result a statement: skip to the last one's, or to the one before COMMIT.
-        for _ in range(len(parts) - (2 if parts[-1] == "COMMIT" else 1)):
-            self.cursor.nextset()
-        if result_of.shape in ("count", "fence"):
-            row = await self.cursor.fetchone()
-            changed = 0 if row is None else int(row[0])
-            return changed > 0 if result_of.shape == "fence" else changed
-        decode = result_of.decode
-        if result_of.shape == "one":
-            row = await self.cursor.fetchone()
-            return row if row is None or decode is None else decode(row)
-        found = await self.cursor.fetchall()
-        return found if decode is None else [decode(row) for row in found]
-
-    async def run(self, op: Op[T]) -> T:
+    async def run(self, ops: Sequence[Op[Any]]) -> list[Any]:
         try:
-            return await self._run(op)
+            return await self._run(ops)
         except BaseException as exc:
             if self.conn.info.transaction_status != TransactionStatus.IDLE:
                 with contextlib.suppress(psycopg.Error):
@@ -126,7 +119,30 @@ class _Batch:
                 raise FenceFailed from None
             raise
 
-    async def _run(self, op: Op[T]) -> T:
+    async def _run(self, ops: Sequence[Op[Any]]) -> list[Any]:
+        outcomes: list[Any] = [None] * len(ops)
+        open_ops: list[int] = []
+        for n, op in enumerate(ops):
+            ended, value = await self._advance(op, n)
+            if ended:
+                outcomes[n] = value
+            else:
+                open_ops.append(n)
+        self.parts.append("COMMIT")
+        self.commit.sent = True
+        await self._flush()
+        for n in open_ops:  # each was waiting for its final statement's result
+            try:
+                ops[n].send(self.finals[n])
+            except StopIteration as done:
+                outcomes[n] = done.value
+            else:
+                raise AssertionError("a final statement must be the last of its operation")
+        return outcomes
+
+    async def _advance(self, op: Op[Any], n: int) -> tuple[bool, Any]:
+        """Collect `op`'s statements until it ends (True, its outcome) or waits for the result
+        of its final statement (False, None)."""
         try:
             statement = next(op)
             while True:
@@ -140,13 +156,12 @@ class _Batch:
                     statement = op.send(_EMPTY[shape])
                     continue
                 text = self.dialect.render(statement.text)
+                result: Any = None
                 if shape == "many":
                     for chunk_text, values in _rows_insert(text, statement.params):
                         self.add(chunk_text, values)
-                    result: Any = None
                 elif shape == "run":
                     self.add(text, statement.params)
-                    result = None
                 elif shape == "fence":
                     # Division by zero when nothing changed: the transaction aborts, and
                     # `run_write` runs the operation again to say why.
@@ -158,15 +173,44 @@ class _Batch:
                 else:
                     self.add(_counted(text) if shape == "count" else text, statement.params)
                     if statement.final:
-                        self.parts.append("COMMIT")
-                        self.commit.sent = True
-                    result = await self.send(statement)
+                        self.waiting.append((len(self.parts) - 1, statement, n))
+                        return False, None
+                    result = await self._flush(statement)
                 statement = op.send(result)
         except StopIteration as done:
-            self.parts.append("COMMIT")
-            self.commit.sent = True
-            await self.send()
-            return done.value
+            return True, done.value
+
+    async def _flush(self, read: Sql | None = None) -> Any:
+        """Send what is collected; keep the results of the final statements among it, and
+        return that of its last statement, `read`, if given."""
+        parts, self.parts = self.parts, []
+        waiting, self.waiting = self.waiting, []
+        await self.cursor.execute(sql_text(";".join(parts)))
+        wanted = [(index, statement) for index, statement, _ in waiting]
+        if read is not None:
+            wanted.append((len(parts) - 1, read))
+        results: dict[int, Any] = {}
+        at = 0
+        for index, statement in wanted:  # in the order they were added: one result each
+            for _ in range(index - at):
+                self.cursor.nextset()
+            at = index
+            results[index] = await self._result(statement)
+        for index, _, n in waiting:
+            self.finals[n] = results[index]
+        return None if read is None else results[len(parts) - 1]
+
+    async def _result(self, statement: Sql) -> Any:
+        if statement.shape in ("count", "fence"):
+            row = await self.cursor.fetchone()
+            changed = 0 if row is None else int(row[0])
+            return changed > 0 if statement.shape == "fence" else changed
+        decode = statement.decode
+        if statement.shape == "one":
+            row = await self.cursor.fetchone()
+            return row if row is None or decode is None else decode(row)
+        found = await self.cursor.fetchall()
+        return found if decode is None else [decode(row) for row in found]
 
 
 async def _execute(conn: Connection, dialect: Dialect, statement: Statement) -> Any:
