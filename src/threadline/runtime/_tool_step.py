@@ -400,6 +400,7 @@ class ToolStep:
         ctx.item_started(
             invocation.result_id,
             ToolResult(tool_call_id=call.tool_call_id, name=call.name, output=""),
+            streams=True,
         )
         if invocation.tool.context_parameter is not None:
             invocation.context = ThreadState[Any](

@@ -19,6 +19,21 @@ from ._errors import (
     TurnInProgressError,
     UnpricedModelWarning,
 )
+from ._event_params import (
+    cancelled_params,
+    completed_params,
+    delta_extra,
+    delta_params,
+    delta_type,
+    failed_params,
+    item_completed_params,
+    item_started_params,
+    opening,
+    streamed_text,
+    system_event_params,
+    turn_started_params,
+    usage_delta_params,
+)
 from ._events import DELTA_EVENT_TYPES, TERMINAL_EVENT_TYPES, Event, EventType
 from ._ids import derived_id, new_id
 from ._items import (
@@ -124,13 +139,26 @@ __all__ = [
     "UnpricedModelWarning",
     "Usage",
     "UserMessage",
+    "cancelled_params",
     "check_metadata",
     "check_text",
+    "completed_params",
+    "delta_extra",
+    "delta_params",
+    "delta_type",
     "derived_id",
+    "failed_params",
+    "item_completed_params",
+    "item_started_params",
     "new_id",
+    "opening",
     "part_from_dict",
     "part_to_dict",
     "payload_call_id",
     "payload_from_dict",
     "payload_to_dict",
+    "streamed_text",
+    "system_event_params",
+    "turn_started_params",
+    "usage_delta_params",
 ]
