@@ -572,10 +572,41 @@ async def test_due_timers_fire_once_into_the_inbox(store: Store) -> None:
 
 async def test_tool_call_states_move_with_the_turn(store: Store) -> None:
     thread, started = await started_turn(store)
+    calls = [
+        Item(
+            item_id=new_id("item"),
+            thread_id=thread.thread_id,
+            turn_id=started.turn.turn_id,
+            seq=seq,
+            status="completed",
+            payload=ToolCall(tool_call_id=call_id, name="t", arguments="{}"),
+            created_at=time.time(),
+        )
+        for seq, call_id in ((2, "c1"), (3, "c2"))
+    ]
+    cursor = ThreadCursor(last_item_seq=3, last_event_seq=1)
     await store.write_turn(
-        noop(thread, started, started.epoch, tool_states={"c1": "requested", "c2": "requested"})
+        noop(
+            thread,
+            started,
+            started.epoch,
+            cursor=cursor,
+            items=calls,
+            tool_states={"c1": "requested", "c2": "requested"},
+        )
     )
-    await store.write_turn(noop(thread, started, started.epoch, tool_states={"c1": "started"}))
+    await store.write_turn(
+        noop(thread, started, started.epoch, cursor=cursor, tool_states={"c1": "started"})
+    )
+    assert await store.load_tool_states(thread.thread_id, started.turn.turn_id) == {
+        "c1": "started",
+        "c2": "requested",
+    }
+    # A state is kept with its call: a call the thread does not hold has none.
+    with pytest.raises(InvalidInputError, match="no tool call 'c3'"):
+        await store.write_turn(
+            noop(thread, started, started.epoch, cursor=cursor, tool_states={"c3": "started"})
+        )
     assert await store.load_tool_states(thread.thread_id, started.turn.turn_id) == {
         "c1": "started",
         "c2": "requested",

@@ -167,7 +167,7 @@ async def test_a_missing_index_is_reported(make_postgres: PostgresFactory) -> No
     await query(f'DROP INDEX "{store.schema}".threads_one_per_owner_key')
     problems = await store.check_integrity()
     assert "missing index items_one_per_call" in problems
-    assert "missing unique key items (thread_id, type, call_id)" in problems
+    assert "missing unique key items (tkey, type, call_id)" in problems
     assert "missing unique index threads_one_per_owner_key" in problems
 
 

@@ -7,6 +7,9 @@ import pytest
 from test_contract import thread_record
 
 import threadline as tl
+from threadline.store import ItemQuery
+from threadline.store._codec import item_query
+from threadline.store._sqlite import SQLITE
 from threadline.store._sqlite_schema import SCHEMA_VERSION
 
 
@@ -76,14 +79,15 @@ async def test_a_long_thread_loads_by_index(tmp_path: Path) -> None:
     assert [i.seq for i in items] == list(range(1, 401))
     assert [i.seq for i in tail] == list(range(391, 401))
     conn = sqlite3.connect(tmp_path / "long.db")
-    plan = " ".join(
-        str(r)
-        for r in conn.execute(
-            "EXPLAIN QUERY PLAN SELECT * FROM items WHERE thread_id = ? AND seq > ? ORDER BY seq",
-            ("t", 0),
-        )
-    )
-    assert "USING PRIMARY KEY" in plan or "USING INDEX" in plan
+    for query in (ItemQuery(thread_id="t"), ItemQuery(thread_id="t", after_seq=390)):
+        statement = item_query(query, "?")
+        assert statement is not None
+        plan = [
+            str(r[3])
+            for r in conn.execute(f"EXPLAIN QUERY PLAN {SQLITE.render(statement[0])}", statement[1])
+        ]
+        assert any(p.startswith("SEARCH i USING PRIMARY KEY (tkey=?") for p in plan), plan
+        assert not any("SCAN" in p or "TEMP B-TREE" in p for p in plan), plan
     plan = " ".join(
         str(r)
         for r in conn.execute(

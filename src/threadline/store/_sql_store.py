@@ -22,10 +22,12 @@ from threadline.types import (
 )
 
 from . import _codec as codec
+from . import _ops_events as events
 from . import _ops_inbox as inbox
 from . import _ops_leases as leases
 from . import _ops_threads as threads  # pyright: ignore[reportPrivateUsage]
 from . import _ops_turns as turns
+from ._compact import TOOL_CALL, TOOL_STATES
 from ._sql import Op, OpFactory, Sql, one, rows
 from ._writes import (
     AppendItems,
@@ -177,14 +179,19 @@ class SQLStore(ABC):
         return await self._read(lambda: threads.find_work(limit))
 
     async def load_tool_states(self, thread_id: str, turn_id: str) -> dict[str, ToolCallState]:
+        # Through the (tkey, type, call_id) index: the thread's calls, not all its items.
         found = await self._select(
             rows(
-                "SELECT tool_call_id, state FROM {tool_calls} WHERE thread_id = ? AND turn_id = ?",
+                "SELECT i.call_id, i.tool_state FROM {items} i JOIN {turns} t ON t.tkey = i.tkey "
+                "AND t.number = i.turn JOIN {threads} th ON th.tkey = i.tkey WHERE "
+                "th.thread_id = ? AND t.turn_id = ? AND i.type = ? AND i.call_id IS NOT NULL AND "
+                "i.tool_state IS NOT NULL",
                 thread_id,
-                turn_id,
+                codec.turn_key(turn_id),
+                TOOL_CALL,
             )
         )
-        return {r[0]: r[1] for r in found}
+        return {r[0]: TOOL_STATES[r[1]] for r in found}
 
     async def db_time(self) -> float:
         return float((await self._select(one("SELECT {now}")))[0])
@@ -192,8 +199,8 @@ class SQLStore(ABC):
     async def get_turn(self, turn_id: str) -> TurnRecord | None:
         return await self._select(
             one(
-                f"SELECT {codec.TURN_COLUMNS} FROM {{turns}} WHERE turn_id = ?",
-                turn_id,
+                f"SELECT {codec.TURN_COLUMNS} FROM {codec.TURNS} WHERE t.turn_id = ?",
+                codec.turn_key(turn_id),
                 decode=codec.turn_from_row,
             )
         )
@@ -201,7 +208,8 @@ class SQLStore(ABC):
     async def list_turns(self, thread_id: str) -> list[TurnRecord]:
         return await self._select(
             rows(
-                f"SELECT {codec.TURN_COLUMNS} FROM {{turns}} WHERE thread_id = ? ORDER BY number",
+                f"SELECT {codec.TURN_COLUMNS} FROM {codec.TURNS} WHERE th.thread_id = ? "
+                "ORDER BY t.number",
                 thread_id,
                 decode=codec.turn_from_row,
             )
@@ -217,7 +225,7 @@ class SQLStore(ABC):
         )
 
     async def query_items(self, query: ItemQuery) -> list[Item]:
-        statement = codec.item_query(query, "{items}", "?")
+        statement = codec.item_query(query, "?")
         if statement is None:
             return []
         text, params = statement
@@ -226,12 +234,7 @@ class SQLStore(ABC):
     async def load_events(
         self, thread_id: str, *, after_seq: int = 0, limit: int | None = None
     ) -> list[Event]:
-        text = f"{codec.events_with_items('{events}', '{items}')} WHERE e.thread_id = ? AND e.seq > ? ORDER BY e.seq"
-        params: list[Any] = [thread_id, after_seq]
-        if limit is not None:
-            text += " LIMIT ?"
-            params.append(limit)
-        return await self._select(rows(text, *params, decode=codec.event_from_row))
+        return await self._read(lambda: events.load_events(thread_id, after_seq, limit))
 
     # -- inbox and timers ------------------------------------------------------------------------
 
