@@ -4,6 +4,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import version5
 from test_contract import thread_record
 
 import threadline as tl
@@ -158,3 +159,37 @@ async def test_a_version_3_database_keeps_its_keyed_threads_per_owner(db_path: P
         r[0] for r in sqlite3.connect(db_path).execute("SELECT version FROM schema_version")
     ]
     assert versions == [m[0] for m in MIGRATIONS]
+
+
+async def test_a_version_5_database_migrates_forward_and_reads_back_the_same(
+    tmp_path: Path,
+) -> None:
+    from threadline.store._sqlite_schema import MIGRATIONS
+
+    recorded = await version5.record(tmp_path / "recorded.db")
+    path = tmp_path / "v5.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at REAL)")
+    for version, statements in MIGRATIONS[:5]:
+        for statement in statements:
+            assert isinstance(statement, str)
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_version VALUES (?, 0)", (version,))
+    for thread in recorded:
+        for table, values in version5.rows(thread).items():
+            columns = version5.COLUMNS[table]
+            marks = ", ".join("?" * (columns.count(",") + 1))
+            conn.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", values)
+    conn.commit()
+    conn.close()
+
+    async with tl.SQLiteStore(path) as store:
+        for thread in recorded:
+            await version5.assert_reads_back(store, thread)
+    tables = {
+        r[0]
+        for r in sqlite3.connect(path).execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+        )
+    }
+    assert "tool_calls" not in tables
