@@ -16,6 +16,8 @@ from threadline.types import (
     ThreadRecord,
     TimerRecord,
     TurnRecord,
+    UserMessage,
+    part_to_dict,
     payload_call_id,
 )
 from threadline.types import check_text as check_value
@@ -184,16 +186,20 @@ def text_of(value: object) -> object:
 thread_from_row = Decoder("threads", lambda r: text_of(r[0]), _thread_record)
 
 
-# A turn row is read with its thread's id: `FROM {turns} t JOIN {threads} th ...`.
+# A turn row is read with its thread's id, and with the content of the user item that holds
+# its input when the row does not repeat it (`input_seq`): `FROM TURNS`.
 TURN_COLUMNS = (
     "t.turn_id, th.thread_id, t.number, t.status, t.input, t.sender, t.client_key, t.usage, "
     "t.steps, t.error, t.created_at, t.updated_at, t.completed_at, t.cancel_requested, "
-    "t.options, t.running_seconds"
+    "t.options, t.running_seconds, u.content"
 )
-TURNS = "{turns} t JOIN {threads} th ON th.tkey = t.tkey"
+TURNS = (
+    "{turns} t JOIN {threads} th ON th.tkey = t.tkey "
+    "LEFT JOIN {items} u ON u.tkey = t.tkey AND u.seq = t.input_seq"
+)
 TURN_INSERT = (
-    "tkey, number, turn_id, status, input, sender, client_key, usage, steps, error, created_at, "
-    "updated_at, completed_at, cancel_requested, options, running_seconds"
+    "tkey, number, turn_id, status, input, input_seq, sender, client_key, usage, steps, error, "
+    "created_at, updated_at, completed_at, cancel_requested, options, running_seconds"
 )
 
 
@@ -215,15 +221,28 @@ def item_key(item_id: str) -> bytes:
     return pack_id("item", item_id)
 
 
-def turn_row(t: TurnRecord, tkey: int) -> tuple[Any, ...]:
-    """The values of `TURN_INSERT`."""
+def input_item(turn: TurnRecord, items: Sequence[Item]) -> Item | None:
+    """The item among `items` whose content is the turn's input, if one is: then the turn row
+    refers to it rather than repeating it."""
+    for item in reversed(items):
+        payload = item.payload
+        if item.turn_id == turn.turn_id and isinstance(payload, UserMessage):
+            if dumps(turn.input) == dumps([part_to_dict(p) for p in payload.content]):
+                return item
+            return None
+    return None
+
+
+def turn_row(t: TurnRecord, tkey: int, input_seq: int | None = None) -> tuple[Any, ...]:
+    """The values of `TURN_INSERT`. `input_seq`: the item holding the input (`input_item`)."""
     check_turn(t)
     return (
         tkey,
         t.number,
         turn_key(t.turn_id),
         t.status,
-        dumps(t.input),
+        dumps(t.input) if input_seq is None else None,
+        input_seq,
         t.sender,
         t.client_key,
         dump_usage(t.usage),
@@ -238,13 +257,24 @@ def turn_row(t: TurnRecord, tkey: int) -> tuple[Any, ...]:
     )
 
 
+def turn_input(stored: str | None, item_content: str | None) -> Any:
+    """A turn's input: as its row holds it, or the parts of the user item it refers to."""
+    if stored is not None:
+        return loads(stored)
+    if item_content is None:
+        raise ValueError("a turn refers to an input item it does not have")
+    payload = content_from_store("user_message", orjson.loads(item_content), None)
+    assert isinstance(payload, UserMessage)
+    return [part_to_dict(p) for p in payload.content]
+
+
 def _turn_record(r: Row) -> TurnRecord:
     return TurnRecord(
         turn_id=unpack_id("turn", r[0]),
         thread_id=r[1],
         number=r[2],
         status=r[3],
-        input=loads(r[4]),
+        input=turn_input(r[4], r[16]),
         sender=r[5],
         client_key=r[6],
         usage=load_usage(r[7]),

@@ -17,7 +17,8 @@ that the write's turn or items rebuild exactly, with the functions the runtime e
               cancelled
 
 Any other event is kept whole, as [type, params, item, turn]: item an item number (an int), an
-id or null, and turn left out when the event belongs to the block's turn (null: to none).
+id or null, and turn left out when the event belongs to the block's turn (null: to none). A
+block of references only, without spaces, is kept as them joined by spaces rather than as JSON.
 
 A block is kept on the first item its write stores (`items.event_seq`, `items.events`), item i
 being the item i places after that one. A write that stores no item keeps its block in the
@@ -57,6 +58,7 @@ from threadline.types import (
     usage_delta_params,
 )
 
+from ._codec import dumps
 from ._compact import usage_from_values, usage_values
 
 
@@ -109,6 +111,26 @@ def encode(
         _derived(event, context, by_id, base) or _whole(event, context, by_id, base)
         for event in events
     ]
+
+
+def block_text(entries: Sequence[Any], turn: int | None = None, *, header: bool = False) -> str:
+    """A block as stored; `header`: led by the number of its turn."""
+    if not header and all(isinstance(e, str) and " " not in e for e in entries):
+        return " ".join(entries)
+    return dumps([turn, *entries] if header else list(entries))
+
+
+def block_entries(text: str) -> list[Any]:
+    """A stored block's entries (led by its turn's number, if the block names it)."""
+    if text.startswith("["):
+        entries = orjson.loads(text)
+        if not isinstance(entries, list):
+            raise ValueError("a block is a list")
+        return entries  # pyright: ignore[reportUnknownVariableType]
+    entries = text.split(" ")
+    if not all(entry[:1] in _REBUILD for entry in entries):
+        raise ValueError("unknown block entry")
+    return entries
 
 
 def runs(events: Sequence[Event]) -> list[list[Event]]:

@@ -48,11 +48,6 @@ def _copy_thread(tkey: int, thread_id: str) -> Op[None]:
             )
         )
     ]
-    if turns:
-        yield many(
-            f"INSERT INTO {{s}}.turns_v6 ({codec.TURN_INSERT}) VALUES ({marks(16)})",
-            [codec.turn_row(t, tkey) for t in turns],
-        )
     numbers = {t.turn_id: t.number for t in turns}
     # An item of a turn the thread does not have (only a hand-made database holds one) is
     # kept as an item of no turn.
@@ -68,6 +63,15 @@ def _copy_thread(tkey: int, thread_id: str) -> Op[None]:
         "SELECT tool_call_id, state FROM {s}.tool_calls WHERE thread_id = ?", thread_id
     )
     states: dict[str, str] = dict(found)
+    items_of: dict[str | None, list[Item]] = {}
+    for item in items:
+        items_of.setdefault(item.turn_id, []).append(item)
+    if turns:
+        # A turn's input is its first item's content, unless it started otherwise.
+        yield many(
+            f"INSERT INTO {{s}}.turns_v6 ({codec.TURN_INSERT}) VALUES ({marks(17)})",
+            [codec.turn_row(t, tkey, _input_seq(t, items_of.get(t.turn_id, []))) for t in turns],
+        )
     if items:
         yield many(
             f"INSERT INTO {{s}}.items_v6 (tkey, turn, {codec.ITEM_INSERT}) VALUES ({marks(12)})",
@@ -92,9 +96,6 @@ def _copy_thread(tkey: int, thread_id: str) -> Op[None]:
         )
     ]
     by_turn = {t.turn_id: t for t in turns}
-    items_of: dict[str | None, list[Item]] = {}
-    for item in items:
-        items_of.setdefault(item.turn_id, []).append(item)
     blocks: list[tuple[Any, ...]] = []
     for run in log.runs(events):
         for turn_id, group in groupby(run, key=lambda e: e.turn_id):
@@ -110,12 +111,17 @@ def _copy_thread(tkey: int, thread_id: str) -> Op[None]:
             if turn_id is not None and turn is None:  # a turn the thread does not have
                 entries = [[e.type, dict(e.params), e.item_id, e.turn_id] for e in block]
             blocks.append(
-                (tkey, block[0].seq, None if turn is None else turn.number, codec.dumps(entries))
+                (tkey, block[0].seq, None if turn is None else turn.number, log.block_text(entries))
             )
     if blocks:
         yield many(
             "INSERT INTO {s}.events_v6 (tkey, seq, turn, events) VALUES (?, ?, ?, ?)", blocks
         )
+
+
+def _input_seq(turn: TurnRecord, items: list[Item]) -> int | None:
+    holder = codec.input_item(turn, items[:1])
+    return None if holder is None else holder.seq
 
 
 def _state(item: Item, states: dict[str, str]) -> str | None:

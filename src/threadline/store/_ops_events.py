@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
-
 from threadline.types import Event, Item
 
 from . import _codec as codec
@@ -90,8 +88,9 @@ def _window(tkey: int, thread_id: str, after: int, upto: int | None) -> Op[list[
     turns: dict[int, TurnFacts] = {}
     if numbers:
         facts: list[TurnFacts] = yield rows(
-            "SELECT number, turn_id, input, sender, usage, error FROM {turns} WHERE tkey = ? "
-            "AND number >= ? AND number <= ?",
+            "SELECT t.number, t.turn_id, t.input, t.sender, t.usage, t.error, u.content FROM "
+            "{turns} t LEFT JOIN {items} u ON u.tkey = t.tkey AND u.seq = t.input_seq "
+            "WHERE t.tkey = ? AND t.number >= ? AND t.number <= ?",
             tkey,
             numbers[0],
             numbers[-1],
@@ -115,21 +114,18 @@ def _window(tkey: int, thread_id: str, after: int, upto: int | None) -> Op[list[
     return [e for e in events if e.seq > after and (upto is None or e.seq <= upto)]
 
 
-def _entries(text: str | bytes, thread_id: str, first_seq: int) -> Sequence[Any]:
+def _entries(text: str, thread_id: str, first_seq: int) -> Sequence[Any]:
     try:
-        entries = orjson.loads(text)
-    except orjson.JSONDecodeError:
+        return log.block_entries(text)
+    except (ValueError, AttributeError):
         raise log.corrupt(thread_id, first_seq) from None
-    if not isinstance(entries, list):
-        raise log.corrupt(thread_id, first_seq)
-    return entries  # pyright: ignore[reportUnknownVariableType]
 
 
 def _turn_facts(row: Row) -> TurnFacts:
     return TurnFacts(
         number=row[0],
         turn_id=unpack_id("turn", row[1]),
-        input=orjson.loads(row[2]),
+        input=codec.turn_input(row[2], row[6]),
         sender=row[3],
         usage=load_usage(row[4]),
         error=codec.loads(row[5]),

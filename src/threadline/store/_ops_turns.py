@@ -84,9 +84,10 @@ def begin_turn(request: BeginTurn) -> Op[BeginOutcome]:
         raise CursorMovedError(
             "the inbox entry was taken by another turn", thread_id=turn.thread_id
         )
+    holder = codec.input_item(turn, request.items)
     yield run(
-        f"INSERT INTO {{turns}} ({codec.TURN_INSERT}) VALUES ({marks(16)})",
-        *codec.turn_row(turn, tkey),
+        f"INSERT INTO {{turns}} ({codec.TURN_INSERT}) VALUES ({marks(17)})",
+        *codec.turn_row(turn, tkey, None if holder is None else holder.seq),
     )
     context = WriteContext(items=request.items, turn_id=turn.turn_id, started=turn)
     yield from insert(
@@ -187,7 +188,7 @@ def insert(
         base = items[0]
         entries = log.encode(blocks[0], context, base=base.seq)
         header = base.turn_id != context.turn_id  # the turn a write starts, after imports
-        on_item = blocks[0][0].seq, codec.dumps([number, *entries] if header else entries)
+        on_item = blocks[0][0].seq, log.block_text(entries, number, header=header)
         blocks = []
     calls: set[str] = set()
     rows: list[tuple[Any, ...]] = []
@@ -216,7 +217,7 @@ def insert(
             "FROM {threads} WHERE thread_id = ?",
             block[0].seq,
             *((number,) if known else ()),
-            codec.dumps(entries),
+            log.block_text(entries),
             thread_id,
         )
     for call_id in codes:
