@@ -186,6 +186,19 @@ async def test_a_version_5_database_migrates_forward_and_reads_back_the_same(
     async with tl.SQLiteStore(path) as store:
         for thread in recorded:
             await version5.assert_reads_back(store, thread)
+    # A migrated thread goes on: its log holds the migrated events, then the new turn's.
+    from threadline.testing import ScriptedModel
+
+    agent = tl.Agent(name="a")
+    async with tl.Threadline(agents=[agent], store=path, model=ScriptedModel(["Yes."])) as app:
+        thread = await app.threads.resume(recorded[0].thread.thread_id)
+        await thread.run("Still there?")
+        log = await thread.events()
+        assert log[: len(recorded[0].events)] == recorded[0].events
+        assert log[-1].type == "completed"
+        for after in range(len(log) + 1):
+            assert await thread.events(after_seq=after) == log[after:]
+            assert await thread.events(after_seq=after, limit=2) == log[after : after + 2]
     tables = {
         r[0]
         for r in sqlite3.connect(path).execute(

@@ -81,9 +81,12 @@ def _window(tkey: int, thread_id: str, after: int, upto: int | None) -> Op[list[
         if row[9] is not None:
             blocks.append((row[9], item.seq, row[11], _entries(row[10], thread_id, row[9])))
     blocks += [(r[0], 0, r[1], _entries(r[2], thread_id, r[0])) for r in table]
-    numbered = [
-        (first, base, *log.block_turn(entries, turn)) for first, base, turn, entries in blocks
-    ]
+    numbered: list[tuple[int, int, int | None, Sequence[Any]]] = []
+    for first, base, turn, block in blocks:
+        number, entries = log.block_turn(block, turn)
+        # A block that ends before the window may refer to items that were not read.
+        if first + len(entries) > after + 1:
+            numbered.append((first, base, number, entries))
     numbers = sorted({n for _, _, n, _ in numbered if n is not None})
     turns: dict[int, TurnFacts] = {}
     if numbers:
