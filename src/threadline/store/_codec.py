@@ -27,6 +27,7 @@ from ._compact import (
     ITEM_TYPES,
     STATE_CODES,
     STATUS_CODES,
+    TOOL_STATES,
     TYPE_CODES,
     code_of,
     content_from_store,
@@ -353,6 +354,13 @@ def _item_record(r: Row) -> Item:
 
 
 item_from_row = Decoder("items", lambda r: shown_id("item", r[2]), _item_record)
+
+
+def _tool_state(r: Row) -> tuple[str, str]:
+    return r[0], TOOL_STATES[r[1]]
+
+
+tool_state_from_row = Decoder("items", lambda r: text_of(r[0]), _tool_state)
 
 
 def item_query(query: ItemQuery, mark: str) -> tuple[str, tuple[Any, ...]] | None:

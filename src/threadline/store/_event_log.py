@@ -208,10 +208,13 @@ def _usage_entry(params: Mapping[str, Any]) -> str | None:
         usage, total = Usage.from_dict(params["usage"]), Usage.from_dict(params["total"])
     except (KeyError, TypeError, AttributeError):
         return None
+    counted = (*usage_values(usage), *usage_values(total))
+    if not all(type(n) in (int, float) or n is None for n in counted):
+        return None  # counters that are not numbers are kept as they came
     if not _same(params, usage_delta_params(usage, total)):
         return None
-    entry = "U" + _counters(usage)
-    return entry if total == usage else f"{entry}/{_counters(total)}"
+    call, turn = _counters(usage), _counters(total)
+    return f"U{call}" if turn == call else f"U{call}/{turn}"
 
 
 def _ending_entry(

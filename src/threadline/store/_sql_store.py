@@ -27,7 +27,7 @@ from . import _ops_inbox as inbox
 from . import _ops_leases as leases
 from . import _ops_threads as threads  # pyright: ignore[reportPrivateUsage]
 from . import _ops_turns as turns
-from ._compact import TOOL_CALL, TOOL_STATES
+from ._compact import TOOL_CALL
 from ._sql import Op, OpFactory, Sql, one, rows
 from ._writes import (
     AppendItems,
@@ -179,19 +179,21 @@ class SQLStore(ABC):
         return await self._read(lambda: threads.find_work(limit))
 
     async def load_tool_states(self, thread_id: str, turn_id: str) -> dict[str, ToolCallState]:
-        # Through the (tkey, type, call_id) index: the thread's calls, not all its items.
+        # The turn's calls, found through the (tkey, type, call_id) index: not all items.
         found = await self._select(
             rows(
-                "SELECT i.call_id, i.tool_state FROM {items} i JOIN {turns} t ON t.tkey = i.tkey "
-                "AND t.number = i.turn JOIN {threads} th ON th.tkey = i.tkey WHERE "
-                "th.thread_id = ? AND t.turn_id = ? AND i.type = ? AND i.call_id IS NOT NULL AND "
+                "SELECT i.call_id, i.tool_state FROM {turns} t JOIN {items} i ON i.tkey = t.tkey "
+                "AND i.seq IN (SELECT c.seq FROM {items} c WHERE c.tkey = t.tkey AND c.type = ? "
+                "AND c.call_id IS NOT NULL) WHERE t.turn_id = ? AND t.tkey = (SELECT tkey FROM "
+                "{threads} WHERE thread_id = ?) AND i.turn = t.number AND "
                 "i.tool_state IS NOT NULL",
-                thread_id,
-                codec.turn_key(turn_id),
                 TOOL_CALL,
+                codec.turn_key(turn_id),
+                thread_id,
+                decode=codec.tool_state_from_row,
             )
         )
-        return {r[0]: TOOL_STATES[r[1]] for r in found}
+        return dict(found)
 
     async def db_time(self) -> float:
         return float((await self._select(one("SELECT {now}")))[0])
