@@ -265,7 +265,8 @@ def turn_input(stored: str | None, item_content: str | None) -> Any:
     if item_content is None:
         raise ValueError("a turn refers to an input item it does not have")
     payload = content_from_store("user_message", orjson.loads(item_content), None)
-    assert isinstance(payload, UserMessage)
+    if not isinstance(payload, UserMessage):
+        raise TypeError("a turn's input item is a user message")
     return [part_to_dict(p) for p in payload.content]
 
 
