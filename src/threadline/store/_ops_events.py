@@ -28,40 +28,36 @@ def load_events(thread_id: str, after_seq: int, limit: int | None) -> Op[list[Ev
         return []
     tkey, last_seq = thread
     found: list[Event] = []
-    while True:
+    while after_seq < last_seq and (limit is None or len(found) < limit):
         upto = None if limit is None else after_seq + limit - len(found)
         found += yield from _window(tkey, thread_id, after_seq, upto)
-        if upto is None or len(found) >= limit or upto >= last_seq:  # type: ignore[operator]
-            return found if limit is None else found[:limit]
+        if upto is None:
+            break
         after_seq = upto
+    return found if limit is None else found[:limit]
+
+
+# The first item of the block holding seq `after + 1`: the last block to start at or before
+# it, found walking back from the thread's end (recent seqs are what followers and reconnects
+# ask for).
+_START = (
+    "COALESCE((SELECT s.seq FROM {items} s WHERE s.tkey = ? AND s.event_seq <= ? "
+    "ORDER BY s.seq DESC LIMIT 1), 0)"
+)
+# The first item of the first block that starts after `upto`, where its write's items begin.
+_END = (
+    "COALESCE((SELECT e.seq FROM {items} e WHERE e.tkey = ? AND e.seq > "
+    f"{_START} AND e.event_seq > ? ORDER BY e.seq LIMIT 1), 9223372036854775807)"
+)
 
 
 def _window(tkey: int, thread_id: str, after: int, upto: int | None) -> Op[list[Event]]:
     """The events with `after < seq <= upto` (no upper bound if None)."""
-    start = 0
-    if after > 0:
-        # The block holding seq `after + 1`: the last to start at or before it, found walking
-        # back from the thread's end (recent seqs are what followers and reconnects ask for).
-        row = yield one(
-            "SELECT seq FROM {items} WHERE tkey = ? AND event_seq <= ? ORDER BY seq DESC LIMIT 1",
-            tkey,
-            after + 1,
-        )
-        start = 0 if row is None else row[0]
-    text = f"{_ITEM_BLOCKS} WHERE i.tkey = ? AND i.seq >= ?"
-    params: list[Any] = [tkey, start]
+    text = f"{_ITEM_BLOCKS} WHERE i.tkey = ? AND i.seq >= {_START}"
+    params: list[Any] = [tkey, tkey, after + 1]
     if upto is not None:
-        # Up to the first block that starts after `upto`: its write's items begin there.
-        end = yield one(
-            "SELECT seq FROM {items} WHERE tkey = ? AND seq > ? AND event_seq > ? "
-            "ORDER BY seq LIMIT 1",
-            tkey,
-            start,
-            upto,
-        )
-        if end is not None:
-            text += " AND i.seq < ?"
-            params.append(end[0])
+        text += f" AND i.seq < {_END}"
+        params += [tkey, tkey, after + 1, upto]
     found = yield rows(f"{text} ORDER BY i.seq", *params, decode=_item_blocks)
     table = yield rows(
         "SELECT seq, turn, events FROM {events} WHERE tkey = ? AND seq >= COALESCE("
