@@ -44,7 +44,8 @@ def pack_id(prefix: str, value: str) -> bytes:
             number = number << 5 | digit
         else:
             return number.to_bytes(_PACKED, "big")
-    return _TEXT + value.encode()
+    # A lone surrogate (which no stored id holds) still makes a key: one that matches nothing.
+    return _TEXT + value.encode("utf-8", "surrogatepass")
 
 
 def unpack_id(prefix: str, data: bytes) -> str:
