@@ -12,6 +12,9 @@ that the write's turn or items rebuild exactly, with the functions the runtime e
     U<u>      usage_delta: the call's counters, comma-separated; U<u>/<t> when the turn's total
               differs from them
     Y<i>      system_event showing system-event item i
+    A<i>      approval_requested of approval-request (or awaiting-input) item i
+    R<i>      approval_resolved showing approval-response (or input-response) item i; X<i>:
+              the response to a request that expired
     F, F<i>   completed, with the text of agent-message item i (or none), and the usage that
               the turn stored when it ended; E: failed, with its stored error; K<reason>:
               cancelled
@@ -36,14 +39,20 @@ import orjson
 
 from threadline.types import (
     AgentMessage,
+    ApprovalRequest,
+    ApprovalResponse,
+    AwaitingInput,
     CorruptDataError,
     Event,
     EventType,
+    InputResponse,
     InvalidInputError,
     Item,
     SystemEvent,
     TurnRecord,
     Usage,
+    approval_requested_params,
+    approval_resolved_params,
     cancelled_params,
     completed_params,
     delta_extra,
@@ -169,6 +178,8 @@ def _derived(
                 if _same(params, item_started_params(item.item_id, payload, streams=streams)):
                     return f"{mark}{ref}"
             return None
+        if kind == "approval_requested" and isinstance(payload, ApprovalRequest | AwaitingInput):
+            return f"A{ref}" if _same(params, approval_requested_params(payload)) else None
         if kind == delta_type(payload):
             sizes = params.get("sizes")
             if sizes is not None and not _sizes(sizes):
@@ -182,15 +193,8 @@ def _derived(
         return None
     if kind == "usage_delta":
         return _usage_entry(params)
-    if kind == "system_event":
-        for system in context.items:
-            if (
-                isinstance(system.payload, SystemEvent)
-                and system.turn_id == event.turn_id
-                and _same(params, system_event_params(system.payload))
-            ):
-                return f"Y{system.seq - base}"
-        return None
+    if kind == "system_event" or kind == "approval_resolved":
+        return _shown_item(kind, params, event.turn_id, context, base)
     if kind == "turn_started":
         turn = context.started
         if turn is None or turn.turn_id != event.turn_id:
@@ -201,6 +205,24 @@ def _derived(
             else None
         )
     return _ending_entry(kind, params, context, base)
+
+
+def _shown_item(
+    kind: str, params: Mapping[str, Any], turn_id: str | None, context: WriteContext, base: int
+) -> str | None:
+    """The entry of an event that shows an item of its write without naming it."""
+    for item in context.items:
+        payload = item.payload
+        if item.turn_id != turn_id:
+            continue
+        if kind == "system_event":
+            if isinstance(payload, SystemEvent) and _same(params, system_event_params(payload)):
+                return f"Y{item.seq - base}"
+        elif isinstance(payload, ApprovalResponse | InputResponse):
+            for mark, expired in (("R", False), ("X", True)):
+                if _same(params, approval_resolved_params(payload, expired=expired)):
+                    return f"{mark}{item.seq - base}"
+    return None
 
 
 def _usage_entry(params: Mapping[str, Any]) -> str | None:
@@ -327,7 +349,7 @@ def decode(
                 type=event_type,
                 thread_id=thread_id,
                 turn_id=item_turn if item is not None else turn_id,
-                item_id=None if item is None or event_type == "system_event" else item.item_id,
+                item_id=None if item is None or event_type in _UNNAMED else item.item_id,
                 seq=seq,
                 params=params,
             )
@@ -393,6 +415,24 @@ def _delta(rest: str, base: int, items: Mapping[int, Item], turn: TurnFacts | No
     return event_type, item, item.turn_id, params
 
 
+def _requested(rest: str, base: int, items: Mapping[int, Item], turn: TurnFacts | None) -> Rebuilt:
+    item = _item(rest, base, items)
+    if not isinstance(item.payload, ApprovalRequest | AwaitingInput):
+        raise ValueError("an approval request entry names an item that is not one")
+    return "approval_requested", item, item.turn_id, approval_requested_params(item.payload)
+
+
+def _resolved(expired: bool) -> Callable[[str, int, Mapping[int, Item], TurnFacts | None], Rebuilt]:
+    def rebuild(rest: str, base: int, items: Mapping[int, Item], turn: TurnFacts | None) -> Rebuilt:
+        item = _item(rest, base, items)
+        if not isinstance(item.payload, ApprovalResponse | InputResponse):
+            raise ValueError("an approval response entry names an item that is not one")
+        params = approval_resolved_params(item.payload, expired=expired)
+        return "approval_resolved", item, item.turn_id, params
+
+    return rebuild
+
+
 def _system(rest: str, base: int, items: Mapping[int, Item], turn: TurnFacts | None) -> Rebuilt:
     item = _item(rest, base, items)
     if not isinstance(item.payload, SystemEvent):
@@ -452,11 +492,16 @@ _REBUILD: dict[str, Callable[[str, int, Mapping[int, Item], TurnFacts | None], R
     "C": _completed,
     "U": _usage,
     "Y": _system,
+    "A": _requested,
+    "R": _resolved(False),
+    "X": _resolved(True),
     "F": _turn_completed,
     "E": _turn_failed,
     "K": _turn_cancelled,
 }
 
+# Events that show an item of their write without naming it.
+_UNNAMED = frozenset({"system_event", "approval_resolved"})
 # What reading a block that threadline did not write can raise.
 UNREADABLE = (ValueError, TypeError, LookupError, AttributeError, InvalidInputError)
 

@@ -20,6 +20,8 @@ from ._errors import (
     UnpricedModelWarning,
 )
 from ._event_params import (
+    approval_requested_params,
+    approval_resolved_params,
     cancelled_params,
     completed_params,
     delta_extra,
@@ -139,6 +141,8 @@ __all__ = [
     "UnpricedModelWarning",
     "Usage",
     "UserMessage",
+    "approval_requested_params",
+    "approval_resolved_params",
     "cancelled_params",
     "check_metadata",
     "check_text",

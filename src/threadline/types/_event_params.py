@@ -15,6 +15,10 @@ from typing import Any
 from ._events import EventType
 from ._items import (
     AgentMessage,
+    ApprovalRequest,
+    ApprovalResponse,
+    AwaitingInput,
+    InputResponse,
     Item,
     Payload,
     Reasoning,
@@ -110,6 +114,48 @@ def usage_delta_params(usage: Usage, total: Usage, phase: str | None = None) -> 
     if phase is not None:
         params["phase"] = phase
     return params
+
+
+def approval_requested_params(payload: ApprovalRequest | AwaitingInput) -> dict[str, Any]:
+    """What a paused turn waits for: a human's approval of a call, or their answer to a
+    tool's question."""
+    if isinstance(payload, AwaitingInput):
+        return {
+            "kind": "input",
+            "tool_call_id": payload.tool_call_id,
+            "prompt": payload.prompt,
+            "schema": payload.schema,
+        }
+    return {
+        "kind": "approval",
+        "tool_call_id": payload.tool_call_id,
+        "name": payload.name,
+        "arguments": payload.arguments,
+        "reason": payload.reason,
+        "expires_at": payload.expires_at,
+    }
+
+
+def approval_resolved_params(
+    payload: ApprovalResponse | InputResponse, *, expired: bool = False
+) -> dict[str, Any]:
+    """A human's decision or answer; `expired`: the approval request expired unanswered."""
+    if isinstance(payload, InputResponse):
+        return {"tool_call_id": payload.tool_call_id, "kind": "input", "value": payload.value}
+    if expired:
+        return {
+            "tool_call_id": payload.tool_call_id,
+            "decision": payload.decision,
+            "reason": payload.reason,
+            "expired": True,
+        }
+    return {
+        "tool_call_id": payload.tool_call_id,
+        "decision": payload.decision,
+        "reason": payload.reason,
+        "always": payload.always,
+        "expired": False,
+    }
 
 
 def system_event_params(payload: SystemEvent) -> dict[str, Any]:
