@@ -623,10 +623,11 @@ class PostgresReport:
             "### P3. Event delivery latency, worker process → run_streamed consumer in the "
             "API process",
             _table(headers, rows),
-            "From the event's stored created_at (taken by the worker just before it inserts a "
-            "write's events) to the consumer receiving it (same host clock): the commit, "
-            "NOTIFY, the follower's wake-up and its read of the event log. A write's events "
-            "share a created_at; write = its first event. The follower's safety poll is 1 s: "
+            "From the created_at of the first item a write stores, beside which it keeps its "
+            "events (taken by the worker just before it submits the write), to the consumer "
+            "receiving the event (same host clock): the write, its commit, NOTIFY, the "
+            "follower's wake-up and its read of the event log. A write's events share a "
+            "created_at; write = its first event. The follower's safety poll is 1 s: "
             "lost notifications would show as deliveries near 1 s. Missed events: stored "
             "events of the turn that its run_streamed consumer never received.",
         ]

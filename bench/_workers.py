@@ -8,10 +8,12 @@ Measured for each worker count, on a schema of its own:
   latency under load, and who used the CPU meanwhile.
 
 Delivery latency of an event = the moment the API process's `run_streamed` consumer receives
-it (time.time()) - the event's stored `created_at`, which the worker takes (time.time(), same
-host, same clock) just before it inserts the events of a write; the write's commit, the
-NOTIFY, the follower's wake-up and its read of the event log all count. Events the API process
-stored itself (`turn_started` and the user's message, written by `begin_turn`) are left out.
+it (time.time()) - the `created_at` of the first item its write stored (the write keeps its
+events beside that item), which the worker takes (time.time(), same host, same clock) just
+before it submits the write; the write itself, its commit, the NOTIFY, the follower's wake-up
+and its read of the event log all count. Events the API process stored itself (`turn_started`
+and the user's message, written by `begin_turn`) are left out, and so are the few events of
+writes that store no item (they carry no time).
 
 Every stored event of the measured turns is also checked off against what the consumers
 received: a stream that misses events (or ends without `completed`/`failed`/`cancelled`) is
@@ -172,7 +174,8 @@ class WorkerProcesses:
 
 
 Received = tuple[str, int, float]  # thread_id, seq, time.time() when the consumer got it
-Stored = dict[tuple[str, int], tuple[float, str | None]]  # (thread, seq) -> created_at, turn
+# (thread, seq) -> when its write was made (None: unknown), its turn
+Stored = dict[tuple[str, int], tuple[float | None, str | None]]
 
 
 @dataclass
@@ -207,14 +210,36 @@ async def _turn(thread: tl.Thread, log: StreamLog) -> tuple[float, str]:
 
 
 async def _stored(url: str, schema: str) -> Stored:
+    """Every stored event, read from the blocks of the log (see `threadline.store._event_log`):
+    on the first item of their write, or in the events table for writes without items."""
+    from threadline.store._compact import unpack_id
+    from threadline.store._event_log import block_entries, block_turn
+
+    tables = {n: sql.Identifier(schema, n) for n in ("threads", "turns", "items", "events")}
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         cur = await conn.execute(
-            sql.SQL("SELECT thread_id, seq, created_at, turn_id FROM {}").format(
-                sql.Identifier(schema, "events")
-            )
+            sql.SQL(
+                "SELECT th.thread_id, t.number, t.turn_id FROM {turns} t JOIN {threads} th "
+                "ON th.tkey = t.tkey"
+            ).format(**tables)
         )
-        rows = await cur.fetchall()
-    return {(r[0], r[1]): (r[2], r[3]) for r in rows}
+        turns = {(r[0], r[1]): unpack_id("turn", r[2]) for r in await cur.fetchall()}
+        cur = await conn.execute(
+            sql.SQL(
+                "SELECT th.thread_id, i.event_seq, i.events, i.created_at, i.turn FROM {items} i "
+                "JOIN {threads} th ON th.tkey = i.tkey WHERE i.event_seq IS NOT NULL "
+                "UNION ALL SELECT th.thread_id, e.seq, e.events, NULL, e.turn FROM {events} e "
+                "JOIN {threads} th ON th.tkey = e.tkey"
+            ).format(**tables)
+        )
+        blocks = await cur.fetchall()
+    stored: Stored = {}
+    for thread_id, first, text, created_at, default in blocks:
+        number, entries = block_turn(block_entries(text), default)
+        turn_id = None if number is None else turns.get((thread_id, number))
+        for offset in range(len(entries)):
+            stored[(thread_id, first + offset)] = (created_at, turn_id)
+    return stored
 
 
 def delivery(log: StreamLog, stored: Stored) -> dict[str, Any]:
@@ -225,6 +250,8 @@ def delivery(log: StreamLog, stored: Stored) -> dict[str, Any]:
     per_write: dict[tuple[str, float], float] = {}
     for thread_id, seq, at in log.received:
         created, _ = stored[(thread_id, seq)]
+        if created is None:
+            continue
         latency = at - created
         per_event.append(latency)
         key = (thread_id, created)

@@ -7,8 +7,10 @@ import time
 from dataclasses import replace
 from typing import Any
 
+import orjson
 import pytest
 
+import threadline as tl
 from threadline.store import (
     BeginTurn,
     Duplicate,
@@ -27,6 +29,7 @@ from threadline.types import (
     InvalidInputError,
     Item,
     LeaseLost,
+    ModelError,
     NotFoundError,
     StoreError,
     TextPart,
@@ -572,10 +575,41 @@ async def test_due_timers_fire_once_into_the_inbox(store: Store) -> None:
 
 async def test_tool_call_states_move_with_the_turn(store: Store) -> None:
     thread, started = await started_turn(store)
+    calls = [
+        Item(
+            item_id=new_id("item"),
+            thread_id=thread.thread_id,
+            turn_id=started.turn.turn_id,
+            seq=seq,
+            status="completed",
+            payload=ToolCall(tool_call_id=call_id, name="t", arguments="{}"),
+            created_at=time.time(),
+        )
+        for seq, call_id in ((2, "c1"), (3, "c2"))
+    ]
+    cursor = ThreadCursor(last_item_seq=3, last_event_seq=1)
     await store.write_turn(
-        noop(thread, started, started.epoch, tool_states={"c1": "requested", "c2": "requested"})
+        noop(
+            thread,
+            started,
+            started.epoch,
+            cursor=cursor,
+            items=calls,
+            tool_states={"c1": "requested", "c2": "requested"},
+        )
     )
-    await store.write_turn(noop(thread, started, started.epoch, tool_states={"c1": "started"}))
+    await store.write_turn(
+        noop(thread, started, started.epoch, cursor=cursor, tool_states={"c1": "started"})
+    )
+    assert await store.load_tool_states(thread.thread_id, started.turn.turn_id) == {
+        "c1": "started",
+        "c2": "requested",
+    }
+    # A state is kept with its call: a call the thread does not hold has none.
+    with pytest.raises(InvalidInputError, match="no tool call 'c3'"):
+        await store.write_turn(
+            noop(thread, started, started.epoch, cursor=cursor, tool_states={"c3": "started"})
+        )
     assert await store.load_tool_states(thread.thread_id, started.turn.turn_id) == {
         "c1": "started",
         "c2": "requested",
@@ -826,7 +860,7 @@ async def test_values_that_look_like_sql_are_stored_as_given(store: Store) -> No
         turn_id=started.turn.turn_id,
         seq=2,
         status="completed",
-        payload=AgentMessage(text=text),
+        payload=ToolCall(tool_call_id=text, name="t", arguments=text),
         created_at=time.time(),
     )
     await store.write_turn(
@@ -899,3 +933,96 @@ async def test_a_turns_writes_submitted_at_once_apply_in_order(store: Store) -> 
     assert isinstance(bad_cursor[0], CursorMovedError)
     assert not isinstance(bad_cursor[1], BaseException)
     assert [i.seq for i in await store.load_items(thread.thread_id)] == [1, 2, 3, 4]
+
+
+# -- the event log: replay is what was streamed ----------------------------------------------
+# These drive a real turn through the runtime, since the promise is about what its live stream
+# delivered: replaying the stored log from any seq yields it, deltas coalesced.
+
+
+def coalesced(streamed: list[Event]) -> list[Event]:
+    """The live events as the log keeps them: consecutive deltas sharing a seq joined, with
+    their lengths when there are several."""
+    log: list[Event] = []
+    parts: list[list[str]] = []
+    for event in streamed:
+        if event.is_delta and log and log[-1].seq == event.seq:
+            parts[-1].append(event.params["delta"])
+            continue
+        log.append(event)
+        parts.append([event.params["delta"]] if event.is_delta else [])
+    for n, joined in enumerate(parts):
+        if joined:
+            params = {k: v for k, v in log[n].params.items() if k != "delta"}
+            params["delta"] = "".join(joined)
+            if len(joined) > 1:
+                params["sizes"] = [len(part) for part in joined]
+            log[n] = replace(log[n], params=params, original=None)
+    return log
+
+
+def as_stored(events: list[Event]) -> list[bytes]:
+    return [orjson.dumps(e.to_dict()) for e in events]
+
+
+async def test_replay_from_every_seq_is_what_was_streamed(store: Store) -> None:
+    from threadline.testing import ScriptedModel, ScriptedToolCall, Step, fail
+
+    @tl.tool
+    async def get_weather(city: str) -> dict[str, Any]:
+        """Current weather for a city."""
+        return {"city": city, "temp_c": 18}
+
+    model = ScriptedModel(
+        [
+            Step(
+                reasoning="The user wants the weather.",
+                text="Let me look.",
+                tool_calls=[ScriptedToolCall(name="get_weather", arguments='{"city": "Oslo"}')],
+            ),
+            Step(text="It is 18 °C in Oslo.", deltas=["It is ", "18 °C", " in ", "Oslo."]),
+            Step(tool_calls=[ScriptedToolCall(name="get_weather", arguments='{"city": "Rome"}')]),
+            "Rome is warm.",
+            fail(ModelError("the connection dropped"), after_text="Half an answer"),
+        ]
+    )
+    agent = tl.Agent(name="a", tools=[get_weather])
+    async with tl.Threadline(agents=[agent], store=store, model=model) as app:
+        thread = await app.threads.start()
+        async with thread.subscribe() as live:
+            await thread.append([AgentMessage(text="Welcome back.")])  # items of no turn
+            await thread.run(  # a turn that imports history first
+                "Weather in Oslo?",
+                history=[UserMessage(content=(TextPart(text="Hi"),)), AgentMessage(text="Hello")],
+            )
+            paused = await thread.run("And Rome?", require_approval=["get_weather"])
+            await thread.approve(paused.pending_approvals[0].tool_call_id)
+            await thread.resume_turn()
+            with pytest.raises(tl.TurnFailedError):  # a stream cut mid-item
+                await thread.run("And Paris?")
+            live.close()
+            streamed = [event async for event in live]
+        expected = coalesced(streamed)
+        last = expected[-1].seq
+        assert [e.seq for e in expected] == list(range(1, last + 1))
+        assert {e.type for e in expected} >= {
+            "turn_started",
+            "item_started",
+            "agent_message_delta",
+            "reasoning_delta",
+            "tool_arguments_delta",
+            "item_completed",
+            "approval_requested",
+            "approval_resolved",
+            "usage_delta",
+            "completed",
+            "failed",
+        }
+        for after in range(last + 1):
+            rest = [e for e in expected if e.seq > after]
+            assert as_stored(await store.load_events(thread.id, after_seq=after)) == as_stored(
+                rest
+            ), after
+            for limit in (1, 2, 5):
+                replayed = await store.load_events(thread.id, after_seq=after, limit=limit)
+                assert as_stored(replayed) == as_stored(rest[:limit]), (after, limit)

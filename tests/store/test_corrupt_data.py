@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import threadline as tl
+from threadline.store._compact import pack_id
 from threadline.testing import ScriptedModel, tool_call
 
 SECRET = "hunter2-secret"
@@ -90,7 +91,9 @@ def assert_names_the_row(
 async def test_an_item_with_invalid_json_is_a_corrupt_data_error(stored: Stored) -> None:
     item_id = stored.item_id("tool_result")
     await stored.execute(
-        "UPDATE {t}items SET content = ? WHERE item_id = ?", f'{{"output": "{SECRET}', item_id
+        "UPDATE {t}items SET content = ? WHERE item_id = ?",
+        f'{{"output": "{SECRET}',
+        pack_id("item", item_id),
     )
 
     with pytest.raises(tl.CorruptDataError) as raised:
@@ -104,7 +107,9 @@ async def test_an_item_with_invalid_json_is_a_corrupt_data_error(stored: Stored)
 
 async def test_an_item_of_an_unknown_type_is_a_corrupt_data_error(stored: Stored) -> None:
     item_id = stored.item_id("agent_message")
-    await stored.execute("UPDATE {t}items SET type = 'bogus' WHERE item_id = ?", item_id)
+    await stored.execute(
+        "UPDATE {t}items SET type = 99 WHERE item_id = ?", pack_id("item", item_id)
+    )
 
     with pytest.raises(tl.CorruptDataError) as raised:
         await stored.read(every_item)
@@ -113,13 +118,17 @@ async def test_an_item_of_an_unknown_type_is_a_corrupt_data_error(stored: Stored
 
 
 async def test_threads_turns_and_events_with_invalid_json_name_their_rows(stored: Stored) -> None:
-    await stored.execute("UPDATE {t}turns SET usage = ? WHERE turn_id = ?", "[", stored.turn_id)
+    await stored.execute(
+        "UPDATE {t}turns SET usage = ? WHERE turn_id = ?", "[", pack_id("turn", stored.turn_id)
+    )
     with pytest.raises(tl.CorruptDataError) as turns:
         await stored.read(lambda app, thread: thread.turns())
     assert_names_the_row(turns, "turns", stored.turn_id)
 
+    # The log's first block (seqs 1 to 3) is kept on the turn's first item.
     await stored.execute(
-        "UPDATE {t}events SET params = ? WHERE thread_id = ? AND seq = 1",
+        "UPDATE {t}items SET events = ? WHERE event_seq = 1 AND tkey = "
+        "(SELECT tkey FROM {t}threads WHERE thread_id = ?)",
         f"{{{SECRET}",
         stored.thread_id,
     )
@@ -167,7 +176,9 @@ async def on_sqlite(db_path: Path, weather_tool: tl.Tool) -> Stored:
 async def test_an_item_that_is_not_utf8_names_its_row_and_column(on_sqlite: Stored) -> None:
     item_id = on_sqlite.item_id("agent_message")
     await on_sqlite.execute(
-        "UPDATE {t}items SET content = CAST(? AS TEXT) WHERE item_id = ?", NOT_UTF8, item_id
+        "UPDATE {t}items SET content = CAST(? AS TEXT) WHERE item_id = ?",
+        NOT_UTF8,
+        pack_id("item", item_id),
     )
 
     with pytest.raises(tl.CorruptDataError) as raised:

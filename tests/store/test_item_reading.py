@@ -7,14 +7,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 import pickle
-import sqlite3
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import threadline as tl
-from threadline.store import _codec as codec
 from threadline.testing import ScriptedModel, tool_call
 from threadline.types import AgentMessage, Item, ToolCall
 
@@ -66,24 +63,3 @@ async def test_a_read_item_behaves_as_a_written_one(written: tuple[Any, str, lis
     assert unused.payload == AgentMessage(text="Mild.")
     with pytest.raises(AttributeError, match="no attribute 'colour'"):
         unused.colour  # type: ignore[attr-defined]  # noqa: B018
-
-
-async def test_thread_items_reads_the_narrow_rows(db_path: Path, weather_tool: tl.Tool) -> None:
-    model = ScriptedModel([tool_call("get_weather", {"city": "Oslo"}), "Mild."])
-    agent = tl.Agent(name="assistant", tools=[weather_tool])
-    async with tl.Threadline(agents=[agent], store=tl.SQLiteStore(db_path), model=model) as app:
-        thread = await app.threads.start(user_id="ann")
-        result = await thread.run("Weather in Oslo?")
-
-    with sqlite3.connect(db_path) as conn:
-        rows = conn.execute(
-            f"SELECT {codec.THREAD_ITEM_COLUMNS} FROM items WHERE thread_id = ? ORDER BY seq",
-            (thread.id,),
-        ).fetchall()
-    conn.close()
-    decode = codec.thread_items(thread.id)
-
-    assert [decode(row) for row in rows] == list(result.items)
-    broken = decode((*rows[0][:5], '{"content": [', rows[0][6]))
-    with pytest.raises(tl.CorruptDataError, match=f"the items row {rows[0][1]} cannot be read"):
-        broken.to_dict()

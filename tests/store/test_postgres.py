@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import version5
 from test_contract import begin, started_turn, thread_record
 
 import threadline as tl
@@ -148,6 +149,36 @@ async def test_a_version_3_schema_keeps_its_keyed_threads_per_owner(
     assert [v for (v,) in versions] == [m[0] for m in MIGRATIONS]
 
 
+async def test_a_version_5_schema_migrates_forward_and_reads_back_the_same(
+    make_postgres: PostgresFactory, pg_schemas: SchemaFactory, tmp_path: Path
+) -> None:
+    recorded = await version5.record(tmp_path / "recorded.db")
+    schema = pg_schemas()
+    await query(f'CREATE SCHEMA "{schema}"')
+    await query(
+        f'CREATE TABLE "{schema}".schema_version (version bigint PRIMARY KEY, '
+        "applied_at double precision NOT NULL)"
+    )
+    for version, statements in MIGRATIONS[:5]:
+        for statement in statements:
+            assert isinstance(statement, str)
+            await query(statement.replace("{s}", f'"{schema}"'))
+        await query(f'INSERT INTO "{schema}".schema_version VALUES (%s, 0)', version)
+    for thread in recorded:
+        for table, values in version5.rows(thread).items():
+            columns = version5.COLUMNS[table]
+            marks = ", ".join(["%s"] * (columns.count(",") + 1))
+            for row in values:
+                await query(f'INSERT INTO "{schema}".{table} ({columns}) VALUES ({marks})', *row)
+
+    store: PostgresStore = await make_postgres(schema=schema)
+
+    for thread in recorded:
+        await version5.assert_reads_back(store, thread)
+    tables = await query("SELECT tablename FROM pg_tables WHERE schemaname = %s", schema)
+    assert "tool_calls" not in {t for (t,) in tables}
+
+
 async def test_creating_one_keyed_thread_from_many_processes_stores_it_once(
     make_postgres: PostgresFactory, pg_schemas: SchemaFactory
 ) -> None:
@@ -167,7 +198,7 @@ async def test_a_missing_index_is_reported(make_postgres: PostgresFactory) -> No
     await query(f'DROP INDEX "{store.schema}".threads_one_per_owner_key')
     problems = await store.check_integrity()
     assert "missing index items_one_per_call" in problems
-    assert "missing unique key items (thread_id, type, call_id)" in problems
+    assert "missing unique key items (tkey, type, call_id)" in problems
     assert "missing unique index threads_one_per_owner_key" in problems
 
 

@@ -22,8 +22,9 @@ from threadline.types import (
     TurnRecord,
     TurnStatus,
     Usage,
+    item_completed_params,
+    item_started_params,
     new_id,
-    payload_to_dict,
 )
 
 from ._agent import Agent
@@ -112,18 +113,12 @@ class TurnContext:
             return self.turn.running_seconds
         return self._ran_before + time.monotonic() - self.segment_start
 
-    def item_started(self, item_id: str, payload: Payload) -> None:
+    def item_started(self, item_id: str, payload: Payload, *, streams: bool = False) -> None:
+        """Announce an item; `streams`: its content follows (deltas, or a tool's result)."""
         self.events.emit(
             "item_started",
             item_id=item_id,
-            params={
-                "item": {
-                    "id": item_id,
-                    "type": payload.type,
-                    "status": "in_progress",
-                    "content": payload_to_dict(payload),
-                }
-            },
+            params=item_started_params(item_id, payload, streams=streams),
         )
 
     async def commit(
@@ -168,7 +163,7 @@ class TurnContext:
             )
             items.append(item)
             self.events.emit(
-                "item_completed", item_id=item.item_id, params={"item": item.to_dict()}
+                "item_completed", item_id=item.item_id, params=item_completed_params(item)
             )
         # What ends or pauses a turn is announced once it is stored, so that a client who
         # sees it can always read it back.

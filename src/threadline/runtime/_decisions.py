@@ -16,6 +16,7 @@ from threadline.types import (
     Item,
     ToolCall,
     ToolResult,
+    approval_resolved_params,
     check_text,
 )
 
@@ -56,16 +57,7 @@ async def decide(
             always=always,
             sender=sender,
         )
-        ctx.events.emit(
-            "approval_resolved",
-            params={
-                "tool_call_id": tool_call_id,
-                "decision": decision,
-                "reason": reason,
-                "always": always,
-                "expired": False,
-            },
-        )
+        ctx.events.emit("approval_resolved", params=approval_resolved_params(response))
         await _record(ctx, [new_item(response)])
         await ctx.fault("after_approval_decision")
         return response
@@ -90,18 +82,9 @@ async def answer(engine: Engine, thread_id: str, value: Any, *, sender: str | No
             raise InvalidInputError(
                 f"the answer does not match the choice's schema: {errors[0].message}"
             )
-        ctx.events.emit(
-            "approval_resolved",
-            params={"tool_call_id": request.tool_call_id, "kind": "input", "value": value},
-        )
-        (item,) = await _record(
-            ctx,
-            [
-                new_item(
-                    InputResponse(tool_call_id=request.tool_call_id, value=value, sender=sender)
-                )
-            ],
-        )
+        answered = InputResponse(tool_call_id=request.tool_call_id, value=value, sender=sender)
+        ctx.events.emit("approval_resolved", params=approval_resolved_params(answered))
+        (item,) = await _record(ctx, [new_item(answered)])
         await ctx.fault("after_approval_decision")
         return item
 

@@ -41,8 +41,10 @@ from threadline.types import (
     TurnInProgressError,
     TurnRecord,
     UserMessage,
+    item_completed_params,
+    item_started_params,
     new_id,
-    payload_to_dict,
+    turn_started_params,
 )
 
 from ._agent import Agent
@@ -231,8 +233,7 @@ class Engine:
             else:
                 payload = None
             events.emit(
-                "turn_started",
-                params={"number": turn.number, "input": input_json, "sender": options.sender},
+                "turn_started", params=turn_started_params(turn.number, turn.input, turn.sender)
             )
             items = list(imported.items)
             if payload is not None:
@@ -249,17 +250,10 @@ class Engine:
                 events.emit(
                     "item_started",
                     item_id=first.item_id,
-                    params={
-                        "item": {
-                            "id": first.item_id,
-                            "type": first.type,
-                            "status": "in_progress",
-                            "content": payload_to_dict(payload),
-                        }
-                    },
+                    params=item_started_params(first.item_id, payload, streams=False),
                 )
                 events.emit(
-                    "item_completed", item_id=first.item_id, params={"item": first.to_dict()}
+                    "item_completed", item_id=first.item_id, params=item_completed_params(first)
                 )
             try:
                 outcome = await self.store.begin_turn(

@@ -19,6 +19,7 @@ from threadline.types import (
     ModelError,
     Reasoning,
     ToolCall,
+    delta_params,
     new_id,
 )
 
@@ -118,23 +119,23 @@ class ModelStep:
         if isinstance(event, TextDelta):
             if self.message_id is None:
                 self.message_id = new_id("item")
-                self.ctx.item_started(self.message_id, AgentMessage(text=""))
+                self.ctx.item_started(self.message_id, AgentMessage(text=""), streams=True)
             self.text.append(event.delta)
             events.emit(
                 "agent_message_delta",
                 item_id=self.message_id,
-                params={"delta": event.delta},
+                params=delta_params({}, event.delta),
                 raw=event.raw,
             )
         elif isinstance(event, ReasoningDelta):
             if self.reasoning_id is None:
                 self.reasoning_id = new_id("item")
-                self.ctx.item_started(self.reasoning_id, Reasoning(text=""))
+                self.ctx.item_started(self.reasoning_id, Reasoning(text=""), streams=True)
             self.reasoning.append(event.delta)
             events.emit(
                 "reasoning_delta",
                 item_id=self.reasoning_id,
-                params={"delta": event.delta},
+                params=delta_params({}, event.delta),
                 raw=event.raw,
             )
         elif isinstance(event, ToolCallDelta):
@@ -154,13 +155,14 @@ class ModelStep:
             self.ctx.item_started(
                 call.item_id,
                 ToolCall(tool_call_id=call.tool_call_id or "", name=call.name, arguments=""),
+                streams=True,
             )
         if event.arguments_delta:
             call.arguments.append(event.arguments_delta)
             self.ctx.events.emit(
                 "tool_arguments_delta",
                 item_id=call.item_id,
-                params={"delta": event.arguments_delta, "tool_call_id": call.tool_call_id},
+                params=delta_params({"tool_call_id": call.tool_call_id}, event.arguments_delta),
                 raw=event.raw,
             )
 

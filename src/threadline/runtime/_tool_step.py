@@ -19,6 +19,8 @@ from threadline.types import (
     ToolCall,
     ToolOutcome,
     ToolResult,
+    approval_requested_params,
+    approval_resolved_params,
 )
 
 from ._approvals import CallRecord, arguments_hash, call_records, caller_approvals
@@ -289,24 +291,13 @@ class ToolStep:
                 key = (ctx.thread.thread_id, call.tool_call_id)
                 ctx.services.suspended[key] = invocation
                 if records.get(call.tool_call_id, CallRecord()).awaiting is None:
-                    asks.append(
-                        new_item(
-                            AwaitingInput(
-                                tool_call_id=call.tool_call_id,
-                                prompt=invocation.prompt,
-                                schema=invocation.schema,
-                            )
-                        )
+                    question = AwaitingInput(
+                        tool_call_id=call.tool_call_id,
+                        prompt=invocation.prompt,
+                        schema=invocation.schema,
                     )
-                    self._announce(
-                        asks[-1],
-                        {
-                            "kind": "input",
-                            "tool_call_id": call.tool_call_id,
-                            "prompt": invocation.prompt,
-                            "schema": invocation.schema,
-                        },
-                    )
+                    asks.append(new_item(question))
+                    self._announce(asks[-1], question)
                 continue
             assert invocation.task is not None
             output = invocation.task.result()
@@ -354,38 +345,22 @@ class ToolStep:
             expires_at=expires_at,
         )
         item = new_item(request)
-        self._announce(
-            item,
-            {
-                "kind": "approval",
-                "tool_call_id": call.tool_call_id,
-                "name": call.name,
-                "arguments": call.arguments,
-                "reason": reason,
-                "expires_at": expires_at,
-            },
-        )
+        self._announce(item, request)
         return item
 
-    def _announce(self, item: NewItem, params: dict[str, Any]) -> None:
+    def _announce(self, item: NewItem, request: ApprovalRequest | AwaitingInput) -> None:
+        params = approval_requested_params(request)
         self._announcements.append(("approval_requested", params, item.item_id))
 
     def _expire(self, call: ToolCall, result_id: str) -> list[NewItem]:
+        response = ApprovalResponse(
+            tool_call_id=call.tool_call_id, decision="denied", reason="expired"
+        )
         self.ctx.events.emit(
-            "approval_resolved",
-            params={
-                "tool_call_id": call.tool_call_id,
-                "decision": "denied",
-                "reason": "expired",
-                "expired": True,
-            },
+            "approval_resolved", params=approval_resolved_params(response, expired=True)
         )
         return [
-            new_item(
-                ApprovalResponse(
-                    tool_call_id=call.tool_call_id, decision="denied", reason="expired"
-                )
-            ),
+            new_item(response),
             _result(
                 call,
                 "Error: the approval request expired and was denied. It was not run.",
@@ -400,6 +375,7 @@ class ToolStep:
         ctx.item_started(
             invocation.result_id,
             ToolResult(tool_call_id=call.tool_call_id, name=call.name, output=""),
+            streams=True,
         )
         if invocation.tool.context_parameter is not None:
             invocation.context = ThreadState[Any](

@@ -22,7 +22,12 @@ from threadline.types import (
     ToolResult,
     TurnStatus,
     UserMessage,
+    cancelled_params,
+    completed_params,
+    failed_params,
     part_from_dict,
+    system_event_params,
+    usage_delta_params,
 )
 
 from ._context import NewItem, Trailing, TurnContext, new_item
@@ -113,10 +118,7 @@ class TurnRunner:
             await ctx.fault("after_model_response")
             ctx.steps += 1
             ctx.usage = ctx.usage + response.usage
-            ctx.events.emit(
-                "usage_delta",
-                params={"usage": response.usage.to_dict(), "total": ctx.usage.to_dict()},
-            )
+            ctx.events.emit("usage_delta", params=usage_delta_params(response.usage, ctx.usage))
             self._cost.after_usage(response.usage)
             items = model_step.final_items()
             self._model_step = None
@@ -170,14 +172,8 @@ class TurnRunner:
         # The new summary replaces the one before it, so it covers that one's content too.
         summary, usage = await summarize(ctx.model, [*leading_summary(kept), *dropped])
         ctx.usage = ctx.usage + usage
-        ctx.events.emit(
-            "usage_delta",
-            params={"usage": usage.to_dict(), "total": ctx.usage.to_dict(), "phase": "summary"},
-        )
-        ctx.events.emit(
-            "system_event",
-            params={"phase": summary.phase, "message": summary.message, "data": summary.data},
-        )
+        ctx.events.emit("usage_delta", params=usage_delta_params(usage, ctx.usage, "summary"))
+        ctx.events.emit("system_event", params=system_event_params(summary))
         await ctx.commit([new_item(summary)], wait=False)
 
     def _check_usage(self) -> None:
@@ -206,15 +202,12 @@ class TurnRunner:
                     self._unsaved = items
                     raise _OutputInvalid(problems, ctx.repairs)
                 ctx.repairs += 1
-                message = spec.repair_prompt(problems)
                 data = {"attempt": ctx.repairs, "problems": problems}
-                ctx.events.emit(
-                    "system_event", params={"phase": "repair", "message": message, "data": data}
+                repair = SystemEvent(
+                    phase="repair", message=spec.repair_prompt(problems), data=data
                 )
-                await ctx.commit(
-                    [*items, new_item(SystemEvent(phase="repair", message=message, data=data))],
-                    wait=False,
-                )
+                ctx.events.emit("system_event", params=system_event_params(repair))
+                await ctx.commit([*items, new_item(repair)], wait=False)
                 return False
             ctx.output = value
         output = ctx.output
@@ -225,18 +218,7 @@ class TurnRunner:
             items,
             turn_status="completed",
             end="release",
-            trailing=[
-                (
-                    "completed",
-                    {
-                        "status": "completed",
-                        "text": text,
-                        "output": output,
-                        "usage": ctx.usage.to_dict(),
-                    },
-                    None,
-                )
-            ],
+            trailing=[("completed", completed_params(text, output, ctx.usage), None)],
         )
         return True
 
@@ -331,17 +313,9 @@ class TurnRunner:
                 invocation.task.cancel()
                 del ctx.services.suspended[(thread_id, call_id)]
         if status == "cancelled":
-            terminal: Trailing = (
-                "cancelled",
-                {"status": "cancelled", "reason": phase, "usage": ctx.usage.to_dict()},
-                None,
-            )
+            terminal: Trailing = ("cancelled", cancelled_params(phase, ctx.usage), None)
         else:
-            terminal = (
-                "failed",
-                {"status": "failed", "error": error, "usage": ctx.usage.to_dict()},
-                None,
-            )
+            terminal = ("failed", failed_params(error, ctx.usage), None)
         await ctx.commit(
             items,
             turn_status=status,

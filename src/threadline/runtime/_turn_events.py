@@ -10,8 +10,10 @@ from threadline.types import (
     EventType,
     Item,
     Payload,
+    delta_params,
+    item_completed_params,
+    item_started_params,
     new_id,
-    payload_to_dict,
 )
 
 Publish = Callable[[Event], None]
@@ -32,12 +34,8 @@ class _DeltaRun:
         self.parts: list[str] = []
 
     def coalesced(self) -> dict[str, Any]:
-        """The stored params: one delta, and, when it joins several, their lengths, so that
-        a reader can replay the deltas as they were streamed (`sizes`)."""
-        params = {**self.extra, "delta": "".join(self.parts)}
-        if len(self.parts) > 1:
-            params["sizes"] = [len(part) for part in self.parts]
-        return params
+        """The stored params: the deltas joined, with their lengths (see `delta_params`)."""
+        return delta_params(self.extra, "".join(self.parts), [len(p) for p in self.parts])
 
 
 class TurnEvents:
@@ -168,15 +166,9 @@ def item_events(items: Sequence[Item], last_seq: int) -> list[Event]:
     events: list[Event] = []
     seq = last_seq
     for item in items:
-        content = {
-            "id": item.item_id,
-            "type": item.type,
-            "status": "in_progress",
-            "content": payload_to_dict(item.payload),
-        }
         pair: tuple[tuple[EventType, dict[str, Any]], ...] = (
-            ("item_started", {"item": content}),
-            ("item_completed", {"item": item.to_dict()}),
+            ("item_started", item_started_params(item.item_id, item.payload, streams=False)),
+            ("item_completed", item_completed_params(item)),
         )
         for event_type, params in pair:
             seq += 1

@@ -10,7 +10,6 @@ import orjson
 
 from threadline.types import (
     CorruptDataError,
-    Event,
     InboxEntry,
     InvalidInputError,
     Item,
@@ -19,13 +18,28 @@ from threadline.types import (
     ThreadRecord,
     TimerRecord,
     TurnRecord,
-    Usage,
+    UserMessage,
+    part_to_dict,
     payload_call_id,
-    payload_to_dict,
-    stored_payload,
 )
 from threadline.types import check_text as check_value
 
+from ._compact import (
+    ITEM_STATUSES,
+    ITEM_TYPES,
+    STATE_CODES,
+    STATUS_CODES,
+    TOOL_STATES,
+    TYPE_CODES,
+    code_of,
+    content_from_store,
+    content_to_store,
+    dump_usage,
+    load_usage,
+    pack_id,
+    shown_id,
+    unpack_id,
+)
 from ._writes import ItemQuery
 
 
@@ -81,9 +95,8 @@ class Decoder(Generic[T]):
             raise self.corrupt(row, reason) from None
 
     def corrupt(self, row: Row, reason: str) -> CorruptDataError:
-        """The error for `row` (whose values may be undecoded bytes) and what is wrong."""
-        text = tuple(v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in row)
-        shown = str(self._row_id(text))
+        """The error for `row` (whose text values may be undecoded bytes) and what is wrong."""
+        shown = str(self._row_id(row))
         return CorruptDataError(
             f"the {self.table} row {shown[:100]} cannot be read: it {reason}. The database was "
             "changed outside threadline or is damaged: restore it from a backup, or delete "
@@ -168,14 +181,29 @@ def _thread_record(r: Row) -> ThreadRecord:
     )
 
 
-thread_from_row = Decoder("threads", lambda r: r[0], _thread_record)
+def text_of(value: object) -> object:
+    """A text column's value for an error message, read as bytes if it is not UTF-8."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
+thread_from_row = Decoder("threads", lambda r: text_of(r[0]), _thread_record)
+
+
+# A turn row is read with its thread's id, and with the content of the user item that holds
+# its input when the row does not repeat it (`input_seq`): `FROM TURNS`.
 TURN_COLUMNS = (
-    "turn_id, thread_id, number, status, input, sender, client_key, usage, steps, "
-    "error, created_at, updated_at, completed_at, cancel_requested, options, running_seconds"
+    "t.turn_id, th.thread_id, t.number, t.status, t.input, t.sender, t.client_key, t.usage, "
+    "t.steps, t.error, t.created_at, t.updated_at, t.completed_at, t.cancel_requested, "
+    "t.options, t.running_seconds, u.content"
 )
-TURN_PLACEHOLDERS = ", ".join("?" * 16)
+TURNS = (
+    "{turns} t JOIN {threads} th ON th.tkey = t.tkey "
+    "LEFT JOIN {items} u ON u.tkey = t.tkey AND u.seq = t.input_seq"
+)
+TURN_INSERT = (
+    "tkey, number, turn_id, status, input, input_seq, sender, client_key, usage, steps, error, "
+    "created_at, updated_at, completed_at, cancel_requested, options, running_seconds"
+)
 
 
 def check_turn(t: TurnRecord) -> None:
@@ -188,17 +216,39 @@ def check_turn(t: TurnRecord) -> None:
     )
 
 
-def turn_row(t: TurnRecord) -> tuple[Any, ...]:
+def turn_key(turn_id: str) -> bytes:
+    return pack_id("turn", turn_id)
+
+
+def item_key(item_id: str) -> bytes:
+    return pack_id("item", item_id)
+
+
+def input_item(turn: TurnRecord, items: Sequence[Item]) -> Item | None:
+    """The item among `items` whose content is the turn's input, if one is: then the turn row
+    refers to it rather than repeating it."""
+    for item in reversed(items):
+        payload = item.payload
+        if item.turn_id == turn.turn_id and isinstance(payload, UserMessage):
+            if dumps(turn.input) == dumps([part_to_dict(p) for p in payload.content]):
+                return item
+            return None
+    return None
+
+
+def turn_row(t: TurnRecord, tkey: int, input_seq: int | None = None) -> tuple[Any, ...]:
+    """The values of `TURN_INSERT`. `input_seq`: the item holding the input (`input_item`)."""
     check_turn(t)
     return (
-        t.turn_id,
-        t.thread_id,
+        tkey,
         t.number,
+        turn_key(t.turn_id),
         t.status,
-        dumps(t.input),
+        dumps(t.input) if input_seq is None else None,
+        input_seq,
         t.sender,
         t.client_key,
-        dumps(t.usage.to_dict()),
+        dump_usage(t.usage),
         t.steps,
         None if t.error is None else dumps(t.error),
         t.created_at,
@@ -210,16 +260,28 @@ def turn_row(t: TurnRecord) -> tuple[Any, ...]:
     )
 
 
+def turn_input(stored: str | None, item_content: str | None) -> Any:
+    """A turn's input: as its row holds it, or the parts of the user item it refers to."""
+    if stored is not None:
+        return loads(stored)
+    if item_content is None:
+        raise ValueError("a turn refers to an input item it does not have")
+    payload = content_from_store("user_message", orjson.loads(item_content), None)
+    if not isinstance(payload, UserMessage):
+        raise TypeError("a turn's input item is a user message")
+    return [part_to_dict(p) for p in payload.content]
+
+
 def _turn_record(r: Row) -> TurnRecord:
     return TurnRecord(
-        turn_id=r[0],
+        turn_id=unpack_id("turn", r[0]),
         thread_id=r[1],
         number=r[2],
         status=r[3],
-        input=loads(r[4]),
+        input=turn_input(r[4], r[16]),
         sender=r[5],
         client_key=r[6],
-        usage=Usage.from_dict(loads(r[7])),
+        usage=load_usage(r[7]),
         steps=r[8],
         error=loads(r[9]),
         created_at=r[10],
@@ -231,13 +293,32 @@ def _turn_record(r: Row) -> TurnRecord:
     )
 
 
-turn_from_row = Decoder("turns", lambda r: r[0], _turn_record)
+turn_from_row = Decoder("turns", lambda r: shown_id("turn", r[0]), _turn_record)
 
 
-ITEM_COLUMNS = "thread_id, seq, item_id, turn_id, type, status, call_id, content, created_at"
+# An item row is read with its thread's and its turn's ids (see `ITEMS`).
+ITEM_COLUMNS = (
+    "th.thread_id, i.seq, i.item_id, t.turn_id, i.type, i.status, i.call_id, i.content, "
+    "i.created_at"
+)
+ITEMS = (
+    "{items} i JOIN {threads} th ON th.tkey = i.tkey "
+    "LEFT JOIN {turns} t ON t.tkey = i.tkey AND t.number = i.turn"
+)
+# Written after `tkey` and `turn`, which the statement finds from the thread.
+ITEM_INSERT = (
+    "seq, item_id, type, status, call_id, tool_state, content, created_at, event_seq, events"
+)
 
 
-def item_row(i: Item) -> tuple[Any, ...]:
+def item_row(
+    i: Item,
+    tool_state: str | None = None,
+    event_seq: int | None = None,
+    events: str | None = None,
+) -> tuple[Any, ...]:
+    """The values of `ITEM_INSERT`: the item, its call's state, the block of events its
+    write keeps on it."""
     payload = i.payload
     call_id = payload_call_id(payload)
     check_text(
@@ -249,15 +330,16 @@ def item_row(i: Item) -> tuple[Any, ...]:
         call_id=call_id,
     )
     return (
-        i.thread_id,
         i.seq,
-        i.item_id,
-        i.turn_id,
-        i.type,
-        i.status,
+        item_key(i.item_id),
+        code_of(TYPE_CODES, i.type, "item type"),
+        code_of(STATUS_CODES, i.status, "item status"),
         call_id,
-        dumps(payload_to_dict(payload)),
+        None if tool_state is None else code_of(STATE_CODES, tool_state, "tool call state"),
+        dumps(content_to_store(payload, call_id)),
         i.created_at,
+        event_seq,
+        events,
     )
 
 
@@ -269,111 +351,81 @@ class _ItemDecoder(StoredItems, Decoder[Item]):
 
     def __init__(self, read: Decoder[ItemFields]) -> None:
         StoredItems.__init__(self, read)
-        Decoder.__init__(self, read.table, read._row_id, read)
+        Decoder.__init__(self, read.table, read._row_id, read)  # pyright: ignore[reportPrivateUsage]
 
 
 def _item_fields(r: Row) -> ItemFields:
-    return (r[2], r[0], r[3], r[1], r[5], stored_payload(r[4], orjson.loads(r[7])), r[8])
+    return (
+        unpack_id("item", r[2]),
+        r[0],
+        None if r[3] is None else unpack_id("turn", r[3]),
+        r[1],
+        ITEM_STATUSES[r[5]],  # pyright: ignore[reportReturnType]
+        content_from_store(ITEM_TYPES[r[4]], orjson.loads(r[7]), r[6]),
+        r[8],
+    )
 
 
-item_from_row: Decoder[Item] = _ItemDecoder(Decoder("items", lambda r: r[2], _item_fields))
+item_from_row: Decoder[Item] = _ItemDecoder(
+    Decoder("items", lambda r: shown_id("item", r[2]), _item_fields)
+)
 
 
-THREAD_ITEM_COLUMNS = "seq, item_id, turn_id, type, status, content, created_at"
-"""The columns `thread_items` reads: those of `ITEM_COLUMNS` that a read of one thread's items
-does not know already (its thread_id) or find again in the content (call_id). Each column
-fetched costs about a tenth of a microsecond per row."""
+def _tool_state(r: Row) -> tuple[str, str]:
+    return r[0], TOOL_STATES[r[1]]
 
 
-def thread_items(thread_id: str) -> Decoder[Item]:
-    """The decoder of rows of `THREAD_ITEM_COLUMNS` read from the items of `thread_id`."""
-
-    def fields(r: Row) -> ItemFields:
-        return (r[1], thread_id, r[2], r[0], r[4], stored_payload(r[3], orjson.loads(r[5])), r[6])
-
-    return _ItemDecoder(Decoder("items", lambda r: r[1], fields))
+tool_state_from_row = Decoder("items", lambda r: text_of(r[0]), _tool_state)
 
 
-def item_query(query: ItemQuery, table: str, mark: str) -> tuple[str, tuple[Any, ...]] | None:
-    """The SELECT of `query` from `table` (`mark` is the dialect's placeholder), or None when
-    it matches nothing. Each filter is spelled so that SQLite, which keeps no statistics,
-    reads it through its index rather than walking the thread."""
+def item_query(query: ItemQuery, mark: str) -> tuple[str, tuple[Any, ...]] | None:
+    """The SELECT of `query` (`mark` is the dialect's placeholder), or None when it matches
+    nothing. Each filter is spelled so that SQLite, which keeps no statistics, reads it
+    through its index rather than walking the thread."""
     if query.thread_id is None and (query.item_ids is None or query.call_ids is not None):
         raise ValueError("an ItemQuery without thread_id finds items by item_ids only")
     if any(f is not None and not f for f in (query.item_ids, query.call_ids, query.types)):
         return None
 
-    def among(column: str, values: Sequence[str]) -> str:
+    def among(column: str, values: Sequence[Any]) -> str:
         params.extend(values)
         return f"{column} IN ({', '.join([mark] * len(values))})"
 
+    types = None if query.types is None else [TYPE_CODES.get(t, -1) for t in query.types]
     where: list[str] = []
     params: list[Any] = []
     if query.thread_id is not None:
-        where.append(f"thread_id = {mark}")
+        where.append(f"th.thread_id = {mark}")
         params.append(query.thread_id)
     if query.after_seq > 0:  # seqs start at 1; a bound that excludes nothing hides the indexes
-        where.append(f"seq > {mark}")
+        where.append(f"i.seq > {mark}")
         params.append(query.after_seq)
     if query.before_seq is not None:
-        where.append(f"seq < {mark}")
+        where.append(f"i.seq < {mark}")
         params.append(query.before_seq)
     if query.item_ids is not None:
-        where.append(among("item_id", query.item_ids))
+        where.append(among("i.item_id", [item_key(item_id) for item_id in query.item_ids]))
     if query.call_ids is not None:
-        # Whole rows are not in the (thread_id, type, call_id) index; find their seqs in it.
-        params.append(query.thread_id)
-        inner = [f"thread_id = {mark}", among("call_id", query.call_ids)]
-        if query.types is not None:
-            inner.append(among("type", query.types))
-        where.append(f"seq IN (SELECT seq FROM {table} WHERE {' AND '.join(inner)})")
-    elif query.types is not None:
-        where.append(among("type", query.types))
+        # Whole rows are not in the (tkey, type, call_id) index; find their seqs in it.
+        inner = [among("c.call_id", query.call_ids)]
+        if types is not None:
+            inner.append(among("c.type", types))
+        where.append(
+            f"i.seq IN (SELECT c.seq FROM {{items}} c WHERE c.tkey = th.tkey AND "
+            f"{' AND '.join(inner)})"
+        )
+    elif types is not None:
+        where.append(among("i.type", types))
     # A few items found by id are sorted; `ORDER BY seq` would walk the thread in seq order.
-    order = "+seq" if query.item_ids is not None else "seq"
+    order = "+i.seq" if query.item_ids is not None else "i.seq"
     sql = (
-        f"SELECT {ITEM_COLUMNS} FROM {table} WHERE {' AND '.join(where)} "
+        f"SELECT {ITEM_COLUMNS} FROM {ITEMS} WHERE {' AND '.join(where)} "
         f"ORDER BY {order}{' DESC' if query.newest_first else ''}"
     )
     if query.limit is not None:
         sql += f" LIMIT {mark}"
         params.append(query.limit)
     return sql, tuple(params)
-
-
-EVENT_COLUMNS = "thread_id, seq, turn_id, item_id, type, params, created_at"
-# An `item_completed` event is stored as a reference to its item (the item row holds the
-# same content); reading the log joins the item back, so replay equals the live event.
-ITEM_REFERENCE = '{"$item":1}'
-
-
-def events_with_items(events: str = "events", items: str = "items") -> str:
-    """The SELECT ... FROM that reads events with their referenced items (`e`, `i`)."""
-    item_columns = ", ".join(f"i.{c.strip()}" for c in ITEM_COLUMNS.split(","))
-    return (
-        f"SELECT e.thread_id, e.seq, e.turn_id, e.item_id, e.type, e.params, "
-        f"e.created_at, {item_columns} FROM {events} e LEFT JOIN {items} i ON "
-        f"e.params = '{ITEM_REFERENCE}' AND i.item_id = e.item_id"
-    )
-
-
-def event_row(e: Event, created_at: float) -> tuple[Any, ...]:
-    check_text(thread_id=e.thread_id, turn_id=e.turn_id, item_id=e.item_id, type=e.type)
-    params = (
-        ITEM_REFERENCE
-        if e.type == "item_completed" and e.item_id is not None
-        else dumps(dict(e.params))
-    )
-    return (e.thread_id, e.seq, e.turn_id, e.item_id, e.type, params, created_at)
-
-
-def _event_record(r: Row) -> Event:
-    """An event from a row of `events_with_items()`."""
-    params = {"item": item_from_row(r[7:]).to_dict()} if r[5] == ITEM_REFERENCE else loads(r[5])
-    return Event(thread_id=r[0], seq=r[1], turn_id=r[2], item_id=r[3], type=r[4], params=params)
-
-
-event_from_row = Decoder("events", lambda r: f"{r[0]} seq {r[1]}", _event_record)
 
 
 INBOX_COLUMNS = "entry_id, thread_id, position, input, sender, client_key, created_at, kind"
@@ -416,7 +468,7 @@ def _inbox_record(r: Row) -> InboxEntry:
     )
 
 
-inbox_from_row = Decoder("inbox", lambda r: r[0], _inbox_record)
+inbox_from_row = Decoder("inbox", lambda r: text_of(r[0]), _inbox_record)
 
 
 def entry_of_turn(turn: TurnRecord) -> InboxEntry:
@@ -467,4 +519,4 @@ def _timer_record(r: Row) -> TimerRecord:
     )
 
 
-timer_from_row = Decoder("timers", lambda r: r[0], _timer_record)
+timer_from_row = Decoder("timers", lambda r: text_of(r[0]), _timer_record)

@@ -16,7 +16,8 @@ from ._sql import Notify, Op, count, marks, one, rows, run
 def by_client_key(thread_id: str, client_key: str) -> Op[tuple[Any, Any]]:
     """The turn, or else the inbox entry, that a client key already made on the thread."""
     turn = yield one(
-        f"SELECT {codec.TURN_COLUMNS} FROM {{turns}} WHERE thread_id = ? AND client_key = ?",
+        f"SELECT {codec.TURN_COLUMNS} FROM {codec.TURNS} WHERE th.thread_id = ? AND "
+        "t.client_key = ?",
         thread_id,
         client_key,
         decode=codec.turn_from_row,

@@ -32,7 +32,7 @@ def acquire_lease(
     yield run(
         "UPDATE {turns} SET status = 'running', updated_at = ? WHERE turn_id = ?",
         time.time(),
-        turn_id,
+        codec.turn_key(turn_id),
     )
     return Lease(
         thread_id=thread_id,
@@ -68,7 +68,7 @@ def claim_turns(
         f"UPDATE {{turns}} SET status = 'running', updated_at = ? WHERE turn_id IN "
         f"({marks(len(turn_ids))})",
         time.time(),
-        *turn_ids,
+        *(codec.turn_key(turn_id) for turn_id in turn_ids),
     )
     return [
         Lease(
@@ -90,8 +90,10 @@ def renew_leases(owner: str, lease_seconds: float) -> Op[Renewal]:
         owner,
     )
     cancel = yield rows(
+        # A thread's active turn is its latest one.
         "SELECT threads.thread_id FROM {threads} AS threads JOIN {turns} AS turns ON "
-        "turns.turn_id = threads.active_turn_id WHERE threads.lease_owner = ? AND "
+        "turns.tkey = threads.tkey AND turns.number = threads.turn_count WHERE "
+        "threads.lease_owner = ? AND threads.active_turn_id IS NOT NULL AND "
         "turns.cancel_requested = 1",
         owner,
     )
@@ -118,7 +120,7 @@ def request_cancel(turn_id: str) -> Op[bool]:
     cancelled = yield count(
         "UPDATE {turns} SET cancel_requested = 1 WHERE turn_id = ? AND status NOT IN "
         "('completed', 'failed', 'cancelled')",
-        turn_id,
+        codec.turn_key(turn_id),
     )
     return cancelled > 0
 

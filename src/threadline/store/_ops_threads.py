@@ -23,13 +23,14 @@ ARCHIVED = "the thread is archived: unarchive it or start a new thread"
 
 
 def thread_row(thread_id: str, *, lock: bool = False) -> Op[tuple[Any, ...]]:
-    """active_turn_id, last_item_seq, last_event_seq, turn_count, status, lease_epoch.
+    """active_turn_id, last_item_seq, last_event_seq, turn_count, status, lease_epoch, tkey
+    (the thread's number, which the rows of its turns, items and events are keyed by).
 
     With `lock`, concurrent writes of the thread wait for this one to commit, so each decides
     from what the previous committed."""
     row = yield one(
-        "SELECT active_turn_id, last_item_seq, last_event_seq, turn_count, status, lease_epoch "
-        f"FROM {{threads}} WHERE thread_id = ?{' {lock}' if lock else ''}",
+        "SELECT active_turn_id, last_item_seq, last_event_seq, turn_count, status, lease_epoch, "
+        f"tkey FROM {{threads}} WHERE thread_id = ?{' {lock}' if lock else ''}",
         thread_id,
     )
     if row is None:
@@ -89,8 +90,12 @@ def update_thread(thread_id: str, changes: dict[str, Any]) -> Op[ThreadRecord]:
 def delete_thread(thread_id: str) -> Op[bool]:
     # The thread row first, as the other writes of a thread take it first: no lock-order
     # deadlock with a turn that is starting.
-    yield one("SELECT 1 FROM {threads} WHERE thread_id = ? {lock}", thread_id)
-    for table in ("items", "events", "turns", "inbox", "tool_calls", "timers"):
+    row = yield one("SELECT tkey FROM {threads} WHERE thread_id = ? {lock}", thread_id)
+    if row is None:
+        return False
+    for table in ("items", "events", "turns"):
+        yield run(f"DELETE FROM {{{table}}} WHERE tkey = ?", row[0])
+    for table in ("inbox", "timers"):
         yield run(f"DELETE FROM {{{table}}} WHERE thread_id = ?", thread_id)
     return bool((yield count("DELETE FROM {threads} WHERE thread_id = ?", thread_id)))
 

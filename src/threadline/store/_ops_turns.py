@@ -16,12 +16,15 @@ from typing import Any
 from threadline.types import (
     Event,
     InvalidInputError,
-    Item,
     LeaseLost,
     TurnInProgressError,
+    payload_call_id,
 )
 
 from . import _codec as codec
+from . import _event_log as log
+from ._compact import STATE_CODES, TOOL_CALL, code_of, dump_usage
+from ._event_log import Ending, WriteContext
 from ._ops_inbox import by_client_key, enqueue, schedule_timer
 from ._ops_threads import CursorMovedError, archived_check, thread_row
 from ._sql import Notify, Op, Sql, fence, many, marks, one, run
@@ -60,7 +63,7 @@ def begin_turn(request: BeginTurn) -> Op[BeginOutcome]:
         )
     ):
         return (yield from _store_turn(request))
-    active_turn_id, last_item_seq, last_event_seq, turn_count, status, _ = yield from (
+    active_turn_id, last_item_seq, last_event_seq, turn_count, status, _, _ = yield from (
         thread_row(turn.thread_id, lock=True)
     )
     if turn.client_key is not None:
@@ -136,11 +139,19 @@ def _store_turn(request: BeginTurn) -> Op[BeginOutcome]:
         raise CursorMovedError(
             "the inbox entry was taken by another turn", thread_id=turn.thread_id
         )
+    holder = codec.input_item(turn, request.items)
+    # The thread's key is found by the statement: the fast start of `begin_turn` reads nothing.
+    values = codec.turn_row(turn, 0, None if holder is None else holder.seq)[1:]
     yield run(
-        f"INSERT INTO {{turns}} ({codec.TURN_COLUMNS}) VALUES ({marks(16)})", *codec.turn_row(turn)
+        f"INSERT INTO {{turns}} ({codec.TURN_INSERT}) SELECT tkey, {marks(len(values))} "
+        "FROM {threads} WHERE thread_id = ?",
+        *values,
+        turn.thread_id,
     )
-    yield from insert(request.items, request.events)
-    yield from set_tool_states(turn.thread_id, turn.turn_id, 0, request.tool_states)
+    context = WriteContext(items=request.items, turn_id=turn.turn_id, started=turn)
+    yield from insert(
+        turn.thread_id, context, request.events, request.tool_states, number=turn.number
+    )
     cursor = _cursor_after(request)
     yield Notify(
         events=(turn.thread_id, cursor.last_event_seq) if request.events else None,
@@ -153,7 +164,7 @@ def _store_turn(request: BeginTurn) -> Op[BeginOutcome]:
 
 
 def append_items(request: AppendItems) -> Op[None]:
-    active_turn_id, last_item_seq, last_event_seq, _, status, _ = yield from thread_row(
+    active_turn_id, last_item_seq, last_event_seq, _, status, _, _ = yield from thread_row(
         request.thread_id, lock=True
     )
     if status == "archived":
@@ -169,7 +180,9 @@ def append_items(request: AppendItems) -> Op[None]:
     expected = request.expected
     if (last_item_seq, last_event_seq) != (expected.last_item_seq, expected.last_event_seq):
         raise CursorMovedError("the thread changed since it was read", thread_id=request.thread_id)
-    yield from insert(request.items, request.events)
+    yield from insert(
+        request.thread_id, WriteContext(items=request.items, turn_id=None), request.events
+    )
     last_event = request.events[-1].seq if request.events else last_event_seq
     yield run(
         "UPDATE {threads} SET last_item_seq = ?, last_event_seq = ?, updated_at = ? "
@@ -182,34 +195,92 @@ def append_items(request: AppendItems) -> Op[None]:
     yield Notify(events=(request.thread_id, last_event) if request.events else None)
 
 
-def insert(items: Sequence[Item], events: Sequence[Event]) -> Op[None]:
-    if items:
-        yield many(
-            f"INSERT INTO {{items}} ({codec.ITEM_COLUMNS}) VALUES ({marks(9)})",
-            [codec.item_row(i) for i in items],
-        )
-    if events:
-        now = time.time()
-        yield many(
-            f"INSERT INTO {{events}} ({codec.EVENT_COLUMNS}) VALUES ({marks(7)})",
-            [codec.event_row(e, now) for e in events],
-        )
-
-
-def set_tool_states(
-    thread_id: str, turn_id: str, epoch: int, states: Mapping[str, ToolCallState]
+def insert(
+    thread_id: str,
+    context: WriteContext,
+    events: Sequence[Event],
+    states: Mapping[str, ToolCallState] | None = None,
+    *,
+    number: int | None = None,
 ) -> Op[None]:
-    if not states:
-        return
-    for call_id, state in states.items():
-        codec.check_text(tool_call_id=call_id, tool_state=state)
-    now = time.time()
-    yield many(
-        "INSERT INTO {tool_calls} (thread_id, tool_call_id, turn_id, state, epoch, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (thread_id, tool_call_id) DO UPDATE SET "
-        "state = excluded.state, epoch = excluded.epoch, updated_at = excluded.updated_at",
-        [(thread_id, call_id, turn_id, state, epoch, now) for call_id, state in states.items()],
-    )
+    """Store a write's items, with the state of each tool call it names, and its events, as a
+    block (`_event_log`): on its first item, else in the events table. The write belongs to
+    the turn `context.turn_id` (whose `number` is given, or else is the thread's latest turn),
+    or to none; so does each item, except those a turn's start imports, which belong to none."""
+    items = context.items
+    states = states or {}
+    known = number is not None or context.turn_id is None
+    for item in items:
+        if item.turn_id != context.turn_id and (item.turn_id is not None or not known):
+            raise InvalidInputError(
+                f"item {item.item_id} does not belong to the turn it is written with",
+                item_id=item.item_id,
+            )
+    for event in events:
+        codec.check_text(
+            thread_id=event.thread_id, turn_id=event.turn_id, item_id=event.item_id, type=event.type
+        )
+    codes = {
+        call_id: code_of(STATE_CODES, state, "tool call state") for call_id, state in states.items()
+    }
+    for call_id in codes:
+        codec.check_text(tool_call_id=call_id)
+    turn = "?" if known else "turn_count"  # the active turn is the thread's latest
+    blocks = log.runs(events)
+    on_item: tuple[int, str] | None = None
+    if items and len(blocks) == 1:
+        base = items[0]
+        entries = log.encode(blocks[0], context, base=base.seq)
+        header = base.turn_id != context.turn_id  # the turn a write starts, after imports
+        on_item = blocks[0][0].seq, log.block_text(entries, number, header=header)
+        blocks = []
+    calls: set[str] = set()
+    rows: list[tuple[Any, ...]] = []
+    for item in items:
+        call_id = payload_call_id(item.payload) if item.type == "tool_call" else None
+        if call_id is not None:
+            calls.add(call_id)
+        block = on_item if item is items[0] else None
+        values = codec.item_row(
+            item,
+            states.get(call_id) if call_id is not None else None,
+            *(block if block is not None else (None, None)),
+        )
+        turn_params = (number if item.turn_id is not None else None,) if known else ()
+        rows.append((*turn_params, *values, thread_id))
+    if rows:
+        yield many(
+            f"INSERT INTO {{items}} (tkey, turn, {codec.ITEM_INSERT}) SELECT tkey, {turn}, "
+            f"{marks(10)} FROM {{threads}} WHERE thread_id = ?",
+            rows,
+        )
+    for block in blocks:
+        entries = log.encode(block, context, base=0)
+        yield run(
+            f"INSERT INTO {{events}} (tkey, seq, turn, events) SELECT tkey, ?, {turn}, ? "
+            "FROM {threads} WHERE thread_id = ?",
+            block[0].seq,
+            *((number,) if known else ()),
+            log.block_text(entries),
+            thread_id,
+        )
+    for call_id in codes:
+        if call_id in calls:
+            continue
+        if not (
+            yield fence(
+                "UPDATE {items} SET tool_state = ? WHERE tkey = (SELECT tkey FROM {threads} "
+                "WHERE thread_id = ?) AND type = ? AND call_id = ?",
+                codes[call_id],
+                thread_id,
+                TOOL_CALL,
+                call_id,
+            )
+        ):
+            raise InvalidInputError(
+                f"thread {thread_id} has no tool call {call_id!r} to record the state of",
+                tool_call_id=call_id,
+            )
 
 
 _HOLDS_LEASE = (
@@ -257,8 +328,11 @@ def write_turn(write: TurnWrite) -> Op[Written]:
     for entry_id in write.consume_inbox:
         if not (yield fence("DELETE FROM {inbox} WHERE entry_id = ?", entry_id)):
             raise CursorMovedError("a steering entry was taken by another turn")
-    yield from insert(write.items, write.events)
-    yield from set_tool_states(write.thread_id, write.turn_id, write.epoch, write.tool_states)
+    ending = None
+    if write.end == "release" and write.turn_status in _FINISHED and write.usage is not None:
+        ending = Ending(status=write.turn_status, usage=write.usage, error=write.error)
+    context = WriteContext(items=write.items, turn_id=write.turn_id, ending=ending)
+    yield from insert(write.thread_id, context, write.events, write.tool_states)
     for timer in write.timers:
         yield from schedule_timer(timer)
     yield _update_turn(write, now)
@@ -303,7 +377,7 @@ def _update_turn(write: TurnWrite, now: float) -> Any:
             assignments.append("completed_at = ?")
             values.append(now)
     for column, value in (
-        ("usage", None if write.usage is None else codec.dumps(write.usage.to_dict())),
+        ("usage", None if write.usage is None else dump_usage(write.usage)),
         ("steps", write.steps),
         ("running_seconds", write.running_seconds),
         ("error", None if write.error is None else codec.dumps(write.error)),
@@ -313,5 +387,7 @@ def _update_turn(write: TurnWrite, now: float) -> Any:
             assignments.append(f"{column} = ?")
             values.append(value)
     return run(
-        f"UPDATE {{turns}} SET {', '.join(assignments)} WHERE turn_id = ?", *values, write.turn_id
+        f"UPDATE {{turns}} SET {', '.join(assignments)} WHERE turn_id = ?",
+        *values,
+        codec.turn_key(write.turn_id),
     )

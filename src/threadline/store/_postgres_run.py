@@ -249,11 +249,14 @@ def _counted(text: str) -> str:
 
 
 def _rows_insert(text: str, param_rows: Sequence[Sequence[Any]]) -> list[tuple[str, list[Any]]]:
-    """One INSERT of many rows (a statement per `_MAX_PARAMETERS` values), not one per row."""
+    """One INSERT of many rows (a statement per `_MAX_PARAMETERS` values), not one per row,
+    where the statement lists its VALUES."""
     if not param_rows:
         return []
     width = len(param_rows[0])
     one_row = "(" + ", ".join(["%s"] * width) + ")"
+    if one_row not in text:  # INSERT ... SELECT: a statement a row
+        return [(text, list(row)) for row in param_rows]
     head, tail = text.split(one_row, 1)
     chunk = _MAX_PARAMETERS // width
     return [

@@ -46,7 +46,6 @@ class Tables:
     items: str
     events: str
     inbox: str
-    tool_calls: str
     timers: str
     schema_version: str
 
@@ -61,7 +60,6 @@ class Tables:
             items=f"{s}.items",
             events=f"{s}.events",
             inbox=f"{s}.inbox",
-            tool_calls=f"{s}.tool_calls",
             timers=f"{s}.timers",
             schema_version=f"{s}.schema_version",
         )

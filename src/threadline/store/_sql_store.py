@@ -23,10 +23,12 @@ from threadline.types import (
 )
 
 from . import _codec as codec
+from . import _ops_events as events
 from . import _ops_inbox as inbox
 from . import _ops_leases as leases
 from . import _ops_threads as threads  # pyright: ignore[reportPrivateUsage]
 from . import _ops_turns as turns
+from ._compact import TOOL_CALL
 from ._sql import Op, OpFactory, Sql, one, rows
 from ._writes import (
     WORK_KINDS,
@@ -189,14 +191,21 @@ class SQLStore(ABC):
         )
 
     async def load_tool_states(self, thread_id: str, turn_id: str) -> dict[str, ToolCallState]:
+        # The turn's calls, found through the (tkey, type, call_id) index: not all items.
         found = await self._select(
             rows(
-                "SELECT tool_call_id, state FROM {tool_calls} WHERE thread_id = ? AND turn_id = ?",
+                "SELECT i.call_id, i.tool_state FROM {turns} t JOIN {items} i ON i.tkey = t.tkey "
+                "AND i.seq IN (SELECT c.seq FROM {items} c WHERE c.tkey = t.tkey AND c.type = ? "
+                "AND c.call_id IS NOT NULL) WHERE t.turn_id = ? AND t.tkey = (SELECT tkey FROM "
+                "{threads} WHERE thread_id = ?) AND i.turn = t.number AND "
+                "i.tool_state IS NOT NULL",
+                TOOL_CALL,
+                codec.turn_key(turn_id),
                 thread_id,
-                turn_id,
+                decode=codec.tool_state_from_row,
             )
         )
-        return {r[0]: r[1] for r in found}
+        return dict(found)
 
     async def db_time(self) -> float:
         return float((await self._select(one("SELECT {now}")))[0])
@@ -204,8 +213,8 @@ class SQLStore(ABC):
     async def get_turn(self, turn_id: str) -> TurnRecord | None:
         return await self._select(
             one(
-                f"SELECT {codec.TURN_COLUMNS} FROM {{turns}} WHERE turn_id = ?",
-                turn_id,
+                f"SELECT {codec.TURN_COLUMNS} FROM {codec.TURNS} WHERE t.turn_id = ?",
+                codec.turn_key(turn_id),
                 decode=codec.turn_from_row,
             )
         )
@@ -213,7 +222,8 @@ class SQLStore(ABC):
     async def list_turns(self, thread_id: str) -> list[TurnRecord]:
         return await self._select(
             rows(
-                f"SELECT {codec.TURN_COLUMNS} FROM {{turns}} WHERE thread_id = ? ORDER BY number",
+                f"SELECT {codec.TURN_COLUMNS} FROM {codec.TURNS} WHERE th.thread_id = ? "
+                "ORDER BY t.number",
                 thread_id,
                 decode=codec.turn_from_row,
             )
@@ -224,18 +234,12 @@ class SQLStore(ABC):
     async def load_items(
         self, thread_id: str, *, after_seq: int = 0, limit: int | None = None
     ) -> list[Item]:
-        text = (
-            f"SELECT {codec.THREAD_ITEM_COLUMNS} FROM {{items}} WHERE thread_id = ? AND seq > ? "
-            "ORDER BY seq"
+        return await self.query_items(
+            ItemQuery(thread_id=thread_id, after_seq=after_seq, limit=limit)
         )
-        params: list[Any] = [thread_id, after_seq]
-        if limit is not None:
-            text += " LIMIT ?"
-            params.append(limit)
-        return await self._select(rows(text, *params, decode=codec.thread_items(thread_id)))
 
     async def query_items(self, query: ItemQuery) -> list[Item]:
-        statement = codec.item_query(query, "{items}", "?")
+        statement = codec.item_query(query, "?")
         if statement is None:
             return []
         text, params = statement
@@ -244,12 +248,7 @@ class SQLStore(ABC):
     async def load_events(
         self, thread_id: str, *, after_seq: int = 0, limit: int | None = None
     ) -> list[Event]:
-        text = f"{codec.events_with_items('{events}', '{items}')} WHERE e.thread_id = ? AND e.seq > ? ORDER BY e.seq"
-        params: list[Any] = [thread_id, after_seq]
-        if limit is not None:
-            text += " LIMIT ?"
-            params.append(limit)
-        return await self._select(rows(text, *params, decode=codec.event_from_row))
+        return await self._read(lambda: events.load_events(thread_id, after_seq, limit))
 
     # -- inbox and timers ------------------------------------------------------------------------
 

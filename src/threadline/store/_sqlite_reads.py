@@ -80,14 +80,18 @@ def _read_error(
     return store_error(exc, table=None if table is None else table[1])
 
 
+class _Text(bytes):
+    """A text value read as bytes (blobs are read as plain `bytes`)."""
+
+
 def _undecodable_row(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> Row | None:
     """The first row of the query that holds text that is not UTF-8 (read again as bytes, on
     the same connection, so inside the same transaction)."""
     text_factory = conn.text_factory
-    conn.text_factory = bytes
+    conn.text_factory = _Text
     try:
         for row in conn.execute(sql, params):
-            if any(isinstance(value, bytes) and not _is_utf8(value) for value in row):
+            if any(isinstance(value, _Text) and not _is_utf8(value) for value in row):
                 return row
     except sqlite3.Error:
         return None

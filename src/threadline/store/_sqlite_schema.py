@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
+from collections.abc import Callable
+from typing import Any
 
 from threadline.types import SchemaVersionError
+
+from ._migrate_v6 import copy_to_v6
+from ._sql import Op, Sql, Statement, drive
 
 # The columns of `threads` at schema version 3, copied by the rebuild of version 4.
 _THREAD_COLUMNS = (
@@ -16,8 +22,37 @@ _THREAD_COLUMNS = (
 # merge NULL with "").
 OWNER_KEY = "(key, COALESCE('user:' || user_id, ''))"
 
+_THREAD_DECLARATIONS = """key TEXT,
+            user_id TEXT,
+            resource_id TEXT,
+            agent TEXT NOT NULL,
+            mode TEXT,
+            status TEXT NOT NULL,
+            parent_id TEXT,
+            state TEXT,
+            metadata TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            active_turn_id TEXT,
+            last_item_seq INTEGER NOT NULL DEFAULT 0,
+            last_event_seq INTEGER NOT NULL DEFAULT 0,
+            turn_count INTEGER NOT NULL DEFAULT 0,
+            lease_owner TEXT,
+            lease_epoch INTEGER NOT NULL DEFAULT 0,
+            lease_expires_at REAL,
+            wake_at REAL"""
+_THREAD_INDEXES = (
+    "CREATE INDEX threads_by_time ON threads (created_at DESC, thread_id DESC)",
+    "CREATE INDEX threads_by_user ON threads (user_id, created_at DESC, thread_id DESC)",
+    "CREATE INDEX threads_leased ON threads (lease_expires_at) WHERE lease_owner IS NOT NULL",
+    "CREATE INDEX threads_waking ON threads (wake_at) WHERE wake_at IS NOT NULL",
+    f"CREATE UNIQUE INDEX threads_one_per_owner_key ON threads {OWNER_KEY}",
+)
+# A step of a migration: a statement, or a data conversion run as an operation (see `_sql`).
+Step = str | Callable[[], Op[None]]
+
 # Each migration is applied in the same transaction as the row that records it.
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = (
     (
         1,
         (
@@ -170,6 +205,80 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
         ),
     ),
     (5, ("ALTER TABLE turns ADD COLUMN running_seconds REAL NOT NULL DEFAULT 0",)),
+    (
+        6,
+        # Rows keyed by the thread's number, ids packed, tool call states on the call items,
+        # the event log kept as blocks beside the rows it is rebuilt from (`_event_log`).
+        (
+            f"""CREATE TABLE threads_v6 (
+            tkey INTEGER PRIMARY KEY,
+            thread_id TEXT NOT NULL UNIQUE,
+            {_THREAD_DECLARATIONS}
+        )""",
+            f"INSERT INTO threads_v6 ({_THREAD_COLUMNS}) SELECT {_THREAD_COLUMNS} FROM threads "
+            "ORDER BY created_at, thread_id",
+            "DROP TABLE threads",
+            "ALTER TABLE threads_v6 RENAME TO threads",
+            *_THREAD_INDEXES,
+            """CREATE TABLE turns_v6 (
+            tkey INTEGER NOT NULL,
+            number INTEGER NOT NULL,
+            turn_id BLOB NOT NULL,
+            status TEXT NOT NULL,
+            input TEXT,
+            input_seq INTEGER,
+            sender TEXT,
+            client_key TEXT,
+            usage TEXT NOT NULL,
+            steps INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            completed_at REAL,
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            options TEXT NOT NULL DEFAULT '{}',
+            running_seconds REAL NOT NULL DEFAULT 0,
+            PRIMARY KEY (tkey, number)
+        ) WITHOUT ROWID""",
+            # Small columns first: a scan for blocks reads no content.
+            """CREATE TABLE items_v6 (
+            tkey INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            event_seq INTEGER,
+            turn INTEGER,
+            type INTEGER NOT NULL,
+            status INTEGER NOT NULL,
+            tool_state INTEGER,
+            created_at REAL NOT NULL,
+            item_id BLOB NOT NULL,
+            call_id TEXT,
+            events TEXT,
+            content TEXT NOT NULL,
+            PRIMARY KEY (tkey, seq)
+        ) WITHOUT ROWID""",
+            """CREATE TABLE events_v6 (
+            tkey INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            turn INTEGER,
+            events TEXT NOT NULL,
+            PRIMARY KEY (tkey, seq)
+        ) WITHOUT ROWID""",
+            copy_to_v6,
+            "DROP TABLE turns",
+            "DROP TABLE items",
+            "DROP TABLE events",
+            "DROP TABLE tool_calls",
+            "ALTER TABLE turns_v6 RENAME TO turns",
+            "ALTER TABLE items_v6 RENAME TO items",
+            "ALTER TABLE events_v6 RENAME TO events",
+            "CREATE UNIQUE INDEX turns_by_id ON turns (turn_id)",
+            """CREATE UNIQUE INDEX turns_one_per_client_key ON turns (tkey, client_key)
+            WHERE client_key IS NOT NULL""",
+            "CREATE UNIQUE INDEX items_by_id ON items (item_id)",
+            """CREATE UNIQUE INDEX items_one_per_call
+            ON items (tkey, type, call_id) WHERE call_id IS NOT NULL""",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -193,7 +302,10 @@ def migrate(conn: sqlite3.Connection) -> int:
             if version <= current:
                 continue
             for statement in statements:
-                conn.execute(statement)
+                if isinstance(statement, str):
+                    conn.execute(statement)
+                else:
+                    drive(statement(), functools.partial(_execute, conn))
             conn.execute(
                 "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
                 (version, time.time()),
@@ -203,3 +315,14 @@ def migrate(conn: sqlite3.Connection) -> int:
         conn.execute("ROLLBACK")
         raise
     return SCHEMA_VERSION
+
+
+def _execute(conn: sqlite3.Connection, statement: Statement) -> Any:
+    """Run a statement of a migration's operation (tables named `{s}.x`)."""
+    assert isinstance(statement, Sql)
+    sql = statement.text.replace("{s}.", "")
+    if statement.shape == "many":
+        conn.executemany(sql, statement.params)
+        return None
+    found = conn.execute(sql, statement.params).fetchall()
+    return found if statement.shape == "all" else None

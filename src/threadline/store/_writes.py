@@ -138,6 +138,8 @@ class TurnWrite:
     end: Literal["release", "pause"] | None = None  # release: the turn is over; pause: it
     # waits for a human, keeping the thread but not the lease
     wake_after: float | None = None  # with "pause": seconds until recovery looks again
+    # The state of each tool call named, kept with its call item: of this write, or stored
+    # before (a call the thread does not hold is `InvalidInputError`).
     tool_states: Mapping[str, ToolCallState] = field(default_factory=dict[str, ToolCallState])
     consume_inbox: Sequence[str] = ()  # steering entries this write turns into items
     timers: Sequence[TimerRecord] = ()  # effects a tool scheduled, stored with its result
