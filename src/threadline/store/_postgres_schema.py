@@ -9,10 +9,11 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from threadline.types import SchemaVersionError, StoreError
+from threadline.types import StoreError
 
 from ._migrate_v6 import copy_to_v6
 from ._postgres_sql import Tables, execute, fetchall, fetchone, sql_text
+from ._schema_version import pending
 from ._sql import Op, Sql, Statement
 
 # Text compares bytewise, like SQLite's BINARY collation, so ordering and cursors agree on both
@@ -273,16 +274,7 @@ async def migrate(conn: AsyncConnection[Any], tables: Tables) -> int:
         )
         row = await fetchone(conn, f"SELECT COALESCE(MAX(version), 0) FROM {tables.schema_version}")
         current = 0 if row is None else int(row[0])
-        if current > SCHEMA_VERSION:
-            raise SchemaVersionError(
-                f"this database has schema version {current}, newer than the {SCHEMA_VERSION} "
-                "this threadline understands: upgrade threadline to open it",
-                found=current,
-                supported=SCHEMA_VERSION,
-            )
-        for version, statements in MIGRATIONS:
-            if version <= current:
-                continue
+        for version, statements in pending(current, MIGRATIONS):
             for statement in statements:
                 if isinstance(statement, str):
                     await execute(conn, statement.replace("{s}", tables.schema))

@@ -6,9 +6,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from threadline.types import SchemaVersionError
-
 from ._migrate_v6 import copy_to_v6
+from ._schema_version import pending
 from ._sql import Op, Sql, Statement, drive
 
 # The columns of `threads` at schema version 3, copied by the rebuild of version 4.
@@ -291,16 +290,7 @@ def migrate(conn: sqlite3.Connection) -> int:
             version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)""")
         row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
         current = int(row[0])
-        if current > SCHEMA_VERSION:
-            raise SchemaVersionError(
-                f"this database has schema version {current}, newer than the {SCHEMA_VERSION} "
-                "this threadline understands: upgrade threadline to open it",
-                found=current,
-                supported=SCHEMA_VERSION,
-            )
-        for version, statements in MIGRATIONS:
-            if version <= current:
-                continue
+        for version, statements in pending(current, MIGRATIONS):
             for statement in statements:
                 if isinstance(statement, str):
                     conn.execute(statement)
