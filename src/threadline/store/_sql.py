@@ -3,8 +3,8 @@
 Every operation of the SQL stores (`_ops_*` modules) is written once, as a generator: it
 yields `Sql` statements, receives each one's result, decides, and returns its outcome. It
 never touches a connection. A dialect runs the generator: SQLite on its writer thread, one
-statement after the other; PostgreSQL asynchronously, pipelining the statements whose results
-the operation does not wait for, so that a turn's step costs one round trip.
+statement after the other; PostgreSQL asynchronously, sending the statements whose results
+the operation does not wait for together, so that a turn's step costs one round trip.
 
 Statements are written in one spelling: `?` placeholders and `{name}` for tables and the
 handful of phrases that differ between databases (`TOKENS`). A dialect renders them once and
