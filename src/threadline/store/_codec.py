@@ -371,6 +371,36 @@ item_from_row: Decoder[Item] = _ItemDecoder(
 )
 
 
+THREAD_ITEM_COLUMNS = "seq, item_id, turn, type, status, call_id, content, created_at"
+"""What `thread_items` reads of one thread's items: not the thread (known) nor the turn id
+(a number here, found in the turns read beside them)."""
+
+
+def thread_items(thread_id: str, turn_ids: dict[int, bytes]) -> Decoder[Item]:
+    """The decoder of rows of `THREAD_ITEM_COLUMNS` of `thread_id`, whose turns' packed ids by
+    number are `turn_ids`."""
+    unpacked: dict[int, str] = {}
+
+    def turn_of(number: int) -> str:
+        turn_id = unpacked.get(number)
+        if turn_id is None:
+            turn_id = unpacked[number] = unpack_id("turn", turn_ids[number])
+        return turn_id
+
+    def fields(r: Row) -> ItemFields:
+        return (
+            unpack_id("item", r[1]),
+            thread_id,
+            None if r[2] is None else turn_of(r[2]),
+            r[0],
+            ITEM_STATUSES[r[4]],  # pyright: ignore[reportReturnType]
+            content_from_store(ITEM_TYPES[r[3]], orjson.loads(r[6]), r[5]),
+            r[7],
+        )
+
+    return _ItemDecoder(Decoder("items", lambda r: shown_id("item", r[1]), fields))
+
+
 def _tool_state(r: Row) -> tuple[str, str]:
     return r[0], TOOL_STATES[r[1]]
 

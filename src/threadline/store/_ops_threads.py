@@ -6,7 +6,7 @@ import time
 from collections.abc import Collection
 from typing import Any
 
-from threadline.types import InvalidInputError, NotFoundError, StoreError, ThreadRecord
+from threadline.types import InvalidInputError, Item, NotFoundError, StoreError, ThreadRecord
 
 from . import _codec as codec
 from ._sql import Op, count, marks, one, rows, run
@@ -132,3 +132,28 @@ def find_work(limit: int, kinds: Collection[WorkKind]) -> Op[list[Work]]:
         )
         work += [Work(kind="inbox", thread_id=r[0]) for r in queued]
     return work
+
+
+def load_items(thread_id: str, after_seq: int, limit: int | None) -> Op[list[Item]]:
+    """A thread's items after `after_seq`: its rows alone, and the ids of the turns they
+    belong to read once (a turn's items follow its number, so from the first one's on)."""
+    key = "(SELECT tkey FROM {threads} WHERE thread_id = ?)"
+    turn_rows = yield rows(
+        f"SELECT number, turn_id FROM {{turns}} WHERE tkey = {key} AND number >= COALESCE(("
+        f"SELECT turn FROM {{items}} WHERE tkey = {key} AND seq > ? AND turn IS NOT NULL "
+        "ORDER BY seq LIMIT 1), 0)",
+        thread_id,
+        thread_id,
+        after_seq,
+    )
+    text = (
+        f"SELECT {codec.THREAD_ITEM_COLUMNS} FROM {{items}} WHERE tkey = {key} AND seq > ? "
+        "ORDER BY seq"
+    )
+    params: list[Any] = [thread_id, after_seq]
+    if limit is not None:
+        text += " LIMIT ?"
+        params.append(limit)
+    decode = codec.thread_items(thread_id, {number: turn_id for number, turn_id in turn_rows})
+    found: list[Item] = yield rows(text, *params, decode=decode)
+    return found

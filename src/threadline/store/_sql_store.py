@@ -234,9 +234,7 @@ class SQLStore(ABC):
     async def load_items(
         self, thread_id: str, *, after_seq: int = 0, limit: int | None = None
     ) -> list[Item]:
-        return await self.query_items(
-            ItemQuery(thread_id=thread_id, after_seq=after_seq, limit=limit)
-        )
+        return await self._read(lambda: threads.load_items(thread_id, after_seq, limit))
 
     async def query_items(self, query: ItemQuery) -> list[Item]:
         statement = codec.item_query(query, "?")
