@@ -31,19 +31,30 @@ _PACKED = 17
 _TEXT = b"\xff"  # starts an id kept as text; never the first byte of a packed one (< 4)
 
 
+# Our alphabet onto the digits `int(_, 32)` reads; every other ASCII character onto one it
+# refuses (and `isascii` keeps out the non-ASCII digits that `int` would accept).
+_TO_BASE32 = str.maketrans(
+    {
+        chr(c): "0123456789abcdefghijklmnopqrstuv"[_DIGITS[chr(c)]] if chr(c) in _DIGITS else "!"
+        for c in range(128)
+    }
+)
+
+
 def pack_id(prefix: str, value: str) -> bytes:
     """`value` as stored: an id `new_id(prefix)` made (or derived) in 17 bytes, any other id as
     its text after a marker byte."""
     head = len(prefix) + 1
-    if len(value) == head + _CHARS and value.startswith(prefix) and value[head - 1] == "_":
-        number = 0
-        for char in value[head:]:
-            digit = _DIGITS.get(char)
-            if digit is None:
-                break
-            number = number << 5 | digit
-        else:
-            return number.to_bytes(_PACKED, "big")
+    if (
+        len(value) == head + _CHARS
+        and value.startswith(prefix)
+        and value[head - 1] == "_"
+        and value.isascii()
+    ):
+        try:
+            return int(value[head:].translate(_TO_BASE32), 32).to_bytes(_PACKED, "big")
+        except ValueError:
+            pass
     # A lone surrogate (which no stored id holds) still makes a key: one that matches nothing.
     return _TEXT + value.encode("utf-8", "surrogatepass")
 
@@ -113,9 +124,12 @@ def code_of(codes: dict[str, int], name: str, what: str) -> int:
 _USAGE_DEFAULTS: tuple[Any, ...] = tuple(f.default for f in fields(Usage))
 
 
+_USAGE_FIELDS = tuple(f.name for f in fields(Usage))
+
+
 def usage_values(usage: Usage) -> list[Any]:
     """The counters in field order, without the trailing ones at their defaults."""
-    values = [getattr(usage, f.name) for f in fields(Usage)]
+    values = [getattr(usage, name) for name in _USAGE_FIELDS]
     while values and _same(values[-1], _USAGE_DEFAULTS[len(values) - 1]):
         values.pop()
     return values
