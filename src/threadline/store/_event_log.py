@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
 
 import orjson
@@ -274,24 +275,17 @@ def _whole(event: Event, context: WriteContext, by_id: Mapping[str, Item], base:
 
 
 def _sizes(value: Any) -> bool:
-    return isinstance(value, list) and all(
-        type(size) is int and size >= 0
-        for size in value  # pyright: ignore[reportUnknownVariableType]
+    return isinstance(value, list) and (
+        not value or (set(map(type, value)) == {int} and min(value) >= 0)  # pyright: ignore[reportUnknownArgumentType]
     )
 
 
 def encode_sizes(sizes: Sequence[int]) -> str:
     """Lengths of consecutive deltas, runs of one length written `length*count`."""
-    parts: list[str] = []
-    index = 0
-    while index < len(sizes):
-        end = index
-        while end + 1 < len(sizes) and sizes[end + 1] == sizes[index]:
-            end += 1
-        count = end - index + 1
-        parts.append(f"{sizes[index]}*{count}" if count > 1 else str(sizes[index]))
-        index = end + 1
-    return ",".join(parts)
+    return ",".join(
+        str(size) if count == 1 else f"{size}*{count}"
+        for size, count in ((size, sum(1 for _ in run)) for size, run in groupby(sizes))
+    )
 
 
 def decode_sizes(text: str) -> list[int]:
