@@ -223,3 +223,26 @@ async def test_deciding_a_call_that_is_not_pending_changes_nothing(make_app: Any
     with pytest.raises(tl.InvalidInputError):
         await thread.resume_turn()
     assert await thread.events() == events_before
+
+
+async def test_resuming_here_joins_the_turn_that_this_process_recovers_meanwhile(
+    make_app: Any, transfer: tl.Tool, transfers: list[dict[str, Any]]
+) -> None:
+    # After a decision, recovery may continue the turn as soon as nobody resumes it: when both
+    # happen at once in one process, the resume follows the turn that recovery started.
+    for n in range(5):
+        app, _ = await make_app(
+            [tool_call("transfer", {"to": "ann", "amount": n}, tool_call_id=f"c{n}"), "Sent."],
+            tools=[transfer],
+        )
+        thread = await app.threads.start()
+        async for _ in thread.run_streamed(f"pay ann {n}"):
+            pass
+        await thread.approve(f"c{n}")
+
+        recovered, resumed = await asyncio.gather(app.recover(), thread.resume_turn())
+        await recovered.wait()
+
+        assert resumed.status == "completed"
+        assert resumed.text == "Sent."
+    assert [t["amount"] for t in transfers] == [0, 1, 2, 3, 4]

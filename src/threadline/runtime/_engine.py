@@ -74,6 +74,9 @@ from ._scheduling import ScheduledCall, timer_for
 from ._turn import TurnRunner
 from ._turn_events import TurnEvents
 
+_NOT_RUNNING_TURNS = (
+    "this app does not run turns (run_turns=False): wake the turn for a worker instead"
+)
 logger = logging.getLogger("threadline.runtime")
 
 _BEGIN_ATTEMPTS = 20
@@ -100,6 +103,7 @@ class Engine:
         self.bus = EventBus()
         self.history = HistoryCache(settings.history_cache_threads)
         self.active: dict[str, ActiveTurn] = {}
+        self.starting: dict[str, asyncio.Future[None]] = {}  # leased here, about to run
         self.suspended: dict[tuple[str, str], Any] = {}  # (thread, call) -> waiting tool
         self.steered: set[str] = set()  # threads this process sent steering input to
         self.capacity_freed = asyncio.Event()  # a turn ended here: a worker may claim more
@@ -423,38 +427,49 @@ class Engine:
     ) -> ActiveTurn | None:
         """Take the lease on a stored, unfinished turn and run it from its stored steps.
         None if another process holds it."""
-        active = self.active.get(thread_id)
-        if active is not None and active.turn_id == turn_id:
-            if listener is not None:
-                active.attach(listener)
-            return active
-        if not self.settings.run_turns:
-            raise ConfigurationError(
-                "this app does not run turns (run_turns=False): wake the turn for a worker instead"
+        active = self._running_here(thread_id, turn_id)
+        if active is None:
+            if not self.settings.run_turns:
+                raise ConfigurationError(_NOT_RUNNING_TURNS)
+            lease = await self.store.acquire_lease(
+                thread_id, turn_id, owner=self.owner, lease_seconds=self.settings.lease_seconds
             )
-        lease = await self.store.acquire_lease(
-            thread_id, turn_id, owner=self.owner, lease_seconds=self.settings.lease_seconds
-        )
-        return None if lease is None else await self.run_leased(lease, listener)
+            if lease is not None:
+                return await self.run_leased(lease, listener)
+            # Taken by this process meanwhile (recovery claims turns too): join it.
+            starting = self.starting.get(thread_id)
+            if starting is not None:
+                await asyncio.wait([starting])
+            active = self._running_here(thread_id, turn_id)
+        if active is not None and listener is not None:
+            active.attach(listener)
+        return active
+
+    def _running_here(self, thread_id: str, turn_id: str) -> ActiveTurn | None:
+        active = self.active.get(thread_id)
+        return active if active is not None and active.turn_id == turn_id else None
 
     async def run_leased(self, lease: Lease, listener: TurnListener | None = None) -> ActiveTurn:
         """Run the stored, unfinished turn whose lease this process has just taken."""
         thread_id, turn_id = lease.thread_id, lease.turn_id
+        starting = self.starting[thread_id] = asyncio.get_running_loop().create_future()
         try:
             thread = await self.store.get_thread(thread_id)
             turn = await self.store.get_turn(turn_id)
-            assert thread is not None
-            assert turn is not None
+            assert thread is not None and turn is not None
             history, index = await self._history_upto(thread, lease.cursor.last_item_seq)
+            events = TurnEvents(
+                thread_id=thread_id, turn_id=turn_id, last_seq=lease.cursor.last_event_seq
+            )
+            agent = self.agent(thread.agent)
         except BaseException:
             await self.store.hand_back(thread_id, lease.epoch)
             raise
-        events = TurnEvents(
-            thread_id=thread_id, turn_id=turn_id, last_seq=lease.cursor.last_event_seq
-        )
-        return self._launch(
-            thread, self.agent(thread.agent), turn, lease.epoch, history, index, events, listener
-        )
+        finally:
+            starting.set_result(None)
+            if self.starting.get(thread_id) is starting:
+                del self.starting[thread_id]
+        return self._launch(thread, agent, turn, lease.epoch, history, index, events, listener)
 
     def follow(self, thread_id: str, turn_id: str, after_seq: int, listener: TurnListener) -> None:
         """Feed `listener` the stored events of a turn that runs in another process, from

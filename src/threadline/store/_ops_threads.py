@@ -135,17 +135,11 @@ def find_work(limit: int, kinds: Collection[WorkKind]) -> Op[list[Work]]:
 
 
 def load_items(thread_id: str, after_seq: int, limit: int | None) -> Op[list[Item]]:
-    """A thread's items after `after_seq`: its rows alone, and the ids of the turns they
-    belong to read once (a turn's items follow its number, so from the first one's on)."""
+    """A thread's items after `after_seq`: its rows alone, then the ids of the turns they
+    belong to, read once (a turn's items follow its number, so from the first one's on). The
+    turns are read second: a turn is stored with its first items, so every turn an item read
+    names is there, even if the thread went on in between (reads are not one snapshot)."""
     key = "(SELECT tkey FROM {threads} WHERE thread_id = ?)"
-    turn_rows = yield rows(
-        f"SELECT number, turn_id FROM {{turns}} WHERE tkey = {key} AND number >= COALESCE(("
-        f"SELECT turn FROM {{items}} WHERE tkey = {key} AND seq > ? AND turn IS NOT NULL "
-        "ORDER BY seq LIMIT 1), 0)",
-        thread_id,
-        thread_id,
-        after_seq,
-    )
     text = (
         f"SELECT {codec.THREAD_ITEM_COLUMNS} FROM {{items}} WHERE tkey = {key} AND seq > ? "
         "ORDER BY seq"
@@ -154,6 +148,16 @@ def load_items(thread_id: str, after_seq: int, limit: int | None) -> Op[list[Ite
     if limit is not None:
         text += " LIMIT ?"
         params.append(limit)
-    decode = codec.thread_items(thread_id, {number: turn_id for number, turn_id in turn_rows})
-    found: list[Item] = yield rows(text, *params, decode=decode)
+    turn_ids: dict[int, bytes] = {}  # filled below, before any item is read
+    found: list[Item] = yield rows(text, *params, decode=codec.thread_items(thread_id, turn_ids))
+    if found:
+        turn_rows = yield rows(
+            f"SELECT number, turn_id FROM {{turns}} WHERE tkey = {key} AND number >= COALESCE(("
+            f"SELECT turn FROM {{items}} WHERE tkey = {key} AND seq > ? AND turn IS NOT NULL "
+            "ORDER BY seq LIMIT 1), 0)",
+            thread_id,
+            thread_id,
+            after_seq,
+        )
+        turn_ids.update((number, turn_id) for number, turn_id in turn_rows)
     return found

@@ -101,7 +101,7 @@ def delta_params(
 ) -> dict[str, Any]:
     """A delta; or several consecutive ones of one item joined, as the log keeps them, with
     their lengths (`sizes`) so that a reader can cut them back as they were streamed."""
-    params = {**extra, "delta": delta} if extra else {"delta": delta}
+    params: dict[str, Any] = {**extra, "delta": delta} if extra else {"delta": delta}
     if sizes is not None and len(sizes) > 1:
         params["sizes"] = list(sizes)
     return params
