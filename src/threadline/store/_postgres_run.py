@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg import AsyncClientCursor
+from psycopg import AsyncClientCursor, AsyncCursor
 from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow
 
@@ -195,22 +195,10 @@ class _Batch:
             for _ in range(index - at):
                 self.cursor.nextset()
             at = index
-            results[index] = await self._result(statement)
+            results[index] = await _read(self.cursor, statement)
         for index, _, n in waiting:
             self.finals[n] = results[index]
         return None if read is None else results[len(parts) - 1]
-
-    async def _result(self, statement: Sql) -> Any:
-        if statement.shape in ("count", "fence"):
-            row = await self.cursor.fetchone()
-            changed = 0 if row is None else int(row[0])
-            return changed > 0 if statement.shape == "fence" else changed
-        decode = statement.decode
-        if statement.shape == "one":
-            row = await self.cursor.fetchone()
-            return row if row is None or decode is None else decode(row)
-        found = await self.cursor.fetchall()
-        return found if decode is None else [decode(row) for row in found]
 
 
 async def _execute(conn: Connection, dialect: Dialect, statement: Statement) -> Any:
@@ -227,16 +215,21 @@ async def _execute(conn: Connection, dialect: Dialect, statement: Statement) -> 
         for chunk_text, values in _rows_insert(text, params):
             await conn.execute(sql_text(chunk_text), values)
         return None
-    if shape in ("count", "fence"):
-        cursor = await conn.execute(sql_text(_counted(text)), params)
+    if shape == "run":
+        await conn.execute(sql_text(text), params)
+        return None
+    query = _counted(text) if shape in ("count", "fence") else text
+    return await _read(await conn.execute(sql_text(query), params), statement)
+
+
+async def _read(cursor: AsyncCursor[TupleRow], statement: Sql) -> Any:
+    """What the operation receives for `statement`, from its result on `cursor`."""
+    if statement.shape in ("count", "fence"):
         row = await cursor.fetchone()
         changed = 0 if row is None else int(row[0])
-        return changed > 0 if shape == "fence" else changed
-    cursor = await conn.execute(sql_text(text), params)
-    if shape == "run":
-        return None
+        return changed > 0 if statement.shape == "fence" else changed
     decode = statement.decode
-    if shape == "one":
+    if statement.shape == "one":
         row = await cursor.fetchone()
         return row if row is None or decode is None else decode(row)
     found = await cursor.fetchall()
