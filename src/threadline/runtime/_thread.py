@@ -45,9 +45,12 @@ from ._input import TurnInput, normalize_input, parts_as_json
 from ._result import TurnResult
 from ._scheduling import ScheduledCall
 from ._stream import TurnStream
+from ._thread_env import ThreadEnv
+from ._thread_files import ThreadFiles
+from ._thread_messages import ThreadMessages
 
 
-class Thread:
+class Thread(ThreadMessages, ThreadFiles, ThreadEnv):
     """A handle on one thread. Cheap to create; holds nothing but ids and a snapshot.
 
     thread = await app.threads.start(user_id="me")

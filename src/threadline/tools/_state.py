@@ -8,6 +8,11 @@ from pydantic import BaseModel, ValidationError
 
 from threadline.types import ConfigurationError, InvalidInputError, Item, TimerRecord
 
+from ._state_env import EnvAccess
+from ._state_files import FileAccess
+from ._state_messages import MessageAccess
+from ._state_tools import ToolAccess
+
 StateT = TypeVar("StateT")
 
 
@@ -81,7 +86,7 @@ class ThreadView(Generic[StateT]):
         return state
 
 
-class ThreadState(ThreadView[StateT]):
+class ThreadState(ThreadView[StateT], MessageAccess, FileAccess, EnvAccess, ToolAccess):
     """What a tool may know and change about its thread. Declare a parameter of this type and
     the runtime passes it; the model never sees it.
 

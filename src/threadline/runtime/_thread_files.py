@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+
+class ThreadFiles:
+    """The thread's files, from outside (see `Thread`)."""

@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+
+class EnvAccess:
+    """The thread's configuration and secrets, for a tool (see `ThreadState`)."""

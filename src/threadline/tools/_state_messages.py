@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+
+class MessageAccess:
+    """The thread's identity, messages, lifecycle and loaders, for a tool (see `ThreadState`)."""
