@@ -19,6 +19,7 @@ from ._history import reasoning_data
 from ._local import LocalModel, local_model_path
 from ._pricing import DEFAULT_PRICES, ModelPrice, PriceTable
 from ._protocol import (
+    AttachedFile,
     FinishReason,
     Model,
     ModelEvent,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_PRICES",
     "AnthropicModel",
+    "AttachedFile",
     "ContextLengthError",
     "FinishReason",
     "FitResult",

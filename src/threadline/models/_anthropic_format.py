@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from threadline.types import (
@@ -17,8 +17,9 @@ from threadline.types import (
     UserMessage,
 )
 
+from ._attachments import attached_text, attachment, base64_data, unreadable
 from ._history import ANTHROPIC, AssistantStep, history_segments
-from ._protocol import ModelRequest, ToolSpec
+from ._protocol import AttachedFile, ModelRequest, ToolSpec
 
 Block = dict[str, Any]
 Message = dict[str, Any]
@@ -35,7 +36,7 @@ def anthropic_messages(request: ModelRequest) -> list[Message]:
     messages: list[Message] = []
     for segment in history_segments(request.items, ANTHROPIC):
         if isinstance(segment, UserMessage):
-            _append(messages, "user", _user_blocks(segment))
+            _append(messages, "user", _user_blocks(segment, request.files))
         elif isinstance(segment, ToolResult):
             block: Block = {
                 "type": "tool_result",
@@ -74,7 +75,7 @@ def _append(messages: list[Message], role: str, blocks: list[Block]) -> None:
     messages.append({"role": role, "content": list(blocks)})
 
 
-def _user_blocks(message: UserMessage) -> list[Block]:
+def _user_blocks(message: UserMessage, files: Mapping[str, AttachedFile]) -> list[Block]:
     blocks: list[Block] = []
     for part in message.content:
         if isinstance(part, TextPart):
@@ -83,10 +84,35 @@ def _user_blocks(message: UserMessage) -> list[Block]:
         elif isinstance(part, ImagePart):
             blocks.append({"type": "image", "source": _image_source(part.url)})
         elif isinstance(part, FilePart):
-            # A stored file id means nothing to a provider, so the model is told one was attached.
-            label = part.filename or part.file_id
-            blocks.append({"type": "text", "text": f"[attached file: {label}]"})
+            blocks.append(_file_block(part, files))
     return blocks
+
+
+def _file_block(part: FilePart, files: Mapping[str, AttachedFile]) -> Block:
+    """An attached file as the Messages API takes it: text and PDFs as document blocks, an
+    image as an image block (a thread's file id means nothing to the provider)."""
+    kind, file = attachment(part, files)
+    if file is not None and kind == "text":
+        text = attached_text(file).split("\n", 1)[1]
+        return {
+            "type": "document",
+            "source": {"type": "text", "media_type": "text/plain", "data": text},
+            "title": file.path,
+        }
+    if file is not None and kind == "pdf":
+        return {
+            "type": "document",
+            "source": {
+                "type": "base64",
+                "media_type": "application/pdf",
+                "data": base64_data(file),
+            },
+            "title": file.path,
+        }
+    if file is not None and kind == "image":
+        source = {"type": "base64", "media_type": file.media_type, "data": base64_data(file)}
+        return {"type": "image", "source": source}
+    return {"type": "text", "text": unreadable(part, file)}
 
 
 def _image_source(url: str) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from threadline.types import (
@@ -18,7 +18,8 @@ from threadline.types import (
     UserMessage,
 )
 
-from ._protocol import ModelRequest, ToolSpec
+from ._attachments import attached_text, attachment, data_url, file_name, unreadable
+from ._protocol import AttachedFile, ModelRequest, ToolSpec
 
 ChatMessage = dict[str, Any]
 SchemaDialect = Literal["openai", "llama"]
@@ -37,7 +38,7 @@ def chat_messages(request: ModelRequest) -> list[ChatMessage]:
         if item.status != "completed" and not isinstance(payload, ToolResult):
             continue
         if isinstance(payload, UserMessage):
-            messages.append({"role": "user", "content": _user_content(payload)})
+            messages.append({"role": "user", "content": _user_content(payload, request.files)})
         elif isinstance(payload, AgentMessage):
             messages.append({"role": "assistant", "content": payload.text})
             assistant_turn = item.turn_id
@@ -88,7 +89,9 @@ def response_format(
     return {"type": "json_schema", "json_schema": {"name": "output", "schema": output_schema}}
 
 
-def _user_content(message: UserMessage) -> str | list[dict[str, Any]]:
+def _user_content(
+    message: UserMessage, files: Mapping[str, AttachedFile]
+) -> str | list[dict[str, Any]]:
     parts = message.content
     if len(parts) == 1 and isinstance(parts[0], TextPart):
         return parts[0].text
@@ -101,10 +104,25 @@ def _user_content(message: UserMessage) -> str | list[dict[str, Any]]:
                 {"type": "image_url", "image_url": {"url": part.url, "detail": part.detail}}
             )
         elif isinstance(part, FilePart):
-            # A stored file id means nothing to a provider, so the model is told one was attached.
-            label = part.filename or part.file_id
-            content.append({"type": "text", "text": f"[attached file: {label}]"})
+            content.append(_file_content(part, files))
     return content
+
+
+def _file_content(part: FilePart, files: Mapping[str, AttachedFile]) -> dict[str, Any]:
+    """An attached file as Chat Completions takes it: text inline, an image or a PDF by
+    value (a thread's file id means nothing to the provider). A text-only backend renders
+    the last two as markers (see `_local_prompt`)."""
+    kind, file = attachment(part, files)
+    if file is not None and kind == "text":
+        return {"type": "text", "text": attached_text(file)}
+    if file is not None and kind == "image":
+        return {"type": "image_url", "image_url": {"url": data_url(file), "detail": "auto"}}
+    if file is not None and kind == "pdf":
+        return {
+            "type": "file",
+            "file": {"filename": file_name(file), "file_data": data_url(file)},
+        }
+    return {"type": "text", "text": unreadable(part, file)}
 
 
 def _append_tool_call(

@@ -87,8 +87,15 @@ def _text(content: Any) -> str:
         return ""
     if isinstance(content, str):
         return content
-    # A text-only model cannot see images; the marker tells it one was there.
-    parts: list[str] = [
-        part["text"] if part.get("type") == "text" else "[image]" for part in content
-    ]
-    return "\n".join(parts)
+    # A text-only model cannot see images or documents; a marker tells it one was there.
+    return "\n".join(_part_text(part) for part in content)
+
+
+def _part_text(part: dict[str, Any]) -> str:
+    kind = part.get("type")
+    if kind == "text":
+        return str(part["text"])
+    if kind == "file":
+        name = part.get("file", {}).get("filename", "a file")
+        return f"[attached file: {name}; this model cannot read files of this kind]"
+    return "[image]"

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -17,8 +17,21 @@ class ToolSpec:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class AttachedFile:
+    """A file attached to an input (a `FilePart`), as loaded for a request: the model reads
+    it where its provider can."""
+
+    file_id: str
+    path: str  # in its thread
+    media_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ModelRequest:
-    """Everything one model call needs. `items` is the thread's repaired history."""
+    """Everything one model call needs. `items` is the thread's repaired history; `files`
+    holds the content of the files its inputs attach, by `file_id` (one missing there, such
+    as a file deleted since, is named to the model but not shown)."""
 
     instructions: str | None
     items: Sequence[Item]
@@ -27,6 +40,7 @@ class ModelRequest:
     temperature: float | None = None
     top_p: float | None = None  # nucleus sampling; None: the backend's default
     max_output_tokens: int | None = None
+    files: Mapping[str, AttachedFile] = field(default_factory=dict[str, AttachedFile])
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from threadline.types import FilePart, ImagePart, SystemEvent, TextPart, ToolResult, UserMessage
 
+from ._attachments import attached_text, attachment, data_url, file_name, unreadable
 from ._history import OPENAI_RESPONSES, AssistantStep, history_segments
-from ._protocol import ModelRequest, ToolSpec
+from ._protocol import AttachedFile, ModelRequest, ToolSpec
 
 InputItem = dict[str, Any]
 
@@ -18,7 +19,7 @@ def responses_input(request: ModelRequest) -> list[InputItem]:
     wire: list[InputItem] = []
     for segment in history_segments(request.items, OPENAI_RESPONSES):
         if isinstance(segment, UserMessage):
-            wire.append({"role": "user", "content": _user_content(segment)})
+            wire.append({"role": "user", "content": _user_content(segment, request.files)})
         elif isinstance(segment, ToolResult):
             wire.append(
                 {
@@ -63,7 +64,9 @@ def responses_text_format(output_schema: dict[str, Any] | None) -> dict[str, Any
     }
 
 
-def _user_content(message: UserMessage) -> str | list[dict[str, Any]]:
+def _user_content(
+    message: UserMessage, files: Mapping[str, AttachedFile]
+) -> str | list[dict[str, Any]]:
     parts = message.content
     if len(parts) == 1 and isinstance(parts[0], TextPart):
         return parts[0].text
@@ -75,10 +78,21 @@ def _user_content(message: UserMessage) -> str | list[dict[str, Any]]:
         elif isinstance(part, ImagePart):
             content.append({"type": "input_image", "image_url": part.url, "detail": part.detail})
         elif isinstance(part, FilePart):
-            # A stored file id means nothing to a provider, so the model is told one was attached.
-            label = part.filename or part.file_id
-            content.append({"type": "input_text", "text": f"[attached file: {label}]"})
+            content.append(_file_content(part, files))
     return content
+
+
+def _file_content(part: FilePart, files: Mapping[str, AttachedFile]) -> dict[str, Any]:
+    """An attached file as the Responses API takes it: text inline, an image or a PDF by
+    value (a thread's file id means nothing to the provider)."""
+    kind, file = attachment(part, files)
+    if file is not None and kind == "text":
+        return {"type": "input_text", "text": attached_text(file)}
+    if file is not None and kind == "image":
+        return {"type": "input_image", "image_url": data_url(file), "detail": "auto"}
+    if file is not None and kind == "pdf":
+        return {"type": "input_file", "filename": file_name(file), "file_data": data_url(file)}
+    return {"type": "input_text", "text": unreadable(part, file)}
 
 
 def _step_items(step: AssistantStep) -> list[InputItem]:

@@ -2,6 +2,7 @@
 
 from ._agent import Agent, Mode
 from ._app import Threadline
+from ._attachments import copy_attachment
 from ._bus import Subscription
 from ._context_window import ContextWindow
 from ._engine_parts import StartOptions, StartOutcome
@@ -40,6 +41,7 @@ __all__ = [
     "TurnSettings",
     "TurnStream",
     "annotate_paused_turn",
+    "copy_attachment",
     "public_operations",
     "run_with_options",
     "with_extra_instructions",

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from threadline._logging import log_failure
 from threadline.models import Model
 from threadline.store import Store, open_store
+from threadline.tools import DEFAULT_FILE_QUOTA_BYTES
 from threadline.types import ConfigurationError
 
 from ._agent import Agent
@@ -46,6 +47,8 @@ class Threadline:
         shutdown_grace: on close, how long running turns may finish before they are handed
             back for recovery.
         faults: a `threadline.testing.FaultPoints`, for tests that break turns on purpose.
+        file_quota_bytes: how many bytes each thread's files may take (100 MiB by default;
+            None: no limit); a write beyond is refused with `FileQuotaExceededError`.
     """
 
     def __init__(
@@ -60,9 +63,14 @@ class Threadline:
         shutdown_grace: float = 5.0,
         faults: FaultHook | None = None,
         run_turns: bool = True,
+        file_quota_bytes: int | None = DEFAULT_FILE_QUOTA_BYTES,
     ) -> None:
         if not agents:
             raise ConfigurationError("a Threadline app needs at least one agent")
+        if file_quota_bytes is not None and (
+            not isinstance(file_quota_bytes, int) or file_quota_bytes < 0
+        ):
+            raise ConfigurationError("file_quota_bytes must be a number of bytes, or None")
         by_name: dict[str, Agent] = {}
         for agent in agents:
             if not isinstance(agent, Agent):
@@ -81,6 +89,7 @@ class Threadline:
                 recovery_interval=recovery_interval,
                 shutdown_grace=shutdown_grace,
                 run_turns=run_turns,
+                file_quota_bytes=file_quota_bytes,
             ),
             faults=faults,
         )

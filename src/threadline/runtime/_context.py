@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from threadline.models import Model, ToolSpec
-from threadline.store import Store, ThreadCursor, ToolCallState, TurnWrite, Written
+from threadline.models import AttachedFile, Model, ToolSpec
+from threadline.store import FileOp, Store, ThreadCursor, ToolCallState, TurnWrite, Written
 from threadline.tools import ThreadView
 from threadline.types import (
     Budget,
@@ -85,6 +85,9 @@ class TurnContext:
     # turn; None where the context only records a human's decision (no running time)
     ending: bool = False  # the write that ends or pauses the turn (and frees its lease) was
     # submitted: that write, not the heartbeat, says whether the lease was still held
+    attachments: dict[str, AttachedFile | None] = field(
+        default_factory=dict[str, AttachedFile | None]
+    )  # files the inputs attach, as loaded for the turn's requests; None: not available
 
     def __post_init__(self) -> None:
         self.output_spec = self.settings.output_spec() or self.agent.output
@@ -135,6 +138,7 @@ class TurnContext:
         consume_inbox: Sequence[str] = (),
         timers: Sequence[TimerRecord] = (),
         options: dict[str, Any] | None = None,
+        files: Sequence[FileOp] = (),
         wait: bool = True,
     ) -> list[Item]:
         """Write new items (numbered now), their `item_completed` events, the `trailing`
@@ -190,8 +194,11 @@ class TurnContext:
             consume_inbox=consume_inbox,
             timers=timers,
             options=options,
+            files=files,
             **({} if state is _UNSET else {"thread_state": state}),
         )
+        if files:
+            self.attachments.clear()  # an attached file may have changed
         if end is not None:
             self.ending = True
         writing = asyncio.ensure_future(self.store.write_turn(write))

@@ -48,6 +48,7 @@ from threadline.types import (
 )
 
 from ._agent import Agent
+from ._attachments import accept_attachments, has_files
 from ._bus import EventBus
 from ._context import TurnContext
 from ._context_window import window_for
@@ -173,10 +174,14 @@ class Engine:
             raise StoreError("the app is closing")
         if options.on_busy == "interrupt":
             await self.cancel(thread_id)
+        attaching = isinstance(parts, tuple) and has_files(parts)
         for _ in range(_BEGIN_ATTEMPTS):
             thread = await self.store.get_thread(thread_id)
             if thread is None:
                 raise NotFoundError(f"no thread {thread_id!r}", thread_id=thread_id)
+            if attaching:  # each file part must name a file of this thread
+                assert isinstance(parts, tuple)
+                parts, attaching = await accept_attachments(self.store, thread_id, parts), False
             if options.on_busy == "steer" and thread.active_turn_id is not None:
                 assert parts is not None and not options.history  # refused by `Thread`
                 return await steer(self, thread, parts, options, listener)

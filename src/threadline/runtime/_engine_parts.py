@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from threadline.models import ToolSpec
+from threadline.tools import DEFAULT_FILE_QUOTA_BYTES
 from threadline.types import Budget, Event, Payload, TurnRecord
 
 from ._approvals import CALLER_APPROVALS
@@ -27,6 +28,7 @@ class EngineSettings:
     shutdown_grace: float = 5.0
     run_turns: bool = True  # False: store turns for workers, follow them from the event log
     poll_interval: float = 0.05  # how often a follower looks at the event log
+    file_quota_bytes: int | None = DEFAULT_FILE_QUOTA_BYTES  # each thread's files, at most
 
 
 class TurnListener(Channel):

@@ -10,6 +10,7 @@ FaultPoint = Literal[
     "after_step_commit",  # the model step's items are stored
     "after_tool_started",  # non-idempotent calls are marked started
     "inside_tool",  # a tool is about to run
+    "before_tool_commit",  # the step's tools have finished; nothing of theirs is stored yet
     "after_tool_result",  # the tool results are stored
     "after_approval_request",  # the turn is paused for a human
     "after_approval_decision",  # a human's decision is stored
@@ -23,6 +24,7 @@ FAULT_POINTS: tuple[FaultPoint, ...] = (
     "after_step_commit",
     "after_tool_started",
     "inside_tool",
+    "before_tool_commit",
     "after_tool_result",
     "after_approval_request",
     "after_approval_decision",

@@ -12,6 +12,7 @@ from threadline.types import (
     SUMMARY_PHASE,
     ApprovalRequest,
     ApprovalResponse,
+    FilePart,
     Item,
     SystemEvent,
     ToolCall,
@@ -38,6 +39,7 @@ class HistoryIndex:
         self.standing: dict[str, ApprovalResponse] = {}  # tool name -> "always" decision
         self._approval_names: dict[str, str] = {}
         self.visible: VisibleHistory | None = None  # made by the first request that needs it
+        self.attachments = False  # an input attaches a file
         self.add(items)
 
     def add(self, items: Iterable[Item]) -> None:
@@ -61,6 +63,8 @@ class HistoryIndex:
                     self.summarized = True
             elif isinstance(payload, ApprovalRequest):
                 self._approval_names[payload.tool_call_id] = payload.name
+            elif isinstance(payload, UserMessage) and not self.attachments:
+                self.attachments = any(isinstance(p, FilePart) for p in payload.content)
             elif isinstance(payload, ApprovalResponse) and payload.always:
                 name = self._approval_names.get(payload.tool_call_id)
                 if name is not None:

@@ -23,6 +23,7 @@ from threadline.types import (
     new_id,
 )
 
+from ._attachments import load_attachments
 from ._context import NewItem, TurnContext
 from ._context_window import with_summary
 from ._history import request_history
@@ -75,7 +76,7 @@ class ModelStep:
         self.calls: dict[int, _PendingCall] = {}
         self.response: ModelResponse | None = None
 
-    def request(self) -> ModelRequest:
+    async def request(self) -> ModelRequest:
         ctx = self.ctx
         instructions = self.instructions
         tools, items = request_parts(ctx)
@@ -85,6 +86,7 @@ class ModelStep:
         settings = ctx.settings
         temperature = settings.temperature
         return ModelRequest(
+            files=await load_attachments(ctx, items),
             instructions=instructions,
             items=items,
             tools=tools,
@@ -98,7 +100,7 @@ class ModelStep:
         events = self.ctx.events
         model = self.ctx.model
         assert model is not None, "a decision context cannot call the model"
-        stream = model.stream(self.request())
+        stream = model.stream(await self.request())
         streamed = False
         try:
             async for event in stream:

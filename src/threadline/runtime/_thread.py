@@ -30,6 +30,7 @@ from threadline.types import (
 )
 
 from ._approvals import pending_requests
+from ._attachments import accept_attachments, has_files
 from ._bus import DEFAULT_BUFFER, Subscription
 from ._decisions import annotate, answer, decide, external_calls, submit_results
 from ._engine import Engine
@@ -311,6 +312,8 @@ class Thread(ThreadMessages, ThreadFiles, ThreadEnv):
         """Queue input for its own turn after the running one (at once if the thread is
         idle). Accepted input is stored before this returns."""
         parts, sender = normalize_input(input, sender)
+        if has_files(parts):
+            parts = await accept_attachments(self._engine.store, self.id, parts)
         entry = await self._engine.store.enqueue(
             InboxEntry(
                 entry_id=new_id("inbox"),

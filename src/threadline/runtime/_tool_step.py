@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from threadline.store import ToolCallState
-from threadline.tools import ThreadState, Tool, ToolOutput
+from threadline.store import FileOp, ToolCallState
+from threadline.tools import FileChanges, StoredFiles, ThreadState, Tool, ToolOutput
 from threadline.types import (
     ApprovalRequest,
     ApprovalResponse,
@@ -46,6 +46,9 @@ class Invocation:
     schema: dict[str, Any] = field(default_factory=dict[str, Any])
     settled: asyncio.Event = field(default_factory=asyncio.Event)
     step: ToolStep | None = None  # the step waiting on it now; a resumed call changes steps
+    # The call's changes to the thread's files, made on first use. A tool it invokes shares
+    # them: they are stored with this call's result, or not at all.
+    files: FileChanges | None = None
 
     def notify(self) -> None:
         self.settled.set()
@@ -88,6 +91,15 @@ class _Services:
 
     async def scheduled_effects(self) -> list[TimerRecord]:
         return await self._ctx.store.list_timers(self._ctx.thread.thread_id)
+
+    @property
+    def files(self) -> FileChanges:
+        invocation = self._invocation
+        if invocation.files is None:
+            ctx = self._ctx
+            quota = ctx.services.settings.file_quota_bytes if ctx.services is not None else None
+            invocation.files = FileChanges(StoredFiles(ctx.store, ctx.thread.thread_id, quota))
+        return invocation.files
 
 
 def _result(call: ToolCall, output: str, outcome: ToolOutcome, item_id: str) -> NewItem:
@@ -312,11 +324,14 @@ class ToolStep:
             if i.context is not None and not i.suspended
             for t in i.context.scheduled
         ]
+        files = [op for i in invocations if not i.suspended for op in stored_changes(i)]
         done = [*immediate, *results]
         for item in done:
             payload = item.payload
             if isinstance(payload, ToolResult):
                 new_states[payload.tool_call_id] = _STATE_OF[payload.outcome]
+        if invocations:
+            await ctx.fault("before_tool_commit")
         extra: dict[str, Any] = {"state": ctx.state} if self._state_changed else {}
         if pending:
             extra |= {
@@ -328,10 +343,14 @@ class ToolStep:
             [*done, *asks],
             tool_states=new_states,
             timers=timers,
+            files=files,
             trailing=self._announcements,
             wait=pending,
             **extra,
         )
+        for invocation in invocations:
+            if invocation.files is not None and not invocation.suspended:
+                invocation.files.mark_stored()
         await ctx.fault("after_approval_request" if pending else "after_tool_result")
         return pending
 
@@ -415,6 +434,11 @@ class ToolStep:
                     invocation.task.cancel()
             raise
 
+    def finished_file_changes(self) -> list[FileOp]:
+        """The file changes of the calls that finished before the step was cut off, to be
+        stored with their results."""
+        return [op for i in self._invocations for op in stored_changes(i)]
+
     def finished_results(self) -> list[NewItem]:
         """Results of the calls that finished before the step was cut off."""
         done: list[NewItem] = []
@@ -431,3 +455,14 @@ class ToolStep:
                     _result(invocation.call, output.output, output.outcome, invocation.result_id)
                 )
         return done
+
+
+def stored_changes(invocation: Invocation) -> list[FileOp]:
+    """The file changes to store with a finished call's result: all of them if the tool
+    returned, none if it raised (its changes are dropped, as a failed transaction's are)."""
+    task = invocation.task
+    if invocation.files is None or task is None or not task.done() or task.cancelled():
+        return []
+    if task.exception() is not None or task.result().outcome != "success":
+        return []
+    return invocation.files.pending()

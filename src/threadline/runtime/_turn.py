@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 from threadline._logging import log_failure
-from threadline.store import ToolCallState
+from threadline.store import FileOp, ToolCallState
 from threadline.types import (
     BudgetExceededError,
     ErrorPayload,
@@ -253,11 +253,13 @@ class TurnRunner:
             items += partial
             unfinished = [i for i in partial if isinstance(i.payload, ToolCall)]
         finished: dict[str, NewItem] = {}
+        files: list[FileOp] = []
         if self._tool_step is not None:
             finished = {
                 r.payload.tool_call_id: r  # type: ignore[union-attr]
                 for r in self._tool_step.finished_results()
             }
+            files = self._tool_step.finished_file_changes()
         ended = "interrupted" if status == "cancelled" else "failed"
         states: dict[str, ToolCallState] = {}
         open_calls: list[tuple[Item | NewItem, bool]] = [
@@ -323,6 +325,7 @@ class TurnRunner:
             error=error,
             trailing=[terminal],
             tool_states=states,
+            files=files,
         )
 
 

@@ -93,7 +93,7 @@ def delete_thread(thread_id: str) -> Op[bool]:
     row = yield one("SELECT tkey FROM {threads} WHERE thread_id = ? {lock}", thread_id)
     if row is None:
         return False
-    for table in ("items", "events", "turns"):
+    for table in ("items", "events", "turns", "files", "file_chunks"):
         yield run(f"DELETE FROM {{{table}}} WHERE tkey = ?", row[0])
     for table in ("inbox", "timers"):
         yield run(f"DELETE FROM {{{table}}} WHERE thread_id = ?", thread_id)

@@ -25,6 +25,7 @@ from . import _codec as codec
 from . import _event_log as log
 from ._compact import STATE_CODES, TOOL_CALL, code_of, dump_usage
 from ._event_log import Ending, WriteContext
+from ._ops_files import apply_turn_files
 from ._ops_inbox import by_client_key, enqueue, schedule_timer
 from ._ops_threads import CursorMovedError, archived_check, thread_row
 from ._sql import Notify, Op, Sql, fence, many, marks, one, run
@@ -335,6 +336,8 @@ def write_turn(write: TurnWrite) -> Op[Written]:
     yield from insert(write.thread_id, context, write.events, write.tool_states)
     for timer in write.timers:
         yield from schedule_timer(timer)
+    if write.files:
+        yield from apply_turn_files(write.thread_id, write.files)
     yield _update_turn(write, now)
     # Steering input the turn did not take gets a turn of its own, unless the turn was
     # interrupted: then it joins the next turn the user starts.

@@ -219,6 +219,29 @@ MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = (
             ON {s}.items (tkey, type, call_id) WHERE call_id IS NOT NULL""",
         ),
     ),
+    (
+        7,
+        (
+            # A thread's files (`_ops_files`): a row per file, its content in chunks.
+            f"""CREATE TABLE {{s}}.files (
+            tkey bigint NOT NULL,
+            path {_TEXT} NOT NULL,
+            file_id {_TEXT} NOT NULL,
+            size bigint NOT NULL,
+            created_at double precision NOT NULL,
+            updated_at double precision NOT NULL,
+            PRIMARY KEY (tkey, path)
+        )""",
+            "CREATE UNIQUE INDEX files_by_id ON {s}.files (file_id)",
+            f"""CREATE TABLE {{s}}.file_chunks (
+            tkey bigint NOT NULL,
+            file_id {_TEXT} NOT NULL,
+            number bigint NOT NULL,
+            data bytea NOT NULL,
+            PRIMARY KEY (tkey, file_id, number)
+        )""",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -230,6 +253,8 @@ UNIQUE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
     "events": (("tkey", "seq"),),
     "inbox": (("entry_id",), ("thread_id", "position"), ("thread_id", "client_key")),
     "timers": (("timer_id",),),
+    "files": (("tkey", "path"), ("file_id",)),
+    "file_chunks": (("tkey", "file_id", "number"),),
 }
 # Unique indexes over an expression, which `UNIQUE_KEYS` cannot name by columns.
 UNIQUE_INDEXES = ("threads_one_per_owner_key",)

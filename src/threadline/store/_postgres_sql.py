@@ -47,6 +47,8 @@ class Tables:
     events: str
     inbox: str
     timers: str
+    files: str
+    file_chunks: str
     schema_version: str
 
     @classmethod
@@ -61,6 +63,8 @@ class Tables:
             events=f"{s}.events",
             inbox=f"{s}.inbox",
             timers=f"{s}.timers",
+            files=f"{s}.files",
+            file_chunks=f"{s}.file_chunks",
             schema_version=f"{s}.schema_version",
         )
 

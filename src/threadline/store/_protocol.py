@@ -5,6 +5,7 @@ from typing import Protocol, runtime_checkable
 
 from threadline.types import (
     Event,
+    FileInfo,
     InboxEntry,
     Item,
     ThreadRecord,
@@ -18,6 +19,7 @@ from ._writes import (
     AppendItems,
     BeginOutcome,
     BeginTurn,
+    FileOp,
     ItemQuery,
     Lease,
     Renewal,
@@ -174,4 +176,53 @@ class Store(Protocol):
 
     async def fire_due_timers(self, limit: int = 100) -> list[TimerRecord]:
         """Enqueue the effect of every due timer, each exactly once."""
+        ...
+
+    # -- a thread's files (`_ops_files`) -------------------------------------------------------
+
+    async def stat_file(self, thread_id: str, path: str) -> FileInfo | None:
+        """The file or directory at `path` (`""`: the root, there while the thread is)."""
+        ...
+
+    async def list_files(self, thread_id: str, directory: str = "") -> list[FileInfo]:
+        """Every file under `directory`, however deep, by path."""
+        ...
+
+    async def read_file(self, thread_id: str, path: str) -> tuple[FileInfo, bytes] | None: ...
+
+    async def read_files(
+        self, thread_id: str, file_ids: Sequence[str]
+    ) -> dict[str, tuple[FileInfo, bytes]]:
+        """The thread's files with these ids, with their content, by id; an id of no file of
+        the thread is left out."""
+        ...
+
+    async def stat_files(self, thread_id: str, file_ids: Sequence[str]) -> dict[str, FileInfo]:
+        """The thread's files with these ids, by id; an id of no file of the thread is left
+        out."""
+        ...
+
+    async def change_files(
+        self, thread_id: str, changes: Sequence[FileOp], *, quota_bytes: int | None
+    ) -> list[FileInfo | None]:
+        """Apply `changes` in order, in one transaction; each is checked, and one that fails
+        (a directory in the way, a move of nothing, the thread's files over `quota_bytes`:
+        `FileQuotaExceededError`) raises and nothing is written. Returns what each change
+        left at its path (a move: at its destination); None for a delete of nothing."""
+        ...
+
+    async def copy_file(
+        self,
+        source_thread_id: str,
+        file_id: str,
+        destination_thread_id: str,
+        destination: str | None,
+        *,
+        quota_bytes: int | None,
+        new_file_id: str,
+        at: float,
+    ) -> FileInfo:
+        """Copy a file of one thread into another, at `destination` (None: its path in the
+        source thread) or, if that is taken, at the first free `name-2.ext`, `name-3.ext`...,
+        as `new_file_id`. An id of no file of the source thread is `NotFoundError`."""
         ...

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from threadline.types import (
     Event,
+    FileInfo,
     InboxEntry,
     InvalidInputError,
     Item,
@@ -24,6 +25,7 @@ from threadline.types import (
 
 from . import _codec as codec
 from . import _ops_events as events
+from . import _ops_files as files
 from . import _ops_inbox as inbox
 from . import _ops_leases as leases
 from . import _ops_threads as threads  # pyright: ignore[reportPrivateUsage]
@@ -35,6 +37,7 @@ from ._writes import (
     AppendItems,
     BeginOutcome,
     BeginTurn,
+    FileOp,
     ItemQuery,
     Lease,
     Renewal,
@@ -303,6 +306,53 @@ class SQLStore(ABC):
     async def fire_due_timers(self, limit: int = 100) -> list[TimerRecord]:
         # A repeat after an unknown commit finds those timers fired: none fires twice.
         return await self._write(lambda: inbox.fire_due_timers(limit), replay_safe=True)
+
+    # -- a thread's files ----------------------------------------------------------------------
+
+    async def stat_file(self, thread_id: str, path: str) -> FileInfo | None:
+        return await self._read(lambda: files.stat_file(thread_id, path))
+
+    async def list_files(self, thread_id: str, directory: str = "") -> list[FileInfo]:
+        return await self._read(lambda: files.list_files(thread_id, directory))
+
+    async def read_file(self, thread_id: str, path: str) -> tuple[FileInfo, bytes] | None:
+        return await self._read(lambda: files.read_file(thread_id, path))
+
+    async def read_files(
+        self, thread_id: str, file_ids: Sequence[str]
+    ) -> dict[str, tuple[FileInfo, bytes]]:
+        return await self._read(lambda: files.read_files(thread_id, file_ids))
+
+    async def stat_files(self, thread_id: str, file_ids: Sequence[str]) -> dict[str, FileInfo]:
+        return await self._read(lambda: files.stat_files(thread_id, file_ids))
+
+    async def change_files(
+        self, thread_id: str, changes: Sequence[FileOp], *, quota_bytes: int | None
+    ) -> list[FileInfo | None]:
+        return await self._write(lambda: files.change_files(thread_id, changes, quota_bytes))
+
+    async def copy_file(
+        self,
+        source_thread_id: str,
+        file_id: str,
+        destination_thread_id: str,
+        destination: str | None,
+        *,
+        quota_bytes: int | None,
+        new_file_id: str,
+        at: float,
+    ) -> FileInfo:
+        return await self._write(
+            lambda: files.copy_file(
+                source_thread_id,
+                file_id,
+                destination_thread_id,
+                destination,
+                quota_bytes,
+                new_file_id,
+                at,
+            )
+        )
 
 
 def _parse_cursor(cursor: str) -> tuple[float, str]:

@@ -278,6 +278,30 @@ MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = (
             ON items (tkey, type, call_id) WHERE call_id IS NOT NULL""",
         ),
     ),
+    (
+        7,
+        (
+            # A thread's files (`_ops_files`): a row per file, its content in chunks. The
+            # chunks are a rowid table: SQLite keeps large rows poorly without one.
+            """CREATE TABLE files (
+            tkey INTEGER NOT NULL,
+            path TEXT NOT NULL,
+            file_id TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (tkey, path)
+        ) WITHOUT ROWID""",
+            "CREATE UNIQUE INDEX files_by_id ON files (file_id)",
+            """CREATE TABLE file_chunks (
+            tkey INTEGER NOT NULL,
+            file_id TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (tkey, file_id, number)
+        )""",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -115,6 +115,24 @@ BeginOutcome = TurnStarted | Enqueued | Duplicate
 
 _UNSET: Any = object()
 
+FileOpKind = Literal["write", "append", "delete", "move"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FileOp:
+    """One change to a thread's files; a write applies its changes in order. `write` replaces
+    (or creates) the file at `path` with `data`, `append` adds `data` to its end (creating
+    it), `delete` removes the file or the directory at `path`, `move` renames `path` (a file
+    or a directory) to `destination`, replacing a file there. A file that is created gets
+    `file_id`."""
+
+    kind: FileOpKind
+    path: str
+    at: float  # when the change was made: the file's `updated_at`
+    data: bytes = b""
+    destination: str | None = None
+    file_id: str | None = None
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class TurnWrite:
@@ -144,6 +162,10 @@ class TurnWrite:
     consume_inbox: Sequence[str] = ()  # steering entries this write turns into items
     timers: Sequence[TimerRecord] = ()  # effects a tool scheduled, stored with its result
     options: dict[str, Any] | None = None  # replaces the turn's stored per-run options
+    # Changes a tool made to the thread's files, stored with its result. Applied as made
+    # against the files as they are now (a change that no longer applies, such as moving a
+    # file since deleted, is skipped); the quota was checked when the tool made them.
+    files: Sequence[FileOp] = ()
 
     @property
     def sets_state(self) -> bool:

@@ -1,10 +1,15 @@
 """Tools from typed Python callables: JSON Schema, validation, and the `ThreadState` context."""
 
+from ._files import DEFAULT_FILE_QUOTA_BYTES, FileChanges, FileData, StoredFiles
 from ._state import ThreadState, ThreadView, ToolServices, choice_schema
 from ._tool import ApprovalPolicy, Tool, ToolOutput, as_tool, tool
 
 __all__ = [
+    "DEFAULT_FILE_QUOTA_BYTES",
     "ApprovalPolicy",
+    "FileChanges",
+    "FileData",
+    "StoredFiles",
     "ThreadState",
     "ThreadView",
     "Tool",

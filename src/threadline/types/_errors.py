@@ -3,6 +3,7 @@
 ThreadlineError
 ├── ConfigurationError          the app, an agent or a setting is wrong (programmer error)
 ├── InvalidInputError           an argument or an input is malformed; nothing was changed
+│   └── FileQuotaExceededError  a write would take a thread's files over their quota
 ├── NotFoundError               a thread, turn or item does not exist
 ├── TurnError                   the outcome of a turn, carrying it
 │   ├── TurnFailedError         the turn ended as failed (model, tool, output or budget)
@@ -48,6 +49,13 @@ class ConfigurationError(ThreadlineError):
 
 class InvalidInputError(ThreadlineError):
     code = "invalid_input"
+
+
+class FileQuotaExceededError(InvalidInputError):
+    """A write would take the thread's files over their quota (`Threadline(file_quota_bytes=
+    ...)`); nothing was written. Delete files, or write less."""
+
+    code = "file_quota_exceeded"
 
 
 class NotFoundError(ThreadlineError):
