@@ -74,9 +74,8 @@ def data_url(file: AttachedFile) -> str:
 
 def unreadable(part: FilePart, file: AttachedFile | None) -> str:
     """What a model that is not shown an attached file is told about it."""
-    if file is None:
-        label = part.filename or part.file_id
-        return f"[attached file: {label} (not available)]"
+    if file is None:  # not loaded for the request (deleted since, or too large)
+        return f"[attached file: {part.filename or part.file_id}]"
     return (
         f"[attached file: {file.path} ({file.media_type}, {len(file.data)} bytes); this model "
         "cannot read files of this kind]"

@@ -69,6 +69,7 @@ async def load_attachments(ctx: TurnContext, items: Sequence[Item]) -> Mapping[s
     cache = ctx.attachments
     missing = [file_id for file_id in wanted if file_id not in cache]
     if missing:
+        await ctx.flush()  # a tool's file changes may still be on their way to the store
         thread_id = ctx.thread.thread_id
         infos = await ctx.store.stat_files(thread_id, missing)
         small = [i for i, info in infos.items() if info.size <= MAX_ATTACHED_BYTES]

@@ -98,7 +98,9 @@ class _Services:
         if invocation.files is None:
             ctx = self._ctx
             quota = ctx.services.settings.file_quota_bytes if ctx.services is not None else None
-            invocation.files = FileChanges(StoredFiles(ctx.store, ctx.thread.thread_id, quota))
+            invocation.files = FileChanges(
+                StoredFiles(ctx.store, ctx.thread.thread_id, quota), settle=ctx.flush
+            )
         return invocation.files
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from threadline.store import FileOp, Store
@@ -196,8 +196,12 @@ class FileChanges:
     counting the stored files and the staged changes) and raises as `StoredFiles` would.
     """
 
-    def __init__(self, stored: StoredFiles) -> None:
+    def __init__(
+        self, stored: StoredFiles, *, settle: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         self.stored = stored
+        # Awaited before the first read: the writes of the turn so far must be in the store.
+        self._settle = settle
         self._ops: list[FileOp] = []
         self._view: dict[str, _Staged | None] = {}  # path -> staged file; None: deleted
         self._lock = asyncio.Lock()  # one change at a time, even from gathered calls
@@ -214,9 +218,16 @@ class FileChanges:
         """The pending changes were stored: the files as stored now include them."""
         self._ops, self._view = [], {}
 
+    async def _settled(self) -> Store:
+        if self._settle is not None:
+            await self._settle()
+            self._settle = None
+        return self.stored.store
+
     async def _files(self, directory: str = "") -> dict[str, FileInfo]:
         """Every file under `directory` as the staged changes leave them."""
-        stored = await self.stored.store.list_files(self.stored.thread_id, directory)
+        store = await self._settled()
+        stored = await store.list_files(self.stored.thread_id, directory)
         files = {f.path: f for f in stored}
         for path, staged in self._view.items():
             if not _inside(path, directory):
@@ -237,7 +248,7 @@ class FileChanges:
         check_path(path)
         async with self._lock:
             if path not in self._view:
-                found = await self.stored.store.read_file(self.stored.thread_id, path)
+                found = await (await self._settled()).read_file(self.stored.thread_id, path)
                 if found is not None:
                     return found[1]
                 raise await self._missing(path)

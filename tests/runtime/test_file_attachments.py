@@ -1,0 +1,154 @@
+"""Files attached to input: only a file of the thread itself, loaded into the model's request
+(not stored in the item), and copied when it goes from one thread to another."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import threadline as tl
+from threadline.models import ModelRequest
+from threadline.models._chat_format import chat_messages
+from threadline.runtime import copy_attachment
+from threadline.testing import tool_call
+from threadline.types import FilePart, UserMessage
+
+
+def attach(info: tl.FileInfo, text: str = "Read this") -> list[dict[str, Any]]:
+    return [{"type": "text", "text": text}, {"type": "file", "file_id": info.file_id}]
+
+
+async def test_an_attached_file_reaches_the_models_request(make_app: Any) -> None:
+    app, model = await make_app(["Two items."])
+    thread = await app.threads.start()
+    info = await thread.write_file("lists/shopping.md", "- eggs\n- milk\n")
+    assert info.file_id is not None
+
+    result = await thread.run(attach(info, "What is on the list?"))
+
+    assert result.text == "Two items."
+    (request,) = model.requests
+    sent = request.files[info.file_id]
+    assert (sent.path, sent.media_type, sent.data) == (
+        "lists/shopping.md",
+        "text/markdown",
+        b"- eggs\n- milk\n",
+    )
+    assert chat_messages(request)[-1]["content"][1] == {
+        "type": "text",
+        "text": "[attached file: lists/shopping.md]\n- eggs\n- milk\n",
+    }
+    # The item keeps a reference, with the file's path, never the content.
+    (user,) = [i.payload for i in await thread.items() if isinstance(i.payload, UserMessage)]
+    assert user.content[1] == FilePart(file_id=info.file_id, filename="lists/shopping.md")
+    turn = (await thread.turns())[0]
+    assert turn.input[1] == {
+        "type": "file",
+        "file_id": info.file_id,
+        "filename": "lists/shopping.md",
+    }
+
+
+async def test_the_model_sees_an_attached_file_as_it_is_now(make_app: Any) -> None:
+    @tl.tool
+    async def fix(thread: tl.ThreadState[Any]) -> str:
+        """Fix the draft."""
+        await thread.write_file("draft.txt", "fixed")
+        return "fixed"
+
+    app, model = await make_app([tool_call("fix"), "Fixed.", "Gone."], tools=[fix])
+    thread = await app.threads.start()
+    info = await thread.write_file("draft.txt", "broken")
+    assert info.file_id is not None
+
+    await thread.run(attach(info, "Fix it"))
+    await thread.delete_file("draft.txt")
+    await thread.run("And now?")
+
+    first, second, third = model.requests
+    assert first.files[info.file_id].data == b"broken"
+    assert second.files[info.file_id].data == b"fixed"  # the tool changed it in the turn
+    assert third.files == {}  # deleted: named to the model, not shown
+    assert chat_messages(third)[1]["content"][1] == {
+        "type": "text",
+        "text": "[attached file: draft.txt]",
+    }
+
+
+@pytest.mark.parametrize("whose", ["unknown", "another thread's"])
+async def test_only_a_file_of_the_thread_can_be_attached(make_app: Any, whose: str) -> None:
+    app, _ = await make_app()
+    thread, other = await app.threads.start(), await app.threads.start()
+    foreign = await other.write_file("secret.txt", "not yours")
+    file_id = "file_0000000000nothing00000000" if whose == "unknown" else foreign.file_id
+    part = {"type": "file", "file_id": file_id}
+
+    with pytest.raises(tl.NotFoundError) as refused:
+        await thread.run(["Read this", part])
+    with pytest.raises(tl.NotFoundError):
+        await thread.enqueue(["Read this", part])
+
+    assert refused.value.message == f"no file {file_id!r} in the thread"
+    assert await thread.turns() == []
+    assert await thread.items() == []
+    assert await thread.inbox() == []
+
+
+async def test_threads_without_attachments_read_no_files(make_app: Any) -> None:
+    app, model = await make_app(["One.", "Two."])
+    thread = await app.threads.start()
+    await thread.write_file("unrelated.txt", "u")
+    reads: list[str] = []
+    store = app.store
+    for name in ("stat_files", "read_files"):
+        original = getattr(store, name)
+
+        async def counted(*args: Any, _original: Any = original, _name: str = name) -> Any:
+            reads.append(_name)
+            return await _original(*args)
+
+        setattr(store, name, counted)
+
+    await thread.run("Hello")
+    await thread.run("Again")
+
+    assert reads == []
+    assert [r.files for r in model.requests] == [{}, {}]
+
+
+async def test_a_file_attached_across_threads_is_copied(make_app: Any) -> None:
+    app, model = await make_app(["Seen."])
+    parent, child = await app.threads.start(), await app.threads.start()
+    source = await parent.write_file("reports/q3.md", "revenue up")
+    await child.write_file("reports/q3.md", "the child's own")
+    assert source.file_id is not None
+
+    copied = await copy_attachment(
+        app._engine,
+        FilePart(file_id=source.file_id, filename="q3.md"),
+        parent.id,
+        child.id,
+    )
+
+    assert copied.filename == "reports/q3-2.md"
+    assert copied.file_id != source.file_id
+    assert await child.read_file("reports/q3-2.md") == b"revenue up"
+    assert await child.read_file("reports/q3.md") == b"the child's own"
+    await child.run(["Look", {"type": "file", "file_id": copied.file_id}])
+    assert model.requests[0].files[copied.file_id].data == b"revenue up"
+    # The copy is the child's own: changing it leaves the parent's alone.
+    await child.write_file("reports/q3-2.md", "edited")
+    assert await parent.read_file("reports/q3.md") == b"revenue up"
+    with pytest.raises(tl.NotFoundError):
+        await copy_attachment(
+            app._engine,
+            FilePart(file_id=copied.file_id),
+            parent.id,  # the copy is not the parent's
+            child.id,
+        )
+
+
+def test_a_request_without_files_names_the_attachment() -> None:
+    request = ModelRequest(instructions=None, items=[])
+    assert request.files == {}
