@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -11,8 +12,8 @@ import threadline as tl
 from threadline.models import ModelRequest
 from threadline.models._chat_format import chat_messages
 from threadline.runtime import copy_attachment
-from threadline.testing import tool_call
-from threadline.types import FilePart, UserMessage
+from threadline.testing import eventually, tool_call
+from threadline.types import FilePart, TextPart, UserMessage
 
 
 def attach(info: tl.FileInfo, text: str = "Read this") -> list[dict[str, Any]]:
@@ -152,3 +153,53 @@ async def test_a_file_attached_across_threads_is_copied(make_app: Any) -> None:
 def test_a_request_without_files_names_the_attachment() -> None:
     request = ModelRequest(instructions=None, items=[])
     assert request.files == {}
+
+
+async def test_queued_input_runs_even_if_its_file_was_deleted_meanwhile(make_app: Any) -> None:
+    release = asyncio.Event()
+
+    @tl.tool
+    async def wait() -> str:
+        """Wait a while."""
+        await release.wait()
+        return "waited"
+
+    app, model = await make_app([tool_call("wait"), "Waited.", "Read."], tools=[wait])
+    thread = await app.threads.start()
+    info = await thread.write_file("later.txt", "later")
+    running = asyncio.ensure_future(thread.run("wait"))
+    await eventually(lambda: thread.turns(), within=10)
+
+    await thread.enqueue(attach(info, "Then read this"))
+    await thread.delete_file("later.txt")
+    release.set()
+    await running
+
+    turns = await eventually(lambda: _all_completed(thread, 2), within=10)
+    assert len(turns) == 2
+    assert model.requests[-1].files == {}
+    assert model.requests[-1].items[-1].payload == UserMessage(
+        content=(
+            TextPart(text="Then read this"),
+            FilePart(file_id=info.file_id or "", filename="later.txt"),
+        )
+    )
+
+
+async def _all_completed(thread: tl.Thread, count: int) -> list[tl.TurnRecord] | None:
+    turns = await thread.turns()
+    return turns if len(turns) == count and all(t.status == "completed" for t in turns) else None
+
+
+async def test_scheduled_input_may_attach_only_a_file_of_the_thread(make_app: Any) -> None:
+    app, _ = await make_app()
+    thread, other = await app.threads.start(), await app.threads.start()
+    mine = await thread.write_file("mine.txt", "m")
+    foreign = await other.write_file("theirs.txt", "t")
+
+    with pytest.raises(tl.NotFoundError):
+        await thread.schedule(attach(foreign), delay=60)
+    timer = await thread.schedule(attach(mine), delay=60)
+
+    assert timer.input[1] == {"type": "file", "file_id": mine.file_id, "filename": "mine.txt"}
+    assert [t.timer_id for t in await thread.scheduled()] == [timer.timer_id]

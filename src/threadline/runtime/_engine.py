@@ -174,7 +174,9 @@ class Engine:
             raise StoreError("the app is closing")
         if options.on_busy == "interrupt":
             await self.cancel(thread_id)
-        attaching = isinstance(parts, tuple) and has_files(parts)
+        # Queued input was checked when it was queued: a file deleted since is named to the
+        # model but not shown, rather than blocking the queue.
+        attaching = inbox_entry_id is None and isinstance(parts, tuple) and has_files(parts)
         for _ in range(_BEGIN_ATTEMPTS):
             thread = await self.store.get_thread(thread_id)
             if thread is None:

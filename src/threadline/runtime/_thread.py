@@ -27,6 +27,7 @@ from threadline.types import (
     TurnRecord,
     check_metadata,
     new_id,
+    part_from_dict,
 )
 
 from ._approvals import pending_requests
@@ -297,6 +298,11 @@ class Thread(ThreadMessages, ThreadFiles, ThreadEnv):
         (epoch seconds) or after `delay` seconds, fired once by whichever process runs
         recovery."""
         timer = self._engine.timer_for(self.id, effect, at=at, delay=delay)
+        if timer.kind == "input":
+            parts = tuple(part_from_dict(p) for p in timer.input)
+            if has_files(parts):
+                parts = await accept_attachments(self._engine.store, self.id, parts)
+                timer = replace(timer, input=parts_as_json(parts))
         return await self._engine.store.schedule_timer(timer)
 
     async def scheduled(self) -> list[TimerRecord]:
