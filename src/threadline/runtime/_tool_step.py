@@ -50,6 +50,16 @@ class Invocation:
     # them: they are stored with this call's result, or not at all.
     files: FileChanges | None = None
 
+    def file_changes(self, ctx: TurnContext) -> FileChanges:
+        """The call's changes to the thread's files (made now if needed): hand them to a
+        tool this call invokes, so that they are stored with this call's result."""
+        if self.files is None:
+            quota = ctx.services.settings.file_quota_bytes if ctx.services is not None else None
+            self.files = FileChanges(
+                StoredFiles(ctx.store, ctx.thread.thread_id, quota), settle=ctx.flush
+            )
+        return self.files
+
     def notify(self) -> None:
         self.settled.set()
         if self.step is not None:
@@ -94,14 +104,7 @@ class _Services:
 
     @property
     def files(self) -> FileChanges:
-        invocation = self._invocation
-        if invocation.files is None:
-            ctx = self._ctx
-            quota = ctx.services.settings.file_quota_bytes if ctx.services is not None else None
-            invocation.files = FileChanges(
-                StoredFiles(ctx.store, ctx.thread.thread_id, quota), settle=ctx.flush
-            )
-        return invocation.files
+        return self._invocation.file_changes(self._ctx)
 
 
 def _result(call: ToolCall, output: str, outcome: ToolOutcome, item_id: str) -> NewItem:

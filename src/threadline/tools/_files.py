@@ -206,10 +206,6 @@ class FileChanges:
         self._view: dict[str, _Staged | None] = {}  # path -> staged file; None: deleted
         self._lock = asyncio.Lock()  # one change at a time, even from gathered calls
 
-    @property
-    def changed(self) -> bool:
-        return bool(self._ops)
-
     def pending(self) -> list[FileOp]:
         """The changes made so far and not stored yet, in order."""
         return list(self._ops)
