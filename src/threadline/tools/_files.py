@@ -120,12 +120,24 @@ class StoredFiles:
 
     async def write_file(self, path: str, data: FileData) -> FileInfo:
         return await self._change(
-            FileOp(kind="write", path=path, data=as_bytes(data), at=time.time())
+            FileOp(
+                kind="write",
+                path=path,
+                data=as_bytes(data),
+                at=time.time(),
+                file_id=new_id("file"),  # the id if the file is new, the same in a retry
+            )
         )
 
     async def append_file(self, path: str, data: FileData) -> FileInfo:
         return await self._change(
-            FileOp(kind="append", path=path, data=as_bytes(data), at=time.time())
+            FileOp(
+                kind="append",
+                path=path,
+                data=as_bytes(data),
+                at=time.time(),
+                file_id=new_id("file"),  # the id if the file is new, the same in a retry
+            )
         )
 
     async def stat_file(self, path: str) -> FileInfo:
