@@ -11,6 +11,7 @@ from threadline.runtime import StartOutcome
 from threadline.types import (
     ApprovalResponse,
     Event,
+    FileInfo,
     InboxEntry,
     Item,
     Payload,
@@ -173,3 +174,27 @@ def response_from_wire(data: JSON) -> ApprovalResponse:
     if not isinstance(payload, ApprovalResponse):
         raise ValueError(f"expected an approval response, got {data.get('type')!r}")
     return payload
+
+
+def file_info_to_wire(info: FileInfo) -> JSON:
+    return {
+        "path": info.path,
+        "kind": info.kind,
+        "size": info.size,
+        "fileId": info.file_id,
+        "mediaType": info.media_type,
+        "createdAt": info.created_at,
+        "updatedAt": info.updated_at,
+    }
+
+
+def file_info_from_wire(data: JSON) -> FileInfo:
+    return FileInfo(
+        path=data["path"],
+        kind=data["kind"],
+        size=data["size"],
+        file_id=data.get("fileId"),
+        media_type=data.get("mediaType"),
+        created_at=data["createdAt"],
+        updated_at=data["updatedAt"],
+    )
