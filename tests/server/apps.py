@@ -11,6 +11,7 @@ Commands (the last user message):
     slow SECONDS             answers after SECONDS, word by word (cancellable)
     reason TEXT              reasons, then answers TEXT
     recall                   answers the summaries it reads (from compaction), or "nothing"
+    files                    answers the path and text of each file the request attaches
     fail                     the model fails
     crash TEXT               the model raises an exception (not a threadline error) saying TEXT
 anything else is echoed back.
@@ -72,6 +73,10 @@ class CommandModel:
                 if isinstance(i.payload, SystemEvent) and i.payload.phase == "summary"
             ]
             async for event in _say(" | ".join(summaries) or "nothing"):
+                yield event
+        elif verb == "files":
+            shown = [f"{f.path}: {f.data.decode()}" for f in request.files.values()]
+            async for event in _say(" | ".join(shown) or "no files"):
                 yield event
         elif verb == "fail":
             raise ModelError("the scripted model was told to fail")

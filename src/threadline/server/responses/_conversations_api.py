@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from threadline import Thread
-from threadline.types import ThreadlineError, ToolCall
+from threadline.types import Payload, ThreadlineError, ToolCall
 
 from .._body import read_json
 from .._errors import from_threadline, invalid, not_found
@@ -21,6 +21,7 @@ from ._lists import PageQuery, listing
 from ._params import parse_metadata
 from ._responses_api import CONVERSATION_KEY
 from ._runs import delete_thread
+from ._uploads import Upload, store_uploads, take_uploads, with_uploads
 
 _PRIVATE_PREFIX = "threadline."
 
@@ -56,14 +57,14 @@ class ConversationsAPI:
     async def create(self, request: Request) -> Response:
         body = await self._body(request)
         metadata = parse_metadata(body.get("metadata"))
-        items = body.get("items")
+        items, uploads = take_uploads(body.get("items"), "items")
         payloads = [] if items is None else parse_items(items, {})
         thread = await self.access.app.threads.start(
             user_id=self.access.identity(request), metadata={**metadata, CONVERSATION_KEY: True}
         )
         if payloads:
             try:
-                await append(thread, payloads)
+                await append(thread, await _with_files(thread, payloads, uploads))
             except BaseException:
                 await thread.delete()
                 raise
@@ -118,8 +119,10 @@ class ConversationsAPI:
             for i in await thread.items()
             if isinstance(i.payload, ToolCall)
         }
-        payloads = parse_items(body["items"], known)
+        items, uploads = take_uploads(body["items"], "items")
+        payloads = parse_items(items, known)
         try:
+            payloads = await _with_files(thread, payloads, uploads)
             stored = await append(thread, payloads) if payloads else []
         except ThreadlineError as exc:
             raise from_threadline(exc, param="items") from None
@@ -166,3 +169,15 @@ def conversation(thread: Thread) -> dict[str, Any]:
         "created_at": int(record.created_at),
         "metadata": metadata,
     }
+
+
+async def _with_files(
+    thread: Thread, payloads: list[Payload], uploads: list[Upload]
+) -> list[Payload]:
+    """`payloads` naming the files their inline `input_file` parts are stored as."""
+    if not uploads:
+        return payloads
+    try:
+        return with_uploads(payloads, await store_uploads(thread, uploads))
+    except ThreadlineError as exc:
+        raise from_threadline(exc, param="items") from None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.requests import HTTPConnection, Request
@@ -52,6 +52,7 @@ from ._turn_fields import (
     refuse_instructions,
     turn_settings,
 )
+from ._uploads import store_uploads, take_uploads, with_uploads
 
 DELETED_KEY = "threadline.deleted_responses"
 CONVERSATION_KEY = "threadline.conversation"
@@ -132,8 +133,17 @@ class ResponsesAPI:
         has ended, unless `held`: then it is added there, for the caller to delete."""
         params = parse_create(body)
         refuse_instructions(params, self.access.config)
-        entries = parse_input(params.input)
+        raw_input, uploads = take_uploads(params.input, "input")
+        entries = parse_input(raw_input)
         thread, new, plan = await self._thread_for(connection, params, entries, idempotency_key)
+        if uploads:
+            try:
+                stored = await store_uploads(thread, uploads)
+            except ThreadlineError as exc:
+                if new:
+                    await _forget(thread)
+                raise from_threadline(exc, param="input") from None
+            plan = replace(plan, new=with_uploads(plan.new, stored))
         created = new and idempotency_key is None
         delete_after = new and not params.store
         try:
