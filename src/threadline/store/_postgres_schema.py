@@ -219,6 +219,25 @@ MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = (
             ON {s}.items (tkey, type, call_id) WHERE call_id IS NOT NULL""",
         ),
     ),
+    (
+        7,
+        (
+            # The environment (`_ops_env`): a value per scope, owner and name, a secret's as
+            # its ciphertext; and the children of a thread, which its values reach.
+            f"""CREATE TABLE {{s}}.env (
+            scope {_TEXT} NOT NULL,
+            owner {_TEXT} NOT NULL,
+            name {_TEXT} NOT NULL,
+            type {_TEXT} NOT NULL,
+            value text NOT NULL,
+            updated_at double precision NOT NULL,
+            PRIMARY KEY (scope, owner, name)
+        )""",
+            """CREATE INDEX threads_by_parent ON {s}.threads (parent_id)
+            WHERE parent_id IS NOT NULL""",
+            # (end of the environment)
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -230,6 +249,7 @@ UNIQUE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
     "events": (("tkey", "seq"),),
     "inbox": (("entry_id",), ("thread_id", "position"), ("thread_id", "client_key")),
     "timers": (("timer_id",),),
+    "env": (("scope", "owner", "name"),),
 }
 # Unique indexes over an expression, which `UNIQUE_KEYS` cannot name by columns.
 UNIQUE_INDEXES = ("threads_one_per_owner_key",)
@@ -241,6 +261,7 @@ INDEXES = (
     "threads_waking",
     "timers_due",
     "timers_by_thread",
+    "threads_by_parent",
 )
 
 

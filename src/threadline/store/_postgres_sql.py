@@ -47,6 +47,7 @@ class Tables:
     events: str
     inbox: str
     timers: str
+    env: str
     schema_version: str
 
     @classmethod
@@ -61,6 +62,7 @@ class Tables:
             events=f"{s}.events",
             inbox=f"{s}.inbox",
             timers=f"{s}.timers",
+            env=f"{s}.env",
             schema_version=f"{s}.schema_version",
         )
 
