@@ -36,6 +36,7 @@ from threadline.types import (
 )
 
 from ._stream import RemoteSubscription, RemoteTurnStream
+from ._thread_env import RemoteThreadEnv
 
 if TYPE_CHECKING:
     from ._app import RemoteThreadline
@@ -44,7 +45,7 @@ OnBusy = str
 DEFAULT_BUFFER = 10_000
 
 
-class RemoteThread:
+class RemoteThread(RemoteThreadEnv):
     """A handle on one thread of a remote app; the same methods as `threadline.Thread`.
 
     thread = await app.threads.start(user_id="me")
