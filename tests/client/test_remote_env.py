@@ -21,7 +21,7 @@ async def test_the_environment_over_the_network(
     remote: RemoteThreadline, local: tl.Threadline
 ) -> None:
     thread = await remote.threads.start(user_id="ann")
-    secret = f"sk-{uuid.uuid4().hex}"
+    secret = f"~sk-{uuid.uuid4().hex}"
     await thread.set_env("TOKEN", secret)
     await thread.set_env("REGION", "eu", type="text")
     assert await thread.env("REGION") == "eu"

@@ -12,12 +12,13 @@ import pytest
 from cryptography.fernet import Fernet
 
 import threadline as tl
-from conftest import StoreFactory
 from threadline.testing import ScriptedModel
 from threadline.testing._scripted import tool_call
 from threadline.types import InvalidInputError, NotFoundError, ThreadRecord, new_id
 
 AppMaker = Callable[..., Any]
+
+StoreFactory = Callable[[], tl.Store]
 
 
 @pytest.fixture(autouse=True)
@@ -74,7 +75,7 @@ async def child_of(app: tl.Threadline, parent: tl.Thread, **fields: Any) -> tl.T
 
 
 def secret_value() -> str:
-    return f"sk-{uuid.uuid4().hex}"
+    return f"~sk-{uuid.uuid4().hex}"
 
 
 async def test_a_name_resolves_most_specific_first(open_app: AppMaker, key: str) -> None:
@@ -123,7 +124,7 @@ async def test_a_tool_reads_and_writes_its_thread_environment(open_app: AppMaker
         seen["region"] = await thread.env("REGION")
         seen["region_type"] = await thread.env_type("REGION")
         await thread.set_env("REGION", "us-east-1")  # keeps "text"
-        await thread.set_env("TOKEN", "tok-12345")  # new: a secret
+        await thread.set_env("TOKEN", "~tok-12345")  # new: a secret
         seen["token"] = await thread.env("TOKEN")
         return "done"
 
@@ -135,34 +136,34 @@ async def test_a_tool_reads_and_writes_its_thread_environment(open_app: AppMaker
     )
     thread = await app.threads.start(user_id="ada")
     await thread.run("configure")
-    assert seen == {"region": "eu-west-1", "region_type": "text", "token": "tok-12345"}
+    assert seen == {"region": "eu-west-1", "region_type": "text", "token": "~tok-12345"}
     assert await thread.env("REGION") == "us-east-1"
     assert await thread.env_type("REGION") == "text"
     assert await thread.env_type("TOKEN") == "secret"
     # Another process (a new app on the same store) reads the same.
     again = await open_app(secret_key=key)
     resumed = await again.threads.resume(thread.id)
-    assert await resumed.env("TOKEN") == "tok-12345"
+    assert await resumed.env("TOKEN") == "~tok-12345"
 
 
 async def test_setting_keeps_the_type_or_makes_a_secret(open_app: AppMaker, key: str) -> None:
     app = await open_app(
-        secret_key=key, env={"MODE": "fast"}, agent_env={"API": tl.Secret("agent-key")}
+        secret_key=key, env={"MODE": "fast"}, agent_env={"API": tl.Secret("~agent-key")}
     )
     thread = await app.threads.start(user_id="ada")
     await thread.set_env("MODE", "slow")
     assert await thread.env_type("MODE") == "text"
-    await thread.set_env("API", "thread-key")  # a secret stays a secret
+    await thread.set_env("API", "~thread-key")  # a secret stays a secret
     assert await thread.env_type("API") == "secret"
-    await thread.set_env("NEW", "a-new-value")
+    await thread.set_env("NEW", "~a-new-value")
     assert await thread.env_type("NEW") == "secret"
     await thread.set_env("NEW", "now shown", type="text")  # an explicit type wins
     assert await thread.env_type("NEW") == "text"
-    await app.set_env("ACCOUNT", "acct-value", user_id="ada")
+    await app.set_env("ACCOUNT", "~acct-value", user_id="ada")
     assert await app.env_type("ACCOUNT", user_id="ada") == "secret"
-    await thread.set_env("ACCOUNT", "thread-value")
+    await thread.set_env("ACCOUNT", "~thread-value")
     assert await thread.env_type("ACCOUNT") == "secret"
-    assert await thread.env("ACCOUNT") == "thread-value"
+    assert await thread.env("ACCOUNT") == "~thread-value"
 
 
 async def test_set_env_reaches_active_descendants(open_app: AppMaker, key: str) -> None:
@@ -172,19 +173,19 @@ async def test_set_env_reaches_active_descendants(open_app: AppMaker, key: str) 
     grandchild = await child_of(app, child)
     archived = await child_of(app, parent, status="archived")
     unrelated = await app.threads.start(user_id="ada")
-    await parent.set_env("TOKEN", "parent-token")
+    await parent.set_env("TOKEN", "~parent-token")
     for thread in (parent, child, grandchild):
-        assert await thread.env("TOKEN") == "parent-token"
+        assert await thread.env("TOKEN") == "~parent-token"
         assert await thread.env_type("TOKEN") == "secret"
     assert await archived.env("TOKEN") is None
     assert await unrelated.env("TOKEN") is None
     # A child's value reaches its own subtree, not its parent.
-    await child.set_env("TOKEN", "child-token")
-    assert await parent.env("TOKEN") == "parent-token"
-    assert await grandchild.env("TOKEN") == "child-token"
+    await child.set_env("TOKEN", "~child-token")
+    assert await parent.env("TOKEN") == "~parent-token"
+    assert await grandchild.env("TOKEN") == "~child-token"
     # Deleting a thread deletes its values, not its descendants'.
     await parent.delete()
-    assert await child.env("TOKEN") == "child-token"
+    assert await child.env("TOKEN") == "~child-token"
 
 
 async def test_bad_names_values_and_types_change_nothing(open_app: AppMaker, key: str) -> None:
@@ -231,7 +232,7 @@ async def test_without_a_key_secrets_are_refused(open_app: AppMaker, key: str) -
     assert await thread.env("REGION") == "eu"
     # A secret stored with a key cannot be read without it, nor with another one.
     keyed = await open_app(secret_key=key)
-    await (await keyed.threads.resume(thread.id)).set_env("TOKEN", "stored-secret")
+    await (await keyed.threads.resume(thread.id)).set_env("TOKEN", "~stored-secret")
     assert await thread.env_type("TOKEN") == "secret"  # nothing to decrypt
     with pytest.raises(tl.SecretKeyError, match="no secret key is configured"):
         await thread.env("TOKEN")
@@ -272,24 +273,24 @@ async def test_the_key_from_the_environment_a_file_or_a_rotation(
     monkeypatch.setenv("THREADLINE_SECRET_KEY", key)
     app = await open_app()
     thread = await app.threads.start()
-    await thread.set_env("TOKEN", "from-the-env-key")
+    await thread.set_env("TOKEN", "~from-the-env-key")
     monkeypatch.delenv("THREADLINE_SECRET_KEY")
     key_file = tmp_path / "secret.key"
     key_file.write_text(key + "\n")
     monkeypatch.setenv("THREADLINE_SECRET_KEY_FILE", str(key_file))
     from_file = await open_app()
-    assert await (await from_file.threads.resume(thread.id)).env("TOKEN") == "from-the-env-key"
+    assert await (await from_file.threads.resume(thread.id)).env("TOKEN") == "~from-the-env-key"
     monkeypatch.delenv("THREADLINE_SECRET_KEY_FILE")
     by_path = await open_app(secret_key=key_file)
-    assert await (await by_path.threads.resume(thread.id)).env("TOKEN") == "from-the-env-key"
+    assert await (await by_path.threads.resume(thread.id)).env("TOKEN") == "~from-the-env-key"
     # A new key first and the old one after it: old secrets read, new ones use the new key.
     new_key = Fernet.generate_key().decode()
     rotated = await open_app(secret_key=f"{new_key},{key}")
     handle = await rotated.threads.resume(thread.id)
-    assert await handle.env("TOKEN") == "from-the-env-key"
-    await handle.set_env("TOKEN", "under-the-new-key")
+    assert await handle.env("TOKEN") == "~from-the-env-key"
+    await handle.set_env("TOKEN", "~under-the-new-key")
     [stored] = await rotated.store.get_env("TOKEN", [("thread", thread.id)])
-    assert Fernet(new_key.encode()).decrypt(stored.value.encode()).endswith(b"under-the-new-key")
+    assert Fernet(new_key.encode()).decrypt(stored.value.encode()).endswith(b"~under-the-new-key")
 
 
 def test_a_bad_key_or_env_is_refused_at_construction(tmp_path: Path) -> None:

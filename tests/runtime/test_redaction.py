@@ -7,22 +7,24 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 import threadline as tl
-from conftest import StoreFactory
 from threadline._redaction import StreamHold, redact, redact_text, register_secret
 from threadline.runtime._turn_events import TurnEvents
 from threadline.testing import ScriptedModel
 from threadline.testing._scripted import Step, tool_call
 from threadline.types import Event, ToolCall, delta_params
 
+StoreFactory = Callable[[], tl.Store]
+
 
 def fresh_secret(name: str = "TOKEN") -> str:
-    value = f"s3cr3t-{uuid.uuid4().hex}"
+    value = f"~s3cr3t-{uuid.uuid4().hex}"
     register_secret(name, value)
     return value
 
@@ -50,7 +52,7 @@ def test_text_and_structures_are_redacted() -> None:
 
 
 def test_a_secret_is_caught_in_its_json_escaped_form() -> None:
-    secret = f'quo"te\\back-é-{uuid.uuid4().hex[:8]}'
+    secret = f'~quo"te\\back-é-{uuid.uuid4().hex[:8]}'
     register_secret("ODD", secret)
     for text in (json.dumps({"v": secret}), json.dumps({"v": secret}, ensure_ascii=False)):
         assert "[redacted:ODD]" in redact_text(text)
@@ -79,7 +81,7 @@ def test_a_secret_split_into_single_characters() -> None:
 
 
 def test_a_secret_inside_a_longer_one_and_across_them() -> None:
-    inner = f"in-{uuid.uuid4().hex[:10]}"
+    inner = f"~in-{uuid.uuid4().hex[:10]}"
     outer = f"{inner}-out-{uuid.uuid4().hex[:10]}"
     register_secret("INNER", inner)
     register_secret("OUTER", outer)

@@ -277,7 +277,7 @@ async def test_a_secret_appears_nowhere(
     monkeypatch: pytest.MonkeyPatch,
     content_logs: pytest.LogCaptureFixture,
 ) -> None:
-    secret = f"tl-{uuid.uuid4().hex}{uuid.uuid4().hex[:8]}"
+    secret = f"~tl-{uuid.uuid4().hex}{uuid.uuid4().hex[:8]}"
     key = Fernet.generate_key().decode()
     monkeypatch.setenv("THREADLINE_SECRET_KEY", key)
     db = tmp_path / "taint.db"

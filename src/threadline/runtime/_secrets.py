@@ -51,7 +51,8 @@ class SecretBox:
             return cls(_read_key_file(Path(secret_key), "secret_key"), "secret_key")
         if secret_key is not None:
             text = secret_key.decode() if isinstance(secret_key, bytes) else secret_key
-            return cls(_parse_keys(text, "secret_key"), "secret_key")
+            # A key file is given as a path object: text is always the key itself.
+            return cls(_parse_keys(text, "secret_key (a key, or a pathlib.Path)"), "secret_key")
         if environ.get(SECRET_KEY_VAR):
             return cls(_parse_keys(environ[SECRET_KEY_VAR], SECRET_KEY_VAR), SECRET_KEY_VAR)
         if environ.get(SECRET_KEY_FILE_VAR):

@@ -90,11 +90,12 @@ class TurnEvents:
             if run.hold is not None or secrets_registered():
                 if run.hold is None:
                     run.hold = StreamHold()
-                delta = run.hold.feed(delta)
-                if not delta:
+                shown = run.hold.feed(delta)
+                if not shown:
                     return None
-                # The provider's own event holds the text as it was: it is not passed on.
-                params, raw = delta_params(run.extra, delta), None
+                if shown != delta:  # the provider's own event holds the text as it was
+                    raw = None
+                params, delta = delta_params(run.extra, shown), shown
             run.parts.append(delta)
             event = Event(
                 type=event_type,
