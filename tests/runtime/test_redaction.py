@@ -14,7 +14,13 @@ from typing import Any
 import pytest
 
 import threadline as tl
-from threadline._redaction import StreamHold, redact, redact_text, register_secret
+from threadline._redaction import (
+    RedactingFilter,
+    StreamHold,
+    redact,
+    redact_text,
+    register_secret,
+)
 from threadline.runtime._turn_events import TurnEvents
 from threadline.testing import ScriptedModel
 from threadline.testing._scripted import Step, tool_call
@@ -154,3 +160,26 @@ def test_log_records_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
     assert secret not in text
     assert "formatted [redacted:LOGGED] and {'k': '[redacted:LOGGED]'}" in text
     assert "ValueError: an error with [redacted:LOGGED]" in text
+
+
+@pytest.mark.parametrize("log_content", [False, True])
+def test_the_servers_log_filter_redacts_and_still_strips_tracebacks(log_content: bool) -> None:
+    from threadline.server._log_config import ContentFilter
+
+    secret = fresh_secret("SERVED")
+    try:
+        raise RuntimeError(f"failed with {secret}")
+    except RuntimeError as exc:
+        error = exc
+    for logger_filtered_first in (False, True):
+        record = logging.LogRecord(
+            "uvicorn.error", logging.ERROR, __file__, 1, "saw %s", (secret,), None
+        )
+        record.exc_info = (RuntimeError, error, error.__traceback__)
+        if logger_filtered_first:  # as a threadline logger's own filter does
+            RedactingFilter().filter(record)
+        assert ContentFilter(log_content=log_content).filter(record)
+        shown = logging.Formatter().format(record)
+        assert secret not in shown
+        assert "saw [redacted:SERVED]" in shown
+        assert ("failed with [redacted:SERVED]" in shown) is log_content

@@ -23,8 +23,11 @@ class ThreadEnv:
 
     def _environment(self) -> BoundEnvironment:
         engine = self._engine
-        agent = engine.agent(self.record.agent)
-        return BoundEnvironment(engine.env, self.record, agent_layers(agent))
+        # An app that does not declare the thread's agent (an API process beside workers,
+        # say) still reads every stored layer.
+        agent = engine.agents.get(self.record.agent)
+        layers = agent_layers(agent) if agent is not None else ()
+        return BoundEnvironment(engine.env, self.record, layers)
 
     async def env(self, name: str) -> str | None:
         """The value of `name` for this thread, None if it is set nowhere. Raises

@@ -53,14 +53,13 @@ class ContentFilter(logging.Filter):
         self._secrets = RedactingFilter()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        self._secrets.filter(record)
-        if self.log_content or record.exc_info is None:
-            return True
-        exc = record.exc_info[1]
-        if exc is not None:
-            record.msg = f"{record.getMessage()} [{describe(exc)}]"
-            record.args = None
-        record.exc_info = None
-        record.exc_text = None
-        record.stack_info = None
-        return True
+        # `exc_text` alone: a traceback that a logger's redacting filter has formatted already.
+        if not self.log_content and (record.exc_info is not None or record.exc_text):
+            exc = record.exc_info[1] if record.exc_info is not None else None
+            if exc is not None:
+                record.msg = f"{record.getMessage()} [{describe(exc)}]"
+                record.args = None
+            record.exc_info = None
+            record.exc_text = None
+            record.stack_info = None
+        return self._secrets.filter(record)
