@@ -99,8 +99,10 @@ class LeakyModel:
 
 @tl.tool
 async def echo_result(thread: tl.ThreadState) -> str:
-    """Returns the secret."""
-    return f"the key is {await thread.env('API_KEY')}"
+    """Returns the secret, and keeps it in the thread's state."""
+    value = await thread.env("API_KEY")
+    thread.set_state({"last_key": value})
+    return f"the key is {value}"
 
 
 @tl.tool
@@ -199,6 +201,7 @@ async def _in_process(app: tl.Threadline, secret: str) -> tuple[str, str, list[s
         "echo_argument": f"got {MARKER}",
     }
     assert result.text == f"Done with {MARKER} for now."
+    assert (await thread.reload()).state == {"last_key": MARKER}
     # What streamed live is what was stored.
     stored = await thread.events()
     live_text = "".join(e.params["delta"] for e in streamed if e.type == "agent_message_delta")
