@@ -36,6 +36,7 @@ from threadline.types import (
 )
 
 from ._stream import RemoteSubscription, RemoteTurnStream
+from ._thread_env import RemoteThreadEnv
 from ._thread_files import RemoteThreadFiles
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ OnBusy = str
 DEFAULT_BUFFER = 10_000
 
 
-class RemoteThread(RemoteThreadFiles):
+class RemoteThread(RemoteThreadFiles, RemoteThreadEnv):
     """A handle on one thread of a remote app; the same methods as `threadline.Thread`.
 
     thread = await app.threads.start(user_id="me")

@@ -9,9 +9,10 @@ from pydantic import BaseModel
 
 from threadline.models import Model
 from threadline.tools import ThreadView, Tool, as_tool
-from threadline.types import Budget, ConfigurationError, ThreadlineError
+from threadline.types import Budget, ConfigurationError, EnvValue, ThreadlineError
 
 from ._context_window import ContextWindow
+from ._env import static_layer
 from ._output import OutputSpec
 
 InstructionsBuilder = Callable[[ThreadView[Any]], str | Awaitable[str | None] | None]
@@ -59,6 +60,8 @@ class Agent:
         approval_expires_after: seconds after which a pending approval is denied.
         context_window: keep requests inside the model's window (a `ContextWindow`, or its
             size in tokens); default: the window the model declares, if any.
+        env: configuration and secrets for its threads, under the thread's, the account's
+            and the app's (`thread.env(name)`): a `str` is text, a `tl.Secret` a secret.
 
     Raises `ConfigurationError` for duplicate tool names, an invalid output schema, or
     instructions that are neither text nor a callable.
@@ -85,6 +88,7 @@ class Agent:
         on_unknown: Literal["report", "pause"] = "report",
         approval_expires_after: float | None = None,
         context_window: ContextWindow | int | None = None,
+        env: Mapping[str, EnvValue] | None = None,
     ) -> None:
         if not name or not isinstance(name, str):
             raise ConfigurationError("an agent needs a non-empty name")
@@ -124,6 +128,7 @@ class Agent:
         self.context_window = context_window
         self.approval_expires_after = approval_expires_after
         self.temperature = temperature
+        self.env = static_layer(env, f"agent {name!r}")
 
     def __repr__(self) -> str:
         return f"Agent({self.name!r})"

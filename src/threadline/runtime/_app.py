@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,14 +10,16 @@ from threadline._logging import log_failure
 from threadline.models import Model
 from threadline.store import Store, open_store
 from threadline.tools import DEFAULT_FILE_QUOTA_BYTES
-from threadline.types import ConfigurationError
+from threadline.types import ConfigurationError, EnvType, EnvValue
 
 from ._agent import Agent
 from ._engine import Engine
 from ._engine_parts import EngineSettings
+from ._env import Environment, account, static_layer
 from ._faults import FaultHook
 from ._manager import ThreadManager
 from ._recovery import RecoveryReport, recover
+from ._secrets import SecretBox, SecretKey
 
 logger = logging.getLogger("threadline.runtime")
 
@@ -49,6 +51,12 @@ class Threadline:
         faults: a `threadline.testing.FaultPoints`, for tests that break turns on purpose.
         file_quota_bytes: how many bytes each thread's files may take (100 MiB by default;
             None: no limit); a write beyond is refused with `FileQuotaExceededError`.
+        env: configuration and secrets for every thread, under the thread's own values and
+            its account's: a `str` is text, a `tl.Secret` a secret (see `set_env`).
+        secret_key: the Fernet key that encrypts stored secrets (several, comma-separated,
+            rotate: the first encrypts), or the path of a file holding it; default:
+            `THREADLINE_SECRET_KEY`, else the file `THREADLINE_SECRET_KEY_FILE` names.
+            Without one, secrets cannot be stored or read (`SecretKeyError`).
     """
 
     def __init__(
@@ -64,6 +72,8 @@ class Threadline:
         faults: FaultHook | None = None,
         run_turns: bool = True,
         file_quota_bytes: int | None = DEFAULT_FILE_QUOTA_BYTES,
+        env: Mapping[str, EnvValue] | None = None,
+        secret_key: SecretKey | None = None,
     ) -> None:
         if not agents:
             raise ConfigurationError("a Threadline app needs at least one agent")
@@ -78,6 +88,8 @@ class Threadline:
             if agent.name in by_name:
                 raise ConfigurationError(f"two agents are named {agent.name!r}")
             by_name[agent.name] = agent
+        box = SecretBox.configure(secret_key)
+        app_env = static_layer(env, "the app")
         self.store = open_store(store)
         self._engine = Engine(
             store=self.store,
@@ -92,6 +104,7 @@ class Threadline:
                 file_quota_bytes=file_quota_bytes,
             ),
             faults=faults,
+            env=Environment(self.store, box, app_env),
         )
         self.threads = ThreadManager(self._engine, agents[0].name)
         self._open = False
@@ -104,6 +117,46 @@ class Threadline:
     def model(self) -> str | Model:
         """The model of agents that name none, as given (a spec or a `Model`)."""
         return self._engine.default_model
+
+    # -- the environment beyond a thread ------------------------------------------------------
+
+    async def set_env(
+        self,
+        name: str,
+        value: str,
+        *,
+        type: EnvType | None = None,
+        user_id: str | None = None,
+        resource_id: str | None = None,
+    ) -> None:
+        """Store a value for every thread of `user_id` (or of `resource_id`); with neither,
+        for every thread of the store. A thread's own value comes first, then its user's,
+        its resource's, the instance's, `Threadline(env=...)`'s and its agent's. Without
+        `type` the type the name has there now is kept; a new name is a secret. Raises
+        `InvalidInputError`, `SecretKeyError` (a secret and no key); nothing is stored then.
+
+            await app.set_env("GITHUB_TOKEN", token, user_id="ada")
+        """
+        await self._engine.env.set(name, value, type, account(user_id, resource_id))
+
+    async def env(
+        self, name: str, *, user_id: str | None = None, resource_id: str | None = None
+    ) -> str | None:
+        """The value `name` resolves to for `user_id` (or `resource_id`, or the instance),
+        None if it is set nowhere. Raises `SecretKeyError` for a secret without its key."""
+        return await self._engine.env.value(name, account(user_id, resource_id))
+
+    async def env_type(
+        self, name: str, *, user_id: str | None = None, resource_id: str | None = None
+    ) -> EnvType | None:
+        """`"secret"` or `"text"`, None if `name` is set nowhere for that owner."""
+        return await self._engine.env.type_of(name, account(user_id, resource_id))
+
+    async def delete_env(
+        self, name: str, *, user_id: str | None = None, resource_id: str | None = None
+    ) -> bool:
+        """Remove the value stored for exactly that owner. False if there was none."""
+        return await self._engine.env.delete(name, account(user_id, resource_id))
 
     async def open(self) -> None:
         if not self._open:

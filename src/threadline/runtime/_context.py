@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from threadline._redaction import redact, secrets_registered
 from threadline.models import AttachedFile, Model, ToolSpec
 from threadline.store import FileOp, Store, ThreadCursor, ToolCallState, TurnWrite, Written
 from threadline.tools import ThreadView
@@ -152,6 +153,10 @@ class TurnContext:
         """
         if self.failed is not None:
             raise self.failed
+        if secrets_registered():  # no secret value is stored, nor read back by the model
+            error, timers = redact(error), redact(timers)
+            if state is not _UNSET:
+                state = self.state = redact(state)
         now = time.time()
         items: list[Item] = []
         for new in new_items:
@@ -162,7 +167,7 @@ class TurnContext:
                 turn_id=self.turn.turn_id,
                 seq=self.last_item_seq,
                 status=new.status,
-                payload=new.payload,
+                payload=redact(new.payload),
                 created_at=now,
             )
             items.append(item)

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import orjson
 
+from threadline._redaction import redact
 from threadline.models import (
     ModelRequest,
     ModelResponse,
@@ -133,7 +134,8 @@ async def summarize(model: Any, dropped: Sequence[Item]) -> tuple[SystemEvent, U
             response = event
         elif isinstance(event, TextDelta):
             parts.append(event.delta)
-    text = (response.text if response is not None else "") or "".join(parts)
+    # The summary is stored and shown: without the secrets the model may have learned.
+    text = redact((response.text if response is not None else "") or "".join(parts))
     usage = response.usage if response is not None else Usage()
     through = max(i.seq for i in dropped)
     return SystemEvent(

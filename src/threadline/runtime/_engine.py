@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from threadline._logging import log_failure
+from threadline._redaction import redact
 from threadline.models import Model, resolve_model
 from threadline.store import (
     BeginTurn,
@@ -63,6 +64,7 @@ from ._engine_parts import (
     turn_id_for_entry,
     turn_settings,
 )
+from ._env import Environment
 from ._faults import FaultHook
 from ._follower import follow_turn, listen_for_wakeups
 from ._history import HistoryCache, HistoryIndex
@@ -72,6 +74,7 @@ from ._input import TurnInput, parts_as_json
 from ._leases import keep_leases
 from ._result import TurnResult
 from ._scheduling import ScheduledCall, timer_for
+from ._secrets import SecretBox
 from ._turn import TurnRunner
 from ._turn_events import TurnEvents
 
@@ -92,6 +95,7 @@ class Engine:
         default_model: str | Model,
         settings: EngineSettings,
         faults: FaultHook | None = None,
+        env: Environment | None = None,
     ) -> None:
         if settings.lease_seconds <= 0:
             raise ConfigurationError("lease_seconds must be positive")
@@ -100,6 +104,7 @@ class Engine:
         self.default_model = default_model
         self.settings = settings
         self.faults = faults
+        self.env = env if env is not None else Environment(store, SecretBox.configure())
         self.owner = new_id("proc")
         self.bus = EventBus()
         self.history = HistoryCache(settings.history_cache_threads)
@@ -172,6 +177,7 @@ class Engine:
         it stands, with `options.history` imported before it)."""
         if self.closing:
             raise StoreError("the app is closing")
+        parts = redact(parts)  # the input is stored, and shown, without secret values
         if options.on_busy == "interrupt":
             await self.cancel(thread_id)
         # Queued input was checked when it was queued: a file deleted since is named to the

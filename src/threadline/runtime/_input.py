@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from threadline._redaction import redact
 from threadline.types import (
     ContentPart,
     InvalidInputError,
@@ -54,4 +55,5 @@ def normalize_input(
 
 
 def parts_as_json(parts: tuple[ContentPart, ...]) -> list[dict[str, Any]]:
-    return [part_to_dict(p) for p in parts]
+    """Input as it is stored (a turn's, the inbox's, a timer's), no secret value in it."""
+    return redact([part_to_dict(p) for p in parts])

@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from threadline._redaction import redact
 from threadline.types import InvalidInputError, TimerRecord, new_id
 
 from ._input import TurnInput, normalize_input, parts_as_json
@@ -31,7 +32,7 @@ def timer_for(
     now = time.time()
     if isinstance(effect, ScheduledCall):
         try:
-            arguments = orjson.dumps(effect.arguments).decode()
+            arguments = redact(orjson.dumps(effect.arguments).decode())
         except TypeError as exc:
             raise InvalidInputError(f"the call's arguments are not JSON: {exc}") from None
         return TimerRecord(

@@ -25,6 +25,7 @@ from threadline.types import (
 
 from ._approvals import CallRecord, arguments_hash, call_records, caller_approvals
 from ._context import NewItem, Trailing, TurnContext, new_item
+from ._env import BoundEnvironment, agent_layers
 from ._history import result_item_id
 
 _NO_VALUE: Any = object()
@@ -105,6 +106,10 @@ class _Services:
     @property
     def files(self) -> FileChanges:
         return self._invocation.file_changes(self._ctx)
+
+    def environment(self) -> BoundEnvironment:
+        ctx = self._ctx
+        return BoundEnvironment(ctx.services.env, ctx.thread, agent_layers(ctx.agent))
 
 
 def _result(call: ToolCall, output: str, outcome: ToolOutcome, item_id: str) -> NewItem:

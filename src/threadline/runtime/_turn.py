@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 from threadline._logging import log_failure
+from threadline._redaction import redact
 from threadline.store import FileOp, ToolCallState
 from threadline.types import (
     BudgetExceededError,
@@ -134,7 +135,8 @@ class TurnRunner:
                 self._fresh_calls = True
                 continue
             self._check_usage_before_ending(items)
-            if await self._repair_or_complete(items, response.text):
+            # The answer is read, and its output validated, as it is stored: without secrets.
+            if await self._repair_or_complete(items, redact(response.text)):
                 return
 
     async def _take_steering(self) -> None:

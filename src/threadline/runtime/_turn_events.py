@@ -4,6 +4,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from threadline._redaction import StreamHold, redact, secrets_registered
 from threadline.types import (
     DELTA_EVENT_TYPES,
     Event,
@@ -22,7 +23,7 @@ Publish = Callable[[Event], None]
 class _DeltaRun:
     """Consecutive deltas of one item: one seq live, one coalesced event in the log."""
 
-    __slots__ = ("extra", "item_id", "parts", "seq", "type")
+    __slots__ = ("extra", "hold", "item_id", "parts", "seq", "type")
 
     def __init__(
         self, event_type: EventType, item_id: str | None, seq: int, extra: Mapping[str, Any]
@@ -32,6 +33,7 @@ class _DeltaRun:
         self.seq = seq
         self.extra = extra
         self.parts: list[str] = []
+        self.hold: StreamHold | None = None  # once a secret is registered: text kept back
 
     def coalesced(self) -> dict[str, Any]:
         """The stored params: the deltas joined, with their lengths (see `delta_params`)."""
@@ -69,17 +71,32 @@ class TurnEvents:
         params: Mapping[str, Any] | None = None,
         raw: Any = None,
         defer: bool = False,
-    ) -> Event:
-        """Number an event and publish it (with `defer`, only at `publish_deferred()`)."""
+    ) -> Event | None:
+        """Number an event and publish it (with `defer`, only at `publish_deferred()`).
+
+        Once a secret is registered, params are redacted, and a delta's text that could
+        begin a secret waits for the next delta (or the end of its run): None when nothing
+        of the delta can be shown yet."""
         params = params or {}
         if event_type in DELTA_EVENT_TYPES:
             run = self._run
             if run is None or run.type != event_type or run.item_id != item_id:
+                self._end_run()
                 self.last_seq += 1
-                extra = {k: v for k, v in params.items() if k != "delta"}
+                extra = redact({k: v for k, v in params.items() if k != "delta"})
                 run = self._run = _DeltaRun(event_type, item_id, self.last_seq, extra)
                 self._unstored.append(run)
-            run.parts.append(params["delta"])
+            delta: str = params["delta"]
+            if run.hold is not None or secrets_registered():
+                if run.hold is None:
+                    run.hold = StreamHold()
+                shown = run.hold.feed(delta)
+                if not shown:
+                    return None
+                if shown != delta:  # the provider's own event holds the text as it was
+                    raw = None
+                params, delta = delta_params(run.extra, shown), shown
+            run.parts.append(delta)
             event = Event(
                 type=event_type,
                 thread_id=self.thread_id,
@@ -90,7 +107,9 @@ class TurnEvents:
                 original=raw,
             )
         else:
-            self._run = None
+            self._end_run()
+            if secrets_registered():
+                params, raw = redact(params), redact(raw)
             self.last_seq += 1
             event = Event(
                 type=event_type,
@@ -104,11 +123,34 @@ class TurnEvents:
             self._unstored.append(event)
         if defer:
             self._deferred.append(event)
-        elif self._publish is None:
+        else:
+            self._publish_now(event)
+        return event
+
+    def _publish_now(self, event: Event) -> None:
+        if self._publish is None:
             self._held.append(event)
         else:
             self._publish(event)
-        return event
+
+    def _end_run(self) -> None:
+        """End the current run of deltas: show the text it kept back, redacted."""
+        run, self._run = self._run, None
+        if run is None or run.hold is None:
+            return
+        rest = run.hold.flush()
+        if rest:
+            run.parts.append(rest)
+            self._publish_now(
+                Event(
+                    type=run.type,
+                    thread_id=self.thread_id,
+                    turn_id=self.turn_id,
+                    item_id=run.item_id,
+                    seq=run.seq,
+                    params=delta_params(run.extra, rest),
+                )
+            )
 
     def publish_deferred(self) -> None:
         """Publish the deferred events: their write is durable now."""
@@ -125,7 +167,7 @@ class TurnEvents:
 
     def take_unstored(self) -> list[Event]:
         """The events to write with the next commit, deltas coalesced, in seq order."""
-        self._run = None
+        self._end_run()
         taken, self._unstored = self._unstored, []
         return [
             e
@@ -144,7 +186,7 @@ class TurnEvents:
 
 def loose_items(thread_id: str, last_item_seq: int, payloads: Sequence[Payload]) -> list[Item]:
     """Completed items of no turn (added to the history, or imported), numbered after
-    `last_item_seq`."""
+    `last_item_seq`; no secret value is kept in them."""
     now = time.time()
     return [
         Item(
@@ -153,7 +195,7 @@ def loose_items(thread_id: str, last_item_seq: int, payloads: Sequence[Payload])
             turn_id=None,
             seq=last_item_seq + n,
             status="completed",
-            payload=payload,
+            payload=redact(payload),
             created_at=now,
         )
         for n, payload in enumerate(payloads, start=1)

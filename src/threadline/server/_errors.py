@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from threadline._redaction import redact
 from threadline.types import (
     ConfigurationError,
     InvalidInputError,
@@ -54,7 +55,7 @@ class APIError(Exception):
     def body(self) -> dict[str, Any]:
         return {
             "error": {
-                "message": self.message,
+                "message": redact(self.message),
                 "type": _TYPES.get(self.status, "error"),
                 "param": self.param,
                 "code": self.code,

@@ -10,6 +10,7 @@ from typing import Any
 from uvicorn.config import LOGGING_CONFIG
 
 from threadline._logging import CONTENT_LOGGER, OFF, describe
+from threadline._redaction import RedactingFilter
 
 # At debug level these print request headers (Authorization), WebSocket frames or request
 # bodies. uvicorn hands its own logger to the websockets library, hence `uvicorn.error`.
@@ -43,20 +44,22 @@ def log_config(level: str, *, log_content: bool = False) -> dict[str, Any]:
 
 class ContentFilter(logging.Filter):
     """Takes the traceback off every record (its message and frames may quote a secret or a
-    message) and names the exception's type instead, unless content is logged."""
+    message) and names the exception's type instead, unless content is logged. Whatever is
+    logged, registered secret values are redacted, whichever library logs them."""
 
     def __init__(self, log_content: bool = False) -> None:
         super().__init__()
         self.log_content = log_content
+        self._secrets = RedactingFilter()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.log_content or record.exc_info is None:
-            return True
-        exc = record.exc_info[1]
-        if exc is not None:
-            record.msg = f"{record.getMessage()} [{describe(exc)}]"
-            record.args = None
-        record.exc_info = None
-        record.exc_text = None
-        record.stack_info = None
-        return True
+        # `exc_text` alone: a traceback that a logger's redacting filter has formatted already.
+        if not self.log_content and (record.exc_info is not None or record.exc_text):
+            exc = record.exc_info[1] if record.exc_info is not None else None
+            if exc is not None:
+                record.msg = f"{record.getMessage()} [{describe(exc)}]"
+                record.args = None
+            record.exc_info = None
+            record.exc_text = None
+            record.stack_info = None
+        return self._secrets.filter(record)

@@ -97,6 +97,7 @@ def delete_thread(thread_id: str) -> Op[bool]:
         yield run(f"DELETE FROM {{{table}}} WHERE tkey = ?", row[0])
     for table in ("inbox", "timers"):
         yield run(f"DELETE FROM {{{table}}} WHERE thread_id = ?", thread_id)
+    yield run("DELETE FROM {env} WHERE scope = 'thread' AND owner = ?", thread_id)
     return bool((yield count("DELETE FROM {threads} WHERE thread_id = ?", thread_id)))
 
 

@@ -240,6 +240,20 @@ MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = (
             data bytea NOT NULL,
             PRIMARY KEY (tkey, file_id, number)
         )""",
+            # The environment (`_ops_env`): a value per scope, owner and name, a secret's as
+            # its ciphertext; and the children of a thread, which its values reach.
+            f"""CREATE TABLE {{s}}.env (
+            scope {_TEXT} NOT NULL,
+            owner {_TEXT} NOT NULL,
+            name {_TEXT} NOT NULL,
+            type {_TEXT} NOT NULL,
+            value text NOT NULL,
+            updated_at double precision NOT NULL,
+            PRIMARY KEY (scope, owner, name)
+        )""",
+            """CREATE INDEX threads_by_parent ON {s}.threads (parent_id)
+            WHERE parent_id IS NOT NULL""",
+            # (end of the environment)
         ),
     ),
 )
@@ -255,6 +269,7 @@ UNIQUE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
     "timers": (("timer_id",),),
     "files": (("tkey", "path"), ("file_id",)),
     "file_chunks": (("tkey", "file_id", "number"),),
+    "env": (("scope", "owner", "name"),),
 }
 # Unique indexes over an expression, which `UNIQUE_KEYS` cannot name by columns.
 UNIQUE_INDEXES = ("threads_one_per_owner_key",)
@@ -266,6 +281,7 @@ INDEXES = (
     "threads_waking",
     "timers_due",
     "timers_by_thread",
+    "threads_by_parent",
 )
 
 

@@ -49,6 +49,7 @@ class Tables:
     timers: str
     files: str
     file_chunks: str
+    env: str
     schema_version: str
 
     @classmethod
@@ -65,6 +66,7 @@ class Tables:
             timers=f"{s}.timers",
             files=f"{s}.files",
             file_chunks=f"{s}.file_chunks",
+            env=f"{s}.env",
             schema_version=f"{s}.schema_version",
         )
 

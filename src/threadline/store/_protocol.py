@@ -4,6 +4,8 @@ from collections.abc import Collection, Sequence
 from typing import Protocol, runtime_checkable
 
 from threadline.types import (
+    EnvEntry,
+    EnvScope,
     Event,
     FileInfo,
     InboxEntry,
@@ -225,4 +227,24 @@ class Store(Protocol):
         """Copy a file of one thread into another, at `destination` (None: its path in the
         source thread) or, if that is taken, at the first free `name-2.ext`, `name-3.ext`...,
         as `new_file_id`. An id of no file of the source thread is `NotFoundError`."""
+        ...
+
+    # -- the environment ---------------------------------------------------------------------
+
+    async def set_env(self, entry: EnvEntry, *, propagate: bool = False) -> list[str]:
+        """Store an environment value (a secret's as its ciphertext), replacing the one of the
+        same scope, owner and name. A thread's value with `propagate` is stored for each of
+        the thread's descendants (by `parent_id`) that is not archived too. Returns the
+        threads written; raises `NotFoundError` for a thread that does not exist."""
+        ...
+
+    async def get_env(self, name: str, owners: Sequence[tuple[EnvScope, str]]) -> list[EnvEntry]:
+        """The stored values of `name` for each `(scope, owner)` given, in no order."""
+        ...
+
+    async def delete_env(
+        self, scope: EnvScope, owner: str, name: str, *, propagate: bool = False
+    ) -> list[str]:
+        """Remove a stored value (for a thread with `propagate`, its descendants' too, as
+        `set_env` wrote them). Returns the owners that had one."""
         ...

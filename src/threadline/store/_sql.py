@@ -97,7 +97,7 @@ def drive(op: Op[T], execute: Callable[[Statement], Any]) -> T:
 
 
 # The names a statement may use. Tables: threads, turns, items, events, inbox, timers, files,
-# file_chunks.
+# file_chunks, env.
 # Phrases:
 #   now          the database's clock, in seconds since the epoch (lease math uses it)
 #   lock         after a SELECT of rows to change: lock them until the transaction ends
@@ -105,7 +105,17 @@ def drive(op: Op[T], execute: Callable[[Statement], Any]) -> T:
 #   same         null-safe equality (`a {same} ?` is true when both are NULL)
 #   owner_key_conflict  after an INSERT INTO threads: a thread with the same owner and key
 #                exists already, so insert nothing (SQLite, one writer, never meets it)
-TABLES = ("threads", "turns", "items", "events", "inbox", "timers", "files", "file_chunks")
+TABLES = (
+    "threads",
+    "turns",
+    "items",
+    "events",
+    "inbox",
+    "timers",
+    "files",
+    "file_chunks",
+    "env",
+)
 PHRASES = ("now", "lock", "skip_locked", "same", "owner_key_conflict")
 TOKENS = (*TABLES, *PHRASES)
 _TOKEN = re.compile(r"\{(" + "|".join(TOKENS) + r")\}")

@@ -12,6 +12,8 @@ from collections.abc import Collection, Sequence
 from typing import Any, TypeVar
 
 from threadline.types import (
+    EnvEntry,
+    EnvScope,
     Event,
     FileInfo,
     InboxEntry,
@@ -24,6 +26,7 @@ from threadline.types import (
 )
 
 from . import _codec as codec
+from . import _ops_env as env
 from . import _ops_events as events
 from . import _ops_files as files
 from . import _ops_inbox as inbox
@@ -352,6 +355,23 @@ class SQLStore(ABC):
                 new_file_id,
                 at,
             )
+        )
+
+    # -- the environment -----------------------------------------------------------------------
+
+    async def set_env(self, entry: EnvEntry, *, propagate: bool = False) -> list[str]:
+        # An upsert of the same values: a repeat after an unknown commit changes nothing.
+        return await self._write(lambda: env.set_env(entry, propagate), replay_safe=True)
+
+    async def get_env(self, name: str, owners: Sequence[tuple[EnvScope, str]]) -> list[EnvEntry]:
+        pairs = list(owners)
+        return await self._read(lambda: env.get_env(name, pairs))
+
+    async def delete_env(
+        self, scope: EnvScope, owner: str, name: str, *, propagate: bool = False
+    ) -> list[str]:
+        return await self._write(
+            lambda: env.delete_env(scope, owner, name, propagate), replay_safe=True
         )
 
 

@@ -300,6 +300,19 @@ MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = (
             data BLOB NOT NULL,
             PRIMARY KEY (tkey, file_id, number)
         )""",
+            # The environment (`_ops_env`): a value per scope, owner and name, a secret's as
+            # its ciphertext; and the children of a thread, which its values reach.
+            """CREATE TABLE env (
+            scope TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            name TEXT NOT NULL,
+            type TEXT NOT NULL,
+            value TEXT NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (scope, owner, name)
+        ) WITHOUT ROWID""",
+            "CREATE INDEX threads_by_parent ON threads (parent_id) WHERE parent_id IS NOT NULL",
+            # (end of the environment)
         ),
     ),
 )

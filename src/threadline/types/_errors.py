@@ -2,6 +2,7 @@
 
 ThreadlineError
 ├── ConfigurationError          the app, an agent or a setting is wrong (programmer error)
+│   └── SecretKeyError          no key to encrypt or decrypt a secret, or not the right one
 ├── InvalidInputError           an argument or an input is malformed; nothing was changed
 │   └── FileQuotaExceededError  a write would take a thread's files over their quota
 ├── NotFoundError               a thread, turn or item does not exist
@@ -45,6 +46,14 @@ class ThreadlineError(Exception):
 
 class ConfigurationError(ThreadlineError):
     code = "configuration_error"
+
+
+class SecretKeyError(ConfigurationError):
+    """A secret cannot be stored or read: no secret key is configured
+    (`THREADLINE_SECRET_KEY`, `THREADLINE_SECRET_KEY_FILE` or `Threadline(secret_key=...)`),
+    or the stored secret was encrypted with another key. Nothing was stored."""
+
+    code = "secret_key"
 
 
 class InvalidInputError(ThreadlineError):

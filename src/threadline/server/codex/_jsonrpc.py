@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from threadline._redaction import redact
 from threadline.types import (
     ConfigurationError,
     InvalidInputError,
@@ -71,9 +72,9 @@ class RpcError(Exception):
         self.data = data
 
     def to_wire(self) -> JSON:
-        error: JSON = {"code": self.code, "message": self.message}
+        error: JSON = {"code": self.code, "message": redact(self.message)}
         if self.data is not None:
-            error["data"] = self.data
+            error["data"] = redact(self.data)
         return error
 
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from ._threadline import DETACHED
 from ._threadline import METHODS as THREADLINE_METHODS
+from ._threadline_env import METHODS as ENV_METHODS
 from ._threadline_fs import METHODS as FS_METHODS
 from ._threads import METHODS as THREAD_METHODS
 from ._turns import METHODS as TURN_METHODS
@@ -13,6 +14,12 @@ from ._turns import METHODS as TURN_METHODS
 if TYPE_CHECKING:
     from ._session import Handler
 
-METHODS: dict[str, Handler] = {**THREAD_METHODS, **TURN_METHODS, **THREADLINE_METHODS, **FS_METHODS}
+METHODS: dict[str, Handler] = {
+    **THREAD_METHODS,
+    **TURN_METHODS,
+    **THREADLINE_METHODS,
+    **ENV_METHODS,
+    **FS_METHODS,
+}
 
 __all__ = ["DETACHED", "METHODS"]
