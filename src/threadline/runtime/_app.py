@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from threadline._logging import log_failure
 from threadline.models import Model
@@ -15,6 +15,7 @@ from ._agent import Agent
 from ._engine import Engine
 from ._engine_parts import EngineSettings
 from ._faults import FaultHook
+from ._loaders import Loaders, Prompt
 from ._manager import ThreadManager
 from ._recovery import RecoveryReport, recover
 
@@ -46,6 +47,9 @@ class Threadline:
         shutdown_grace: on close, how long running turns may finish before they are handed
             back for recovery.
         faults: a `threadline.testing.FaultPoints`, for tests that break turns on purpose.
+        prompts: `tl.Prompt`s that tools load by name (`thread.load_prompt(name, **vars)`).
+        models: models that tools load by name (`thread.load_model(name)`): a spec such as
+            `"openai:gpt-4.1-mini"` or a `Model` for each name, resolved on first load.
     """
 
     def __init__(
@@ -60,6 +64,8 @@ class Threadline:
         shutdown_grace: float = 5.0,
         faults: FaultHook | None = None,
         run_turns: bool = True,
+        prompts: Sequence[Prompt] = (),
+        models: Mapping[str, str | Model] | None = None,
     ) -> None:
         if not agents:
             raise ConfigurationError("a Threadline app needs at least one agent")
@@ -70,6 +76,7 @@ class Threadline:
             if agent.name in by_name:
                 raise ConfigurationError(f"two agents are named {agent.name!r}")
             by_name[agent.name] = agent
+        loaders = Loaders(agents=by_name, prompts=prompts, models=models)
         self.store = open_store(store)
         self._engine = Engine(
             store=self.store,
@@ -83,6 +90,7 @@ class Threadline:
                 run_turns=run_turns,
             ),
             faults=faults,
+            loaders=loaders,
         )
         self.threads = ThreadManager(self._engine, agents[0].name)
         self._open = False
@@ -95,6 +103,33 @@ class Threadline:
     def model(self) -> str | Model:
         """The model of agents that name none, as given (a spec or a `Model`)."""
         return self._engine.default_model
+
+    # -- loaders -------------------------------------------------------------------------------
+
+    @property
+    def prompts(self) -> dict[str, Prompt]:
+        """The app's prompts by name."""
+        return dict(self._engine.loaders.prompts)
+
+    @property
+    def models(self) -> dict[str, str | Model]:
+        """The app's named models, as given (a spec or a `Model`)."""
+        return dict(self._engine.loaders.models)
+
+    def load_prompt(self, name: str, /, **variables: Any) -> str:
+        """The prompt `name` rendered with `variables`, as a tool's `load_prompt` does.
+        Raises `NotFoundError` naming the prompts there are, `InvalidInputError` naming a
+        variable that is missing, of the wrong type or unknown."""
+        return self._engine.loaders.load_prompt(name, variables)
+
+    def load_model(self, name: str) -> Model:
+        """The named model `name`, resolved (once). Raises `NotFoundError` naming the models
+        there are."""
+        return self._engine.loaders.load_model(name)
+
+    def load_agent(self, name: str) -> Agent:
+        """The agent `name`. Raises `NotFoundError` naming the agents there are."""
+        return self._engine.loaders.load_agent(name)
 
     async def open(self) -> None:
         if not self._open:

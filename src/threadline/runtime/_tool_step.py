@@ -26,6 +26,7 @@ from threadline.types import (
 from ._approvals import CallRecord, arguments_hash, call_records, caller_approvals
 from ._context import NewItem, Trailing, TurnContext, new_item
 from ._history import result_item_id
+from ._tool_messages import ToolMessageServices, staged_messages
 
 _NO_VALUE: Any = object()
 
@@ -46,6 +47,7 @@ class Invocation:
     schema: dict[str, Any] = field(default_factory=dict[str, Any])
     settled: asyncio.Event = field(default_factory=asyncio.Event)
     step: ToolStep | None = None  # the step waiting on it now; a resumed call changes steps
+    staged: list[NewItem] = field(default_factory=list[NewItem])  # stored with its result
 
     def notify(self) -> None:
         self.settled.set()
@@ -66,8 +68,10 @@ class Invocation:
         self.choice.set_result(value)
 
 
-class _Services:
+class _Services(ToolMessageServices):
     """The services a tool's `ThreadState` uses, bound to one invocation."""
+
+    _invocation: Invocation
 
     def __init__(self, ctx: TurnContext, invocation: Invocation) -> None:
         self._ctx = ctx
@@ -318,14 +322,17 @@ class ToolStep:
             if isinstance(payload, ToolResult):
                 new_states[payload.tool_call_id] = _STATE_OF[payload.outcome]
         extra: dict[str, Any] = {"state": ctx.state} if self._state_changed else {}
+        if pending and ctx.thread.status == "terminated":
+            pending = False  # a tool ended the thread: the turn ends after this step
         if pending:
             extra |= {
                 "turn_status": "awaiting_approval",
                 "end": "pause",
                 "wake_after": max(0.0, min(wake_at) - time.time()) if wake_at else None,
             }
+        finished = [i for i in invocations if not i.suspended]
         await ctx.commit(
-            [*done, *asks],
+            [*done, *staged_messages(ctx, finished), *asks],
             tool_states=new_states,
             timers=timers,
             trailing=self._announcements,
@@ -390,6 +397,8 @@ class ToolStep:
                 services=_Services(ctx, invocation),
                 metadata=ctx.thread.metadata,
                 mode=ctx.thread.mode,
+                agent_id=ctx.thread.agent,
+                created_at=ctx.thread.created_at,
             )
 
         async def execute() -> ToolOutput:

@@ -1,10 +1,22 @@
 """Tools from typed Python callables: JSON Schema, validation, and the `ThreadState` context."""
 
 from ._state import ThreadState, ThreadView, ToolServices, choice_schema
+from ._state_messages import (
+    AgentDefinition,
+    InjectPosition,
+    MessageContent,
+    MessageRole,
+    MessageServices,
+)
 from ._tool import ApprovalPolicy, Tool, ToolOutput, as_tool, tool
 
 __all__ = [
+    "AgentDefinition",
     "ApprovalPolicy",
+    "InjectPosition",
+    "MessageContent",
+    "MessageRole",
+    "MessageServices",
     "ThreadState",
     "ThreadView",
     "Tool",

@@ -3,6 +3,7 @@
 ThreadlineError
 ├── ConfigurationError          the app, an agent or a setting is wrong (programmer error)
 ├── InvalidInputError           an argument or an input is malformed; nothing was changed
+│   └── ThreadTerminatedError   the thread was terminated: it takes no more input
 ├── NotFoundError               a thread, turn or item does not exist
 ├── TurnError                   the outcome of a turn, carrying it
 │   ├── TurnFailedError         the turn ended as failed (model, tool, output or budget)
@@ -48,6 +49,13 @@ class ConfigurationError(ThreadlineError):
 
 class InvalidInputError(ThreadlineError):
     code = "invalid_input"
+
+
+class ThreadTerminatedError(InvalidInputError):
+    """The thread was terminated (`terminate(reason)`): it refuses every input (a turn, queued
+    input, a scheduled effect, an approval) and nothing was changed. Start a new thread."""
+
+    code = "thread_terminated"
 
 
 class NotFoundError(ThreadlineError):
