@@ -7,10 +7,12 @@ from collections import Counter
 from threadline.runtime._history import visible_history
 from threadline.store import Store
 from threadline.types import (
+    AgentMessage,
     ApprovalRequest,
     ApprovalResponse,
     Event,
     Item,
+    Reasoning,
     ToolCall,
     ToolResult,
     TurnRecord,
@@ -133,6 +135,8 @@ def _valid_history(thread_id: str, items: list[Item]) -> list[str]:
                     f"I4 {thread_id}: result for {payload.tool_call_id} without its call"
                 )
             seen.add(payload.tool_call_id)
+        elif isinstance(payload, UserMessage | AgentMessage | Reasoning) and open_calls - seen:
+            problems.append(f"I4 {thread_id}: message {item.item_id} between calls and results")
     missing = open_calls - seen
     problems += [f"I4 {thread_id}: call {c} has no result in the model history" for c in missing]
     return problems
