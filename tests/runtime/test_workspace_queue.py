@@ -32,7 +32,8 @@ async def test_messages_a_tool_queues_join_the_turn_before_its_next_model_step_i
     app, model = await make_app([tool_call("plan"), "Stock checked; courier booked."], tools=[plan])
     thread = await app.threads.start()
 
-    result = await thread.run("ship it")
+    # A client key names the turn's input; messages that join the turn are others.
+    result = await thread.run("ship it", client_key="order-1")
 
     assert [e.kind for e in entries] == ["steer", "steer"]
     assert len(await thread.turns()) == 1

@@ -47,6 +47,7 @@ class Terminated:
 
 
 def terminate_thread(request: Terminate) -> Op[Terminated]:
+    codec.check_text(reason=request.reason)
     thread_id = request.thread_id
     active_turn_id, last_item_seq, last_event_seq, turn_count, status, _, tkey = yield from (
         thread_row(thread_id, lock=True)
