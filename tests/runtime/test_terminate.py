@@ -22,9 +22,11 @@ from threadline.testing import (
 from threadline.types import (
     TERMINATED_PHASE,
     AgentMessage,
+    InboxEntry,
     SystemEvent,
     ToolResult,
     UserMessage,
+    new_id,
 )
 
 
@@ -344,3 +346,45 @@ async def test_a_bad_reason_is_refused_and_changes_nothing(make_app: Any) -> Non
     assert (await thread.reload()).status == "idle"
     with pytest.raises(tl.NotFoundError):
         await terminate(thread._engine, "thr_missing", "gone")  # pyright: ignore[reportPrivateUsage]
+
+
+async def test_input_racing_the_termination_is_either_dropped_or_refused(make_app: Any) -> None:
+    """The store decides under the thread's lock: whatever input it accepted before the
+    termination is dropped by it, whatever came after is refused; none is left behind."""
+    app, _ = await make_app()
+    thread = await app.threads.start()
+    await thread.schedule("keep the thread busy with timers", delay=3600)
+
+    async def submit(n: int) -> str:
+        try:
+            if n % 3 == 0:
+                await thread.schedule(f"timer {n}", delay=3600)
+            elif n % 3 == 1:
+                await app.store.enqueue(
+                    InboxEntry(
+                        entry_id=new_id("inbox"),
+                        thread_id=thread.id,
+                        position=0,
+                        input=[{"type": "text", "text": f"queued {n}"}],
+                        created_at=time.time(),
+                    )
+                )
+            else:
+                await thread.inject_message(f"note {n}")
+        except tl.ThreadTerminatedError:
+            return "refused"
+        return "accepted"
+
+    outcomes = await asyncio.gather(
+        *(submit(n) for n in range(10)),
+        thread.terminate("race"),
+        *(submit(n) for n in range(10, 20)),
+    )
+
+    assert "refused" in outcomes
+    assert await thread.inbox() == []
+    assert await thread.scheduled() == []
+    assert await thread.turns() == []
+    assert (await thread.reload()).status == "terminated"
+    assert reasons(await thread.items()) == ["race"]
+    assert await submit(0) == "refused"
