@@ -15,7 +15,7 @@ from ._render import make_console, print_transcript, threads_table, to_json
 from ._session import build_app
 from ._settings import Settings, pass_settings
 
-_STATUSES = ("idle", "active", "awaiting_input", "archived")
+_STATUSES = ("idle", "active", "awaiting_input", "archived", "terminated")
 
 
 @click.group()

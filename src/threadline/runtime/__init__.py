@@ -8,6 +8,7 @@ from ._context_window import ContextWindow
 from ._engine_parts import StartOptions, StartOutcome
 from ._faults import FAULT_POINTS, FaultHook, FaultPoint
 from ._input import TurnInput
+from ._loaders import Prompt
 from ._manager import ThreadList, ThreadManager
 from ._recovery import RecoveryReport
 from ._result import TurnResult
@@ -24,6 +25,7 @@ __all__ = [
     "FaultHook",
     "FaultPoint",
     "Mode",
+    "Prompt",
     "RecoveryReport",
     "ScheduledCall",
     "StartOptions",

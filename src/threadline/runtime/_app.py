@@ -4,7 +4,7 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from threadline._logging import log_failure
 from threadline.models import Model
@@ -17,6 +17,7 @@ from ._engine import Engine
 from ._engine_parts import EngineSettings
 from ._env import Environment, account, static_layer
 from ._faults import FaultHook
+from ._loaders import Loaders, Prompt
 from ._manager import ThreadManager
 from ._recovery import RecoveryReport, recover
 from ._secrets import SecretBox, SecretKey
@@ -57,6 +58,9 @@ class Threadline:
             rotate: the first encrypts), or the path of a file holding it; default:
             `THREADLINE_SECRET_KEY`, else the file `THREADLINE_SECRET_KEY_FILE` names.
             Without one, secrets cannot be stored or read (`SecretKeyError`).
+        prompts: `tl.Prompt`s that tools load by name (`thread.load_prompt(name, **vars)`).
+        models: models that tools load by name (`thread.load_model(name)`): a spec such as
+            `"openai:gpt-4.1-mini"` or a `Model` for each name, resolved on first load.
     """
 
     def __init__(
@@ -74,6 +78,8 @@ class Threadline:
         file_quota_bytes: int | None = DEFAULT_FILE_QUOTA_BYTES,
         env: Mapping[str, EnvValue] | None = None,
         secret_key: SecretKey | None = None,
+        prompts: Sequence[Prompt] = (),
+        models: Mapping[str, str | Model] | None = None,
     ) -> None:
         if not agents:
             raise ConfigurationError("a Threadline app needs at least one agent")
@@ -90,6 +96,7 @@ class Threadline:
             by_name[agent.name] = agent
         box = SecretBox.configure(secret_key)
         app_env = static_layer(env, "the app")
+        loaders = Loaders(agents=by_name, prompts=prompts, models=models)
         self.store = open_store(store)
         self._engine = Engine(
             store=self.store,
@@ -105,6 +112,7 @@ class Threadline:
             ),
             faults=faults,
             env=Environment(self.store, box, app_env),
+            loaders=loaders,
         )
         self.threads = ThreadManager(self._engine, agents[0].name)
         self._open = False
@@ -157,6 +165,33 @@ class Threadline:
     ) -> bool:
         """Remove the value stored for exactly that owner. False if there was none."""
         return await self._engine.env.delete(name, account(user_id, resource_id))
+
+    # -- loaders -------------------------------------------------------------------------------
+
+    @property
+    def prompts(self) -> dict[str, Prompt]:
+        """The app's prompts by name."""
+        return dict(self._engine.loaders.prompts)
+
+    @property
+    def models(self) -> dict[str, str | Model]:
+        """The app's named models, as given (a spec or a `Model`)."""
+        return dict(self._engine.loaders.models)
+
+    def load_prompt(self, name: str, /, **variables: Any) -> str:
+        """The prompt `name` rendered with `variables`, as a tool's `load_prompt` does.
+        Raises `NotFoundError` naming the prompts there are, `InvalidInputError` naming a
+        variable that is missing, of the wrong type or unknown."""
+        return self._engine.loaders.load_prompt(name, variables)
+
+    def load_model(self, name: str) -> Model:
+        """The named model `name`, resolved (once). Raises `NotFoundError` naming the models
+        there are."""
+        return self._engine.loaders.load_model(name)
+
+    def load_agent(self, name: str) -> Agent:
+        """The agent `name`. Raises `NotFoundError` naming the agents there are."""
+        return self._engine.loaders.load_agent(name)
 
     async def open(self) -> None:
         if not self._open:

@@ -289,6 +289,8 @@ class TurnContext:
             state=self.typed_state(),
             metadata=self.thread.metadata,
             mode=self.thread.mode,
+            agent_id=self.thread.agent,
+            created_at=self.thread.created_at,
         )
 
     @property

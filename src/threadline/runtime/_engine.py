@@ -72,6 +72,7 @@ from ._imports import Imported, prepare_import
 from ._inbox import drain, entry_gone, steer, wait_for_entry
 from ._input import TurnInput, parts_as_json
 from ._leases import keep_leases
+from ._loaders import Loaders
 from ._result import TurnResult
 from ._scheduling import ScheduledCall, timer_for
 from ._secrets import SecretBox
@@ -96,11 +97,13 @@ class Engine:
         settings: EngineSettings,
         faults: FaultHook | None = None,
         env: Environment | None = None,
+        loaders: Loaders | None = None,
     ) -> None:
         if settings.lease_seconds <= 0:
             raise ConfigurationError("lease_seconds must be positive")
         self.store = store
         self.agents = agents
+        self.loaders = loaders if loaders is not None else Loaders(agents=agents)
         self.default_model = default_model
         self.settings = settings
         self.faults = faults
@@ -489,13 +492,20 @@ class Engine:
         `after_seq` until the turn ends or pauses."""
         follow_turn(self, thread_id, turn_id, after_seq, listener)
 
-    async def context_for_decision(self, thread_id: str) -> tuple[TurnContext, ActiveTurn]:
-        """A lease and a context on the thread's paused turn, to record a human's decision."""
+    async def context_for_decision(
+        self, thread_id: str, *, ending: bool = False
+    ) -> tuple[TurnContext, ActiveTurn]:
+        """A lease and a context on the thread's paused turn, to record a human's decision
+        (refused once the thread was terminated), or, with `ending`, to end the turn."""
         from threadline.types import InvalidInputError
+
+        from ._termination import refuse_if_terminated
 
         thread = await self.store.get_thread(thread_id)
         if thread is None:
             raise NotFoundError(f"no thread {thread_id!r}", thread_id=thread_id)
+        if not ending:
+            refuse_if_terminated(thread)
         if thread.active_turn_id is None:
             raise InvalidInputError("the thread has no paused turn", thread_id=thread_id)
         lease = await self.store.acquire_lease(
@@ -561,7 +571,7 @@ class Engine:
         turn_id = thread.active_turn_id
         if thread.lease_owner is None:
             try:
-                ctx, _ = await self.context_for_decision(thread_id)
+                ctx, _ = await self.context_for_decision(thread_id, ending=True)
             except TurnInProgressError:
                 pass
             else:

@@ -2,18 +2,24 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from itertools import islice
 from typing import overload
 
 from threadline.types import (
     DELETED_PHASE,
     DISCARD_PHASE,
+    EDITED_PHASE,
+    MODEL_VISIBLE_PHASES,
     ROLLBACK_PHASE,
     SUMMARY_PHASE,
+    AgentMessage,
     ApprovalRequest,
     ApprovalResponse,
     FilePart,
     Item,
+    Payload,
+    Reasoning,
     SystemEvent,
     ToolCall,
     ToolOutcome,
@@ -21,6 +27,7 @@ from threadline.types import (
     UserMessage,
     derived_id,
     new_id,
+    payload_from_dict,
 )
 
 
@@ -36,6 +43,11 @@ class HistoryIndex:
         self.deleted: set[str] = set()  # items taken out of the history
         self.rolled_back: set[str] = set()  # turns taken out of the history
         self.summarized = False
+        self.edited: dict[str, Payload] = {}  # item id -> its content as last edited
+        self.edits = 0  # edit markers seen (an item may be edited more than once)
+        # A message stored while tool calls wait for their results (injected by a tool): the
+        # model sees it after them, since each call must be followed by its result.
+        self.interleaved = False
         self.standing: dict[str, ApprovalResponse] = {}  # tool name -> "always" decision
         self._approval_names: dict[str, str] = {}
         self.visible: VisibleHistory | None = None  # made by the first request that needs it
@@ -61,6 +73,16 @@ class HistoryIndex:
                     self.rolled_back.update(str(t) for t in payload.data.get("turn_ids", []))
                 elif payload.phase == SUMMARY_PHASE:
                     self.summarized = True
+                elif payload.phase == EDITED_PHASE:
+                    edited = edited_content(payload)
+                    if edited is not None:
+                        self.edited[edited[0]] = edited[1]
+                        self.edits += 1
+                if self.unanswered and payload.phase in MODEL_VISIBLE_PHASES:
+                    self.interleaved = True
+            elif isinstance(payload, UserMessage | AgentMessage | Reasoning):
+                if self.unanswered:
+                    self.interleaved = True
             elif isinstance(payload, ApprovalRequest):
                 self._approval_names[payload.tool_call_id] = payload.name
             elif isinstance(payload, UserMessage) and not self.attachments:
@@ -79,7 +101,21 @@ class HistoryIndex:
             or self.discarded
             or self.deleted
             or self.rolled_back
+            or self.edited
+            or self.interleaved
         )
+
+
+def edited_content(payload: SystemEvent) -> tuple[str, Payload] | None:
+    """The item an edit marker names and its new content (None if the marker is malformed)."""
+    data = payload.data
+    item_id, kind, content = data.get("item_id"), data.get("type"), data.get("content")
+    if not isinstance(item_id, str) or not isinstance(kind, str) or not isinstance(content, dict):
+        return None
+    try:
+        return item_id, payload_from_dict(kind, content)  # pyright: ignore[reportUnknownArgumentType]
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def repair(items: Sequence[Item]) -> list[Item]:
@@ -168,6 +204,7 @@ def _is_edit(item: Item) -> bool:
         DISCARD_PHASE,
         DELETED_PHASE,
         ROLLBACK_PHASE,
+        EDITED_PHASE,
     )
 
 
@@ -245,40 +282,63 @@ class VisibleHistory:
     """What `visible_history` gives for a history that only grows, kept up to date from one
     request to the next: on a long thread with hidden items (a discarded turn, a deleted
     item) a request looks at the items added since the last one, not at the whole thread.
-    Rebuilt when an edit arrives, since it may hide items shown before."""
+    Rebuilt when an edit arrives, since it may hide or change items shown before.
+
+    An edited item is shown as last edited. A message stored while tool calls wait for their
+    results (a tool injected it) is shown after those results: every provider wants each call
+    followed by its result."""
 
     def __init__(self) -> None:
-        self._edits = (0, 0, 0)  # sizes of the index's edit sets (which only grow)
+        self._edits = (0, 0, 0, 0)  # sizes of the index's edit sets (which only grow)
         self._reset()
 
     def _reset(self) -> None:
         self._items: list[Item] = []
+        self._held: list[Item] = []  # messages that wait for the open calls' results
         self._seen = 0  # items of the history looked at
         self._unanswered: set[str] = set()
         self._broken = False  # a result without its call, or a second one
 
     def update(self, history: Sequence[Item], index: HistoryIndex) -> Sequence[Item]:
-        edits = (len(index.discarded), len(index.deleted), len(index.rolled_back))
+        edits = (len(index.discarded), len(index.deleted), len(index.rolled_back), index.edits)
         if edits != self._edits or len(history) < self._seen:
             self._reset()
             self._edits = edits
         for item in islice(history, self._seen, None):
             if _shown(item, index):
-                self._add(item)
+                self._add(item, index)
         self._seen = len(history)
-        if self._unanswered or self._broken:
-            return repair(self._items)
+        if self._unanswered or self._broken or self._held:
+            return repair([*self._items, *self._held])
         return HistoryView(self._items)
 
-    def _add(self, item: Item) -> None:
+    def _add(self, item: Item, index: HistoryIndex) -> None:
         payload = item.payload
+        edited = index.edited.get(item.item_id)
+        if edited is not None and edited.type == payload.type:
+            item = replace(item, payload=edited)
         if isinstance(payload, ToolCall):
+            # A new batch of calls: what waited for the last one's results comes before it.
+            self._items += self._held
+            self._held.clear()
             self._unanswered.add(payload.tool_call_id)
         elif isinstance(payload, ToolResult):
             if payload.tool_call_id not in self._unanswered:
                 self._broken = True
             self._unanswered.discard(payload.tool_call_id)
+        elif self._unanswered and _model_reads(payload):
+            self._held.append(item)
+            return
         self._items.append(item)
+        if self._held and not self._unanswered:
+            self._items += self._held
+            self._held.clear()
+
+
+def _model_reads(payload: Payload) -> bool:
+    return isinstance(payload, UserMessage | AgentMessage | Reasoning) or (
+        isinstance(payload, SystemEvent) and payload.phase in MODEL_VISIBLE_PHASES
+    )
 
 
 def request_history(history: list[Item], index: HistoryIndex) -> Sequence[Item]:
@@ -304,11 +364,11 @@ def _shown(item: Item, edits: HistoryIndex) -> bool:
 
 def visible_history(items: Sequence[Item], index: HistoryIndex | None = None) -> list[Item]:
     """The history a model may see: deleted items, rolled-back turns and turns discarded on
-    error left out (a discarded turn's user message kept), then repaired. With the
+    error left out (a discarded turn's user message kept), edited items as last edited,
+    messages injected while tool calls ran after their results, then repaired. With the
     history's index, a plain history is returned at once."""
-    if index is not None and index.plain:
+    if index is None:
+        index = HistoryIndex(items)
+    if index.plain:
         return list(items)
-    edits = HistoryIndex(i for i in items if isinstance(i.payload, SystemEvent))
-    if edits.deleted or edits.rolled_back or edits.discarded:
-        items = [i for i in items if _shown(i, edits)]
-    return repair(items)
+    return list(VisibleHistory().update(items, index))

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from threadline.store import TERMINATED_CODE
 from threadline.types import Event, TurnCancelledError, TurnFailedError, TurnRecord
 
 from ._engine import Engine
@@ -79,7 +80,13 @@ class TurnStream:
                 result=result,
             )
         if result.status == "cancelled":
-            raise TurnCancelledError("turn was interrupted", turn=result.turn, result=result)
+            error = result.turn.error
+            message = (
+                f"turn was interrupted: the thread was terminated: {error.get('message', '')}"
+                if error is not None and error.get("code") == TERMINATED_CODE
+                else "turn was interrupted"
+            )
+            raise TurnCancelledError(message, turn=result.turn, result=result)
 
     async def _await_result(self) -> TurnResult:
         active = self._listener.active

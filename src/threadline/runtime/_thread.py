@@ -47,6 +47,7 @@ from ._input import TurnInput, normalize_input, parts_as_json
 from ._result import TurnResult
 from ._scheduling import ScheduledCall
 from ._stream import TurnStream
+from ._termination import refuse_if_terminated
 from ._thread_env import ThreadEnv
 from ._thread_files import ThreadFiles
 from ._thread_messages import ThreadMessages
@@ -253,6 +254,7 @@ class Thread(ThreadMessages, ThreadFiles, ThreadEnv):
 
         async def start(listener: TurnListener) -> StartOutcome:
             record = await self.reload()
+            refuse_if_terminated(record)
             if record.active_turn_id is None:
                 raise InvalidInputError(
                     "the thread has no paused turn to resume", thread_id=self.id

@@ -27,6 +27,7 @@ from ._approvals import CallRecord, arguments_hash, call_records, caller_approva
 from ._context import NewItem, Trailing, TurnContext, new_item
 from ._env import BoundEnvironment, agent_layers
 from ._history import result_item_id
+from ._tool_messages import ToolMessageServices, staged_messages
 
 _NO_VALUE: Any = object()
 
@@ -61,6 +62,8 @@ class Invocation:
             )
         return self.files
 
+    staged: list[NewItem] = field(default_factory=list[NewItem])  # stored with its result
+
     def notify(self) -> None:
         self.settled.set()
         if self.step is not None:
@@ -80,8 +83,10 @@ class Invocation:
         self.choice.set_result(value)
 
 
-class _Services:
+class _Services(ToolMessageServices):
     """The services a tool's `ThreadState` uses, bound to one invocation."""
+
+    _invocation: Invocation
 
     def __init__(self, ctx: TurnContext, invocation: Invocation) -> None:
         self._ctx = ctx
@@ -343,14 +348,17 @@ class ToolStep:
         if invocations:
             await ctx.fault("before_tool_commit")
         extra: dict[str, Any] = {"state": ctx.state} if self._state_changed else {}
+        if pending and ctx.thread.status == "terminated":
+            pending = False  # a tool ended the thread: the turn ends after this step
         if pending:
             extra |= {
                 "turn_status": "awaiting_approval",
                 "end": "pause",
                 "wake_after": max(0.0, min(wake_at) - time.time()) if wake_at else None,
             }
+        finished = [i for i in invocations if not i.suspended]
         await ctx.commit(
-            [*done, *asks],
+            [*done, *staged_messages(ctx, finished), *asks],
             tool_states=new_states,
             timers=timers,
             files=files,
@@ -419,6 +427,8 @@ class ToolStep:
                 services=_Services(ctx, invocation),
                 metadata=ctx.thread.metadata,
                 mode=ctx.thread.mode,
+                agent_id=ctx.thread.agent,
+                created_at=ctx.thread.created_at,
             )
 
         async def execute() -> ToolOutput:

@@ -12,6 +12,7 @@ from threadline._logging import log_failure
 from threadline._redaction import redact
 from threadline.store import FileOp, ToolCallState
 from threadline.types import (
+    TERMINATED_PHASE,
     BudgetExceededError,
     ErrorPayload,
     Item,
@@ -37,6 +38,7 @@ from ._cost import CostGuard
 from ._history import DISCARD_PHASE, result_item_id, unanswered_calls
 from ._model_step import ModelStep, build_instructions, request_parts
 from ._result import TurnResult
+from ._termination import termination_item, termination_of
 from ._tool_step import ToolStep
 
 logger = logging.getLogger("threadline.runtime")
@@ -54,6 +56,10 @@ class TurnRunner:
     async def run(self) -> TurnResult:
         """Run to an ending or a pause. Cancelling the calling task ends the turn as cancelled,
         unless the lease was lost (then nothing is written and `LeaseLost` is raised)."""
+        if self.ctx.turn.cancel_requested or self.ctx.thread.status == "terminated":
+            # Asked to stop, or its thread ended, while no process ran it: it ends now.
+            await self._end("cancelled", None, "interrupt")
+            return TurnResult.from_context(self.ctx)
         try:
             async with asyncio.timeout_at(self._deadline()):
                 await self._loop()
@@ -103,6 +109,9 @@ class TurnRunner:
                 step = self._tool_step = ToolStep(ctx, calls, fresh=self._fresh_calls)
                 paused = await step.run()
                 self._tool_step = None
+                if ctx.thread.status == "terminated":  # a tool ended the thread
+                    await self._end("cancelled", None, "interrupt")
+                    return
                 if paused:
                     return
                 continue
@@ -241,6 +250,9 @@ class TurnRunner:
             with contextlib.suppress(Exception):
                 await ctx.store.hand_back(ctx.thread.thread_id, ctx.epoch)
             raise ctx.failed
+        termination = await termination_of(ctx) if status == "cancelled" else None
+        if termination is not None:
+            error, phase = termination, TERMINATED_PHASE
         keep = ctx.agent.persist_partial_on_error
         item_status: ItemStatus = "cancelled" if status == "cancelled" else "failed"
         # A final answer that a limit or the output schema refused is complete, but with its
@@ -294,7 +306,12 @@ class TurnRunner:
                 )
                 states[call.tool_call_id] = "succeeded" if succeeded else "failed"
             items.append(result)
-        if error is not None:
+        if termination is not None:
+            ended = termination_item(ctx, termination)
+            assert isinstance(ended.payload, SystemEvent)
+            ctx.events.emit("system_event", params=system_event_params(ended.payload))
+            items.append(ended)
+        elif error is not None:
             items.append(
                 new_item(
                     ErrorPayload(

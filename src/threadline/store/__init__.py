@@ -4,6 +4,7 @@
 from typing import TYPE_CHECKING, Any
 
 from ._open import open_store
+from ._ops_lifecycle import TERMINATED_CODE, Terminate, Terminated
 from ._ops_threads import CursorMovedError
 from ._protocol import Store
 from ._sqlite import SQLiteStore
@@ -29,6 +30,7 @@ from ._writes import (
 )
 
 __all__ = [
+    "TERMINATED_CODE",
     "AppendItems",
     "BeginOutcome",
     "BeginTurn",
@@ -42,6 +44,8 @@ __all__ = [
     "Renewal",
     "SQLiteStore",
     "Store",
+    "Terminate",
+    "Terminated",
     "ThreadCursor",
     "ThreadPage",
     "ThreadUpdate",

@@ -9,7 +9,7 @@ from typing import Any
 from threadline.types import InboxEntry, TimerRecord
 
 from . import _codec as codec
-from ._ops_threads import archived_check, thread_row
+from ._ops_threads import archived_check, terminated_check, thread_row
 from ._sql import Notify, Op, count, marks, one, rows, run
 
 
@@ -34,11 +34,17 @@ def by_client_key(thread_id: str, client_key: str) -> Op[tuple[Any, Any]]:
 
 
 def enqueue(entry: InboxEntry, *, status: str | None = None) -> Op[InboxEntry]:
-    """`status`: the thread's, when the caller has read (and locked) its row already."""
+    """`status`: the thread's, when the caller has read (and locked) its row already.
+
+    An entry that would steer the running turn is queued as input of its own when the thread
+    has no unfinished turn (the turn ended since the caller looked): it starts a turn."""
     codec.check_inbox(entry)
+    kind = entry.kind
     if status is None:
         row = yield from thread_row(entry.thread_id, lock=True)
         status = str(row[4])
+        if kind == "steer" and row[0] is None:
+            kind = "input"
     if entry.client_key is not None:
         turn, queued = yield from by_client_key(entry.thread_id, entry.client_key)
         if queued is not None:
@@ -57,7 +63,7 @@ def enqueue(entry: InboxEntry, *, status: str | None = None) -> Op[InboxEntry]:
         sender=entry.sender,
         client_key=entry.client_key,
         created_at=entry.created_at,
-        kind=entry.kind,
+        kind=kind,
     )
     yield run(
         f"INSERT INTO {{inbox}} ({codec.INBOX_COLUMNS}) VALUES ({marks(8)})",
@@ -67,9 +73,12 @@ def enqueue(entry: InboxEntry, *, status: str | None = None) -> Op[InboxEntry]:
     return stored
 
 
-def schedule_timer(timer: TimerRecord) -> Op[TimerRecord]:
+def schedule_timer(timer: TimerRecord, *, checked: bool = False) -> Op[TimerRecord]:
+    """`checked`: the caller holds the thread's row and knows that it takes input."""
     codec.check_timer(timer)
-    yield from thread_row(timer.thread_id)
+    if not checked:
+        row = yield from thread_row(timer.thread_id, lock=True)
+        terminated_check(str(row[4]), timer.thread_id)
     yield run(
         f"INSERT INTO {{timers}} ({codec.TIMER_COLUMNS}) VALUES ({marks(8)})",
         *codec.timer_row(timer),
@@ -110,8 +119,12 @@ def fire_due_timers(limit: int) -> Op[list[TimerRecord]]:
         "ORDER BY thread_id {lock}",
         *thread_ids,
     )
-    # A thread that is gone or archived takes no input: its timers lapse.
-    open_threads = {thread_id: status for thread_id, status in statuses if status != "archived"}
+    # A thread that is gone, archived or terminated takes no input: its timers lapse.
+    open_threads = {
+        thread_id: status
+        for thread_id, status in statuses
+        if status not in ("archived", "terminated")
+    }
     fired: list[TimerRecord] = []
     now = time.time()
     for timer in due:

@@ -8,8 +8,11 @@ import time
 from collections.abc import Sequence
 
 from . import _codec as codec
+from ._ops_threads import status_unless_terminated
 from ._sql import Notify, Op, count, marks, one, rows, run
 from ._writes import Lease, Renewal, ThreadCursor
+
+_ACTIVE = status_unless_terminated("active")
 
 
 def acquire_lease(
@@ -18,7 +21,7 @@ def acquire_lease(
     codec.check_text(owner=owner)
     row = yield one(
         "UPDATE {threads} SET lease_owner = ?, lease_epoch = lease_epoch + 1, "
-        "lease_expires_at = {now} + ?, status = 'active', wake_at = NULL "
+        f"lease_expires_at = {{now}} + ?, status = {_ACTIVE}, wake_at = NULL "
         "WHERE thread_id = ? AND active_turn_id = ? AND "
         "(lease_owner IS NULL OR lease_expires_at <= {now}) "
         "RETURNING lease_epoch, last_item_seq, last_event_seq",
@@ -50,7 +53,7 @@ def claim_turns(
     skipping = f"AND thread_id NOT IN ({marks(len(skip))}) " if skip else ""
     claimed = yield rows(
         "UPDATE {threads} SET lease_owner = ?, lease_epoch = lease_epoch + 1, "
-        "lease_expires_at = {now} + ?, status = 'active', wake_at = NULL "
+        f"lease_expires_at = {{now}} + ?, status = {_ACTIVE}, wake_at = NULL "
         "WHERE thread_id IN (SELECT thread_id FROM {threads} WHERE active_turn_id IS NOT NULL "
         f"{skipping}AND ((lease_owner IS NOT NULL AND lease_expires_at <= {{now}}) OR "
         "(lease_owner IS NULL AND wake_at <= {now})) ORDER BY COALESCE(lease_expires_at, wake_at) LIMIT ? "

@@ -6,7 +6,14 @@ import time
 from collections.abc import Collection
 from typing import Any
 
-from threadline.types import InvalidInputError, Item, NotFoundError, StoreError, ThreadRecord
+from threadline.types import (
+    InvalidInputError,
+    Item,
+    NotFoundError,
+    StoreError,
+    ThreadRecord,
+    ThreadTerminatedError,
+)
 
 from . import _codec as codec
 from ._sql import Op, count, marks, one, rows, run
@@ -20,6 +27,13 @@ class CursorMovedError(StoreError):
 
 
 ARCHIVED = "the thread is archived: unarchive it or start a new thread"
+TERMINATED = "the thread was terminated: it takes no more input; start a new thread"
+
+
+def status_unless_terminated(status: str) -> str:
+    """The SQL value that sets a thread's status to `status`, unless the thread was terminated:
+    it stays so while its last turn is ended, and after."""
+    return f"CASE WHEN status = 'terminated' THEN status ELSE '{status}' END"
 
 
 def thread_row(thread_id: str, *, lock: bool = False) -> Op[tuple[Any, ...]]:
@@ -64,6 +78,11 @@ def create_thread(thread: ThreadRecord) -> Op[ThreadRecord]:
 
 def update_thread(thread_id: str, changes: dict[str, Any]) -> Op[ThreadRecord]:
     codec.check_text(mode=changes.get("mode"), status=changes.get("status"))
+    if changes.get("status") == "terminated":
+        raise InvalidInputError("a thread is terminated with terminate(reason), which ends it")
+    if "status" in changes:
+        row = yield from thread_row(thread_id, lock=True)
+        terminated_check(str(row[4]), thread_id)
     assignments = ["updated_at = ?"]
     values: list[Any] = [time.time()]
     for name, value in changes.items():
@@ -102,8 +121,15 @@ def delete_thread(thread_id: str) -> Op[bool]:
 
 
 def archived_check(status: str, thread_id: str) -> None:
+    """Refuse input to a thread that is archived or terminated."""
+    terminated_check(status, thread_id)
     if status == "archived":
         raise InvalidInputError(ARCHIVED, thread_id=thread_id)
+
+
+def terminated_check(status: str, thread_id: str) -> None:
+    if status == "terminated":
+        raise ThreadTerminatedError(TERMINATED, thread_id=thread_id)
 
 
 def find_work(limit: int, kinds: Collection[WorkKind]) -> Op[list[Work]]:

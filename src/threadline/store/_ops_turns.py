@@ -27,7 +27,13 @@ from ._compact import STATE_CODES, TOOL_CALL, code_of, dump_usage
 from ._event_log import Ending, WriteContext
 from ._ops_files import apply_turn_files
 from ._ops_inbox import by_client_key, enqueue, schedule_timer
-from ._ops_threads import CursorMovedError, archived_check, thread_row
+from ._ops_threads import (
+    CursorMovedError,
+    archived_check,
+    status_unless_terminated,
+    terminated_check,
+    thread_row,
+)
 from ._sql import Notify, Op, Sql, fence, many, marks, one, run
 from ._writes import (
     AppendItems,
@@ -43,6 +49,8 @@ from ._writes import (
 )
 
 _FINISHED = ("completed", "failed", "cancelled")
+_IDLE = status_unless_terminated("idle")
+_AWAITING = status_unless_terminated("awaiting_input")
 
 
 def begin_turn(request: BeginTurn) -> Op[BeginOutcome]:
@@ -56,7 +64,7 @@ def begin_turn(request: BeginTurn) -> Op[BeginOutcome]:
     if turn.client_key is None and (
         yield _make_active(
             request,
-            "AND active_turn_id IS NULL AND status != 'archived' AND last_item_seq = ? "
+            "AND active_turn_id IS NULL AND status NOT IN ('archived', 'terminated') AND last_item_seq = ? "
             "AND last_event_seq = ? AND turn_count = ?",
             expected.last_item_seq,
             expected.last_event_seq,
@@ -168,6 +176,7 @@ def append_items(request: AppendItems) -> Op[None]:
     active_turn_id, last_item_seq, last_event_seq, _, status, _, _ = yield from thread_row(
         request.thread_id, lock=True
     )
+    terminated_check(status, request.thread_id)
     if status == "archived":
         raise InvalidInputError(
             "the thread is archived: unarchive it first", thread_id=request.thread_id
@@ -297,12 +306,12 @@ def write_turn(write: TurnWrite) -> Op[Written]:
     values: list[Any] = [write.cursor.last_item_seq, write.cursor.last_event_seq, now]
     if write.end == "release":
         assignments += (
-            ", active_turn_id = NULL, status = 'idle', lease_owner = NULL, "
+            f", active_turn_id = NULL, status = {_IDLE}, lease_owner = NULL, "
             "lease_expires_at = NULL, wake_at = NULL"
         )
     elif write.end == "pause":
         assignments += (
-            ", status = 'awaiting_input', lease_owner = NULL, lease_expires_at = NULL, wake_at = "
+            f", status = {_AWAITING}, lease_owner = NULL, lease_expires_at = NULL, wake_at = "
             + ("NULL" if write.wake_after is None else "{now} + ?")
         )
         if write.wake_after is not None:
@@ -334,8 +343,11 @@ def write_turn(write: TurnWrite) -> Op[Written]:
         ending = Ending(status=write.turn_status, usage=write.usage, error=write.error)
     context = WriteContext(items=write.items, turn_id=write.turn_id, ending=ending)
     yield from insert(write.thread_id, context, write.events, write.tool_states)
-    for timer in write.timers:
-        yield from schedule_timer(timer)
+    if write.timers:
+        status = yield one("SELECT status FROM {threads} WHERE thread_id = ?", write.thread_id)
+        if status[0] != "terminated":  # terminating dropped its timers: these lapse too
+            for timer in write.timers:
+                yield from schedule_timer(timer, checked=True)
     if write.files:
         yield from apply_turn_files(write.thread_id, write.files)
     yield _update_turn(write, now)

@@ -16,6 +16,7 @@ from threadline.types import (
     TurnRecord,
 )
 
+from ._ops_lifecycle import Terminate, Terminated
 from ._writes import (
     WORK_KINDS,
     AppendItems,
@@ -71,6 +72,11 @@ class Store(Protocol):
     async def update_thread(self, thread_id: str, update: ThreadUpdate) -> ThreadRecord: ...
 
     async def delete_thread(self, thread_id: str) -> bool: ...
+
+    async def terminate_thread(self, request: Terminate) -> Terminated:
+        """End the thread for good (see `Terminate`). Raises `CursorMovedError` if it must
+        store the reason's item and the thread changed since it was read."""
+        ...
 
     async def begin_turn(self, request: BeginTurn) -> BeginOutcome: ...
 

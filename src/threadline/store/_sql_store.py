@@ -31,9 +31,11 @@ from . import _ops_events as events
 from . import _ops_files as files
 from . import _ops_inbox as inbox
 from . import _ops_leases as leases
+from . import _ops_lifecycle as lifecycle  # pyright: ignore[reportPrivateUsage]
 from . import _ops_threads as threads  # pyright: ignore[reportPrivateUsage]
 from . import _ops_turns as turns
 from ._compact import TOOL_CALL
+from ._ops_lifecycle import Terminate, Terminated
 from ._sql import Op, OpFactory, Sql, one, rows
 from ._writes import (
     WORK_KINDS,
@@ -133,7 +135,8 @@ class SQLStore(ABC):
         return await self._select(
             one(
                 f"SELECT {codec.THREAD_COLUMNS} FROM {{threads}} WHERE user_id = ? AND agent = ? "
-                "AND status != 'archived' ORDER BY created_at DESC, thread_id DESC LIMIT 1",
+                "AND status NOT IN ('archived', 'terminated') ORDER BY created_at DESC, "
+                "thread_id DESC LIMIT 1",
                 user_id,
                 agent,
                 decode=codec.thread_from_row,
@@ -148,6 +151,10 @@ class SQLStore(ABC):
 
     async def delete_thread(self, thread_id: str) -> bool:
         return await self._write(lambda: threads.delete_thread(thread_id))
+
+    async def terminate_thread(self, request: Terminate) -> Terminated:
+        # A repeat finds the thread terminated and the reason's item stored.
+        return await self._write(lambda: lifecycle.terminate_thread(request), replay_safe=True)
 
     # -- turns -------------------------------------------------------------------------------
 

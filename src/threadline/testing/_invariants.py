@@ -7,15 +7,18 @@ from collections import Counter
 from threadline.runtime._history import visible_history
 from threadline.store import Store
 from threadline.types import (
+    AgentMessage,
     ApprovalRequest,
     ApprovalResponse,
     Event,
     Item,
+    Reasoning,
     ToolCall,
     ToolResult,
     TurnRecord,
     Usage,
     UserMessage,
+    part_to_dict,
 )
 
 
@@ -51,12 +54,19 @@ async def _check_thread(store: Store, thread_id: str) -> list[str]:
     problems += [
         f"I1 {thread_id}: client key {k!r} used by {n} turns" for k, n in keyed.items() if n > 1
     ]
-    users = Counter(i.turn_id for i in items if isinstance(i.payload, UserMessage))
-    for turn in turns:
-        if turn.client_key is not None and users[turn.turn_id] > 1:
+    # Messages that joined the turn later (steered, queued, injected) are not its input.
+    inputs = {t.turn_id: t.input for t in turns if t.client_key is not None}
+    users = Counter(
+        i.turn_id
+        for i in items
+        if isinstance(i.payload, UserMessage)
+        and i.turn_id in inputs
+        and [part_to_dict(p) for p in i.payload.content] == inputs[i.turn_id]
+    )
+    for turn_id, count in users.items():
+        if count > 1:
             problems.append(
-                f"I1 {thread_id}: turn {turn.turn_id} has {users[turn.turn_id]} "
-                "user items for one client key"
+                f"I1 {thread_id}: turn {turn_id} has {count} user items for one client key"
             )
     # I2: gap-free, increasing sequence numbers, agreeing with the thread's counters.
     if [i.seq for i in items] != list(range(1, len(items) + 1)):
@@ -133,6 +143,8 @@ def _valid_history(thread_id: str, items: list[Item]) -> list[str]:
                     f"I4 {thread_id}: result for {payload.tool_call_id} without its call"
                 )
             seen.add(payload.tool_call_id)
+        elif isinstance(payload, UserMessage | AgentMessage | Reasoning) and open_calls - seen:
+            problems.append(f"I4 {thread_id}: message {item.item_id} between calls and results")
     missing = open_calls - seen
     problems += [f"I4 {thread_id}: call {c} has no result in the model history" for c in missing]
     return problems

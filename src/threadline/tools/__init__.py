@@ -2,13 +2,25 @@
 
 from ._files import DEFAULT_FILE_QUOTA_BYTES, FileChanges, FileData, StoredFiles
 from ._state import ThreadState, ThreadView, ToolServices, choice_schema
+from ._state_messages import (
+    AgentDefinition,
+    InjectPosition,
+    MessageContent,
+    MessageRole,
+    MessageServices,
+)
 from ._tool import ApprovalPolicy, Tool, ToolOutput, as_tool, tool
 
 __all__ = [
     "DEFAULT_FILE_QUOTA_BYTES",
+    "AgentDefinition",
     "ApprovalPolicy",
     "FileChanges",
     "FileData",
+    "InjectPosition",
+    "MessageContent",
+    "MessageRole",
+    "MessageServices",
     "StoredFiles",
     "ThreadState",
     "ThreadView",

@@ -43,9 +43,10 @@ def choice_schema(schema: type[BaseModel] | dict[str, Any]) -> dict[str, Any]:
 
 
 class ThreadView(Generic[StateT]):
-    """What code running for a turn may read about its thread: ids, `user_id`, `metadata`,
-    the agent `mode`, the typed `state` and `get_messages()`. Dynamic instructions receive
-    one; a tool's `ThreadState` is one too, with ways to act.
+    """What code running for a turn may read about its thread: ids (`thread_id`, `turn_id`,
+    `agent_id`, the agent's name), `user_id`, `created_at`, `metadata`, the agent `mode`,
+    the typed `state` and `get_messages()`. Dynamic instructions receive one; a tool's
+    `ThreadState` is one too, with ways to act.
 
         def instructions(thread: tl.ThreadView[Profile]) -> str:
             return f"Answer in {thread.state.language}. Mode: {thread.mode or 'default'}."
@@ -61,10 +62,14 @@ class ThreadView(Generic[StateT]):
         state: Any,
         metadata: Mapping[str, Any] | None = None,
         mode: str | None = None,
+        agent_id: str = "",
+        created_at: float = 0.0,
     ) -> None:
         self.thread_id = thread_id
         self.turn_id = turn_id
         self.user_id = user_id
+        self.agent_id = agent_id  # the name of the thread's agent
+        self.created_at = created_at  # when the thread was created (epoch seconds)
         self.mode = mode  # the agent mode the thread is in; None: the agent's default
         self._metadata: Mapping[str, Any] = MappingProxyType(dict(metadata or {}))
         self._items = items
@@ -113,6 +118,8 @@ class ThreadState(ThreadView[StateT], MessageAccess, FileAccess, EnvAccess, Tool
         services: ToolServices | None = None,
         metadata: Mapping[str, Any] | None = None,
         mode: str | None = None,
+        agent_id: str = "",
+        created_at: float = 0.0,
     ) -> None:
         super().__init__(
             thread_id=thread_id,
@@ -122,6 +129,8 @@ class ThreadState(ThreadView[StateT], MessageAccess, FileAccess, EnvAccess, Tool
             state=state,
             metadata=metadata,
             mode=mode,
+            agent_id=agent_id,
+            created_at=created_at,
         )
         self.tool_call_id = tool_call_id
         self.idempotency_key = f"{turn_id}:{tool_call_id}"

@@ -4,7 +4,8 @@ ThreadlineError
 ├── ConfigurationError          the app, an agent or a setting is wrong (programmer error)
 │   └── SecretKeyError          no key to encrypt or decrypt a secret, or not the right one
 ├── InvalidInputError           an argument or an input is malformed; nothing was changed
-│   └── FileQuotaExceededError  a write would take a thread's files over their quota
+│   ├── FileQuotaExceededError  a write would take a thread's files over their quota
+│   └── ThreadTerminatedError   the thread was terminated: it takes no more input
 ├── NotFoundError               a thread, turn or item does not exist
 ├── TurnError                   the outcome of a turn, carrying it
 │   ├── TurnFailedError         the turn ended as failed (model, tool, output or budget)
@@ -65,6 +66,13 @@ class FileQuotaExceededError(InvalidInputError):
     ...)`); nothing was written. Delete files, or write less."""
 
     code = "file_quota_exceeded"
+
+
+class ThreadTerminatedError(InvalidInputError):
+    """The thread was terminated (`terminate(reason)`): it refuses every input (a turn, queued
+    input, a scheduled effect, an approval) and nothing was changed. Start a new thread."""
+
+    code = "thread_terminated"
 
 
 class NotFoundError(ThreadlineError):

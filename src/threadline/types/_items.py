@@ -82,6 +82,8 @@ SUMMARY_PHASE = "summary"  # history left out of the context window, summarised
 DISCARD_PHASE = "discard"  # what an interrupted or failed turn produced, hidden from the model
 DELETED_PHASE = "deleted"  # its data names an item taken out of the history
 ROLLBACK_PHASE = "rollback"  # its data names turns taken out of the history
+EDITED_PHASE = "edited"  # its data names an item and its new content (`update_message`)
+TERMINATED_PHASE = "terminated"  # the thread was ended for good; its message is the reason
 
 MODEL_VISIBLE_PHASES: frozenset[str] = frozenset({"repair", SUMMARY_PHASE})
 """System events the model reads (as a user message): a request to repair an answer, and

@@ -10,6 +10,7 @@ ThreadStatus = Literal[
     "active",  # a turn is running
     "awaiting_input",  # a turn is paused for a human
     "archived",  # kept, but hidden from default listings and closed to new input
+    "terminated",  # ended for good (`terminate`): refuses every input; cannot be reopened
 ]
 TurnStatus = Literal[
     "queued",  # accepted, not started
