@@ -24,6 +24,8 @@ def test_the_public_surface_is_pinned() -> None:
         "ModelError",
         "ModelRequest",
         "NotFoundError",
+        "Plan",
+        "PlanStep",
         "PostgresStore",
         "RecoveryReport",
         "SQLiteStore",
@@ -56,6 +58,7 @@ def test_the_public_surface_is_pinned() -> None:
         "__version__",
         "connect",
         "open_store",
+        "plan_tool",
         "resolve_model",
         "tool",
     ]

@@ -27,7 +27,7 @@ from threadline.runtime import (
     TurnStream,
 )
 from threadline.store import SQLiteStore, Store, open_store
-from threadline.tools import ThreadState, ThreadView, Tool, tool
+from threadline.tools import ThreadState, ThreadView, Tool, plan_tool, tool
 from threadline.types import (
     ApprovalRequest,
     ApprovalResponse,
@@ -44,6 +44,8 @@ from threadline.types import (
     LeaseLost,
     ModelError,
     NotFoundError,
+    Plan,
+    PlanStep,
     SchemaVersionError,
     StoreError,
     TextPart,
@@ -104,6 +106,8 @@ __all__ = [
     "ModelError",
     "ModelRequest",
     "NotFoundError",
+    "Plan",
+    "PlanStep",
     "PostgresStore",
     "RecoveryReport",
     "SQLiteStore",
@@ -136,6 +140,7 @@ __all__ = [
     "__version__",
     "connect",
     "open_store",
+    "plan_tool",
     "resolve_model",
     "tool",
 ]

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from typing import overload
@@ -29,7 +29,11 @@ class HistoryIndex:
 
     def __init__(self, items: Iterable[Item] = ()) -> None:
         self.calls: set[str] = set()  # every tool call id of the thread
-        self.unanswered: set[str] = set()
+        self.unanswered: set[str] = set()  # calls of turns (not nested ones) without a result
+        self.nested = False  # the thread holds calls made by tools (`invoke_tool`)
+        self.open_nested: dict[str, str] = {}  # nested call without a result -> its caller
+        self.interleaved = False  # a call stored after a result while its batch was open
+        self._after_result = False  # a result was stored since the open batch began
         self.orphan_results = False  # a result whose call is not in the history
         self.discarded: set[str] = set()  # turns hidden from the model
         self.deleted: set[str] = set()  # items taken out of the history
@@ -45,11 +49,23 @@ class HistoryIndex:
             payload = item.payload
             if isinstance(payload, ToolCall):
                 self.calls.add(payload.tool_call_id)
+                if payload.parent_call_id is not None:
+                    self.nested = True
+                    self.open_nested[payload.tool_call_id] = payload.parent_call_id
+                    continue
+                if not self.unanswered:
+                    self._after_result = False
+                elif self._after_result:
+                    self.interleaved = True
                 self.unanswered.add(payload.tool_call_id)
             elif isinstance(payload, ToolResult):
+                if payload.parent_call_id is not None:
+                    self.open_nested.pop(payload.tool_call_id, None)
+                    continue
                 if payload.tool_call_id not in self.unanswered:
                     self.orphan_results = True
                 self.unanswered.discard(payload.tool_call_id)
+                self._after_result = True
             elif isinstance(payload, SystemEvent):
                 if payload.phase == DISCARD_PHASE:
                     self.discarded.add(str(payload.data.get("turn_id")))
@@ -72,6 +88,8 @@ class HistoryIndex:
         return not (
             self.unanswered
             or self.orphan_results
+            or self.nested
+            or self.interleaved
             or self.discarded
             or self.deleted
             or self.rolled_back
@@ -82,17 +100,29 @@ def repair(items: Sequence[Item]) -> list[Item]:
     """A history every provider accepts: each tool call followed by exactly one result.
 
     Results without a call are dropped; a call without a result gets a synthetic result saying
-    its outcome is unknown. The stored thread is not changed.
+    its outcome is unknown. A call stored while calls before it still waited for their results
+    (a call a tool queued while another call of its batch waited for a human) comes after
+    those results, as an assistant step of its own. The stored thread is not changed.
     """
     calls: set[str] = set()
     answered: set[str] = set()
+    interleaved = False
+    open_calls: set[str] = set()
+    after_result = False
     for item in items:
         payload = item.payload
         if isinstance(payload, ToolCall):
             calls.add(payload.tool_call_id)
+            if not open_calls:
+                after_result = False
+            elif after_result:
+                interleaved = True
+            open_calls.add(payload.tool_call_id)
         elif isinstance(payload, ToolResult):
             answered.add(payload.tool_call_id)
-    if calls == answered:
+            open_calls.discard(payload.tool_call_id)
+            after_result = True
+    if calls == answered and not interleaved:
         return list(items)
     repaired: list[Item] = []
     seen_results: set[str] = set()
@@ -105,22 +135,53 @@ def repair(items: Sequence[Item]) -> list[Item]:
         repaired.append(item)
     # A synthetic result goes right after the last call of its batch.
     missing = calls - answered
-    if not missing:
-        return repaired
-    out: list[Item] = []
-    pending: list[Item] = []
-    for item in repaired:
+    if missing:
+        out: list[Item] = []
+        pending: list[Item] = []
+        for item in repaired:
+            payload = item.payload
+            if pending and not isinstance(payload, ToolCall | ToolResult):
+                out.extend(pending)
+                pending = []
+            out.append(item)
+            if isinstance(payload, ToolCall) and payload.tool_call_id in missing:
+                pending.append(
+                    synthetic_result(item, "unknown", "No result was recorded for this call.")
+                )
+        out.extend(pending)
+        repaired = out
+    return in_call_order(repaired) if interleaved else repaired
+
+
+def in_call_order(items: Sequence[Item]) -> list[Item]:
+    """`items` with each batch of calls followed by all of its results before anything else:
+    what came after a batch's first result while some of its calls were still open (a call a
+    tool queued, its result, an approval) moves after the batch's last result. Every call
+    must have a result (see `repair`)."""
+    ordered: list[Item] = []
+    waiting = deque(items)
+    held: list[Item] = []
+    open_calls: set[str] = set()
+    in_results = False  # the open batch's results have begun
+    while waiting:
+        item = waiting.popleft()
         payload = item.payload
-        if pending and not isinstance(payload, ToolCall | ToolResult):
-            out.extend(pending)
-            pending = []
-        out.append(item)
-        if isinstance(payload, ToolCall) and payload.tool_call_id in missing:
-            pending.append(
-                synthetic_result(item, "unknown", "No result was recorded for this call.")
-            )
-    out.extend(pending)
-    return out
+        if isinstance(payload, ToolResult) and payload.tool_call_id in open_calls:
+            ordered.append(item)
+            open_calls.discard(payload.tool_call_id)
+            in_results = True
+            if not open_calls:
+                in_results = False
+                waiting.extendleft(reversed(held))
+                held = []
+        elif open_calls and in_results:
+            held.append(item)
+        else:
+            ordered.append(item)
+            if isinstance(payload, ToolCall):
+                open_calls.add(payload.tool_call_id)
+    ordered.extend(held)
+    return ordered
 
 
 def synthetic_result(call_item: Item, outcome: ToolOutcome, message: str, *, seq: int = 0) -> Item:
@@ -149,12 +210,22 @@ def result_item_id(call_item_id: str) -> str:
 
 
 def unanswered_calls(items: Sequence[Item]) -> list[Item]:
+    """The calls of the turn (made by the model, or queued by a tool) without a result. Calls
+    made by a tool (`invoke_tool`) are part of their caller's run, never run by the turn."""
     answered = {i.payload.tool_call_id for i in items if isinstance(i.payload, ToolResult)}
     return [
         i
         for i in items
-        if isinstance(i.payload, ToolCall) and i.payload.tool_call_id not in answered
+        if isinstance(i.payload, ToolCall)
+        and i.payload.parent_call_id is None
+        and i.payload.tool_call_id not in answered
     ]
+
+
+def is_nested(item: Item) -> bool:
+    """Whether the item is a call made by a tool (`invoke_tool`), or its result."""
+    payload = item.payload
+    return isinstance(payload, ToolCall | ToolResult) and payload.parent_call_id is not None
 
 
 def _is_edit(item: Item) -> bool:
@@ -252,6 +323,8 @@ class VisibleHistory:
         self._seen = 0  # items of the history looked at
         self._unanswered: set[str] = set()
         self._broken = False  # a result without its call, or a second one
+        self._interleaved = False  # a call after a result of a batch still open
+        self._after_result = False
 
     def update(self, history: Sequence[Item], index: HistoryIndex) -> Sequence[Item]:
         edits = (len(index.discarded), len(index.deleted), len(index.rolled_back))
@@ -262,18 +335,23 @@ class VisibleHistory:
             if _shown(item, index):
                 self._add(item)
         self._seen = len(history)
-        if self._unanswered or self._broken:
+        if self._unanswered or self._broken or self._interleaved:
             return repair(self._items)
         return HistoryView(self._items)
 
     def _add(self, item: Item) -> None:
         payload = item.payload
         if isinstance(payload, ToolCall):
+            if not self._unanswered:
+                self._after_result = False
+            elif self._after_result:
+                self._interleaved = True
             self._unanswered.add(payload.tool_call_id)
         elif isinstance(payload, ToolResult):
             if payload.tool_call_id not in self._unanswered:
                 self._broken = True
             self._unanswered.discard(payload.tool_call_id)
+            self._after_result = True
         self._items.append(item)
 
 
@@ -292,6 +370,7 @@ def _shown(item: Item, edits: HistoryIndex) -> bool:
     """Whether `visible_history` keeps `item`, given the thread's edits."""
     return (
         not _is_edit(item)
+        and not is_nested(item)
         and item.item_id not in edits.deleted
         and item.turn_id not in edits.rolled_back
         and (item.turn_id not in edits.discarded or isinstance(item.payload, UserMessage))
@@ -304,7 +383,7 @@ def visible_history(items: Sequence[Item], index: HistoryIndex | None = None) ->
     history's index, a plain history is returned at once."""
     if index is not None and index.plain:
         return list(items)
-    edits = HistoryIndex(i for i in items if isinstance(i.payload, SystemEvent))
-    if edits.deleted or edits.rolled_back or edits.discarded:
+    edits = HistoryIndex(i for i in items if isinstance(i.payload, SystemEvent) or is_nested(i))
+    if edits.deleted or edits.rolled_back or edits.discarded or edits.nested:
         items = [i for i in items if _shown(i, edits)]
     return repair(items)

@@ -26,6 +26,7 @@ from threadline.types import (
 from ._approvals import CallRecord, arguments_hash, call_records, caller_approvals
 from ._context import NewItem, Trailing, TurnContext, new_item
 from ._history import result_item_id
+from ._tool_calls import ToolCallsFromTools, close_nested_calls, follow_ups
 
 _NO_VALUE: Any = object()
 
@@ -66,7 +67,7 @@ class Invocation:
         self.choice.set_result(value)
 
 
-class _Services:
+class _Services(ToolCallsFromTools):
     """The services a tool's `ThreadState` uses, bound to one invocation."""
 
     def __init__(self, ctx: TurnContext, invocation: Invocation) -> None:
@@ -313,6 +314,14 @@ class ToolStep:
             for t in i.context.scheduled
         ]
         done = [*immediate, *results]
+        # Calls made by tools that are left open end with their callers' results.
+        answered = [i.payload for i in done if isinstance(i.payload, ToolResult)]
+        done += close_nested_calls(
+            ctx,
+            {p.tool_call_id: p.outcome for p in answered},
+            "the calling tool ended before this call finished.",
+        )
+        followed = follow_ups([i.context for i in invocations if not i.suspended])
         for item in done:
             payload = item.payload
             if isinstance(payload, ToolResult):
@@ -325,10 +334,10 @@ class ToolStep:
                 "wake_after": max(0.0, min(wake_at) - time.time()) if wake_at else None,
             }
         await ctx.commit(
-            [*done, *asks],
-            tool_states=new_states,
+            [*done, *followed.items, *asks],
+            tool_states=new_states | followed.tool_states,
             timers=timers,
-            trailing=self._announcements,
+            trailing=[*self._announcements, *followed.trailing],
             wait=pending,
             **extra,
         )

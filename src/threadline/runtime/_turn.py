@@ -36,6 +36,7 @@ from ._cost import CostGuard
 from ._history import DISCARD_PHASE, result_item_id, unanswered_calls
 from ._model_step import ModelStep, build_instructions, request_parts
 from ._result import TurnResult
+from ._tool_calls import close_nested_calls
 from ._tool_step import ToolStep
 
 logger = logging.getLogger("threadline.runtime")
@@ -290,6 +291,12 @@ class TurnRunner:
                 )
                 states[call.tool_call_id] = "succeeded" if succeeded else "failed"
             items.append(result)
+        # Calls made by tools that were still running end with the turn.
+        for result in close_nested_calls(
+            ctx, None, f"the turn {ended} before this call made by a tool finished."
+        ):
+            items.append(result)
+            states[result.payload.tool_call_id] = "failed"  # type: ignore[union-attr]
         if error is not None:
             items.append(
                 new_item(

@@ -1,16 +1,21 @@
 """Tools from typed Python callables: JSON Schema, validation, and the `ThreadState` context."""
 
+from ._plan import PLAN_TOOL_NAME, plan_tool
 from ._state import ThreadState, ThreadView, ToolServices, choice_schema
+from ._state_tools import ToolCallServices
 from ._tool import ApprovalPolicy, Tool, ToolOutput, as_tool, tool
 
 __all__ = [
+    "PLAN_TOOL_NAME",
     "ApprovalPolicy",
     "ThreadState",
     "ThreadView",
     "Tool",
+    "ToolCallServices",
     "ToolOutput",
     "ToolServices",
     "as_tool",
     "choice_schema",
+    "plan_tool",
     "tool",
 ]
