@@ -19,9 +19,7 @@ def calls(items: list[tl.Item]) -> list[ToolCall]:
 
 
 def results(items: list[tl.Item]) -> dict[str, ToolResult]:
-    return {
-        i.payload.tool_call_id: i.payload for i in items if isinstance(i.payload, ToolResult)
-    }
+    return {i.payload.tool_call_id: i.payload for i in items if isinstance(i.payload, ToolResult)}
 
 
 @pytest.fixture
@@ -89,9 +87,7 @@ async def test_a_nested_call_returns_its_output_and_is_stored_as_a_call_of_its_o
     assert ran == [f"convert {turn_id}:c1", f"rate EUR {turn_id}:c1/1"]
     items = await thread.items()
     assert calls(items) == [
-        ToolCall(
-            tool_call_id="c1", name="convert", arguments='{"amount":2,"currency":"EUR"}'
-        ),
+        ToolCall(tool_call_id="c1", name="convert", arguments='{"amount":2,"currency":"EUR"}'),
         ToolCall(
             tool_call_id="c1/1", name="rate", arguments='{"currency":"EUR"}', parent_call_id="c1"
         ),
@@ -324,7 +320,7 @@ async def test_cancelling_the_turn_answers_the_running_nested_call(make_app: Any
         """Call slow."""
         return await thread.invoke_tool("slow")
 
-    app, model = await make_app([tool_call("outer", {}, tool_call_id="c1")], tools=[slow, outer])
+    app, _ = await make_app([tool_call("outer", {}, tool_call_id="c1")], tools=[slow, outer])
     thread = await app.threads.start()
 
     task = asyncio.create_task(thread.run("go"))

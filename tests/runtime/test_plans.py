@@ -56,10 +56,14 @@ async def test_each_update_stores_a_typed_plan_item_and_emits_plan_updated(
         (plans[0].item_id, {"plan": FIRST["steps"], "explanation": FIRST["explanation"]}),
         (plans[1].item_id, {"plan": SECOND["steps"], "explanation": None}),
     ]
-    stored = [(e.item_id, dict(e.params)) for e in await thread.events() if e.type == "plan_updated"]
+    stored = [
+        (e.item_id, dict(e.params)) for e in await thread.events() if e.type == "plan_updated"
+    ]
     assert stored == updates
-    completed = [e.seq for e in live if e.type == "item_completed" and e.item_id == plans[0].item_id]
-    assert [e.seq for e in live if e.type == "plan_updated"][0] > completed[0]
+    completed = [
+        e.seq for e in live if e.type == "item_completed" and e.item_id == plans[0].item_id
+    ]
+    assert next(e.seq for e in live if e.type == "plan_updated") > completed[0]
 
 
 async def test_a_plan_with_two_steps_in_progress_is_refused(make_app: Any) -> None:

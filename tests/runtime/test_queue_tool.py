@@ -282,9 +282,7 @@ async def test_calls_queued_by_a_tool_that_then_fails_are_stored_with_its_error(
         await thread.queue_tool("send", {"text": "x"})
         raise tl.ToolError("broke after queuing")
 
-    app, _ = await make_app(
-        [tool_call("queue_then_fail", {}), "ok"], tools=[send, queue_then_fail]
-    )
+    app, _ = await make_app([tool_call("queue_then_fail", {}), "ok"], tools=[send, queue_then_fail])
     thread = await app.threads.start()
 
     await thread.run("go")
