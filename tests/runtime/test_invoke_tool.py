@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -10,8 +11,9 @@ from pydantic import BaseModel
 
 import threadline as tl
 from threadline.runtime._history import visible_history
-from threadline.testing import tool_call
-from threadline.types import ToolCall, ToolResult
+from threadline.store import BeginTurn, ThreadCursor
+from threadline.testing import check_invariants, tool_call
+from threadline.types import ToolCall, ToolResult, new_id
 
 
 def calls(items: list[tl.Item]) -> list[ToolCall]:
@@ -368,3 +370,46 @@ async def test_a_nested_call_left_running_by_its_caller_is_answered_with_it(
     found = results(await thread.items())
     assert found["c1"].output == "did not wait"
     assert found["c1/1"].outcome == "cancelled"
+
+
+async def test_check_invariants_finds_a_nested_call_without_its_caller(make_store: Any) -> None:
+    now = time.time()
+    async with make_store() as store:
+        thread = await store.create_thread(
+            tl.ThreadRecord(thread_id=new_id("thr"), agent="a", created_at=now, updated_at=now)
+        )
+        turn = tl.TurnRecord(
+            turn_id=new_id("turn"),
+            thread_id=thread.thread_id,
+            number=1,
+            status="running",
+            input=[{"type": "text", "text": "hi"}],
+            created_at=now,
+            updated_at=now,
+        )
+        orphan = tl.Item(
+            item_id=new_id("item"),
+            thread_id=thread.thread_id,
+            turn_id=turn.turn_id,
+            seq=1,
+            status="completed",
+            payload=ToolCall(
+                tool_call_id="gone/1", name="rate", arguments="{}", parent_call_id="gone"
+            ),
+            created_at=now,
+        )
+        await store.begin_turn(
+            BeginTurn(
+                turn=turn,
+                expected=ThreadCursor(last_item_seq=0, last_event_seq=0),
+                owner="proc_a",
+                lease_seconds=30,
+                items=[orphan],
+            )
+        )
+
+        problems = await check_invariants(store, thread_ids=[thread.thread_id])
+
+    assert f"I3 {thread.thread_id}: nested tool_call gone/1 has no caller gone in its turn" in (
+        problems
+    )
