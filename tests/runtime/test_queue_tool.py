@@ -11,6 +11,7 @@ from threadline.models import ModelRequest
 from threadline.models._anthropic_format import anthropic_messages
 from threadline.models._chat_format import chat_messages
 from threadline.models._responses_format import responses_input
+from threadline.runtime._history import visible_history
 from threadline.testing import tool_call, tool_calls
 from threadline.types import ToolCall, ToolResult
 
@@ -306,3 +307,41 @@ async def test_queue_tool_outside_a_turn_is_a_configuration_error() -> None:
         await state.queue_tool("send", {})
     with pytest.raises(tl.ConfigurationError, match="invoke_tool needs a running turn"):
         await state.invoke_tool("send", {})
+
+
+def test_repair_answers_and_orders_a_history_with_a_queued_call() -> None:
+    def item(seq: int, payload: Any) -> tl.Item:
+        return tl.Item(
+            item_id=f"item_{seq}",
+            thread_id="thr",
+            turn_id="turn",
+            seq=seq,
+            status="completed",
+            payload=payload,
+            created_at=0.0,
+        )
+
+    history = [
+        item(1, ToolCall(tool_call_id="a", name="publish", arguments="{}")),
+        item(2, ToolCall(tool_call_id="b", name="draft", arguments="{}")),
+        item(3, ToolCall(tool_call_id="c", name="lost", arguments="{}")),
+        item(4, ToolResult(tool_call_id="b", name="draft", output="ok")),
+        item(5, ToolCall(tool_call_id="q", name="send", arguments="{}")),  # queued by b
+        item(6, ToolResult(tool_call_id="q", name="send", output="sent")),
+        item(7, ToolResult(tool_call_id="a", name="publish", output="done")),
+    ]
+
+    repaired = visible_history(history)
+
+    shown = [(i.type, i.payload.tool_call_id) for i in repaired]  # type: ignore[union-attr]
+    assert shown == [
+        ("tool_call", "a"),
+        ("tool_call", "b"),
+        ("tool_call", "c"),
+        ("tool_result", "b"),
+        ("tool_result", "a"),
+        ("tool_result", "c"),  # synthetic: no result was recorded
+        ("tool_call", "q"),
+        ("tool_result", "q"),
+    ]
+    assert visible_history(repaired) == repaired  # already in order

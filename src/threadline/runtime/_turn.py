@@ -295,8 +295,9 @@ class TurnRunner:
         for result in close_nested_calls(
             ctx, None, f"the turn {ended} before this call made by a tool finished."
         ):
+            assert isinstance(result.payload, ToolResult)
             items.append(result)
-            states[result.payload.tool_call_id] = "failed"  # type: ignore[union-attr]
+            states[result.payload.tool_call_id] = "failed"
         if error is not None:
             items.append(
                 new_item(
