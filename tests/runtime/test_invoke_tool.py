@@ -413,3 +413,30 @@ async def test_check_invariants_finds_a_nested_call_without_its_caller(make_stor
     assert f"I3 {thread.thread_id}: nested tool_call gone/1 has no caller gone in its turn" in (
         problems
     )
+
+
+async def test_a_plan_recorded_by_a_nested_call_is_stored_with_its_result(
+    make_app: Any,
+) -> None:
+    @tl.tool
+    async def start_work(thread: tl.ThreadState[Any]) -> str:
+        """Plan, then work."""
+        steps = [{"step": "work", "status": "in_progress"}]
+        return await thread.invoke_tool("update_plan", {"steps": steps})
+
+    app, _ = await make_app(
+        [tool_call("start_work", {}, tool_call_id="c1"), "ok"],
+        tools=[start_work, tl.plan_tool()],
+    )
+    thread = await app.threads.start()
+
+    events = [e async for e in thread.run_streamed("go")]
+
+    items = await thread.items()
+    kinds = [(i.type, getattr(i.payload, "tool_call_id", None)) for i in items]
+    nested_result = kinds.index(("tool_result", "c1/1"))
+    assert kinds[nested_result + 1] == ("plan", None)  # in the nested result's write
+    plan = items[nested_result + 1]
+    assert plan.payload == tl.Plan(steps=(tl.PlanStep(step="work", status="in_progress"),))
+    assert [e.item_id for e in events if e.type == "plan_updated"] == [plan.item_id]
+    assert results(items)["c1"].output == "Plan updated"
