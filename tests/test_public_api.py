@@ -27,6 +27,8 @@ def test_the_public_surface_is_pinned() -> None:
         "ModelError",
         "ModelRequest",
         "NotFoundError",
+        "Plan",
+        "PlanStep",
         "PostgresStore",
         "Prompt",
         "RecoveryReport",
@@ -63,6 +65,7 @@ def test_the_public_surface_is_pinned() -> None:
         "__version__",
         "connect",
         "open_store",
+        "plan_tool",
         "resolve_model",
         "tool",
     ]

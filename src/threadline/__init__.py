@@ -28,7 +28,7 @@ from threadline.runtime import (
     TurnStream,
 )
 from threadline.store import SQLiteStore, Store, open_store
-from threadline.tools import ThreadState, ThreadView, Tool, tool
+from threadline.tools import ThreadState, ThreadView, Tool, plan_tool, tool
 from threadline.types import (
     ApprovalRequest,
     ApprovalResponse,
@@ -48,6 +48,8 @@ from threadline.types import (
     LeaseLost,
     ModelError,
     NotFoundError,
+    Plan,
+    PlanStep,
     SchemaVersionError,
     Secret,
     SecretKeyError,
@@ -114,6 +116,8 @@ __all__ = [
     "ModelError",
     "ModelRequest",
     "NotFoundError",
+    "Plan",
+    "PlanStep",
     "PostgresStore",
     "Prompt",
     "RecoveryReport",
@@ -150,6 +154,7 @@ __all__ = [
     "__version__",
     "connect",
     "open_store",
+    "plan_tool",
     "resolve_model",
     "tool",
 ]

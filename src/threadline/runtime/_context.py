@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from threadline._redaction import redact, secrets_registered
 from threadline.models import AttachedFile, Model, ToolSpec
 from threadline.store import FileOp, Store, ThreadCursor, ToolCallState, TurnWrite, Written
-from threadline.tools import ThreadView
+from threadline.tools import ThreadState, ThreadView, ToolServices
 from threadline.types import (
     Budget,
     EventType,
@@ -278,6 +278,24 @@ class TurnContext:
             return state_type.model_validate(self.state or {})
         except Exception:
             return None
+
+    def tool_state(self, tool_call_id: str, state: Any, services: ToolServices) -> ThreadState[Any]:
+        """The `ThreadState` a tool call of this turn receives."""
+        return ThreadState[Any](
+            thread_id=self.thread.thread_id,
+            turn_id=self.turn.turn_id,
+            tool_call_id=tool_call_id,
+            user_id=self.thread.user_id,
+            items=self.history,
+            state=state,
+            state_type=self.agent.state_type,
+            epoch=self.epoch,
+            services=services,
+            metadata=self.thread.metadata,
+            mode=self.thread.mode,
+            agent_id=self.thread.agent,
+            created_at=self.thread.created_at,
+        )
 
     def view(self) -> ThreadView[Any]:
         """A read-only view of the thread for code that builds a request."""

@@ -12,6 +12,8 @@ FaultPoint = Literal[
     "inside_tool",  # a tool is about to run
     "before_tool_commit",  # the step's tools have finished; nothing of theirs is stored yet
     "after_tool_result",  # the tool results are stored
+    "after_nested_tool_started",  # a call made by a tool (`invoke_tool`) is stored
+    "after_nested_tool_result",  # that call's result is stored; its caller still runs
     "after_approval_request",  # the turn is paused for a human
     "after_approval_decision",  # a human's decision is stored
     "before_turn_complete",  # the final answer is about to be stored
@@ -26,6 +28,8 @@ FAULT_POINTS: tuple[FaultPoint, ...] = (
     "inside_tool",
     "before_tool_commit",
     "after_tool_result",
+    "after_nested_tool_started",
+    "after_nested_tool_result",
     "after_approval_request",
     "after_approval_decision",
     "before_turn_complete",

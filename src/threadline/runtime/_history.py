@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from itertools import islice
@@ -37,7 +37,10 @@ class HistoryIndex:
 
     def __init__(self, items: Iterable[Item] = ()) -> None:
         self.calls: set[str] = set()  # every tool call id of the thread
-        self.unanswered: set[str] = set()
+        self.unanswered: set[str] = set()  # calls of turns (not nested ones) without a result
+        self.nested = False  # the thread holds calls made by tools (`invoke_tool`)
+        self.open_nested: dict[str, str] = {}  # nested call without a result -> its caller
+        self._batch = OpenBatch()
         self.orphan_results = False  # a result whose call is not in the history
         self.discarded: set[str] = set()  # turns hidden from the model
         self.deleted: set[str] = set()  # items taken out of the history
@@ -45,9 +48,6 @@ class HistoryIndex:
         self.summarized = False
         self.edited: dict[str, Payload] = {}  # item id -> its content as last edited
         self.edits = 0  # edit markers seen (an item may be edited more than once)
-        # A message stored while tool calls wait for their results (injected by a tool): the
-        # model sees it after them, since each call must be followed by its result.
-        self.interleaved = False
         self.standing: dict[str, ApprovalResponse] = {}  # tool name -> "always" decision
         self._approval_names: dict[str, str] = {}
         self.visible: VisibleHistory | None = None  # made by the first request that needs it
@@ -57,14 +57,24 @@ class HistoryIndex:
     def add(self, items: Iterable[Item]) -> None:
         for item in items:
             payload = item.payload
+            self._batch.add(payload)
             if isinstance(payload, ToolCall):
                 self.calls.add(payload.tool_call_id)
+                if payload.parent_call_id is not None:
+                    self.nested = True
+                    self.open_nested[payload.tool_call_id] = payload.parent_call_id
+                    continue
                 self.unanswered.add(payload.tool_call_id)
-            elif isinstance(payload, ToolResult):
+                continue
+            if isinstance(payload, ToolResult):
+                if payload.parent_call_id is not None:
+                    self.open_nested.pop(payload.tool_call_id, None)
+                    continue
                 if payload.tool_call_id not in self.unanswered:
                     self.orphan_results = True
                 self.unanswered.discard(payload.tool_call_id)
-            elif isinstance(payload, SystemEvent):
+                continue
+            if isinstance(payload, SystemEvent):
                 if payload.phase == DISCARD_PHASE:
                     self.discarded.add(str(payload.data.get("turn_id")))
                 elif payload.phase == DELETED_PHASE:
@@ -78,19 +88,21 @@ class HistoryIndex:
                     if edited is not None:
                         self.edited[edited[0]] = edited[1]
                         self.edits += 1
-                if self.unanswered and payload.phase in MODEL_VISIBLE_PHASES:
-                    self.interleaved = True
-            elif isinstance(payload, UserMessage | AgentMessage | Reasoning):
-                if self.unanswered:
-                    self.interleaved = True
+            elif isinstance(payload, UserMessage):
+                if not self.attachments:
+                    self.attachments = any(isinstance(p, FilePart) for p in payload.content)
             elif isinstance(payload, ApprovalRequest):
                 self._approval_names[payload.tool_call_id] = payload.name
-            elif isinstance(payload, UserMessage) and not self.attachments:
-                self.attachments = any(isinstance(p, FilePart) for p in payload.content)
             elif isinstance(payload, ApprovalResponse) and payload.always:
                 name = self._approval_names.get(payload.tool_call_id)
                 if name is not None:
                     self.standing[name] = payload
+
+    @property
+    def interleaved(self) -> bool:
+        """Whether something the model reads was stored while calls waited for their results
+        (a message a tool injected, a call a tool queued): the model sees it after them."""
+        return self._batch.interleaved
 
     @property
     def plain(self) -> bool:
@@ -98,11 +110,12 @@ class HistoryIndex:
         return not (
             self.unanswered
             or self.orphan_results
+            or self.nested
+            or self.interleaved
             or self.discarded
             or self.deleted
             or self.rolled_back
             or self.edited
-            or self.interleaved
         )
 
 
@@ -122,17 +135,23 @@ def repair(items: Sequence[Item]) -> list[Item]:
     """A history every provider accepts: each tool call followed by exactly one result.
 
     Results without a call are dropped; a call without a result gets a synthetic result saying
-    its outcome is unknown. The stored thread is not changed.
+    its outcome is unknown. A call stored while calls before it still waited for their results
+    (a call a tool queued while another call of its batch waited for a human), and a message
+    stored while calls waited for their results (a tool injected it), come after those
+    results (see `in_call_order`). The stored thread is not changed.
     """
     calls: set[str] = set()
     answered: set[str] = set()
+    batch = OpenBatch()
     for item in items:
         payload = item.payload
         if isinstance(payload, ToolCall):
             calls.add(payload.tool_call_id)
         elif isinstance(payload, ToolResult):
             answered.add(payload.tool_call_id)
-    if calls == answered:
+        batch.add(payload)
+    interleaved = batch.interleaved
+    if calls == answered and not interleaved:
         return list(items)
     repaired: list[Item] = []
     seen_results: set[str] = set()
@@ -145,22 +164,89 @@ def repair(items: Sequence[Item]) -> list[Item]:
         repaired.append(item)
     # A synthetic result goes right after the last call of its batch.
     missing = calls - answered
-    if not missing:
-        return repaired
-    out: list[Item] = []
-    pending: list[Item] = []
-    for item in repaired:
+    if missing:
+        out: list[Item] = []
+        pending: list[Item] = []
+        for item in repaired:
+            payload = item.payload
+            if pending and not isinstance(payload, ToolCall | ToolResult):
+                out.extend(pending)
+                pending = []
+            out.append(item)
+            if isinstance(payload, ToolCall) and payload.tool_call_id in missing:
+                pending.append(
+                    synthetic_result(item, "unknown", "No result was recorded for this call.")
+                )
+        out.extend(pending)
+        repaired = out
+    return in_call_order(repaired) if interleaved else repaired
+
+
+def in_call_order(items: Sequence[Item]) -> list[Item]:
+    """`items` with each batch of calls followed by all of its results before anything else:
+    what was stored while some of a batch's calls were still open, once the batch's calls were
+    complete (a call a tool queued and its result, a message a tool injected, an approval),
+    moves after the batch's last result. Every call must have a result (see `repair`)."""
+    ordered: list[Item] = []
+    waiting = deque(items)
+    held: list[Item] = []
+    open_calls: set[str] = set()
+    batch_done = False
+    while waiting:
+        item = waiting.popleft()
         payload = item.payload
-        if pending and not isinstance(payload, ToolCall | ToolResult):
-            out.extend(pending)
-            pending = []
-        out.append(item)
-        if isinstance(payload, ToolCall) and payload.tool_call_id in missing:
-            pending.append(
-                synthetic_result(item, "unknown", "No result was recorded for this call.")
-            )
-    out.extend(pending)
-    return out
+        if isinstance(payload, ToolResult) and payload.tool_call_id in open_calls:
+            ordered.append(item)
+            open_calls.discard(payload.tool_call_id)
+            batch_done = True
+            if not open_calls:
+                waiting.extendleft(reversed(held))
+                held = []
+        elif open_calls and (batch_done or not isinstance(payload, ToolCall)):
+            held.append(item)
+            batch_done = True
+        else:
+            ordered.append(item)
+            if isinstance(payload, ToolCall):
+                if not open_calls:
+                    batch_done = False
+                open_calls.add(payload.tool_call_id)
+    ordered.extend(held)
+    return ordered
+
+
+class OpenBatch:
+    """Follows a history as it grows and says whether it is `interleaved`: whether something
+    the model reads was stored while a batch of calls waited for results, once the batch's
+    calls were complete (a result or another item came after them)."""
+
+    def __init__(self) -> None:
+        self.open: set[str] = set()
+        self.done = False
+        self.interleaved = False
+
+    def add(self, payload: Payload) -> None:
+        if isinstance(payload, ToolCall):
+            if payload.parent_call_id is not None:
+                return
+            if not self.open:
+                self.done = False
+            elif self.done:
+                self.interleaved = True
+            self.open.add(payload.tool_call_id)
+        elif isinstance(payload, ToolResult):
+            if payload.parent_call_id is None:
+                self.open.discard(payload.tool_call_id)
+                self.done = True
+        elif self.open and model_reads(payload):
+            self.interleaved = self.done = True
+
+
+def model_reads(payload: Payload) -> bool:
+    """Whether a model request shows the payload (as a message, reasoning or a notice)."""
+    return isinstance(payload, UserMessage | AgentMessage | Reasoning) or (
+        isinstance(payload, SystemEvent) and payload.phase in MODEL_VISIBLE_PHASES
+    )
 
 
 def synthetic_result(call_item: Item, outcome: ToolOutcome, message: str, *, seq: int = 0) -> Item:
@@ -189,12 +275,22 @@ def result_item_id(call_item_id: str) -> str:
 
 
 def unanswered_calls(items: Sequence[Item]) -> list[Item]:
+    """The calls of the turn (made by the model, or queued by a tool) without a result. Calls
+    made by a tool (`invoke_tool`) are part of their caller's run, never run by the turn."""
     answered = {i.payload.tool_call_id for i in items if isinstance(i.payload, ToolResult)}
     return [
         i
         for i in items
-        if isinstance(i.payload, ToolCall) and i.payload.tool_call_id not in answered
+        if isinstance(i.payload, ToolCall)
+        and i.payload.parent_call_id is None
+        and i.payload.tool_call_id not in answered
     ]
+
+
+def is_nested(item: Item) -> bool:
+    """Whether the item is a call made by a tool (`invoke_tool`), or its result."""
+    payload = item.payload
+    return isinstance(payload, ToolCall | ToolResult) and payload.parent_call_id is not None
 
 
 def _is_edit(item: Item) -> bool:
@@ -294,10 +390,10 @@ class VisibleHistory:
 
     def _reset(self) -> None:
         self._items: list[Item] = []
-        self._held: list[Item] = []  # messages that wait for the open calls' results
         self._seen = 0  # items of the history looked at
         self._unanswered: set[str] = set()
         self._broken = False  # a result without its call, or a second one
+        self._batch = OpenBatch()
 
     def update(self, history: Sequence[Item], index: HistoryIndex) -> Sequence[Item]:
         edits = (len(index.discarded), len(index.deleted), len(index.rolled_back), index.edits)
@@ -308,8 +404,8 @@ class VisibleHistory:
             if _shown(item, index):
                 self._add(item, index)
         self._seen = len(history)
-        if self._unanswered or self._broken or self._held:
-            return repair([*self._items, *self._held])
+        if self._unanswered or self._broken or self._batch.interleaved:
+            return repair(self._items)
         return HistoryView(self._items)
 
     def _add(self, item: Item, index: HistoryIndex) -> None:
@@ -318,27 +414,13 @@ class VisibleHistory:
         if edited is not None and edited.type == payload.type:
             item = replace(item, payload=edited)
         if isinstance(payload, ToolCall):
-            # A new batch of calls: what waited for the last one's results comes before it.
-            self._items += self._held
-            self._held.clear()
             self._unanswered.add(payload.tool_call_id)
         elif isinstance(payload, ToolResult):
             if payload.tool_call_id not in self._unanswered:
                 self._broken = True
             self._unanswered.discard(payload.tool_call_id)
-        elif self._unanswered and _model_reads(payload):
-            self._held.append(item)
-            return
+        self._batch.add(payload)
         self._items.append(item)
-        if self._held and not self._unanswered:
-            self._items += self._held
-            self._held.clear()
-
-
-def _model_reads(payload: Payload) -> bool:
-    return isinstance(payload, UserMessage | AgentMessage | Reasoning) or (
-        isinstance(payload, SystemEvent) and payload.phase in MODEL_VISIBLE_PHASES
-    )
 
 
 def request_history(history: list[Item], index: HistoryIndex) -> Sequence[Item]:
@@ -356,6 +438,7 @@ def _shown(item: Item, edits: HistoryIndex) -> bool:
     """Whether `visible_history` keeps `item`, given the thread's edits."""
     return (
         not _is_edit(item)
+        and not is_nested(item)
         and item.item_id not in edits.deleted
         and item.turn_id not in edits.rolled_back
         and (item.turn_id not in edits.discarded or isinstance(item.payload, UserMessage))

@@ -27,6 +27,7 @@ from ._approvals import CallRecord, arguments_hash, call_records, caller_approva
 from ._context import NewItem, Trailing, TurnContext, new_item
 from ._env import BoundEnvironment, agent_layers
 from ._history import result_item_id
+from ._tool_calls import ToolCallsFromTools, close_nested_calls, follow_ups
 from ._tool_messages import ToolMessageServices, staged_messages
 
 _NO_VALUE: Any = object()
@@ -83,7 +84,7 @@ class Invocation:
         self.choice.set_result(value)
 
 
-class _Services(ToolMessageServices):
+class _Services(ToolMessageServices, ToolCallsFromTools):
     """The services a tool's `ThreadState` uses, bound to one invocation."""
 
     _invocation: Invocation
@@ -341,6 +342,14 @@ class ToolStep:
         ]
         files = [op for i in invocations if not i.suspended for op in stored_changes(i)]
         done = [*immediate, *results]
+        # Calls made by tools that are left open end with their callers' results.
+        answered = [i.payload for i in done if isinstance(i.payload, ToolResult)]
+        done += close_nested_calls(
+            ctx,
+            {p.tool_call_id: p.outcome for p in answered},
+            "the calling tool ended before this call finished.",
+        )
+        followed = follow_ups([i.context for i in invocations if not i.suspended])
         for item in done:
             payload = item.payload
             if isinstance(payload, ToolResult):
@@ -358,11 +367,11 @@ class ToolStep:
             }
         finished = [i for i in invocations if not i.suspended]
         await ctx.commit(
-            [*done, *staged_messages(ctx, finished), *asks],
-            tool_states=new_states,
+            [*done, *staged_messages(ctx, finished), *followed.items, *asks],
+            tool_states=new_states | followed.tool_states,
             timers=timers,
             files=files,
-            trailing=self._announcements,
+            trailing=[*self._announcements, *followed.trailing],
             wait=pending,
             **extra,
         )
@@ -415,20 +424,8 @@ class ToolStep:
             streams=True,
         )
         if invocation.tool.context_parameter is not None:
-            invocation.context = ThreadState[Any](
-                thread_id=ctx.thread.thread_id,
-                turn_id=ctx.turn.turn_id,
-                tool_call_id=call.tool_call_id,
-                user_id=ctx.thread.user_id,
-                items=ctx.history,
-                state=state_value,
-                state_type=ctx.agent.state_type,
-                epoch=ctx.epoch,
-                services=_Services(ctx, invocation),
-                metadata=ctx.thread.metadata,
-                mode=ctx.thread.mode,
-                agent_id=ctx.thread.agent,
-                created_at=ctx.thread.created_at,
+            invocation.context = ctx.tool_state(
+                call.tool_call_id, state_value, _Services(ctx, invocation)
             )
 
         async def execute() -> ToolOutput:

@@ -39,6 +39,7 @@ from ._history import DISCARD_PHASE, result_item_id, unanswered_calls
 from ._model_step import ModelStep, build_instructions, request_parts
 from ._result import TurnResult
 from ._termination import termination_item, termination_of
+from ._tool_calls import close_nested_calls
 from ._tool_step import ToolStep
 
 logger = logging.getLogger("threadline.runtime")
@@ -306,11 +307,18 @@ class TurnRunner:
                 )
                 states[call.tool_call_id] = "succeeded" if succeeded else "failed"
             items.append(result)
+        # Calls made by tools that were still running end with the turn.
+        for result in close_nested_calls(
+            ctx, None, f"the turn {ended} before this call made by a tool finished."
+        ):
+            assert isinstance(result.payload, ToolResult)
+            items.append(result)
+            states[result.payload.tool_call_id] = "failed"
         if termination is not None:
-            ended = termination_item(ctx, termination)
-            assert isinstance(ended.payload, SystemEvent)
-            ctx.events.emit("system_event", params=system_event_params(ended.payload))
-            items.append(ended)
+            reason = termination_item(ctx, termination)
+            assert isinstance(reason.payload, SystemEvent)
+            ctx.events.emit("system_event", params=system_event_params(reason.payload))
+            items.append(reason)
         elif error is not None:
             items.append(
                 new_item(

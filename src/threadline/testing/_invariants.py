@@ -90,6 +90,22 @@ async def _check_thread(store: Store, thread_id: str) -> list[str]:
             for c, n in counts.items()
             if n > 1
         ]
+    # I3: a call made by a tool (`invoke_tool`) names a call of its own turn as its caller,
+    # and its id is the caller's plus `/<n>`.
+    call_turns = {
+        i.payload.tool_call_id: i.turn_id for i in items if isinstance(i.payload, ToolCall)
+    }
+    for item in items:
+        payload = item.payload
+        if isinstance(payload, ToolCall | ToolResult) and payload.parent_call_id is not None:
+            caller = payload.parent_call_id
+            if call_turns.get(caller, "") != item.turn_id or not payload.tool_call_id.startswith(
+                caller + "/"
+            ):
+                problems.append(
+                    f"I3 {thread_id}: nested {payload.type} {payload.tool_call_id} has no "
+                    f"caller {caller} in its turn"
+                )
     # I4: the history handed to a model is valid, and final turns answered every call.
     problems += _valid_history(thread_id, visible_history(items))
     for turn in turns:

@@ -1,6 +1,7 @@
 """Tools from typed Python callables: JSON Schema, validation, and the `ThreadState` context."""
 
 from ._files import DEFAULT_FILE_QUOTA_BYTES, FileChanges, FileData, StoredFiles
+from ._plan import PLAN_TOOL_NAME, plan_tool
 from ._state import ThreadState, ThreadView, ToolServices, choice_schema
 from ._state_messages import (
     AgentDefinition,
@@ -9,10 +10,12 @@ from ._state_messages import (
     MessageRole,
     MessageServices,
 )
+from ._state_tools import ToolCallServices
 from ._tool import ApprovalPolicy, Tool, ToolOutput, as_tool, tool
 
 __all__ = [
     "DEFAULT_FILE_QUOTA_BYTES",
+    "PLAN_TOOL_NAME",
     "AgentDefinition",
     "ApprovalPolicy",
     "FileChanges",
@@ -25,9 +28,11 @@ __all__ = [
     "ThreadState",
     "ThreadView",
     "Tool",
+    "ToolCallServices",
     "ToolOutput",
     "ToolServices",
     "as_tool",
     "choice_schema",
+    "plan_tool",
     "tool",
 ]

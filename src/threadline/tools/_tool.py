@@ -120,18 +120,28 @@ class Tool:
             ) from None
         return model
 
+    def check_arguments(self, arguments: str) -> str | None:
+        """What is wrong with `arguments` (JSON text) for this tool, as the model would read
+        it; None if they are valid."""
+        try:
+            self._arguments_model.model_validate_json(arguments or "{}")
+        except ValidationError as exc:
+            return self._invalid(exc)
+        return None
+
+    def _invalid(self, exc: ValidationError) -> str:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
+            for e in exc.errors(include_url=False)[:10]
+        )
+        return f"Invalid arguments for tool {self.name}: {problems}"
+
     async def invoke(self, arguments: str, context: ThreadState[Any] | None) -> ToolOutput:
         """Validate `arguments` (JSON text), run the tool, and return what the model reads."""
         try:
             parsed = self._arguments_model.model_validate_json(arguments or "{}")
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
-                for e in exc.errors(include_url=False)[:10]
-            )
-            return ToolOutput(
-                output=f"Invalid arguments for tool {self.name}: {problems}", outcome="error"
-            )
+            return ToolOutput(output=self._invalid(exc), outcome="error")
         kwargs = {name: getattr(parsed, name) for name in type(parsed).model_fields}
         if self.context_parameter is not None:
             kwargs[self.context_parameter] = context

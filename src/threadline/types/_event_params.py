@@ -21,6 +21,7 @@ from ._items import (
     InputResponse,
     Item,
     Payload,
+    Plan,
     Reasoning,
     SystemEvent,
     ToolCall,
@@ -46,7 +47,12 @@ def opening(payload: Payload) -> Payload:
     if isinstance(payload, ToolCall):
         return replace(payload, arguments="")
     if isinstance(payload, ToolResult):
-        return ToolResult(tool_call_id=payload.tool_call_id, name=payload.name, output="")
+        return ToolResult(
+            tool_call_id=payload.tool_call_id,
+            name=payload.name,
+            output="",
+            parent_call_id=payload.parent_call_id,
+        )
     return payload
 
 
@@ -172,3 +178,12 @@ def failed_params(error: Mapping[str, Any] | None, usage: Usage) -> dict[str, An
 
 def cancelled_params(reason: str, usage: Usage) -> dict[str, Any]:
     return {"status": "cancelled", "reason": reason, "usage": usage.to_dict()}
+
+
+def plan_updated_params(plan: Plan) -> dict[str, Any]:
+    """The plan as a `plan_updated` event carries it: every step with its status, and the
+    explanation given with the update (the event's `item_id` is the stored `plan` item)."""
+    return {
+        "plan": [{"step": s.step, "status": s.status} for s in plan.steps],
+        "explanation": plan.explanation,
+    }

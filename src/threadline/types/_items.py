@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import MISSING, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from ._content import ContentPart, TextPart, part_from_dict, part_to_dict
 
@@ -63,6 +63,9 @@ class ToolCall:
     tool_call_id: str
     name: str
     arguments: str  # JSON text exactly as the model produced it
+    # The call whose tool made this one with `invoke_tool`; None for a call of the turn.
+    # Such a nested call is part of its caller's run: the model never sees it.
+    parent_call_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -72,6 +75,7 @@ class ToolResult:
     name: str
     output: str  # what the model reads: JSON or plain text
     outcome: ToolOutcome = "success"
+    parent_call_id: str | None = None  # as on its call: set for a nested call's result
 
     @property
     def is_error(self) -> bool:
@@ -156,11 +160,34 @@ class InputResponse:
     sender: str | None = None
 
 
+PlanStepStatus = Literal[
+    "pending",  # not begun
+    "in_progress",  # being worked on now (at most one step at a time)
+    "completed",  # done
+]
+PLAN_STEP_STATUSES: tuple[PlanStepStatus, ...] = ("pending", "in_progress", "completed")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PlanStep:
+    step: str
+    status: PlanStepStatus = "pending"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Plan:
+    """The agent's plan as its latest `update_plan` call left it: every step, with its status."""
+
+    type: Literal["plan"] = "plan"
+    steps: tuple[PlanStep, ...] = ()
+    explanation: str | None = None
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class GenericPayload:
-    """Item kinds whose behaviour lands later (plans, subagents): content as stored."""
+    """Item kinds whose behaviour lands later (subagents): content as stored."""
 
-    type: Literal["plan", "subagent"]
+    type: Literal["subagent"]
     data: dict[str, Any] = field(default_factory=dict[str, Any])
 
 
@@ -176,6 +203,7 @@ Payload = (
     | ApprovalResponse
     | AwaitingInput
     | InputResponse
+    | Plan
     | GenericPayload
 )
 
@@ -245,18 +273,24 @@ def payload_to_dict(payload: Payload) -> dict[str, Any]:
             {"text": payload.text, "data": payload.data} if payload.data else {"text": payload.text}
         )
     if isinstance(payload, ToolCall):
-        return {
+        call = {
             "tool_call_id": payload.tool_call_id,
             "name": payload.name,
             "arguments": payload.arguments,
         }
+        if payload.parent_call_id is not None:
+            call["parent_call_id"] = payload.parent_call_id
+        return call
     if isinstance(payload, ToolResult):
-        return {
+        result = {
             "tool_call_id": payload.tool_call_id,
             "name": payload.name,
             "output": payload.output,
             "outcome": payload.outcome,
         }
+        if payload.parent_call_id is not None:
+            result["parent_call_id"] = payload.parent_call_id
+        return result
     if isinstance(payload, SystemEvent):
         return {"phase": payload.phase, "message": payload.message, "data": payload.data}
     if isinstance(payload, ErrorPayload):
@@ -290,6 +324,11 @@ def payload_to_dict(payload: Payload) -> dict[str, Any]:
             "value": payload.value,
             "sender": payload.sender,
         }
+    if isinstance(payload, Plan):
+        return {
+            "steps": [{"step": s.step, "status": s.status} for s in payload.steps],
+            "explanation": payload.explanation,
+        }
     return dict(payload.data)
 
 
@@ -305,13 +344,17 @@ _DECODERS: dict[str, Callable[[dict[str, Any]], Payload]] = {
     "agent_message": lambda d: AgentMessage(text=d["text"]),
     "reasoning": lambda d: Reasoning(text=d["text"], data=d.get("data", {})),
     "tool_call": lambda d: ToolCall(
-        tool_call_id=d["tool_call_id"], name=d["name"], arguments=d["arguments"]
+        tool_call_id=d["tool_call_id"],
+        name=d["name"],
+        arguments=d["arguments"],
+        parent_call_id=d.get("parent_call_id"),
     ),
     "tool_result": lambda d: ToolResult(
         tool_call_id=d["tool_call_id"],
         name=d["name"],
         output=d["output"],
         outcome=d.get("outcome", "success"),
+        parent_call_id=d.get("parent_call_id"),
     ),
     "system_event": lambda d: SystemEvent(
         phase=d["phase"], message=d["message"], data=d.get("data", {})
@@ -321,9 +364,30 @@ _DECODERS: dict[str, Callable[[dict[str, Any]], Payload]] = {
     "approval_response": lambda d: ApprovalResponse(**d),
     "awaiting_input": lambda d: AwaitingInput(**d),
     "input_response": lambda d: InputResponse(**d),
-    "plan": lambda d: GenericPayload(type="plan", data=d),
+    "plan": lambda d: _plan(d),
     "subagent": lambda d: GenericPayload(type="subagent", data=d),
 }
+
+
+def _plan(data: dict[str, Any]) -> Plan:
+    steps = data.get("steps") or []
+    if not isinstance(steps, list):
+        raise ValueError("a plan's steps are a list")
+    explanation = data.get("explanation")
+    return Plan(
+        steps=tuple(_plan_step(s) for s in cast(list[Any], steps)),
+        explanation=None if explanation is None else str(explanation),
+    )
+
+
+def _plan_step(data: Any) -> PlanStep:
+    if not isinstance(data, dict):
+        raise ValueError("a plan step is an object")
+    step = cast(dict[str, Any], data)
+    status = step.get("status", "pending")
+    if status not in PLAN_STEP_STATUSES:
+        raise ValueError(f"unknown plan step status {status!r}")
+    return PlanStep(step=str(step["step"]), status=status)
 
 
 def payload_from_dict(item_type: str, data: dict[str, Any]) -> Payload:

@@ -28,12 +28,19 @@ async def transfer(to: str, amount: int) -> str:
 
 
 def agents() -> list[tl.Agent]:
-    return [tl.Agent(name="assistant", instructions="Be brief.", tools=[get_weather, transfer])]
+    return [
+        tl.Agent(
+            name="assistant",
+            instructions="Be brief.",
+            tools=[get_weather, transfer, tl.plan_tool()],
+        )
+    ]
 
 
 def model() -> ScriptedModel:
     """Answers by the last message: "weather in CITY" calls get_weather, "pay N to NAME"
-    calls transfer (which needs approval), "slowly [N]" streams N words (60) one every
+    calls transfer (which needs approval), "plan A, B, ..." calls update_plan with those
+    steps (the first in progress), "slowly [N]" streams N words (60) one every
     50 ms, "flood N" streams N one-letter deltas at once, "break" fails after two words,
     anything else is echoed; a tool result is reported back."""
     return ScriptedModel([respond] * _STEPS, model_name="scripted-codex")
@@ -54,6 +61,16 @@ def respond(request: ModelRequest) -> Step:
             "transfer",
             {"to": payment.group(2), "amount": int(payment.group(1))},
             tool_call_id=call_id,
+        )
+    plan = re.match(r"(?i)plan (.+)", message)
+    if plan:
+        names = [s.strip() for s in plan.group(1).split(",")]
+        steps = [
+            {"step": name, "status": "in_progress" if n == 0 else "pending"}
+            for n, name in enumerate(names)
+        ]
+        return tool_call(
+            "update_plan", {"steps": steps, "explanation": "one at a time"}, tool_call_id=call_id
         )
     flood = re.match(r"(?i)flood (\d+)", message)
     if flood:

@@ -1,0 +1,133 @@
+"""SIGKILL while a tool's nested call (`invoke_tool`) is under way, then a fresh process
+recovers: the nested call, which is not idempotent, never runs twice, and its idempotent caller
+runs again and gets the nested call's stored result (or learns that its outcome is unknown)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import threadline as tl
+from store_backends import BACKENDS, drop_schema, postgres_url
+from threadline.testing import check_invariants
+from threadline.types import ToolResult
+
+pytestmark = pytest.mark.slow
+
+APP = Path(__file__).with_name("nested_app.py")
+SRC = Path(__file__).parents[2] / "src"
+
+
+@dataclass
+class Nested:
+    store: str
+    folder: Path
+
+    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        environment = {**os.environ, "PYTHONPATH": str(SRC), **(env or {})}
+        return subprocess.Popen(
+            [sys.executable, str(APP), self.store, str(self.folder), *args],
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def finish(self, process: subprocess.Popen[str]) -> tuple[int, str]:
+        _, stderr = process.communicate(timeout=60)
+        return process.returncode, stderr
+
+    def recovered(self) -> None:
+        returncode, stderr = self.finish(self.start("recover"))
+        assert returncode == 0, stderr[-3000:]
+
+    def lines(self, name: str) -> list[str]:
+        path = self.folder / name
+        return path.read_text().splitlines() if path.exists() else []
+
+    async def results(self) -> dict[str, ToolResult]:
+        async with tl.open_store(self.store) as store:  # type: ignore[attr-defined]
+            assert await check_invariants(store) == []
+            (thread,) = (await store.list_threads()).threads
+            (turn,) = await store.list_turns(thread.thread_id)
+            assert turn.status == "completed"
+            items = await store.load_items(thread.thread_id)
+            return {
+                i.payload.tool_call_id: i.payload
+                for i in items
+                if isinstance(i.payload, ToolResult)
+            }
+
+
+@pytest.fixture(params=BACKENDS)
+async def nested(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Nested]:
+    """The app's store: a SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        yield Nested(str(tmp_path / "nested.db"), tmp_path)
+        return
+    url = postgres_url()
+    schema = f"tl_test_{uuid.uuid4().hex[:16]}"
+    yield Nested(f"{url}?schema={schema}", tmp_path)
+    await drop_schema(url, schema)
+
+
+async def test_killed_after_the_nested_result_the_caller_gets_it_back(nested: Nested) -> None:
+    returncode, stderr = nested.finish(nested.start("run", "after_nested_tool_result:kill"))
+    assert returncode == -signal.SIGKILL, stderr[-2000:]
+    assert len(nested.lines("lines.txt")) == 1
+
+    nested.recovered()
+
+    results = await nested.results()
+    assert [line.split()[0] for line in nested.lines("lines.txt")] == ["hello"]  # once
+    (parent_key,) = set(nested.lines("parent_runs.txt"))
+    assert nested.lines("parent_runs.txt") == [parent_key, parent_key]  # the caller ran again
+    assert nested.lines("lines.txt") == [f"hello {parent_key}/1"]
+    assert results["call_record/1"].output == "appended hello"
+    assert results["call_record/1"].parent_call_id == "call_record"
+    assert results["call_record"].output == "recorded (appended hello)"
+
+
+async def test_killed_while_the_nested_call_runs_it_is_not_run_again(nested: Nested) -> None:
+    process = nested.start("run", "", env={"NESTED_CHILD_SECONDS": "60"})
+    deadline = time.monotonic() + 30
+    while not (nested.folder / "child_ran").exists():
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    process.kill()
+    returncode, _ = nested.finish(process)
+    assert returncode == -signal.SIGKILL
+
+    nested.recovered()
+
+    results = await nested.results()
+    assert len(nested.lines("lines.txt")) == 1  # not run again
+    assert len(nested.lines("parent_runs.txt")) == 2
+    assert results["call_record/1"].outcome == "unknown"
+    assert results["call_record"].output.startswith(
+        "record failed: the outcome of this call is unknown"
+    )
+
+
+async def test_killed_before_the_nested_call_ran_it_is_reported_unknown(nested: Nested) -> None:
+    returncode, stderr = nested.finish(nested.start("run", "after_nested_tool_started:kill"))
+    assert returncode == -signal.SIGKILL, stderr[-2000:]
+
+    nested.recovered()
+
+    results = await nested.results()
+    # Its start was stored first: whether it ran cannot be known, so it is not run again.
+    assert nested.lines("lines.txt") == []
+    assert results["call_record/1"].outcome == "unknown"
+    assert results["call_record"].output.startswith("record failed: the outcome")
