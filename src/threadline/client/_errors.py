@@ -14,9 +14,12 @@ from threadline.server.codex._jsonrpc import (
 from threadline.server.codex._wire import result_from_wire
 from threadline.types import (
     ConfigurationError,
+    FileQuotaExceededError,
     InvalidInputError,
     NotFoundError,
+    SecretKeyError,
     ThreadlineError,
+    ThreadTerminatedError,
     TurnCancelledError,
     TurnError,
     TurnFailedError,
@@ -45,7 +48,10 @@ _BY_NAME: dict[str, type[ThreadlineError]] = {
     cls.code: cls
     for cls in (
         ConfigurationError,
+        SecretKeyError,
         InvalidInputError,
+        FileQuotaExceededError,
+        ThreadTerminatedError,
         NotFoundError,
         TurnFailedError,
         TurnCancelledError,

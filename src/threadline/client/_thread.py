@@ -35,9 +35,11 @@ from threadline.types import (
     TurnRecord,
 )
 
+from ._input import input_to_wire
 from ._stream import RemoteSubscription, RemoteTurnStream
 from ._thread_env import RemoteThreadEnv
 from ._thread_files import RemoteThreadFiles
+from ._thread_messages import RemoteThreadMessages
 
 if TYPE_CHECKING:
     from ._app import RemoteThreadline
@@ -46,7 +48,7 @@ OnBusy = str
 DEFAULT_BUFFER = 10_000
 
 
-class RemoteThread(RemoteThreadFiles, RemoteThreadEnv):
+class RemoteThread(RemoteThreadMessages, RemoteThreadFiles, RemoteThreadEnv):
     """A handle on one thread of a remote app; the same methods as `threadline.Thread`.
 
     thread = await app.threads.start(user_id="me")
@@ -97,7 +99,7 @@ class RemoteThread(RemoteThreadFiles, RemoteThreadEnv):
         """Start a turn on the server and stream its events; see `threadline.Thread.run`."""
         params: dict[str, Any] = {
             "threadId": self.id,
-            "input": _input_to_wire(input),
+            "input": input_to_wire(input),
             "sender": sender,
             "onBusy": "enqueue" if enqueue_if_busy else on_busy,
             "clientKey": client_key,
@@ -216,7 +218,7 @@ class RemoteThread(RemoteThreadFiles, RemoteThreadEnv):
         if isinstance(effect, ScheduledCall):
             target: dict[str, Any] = {"call": {"name": effect.name, "arguments": effect.arguments}}
         else:
-            target = {"input": _input_to_wire(effect)}
+            target = {"input": input_to_wire(effect)}
         data = await self._call("schedule", at=at, delay=delay, **target)
         return timer_from_wire(data["timer"])
 
@@ -231,7 +233,7 @@ class RemoteThread(RemoteThreadFiles, RemoteThreadEnv):
     ) -> InboxEntry:
         """Queue input for its own turn after the running one (stored when this returns)."""
         data = await self._call(
-            "enqueue", input=_input_to_wire(input), sender=sender, clientKey=client_key
+            "enqueue", input=input_to_wire(input), sender=sender, clientKey=client_key
         )
         return inbox_from_wire(data["entry"])
 
@@ -307,16 +309,6 @@ class RemoteThread(RemoteThreadFiles, RemoteThreadEnv):
     async def delete_item(self, item_id: str) -> bool:
         """Take an item out of the history the model sees. False if there is none."""
         return bool((await self._call("deleteItem", itemId=item_id))["deleted"])
-
-
-def _input_to_wire(value: TurnInput) -> Any:
-    """Input as JSON: strings, part dicts and `{"input": ..., "sender": ...}` pass as they
-    are; part objects become their dicts. The server validates it."""
-    from threadline.types import FilePart, ImagePart, TextPart, part_to_dict
-
-    if isinstance(value, str | dict):
-        return value
-    return [part_to_dict(p) if isinstance(p, TextPart | ImagePart | FilePart) else p for p in value]
 
 
 async def _all_done(tasks: list[asyncio.Task[Any]]) -> None:

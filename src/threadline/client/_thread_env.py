@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from threadline.types import EnvType
@@ -11,8 +12,7 @@ class RemoteThreadEnv:
     """`env`, `env_type`, `set_env` and `delete_env` of a `RemoteThread`. A secret's value
     never leaves the server: `env` answers its marker, `[redacted:NAME]`."""
 
-    async def _call(self, method: str, **params: Any) -> Any:
-        raise NotImplementedError
+    _call: Callable[..., Awaitable[Any]]
 
     async def env(self, name: str) -> str | None:
         """The value of `name` for this thread (a secret's marker), None if it is set

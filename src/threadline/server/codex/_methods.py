@@ -8,6 +8,7 @@ from ._threadline import DETACHED
 from ._threadline import METHODS as THREADLINE_METHODS
 from ._threadline_env import METHODS as ENV_METHODS
 from ._threadline_fs import METHODS as FS_METHODS
+from ._threadline_messages import METHODS as MESSAGE_METHODS
 from ._threads import METHODS as THREAD_METHODS
 from ._turns import METHODS as TURN_METHODS
 
@@ -20,6 +21,7 @@ METHODS: dict[str, Handler] = {
     **THREADLINE_METHODS,
     **ENV_METHODS,
     **FS_METHODS,
+    **MESSAGE_METHODS,
 }
 
 __all__ = ["DETACHED", "METHODS"]

@@ -70,7 +70,7 @@ def now_ms() -> int:
 
 
 def thread_status(record: ThreadRecord, flags: Sequence[str] = ()) -> JSON:
-    if record.status == "archived":
+    if record.status in ("archived", "terminated"):  # neither takes a turn again as it is
         return {"type": "notLoaded"}
     if record.status == "idle" and record.active_turn_id is None:
         return {"type": "idle"}

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ._session import Handler, Session
 
 _ON_BUSY = ("error", "enqueue", "interrupt", "steer")
-_STATUSES = ("idle", "active", "awaiting_input", "archived")
+_STATUSES = ("idle", "active", "awaiting_input", "archived", "terminated")
 
 
 async def _thread(session: Session, params: Params) -> Thread:
