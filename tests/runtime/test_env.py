@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
+from pydantic import BaseModel
 
 import threadline as tl
 from threadline.testing import ScriptedModel
@@ -114,6 +115,35 @@ async def test_a_name_resolves_most_specific_first(open_app: AppMaker, key: str)
     assert await app.env("LEVEL", user_id="ada") == "user"
     assert await app.env("LEVEL", user_id="bob") == "app-static"
     assert await app.env_type("LEVEL") == "text"
+
+
+async def test_the_agents_prompt_is_the_last_layer(open_app: AppMaker, key: str) -> None:
+    class Team(BaseModel):
+        team: str = "the support team"
+
+    prompt = tl.Prompt(
+        name="support",
+        template="You help {team}.",
+        variables=Team,
+        env={"TONE": "warm", "LEVEL": "prompt"},
+    )
+    model = ScriptedModel(["hello"])
+    agent = tl.Agent(
+        name="assistant", instructions=prompt, model=model, env={"LEVEL": "agent"}
+    )
+    app = await open_app(agents=[agent], secret_key=key)
+    thread = await app.threads.start()
+    assert await thread.env("TONE") == "warm"  # only the prompt has it
+    assert await thread.env("LEVEL") == "agent"  # the agent comes before its prompt
+    assert await thread.env_type("TONE") == "text"
+    await thread.run("hi")
+    assert model.requests[0].instructions == "You help the support team."
+
+
+def test_a_prompt_as_instructions_needs_a_default_for_each_variable() -> None:
+    prompt = tl.Prompt(name="p", template="Hi {name}.", variables={"name": str})
+    with pytest.raises(tl.ConfigurationError, match="default"):
+        tl.Agent(name="a", instructions=prompt)
 
 
 async def test_a_tool_reads_and_writes_its_thread_environment(open_app: AppMaker, key: str) -> None:

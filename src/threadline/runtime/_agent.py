@@ -9,10 +9,17 @@ from pydantic import BaseModel
 
 from threadline.models import Model
 from threadline.tools import ThreadView, Tool, as_tool
-from threadline.types import Budget, ConfigurationError, EnvValue, ThreadlineError
+from threadline.types import (
+    Budget,
+    ConfigurationError,
+    EnvValue,
+    InvalidInputError,
+    ThreadlineError,
+)
 
 from ._context_window import ContextWindow
 from ._env import static_layer
+from ._loaders import Prompt
 from ._output import OutputSpec
 
 InstructionsBuilder = Callable[[ThreadView[Any]], str | Awaitable[str | None] | None]
@@ -46,6 +53,8 @@ class Agent:
             from a read-only `tl.ThreadView` (ids, `user_id`, `metadata`, typed `state`,
             `mode`, `get_messages()`) before each model request. If it raises, or returns
             something other than text or None, the turn fails with `instructions_error`.
+            Or a `tl.Prompt`, rendered once (each of its variables needs a default); its
+            `env` is then the last place `thread.env(name)` looks.
         tools: `@tl.tool` functions or plain callables.
         model: a spec (`"local"`, `"openai:gpt-4.1-mini"`) or a `Model`; default: the app's.
         output_type: a pydantic model or a JSON Schema the final answer must match.
@@ -71,7 +80,7 @@ class Agent:
         self,
         *,
         name: str,
-        instructions: Instructions | None = None,
+        instructions: Instructions | Prompt | None = None,
         tools: Sequence[Tool | Callable[..., Any]] = (),
         model: str | Model | None = None,
         output_type: type[BaseModel] | Mapping[str, Any] | None = None,
@@ -98,9 +107,11 @@ class Agent:
             raise ConfigurationError("approval_expires_after must be positive")
         if output_repair_attempts < 0:
             raise ConfigurationError("output_repair_attempts must be >= 0")
-        _check_instructions(instructions, f"agent {name!r}")
+        self.prompt = instructions if isinstance(instructions, Prompt) else None
+        own = _prompt_text(instructions, name) if isinstance(instructions, Prompt) else instructions
+        _check_instructions(own, f"agent {name!r}")
         self.name = name
-        self.instructions = instructions
+        self.instructions = own
         self.tools = _tool_table(tools, f"agent {name!r}")
         self.model = model
         self.output = OutputSpec.build(output_type) if output_type is not None else None
@@ -108,7 +119,7 @@ class Agent:
         self.state_type = state_type
         self.modes: dict[str, _ResolvedMode] = {
             mode_name: _ResolvedMode(
-                source=mode.instructions if mode.instructions is not None else instructions,
+                source=mode.instructions if mode.instructions is not None else own,
                 tools=self.tools
                 if mode.tools is None
                 else _tool_table(mode.tools, f"mode {mode_name!r}"),
@@ -129,6 +140,9 @@ class Agent:
         self.approval_expires_after = approval_expires_after
         self.temperature = temperature
         self.env = static_layer(env, f"agent {name!r}")
+        self.prompt_env = static_layer(
+            None if self.prompt is None else self.prompt.env, f"prompt {self.prompt!r}"
+        )
 
     def __repr__(self) -> str:
         return f"Agent({self.name!r})"
@@ -179,6 +193,16 @@ class InstructionsError(ThreadlineError):
     """Dynamic instructions failed; the turn fails with this code."""
 
     code = "instructions_error"
+
+
+def _prompt_text(prompt: Prompt, agent: str) -> str:
+    try:
+        return prompt.render()
+    except InvalidInputError as exc:
+        raise ConfigurationError(
+            f"agent {agent!r}: a prompt used as instructions needs a default for each "
+            f"variable ({exc.message})"
+        ) from None
 
 
 def _check_instructions(value: object, owner: str) -> None:

@@ -210,6 +210,6 @@ class BoundEnvironment:
 
 
 def agent_layers(agent: Agent) -> Layers:
-    """The static layers below the app instance for a thread of `agent`: the agent's own
-    (a prompt's layer comes after it)."""
-    return (agent.env,)
+    """The static layers below the app instance for a thread of `agent`: the agent's own,
+    then its prompt's (when its instructions are a `tl.Prompt`)."""
+    return (agent.env, agent.prompt_env)

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from threadline.models import Model, resolve_model
-from threadline.types import ConfigurationError, InvalidInputError, NotFoundError
+from threadline.types import (
+    ConfigurationError,
+    EnvValue,
+    InvalidInputError,
+    NotFoundError,
+    static_env,
+)
 
 if TYPE_CHECKING:
     from ._agent import Agent
@@ -30,7 +36,9 @@ class Prompt:
             names a variable; attribute and index lookups are refused.
         variables: a pydantic model, or a mapping of variable name to type (each then
             required). Values are validated strictly: `"3"` is not an int.
-        env: default configuration values that belong with this prompt (name -> text).
+        env: configuration that belongs with this prompt: the last place a thread's
+            `env(name)` looks, after its agent's, when the prompt is the agent's
+            instructions (a `str` is text, a `tl.Secret` a secret).
 
     Raises `ConfigurationError` if the template does not parse or uses a field that is not a
     declared variable.
@@ -42,7 +50,7 @@ class Prompt:
         name: str,
         template: str,
         variables: type[BaseModel] | Mapping[str, Any] | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, EnvValue] | None = None,
     ) -> None:
         if not isinstance(name, str) or not name.strip():  # pyright: ignore[reportUnnecessaryIsInstance]
             raise ConfigurationError("a prompt needs a non-empty name")
@@ -57,11 +65,9 @@ class Prompt:
             raise ConfigurationError(
                 f"prompt {name!r}: the template uses undeclared variables: {', '.join(undeclared)}"
             )
-        env = dict(env or {})
-        for key, value in env.items():
-            if not isinstance(key, str) or not isinstance(value, str):  # pyright: ignore[reportUnnecessaryIsInstance]
-                raise ConfigurationError(f"prompt {name!r}: env maps names to text")
-        self.env: Mapping[str, str] = MappingProxyType(env)
+        self.env: Mapping[str, EnvValue] = MappingProxyType(
+            dict(static_env(env, f"prompt {name!r}"))
+        )
 
     def __repr__(self) -> str:
         return f"Prompt({self.name!r})"
