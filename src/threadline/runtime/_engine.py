@@ -9,8 +9,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
 from threadline._logging import log_failure
 from threadline._redaction import redact
 from threadline.models import Model, resolve_model
@@ -22,7 +20,6 @@ from threadline.store import (
     Lease,
     Store,
     ThreadCursor,
-    ToolCallState,
     TurnStarted,
     Written,
 )
@@ -33,15 +30,12 @@ from threadline.types import (
     InvalidInputError,
     Item,
     NotFoundError,
-    Payload,
     StoreError,
     SystemEvent,
     ThreadRecord,
     TimerRecord,
-    ToolCall,
     TurnInProgressError,
     TurnRecord,
-    UserMessage,
     item_completed_params,
     item_started_params,
     new_id,
@@ -70,11 +64,11 @@ from ._follower import follow_turn, listen_for_wakeups
 from ._history import HistoryCache, HistoryIndex
 from ._imports import Imported, prepare_import
 from ._inbox import drain, entry_gone, steer, wait_for_entry
-from ._input import TurnInput, parts_as_json
+from ._input import TurnInput
 from ._leases import keep_leases
 from ._loaders import Loaders
 from ._result import TurnResult
-from ._scheduling import ScheduledCall, timer_for
+from ._scheduling import ScheduledCall, first_input, timer_for
 from ._secrets import SecretBox
 from ._turn import TurnRunner
 from ._turn_events import TurnEvents
@@ -209,12 +203,7 @@ class Engine:
                 refuse_unpriced(agent.budget.merged(options.budget), self.model_for(agent))
             now = time.time()
             turn_id = turn_id_for_entry(inbox_entry_id) if inbox_entry_id else new_id("turn")
-            if isinstance(parts, ScheduledCall):
-                input_json = [
-                    {"type": "tool_call", "name": parts.name, "arguments": parts.arguments}
-                ]
-            else:
-                input_json = [] if parts is None else parts_as_json(parts)
+            input_json, payload, states = first_input(parts, options.sender)
             runs_here = self.settings.run_turns
             turn = TurnRecord(
                 turn_id=turn_id,
@@ -238,20 +227,6 @@ class Engine:
                 turn_id=turn.turn_id,
                 last_seq=thread.last_event_seq + len(imported.events),
             )
-            payload: Payload | None
-            states: dict[str, ToolCallState] = {}
-            if isinstance(parts, ScheduledCall):
-                call_id = new_id("call")
-                payload = ToolCall(
-                    tool_call_id=call_id,
-                    name=parts.name,
-                    arguments=orjson.dumps(parts.arguments).decode(),
-                )
-                states[call_id] = "requested"
-            elif parts is not None:
-                payload = UserMessage(content=parts, sender=options.sender)
-            else:
-                payload = None
             events.emit(
                 "turn_started", params=turn_started_params(turn.number, turn.input, turn.sender)
             )

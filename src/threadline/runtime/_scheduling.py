@@ -7,7 +7,16 @@ from typing import Any
 import orjson
 
 from threadline._redaction import redact
-from threadline.types import InvalidInputError, TimerRecord, new_id
+from threadline.store import ToolCallState
+from threadline.types import (
+    ContentPart,
+    InvalidInputError,
+    Payload,
+    TimerRecord,
+    ToolCall,
+    UserMessage,
+    new_id,
+)
 
 from ._input import TurnInput, normalize_input, parts_as_json
 
@@ -52,3 +61,21 @@ def timer_for(
         input=parts_as_json(parts),
         created_at=now,
     )
+
+
+def first_input(
+    parts: tuple[ContentPart, ...] | ScheduledCall | None, sender: str | None
+) -> tuple[list[dict[str, Any]], Payload | None, dict[str, ToolCallState]]:
+    """What a turn that starts with `parts` stores: its input, its first item's payload (a
+    user message, or the call a scheduled call makes) and that call's state."""
+    if isinstance(parts, ScheduledCall):
+        call = ToolCall(
+            tool_call_id=new_id("call"),
+            name=parts.name,
+            arguments=orjson.dumps(parts.arguments).decode(),
+        )
+        input_json = [{"type": "tool_call", "name": parts.name, "arguments": parts.arguments}]
+        return input_json, call, {call.tool_call_id: "requested"}
+    if parts is None:
+        return [], None, {}
+    return parts_as_json(parts), UserMessage(content=parts, sender=sender), {}
