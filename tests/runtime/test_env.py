@@ -128,9 +128,7 @@ async def test_the_agents_prompt_is_the_last_layer(open_app: AppMaker, key: str)
         env={"TONE": "warm", "LEVEL": "prompt"},
     )
     model = ScriptedModel(["hello"])
-    agent = tl.Agent(
-        name="assistant", instructions=prompt, model=model, env={"LEVEL": "agent"}
-    )
+    agent = tl.Agent(name="assistant", instructions=prompt, model=model, env={"LEVEL": "agent"})
     app = await open_app(agents=[agent], secret_key=key)
     thread = await app.threads.start()
     assert await thread.env("TONE") == "warm"  # only the prompt has it
