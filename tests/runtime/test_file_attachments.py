@@ -89,10 +89,18 @@ async def test_only_a_file_of_the_thread_can_be_attached(make_app: Any, whose: s
         await thread.run(["Read this", part])
     with pytest.raises(tl.NotFoundError):
         await thread.enqueue(["Read this", part])
+    with pytest.raises(tl.NotFoundError):
+        await thread.queue_message(["Read this", part])
+    with pytest.raises(tl.NotFoundError):
+        await thread.inject_message(["Read this", part])
+    kept = await thread.inject_message("Read this")
+    with pytest.raises(tl.NotFoundError):
+        await thread.update_message(kept.item_id, ["Read this", part])
 
     assert refused.value.message == f"no file {file_id!r} in the thread"
     assert await thread.turns() == []
-    assert await thread.items() == []
+    assert [i.text for i in await thread.items() if i.type == "user_message"] == ["Read this"]
+    assert (await thread.get_message_versions(kept.item_id))[-1].text == "Read this"
     assert await thread.inbox() == []
 
 

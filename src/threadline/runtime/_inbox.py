@@ -11,6 +11,7 @@ import orjson
 from threadline.types import (
     ContentPart,
     InboxEntry,
+    InboxKind,
     InvalidInputError,
     NotFoundError,
     ThreadRecord,
@@ -19,6 +20,7 @@ from threadline.types import (
     part_from_dict,
 )
 
+from ._attachments import accept_attachments, has_files
 from ._engine_parts import StartOptions, StartOutcome, TurnListener
 from ._follower import follow_entry
 from ._input import parts_as_json
@@ -90,25 +92,53 @@ async def steer(
     """Queue input to join the thread's running turn before its next model step."""
     if isinstance(parts, ScheduledCall):
         raise InvalidInputError("a scheduled call cannot steer a turn")
-    entry = await engine.store.enqueue(
-        InboxEntry(
-            entry_id=new_id("inbox"),
-            thread_id=thread.thread_id,
-            position=0,
-            input=parts_as_json(parts),
-            sender=options.sender,
-            client_key=options.client_key,
-            created_at=time.time(),
-            kind="steer",
-        )
+    entry = await enqueue_parts(
+        engine,
+        thread.thread_id,
+        parts,
+        sender=options.sender,
+        client_key=options.client_key,
+        kind="steer",
+        checked=True,  # `start_turn` checked its attachments
     )
-    engine.steered.add(thread.thread_id)
     active = engine.active.get(thread.thread_id)
     if listener is not None and active is not None:
         active.attach(listener)
     elif listener is not None and thread.active_turn_id is not None:
         engine.follow(thread.thread_id, thread.active_turn_id, thread.last_event_seq, listener)
     return StartOutcome(kind="steered", turn_id=thread.active_turn_id, entry_id=entry.entry_id)
+
+
+async def enqueue_parts(
+    engine: Engine,
+    thread_id: str,
+    parts: tuple[ContentPart, ...],
+    *,
+    sender: str | None,
+    client_key: str | None,
+    kind: InboxKind,
+    checked: bool = False,
+) -> InboxEntry:
+    """Store input in the thread's inbox: "input" for a turn of its own, "steer" to join the
+    unfinished turn (the store makes it "input" when there is none). Each file part must
+    name a file of this thread (`NotFoundError` otherwise), unless `checked` already."""
+    if not checked and has_files(parts):
+        parts = await accept_attachments(engine.store, thread_id, parts)
+    entry = await engine.store.enqueue(
+        InboxEntry(
+            entry_id=new_id("inbox"),
+            thread_id=thread_id,
+            position=0,
+            input=parts_as_json(parts),
+            sender=sender,
+            client_key=client_key,
+            created_at=time.time(),
+            kind=kind,
+        )
+    )
+    if entry.kind == "steer":
+        engine.steered.add(thread_id)  # a turn running here looks before its next step
+    return entry
 
 
 async def entry_gone(engine: Engine, thread_id: str, entry_id: str) -> bool:

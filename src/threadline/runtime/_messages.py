@@ -5,16 +5,17 @@ and queue. The rules live here once; a tool reaches them through `_tool_messages
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from threadline.store import Store
 from threadline.tools import MessageContent, MessageRole
 from threadline.types import (
     DELETED_PHASE,
     EDITED_PHASE,
     AgentMessage,
+    ContentPart,
     InboxEntry,
     InvalidInputError,
     Item,
@@ -26,12 +27,13 @@ from threadline.types import (
     ToolResult,
     UserMessage,
     check_text,
-    new_id,
     payload_to_dict,
 )
 
+from ._attachments import accept_attachments, has_files
 from ._history import edited_content
-from ._input import normalize_input, parts_as_json
+from ._inbox import enqueue_parts
+from ._input import normalize_input
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -39,23 +41,27 @@ if TYPE_CHECKING:
 EDITABLE = ("user_message", "agent_message", "tool_result")
 
 
-def message_payload(content: MessageContent, role: MessageRole, sender: str | None) -> Payload:
-    """The item a message becomes. Raises `InvalidInputError` for malformed content."""
+async def message_payload(
+    store: Store, thread_id: str, content: MessageContent, role: MessageRole, sender: str | None
+) -> Payload:
+    """The item a message for the thread becomes. Raises `InvalidInputError` for malformed
+    content, `NotFoundError` for an attached file the thread does not have."""
     if role == "assistant":
         if sender is not None:
             raise InvalidInputError("an assistant message has no sender")
         return AgentMessage(text=_text_of(content, "an assistant message"))
     parts, sender = normalize_input(content, sender)
-    return UserMessage(content=parts, sender=sender)
+    return UserMessage(content=await _attached(store, thread_id, parts), sender=sender)
 
 
-def edited_payload(item: Item, content: MessageContent) -> Payload:
+async def edited_payload(store: Store, item: Item, content: MessageContent) -> Payload:
     """`item`'s payload with `content` in place of its text (a user message's parts, an agent
-    message's text, a tool result's output). Raises `InvalidInputError`."""
+    message's text, a tool result's output). Raises `InvalidInputError`, or `NotFoundError`
+    for an attached file the thread does not have."""
     payload = item.payload
     if isinstance(payload, UserMessage):
         parts, _ = normalize_input(content, None)
-        return replace(payload, content=parts)
+        return replace(payload, content=await _attached(store, item.thread_id, parts))
     if isinstance(payload, AgentMessage):
         return replace(payload, text=_text_of(content, "an agent message"))
     if isinstance(payload, ToolResult):
@@ -64,6 +70,12 @@ def edited_payload(item: Item, content: MessageContent) -> Payload:
         f"item {item.item_id} is a {item.type}: only these can be edited: {', '.join(EDITABLE)}",
         item_id=item.item_id,
     )
+
+
+async def _attached(
+    store: Store, thread_id: str, parts: tuple[ContentPart, ...]
+) -> tuple[ContentPart, ...]:
+    return await accept_attachments(store, thread_id, parts) if has_files(parts) else parts
 
 
 def edit_marker(item_id: str, payload: Payload) -> SystemEvent:
@@ -135,19 +147,9 @@ async def queue(
     step), or, when there is none, starts a turn of its own (the store decides, in the write).
     """
     parts, sender = normalize_input(content, sender)
-    entry = await engine.store.enqueue(
-        InboxEntry(
-            entry_id=new_id("inbox"),
-            thread_id=thread.thread_id,
-            position=0,
-            input=parts_as_json(parts),
-            sender=sender,
-            client_key=client_key,
-            created_at=time.time(),
-            kind="steer",
-        )
+    entry = await enqueue_parts(
+        engine, thread.thread_id, parts, sender=sender, client_key=client_key, kind="steer"
     )
-    engine.steered.add(thread.thread_id)  # a turn running here looks before its next step
     if entry.kind == "input":
         engine.spawn(engine.drain(thread.thread_id))
     return entry

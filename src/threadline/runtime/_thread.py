@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -26,7 +25,6 @@ from threadline.types import (
     TurnInProgressError,
     TurnRecord,
     check_metadata,
-    new_id,
     part_from_dict,
 )
 
@@ -43,6 +41,7 @@ from ._engine_parts import (
     external_tools,
 )
 from ._imports import check_history
+from ._inbox import enqueue_parts
 from ._input import TurnInput, normalize_input, parts_as_json
 from ._result import TurnResult
 from ._scheduling import ScheduledCall
@@ -320,18 +319,8 @@ class Thread(ThreadMessages, ThreadFiles, ThreadEnv):
         """Queue input for its own turn after the running one (at once if the thread is
         idle). Accepted input is stored before this returns."""
         parts, sender = normalize_input(input, sender)
-        if has_files(parts):
-            parts = await accept_attachments(self._engine.store, self.id, parts)
-        entry = await self._engine.store.enqueue(
-            InboxEntry(
-                entry_id=new_id("inbox"),
-                thread_id=self.id,
-                position=0,
-                input=parts_as_json(parts),
-                sender=sender,
-                client_key=client_key,
-                created_at=time.time(),
-            )
+        entry = await enqueue_parts(
+            self._engine, self.id, parts, sender=sender, client_key=client_key, kind="input"
         )
         self._engine.spawn(self._engine.drain(self.id))
         return entry

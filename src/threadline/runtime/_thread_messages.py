@@ -80,7 +80,9 @@ class ThreadMessages:
         """
         if role not in ("user", "assistant"):
             raise InvalidInputError("role must be 'user' or 'assistant'")
-        payload = message_payload(content, role, sender)
+        payload = await message_payload(
+            self._engine.store, self.record.thread_id, content, role, sender
+        )
         (item,) = await append_items(self._engine, self.record.thread_id, [payload])
         return item
 
@@ -95,7 +97,7 @@ class ThreadMessages:
         edits during a turn).
         """
         original = (await self._versions(item_id))[0]
-        payload = edited_payload(original, content)
+        payload = await edited_payload(self._engine.store, original, content)
         (marker,) = await append_items(
             self._engine, self.record.thread_id, [edit_marker(item_id, payload)]
         )

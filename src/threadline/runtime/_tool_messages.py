@@ -74,7 +74,7 @@ class ToolMessageServices:
         key: str,
     ) -> Item:
         ctx = self._ctx
-        payload = message_payload(content, role, sender)
+        payload = await message_payload(ctx.store, ctx.thread.thread_id, content, role, sender)
         item_id = derived_id(self._call.result_id, key)
         stored = self._stored(item_id)
         if stored is not None:
@@ -98,7 +98,7 @@ class ToolMessageServices:
     async def update_message(self, item_id: str, content: MessageContent, *, key: str) -> Item:
         ctx = self._ctx
         original = self.message_versions(item_id)[0]
-        payload = edited_payload(original, content)
+        payload = await edited_payload(ctx.store, original, content)
         marker_id = derived_id(self._call.result_id, key)
         stored = self._stored(marker_id)
         if stored is None:
