@@ -69,6 +69,9 @@ def _json_form(value: str, *, ascii_only: bool) -> str:
 
 
 _registry = _Registry()
+registry = _registry
+"""The process's registry: `registry.current` is None while no secret is registered (read
+directly where every streamed delta passes)."""
 
 
 def register_secret(name: str, value: str) -> None:

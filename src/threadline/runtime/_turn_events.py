@@ -4,7 +4,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from threadline._redaction import StreamHold, redact, secrets_registered
+from threadline._redaction import StreamHold, redact, registry
 from threadline.types import (
     DELTA_EVENT_TYPES,
     Event,
@@ -81,13 +81,14 @@ class TurnEvents:
         if event_type in DELTA_EVENT_TYPES:
             run = self._run
             if run is None or run.type != event_type or run.item_id != item_id:
-                self._end_run()
+                if run is not None:
+                    self._end_run()
                 self.last_seq += 1
                 extra = redact({k: v for k, v in params.items() if k != "delta"})
                 run = self._run = _DeltaRun(event_type, item_id, self.last_seq, extra)
                 self._unstored.append(run)
             delta: str = params["delta"]
-            if run.hold is not None or secrets_registered():
+            if run.hold is not None or registry.current is not None:
                 if run.hold is None:
                     run.hold = StreamHold()
                 shown = run.hold.feed(delta)
@@ -107,8 +108,9 @@ class TurnEvents:
                 original=raw,
             )
         else:
-            self._end_run()
-            if secrets_registered():
+            if self._run is not None:
+                self._end_run()
+            if registry.current is not None:
                 params, raw = redact(params), redact(raw)
             self.last_seq += 1
             event = Event(
@@ -123,8 +125,10 @@ class TurnEvents:
             self._unstored.append(event)
         if defer:
             self._deferred.append(event)
+        elif self._publish is None:
+            self._held.append(event)
         else:
-            self._publish_now(event)
+            self._publish(event)
         return event
 
     def _publish_now(self, event: Event) -> None:
