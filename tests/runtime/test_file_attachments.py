@@ -211,3 +211,35 @@ async def test_scheduled_input_may_attach_only_a_file_of_the_thread(make_app: An
 
     assert timer.input[1] == {"type": "file", "file_id": mine.file_id, "filename": "mine.txt"}
     assert [t.timer_id for t in await thread.scheduled()] == [timer.timer_id]
+
+
+async def test_a_tool_attaches_a_file_it_has_just_written(make_app: Any) -> None:
+    @tl.tool
+    async def report(thread: tl.ThreadState[Any]) -> str:
+        """Write the report and hand it over."""
+        info = await thread.write_file("report.md", "# Q3\nAll good.\n")
+        await thread.inject_message(attach(info, "The report:"))
+        await thread.queue_message(attach(info, "Summarize the report."))
+        other = await thread.write_file("scratch.txt", "x")
+        await thread.delete_file("scratch.txt")  # written, then gone: not attachable
+        try:
+            await thread.inject_message(attach(other))
+        except tl.NotFoundError:
+            return "reported"
+        return "attached a deleted file"
+
+    app, model = await make_app([tool_call("report"), "Reported."], tools=[report])
+    thread = await app.threads.start()
+
+    await thread.run("Write the report")
+
+    results = [i.payload.output for i in await thread.items() if i.type == "tool_result"]
+    assert results == ["reported"]
+    (info,) = await thread.find_files("**")
+    assert info.path == "report.md" and info.file_id is not None
+    # The model reads the file with the injected message and the queued one (which joined
+    # the turn before its next step).
+    request = model.requests[1]
+    assert request.files[info.file_id].data == b"# Q3\nAll good.\n"
+    attaching = [i.text for i in request.items if i.type == "user_message"]
+    assert attaching == ["Write the report", "The report:", "Summarize the report."]

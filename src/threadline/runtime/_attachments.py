@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING
 
 from threadline.models import AttachedFile
 from threadline.store import Store
-from threadline.types import ContentPart, FilePart, Item, NotFoundError, UserMessage, new_id
+from threadline.types import (
+    ContentPart,
+    FileInfo,
+    FilePart,
+    Item,
+    NotFoundError,
+    UserMessage,
+    new_id,
+)
 
 if TYPE_CHECKING:
     from ._context import TurnContext
@@ -31,14 +39,20 @@ def has_files(parts: Iterable[ContentPart]) -> bool:
 
 
 async def accept_attachments(
-    store: Store, thread_id: str, parts: tuple[ContentPart, ...]
+    store: Store,
+    thread_id: str,
+    parts: tuple[ContentPart, ...],
+    staged: Mapping[str, FileInfo] | None = None,
 ) -> tuple[ContentPart, ...]:
     """`parts` with each file part's `filename` set to its file's path in the thread. Raises
-    `NotFoundError` if a part names no file of this thread; then nothing is stored."""
+    `NotFoundError` if a part names no file of this thread (stored, or among the `staged`
+    writes of the tool that sends the parts, by id); then nothing is stored."""
     file_ids = [part.file_id for part in parts if isinstance(part, FilePart)]
     if not file_ids:
         return parts
-    found = await store.stat_files(thread_id, file_ids)
+    staged = staged or {}
+    found = {**await store.stat_files(thread_id, [i for i in file_ids if i not in staged])}
+    found |= {i: staged[i] for i in file_ids if i in staged}
     for file_id in file_ids:
         if file_id not in found:
             raise _unknown(file_id)

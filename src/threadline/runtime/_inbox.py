@@ -4,12 +4,14 @@ with `run(..., on_busy="enqueue")` gets that turn's events and result, wherever 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import orjson
 
 from threadline.types import (
     ContentPart,
+    FileInfo,
     InboxEntry,
     InboxKind,
     InvalidInputError,
@@ -118,12 +120,14 @@ async def enqueue_parts(
     client_key: str | None,
     kind: InboxKind,
     checked: bool = False,
+    staged: Mapping[str, FileInfo] | None = None,
 ) -> InboxEntry:
     """Store input in the thread's inbox: "input" for a turn of its own, "steer" to join the
     unfinished turn (the store makes it "input" when there is none). Each file part must
-    name a file of this thread (`NotFoundError` otherwise), unless `checked` already."""
+    name a file of this thread, stored or among a tool's `staged` writes (`NotFoundError`
+    otherwise), unless `checked` already."""
     if not checked and has_files(parts):
-        parts = await accept_attachments(engine.store, thread_id, parts)
+        parts = await accept_attachments(engine.store, thread_id, parts, staged)
     entry = await engine.store.enqueue(
         InboxEntry(
             entry_id=new_id("inbox"),

@@ -5,7 +5,7 @@ and queue. The rules live here once; a tool reaches them through `_tool_messages
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -16,6 +16,7 @@ from threadline.types import (
     EDITED_PHASE,
     AgentMessage,
     ContentPart,
+    FileInfo,
     InboxEntry,
     InvalidInputError,
     Item,
@@ -42,7 +43,12 @@ EDITABLE = ("user_message", "agent_message", "tool_result")
 
 
 async def message_payload(
-    store: Store, thread_id: str, content: MessageContent, role: MessageRole, sender: str | None
+    store: Store,
+    thread_id: str,
+    content: MessageContent,
+    role: MessageRole,
+    sender: str | None,
+    staged: Mapping[str, FileInfo] | None = None,
 ) -> Payload:
     """The item a message for the thread becomes. Raises `InvalidInputError` for malformed
     content, `NotFoundError` for an attached file the thread does not have."""
@@ -51,17 +57,22 @@ async def message_payload(
             raise InvalidInputError("an assistant message has no sender")
         return AgentMessage(text=_text_of(content, "an assistant message"))
     parts, sender = normalize_input(content, sender)
-    return UserMessage(content=await _attached(store, thread_id, parts), sender=sender)
+    return UserMessage(content=await _attached(store, thread_id, parts, staged), sender=sender)
 
 
-async def edited_payload(store: Store, item: Item, content: MessageContent) -> Payload:
+async def edited_payload(
+    store: Store,
+    item: Item,
+    content: MessageContent,
+    staged: Mapping[str, FileInfo] | None = None,
+) -> Payload:
     """`item`'s payload with `content` in place of its text (a user message's parts, an agent
     message's text, a tool result's output). Raises `InvalidInputError`, or `NotFoundError`
     for an attached file the thread does not have."""
     payload = item.payload
     if isinstance(payload, UserMessage):
         parts, _ = normalize_input(content, None)
-        return replace(payload, content=await _attached(store, item.thread_id, parts))
+        return replace(payload, content=await _attached(store, item.thread_id, parts, staged))
     if isinstance(payload, AgentMessage):
         return replace(payload, text=_text_of(content, "an agent message"))
     if isinstance(payload, ToolResult):
@@ -73,9 +84,14 @@ async def edited_payload(store: Store, item: Item, content: MessageContent) -> P
 
 
 async def _attached(
-    store: Store, thread_id: str, parts: tuple[ContentPart, ...]
+    store: Store,
+    thread_id: str,
+    parts: tuple[ContentPart, ...],
+    staged: Mapping[str, FileInfo] | None,
 ) -> tuple[ContentPart, ...]:
-    return await accept_attachments(store, thread_id, parts) if has_files(parts) else parts
+    if not has_files(parts):
+        return parts
+    return await accept_attachments(store, thread_id, parts, staged)
 
 
 def edit_marker(item_id: str, payload: Payload) -> SystemEvent:
@@ -142,13 +158,20 @@ async def queue(
     *,
     sender: str | None,
     client_key: str | None,
+    staged: Mapping[str, FileInfo] | None = None,
 ) -> InboxEntry:
     """Queue a message for the thread: it steers the unfinished turn (before its next model
     step), or, when there is none, starts a turn of its own (the store decides, in the write).
     """
     parts, sender = normalize_input(content, sender)
     entry = await enqueue_parts(
-        engine, thread.thread_id, parts, sender=sender, client_key=client_key, kind="steer"
+        engine,
+        thread.thread_id,
+        parts,
+        sender=sender,
+        client_key=client_key,
+        kind="steer",
+        staged=staged,
     )
     if entry.kind == "input":
         engine.spawn(engine.drain(thread.thread_id))

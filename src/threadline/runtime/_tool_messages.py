@@ -13,6 +13,7 @@ from threadline.models import Model
 from threadline.store import Terminate, ThreadCursor
 from threadline.tools import InjectPosition, MessageContent, MessageRole
 from threadline.types import (
+    FileInfo,
     InboxEntry,
     Item,
     NotFoundError,
@@ -44,6 +45,11 @@ class ToolMessageServices:
     def _call(self) -> StagingCall:
         return self._invocation
 
+    def _staged_files(self) -> dict[str, FileInfo]:
+        # A message may attach a file the call wrote and has not stored yet.
+        files = self._invocation.files
+        return {} if files is None else files.staged_by_id()
+
     @property
     def thread_record(self) -> ThreadRecord:
         return self._ctx.thread
@@ -74,7 +80,9 @@ class ToolMessageServices:
         key: str,
     ) -> Item:
         ctx = self._ctx
-        payload = await message_payload(ctx.store, ctx.thread.thread_id, content, role, sender)
+        payload = await message_payload(
+            ctx.store, ctx.thread.thread_id, content, role, sender, self._staged_files()
+        )
         item_id = derived_id(self._call.result_id, key)
         stored = self._stored(item_id)
         if stored is not None:
@@ -98,7 +106,7 @@ class ToolMessageServices:
     async def update_message(self, item_id: str, content: MessageContent, *, key: str) -> Item:
         ctx = self._ctx
         original = self.message_versions(item_id)[0]
-        payload = await edited_payload(ctx.store, original, content)
+        payload = await edited_payload(ctx.store, original, content, self._staged_files())
         marker_id = derived_id(self._call.result_id, key)
         stored = self._stored(marker_id)
         if stored is None:
@@ -111,7 +119,14 @@ class ToolMessageServices:
         self, content: MessageContent, *, sender: str | None, client_key: str
     ) -> InboxEntry:
         ctx = self._ctx
-        return await queue(ctx.services, ctx.thread, content, sender=sender, client_key=client_key)
+        return await queue(
+            ctx.services,
+            ctx.thread,
+            content,
+            sender=sender,
+            client_key=client_key,
+            staged=self._staged_files(),
+        )
 
     def _stored(self, item_id: str) -> Item | None:
         """The item `item_id` of this turn, if a run of the tool before a crash stored it."""

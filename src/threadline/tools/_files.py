@@ -222,6 +222,14 @@ class FileChanges:
         """The changes made so far and not stored yet, in order."""
         return list(self._ops)
 
+    def staged_by_id(self) -> dict[str, FileInfo]:
+        """The files these changes wrote and have not stored yet, by `file_id`."""
+        return {
+            staged.info.file_id: staged.info
+            for staged in self._view.values()
+            if staged is not None and staged.info.file_id is not None
+        }
+
     def mark_stored(self) -> None:
         """The pending changes were stored: the files as stored now include them."""
         self._ops, self._view = [], {}
