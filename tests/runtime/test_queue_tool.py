@@ -293,6 +293,28 @@ async def test_calls_queued_by_a_tool_that_then_fails_are_stored_with_its_error(
     assert names == ["queue_then_fail", "queue_then_fail", "send", "send"]
 
 
+async def test_calls_that_keep_queueing_calls_are_steps_of_the_budget(make_app: Any) -> None:
+    runs: list[int] = []
+
+    @tl.tool
+    async def again(n: int, thread: tl.ThreadState[Any]) -> str:
+        """Queue itself once more."""
+        runs.append(n)
+        await thread.queue_tool("again", {"n": n + 1})
+        return f"run {n}"
+
+    app, _ = await make_app([tool_call("again", {"n": 0})], tools=[again], max_iterations=4)
+    thread = await app.threads.start()
+
+    with pytest.raises(tl.TurnFailedError) as failed:
+        await thread.run("go")
+
+    # One model step, then three batches of queued calls: four steps, the limit.
+    assert runs == [0, 1, 2, 3]
+    assert failed.value.turn is not None and failed.value.turn.error is not None
+    assert failed.value.turn.error["code"] == "budget_exceeded"
+
+
 async def test_queue_tool_outside_a_turn_is_a_configuration_error() -> None:
     state = tl.ThreadState[Any](
         thread_id="t",

@@ -104,9 +104,15 @@ class TurnRunner:
 
     async def _loop(self) -> None:
         ctx = self.ctx
+        queued_steps = 0  # batches of calls that tools queued: steps the model did not ask for
+        after_tools = False
         while True:
             calls = unanswered_calls(ctx.turn_items())
             if calls:
+                if after_tools:  # calls a tool step left queued: a step like a model call
+                    self._check_steps(ctx.steps + queued_steps)
+                    queued_steps += 1
+                after_tools = True
                 step = self._tool_step = ToolStep(ctx, calls, fresh=self._fresh_calls)
                 paused = await step.run()
                 self._tool_step = None
@@ -116,10 +122,9 @@ class TurnRunner:
                 if paused:
                     return
                 continue
+            after_tools = False
             await self._take_steering()
-            budget = ctx.budget
-            if budget.max_iterations is not None and ctx.steps >= budget.max_iterations:
-                raise BudgetExceededError("max_iterations", budget.max_iterations, ctx.steps)
+            self._check_steps(ctx.steps + queued_steps)
             self._cost.before_call()
             instructions = await build_instructions(ctx)  # once per model request
             await self._summarize_if_needed(instructions)
@@ -148,6 +153,11 @@ class TurnRunner:
             # The answer is read, and its output validated, as it is stored: without secrets.
             if await self._repair_or_complete(items, redact(response.text)):
                 return
+
+    def _check_steps(self, steps: int) -> None:
+        limit = self.ctx.budget.max_iterations
+        if limit is not None and steps >= limit:
+            raise BudgetExceededError("max_iterations", limit, steps)
 
     async def _take_steering(self) -> None:
         ctx = self.ctx

@@ -46,7 +46,7 @@ class Usage:
 class Budget:
     """Limits for one turn. `None` means unlimited. Counters come from stored records."""
 
-    max_iterations: int | None = None  # model steps
+    max_iterations: int | None = None  # steps: model calls, and batches of calls tools queued
     max_tokens: int | None = None  # input + output tokens over all steps
     max_cost_usd: float | None = None  # needs a priced model: see `strict_cost`
     max_wall_seconds: float | None = None  # time the turn ran, not the time it waited
