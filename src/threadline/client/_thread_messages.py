@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from threadline.runtime import ThreadIdentity
 from threadline.server.codex._wire import (
     inbox_from_wire,
     item_from_wire,
@@ -18,31 +19,10 @@ from threadline.types import InboxEntry, Item, ThreadRecord, TurnRecord
 from ._input import input_to_wire
 
 
-class RemoteThreadMessages:
+class RemoteThreadMessages(ThreadIdentity):
     """Identity, messages and lifecycle of a `RemoteThread`; see `threadline.Thread`."""
 
-    record: ThreadRecord
     _call: Callable[..., Awaitable[Any]]
-
-    @property
-    def thread_id(self) -> str:
-        """The thread's id."""
-        return self.record.thread_id
-
-    @property
-    def agent_id(self) -> str:
-        """The name of the thread's agent."""
-        return self.record.agent
-
-    @property
-    def created_at(self) -> float:
-        """When the thread was created, in seconds since the epoch."""
-        return self.record.created_at
-
-    @property
-    def terminated(self) -> bool:
-        """Whether the thread was terminated, as of the last read."""
-        return self.record.status == "terminated"
 
     async def execution(self) -> TurnRecord | None:
         """The thread's unfinished turn, None when it is at rest."""

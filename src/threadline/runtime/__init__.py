@@ -16,6 +16,7 @@ from ._scheduling import ScheduledCall
 from ._stream import TurnStream
 from ._sync import SyncThread, SyncThreadline, SyncThreadManager, public_operations
 from ._thread import Thread, annotate_paused_turn, run_with_options
+from ._thread_messages import ThreadIdentity
 from ._turn_settings import TurnSettings, with_extra_instructions
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "SyncThreadManager",
     "SyncThreadline",
     "Thread",
+    "ThreadIdentity",
     "ThreadList",
     "ThreadManager",
     "Threadline",

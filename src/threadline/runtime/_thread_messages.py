@@ -22,13 +22,10 @@ if TYPE_CHECKING:
     from ._engine import Engine
 
 
-class ThreadMessages:
-    """Identity, messages and lifecycle of the thread, from outside (see `Thread`)."""
+class ThreadIdentity:
+    """What a thread handle (in-process or remote) says of its thread from its record."""
 
-    _engine: Engine
     record: ThreadRecord  # the thread as last read (`reload()` reads it again)
-
-    # -- identity -----------------------------------------------------------------------------
 
     @property
     def thread_id(self) -> str:
@@ -47,6 +44,12 @@ class ThreadMessages:
     def terminated(self) -> bool:
         """Whether the thread was terminated, as last read (`reload()` reads it again)."""
         return self.record.status == "terminated"
+
+
+class ThreadMessages(ThreadIdentity):
+    """Identity, messages and lifecycle of the thread, from outside (see `Thread`)."""
+
+    _engine: Engine
 
     async def execution(self) -> TurnRecord | None:
         """The record of the thread's unfinished turn (running, or paused for a human), read
