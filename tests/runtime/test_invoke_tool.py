@@ -342,10 +342,12 @@ async def test_a_nested_call_left_running_by_its_caller_is_answered_with_it(
     make_app: Any,
 ) -> None:
     release = asyncio.Event()
+    running = asyncio.Event()
 
     @tl.tool
     async def slow() -> str:
         """Wait to be released."""
+        running.set()  # its start is stored: it runs only after that
         await release.wait()
         return "late"
 
@@ -353,7 +355,7 @@ async def test_a_nested_call_left_running_by_its_caller_is_answered_with_it(
     async def impatient(thread: tl.ThreadState[Any]) -> str:
         """Start slow and return without waiting for it."""
         background = asyncio.ensure_future(thread.invoke_tool("slow"))
-        await asyncio.sleep(0.05)
+        await running.wait()
         impatient.background = background  # type: ignore[attr-defined]
         return "did not wait"
 
