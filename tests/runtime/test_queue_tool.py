@@ -111,6 +111,14 @@ async def test_a_queued_call_runs_after_the_step_and_the_model_reads_it_as_its_o
         },
         {"role": "tool", "tool_call_id": queued_id, "content": "sent HI"},
     ]
+    # The queued call is announced as a model's call is: started, then completed.
+    (queued_item,) = [
+        i.item_id
+        for i in items
+        if isinstance(i.payload, ToolCall) and i.payload.tool_call_id == queued_id
+    ]
+    announced = [e.type for e in await thread.events() if e.item_id == queued_item]
+    assert announced == ["item_started", "item_completed"]
 
 
 async def test_a_queued_call_follows_the_approval_policy(

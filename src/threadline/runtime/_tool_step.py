@@ -350,6 +350,9 @@ class ToolStep:
             "the calling tool ended before this call finished.",
         )
         followed = follow_ups([i.context for i in invocations if not i.suspended])
+        for queued in followed.items:
+            if isinstance(queued.payload, ToolCall):  # announced as a model's call is
+                ctx.item_started(queued.item_id, queued.payload)
         for item in done:
             payload = item.payload
             if isinstance(payload, ToolResult):
