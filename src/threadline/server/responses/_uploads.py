@@ -36,32 +36,46 @@ class Upload:
 
 def take_uploads(value: Any, param: str) -> tuple[Any, list[Upload]]:
     """`value` (a request's `input` or `items`) with every `input_file` part that carries
-    `file_data` replaced by one naming a placeholder id, and what those parts carried."""
+    `file_data` replaced by one naming a placeholder id, and what those parts carried. Input
+    without such parts is returned as it is, not copied."""
     uploads: list[Upload] = []
 
-    def walk(node: Any, where: str) -> Any:
+    def walk(node: Any, path: tuple[str | int, ...]) -> Any:
+        # `path` is spelled out only for an error: a long input is walked without copies.
         if isinstance(node, list):
-            return [walk(child, f"{where}[{i}]") for i, child in enumerate(node)]  # type: ignore[misc]
+            children: list[Any] = node  # type: ignore[assignment]
+            walked = [walk(child, (*path, i)) for i, child in enumerate(children)]
+            return node if all(a is b for a, b in zip(walked, children, strict=True)) else walked
         if not isinstance(node, dict):
             return node
         fields: dict[str, Any] = node  # type: ignore[assignment]
         if fields.get("type") == "input_file" and not isinstance(fields.get("file_id"), str):
-            if "file_data" not in fields:
-                raise invalid(
-                    "an input_file part needs `file_data` (base64) or the `file_id` of a "
-                    "file of the conversation; `file_url` is not fetched",
-                    param=where,
-                )
-            upload = Upload(
-                placeholder=new_id("upload"),
-                filename=str(fields.get("filename") or "upload"),
-                data=_decode(fields["file_data"], f"{where}.file_data"),
-            )
-            uploads.append(upload)
-            return {"type": "input_file", "file_id": upload.placeholder}
-        return {key: walk(child, f"{where}.{key}") for key, child in fields.items()}
+            return _upload(fields, _spelled(param, path), uploads)
+        walked_fields = {key: walk(child, (*path, key)) for key, child in fields.items()}
+        changed = any(walked_fields[key] is not child for key, child in fields.items())
+        return walked_fields if changed else node
 
-    return walk(value, param), uploads
+    return walk(value, ()), uploads
+
+
+def _spelled(param: str, path: tuple[str | int, ...]) -> str:
+    return param + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+
+
+def _upload(fields: dict[str, Any], where: str, uploads: list[Upload]) -> dict[str, str]:
+    if "file_data" not in fields:
+        raise invalid(
+            "an input_file part needs `file_data` (base64) or the `file_id` of a "
+            "file of the conversation; `file_url` is not fetched",
+            param=where,
+        )
+    upload = Upload(
+        placeholder=new_id("upload"),
+        filename=str(fields.get("filename") or "upload"),
+        data=_decode(fields["file_data"], f"{where}.file_data"),
+    )
+    uploads.append(upload)
+    return {"type": "input_file", "file_id": upload.placeholder}
 
 
 def _decode(value: Any, where: str) -> bytes:
