@@ -4,6 +4,7 @@
 from typing import TYPE_CHECKING, Any
 
 from ._open import open_store
+from ._ops_family import Spawn, Spawned
 from ._ops_lifecycle import TERMINATED_CODE, Terminate, Terminated
 from ._ops_threads import CursorMovedError
 from ._protocol import Store
@@ -43,6 +44,8 @@ __all__ = [
     "PostgresStore",
     "Renewal",
     "SQLiteStore",
+    "Spawn",
+    "Spawned",
     "Store",
     "Terminate",
     "Terminated",

@@ -16,6 +16,7 @@ from threadline.types import (
     TurnRecord,
 )
 
+from ._ops_family import Spawn, Spawned
 from ._ops_lifecycle import Terminate, Terminated
 from ._writes import (
     WORK_KINDS,
@@ -71,7 +72,25 @@ class Store(Protocol):
 
     async def update_thread(self, thread_id: str, update: ThreadUpdate) -> ThreadRecord: ...
 
-    async def delete_thread(self, thread_id: str) -> bool: ...
+    async def delete_thread(self, thread_id: str) -> bool:
+        """Delete the thread, its descendants (by `parent_id`, however deep) and everything
+        stored for them, in one transaction. False if there was no such thread."""
+        ...
+
+    # -- child threads (`_ops_family`) -------------------------------------------------------
+
+    async def spawn_thread(self, request: Spawn) -> Spawned:
+        """Create a child thread with its first input queued (see `Spawn`), or return the
+        parent's child of the same `reference_id` unchanged."""
+        ...
+
+    async def list_children(self, parent_id: str) -> list[ThreadRecord]:
+        """The threads whose `parent_id` is `parent_id`, oldest first."""
+        ...
+
+    async def get_child(self, parent_id: str, reference_id: str) -> ThreadRecord | None:
+        """The parent's child of that reference id, if any."""
+        ...
 
     async def terminate_thread(self, request: Terminate) -> Terminated:
         """End the thread for good (see `Terminate`). Raises `CursorMovedError` if it must

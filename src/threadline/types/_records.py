@@ -35,6 +35,10 @@ class ThreadRecord:
     mode: str | None = None
     status: ThreadStatus = "idle"
     parent_id: str | None = None
+    # A child thread's name within its parent (`spawn(reference_id=...)`), unique there, and
+    # the parent's turn that started it.
+    reference_id: str | None = None
+    parent_turn_id: str | None = None
     state: dict[str, Any] | None = None
     metadata: dict[str, Any] = field(default_factory=dict[str, Any])
     created_at: float
@@ -59,6 +63,7 @@ class ThreadRecord:
             "mode": self.mode,
             "status": self.status,
             "parent_id": self.parent_id,
+            "reference_id": self.reference_id,
             "state": self.state,
             "metadata": self.metadata,
             "created_at": self.created_at,
