@@ -6,8 +6,8 @@ from threadline.models import ModelRequest, ToolSpec
 from threadline.models._chat_format import chat_messages, chat_tools, response_format
 from threadline.types import (
     AgentMessage,
+    ApprovalRequest,
     ErrorPayload,
-    GenericPayload,
     ImagePart,
     Item,
     ItemStatus,
@@ -104,7 +104,13 @@ def test_a_tool_calling_history_becomes_chat_messages() -> None:
             "completed",
             ToolCall(tool_call_id="call_3", name="get_weather", arguments=paris),
         ),
-        ("turn_3", "completed", GenericPayload(type="approval_request", data={"call": "call_3"})),
+        (
+            "turn_3",
+            "completed",
+            ApprovalRequest(
+                tool_call_id="call_3", name="get_weather", arguments=paris, arguments_hash="h"
+            ),
+        ),
         (
             "turn_3",
             "in_progress",

@@ -14,6 +14,8 @@ from ._recovery import RecoveryReport
 from ._result import TurnResult
 from ._scheduling import ScheduledCall
 from ._stream import TurnStream
+from ._subagent_limits import SubagentLimits
+from ._subagents import ChildThread
 from ._sync import SyncThread, SyncThreadline, SyncThreadManager, public_operations
 from ._thread import Thread, annotate_paused_turn, run_with_options
 from ._thread_messages import ThreadIdentity
@@ -22,6 +24,7 @@ from ._turn_settings import TurnSettings, with_extra_instructions
 __all__ = [
     "FAULT_POINTS",
     "Agent",
+    "ChildThread",
     "ContextWindow",
     "FaultHook",
     "FaultPoint",
@@ -31,6 +34,7 @@ __all__ = [
     "ScheduledCall",
     "StartOptions",
     "StartOutcome",
+    "SubagentLimits",
     "Subscription",
     "SyncThread",
     "SyncThreadManager",

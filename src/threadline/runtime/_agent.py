@@ -21,6 +21,7 @@ from ._context_window import ContextWindow
 from ._env import static_layer
 from ._loaders import Prompt
 from ._output import OutputSpec
+from ._subagent_tool import subagent_tool
 
 InstructionsBuilder = Callable[[ThreadView[Any]], str | Awaitable[str | None] | None]
 """Builds the instructions of one model request from the thread; sync or async."""
@@ -71,6 +72,10 @@ class Agent:
             size in tokens); default: the window the model declares, if any.
         env: configuration and secrets for its threads, under the thread's, the account's
             and the app's (`thread.env(name)`): a `str` is text, a `tl.Secret` a secret.
+        description: what the agent does, for a model that may delegate to it.
+        subagents: agents this one delegates to: each is a tool named after it (taking
+            `input`, the task) whose every call runs in a child thread and returns the
+            child's answer. They join the app with this agent.
 
     Raises `ConfigurationError` for duplicate tool names, an invalid output schema, or
     instructions that are neither text nor a callable.
@@ -98,6 +103,8 @@ class Agent:
         approval_expires_after: float | None = None,
         context_window: ContextWindow | int | None = None,
         env: Mapping[str, EnvValue] | None = None,
+        description: str | None = None,
+        subagents: Sequence[Agent] = (),
     ) -> None:
         if not name or not isinstance(name, str):
             raise ConfigurationError("an agent needs a non-empty name")
@@ -111,8 +118,12 @@ class Agent:
         own = _prompt_text(instructions, name) if isinstance(instructions, Prompt) else instructions
         _check_instructions(own, f"agent {name!r}")
         self.name = name
+        self.description = description
         self.instructions = own
-        self.tools = _tool_table(tools, f"agent {name!r}")
+        self.subagents = tuple(subagents)
+        self.tools = _tool_table(
+            [*tools, *(subagent_tool(s) for s in self.subagents)], f"agent {name!r}"
+        )
         self.model = model
         self.output = OutputSpec.build(output_type) if output_type is not None else None
         self.output_repair_attempts = output_repair_attempts

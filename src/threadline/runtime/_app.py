@@ -21,6 +21,7 @@ from ._loaders import Loaders, Prompt
 from ._manager import ThreadManager
 from ._recovery import RecoveryReport, recover
 from ._secrets import SecretBox, SecretKey
+from ._subagent_limits import SubagentLimits
 
 logger = logging.getLogger("threadline.runtime")
 
@@ -61,6 +62,10 @@ class Threadline:
         prompts: `tl.Prompt`s that tools load by name (`thread.load_prompt(name, **vars)`).
         models: models that tools load by name (`thread.load_model(name)`): a spec such as
             `"openai:gpt-4.1-mini"` or a `Model` for each name, resolved on first load.
+        subagent_limits: how deep a tree of threads may grow and how many children one
+            turn may spawn (`tl.SubagentLimits`).
+
+    The agents an agent declares as `subagents` are part of the app too.
     """
 
     def __init__(
@@ -80,6 +85,7 @@ class Threadline:
         secret_key: SecretKey | None = None,
         prompts: Sequence[Prompt] = (),
         models: Mapping[str, str | Model] | None = None,
+        subagent_limits: SubagentLimits | None = None,
     ) -> None:
         if not agents:
             raise ConfigurationError("a Threadline app needs at least one agent")
@@ -87,13 +93,7 @@ class Threadline:
             not isinstance(file_quota_bytes, int) or file_quota_bytes < 0
         ):
             raise ConfigurationError("file_quota_bytes must be a number of bytes, or None")
-        by_name: dict[str, Agent] = {}
-        for agent in agents:
-            if not isinstance(agent, Agent):
-                raise ConfigurationError(f"not an Agent: {agent!r}")
-            if agent.name in by_name:
-                raise ConfigurationError(f"two agents are named {agent.name!r}")
-            by_name[agent.name] = agent
+        by_name = _agents_by_name(agents)
         box = SecretBox.configure(secret_key)
         app_env = static_layer(env, "the app")
         loaders = Loaders(agents=by_name, prompts=prompts, models=models)
@@ -109,6 +109,7 @@ class Threadline:
                 shutdown_grace=shutdown_grace,
                 run_turns=run_turns,
                 file_quota_bytes=file_quota_bytes,
+                subagent_limits=subagent_limits or SubagentLimits(),
             ),
             faults=faults,
             env=Environment(self.store, box, app_env),
@@ -277,3 +278,25 @@ class Threadline:
         from ._sync import SyncThreadline
 
         return SyncThreadline(self)
+
+
+def _agents_by_name(agents: Sequence[Agent]) -> dict[str, Agent]:
+    """The app's agents by name: those given, and the subagents they declare (each name one
+    agent)."""
+    by_name: dict[str, Agent] = {}
+    for agent in agents:
+        if not isinstance(agent, Agent):
+            raise ConfigurationError(f"not an Agent: {agent!r}")
+        if agent.name in by_name:
+            raise ConfigurationError(f"two agents are named {agent.name!r}")
+        by_name[agent.name] = agent
+    declared = [s for a in agents for s in a.subagents]
+    while declared:
+        sub = declared.pop()
+        known = by_name.get(sub.name)
+        if known is None:
+            by_name[sub.name] = sub
+            declared.extend(sub.subagents)
+        elif known is not sub:
+            raise ConfigurationError(f"two agents are named {sub.name!r}")
+    return by_name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from threadline.types import (
     ApprovalRequest,
@@ -12,6 +12,8 @@ from threadline.types import (
     AwaitingInput,
     InputResponse,
     Item,
+    Subagent,
+    ToolResult,
     TurnRecord,
 )
 
@@ -28,6 +30,10 @@ class CallRecord:
     response: ApprovalResponse | None = None
     awaiting: AwaitingInput | None = None
     answer: InputResponse | None = None
+    # The child threads the call waits for while they wait for a human: the latest `subagent`
+    # item of each, by the child's thread id. The call's result ends every wait.
+    waits: dict[str, Subagent] = field(default_factory=dict[str, Subagent])
+    result: ToolResult | None = None
 
 
 def call_records(items: Sequence[Item]) -> dict[str, CallRecord]:
@@ -42,6 +48,10 @@ def call_records(items: Sequence[Item]) -> dict[str, CallRecord]:
             records.setdefault(payload.tool_call_id, CallRecord()).awaiting = payload
         elif isinstance(payload, InputResponse):
             records.setdefault(payload.tool_call_id, CallRecord()).answer = payload
+        elif isinstance(payload, Subagent):
+            records.setdefault(payload.spawned_by, CallRecord()).waits[payload.thread_id] = payload
+        elif isinstance(payload, ToolResult) and payload.tool_call_id in records:
+            records[payload.tool_call_id].result = payload
     return records
 
 
@@ -53,6 +63,9 @@ def pending_requests(items: Sequence[Item]) -> list[ApprovalRequest | AwaitingIn
             pending.append(record.request)
         if record.awaiting is not None and record.answer is None:
             pending.append(record.awaiting)
+        if record.result is None:
+            for wait in record.waits.values():
+                pending.extend(wait.pending)
     return pending
 
 

@@ -37,6 +37,7 @@ from ._turn_events import TurnEvents
 from ._turn_settings import TurnSettings
 
 _UNSET: Any = object()
+SUBAGENT_USAGE = "subagent_usage"  # the turn option that sums its children's usage
 Trailing = tuple[EventType, dict[str, Any], str | None]
 """An event emitted after the committed items' `item_completed` events."""
 
@@ -69,6 +70,11 @@ class TurnContext:
     output_spec: OutputSpec | None = field(init=False, default=None)  # what the answer must match
     context_window: ContextWindow | None = None
     usage: Usage = field(default_factory=Usage)
+    # The tokens and cost of the children the turn waited for (or saw end), over all of
+    # them; stored with the turn as the option `subagent_usage` by the next commit.
+    subagent_usage: Usage = field(default_factory=Usage)
+    spawning: set[str | None] = field(default_factory=set[str | None])  # reference ids of
+    # children being stored now (`spawn`): counted against the turn's limit already
     steps: int = 0
     state: dict[str, Any] | None = None
     repairs: int = 0
@@ -81,6 +87,7 @@ class TurnContext:
     _writing: asyncio.Future[Written] | None = None  # the last write submitted
     _waited: asyncio.Future[Written] | None = None  # the write a caller awaits itself
     _turn_start: int | None = None
+    _usage_stored: Usage = field(init=False, default_factory=Usage)
     index: HistoryIndex | None = None  # built from `history` when not given
     segment_start: float | None = None  # monotonic time this process began running the
     # turn; None where the context only records a human's decision (no running time)
@@ -98,6 +105,9 @@ class TurnContext:
             last_item_seq=self.last_item_seq, last_event_seq=self.events.last_seq
         )
         self._ran_before = self.turn.running_seconds  # the segments before this one
+        self.subagent_usage = self._usage_stored = Usage.from_dict(
+            self.turn.options.get(SUBAGENT_USAGE)
+        )
 
     async def fault(self, point: FaultPoint) -> None:
         if self.faults is not None:
@@ -153,6 +163,10 @@ class TurnContext:
         """
         if self.failed is not None:
             raise self.failed
+        if self.subagent_usage != self._usage_stored:
+            base = self.turn.options if options is None else options
+            options = {**base, SUBAGENT_USAGE: self.subagent_usage.to_dict()}
+            self._usage_stored = self.subagent_usage
         if secrets_registered():  # no secret value is stored, nor read back by the model
             error, timers = redact(error), redact(timers)
             if state is not _UNSET:

@@ -11,6 +11,7 @@ import jsonschema.validators
 from threadline.types import (
     ApprovalDecision,
     ApprovalResponse,
+    AwaitingInput,
     InputResponse,
     InvalidInputError,
     Item,
@@ -23,6 +24,7 @@ from threadline.types import (
 from ._approvals import call_records
 from ._context import TurnContext, new_item
 from ._engine import Engine
+from ._subagents import live_pending
 
 
 async def decide(
@@ -35,7 +37,13 @@ async def decide(
     always: bool,
     sender: str | None,
 ) -> ApprovalResponse:
-    """Record a decision on a pending approval. Deciding again returns the first decision."""
+    """Record a decision on a pending approval (of this thread, or of a child thread its turn
+    waits for). Deciding again returns the first decision."""
+    holder = await _holder(engine, thread_id, tool_call_id)
+    if holder != thread_id:
+        return await decide(
+            engine, holder, tool_call_id, decision, reason=reason, always=always, sender=sender
+        )
     ctx, _ = await engine.context_for_decision(thread_id)
     async with _paused(ctx):
         record = call_records(ctx.turn_items()).get(tool_call_id)
@@ -64,7 +72,11 @@ async def decide(
 
 
 async def answer(engine: Engine, thread_id: str, value: Any, *, sender: str | None) -> Item:
-    """Record the value a tool's `await_choice` waits for, validated against its schema."""
+    """Record the value a tool's `await_choice` waits for (in this thread, or in a child
+    thread its turn waits for), validated against its schema."""
+    holder = await _holder(engine, thread_id, None)
+    if holder != thread_id:
+        return await answer(engine, holder, value, sender=sender)
     ctx, _ = await engine.context_for_decision(thread_id)
     async with _paused(ctx):
         waiting = [
@@ -139,6 +151,23 @@ async def annotate(
             end="pause",
             options={**ctx.turn.options, "annotations": dict(annotations)},
         )
+
+
+async def _holder(engine: Engine, thread_id: str, tool_call_id: str | None) -> str:
+    """The thread whose paused turn holds the request: this one if it has it, else the
+    first child it waits for that does (a call's approval by id; without an id, a choice)."""
+    found = [
+        r
+        for r in await live_pending(engine, thread_id)
+        if (
+            r.tool_call_id == tool_call_id
+            if tool_call_id is not None
+            else isinstance(r, AwaitingInput)
+        )
+    ]
+    if not found or any(r.thread_id is None for r in found):
+        return thread_id
+    return found[0].thread_id or thread_id
 
 
 def external_calls(items: Sequence[Item], tools: Mapping[str, Any]) -> list[ToolCall]:

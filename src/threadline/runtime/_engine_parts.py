@@ -15,6 +15,7 @@ from ._approvals import CALLER_APPROVALS
 from ._bus import Channel, EventBus
 from ._context import TurnContext
 from ._result import TurnResult
+from ._subagent_limits import SubagentLimits
 from ._turn_settings import TurnSettings
 
 OnBusy = Literal["error", "enqueue", "interrupt", "steer"]
@@ -29,6 +30,7 @@ class EngineSettings:
     run_turns: bool = True  # False: store turns for workers, follow them from the event log
     poll_interval: float = 0.05  # how often a follower looks at the event log
     file_quota_bytes: int | None = DEFAULT_FILE_QUOTA_BYTES  # each thread's files, at most
+    subagent_limits: SubagentLimits = field(default_factory=SubagentLimits)
 
 
 class TurnListener(Channel):

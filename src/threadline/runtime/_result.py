@@ -36,6 +36,12 @@ class TurnResult:
     turn: TurnRecord
 
     @property
+    def subagent_usage(self) -> Usage:
+        """The tokens and cost of the child threads this turn waited for (or saw end), their
+        own children's included; `usage` is the turn's own."""
+        return Usage.from_dict(self.turn.options.get("subagent_usage"))
+
+    @property
     def pending_approvals(self) -> list[ApprovalRequest]:
         from ._approvals import pending_requests
 

@@ -2,13 +2,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from threadline.store import TERMINATED_CODE
 from threadline.types import Event, TurnCancelledError, TurnFailedError, TurnRecord
 
-from ._engine import Engine
 from ._engine_parts import StartOutcome, TurnListener, turn_id_for_entry
 from ._result import TurnResult
+
+if TYPE_CHECKING:
+    from ._engine import Engine
 
 Starter = Callable[[TurnListener], Awaitable[StartOutcome]]
 _POLL_SECONDS = 0.05

@@ -62,8 +62,17 @@ def refuse_if_terminated(thread: ThreadRecord) -> None:
 
 
 async def terminate(engine: Engine, thread_id: str, reason: str) -> ThreadRecord:
-    """End the thread for good (see the module). Returns the terminated thread. A turn that
-    runs in a process that does not stop it in time ends when recovery next looks at it."""
+    """End the thread for good (see the module), and interrupt its descendants' unfinished
+    turns. Returns the terminated thread. A turn that runs in a process that does not stop
+    it in time ends when recovery next looks at it."""
+    from ._subagents import cancel_children
+
+    record = await _terminate(engine, thread_id, reason)
+    await cancel_children(engine, thread_id)
+    return record
+
+
+async def _terminate(engine: Engine, thread_id: str, reason: str) -> ThreadRecord:
     reason = checked_reason(reason)
     for _ in range(_ATTEMPTS):
         thread = await engine.store.get_thread(thread_id)

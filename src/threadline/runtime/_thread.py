@@ -28,7 +28,6 @@ from threadline.types import (
     part_from_dict,
 )
 
-from ._approvals import pending_requests
 from ._attachments import accept_attachments, has_files
 from ._bus import DEFAULT_BUFFER, Subscription
 from ._decisions import annotate, answer, decide, external_calls, submit_results
@@ -46,13 +45,15 @@ from ._input import TurnInput, normalize_input, parts_as_json
 from ._result import TurnResult
 from ._scheduling import ScheduledCall
 from ._stream import TurnStream
+from ._subagents import cancel_children, live_pending
 from ._termination import refuse_if_terminated
 from ._thread_env import ThreadEnv
+from ._thread_family import ThreadFamily
 from ._thread_files import ThreadFiles
 from ._thread_messages import ThreadMessages
 
 
-class Thread(ThreadMessages, ThreadFiles, ThreadEnv):
+class Thread(ThreadMessages, ThreadFiles, ThreadEnv, ThreadFamily):
     """A handle on one thread. Cheap to create; holds nothing but ids and a snapshot.
 
     thread = await app.threads.start(user_id="me")
@@ -191,14 +192,17 @@ class Thread(ThreadMessages, ThreadFiles, ThreadEnv):
 
     async def pending(self) -> list[ApprovalRequest | AwaitingInput | ToolCall]:
         """What the thread's paused turn waits for: approvals, choices, and the results of
-        client-side tool calls."""
+        client-side tool calls; with the approvals and choices of the child threads it waits
+        for (each naming its child's `thread_id`), which `approve`, `deny` and `answer` on
+        this thread decide too."""
         record = await self.reload()
         if record.active_turn_id is None:
             return []
         turn = await self._engine.store.get_turn(record.active_turn_id)
         assert turn is not None
         items = [i for i in await self.items() if i.turn_id == record.active_turn_id]
-        return [*pending_requests(items), *external_calls(items, external_tools(turn))]
+        requests = await live_pending(self._engine, self.id)
+        return [*requests, *external_calls(items, external_tools(turn))]
 
     async def submit_tool_results(
         self, outputs: Mapping[str, str], *, errors: Collection[str] = ()
@@ -327,8 +331,11 @@ class Thread(ThreadMessages, ThreadFiles, ThreadEnv):
 
     async def interrupt(self) -> bool:
         """Cancel the unfinished turn (running here, elsewhere, or paused), keeping what it
-        produced. False if there was none."""
-        return await self._engine.cancel(self.id)
+        produced, and then the unfinished turns of the child threads it started. False if
+        there was none."""
+        cancelled = await self._engine.cancel(self.id)
+        await cancel_children(self._engine, self.id)
+        return cancelled
 
     async def turns(self) -> list[TurnRecord]:
         return await self._engine.store.list_turns(self.id)
@@ -423,8 +430,10 @@ class Thread(ThreadMessages, ThreadFiles, ThreadEnv):
         return self.record
 
     async def delete(self) -> bool:
-        """Delete the thread and everything stored for it."""
+        """Delete the thread, its child threads (their unfinished turns interrupted first) and
+        everything stored for them."""
         self._refuse_if_running("delete")
+        await cancel_children(self._engine, self.id)
         await self.unsubscribe()
         self._engine.history.drop(self.id)
         return await self._engine.store.delete_thread(self.id)

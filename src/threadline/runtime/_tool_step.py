@@ -15,10 +15,12 @@ from threadline.types import (
     ApprovalResponse,
     AwaitingInput,
     Item,
+    Subagent,
     TimerRecord,
     ToolCall,
     ToolOutcome,
     ToolResult,
+    Usage,
     approval_requested_params,
     approval_resolved_params,
 )
@@ -27,6 +29,8 @@ from ._approvals import CallRecord, arguments_hash, call_records, caller_approva
 from ._context import NewItem, Trailing, TurnContext, new_item
 from ._env import BoundEnvironment, agent_layers
 from ._history import result_item_id
+from ._subagents import blocked_children, child_info, continue_children, thread_handle
+from ._subagents import spawn as spawn_child
 from ._tool_calls import ToolCallsFromTools, close_nested_calls, follow_ups
 from ._tool_messages import ToolMessageServices, staged_messages
 
@@ -64,6 +68,14 @@ class Invocation:
         return self.files
 
     staged: list[NewItem] = field(default_factory=list[NewItem])  # stored with its result
+    # The child threads the call waits for while they wait for a human, by thread id, and
+    # what to store about each; the tokens and cost of the children it waited for.
+    child_waits: dict[str, asyncio.Future[None]] = field(
+        default_factory=dict[str, "asyncio.Future[None]"]
+    )
+    waiting: dict[str, Subagent] = field(default_factory=dict[str, Subagent])
+    subagent_usage: Usage = field(default_factory=Usage)
+    services: _Services | None = None
 
     def notify(self) -> None:
         self.settled.set()
@@ -72,16 +84,21 @@ class Invocation:
 
     @property
     def suspended(self) -> bool:
-        return (
-            self.choice is not None
-            and not self.choice.done()
-            and not (self.task is not None and self.task.done())
-        )
+        if self.task is not None and self.task.done():
+            return False
+        if self.choice is not None and not self.choice.done():
+            return True
+        return any(not f.done() for f in self.child_waits.values())
 
     def deliver(self, value: Any) -> None:
-        assert self.choice is not None
+        """Go on after a pause: with the human's answer to its choice, or (`_NO_VALUE`) to
+        look at the children it waits for again."""
         self.settled.clear()
-        self.choice.set_result(value)
+        if value is not _NO_VALUE and self.choice is not None and not self.choice.done():
+            self.choice.set_result(value)
+        for waiting in self.child_waits.values():
+            if not waiting.done():
+                waiting.set_result(None)
 
 
 class _Services(ToolMessageServices, ToolCallsFromTools):
@@ -92,6 +109,58 @@ class _Services(ToolMessageServices, ToolCallsFromTools):
     def __init__(self, ctx: TurnContext, invocation: Invocation) -> None:
         self._ctx = ctx
         self._invocation = invocation
+        invocation.services = self
+
+    def resumed_in(self, ctx: TurnContext) -> None:
+        """A call resumed after a pause continues in the turn context that resumed it."""
+        self._ctx = ctx
+
+    # -- child threads (`ParentTurn`, `FamilyServices`) ----------------------------------------
+
+    @property
+    def call_id(self) -> str:
+        return self._invocation.call.tool_call_id
+
+    @property
+    def context(self) -> TurnContext:
+        return self._ctx
+
+    async def suspend(self, wait: Subagent) -> None:
+        invocation = self._invocation
+        waiting = asyncio.get_running_loop().create_future()
+        invocation.child_waits[wait.thread_id] = waiting
+        invocation.waiting[wait.thread_id] = wait
+        invocation.notify()
+        try:
+            await waiting
+        finally:
+            if invocation.child_waits.get(wait.thread_id) is waiting:
+                del invocation.child_waits[wait.thread_id]
+
+    def add_usage(self, usage: Usage) -> None:
+        self._invocation.subagent_usage = self._invocation.subagent_usage + usage
+
+    async def spawn(
+        self, caller: Any, agent: str, input: Any, reference_id: str, wait: bool
+    ) -> Any:
+        return await spawn_child(self._ctx.services, self, agent, input, reference_id, wait)
+
+    async def child_thread(self, reference_id: str) -> Any:
+        engine = self._ctx.services
+        child = await engine.store.get_child(self._ctx.thread.thread_id, reference_id)
+        return None if child is None else thread_handle(engine, child)
+
+    async def parent_thread(self) -> Any:
+        engine, parent_id = self._ctx.services, self._ctx.thread.parent_id
+        parent = None if parent_id is None else await engine.store.get_thread(parent_id)
+        return None if parent is None else thread_handle(engine, parent)
+
+    async def children(self) -> list[Any]:
+        engine = self._ctx.services
+        return [
+            await child_info(engine, c)
+            for c in await engine.store.list_children(self._ctx.thread.thread_id)
+        ]
 
     async def await_choice(self, tool_call_id: str, prompt: str, schema: dict[str, Any]) -> Any:
         invocation = self._invocation
@@ -189,6 +258,35 @@ class ToolStep:
                         result_id,
                     )
                 )
+                continue
+            if record.waits and record.awaiting is None:  # the tool waits for children
+                key = (ctx.thread.thread_id, call.tool_call_id)
+                blocked = await blocked_children(ctx.services, record.waits)
+                held = (
+                    None
+                    if len(blocked) == len(record.waits)
+                    else ctx.services.suspended.pop(key, None)
+                )
+                if len(blocked) == len(record.waits):
+                    pending = True  # each still waits for a human
+                elif held is not None:
+                    to_resume.append((held, _NO_VALUE))
+                elif tool.idempotent:  # run again, it finds the children it started
+                    to_run.append(Invocation(call=call, tool=tool, result_id=result_id))
+                else:
+                    outcome = await continue_children(ctx.services, record.waits, blocked)
+                    if outcome is None:
+                        pending = True  # they go on; each one's end wakes this turn
+                    else:
+                        immediate.append(
+                            _result(
+                                call,
+                                "Error: the outcome is unknown: the tool was cut off while "
+                                "waiting for its subagents and was not run again. " + outcome,
+                                "unknown",
+                                result_id,
+                            )
+                        )
                 continue
             if record.awaiting is not None:  # the tool paused for a human's choice
                 if record.answer is None:
@@ -305,6 +403,8 @@ class ToolStep:
         invocations = self._invocations = [*to_run, *(held for held, _ in to_resume)]
         for invocation in invocations:
             invocation.step = self
+            if invocation.services is not None:
+                invocation.services.resumed_in(ctx)
         for invocation in to_run:
             self._start(invocation, state_value)
         for held, value in to_resume:
@@ -318,7 +418,14 @@ class ToolStep:
                 pending = True
                 key = (ctx.thread.thread_id, call.tool_call_id)
                 ctx.services.suspended[key] = invocation
-                if records.get(call.tool_call_id, CallRecord()).awaiting is None:
+                record = records.get(call.tool_call_id, CallRecord())
+                for thread_id, future in invocation.child_waits.items():
+                    wait = invocation.waiting[thread_id]
+                    stored = record.waits.get(thread_id)
+                    if not future.done() and (stored is None or stored.pending != wait.pending):
+                        asks.append(new_item(wait))
+                choosing = invocation.choice is not None and not invocation.choice.done()
+                if choosing and record.awaiting is None:
                     question = AwaitingInput(
                         tool_call_id=call.tool_call_id,
                         prompt=invocation.prompt,
@@ -330,6 +437,7 @@ class ToolStep:
             assert invocation.task is not None
             output = invocation.task.result()
             results.append(_result(call, output.output, output.outcome, invocation.result_id))
+            ctx.subagent_usage = ctx.subagent_usage + invocation.subagent_usage
             context = invocation.context
             if context is not None and context.state_changed:
                 ctx.state = context.state_as_json()

@@ -38,6 +38,7 @@ from ._cost import CostGuard
 from ._history import DISCARD_PHASE, result_item_id, unanswered_calls
 from ._model_step import ModelStep, build_instructions, request_parts
 from ._result import TurnResult
+from ._subagents import tree_budget, wake_parent
 from ._termination import termination_item, termination_of
 from ._tool_calls import close_nested_calls
 from ._tool_step import ToolStep
@@ -60,7 +61,10 @@ class TurnRunner:
         if self.ctx.turn.cancel_requested or self.ctx.thread.status == "terminated":
             # Asked to stop, or its thread ended, while no process ran it: it ends now.
             await self._end("cancelled", None, "interrupt")
-            return TurnResult.from_context(self.ctx)
+            return self._ended()
+        if self.ctx.thread.parent_id is not None:  # a child spends from its ancestors' budgets
+            self.ctx.budget = await tree_budget(self.ctx.services, self.ctx.thread, self.ctx.budget)
+            self._cost = CostGuard(self.ctx.budget, self.ctx.model)
         try:
             async with asyncio.timeout_at(self._deadline()):
                 await self._loop()
@@ -77,7 +81,7 @@ class TurnRunner:
             if self.ctx.turn.is_final or self.ctx.turn.status == "awaiting_approval":
                 # The cancel arrived while the turn's last write was finishing; that write
                 # is stored, so the turn ended (or paused) as written.
-                return TurnResult.from_context(self.ctx)
+                return self._ended()
             if self.ctx.lease_lost:
                 raise LeaseLost(f"turn {self.ctx.turn.turn_id} lost its lease") from None
             await asyncio.shield(self._end("cancelled", None, "interrupt"))
@@ -92,7 +96,13 @@ class TurnRunner:
                 {"code": "internal_error", "message": f"internal error ({type(exc).__name__})"},
                 "error",
             )
-        return TurnResult.from_context(self.ctx)
+        return self._ended()
+
+    def _ended(self) -> TurnResult:
+        ctx = self.ctx
+        if ctx.thread.parent_id is not None and ctx.turn.is_final:
+            ctx.services.spawn(wake_parent(ctx.services, ctx.thread))
+        return TurnResult.from_context(ctx)
 
     def _deadline(self) -> float | None:
         # Wall time is the time the turn runs: a pause for a human does not count.
@@ -121,6 +131,7 @@ class TurnRunner:
                     return
                 if paused:
                     return
+                self._check_usage()  # the children a tool waited for spent from the budget
                 continue
             after_tools = False
             await self._take_steering()
@@ -200,9 +211,10 @@ class TurnRunner:
 
     def _check_usage(self) -> None:
         ctx, budget = self.ctx, self.ctx.budget
-        if budget.max_tokens is not None and ctx.usage.total_tokens > budget.max_tokens:
-            raise BudgetExceededError("max_tokens", budget.max_tokens, ctx.usage.total_tokens)
-        cost = ctx.usage.cost_usd
+        used = ctx.usage + ctx.subagent_usage  # the whole tree of threads the turn started
+        if budget.max_tokens is not None and used.total_tokens > budget.max_tokens:
+            raise BudgetExceededError("max_tokens", budget.max_tokens, used.total_tokens)
+        cost = used.cost_usd
         if budget.max_cost_usd is not None and cost is not None and cost > budget.max_cost_usd:
             raise BudgetExceededError("max_cost_usd", budget.max_cost_usd, cost)
 
@@ -247,7 +259,7 @@ class TurnRunner:
     async def end_cancelled(self) -> TurnResult:
         """Cancel a turn that is not running (a paused one), as an interrupt would."""
         await self._end("cancelled", None, "interrupt")
-        return TurnResult.from_context(self.ctx)
+        return self._ended()
 
     async def _end(self, status: TurnStatus, error: dict[str, Any] | None, phase: str) -> None:
         """End the turn as failed or cancelled: store what was produced, answer every open

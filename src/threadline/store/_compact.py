@@ -13,7 +13,6 @@ from typing import Any
 import orjson
 
 from threadline.types import (
-    GenericPayload,
     InvalidInputError,
     Payload,
     Usage,
@@ -172,8 +171,6 @@ def content_to_store(payload: Payload, call_id: str | None) -> dict[str, Any]:
     """The payload's content without what the row holds elsewhere: the tool call id (its own
     column) and fields at their defaults. `content_from_store` gives them back."""
     content = payload_to_dict(payload)
-    if isinstance(payload, GenericPayload):  # data as given: nothing in it is ours
-        return content
     defaults = _PAYLOAD_DEFAULTS.get(type(payload))
     if defaults is None:
         defaults = _PAYLOAD_DEFAULTS[type(payload)] = _defaults(type(payload))
@@ -192,6 +189,6 @@ def _same(value: Any, default: Any) -> bool:
 def content_from_store(item_type: str, content: Any, call_id: str | None) -> Payload:
     if not isinstance(content, dict):
         raise TypeError("stored content is an object")
-    if call_id is not None and item_type != "plan" and item_type != "subagent":
+    if call_id is not None and item_type != "plan":
         content.setdefault("tool_call_id", call_id)
     return stored_payload(item_type, content)  # pyright: ignore[reportUnknownArgumentType]

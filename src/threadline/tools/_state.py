@@ -9,6 +9,7 @@ from pydantic import BaseModel, ValidationError
 from threadline.types import ConfigurationError, InvalidInputError, Item, TimerRecord
 
 from ._state_env import EnvAccess
+from ._state_family import FamilyAccess
 from ._state_files import FileAccess
 from ._state_messages import MessageAccess
 from ._state_tools import ToolAccess
@@ -91,7 +92,9 @@ class ThreadView(Generic[StateT]):
         return state
 
 
-class ThreadState(ThreadView[StateT], MessageAccess, FileAccess, EnvAccess, ToolAccess):
+class ThreadState(
+    ThreadView[StateT], MessageAccess, FileAccess, EnvAccess, ToolAccess, FamilyAccess
+):
     """What a tool may know and change about its thread. Declare a parameter of this type and
     the runtime passes it; the model never sees it.
 

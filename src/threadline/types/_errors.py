@@ -141,6 +141,14 @@ class ToolError(ThreadlineError):
     code = "tool_error"
 
 
+class SubagentLimitError(ToolError):
+    """A spawn would pass a limit of the app's `SubagentLimits` (how deep a tree of threads
+    may grow, how many children one turn may start); nothing was created. Raised in a tool,
+    the model reads it as the tool's error result."""
+
+    code = "subagent_limit"
+
+
 class BudgetExceededError(ThreadlineError):
     """A turn reached one of its limits; `limit` names it (e.g. `max_tokens`)."""
 

@@ -130,6 +130,7 @@ class ApprovalRequest:
     arguments_hash: str
     reason: str | None = None  # why approval is asked, e.g. "outcome unknown after a crash"
     expires_at: float | None = None
+    thread_id: str | None = None  # set when a parent lists a child thread's request
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -150,6 +151,7 @@ class AwaitingInput:
     tool_call_id: str
     prompt: str
     schema: dict[str, Any]
+    thread_id: str | None = None  # set when a parent lists a child thread's request
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -184,11 +186,18 @@ class Plan:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class GenericPayload:
-    """Item kinds whose behaviour lands later (subagents): content as stored."""
+class Subagent:
+    """A tool call waits for a child thread (`spawn(..., wait=True)`) that waits for a human:
+    the turn pauses until the child can go on. `pending` is what the child waited for when
+    this was stored (each with the child's `thread_id`); a later `subagent` item of the same
+    child replaces it, and the call's result ends it."""
 
-    type: Literal["subagent"]
-    data: dict[str, Any] = field(default_factory=dict[str, Any])
+    type: Literal["subagent"] = "subagent"
+    spawned_by: str  # the tool call that started the child and waits for it
+    thread_id: str  # the child's
+    reference_id: str
+    agent: str
+    pending: tuple[ApprovalRequest | AwaitingInput, ...] = ()
 
 
 Payload = (
@@ -204,7 +213,7 @@ Payload = (
     | AwaitingInput
     | InputResponse
     | Plan
-    | GenericPayload
+    | Subagent
 )
 
 
@@ -296,7 +305,7 @@ def payload_to_dict(payload: Payload) -> dict[str, Any]:
     if isinstance(payload, ErrorPayload):
         return {"code": payload.code, "message": payload.message}
     if isinstance(payload, ApprovalRequest):
-        return {
+        request = {
             "tool_call_id": payload.tool_call_id,
             "name": payload.name,
             "arguments": payload.arguments,
@@ -304,6 +313,9 @@ def payload_to_dict(payload: Payload) -> dict[str, Any]:
             "reason": payload.reason,
             "expires_at": payload.expires_at,
         }
+        if payload.thread_id is not None:
+            request["thread_id"] = payload.thread_id
+        return request
     if isinstance(payload, ApprovalResponse):
         return {
             "tool_call_id": payload.tool_call_id,
@@ -313,11 +325,14 @@ def payload_to_dict(payload: Payload) -> dict[str, Any]:
             "sender": payload.sender,
         }
     if isinstance(payload, AwaitingInput):
-        return {
+        question = {
             "tool_call_id": payload.tool_call_id,
             "prompt": payload.prompt,
             "schema": payload.schema,
         }
+        if payload.thread_id is not None:
+            question["thread_id"] = payload.thread_id
+        return question
     if isinstance(payload, InputResponse):
         return {
             "tool_call_id": payload.tool_call_id,
@@ -329,7 +344,13 @@ def payload_to_dict(payload: Payload) -> dict[str, Any]:
             "steps": [{"step": s.step, "status": s.status} for s in payload.steps],
             "explanation": payload.explanation,
         }
-    return dict(payload.data)
+    return {
+        "spawned_by": payload.spawned_by,
+        "thread_id": payload.thread_id,
+        "reference_id": payload.reference_id,
+        "agent": payload.agent,
+        "pending": [{"type": p.type, **payload_to_dict(p)} for p in payload.pending],
+    }
 
 
 def _user_message(data: dict[str, Any]) -> Payload:
@@ -365,8 +386,28 @@ _DECODERS: dict[str, Callable[[dict[str, Any]], Payload]] = {
     "awaiting_input": lambda d: AwaitingInput(**d),
     "input_response": lambda d: InputResponse(**d),
     "plan": lambda d: _plan(d),
-    "subagent": lambda d: GenericPayload(type="subagent", data=d),
+    "subagent": lambda d: _subagent(d),
 }
+
+
+def _subagent(data: dict[str, Any]) -> Subagent:
+    pending: list[ApprovalRequest | AwaitingInput] = []
+    for entry in data.get("pending") or []:
+        fields = dict(entry)
+        kind = fields.pop("type", None)
+        if kind == "approval_request":
+            pending.append(ApprovalRequest(**fields))
+        elif kind == "awaiting_input":
+            pending.append(AwaitingInput(**fields))
+        else:
+            raise ValueError(f"a subagent's pending request has an unknown type {kind!r}")
+    return Subagent(
+        spawned_by=data["spawned_by"],
+        thread_id=data["thread_id"],
+        reference_id=data["reference_id"],
+        agent=data["agent"],
+        pending=tuple(pending),
+    )
 
 
 def _plan(data: dict[str, Any]) -> Plan:
