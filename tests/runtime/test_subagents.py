@@ -445,3 +445,50 @@ async def _finished(thread: tl.Thread) -> bool:
 
 def _events_of(events: list[Event], kind: str) -> list[Event]:
     return [e for e in events if e.type == kind]
+
+
+async def test_a_child_resumed_on_its_own_wakes_its_waiting_parent_even_across_processes(
+    make_store: StoreFactory,
+) -> None:
+    @tl.tool(needs_approval=True)
+    async def send_email(to: str) -> str:
+        """Send an email."""
+        return "sent"
+
+    def agents(lead_steps: list[Any], mailer_steps: list[Any]) -> list[tl.Agent]:
+        mailer = tl.Agent(name="mailer", tools=[send_email], model=_scripted(*mailer_steps))
+        return [tl.Agent(name="lead", model=_scripted(*lead_steps), subagents=[mailer])]
+
+    first = await _open(
+        make_store,
+        agents(
+            [tool_call("mailer", {"input": "Tell ops."}, tool_call_id="d1")],
+            [tool_call("send_email", {"to": "ops"}, tool_call_id="m1")],
+        ),
+    )
+    thread = await first.threads.start()
+    assert (await thread.run("notify")).status == "paused"
+    child = await thread.child("d1")
+    assert child is not None
+    await first.close()
+
+    # A human answers on the child itself, and the process goes away right after (whether it
+    # continued the parent first or not, the parent finishes).
+    second = await _open(make_store, agents(["Done."], ["Mailed."]), shutdown_grace=0)
+    child = await second.threads.resume(child.id)
+    await child.approve("m1")
+    assert (await child.resume_turn()).text == "Mailed."
+    await second.close()
+
+    # The child's end made the parent's paused turn due: recovery finishes it.
+    third = await _open(make_store, agents(["Done."], []))
+    try:
+        deadline = asyncio.get_running_loop().time() + 10
+        parent = await third.threads.resume(thread.id)
+        while (await parent.turns())[-1].status != "completed":
+            assert asyncio.get_running_loop().time() < deadline
+            await (await third.recover()).wait()
+            await asyncio.sleep(0.02)
+        assert (await parent.items())[-1].text == "Done."
+    finally:
+        await third.close()

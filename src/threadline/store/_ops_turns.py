@@ -358,9 +358,22 @@ def write_turn(write: TurnWrite) -> Op[Written]:
             "UPDATE {inbox} SET kind = 'input' WHERE thread_id = ? AND kind = 'steer'",
             write.thread_id,
         )
+    woken: list[str] = []
+    if write.end == "release":
+        # A child thread's turn ended: its parent's paused turn, which may wait for it, is
+        # due to look again (one statement, a no-op for a thread of its own).
+        parent = yield one(
+            "UPDATE {threads} SET wake_at = {now} WHERE thread_id = (SELECT parent_id FROM "
+            "{threads} WHERE thread_id = ?) AND active_turn_id IS NOT NULL AND lease_owner IS "
+            "NULL RETURNING thread_id",
+            write.thread_id,
+        )
+        if parent is not None:
+            woken.append(parent[0])
+    paused_to_wake = write.end == "pause" and write.wake_after is not None
     yield Notify(
         events=(write.thread_id, write.cursor.last_event_seq) if write.events else None,
-        work=[write.thread_id] if write.end == "pause" and write.wake_after is not None else (),
+        work=[write.thread_id, *woken] if paused_to_wake else woken,
         work_if_queued=write.thread_id if write.end == "release" else None,
     )
     _, written = yield from after_write(write.thread_id)
