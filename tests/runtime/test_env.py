@@ -211,9 +211,11 @@ async def test_set_env_reaches_active_descendants(open_app: AppMaker, key: str) 
     await child.set_env("TOKEN", "~child-token")
     assert await parent.env("TOKEN") == "~parent-token"
     assert await grandchild.env("TOKEN") == "~child-token"
-    # Deleting a thread deletes its values, not its descendants'.
+    # Deleting a thread deletes its descendants too, with their values.
     await parent.delete()
-    assert await child.env("TOKEN") == "~child-token"
+    assert await child.env("TOKEN") is None
+    assert await grandchild.env("TOKEN") is None
+    assert await unrelated.env("TOKEN") is None
 
 
 async def test_bad_names_values_and_types_change_nothing(open_app: AppMaker, key: str) -> None:

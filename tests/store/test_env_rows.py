@@ -90,13 +90,12 @@ async def test_a_thread_value_reaches_its_active_descendants(store: Store) -> No
 
 
 async def test_a_cycle_of_parents_ends(store: Store) -> None:
-    first = await store.create_thread(thread_record())
-    second = await store.create_thread(thread_record(parent_id=first.thread_id))
-    # Only a hand-edited store could hold a cycle; the walk still ends.
-    await store.delete_thread(first.thread_id)
+    # Only a hand-edited store could hold a cycle; the walks still end.
+    first_id = new_id("thr")
+    second = await store.create_thread(thread_record(parent_id=first_id))
     first = await store.create_thread(
         ThreadRecord(
-            thread_id=first.thread_id,
+            thread_id=first_id,
             agent="a",
             parent_id=second.thread_id,
             created_at=time.time(),
@@ -105,6 +104,8 @@ async def test_a_cycle_of_parents_ends(store: Store) -> None:
     )
     written = await store.set_env(entry("thread", first.thread_id, "K", "v"), propagate=True)
     assert sorted(written) == sorted([first.thread_id, second.thread_id])
+    assert await store.delete_thread(first.thread_id)
+    assert await store.get_thread(second.thread_id) is None
 
 
 async def test_deleting_values(store: Store) -> None:

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 import version5
 from test_contract import begin, started_turn, thread_record
+from test_contract_family import spawn
 
 import threadline as tl
 from store_backends import PostgresFactory, SchemaFactory, postgres_url
@@ -177,6 +178,54 @@ async def test_a_version_5_schema_migrates_forward_and_reads_back_the_same(
         await version5.assert_reads_back(store, thread)
     tables = await query("SELECT tablename FROM pg_tables WHERE schemaname = %s", schema)
     assert "tool_calls" not in {t for (t,) in tables}
+
+
+async def test_a_version_7_schema_gains_child_threads(
+    make_postgres: PostgresFactory, pg_schemas: SchemaFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from threadline.store import _postgres_schema
+
+    schema = pg_schemas()
+    monkeypatch.setattr(_postgres_schema, "MIGRATIONS", MIGRATIONS[:7])
+    await (await make_postgres(schema=schema)).close()
+    monkeypatch.undo()
+    await query(
+        f'INSERT INTO "{schema}".threads (thread_id, agent, status, parent_id, metadata, '
+        "created_at, updated_at) VALUES ('thr_parent', 'a', 'idle', NULL, '{}', 1, 1), "
+        "('thr_child', 'a', 'idle', 'thr_parent', '{}', 2, 2)"
+    )
+
+    store: PostgresStore = await make_postgres(schema=schema)
+
+    old = await store.get_thread("thr_child")
+    assert old is not None
+    assert (old.parent_id, old.reference_id, old.parent_turn_id) == ("thr_parent", None, None)
+    spawned = await store.spawn_thread(spawn("thr_parent"))
+    assert spawned.created
+    assert [c.thread_id for c in await store.list_children("thr_parent")] == [
+        "thr_child",
+        spawned.thread.thread_id,
+    ]
+    assert await store.check_integrity() == []
+    versions = await query(f'SELECT version FROM "{schema}".schema_version ORDER BY 1')
+    assert [v for (v,) in versions] == [m[0] for m in MIGRATIONS]
+
+
+async def test_spawning_one_child_from_many_processes_stores_it_once(
+    make_postgres: PostgresFactory, pg_schemas: SchemaFactory
+) -> None:
+    schema = pg_schemas()
+    stores = [await make_postgres(schema=schema) for _ in range(4)]
+    parent = await stores[0].create_thread(thread_record())
+    async with listening(stores[1]) as notes:
+        spawned = await asyncio.gather(
+            *(s.spawn_thread(spawn(parent.thread_id)) for s in stores for _ in range(3))
+        )
+        (child,) = {s.thread.thread_id for s in spawned}
+        # Its first input is work for any worker, as enqueued input is.
+        assert await next_for(notes, child, "threadline_work") == child
+    assert sum(s.created for s in spawned) == 1
+    assert len(await stores[0].list_inbox(child)) == 1
 
 
 async def test_creating_one_keyed_thread_from_many_processes_stores_it_once(

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import version5
 from test_contract import thread_record
+from test_contract_family import spawn
 
 import threadline as tl
 from threadline.store import ItemQuery
@@ -206,3 +208,39 @@ async def test_a_version_5_database_migrates_forward_and_reads_back_the_same(
         )
     }
     assert "tool_calls" not in tables
+
+
+async def test_a_version_7_database_gains_child_threads(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from threadline.store import _sqlite_schema
+
+    monkeypatch.setattr(_sqlite_schema, "MIGRATIONS", _sqlite_schema.MIGRATIONS[:7])
+    async with tl.SQLiteStore(db_path):
+        pass
+    monkeypatch.undo()
+    conn = sqlite3.connect(db_path)
+    conn.execute(
+        "INSERT INTO threads (thread_id, agent, status, parent_id, metadata, created_at, "
+        "updated_at) VALUES ('thr_parent', 'a', 'idle', NULL, '{}', 1, 1), "
+        "('thr_child', 'a', 'idle', 'thr_parent', '{}', 2, 2)"
+    )
+    conn.commit()
+    conn.close()
+
+    async with tl.SQLiteStore(db_path) as store:
+        old = await store.get_thread("thr_child")
+        assert old is not None
+        assert (old.parent_id, old.reference_id, old.parent_turn_id) == ("thr_parent", None, None)
+        spawned = await store.spawn_thread(spawn("thr_parent"))
+        assert spawned.created
+        assert await store.spawn_thread(spawn("thr_parent")) == replace(spawned, created=False)
+        assert [c.thread_id for c in await store.list_children("thr_parent")] == [
+            "thr_child",
+            spawned.thread.thread_id,
+        ]
+        assert await store.check_integrity() == []
+    versions = [
+        r[0] for r in sqlite3.connect(db_path).execute("SELECT version FROM schema_version")
+    ]
+    assert versions == [m[0] for m in _sqlite_schema.MIGRATIONS]

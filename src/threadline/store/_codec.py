@@ -110,9 +110,9 @@ THREAD_COLUMNS = (
     "thread_id, key, user_id, resource_id, agent, mode, status, parent_id, state, "
     "metadata, created_at, updated_at, active_turn_id, last_item_seq, "
     "last_event_seq, turn_count, lease_owner, lease_epoch, lease_expires_at, "
-    "wake_at"
+    "wake_at, reference_id, parent_turn_id"
 )
-THREAD_PLACEHOLDERS = ", ".join("?" * 20)
+THREAD_PLACEHOLDERS = ", ".join("?" * 22)
 
 
 def check_thread(t: ThreadRecord) -> None:
@@ -125,6 +125,8 @@ def check_thread(t: ThreadRecord) -> None:
         mode=t.mode,
         status=t.status,
         parent_id=t.parent_id,
+        reference_id=t.reference_id,
+        parent_turn_id=t.parent_turn_id,
         active_turn_id=t.active_turn_id,
         lease_owner=t.lease_owner,
     )
@@ -153,6 +155,8 @@ def thread_row(t: ThreadRecord) -> tuple[Any, ...]:
         t.lease_epoch,
         t.lease_expires_at,
         t.wake_at,
+        t.reference_id,
+        t.parent_turn_id,
     )
 
 
@@ -178,6 +182,8 @@ def _thread_record(r: Row) -> ThreadRecord:
         lease_epoch=r[17],
         lease_expires_at=r[18],
         wake_at=r[19],
+        reference_id=r[20],
+        parent_turn_id=r[21],
     )
 
 

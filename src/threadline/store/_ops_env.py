@@ -13,6 +13,7 @@ from typing import Any
 from threadline.types import EnvEntry, EnvScope, NotFoundError, check_env_type
 
 from ._codec import Decoder
+from ._ops_threads import DESCENDANTS
 from ._sql import Op, count, many, marks, rows
 
 ENV_COLUMNS = "scope, owner, name, type, value, updated_at"
@@ -20,12 +21,6 @@ ENV_COLUMNS = "scope, owner, name, type, value, updated_at"
 _UPSERT = (
     f"INSERT INTO {{env}} ({ENV_COLUMNS}) VALUES ({marks(6)}) ON CONFLICT (scope, owner, name) "
     "DO UPDATE SET type = excluded.type, value = excluded.value, updated_at = excluded.updated_at"
-)
-# Every thread whose chain of parents leads to the given one (UNION stops at a cycle).
-_DESCENDANTS = (
-    "WITH RECURSIVE tree(thread_id) AS (SELECT thread_id FROM {threads} WHERE parent_id = ? "
-    "UNION SELECT t.thread_id FROM {threads} AS t JOIN tree ON t.parent_id = tree.thread_id) "
-    "SELECT thread_id FROM tree"
 )
 
 
@@ -52,7 +47,7 @@ def _thread_and_descendants(thread_id: str, descendants: bool) -> Op[list[str]]:
     """The thread and, with `descendants`, those of its descendants that are not archived,
     their rows locked (in one order, as other writes of several threads take them) so that a
     thread deleted meanwhile keeps no values. Raises `NotFoundError` if the thread is gone."""
-    found: list[Any] = (yield rows(_DESCENDANTS, thread_id)) if descendants else []
+    found: list[Any] = (yield rows(DESCENDANTS, thread_id)) if descendants else []
     others = {row[0] for row in found} - {thread_id}
     ids = sorted({thread_id, *others})
     locked = yield rows(

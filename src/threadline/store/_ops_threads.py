@@ -28,6 +28,12 @@ class CursorMovedError(StoreError):
 
 ARCHIVED = "the thread is archived: unarchive it or start a new thread"
 TERMINATED = "the thread was terminated: it takes no more input; start a new thread"
+# Every thread whose chain of parents leads to the given one (UNION stops at a cycle).
+DESCENDANTS = (
+    "WITH RECURSIVE tree(thread_id) AS (SELECT thread_id FROM {threads} WHERE parent_id = ? "
+    "UNION SELECT t.thread_id FROM {threads} AS t JOIN tree ON t.parent_id = tree.thread_id) "
+    "SELECT thread_id FROM tree"
+)
 
 
 def status_unless_terminated(status: str) -> str:
@@ -68,8 +74,8 @@ def create_thread(thread: ThreadRecord) -> Op[ThreadRecord]:
         # as they would one after the other.
         if (
             yield count(
-                f"INSERT INTO {{threads}} ({codec.THREAD_COLUMNS}) VALUES ({marks(20)}) "
-                "{owner_key_conflict}",
+                f"INSERT INTO {{threads}} ({codec.THREAD_COLUMNS}) VALUES "
+                f"({codec.THREAD_PLACEHOLDERS}) {{owner_key_conflict}}",
                 *codec.thread_row(thread),
             )
         ):
@@ -107,17 +113,33 @@ def update_thread(thread_id: str, changes: dict[str, Any]) -> Op[ThreadRecord]:
 
 
 def delete_thread(thread_id: str) -> Op[bool]:
-    # The thread row first, as the other writes of a thread take it first: no lock-order
-    # deadlock with a turn that is starting.
-    row = yield one("SELECT tkey FROM {threads} WHERE thread_id = ? {lock}", thread_id)
-    if row is None:
-        return False
+    """The thread, its descendants and everything stored for them. False if it is gone."""
+    # Thread rows first, as the other writes of a thread take them first (no lock-order
+    # deadlock with a turn that is starting), in one order, as writes of several threads take
+    # them. The tree is read again once they are held: a child spawned meanwhile (a spawn
+    # holds its parent's row) is taken too.
+    held: dict[str, Any] = {}
+    while True:
+        tree = yield rows(DESCENDANTS, thread_id)
+        wanted = sorted({thread_id, *(row[0] for row in tree)} - held.keys())
+        if not wanted:
+            break
+        found = yield rows(
+            f"SELECT thread_id, tkey FROM {{threads}} WHERE thread_id IN ({marks(len(wanted))}) "
+            "ORDER BY thread_id {lock}",
+            *wanted,
+        )
+        held.update(found)
+        if thread_id not in held:
+            return False
+    ids, tkeys = list(held), list(held.values())
     for table in ("items", "events", "turns", "files", "file_chunks"):
-        yield run(f"DELETE FROM {{{table}}} WHERE tkey = ?", row[0])
+        yield run(f"DELETE FROM {{{table}}} WHERE tkey IN ({marks(len(tkeys))})", *tkeys)
     for table in ("inbox", "timers"):
-        yield run(f"DELETE FROM {{{table}}} WHERE thread_id = ?", thread_id)
-    yield run("DELETE FROM {env} WHERE scope = 'thread' AND owner = ?", thread_id)
-    return bool((yield count("DELETE FROM {threads} WHERE thread_id = ?", thread_id)))
+        yield run(f"DELETE FROM {{{table}}} WHERE thread_id IN ({marks(len(ids))})", *ids)
+    yield run(f"DELETE FROM {{env}} WHERE scope = 'thread' AND owner IN ({marks(len(ids))})", *ids)
+    yield run(f"DELETE FROM {{threads}} WHERE thread_id IN ({marks(len(ids))})", *ids)
+    return True
 
 
 def archived_check(status: str, thread_id: str) -> None:

@@ -256,12 +256,23 @@ MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = (
             # (end of the environment)
         ),
     ),
+    (
+        8,
+        # Child threads (`_ops_family`): a child's name within its parent, unique there, and
+        # the parent's turn that started it.
+        (
+            f"ALTER TABLE {{s}}.threads ADD COLUMN reference_id {_TEXT}",
+            f"ALTER TABLE {{s}}.threads ADD COLUMN parent_turn_id {_TEXT}",
+            """CREATE UNIQUE INDEX threads_one_per_reference
+            ON {s}.threads (parent_id, reference_id) WHERE reference_id IS NOT NULL""",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 # Every unique key the store relies on (the natural keys of G1-G3), by table.
 UNIQUE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "threads": (("thread_id",), ("tkey",)),
+    "threads": (("thread_id",), ("tkey",), ("parent_id", "reference_id")),
     "turns": (("tkey", "number"), ("turn_id",), ("tkey", "client_key")),
     "items": (("tkey", "seq"), ("item_id",), ("tkey", "type", "call_id")),
     "events": (("tkey", "seq"),),

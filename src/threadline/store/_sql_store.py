@@ -28,6 +28,7 @@ from threadline.types import (
 from . import _codec as codec
 from . import _ops_env as env
 from . import _ops_events as events
+from . import _ops_family as family  # pyright: ignore[reportPrivateUsage]
 from . import _ops_files as files
 from . import _ops_inbox as inbox
 from . import _ops_leases as leases
@@ -35,6 +36,7 @@ from . import _ops_lifecycle as lifecycle  # pyright: ignore[reportPrivateUsage]
 from . import _ops_threads as threads  # pyright: ignore[reportPrivateUsage]
 from . import _ops_turns as turns
 from ._compact import TOOL_CALL
+from ._ops_family import Spawn, Spawned
 from ._ops_lifecycle import Terminate, Terminated
 from ._sql import Op, OpFactory, Sql, one, rows
 from ._writes import (
@@ -151,6 +153,18 @@ class SQLStore(ABC):
 
     async def delete_thread(self, thread_id: str) -> bool:
         return await self._write(lambda: threads.delete_thread(thread_id))
+
+    # -- child threads -------------------------------------------------------------------------
+
+    async def spawn_thread(self, request: Spawn) -> Spawned:
+        # A repeat after an unknown commit finds the child and returns it, not created.
+        return await self._write(lambda: family.spawn_thread(request), replay_safe=True)
+
+    async def list_children(self, parent_id: str) -> list[ThreadRecord]:
+        return await self._read(lambda: family.list_children(parent_id))
+
+    async def get_child(self, parent_id: str, reference_id: str) -> ThreadRecord | None:
+        return await self._read(lambda: family.get_child(parent_id, reference_id))
 
     async def terminate_thread(self, request: Terminate) -> Terminated:
         # A repeat finds the thread terminated and the reason's item stored.

@@ -315,6 +315,17 @@ MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = (
             # (end of the environment)
         ),
     ),
+    (
+        8,
+        # Child threads (`_ops_family`): a child's name within its parent, unique there, and
+        # the parent's turn that started it.
+        (
+            "ALTER TABLE threads ADD COLUMN reference_id TEXT",
+            "ALTER TABLE threads ADD COLUMN parent_turn_id TEXT",
+            """CREATE UNIQUE INDEX threads_one_per_reference ON threads (parent_id, reference_id)
+            WHERE reference_id IS NOT NULL""",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
