@@ -82,6 +82,8 @@ async def test_a_tree_of_agents_delegates_and_each_child_is_a_stored_thread(
         (grandchild,) = await child_thread.children()
         assert (grandchild.reference_id, grandchild.agent) == ("c1", "checker")
         assert await thread.child("c1") is None  # reference ids are per parent
+        own = await app.threads.get_or_create(user_id="u1", agent="researcher")
+        assert own.id != child.thread_id  # a user's own threads are not its subagents'
 
         # The root's stream carried the whole tree's work.
         phases = [(p["phase"], p["agent"]) for p in progress]

@@ -67,7 +67,8 @@ class Store(Protocol):
         ...
 
     async def find_open_thread(self, *, user_id: str, agent: str) -> ThreadRecord | None:
-        """The user's most recent thread of that agent that is not archived."""
+        """The user's most recent thread of that agent that is not archived, terminated or
+        a child thread."""
         ...
 
     async def update_thread(self, thread_id: str, update: ThreadUpdate) -> ThreadRecord: ...

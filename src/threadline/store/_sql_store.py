@@ -137,7 +137,8 @@ class SQLStore(ABC):
         return await self._select(
             one(
                 f"SELECT {codec.THREAD_COLUMNS} FROM {{threads}} WHERE user_id = ? AND agent = ? "
-                "AND status NOT IN ('archived', 'terminated') ORDER BY created_at DESC, "
+                "AND parent_id IS NULL AND status NOT IN ('archived', 'terminated') "
+                "ORDER BY created_at DESC, "
                 "thread_id DESC LIMIT 1",
                 user_id,
                 agent,
