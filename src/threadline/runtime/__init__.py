@@ -15,7 +15,7 @@ from ._result import TurnResult
 from ._scheduling import ScheduledCall
 from ._stream import TurnStream
 from ._subagent_limits import SubagentLimits
-from ._subagents import ChildThread
+from ._subagents import ChildThread, subagent_requests
 from ._sync import SyncThread, SyncThreadline, SyncThreadManager, public_operations
 from ._thread import Thread, annotate_paused_turn, run_with_options
 from ._thread_messages import ThreadIdentity
@@ -52,5 +52,6 @@ __all__ = [
     "copy_attachment",
     "public_operations",
     "run_with_options",
+    "subagent_requests",
     "with_extra_instructions",
 ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -20,6 +20,7 @@ from threadline.types import (
     Event,
     InboxEntry,
     InvalidInputError,
+    Item,
     Subagent,
     SubagentLimitError,
     ThreadRecord,
@@ -456,6 +457,22 @@ async def child_info(engine: Engine, child: ThreadRecord) -> ChildThread:
         created_at=child.created_at,
         result=result,
     )
+
+
+def subagent_request_id(item_id: str, number: int) -> str:
+    """The id under which a parent announces the `number`th request of a `subagent` item (a
+    client of the parent answers it by that id, as it does an `approval_request` item's)."""
+    return f"{item_id}/{number}"
+
+
+def subagent_requests(items: Sequence[Item]) -> dict[str, Request]:
+    """The requests the `subagent` items among `items` announced, by their ids."""
+    return {
+        subagent_request_id(i.item_id, n): request
+        for i in items
+        if isinstance(i.payload, Subagent)
+        for n, request in enumerate(i.payload.pending)
+    }
 
 
 def thread_handle(engine: Engine, record: ThreadRecord) -> Thread:

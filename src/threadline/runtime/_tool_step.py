@@ -29,7 +29,13 @@ from ._approvals import CallRecord, arguments_hash, call_records, caller_approva
 from ._context import NewItem, Trailing, TurnContext, new_item
 from ._env import BoundEnvironment, agent_layers
 from ._history import result_item_id
-from ._subagents import blocked_children, child_info, continue_children, thread_handle
+from ._subagents import (
+    blocked_children,
+    child_info,
+    continue_children,
+    subagent_request_id,
+    thread_handle,
+)
 from ._subagents import spawn as spawn_child
 from ._tool_calls import ToolCallsFromTools, close_nested_calls, follow_ups
 from ._tool_messages import ToolMessageServices, staged_messages
@@ -424,6 +430,7 @@ class ToolStep:
                     stored = record.waits.get(thread_id)
                     if not future.done() and (stored is None or stored.pending != wait.pending):
                         asks.append(new_item(wait))
+                        self._announce_delegated(asks[-1], wait)
                 choosing = invocation.choice is not None and not invocation.choice.done()
                 if choosing and record.awaiting is None:
                     question = AwaitingInput(
@@ -508,6 +515,15 @@ class ToolStep:
     def _announce(self, item: NewItem, request: ApprovalRequest | AwaitingInput) -> None:
         params = approval_requested_params(request)
         self._announcements.append(("approval_requested", params, item.item_id))
+
+    def _announce_delegated(self, item: NewItem, wait: Subagent) -> None:
+        """The requests of a child the call waits for are this turn's to announce too: a
+        client of the parent answers them (each under `subagent_request_id`)."""
+        for number, request in enumerate(wait.pending):
+            params = approval_requested_params(request)
+            self._announcements.append(
+                ("approval_requested", params, subagent_request_id(item.item_id, number))
+            )
 
     def _expire(self, call: ToolCall, result_id: str) -> list[NewItem]:
         response = ApprovalResponse(

@@ -124,22 +124,26 @@ def usage_delta_params(usage: Usage, total: Usage, phase: str | None = None) -> 
 
 def approval_requested_params(payload: ApprovalRequest | AwaitingInput) -> dict[str, Any]:
     """What a paused turn waits for: a human's approval of a call, or their answer to a
-    tool's question."""
+    tool's question; `thread_id` names the child thread that holds it, if one does."""
     if isinstance(payload, AwaitingInput):
-        return {
+        params: dict[str, Any] = {
             "kind": "input",
             "tool_call_id": payload.tool_call_id,
             "prompt": payload.prompt,
             "schema": payload.schema,
         }
-    return {
-        "kind": "approval",
-        "tool_call_id": payload.tool_call_id,
-        "name": payload.name,
-        "arguments": payload.arguments,
-        "reason": payload.reason,
-        "expires_at": payload.expires_at,
-    }
+    else:
+        params = {
+            "kind": "approval",
+            "tool_call_id": payload.tool_call_id,
+            "name": payload.name,
+            "arguments": payload.arguments,
+            "reason": payload.reason,
+            "expires_at": payload.expires_at,
+        }
+    if payload.thread_id is not None:
+        params["thread_id"] = payload.thread_id
+    return params
 
 
 def approval_resolved_params(

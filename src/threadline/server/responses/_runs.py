@@ -17,6 +17,7 @@ from threadline.runtime import (
     TurnSettings,
     annotate_paused_turn,
     run_with_options,
+    subagent_requests,
 )
 from threadline.types import (
     ApprovalRequest,
@@ -262,10 +263,15 @@ async def _approval_calls(
 ) -> list[tuple[Decision, str]]:
     if not decisions:
         return []
+    items = [i for i in await thread.items() if i.turn_id == turn_id]
     requests = {
-        i.item_id: i.payload.tool_call_id
-        for i in await thread.items()
-        if i.turn_id == turn_id and isinstance(i.payload, ApprovalRequest)
+        i.item_id: i.payload.tool_call_id for i in items if isinstance(i.payload, ApprovalRequest)
+    }
+    # A child thread's approvals that the paused turn waits for (a subagent's).
+    requests |= {
+        request_id: request.tool_call_id
+        for request_id, request in subagent_requests(items).items()
+        if isinstance(request, ApprovalRequest)
     }
     found: list[tuple[Decision, str]] = []
     for decision in decisions:
