@@ -70,6 +70,7 @@ from ._loaders import Loaders
 from ._result import TurnResult
 from ._scheduling import ScheduledCall, first_input, timer_for
 from ._secrets import SecretBox
+from ._subagents import interrupt
 from ._turn import TurnRunner
 from ._turn_events import TurnEvents
 
@@ -176,7 +177,7 @@ class Engine:
             raise StoreError("the app is closing")
         parts = redact(parts)  # the input is stored, and shown, without secret values
         if options.on_busy == "interrupt":
-            await self.cancel(thread_id)
+            await interrupt(self, thread_id)
         # Queued input was checked when it was queued: a file deleted since is named to the
         # model but not shown, rather than blocking the queue.
         attaching = inbox_entry_id is None and isinstance(parts, tuple) and has_files(parts)

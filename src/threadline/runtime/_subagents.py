@@ -434,6 +434,14 @@ async def wake_parent(engine: Engine, child: ThreadRecord) -> None:
         await _continue_quietly(engine, parent_id, turn.turn_id)
 
 
+async def interrupt(engine: Engine, thread_id: str) -> bool:
+    """Interrupt the thread's unfinished turn, then its descendants'. False if the thread
+    had none."""
+    cancelled = await engine.cancel(thread_id)
+    await cancel_children(engine, thread_id)
+    return cancelled
+
+
 async def cancel_children(engine: Engine, thread_id: str) -> None:
     """Interrupt the unfinished turn of every descendant of the thread, deepest first."""
     for child in await engine.store.list_children(thread_id):

@@ -45,7 +45,7 @@ from ._input import TurnInput, normalize_input, parts_as_json
 from ._result import TurnResult
 from ._scheduling import ScheduledCall
 from ._stream import TurnStream
-from ._subagents import cancel_children, live_pending
+from ._subagents import cancel_children, interrupt, live_pending
 from ._termination import refuse_if_terminated
 from ._thread_env import ThreadEnv
 from ._thread_family import ThreadFamily
@@ -333,9 +333,7 @@ class Thread(ThreadMessages, ThreadFiles, ThreadEnv, ThreadFamily):
         """Cancel the unfinished turn (running here, elsewhere, or paused), keeping what it
         produced, and then the unfinished turns of the child threads it started. False if
         there was none."""
-        cancelled = await self._engine.cancel(self.id)
-        await cancel_children(self._engine, self.id)
-        return cancelled
+        return await interrupt(self._engine, self.id)
 
     async def turns(self) -> list[TurnRecord]:
         return await self._engine.store.list_turns(self.id)

@@ -29,15 +29,9 @@ from ._approvals import CallRecord, arguments_hash, call_records, caller_approva
 from ._context import NewItem, Trailing, TurnContext, new_item
 from ._env import BoundEnvironment, agent_layers
 from ._history import result_item_id
-from ._subagents import (
-    blocked_children,
-    child_info,
-    continue_children,
-    subagent_request_id,
-    thread_handle,
-)
-from ._subagents import spawn as spawn_child
+from ._subagents import blocked_children, continue_children, subagent_request_id
 from ._tool_calls import ToolCallsFromTools, close_nested_calls, follow_ups
+from ._tool_family import ChildThreadServices
 from ._tool_messages import ToolMessageServices, staged_messages
 
 _NO_VALUE: Any = object()
@@ -107,7 +101,7 @@ class Invocation:
                 waiting.set_result(None)
 
 
-class _Services(ToolMessageServices, ToolCallsFromTools):
+class _Services(ToolMessageServices, ToolCallsFromTools, ChildThreadServices):
     """The services a tool's `ThreadState` uses, bound to one invocation."""
 
     _invocation: Invocation
@@ -120,53 +114,6 @@ class _Services(ToolMessageServices, ToolCallsFromTools):
     def resumed_in(self, ctx: TurnContext) -> None:
         """A call resumed after a pause continues in the turn context that resumed it."""
         self._ctx = ctx
-
-    # -- child threads (`ParentTurn`, `FamilyServices`) ----------------------------------------
-
-    @property
-    def call_id(self) -> str:
-        return self._invocation.call.tool_call_id
-
-    @property
-    def context(self) -> TurnContext:
-        return self._ctx
-
-    async def suspend(self, wait: Subagent) -> None:
-        invocation = self._invocation
-        waiting = asyncio.get_running_loop().create_future()
-        invocation.child_waits[wait.thread_id] = waiting
-        invocation.waiting[wait.thread_id] = wait
-        invocation.notify()
-        try:
-            await waiting
-        finally:
-            if invocation.child_waits.get(wait.thread_id) is waiting:
-                del invocation.child_waits[wait.thread_id]
-
-    def add_usage(self, usage: Usage) -> None:
-        self._invocation.subagent_usage = self._invocation.subagent_usage + usage
-
-    async def spawn(
-        self, caller: Any, agent: str, input: Any, reference_id: str, wait: bool
-    ) -> Any:
-        return await spawn_child(self._ctx.services, self, agent, input, reference_id, wait)
-
-    async def child_thread(self, reference_id: str) -> Any:
-        engine = self._ctx.services
-        child = await engine.store.get_child(self._ctx.thread.thread_id, reference_id)
-        return None if child is None else thread_handle(engine, child)
-
-    async def parent_thread(self) -> Any:
-        engine, parent_id = self._ctx.services, self._ctx.thread.parent_id
-        parent = None if parent_id is None else await engine.store.get_thread(parent_id)
-        return None if parent is None else thread_handle(engine, parent)
-
-    async def children(self) -> list[Any]:
-        engine = self._ctx.services
-        return [
-            await child_info(engine, c)
-            for c in await engine.store.list_children(self._ctx.thread.thread_id)
-        ]
 
     async def await_choice(self, tool_call_id: str, prompt: str, schema: dict[str, Any]) -> Any:
         invocation = self._invocation
