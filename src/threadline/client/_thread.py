@@ -38,6 +38,7 @@ from threadline.types import (
 from ._input import input_to_wire
 from ._stream import RemoteSubscription, RemoteTurnStream
 from ._thread_env import RemoteThreadEnv
+from ._thread_family import RemoteThreadFamily
 from ._thread_files import RemoteThreadFiles
 from ._thread_messages import RemoteThreadMessages
 
@@ -48,7 +49,7 @@ OnBusy = str
 DEFAULT_BUFFER = 10_000
 
 
-class RemoteThread(RemoteThreadMessages, RemoteThreadFiles, RemoteThreadEnv):
+class RemoteThread(RemoteThreadMessages, RemoteThreadFiles, RemoteThreadEnv, RemoteThreadFamily):
     """A handle on one thread of a remote app; the same methods as `threadline.Thread`.
 
     thread = await app.threads.start(user_id="me")
@@ -70,6 +71,9 @@ class RemoteThread(RemoteThreadMessages, RemoteThreadFiles, RemoteThreadEnv):
     @property
     def user_id(self) -> str | None:
         return self.record.user_id
+
+    def _relative(self, record: ThreadRecord) -> RemoteThread:
+        return RemoteThread(self._app, record)
 
     async def _call(self, method: str, **params: Any) -> Any:
         return await self._app.call(f"threadline/thread/{method}", threadId=self.id, **params)

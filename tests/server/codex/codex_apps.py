@@ -37,9 +37,16 @@ def agents() -> list[tl.Agent]:
     ]
 
 
+def lead_agents() -> list[tl.Agent]:
+    """A lead that delegates ("delegate TASK") to a researcher, which answers its task as
+    the model answers any message (so "delegate pay 5 to Ann" pauses the researcher)."""
+    researcher = tl.Agent(name="researcher", description="Researches a task.", tools=[transfer])
+    return [tl.Agent(name="lead", instructions="Delegate.", subagents=[researcher])]
+
+
 def model() -> ScriptedModel:
     """Answers by the last message: "weather in CITY" calls get_weather, "pay N to NAME"
-    calls transfer (which needs approval), "plan A, B, ..." calls update_plan with those
+    calls transfer (which needs approval), "delegate TASK" calls the researcher subagent, "plan A, B, ..." calls update_plan with those
     steps (the first in progress), "slowly [N]" streams N words (60) one every
     50 ms, "flood N" streams N one-letter deltas at once, "break" fails after two words,
     anything else is echoed; a tool result is reported back."""
@@ -62,6 +69,9 @@ def respond(request: ModelRequest) -> Step:
             {"to": payment.group(2), "amount": int(payment.group(1))},
             tool_call_id=call_id,
         )
+    delegate = re.match(r"(?i)delegate (.+)", message)
+    if delegate:
+        return tool_call("researcher", {"input": delegate.group(1)}, tool_call_id=call_id)
     plan = re.match(r"(?i)plan (.+)", message)
     if plan:
         names = [s.strip() for s in plan.group(1).split(",")]

@@ -114,7 +114,7 @@ def server_env() -> dict[str, str]:
     return env
 
 
-def server_command(db: Path) -> list[str]:
+def server_command(db: Path, app: str = APP) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -122,7 +122,7 @@ def server_command(db: Path) -> list[str]:
         "--db",
         str(db),
         "--app",
-        APP,
+        app,
         "--model",
         MODEL,
         "app-server",

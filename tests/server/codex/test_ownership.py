@@ -238,3 +238,23 @@ async def test_metadata_with_nul_is_refused_and_stores_nothing(
         (thread_id, {"plan": "gold"})
     ]
     await ann.close()
+
+
+async def test_another_keys_thread_has_no_relatives_to_read(keyed_ws: WebSocketServer) -> None:
+    ann, bob = await connected(keyed_ws, KEYS[0]), await connected(keyed_ws, KEYS[1])
+    ann_thread = await new_thread(ann)
+    for method, params in (
+        ("threadline/thread/children", {}),
+        ("threadline/thread/child", {"referenceId": "r1"}),
+        ("threadline/thread/parent", {}),
+    ):
+        own = await ann.request(method, {"threadId": ann_thread, **params})
+        assert "result" in own, method
+        answers = [
+            await bob.request(method, {"threadId": thread_id, **params})
+            for thread_id in (ann_thread, "thr_unknown")
+        ]
+        assert answer(answers[0], ann_thread) == answer(answers[1], "thr_unknown"), method
+        assert answers[0]["error"]["code"] == -32004, method
+    await ann.close()
+    await bob.close()

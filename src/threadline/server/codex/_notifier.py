@@ -17,6 +17,7 @@ from threadline.types import Event, ToolResult
 
 from ._jsonrpc import JSON
 from ._shapes import (
+    collab_agent_call,
     item_shape,
     live_turn,
     mcp_tool_call,
@@ -60,6 +61,8 @@ _PLAN_STATUS = {
     "completed": "completed",
 }
 
+_CHILD_STATUS = {"completed": "completed", "failed": "errored", "cancelled": "interrupted"}
+
 
 class ThreadNotifier:
     """Translates the events of one thread; keeps what a translation needs from earlier
@@ -87,6 +90,7 @@ class ThreadNotifier:
             "reasoning_delta": self._reasoning_delta,
             "usage_delta": self._usage,
             "plan_updated": self._plan,
+            "subagent_progress": self._subagent,
             "approval_requested": self._approval_requested,
             "approval_resolved": self._approval_resolved,
             "completed": self._completed,
@@ -253,6 +257,36 @@ class ThreadNotifier:
                     "explanation": explanation if isinstance(explanation, str) else None,
                     "plan": plan,
                 },
+            )
+        ]
+
+    async def _subagent(self, event: Event) -> list[Output]:
+        """A child's start and end are Codex's `spawnAgent` collab call; what it does in
+        between has no item in the parent's stream, so it travels as a threadline note."""
+        params = event.params
+        phase = params.get("phase")
+        child = str(params.get("thread_id", ""))
+        sender = str(params.get("parent_thread_id") or self.thread_id)
+        if phase == "started":
+            item = collab_agent_call(child, sender, "spawnAgent", "inProgress", "running")
+            return [self._item_note("item/started", event, item)]
+        if phase == "ended":
+            status = str(params.get("status", ""))
+            agent_status = _CHILD_STATUS.get(status, "completed")
+            text = params.get("text")
+            item = collab_agent_call(
+                child,
+                sender,
+                "spawnAgent",
+                "failed" if status == "failed" else "completed",
+                agent_status,
+                message=text if isinstance(text, str) else None,
+            )
+            return [self._item_note("item/completed", event, item)]
+        return [
+            Note(
+                method="threadline/subagent/progress",
+                params={"threadId": self.thread_id, "turnId": event.turn_id or "", **params},
             )
         ]
 

@@ -22,6 +22,7 @@ from threadline.types import (
     InvalidInputError,
     Item,
     Reasoning,
+    Subagent,
     TextPart,
     ThreadRecord,
     ToolCall,
@@ -256,6 +257,30 @@ def mcp_tool_call(
     return shape
 
 
+def collab_agent_call(
+    child_id: str,
+    sender_id: str,
+    tool: str,
+    status: str,
+    agent_status: str,
+    *,
+    message: str | None = None,
+) -> JSON:
+    """A child thread as a `collabAgentToolCall` item, its id derived from the child's."""
+    return {
+        "type": "collabAgentToolCall",
+        "id": f"subagent_{child_id}",
+        "tool": tool,
+        "status": status,
+        "senderThreadId": sender_id,
+        "receiverThreadIds": [child_id],
+        "prompt": None,
+        "model": None,
+        "reasoningEffort": None,
+        "agentsStates": {child_id: {"status": agent_status, "message": message}},
+    }
+
+
 def item_shape(item_type: str, item_id: str, content: dict[str, Any]) -> JSON | None:
     """The `ThreadItem` of a threadline item given as its type, id and content (the form
     events carry), or None for kinds the protocol has no item for (tool calls are shaped
@@ -292,6 +317,11 @@ def history_items(items: Iterable[Item]) -> list[JSON]:
     results = {
         i.payload.tool_call_id: i.payload for i in items if isinstance(i.payload, ToolResult)
     }
+    waiting = {  # a child still waited for, by its latest `subagent` item
+        i.payload.thread_id: i
+        for i in items
+        if isinstance(i.payload, Subagent) and i.payload.spawned_by not in results
+    }
     shaped: list[JSON] = []
     for item in items:
         payload = item.payload
@@ -302,6 +332,12 @@ def history_items(items: Iterable[Item]) -> list[JSON]:
                     payload.name,
                     payload.arguments,
                     result=results.get(payload.tool_call_id),
+                )
+            )
+        elif isinstance(payload, Subagent) and waiting.get(payload.thread_id) is item:
+            shaped.append(
+                collab_agent_call(
+                    payload.thread_id, item.thread_id, "wait", "inProgress", "running"
                 )
             )
         elif isinstance(payload, UserMessage | AgentMessage | Reasoning):
