@@ -129,3 +129,36 @@ async def test_a_paused_child_reaches_the_parent_in_the_protocol_shapes(
         await peer.close()
     finally:
         await server.stop()
+
+
+def test_the_sdk_answers_a_childs_approval_in_the_parents_turn(
+    db_path: Path, tmp_path: Path
+) -> None:
+    from openai_codex.client import CodexClient
+
+    config = CodexConfig(
+        launch_args_override=tuple(server_command(db_path, "codex_apps:lead_agents")),
+        cwd=str(tmp_path),
+        env=server_env(),
+    )
+    asked: list[dict[str, Any] | None] = []
+
+    def handler(method: str, params: dict[str, Any] | None) -> dict[str, Any]:
+        asked.append(params)
+        return {"action": "accept", "content": {}}
+
+    client = CodexClient(config, approval_handler=handler)  # type: ignore[arg-type]
+    client.start()
+    with pipes_closed(client), client:
+        client.initialize()
+        thread_id = client.thread_start({}).thread.id
+        turn_id = client.turn_start(thread_id, "delegate pay 5 to Ann").turn.id
+        completed = client.wait_for_turn_completed(turn_id)
+        read = client.thread_read(thread_id, include_turns=True).thread
+
+    assert completed.turn.status == TurnStatus.completed
+    (params,) = asked  # the child's call, asked in the parent's turn
+    assert params is not None
+    assert params["_meta"]["tool_params"] == {"to": "Ann", "amount": 5}
+    messages = [i.root.text for t in read.turns for i in t.items if i.root.type == "agentMessage"]  # type: ignore[union-attr]
+    assert messages == ["researcher said: transfer said: sent 5 to Ann"]
