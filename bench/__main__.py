@@ -34,6 +34,7 @@ RESULTS = Path(__file__).parent / "results"
 POSTGRES = "postgres"  # a phase of its own: not per framework, not in the default set
 LOCAL_MODEL = "local-model"  # a phase of its own: the worker process against in-process
 SERVE = "serve"  # a phase of its own, not in the default set: the HTTP server's streaming
+SUBAGENTS = "subagents"  # a phase of its own: delegating turns, threadline and the Agents SDK
 
 
 def _framework(key: str) -> w.Framework:
@@ -84,8 +85,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--phases",
-        default=",".join([*w.PHASES, LOCAL_MODEL]),
-        help=f"comma-separated subset of {','.join([*w.PHASES, LOCAL_MODEL, POSTGRES, SERVE])} "
+        default=",".join([*w.PHASES, LOCAL_MODEL, SUBAGENTS]),
+        help=f"comma-separated subset of "
+        f"{','.join([*w.PHASES, LOCAL_MODEL, SUBAGENTS, POSTGRES, SERVE])} "
         f"(default: all but {POSTGRES} and {SERVE})",
     )
     pg = p.add_argument_group("the postgres phase")
@@ -177,6 +179,18 @@ def _local_model(args: argparse.Namespace) -> dict[str, Any]:
     return asyncio.run(run(workload))
 
 
+def _subagents(args: argparse.Namespace) -> dict[str, Any]:
+    from ._subagents import SubagentWorkload, run
+
+    workload = SubagentWorkload.quick() if args.quick else SubagentWorkload()
+    print(
+        f"-- subagents: {workload.rounds} rounds of {workload.turns} delegating turns per "
+        "framework, alternating (threadline, OpenAI Agents SDK)",
+        flush=True,
+    )
+    return asyncio.run(run(workload))
+
+
 def _serve(args: argparse.Namespace) -> dict[str, Any]:
     from ._serve import ServeWorkload, run
 
@@ -206,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     keys = [k.strip() for k in args.only.split(",") if k.strip()]
     unknown = set(keys) - set(FRAMEWORKS)
     phases = tuple(p.strip() for p in args.phases.split(",") if p.strip())
-    unknown |= set(phases) - {*w.PHASES, LOCAL_MODEL, POSTGRES, SERVE}
+    unknown |= set(phases) - {*w.PHASES, LOCAL_MODEL, SUBAGENTS, POSTGRES, SERVE}
     if unknown:
         print(f"unknown framework or phase: {sorted(unknown)}", file=sys.stderr)
         return 2
@@ -241,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     postgres = _postgres(args, wl, keys) if POSTGRES in phases else None
     local_model = _local_model(args) if LOCAL_MODEL in phases else None
     serve = _serve(args) if SERVE in phases else None
+    subagents = _subagents(args) if SUBAGENTS in phases else None
     total = time.perf_counter() - started
 
     report = Report(results, postgres)
@@ -256,6 +271,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print()
         print(render_serve(serve))
+    if subagents is not None:
+        from ._subagents import render as render_subagents
+
+        print()
+        print(render_subagents(subagents))
     print(f"\nTotal: {total:.0f} s")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
@@ -268,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
                 "targets": report.targets,
                 **({} if postgres is None else {POSTGRES: postgres}),
                 **({} if local_model is None else {LOCAL_MODEL: local_model}),
+                **({} if subagents is None else {SUBAGENTS: subagents}),
                 **({} if serve is None else {SERVE: serve}),
             },
             indent=2,

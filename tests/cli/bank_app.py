@@ -1,5 +1,6 @@
 """An app with a tool that needs approval and one that asks a choice, for the CLI tests:
-`--app tests.cli.bank_app:agents --model py:tests.cli.bank_app:model`."""
+`--app tests.cli.bank_app:agents --model py:tests.cli.bank_app:model` (or
+`tests.cli.bank_app:delegating`, a lead that delegates to that agent)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ async def book(flight: str, thread: tl.ThreadState[object]) -> str:
 
 
 agents = [tl.Agent(name="bank", tools=[transfer, book])]
+# A lead that hands "delegate TASK" to the bank agent, in a child thread.
+delegating = [tl.Agent(name="lead", subagents=[agents[0]])]
 
 
 def model() -> ScriptedModel:
@@ -40,6 +43,8 @@ def _respond(request: ModelRequest) -> Step:
     if isinstance(last.payload, ToolResult):
         return text(f"Result: {last.payload.output}")
     message = last.text.strip()
+    if message.startswith("delegate "):
+        return tool_call("bank", {"input": message.removeprefix("delegate ")})
     if message.startswith("pay "):
         return tool_call("transfer", {"to": message.removeprefix("pay "), "amount": 5})
     if message.startswith("book "):

@@ -68,3 +68,24 @@ def test_deny_from_another_terminal_with_a_reason(cli: CliProcess) -> None:
     again = cli(*BANK, "approve", thread_id, call_id, model=MODEL)
     assert again.returncode == 1
     assert "no paused turn" in again.stderr
+
+
+def test_a_subagents_approval_is_shown_and_decided_on_the_parent(cli: CliProcess) -> None:
+    lead = ("--app", "tests.cli.bank_app:delegating")
+    paused = cli(*lead, "run", "delegate pay zoe", model=MODEL)
+    assert paused.returncode == 0, paused.stderr
+    thread_id = thread_id_of(paused)
+    shown = cli(*lead, "threads", "show", thread_id, model=MODEL)
+    waiting = shown.stdout.split("Waiting for a human:")[1]
+    assert "approval call_" in waiting and "(in subagent thread thr" in waiting
+    assert "waiting for subagent" in shown.stdout
+
+    approved = cli(*lead, "approve", thread_id, call_id_of(waiting), model=MODEL)
+
+    assert approved.returncode == 0, approved.stderr
+    assert "Result: Result: sent 5 to zoe" in approved.stdout
+    after = json.loads(cli(*lead, "threads", "show", thread_id, "--json", model=MODEL).stdout)
+    (child,) = after["children"]
+    assert (child["agent"], child["result"]["text"]) == ("bank", "Result: sent 5 to zoe")
+    listed = cli(*lead, "threads", "show", thread_id, model=MODEL).stdout
+    assert "Subagents:" in listed and child["thread_id"] in listed

@@ -1,5 +1,6 @@
 """Random but seeded and bounded schedules of submits, approvals, denials, interrupts, crashes
-(an app abandoned without closing) and recoveries; the invariants hold after every step."""
+(an app abandoned without closing) and recoveries, some of them delegated to a subagent (a
+child thread whose approvals its parent decides); the invariants hold after every step."""
 
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ def respond(request: ModelRequest) -> Step:
     if isinstance(last.payload, ToolResult):
         return text(f"done with {last.payload.name}")
     said = last.text
+    if said.startswith("delegate "):
+        return tool_call("helper", {"input": said.removeprefix("delegate ")})
     if said.startswith("wire"):
         return tool_call("wire", {"to": said})
     if said.startswith("look"):
@@ -61,7 +64,15 @@ class Schedules(RuleBasedStateMachine):
         self.open_app()
 
     def open_app(self) -> None:
-        agent = tl.Agent(name="a", tools=[wire, lookup], model=ScriptedModel([respond] * 10_000))
+        helper = tl.Agent(
+            name="helper", tools=[wire, lookup], model=ScriptedModel([respond] * 10_000)
+        )
+        agent = tl.Agent(
+            name="a",
+            tools=[wire, lookup],
+            model=ScriptedModel([respond] * 10_000),
+            subagents=[helper],
+        )
         self.app = tl.Threadline(agents=[agent], store=self.db, lease_seconds=0.3, shutdown_grace=0)
         self.runner.run(self.app.open())
 
@@ -80,7 +91,9 @@ class Schedules(RuleBasedStateMachine):
     @precondition(lambda self: self.thread_ids)
     @rule(
         index=st.integers(0, 9),
-        message=st.sampled_from(["hi", "wire ann", "look up x"]),
+        message=st.sampled_from(
+            ["hi", "wire ann", "look up x", "delegate wire bob", "delegate look up y"]
+        ),
         policy=st.sampled_from(["enqueue", "error", "interrupt"]),
         retry=st.booleans(),
     )

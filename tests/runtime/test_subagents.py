@@ -11,7 +11,7 @@ import pytest
 
 import threadline as tl
 from threadline.testing import ScriptedModel, Step, text, tool_call
-from threadline.types import Event, ToolResult, UserMessage
+from threadline.types import ToolResult, UserMessage
 
 StoreFactory = Callable[[], tl.Store]
 
@@ -26,6 +26,33 @@ async def _open(
     app = tl.Threadline(agents=agents, store=make_store(), **kwargs)
     await app.open()
     return app
+
+
+class Mailing:
+    """A lead that delegates to a mailer whose `send_email` needs approval; `sent` records
+    each email really sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+        @tl.tool(needs_approval=True)
+        async def send_email(to: str) -> str:
+            """Send an email."""
+            self.sent.append(to)
+            return f"sent to {to}"
+
+        self.tool = send_email
+
+    def agents(self, lead_steps: list[Any], mailer_steps: list[Any]) -> list[tl.Agent]:
+        mailer = tl.Agent(name="mailer", tools=[self.tool], model=_scripted(*mailer_steps))
+        return [tl.Agent(name="lead", model=_scripted(*lead_steps), subagents=[mailer])]
+
+    def pausing(self) -> list[tl.Agent]:
+        """Agents whose first turn pauses on the mailer's call `m1`, made by the lead's `d1`."""
+        return self.agents(
+            [tool_call("mailer", {"input": "Tell ops."}, tool_call_id="d1")],
+            [tool_call("send_email", {"to": "ops"}, tool_call_id="m1")],
+        )
 
 
 def _outputs(result: tl.TurnResult) -> list[str]:
@@ -153,25 +180,15 @@ async def test_spawn_without_waiting_returns_a_handle_and_finds_the_child_again(
 async def test_an_approval_in_a_child_pauses_the_parent_and_is_answered_from_it(
     make_store: StoreFactory,
 ) -> None:
-    sent: list[str] = []
-
-    @tl.tool(needs_approval=True)
-    async def send_email(to: str) -> str:
-        """Send an email."""
-        sent.append(to)
-        return f"sent to {to}"
-
-    mailer = tl.Agent(
-        name="mailer",
-        tools=[send_email],
-        model=_scripted(tool_call("send_email", {"to": "ops"}, tool_call_id="m1"), "Mailed."),
+    mailing = Mailing()
+    sent = mailing.sent
+    app = await _open(
+        make_store,
+        mailing.agents(
+            [tool_call("mailer", {"input": "Tell ops."}, tool_call_id="d1"), "Done."],
+            [tool_call("send_email", {"to": "ops"}, tool_call_id="m1"), "Mailed."],
+        ),
     )
-    lead = tl.Agent(
-        name="lead",
-        model=_scripted(tool_call("mailer", {"input": "Tell ops."}, tool_call_id="d1"), "Done."),
-        subagents=[mailer],
-    )
-    app = await _open(make_store, [lead])
     try:
         thread = await app.threads.start()
         paused = await thread.run("notify ops")
@@ -203,38 +220,21 @@ async def test_an_approval_in_a_child_pauses_the_parent_and_is_answered_from_it(
 async def test_a_child_approval_is_answered_from_the_parent_in_another_process(
     make_store: StoreFactory,
 ) -> None:
-    sent: list[str] = []
-
-    @tl.tool(needs_approval=True)
-    async def send_email(to: str) -> str:
-        """Send an email."""
-        sent.append(to)
-        return "sent"
-
-    def agents(lead_steps: list[Any], mailer_steps: list[Any]) -> list[tl.Agent]:
-        mailer = tl.Agent(name="mailer", tools=[send_email], model=_scripted(*mailer_steps))
-        return [tl.Agent(name="lead", model=_scripted(*lead_steps), subagents=[mailer])]
-
-    first = await _open(
-        make_store,
-        agents(
-            [tool_call("mailer", {"input": "Tell ops."}, tool_call_id="d1")],
-            [tool_call("send_email", {"to": "ops"}, tool_call_id="m1")],
-        ),
-    )
+    mailing = Mailing()
+    first = await _open(make_store, mailing.pausing())
     thread = await first.threads.start()
     assert (await thread.run("notify")).status == "paused"
     thread_id = thread.id
     await first.close()
 
-    second = await _open(make_store, agents(["Done."], ["Mailed."]))
+    second = await _open(make_store, mailing.agents(["Done."], ["Mailed."]))
     try:
         thread = await second.threads.resume(thread_id)
         (request,) = await thread.pending()
         await thread.deny(request.tool_call_id, reason="not today")
         result = await thread.resume_turn()
         assert result.status == "completed"
-        assert sent == []
+        assert mailing.sent == []
         assert (await thread.children())[0].result.text == "Mailed."  # type: ignore[union-attr]
     finally:
         await second.close()
@@ -445,29 +445,11 @@ async def _finished(thread: tl.Thread) -> bool:
     return bool(turns) and turns[-1].is_final
 
 
-def _events_of(events: list[Event], kind: str) -> list[Event]:
-    return [e for e in events if e.type == kind]
-
-
 async def test_a_child_resumed_on_its_own_wakes_its_waiting_parent_even_across_processes(
     make_store: StoreFactory,
 ) -> None:
-    @tl.tool(needs_approval=True)
-    async def send_email(to: str) -> str:
-        """Send an email."""
-        return "sent"
-
-    def agents(lead_steps: list[Any], mailer_steps: list[Any]) -> list[tl.Agent]:
-        mailer = tl.Agent(name="mailer", tools=[send_email], model=_scripted(*mailer_steps))
-        return [tl.Agent(name="lead", model=_scripted(*lead_steps), subagents=[mailer])]
-
-    first = await _open(
-        make_store,
-        agents(
-            [tool_call("mailer", {"input": "Tell ops."}, tool_call_id="d1")],
-            [tool_call("send_email", {"to": "ops"}, tool_call_id="m1")],
-        ),
-    )
+    mailing = Mailing()
+    first = await _open(make_store, mailing.pausing())
     thread = await first.threads.start()
     assert (await thread.run("notify")).status == "paused"
     child = await thread.child("d1")
@@ -476,14 +458,14 @@ async def test_a_child_resumed_on_its_own_wakes_its_waiting_parent_even_across_p
 
     # A human answers on the child itself, and the process goes away right after (whether it
     # continued the parent first or not, the parent finishes).
-    second = await _open(make_store, agents(["Done."], ["Mailed."]), shutdown_grace=0)
+    second = await _open(make_store, mailing.agents(["Done."], ["Mailed."]), shutdown_grace=0)
     child = await second.threads.resume(child.id)
     await child.approve("m1")
     assert (await child.resume_turn()).text == "Mailed."
     await second.close()
 
     # The child's end made the parent's paused turn due: recovery finishes it.
-    third = await _open(make_store, agents(["Done."], []))
+    third = await _open(make_store, mailing.agents(["Done."], []))
     try:
         deadline = asyncio.get_running_loop().time() + 10
         parent = await third.threads.resume(thread.id)

@@ -50,9 +50,11 @@ def pending_lines(pending: Sequence[ApprovalRequest | AwaitingInput | ToolCall])
         if isinstance(request, ApprovalRequest | ToolCall):
             call = tool_call_text({"name": request.name, "arguments": request.arguments})
             kind = "approval" if isinstance(request, ApprovalRequest) else "client tool"
-            lines.append(f"{kind} {request.tool_call_id}: {call.removeprefix('→ ')}")
+            line = f"{kind} {request.tool_call_id}: {call.removeprefix('→ ')}"
         else:
-            lines.append(f"choice {request.tool_call_id}: {request.prompt} {_schema_hint(request)}")
+            line = f"choice {request.tool_call_id}: {request.prompt} {_schema_hint(request)}"
+        child = None if isinstance(request, ToolCall) else request.thread_id
+        lines.append(line if child is None else f"{line} (in subagent thread {child})")
     return lines
 
 

@@ -254,4 +254,11 @@ def _item_text(item: Item, agent: str) -> Text:
         return Text(f"error [{content.get('code')}]: {content.get('message')}", style="red")
     if item.type == "system_event":
         return Text(f"[{content.get('phase')}] {content.get('message')}", style="dim")
+    if item.type == "subagent":
+        waits = len(content.get("pending") or [])
+        return Text(
+            f"⏸ waiting for subagent {content.get('reference_id')} ({content.get('agent')}, "
+            f"thread {content.get('thread_id')}): {waits} request(s) for a human",
+            style="yellow",
+        )
     return Text(f"[{item.type}] {one_line(to_json(content, indent=None))}", style="dim")

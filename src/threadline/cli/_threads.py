@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import click
 
-from threadline import ConfigurationError, SQLiteStore, Threadline
+from threadline import ChildThread, ConfigurationError, SQLiteStore, Threadline
 
 from ._humans import pending_lines
 from ._render import make_console, print_transcript, threads_table, to_json
@@ -77,6 +78,7 @@ def show_thread(settings: Settings, thread_id: str, as_json: bool) -> None:
         turns = await thread.turns()
         items = await thread.items()
         pending = await thread.pending()
+        children = await thread.children()
         out = make_console()
         if as_json:
             out.file.write(
@@ -86,12 +88,23 @@ def show_thread(settings: Settings, thread_id: str, as_json: bool) -> None:
                         "turns": [turn.to_dict() for turn in turns],
                         "items": [item.to_dict() for item in items],
                         "pending": [dataclasses.asdict(p) for p in pending],
+                        "children": [_child_json(c) for c in children],
                     }
                 )
                 + "\n"
             )
             return
         print_transcript(out, thread.record, turns, items)
+        if children:
+            out.print()
+            out.print("Subagents:", style="bold")
+            for child in children:
+                answer = "" if child.result is None else f" · {child.result.status}"
+                out.print(
+                    f"  {child.reference_id} ({child.agent}) {child.thread_id} · {child.status}"
+                    f"{answer}",
+                    markup=False,
+                )
         if pending:
             out.print()
             out.print("Waiting for a human:", style="bold yellow")
@@ -105,6 +118,19 @@ def show_thread(settings: Settings, thread_id: str, as_json: bool) -> None:
             )
 
     _with_app(settings, read)
+
+
+def _child_json(child: ChildThread) -> dict[str, Any]:
+    result = child.result
+    return {
+        "thread_id": child.thread_id,
+        "reference_id": child.reference_id,
+        "agent": child.agent,
+        "status": child.status,
+        "result": None
+        if result is None
+        else {"turn_id": result.turn_id, "status": result.status, "text": result.text},
+    }
 
 
 def _with_app(settings: Settings, read: Callable[[Threadline], Awaitable[None]]) -> None:

@@ -109,7 +109,7 @@ async def spawn(
         await _check_limits(engine, ctx, reference_id)
         now = time.time()
         record = ThreadRecord(
-            thread_id=new_id("thread"),
+            thread_id=new_id("thr"),
             user_id=ctx.thread.user_id,
             resource_id=ctx.thread.resource_id,
             agent=agent,

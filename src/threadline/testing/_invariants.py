@@ -49,6 +49,9 @@ async def _check_thread(store: Store, thread_id: str) -> list[str]:
     items = await store.load_items(thread_id)
     events = await store.load_events(thread_id)
     turns = await store.list_turns(thread_id)
+    # I8: a child thread's parent is there (deleting a thread deletes its descendants).
+    if thread.parent_id is not None and await store.get_thread(thread.parent_id) is None:
+        problems.append(f"I8 {thread_id}: its parent {thread.parent_id} is missing")
     # I1: one user item per client key.
     keyed = Counter(t.client_key for t in turns if t.client_key is not None)
     problems += [
