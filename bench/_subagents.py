@@ -1,11 +1,11 @@
-"""The `subagents` phase: one delegating turn after another. A lead agent's model calls a
-worker agent as a tool, the worker answers, the lead answers with what it said; both models
-answer at once.
+"""The `subagents` phase: delegating turns, each the first of a new conversation. A lead
+agent's model calls a worker agent as a tool, the worker answers, the lead answers with what
+it said; both models answer at once.
 
 - threadline: `Agent(subagents=[worker])`: each call is a child thread, stored (with its
   input, items and turn) on the same SQLite file as the lead's thread (WAL, synchronous=FULL).
 - OpenAI Agents SDK: `worker.as_tool()`, the lead run with `Runner.run` and a `SQLiteSession`
-  file; the worker's run lives in memory only.
+  (one file, a session per conversation); the worker's run lives in memory only.
 
 Each framework runs alternately in rounds, so that both see the same machine state; a figure
 is the median over every timed turn."""
@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-Turn = Callable[[], Awaitable[str]]
+Turn = Callable[[], Awaitable[Callable[[], Awaitable[str]]]]
+"""Makes a new conversation (not timed) and returns its delegating turn (timed)."""
 
 
 @dataclass(frozen=True)
@@ -65,12 +66,16 @@ async def _threadline(folder: Path) -> tuple[Turn, Callable[[], Awaitable[None]]
     lead = tl.Agent(name="lead", model=Lead(), subagents=[worker])
     app = tl.Threadline(agents=[lead], store=folder / "threadline.db")  # its own file
     await app.open()
-    thread = await app.threads.start()
 
-    async def turn() -> str:
-        return (await thread.run("What about the tides?")).text
+    async def fresh() -> Callable[[], Awaitable[str]]:
+        thread = await app.threads.start()
 
-    return turn, app.close
+        async def turn() -> str:
+            return (await thread.run("What about the tides?")).text
+
+        return turn
+
+    return fresh, app.close
 
 
 async def _agents_sdk(folder: Path) -> tuple[Turn, Callable[[], Awaitable[None]]]:
@@ -143,16 +148,23 @@ async def _agents_sdk(folder: Path) -> tuple[Turn, Callable[[], Awaitable[None]]
         model=Scripted(lead=True),
         tools=[worker.as_tool(tool_name="worker", tool_description="Researches a task.")],
     )
-    session = SQLiteSession("bench", str(folder / "agents.db"))
+    sessions: list[SQLiteSession] = []
 
-    async def turn() -> str:
-        result = await Runner.run(lead, "What about the tides?", session=session)
-        return str(result.final_output)
+    async def fresh() -> Callable[[], Awaitable[str]]:
+        session = SQLiteSession(f"bench-{len(sessions)}", str(folder / "agents.db"))
+        sessions.append(session)
+
+        async def turn() -> str:
+            result = await Runner.run(lead, "What about the tides?", session=session)
+            return str(result.final_output)
+
+        return turn
 
     async def close() -> None:
-        session.close()
+        for session in sessions:
+            session.close()
 
-    return turn, close
+    return fresh, close
 
 
 async def run(workload: SubagentWorkload) -> dict[str, Any]:
@@ -162,14 +174,15 @@ async def run(workload: SubagentWorkload) -> dict[str, Any]:
         opened: dict[str, tuple[Turn, Callable[[], Awaitable[None]]]] = {}
         for name, build in builders.items():
             opened[name] = await build(Path(tmp))
-            turn = opened[name][0]
+            fresh = opened[name][0]
             for _ in range(workload.warm_up):
-                answer = await turn()
+                answer = await (await fresh())()
                 assert answer == "The worker said: High tide at six.", (name, answer)
         try:
             for _ in range(workload.rounds):
-                for name, (turn, _) in opened.items():
+                for name, (fresh, _) in opened.items():
                     for _ in range(workload.turns):
+                        turn = await fresh()
                         started = time.perf_counter()
                         await turn()
                         samples[name].append((time.perf_counter() - started) * 1000)

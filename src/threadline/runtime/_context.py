@@ -214,6 +214,7 @@ class TurnContext:
             timers=timers,
             options=options,
             files=files,
+            parent_id=self.thread.parent_id,
             **({} if state is _UNSET else {"thread_state": state}),
         )
         if files:

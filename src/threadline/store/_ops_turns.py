@@ -34,7 +34,7 @@ from ._ops_threads import (
     terminated_check,
     thread_row,
 )
-from ._sql import Notify, Op, Sql, fence, many, marks, one, run
+from ._sql import Notify, Op, Sql, count, fence, many, marks, one, run
 from ._writes import (
     AppendItems,
     BeginOutcome,
@@ -358,18 +358,7 @@ def write_turn(write: TurnWrite) -> Op[Written]:
             "UPDATE {inbox} SET kind = 'input' WHERE thread_id = ? AND kind = 'steer'",
             write.thread_id,
         )
-    woken: list[str] = []
-    if write.end == "release":
-        # A child thread's turn ended: its parent's paused turn, which may wait for it, is
-        # due to look again (one statement, a no-op for a thread of its own).
-        parent = yield one(
-            "UPDATE {threads} SET wake_at = {now} WHERE thread_id = (SELECT parent_id FROM "
-            "{threads} WHERE thread_id = ?) AND active_turn_id IS NOT NULL AND lease_owner IS "
-            "NULL RETURNING thread_id",
-            write.thread_id,
-        )
-        if parent is not None:
-            woken.append(parent[0])
+    woken = (yield from _wake_parent(write.parent_id)) if write.end == "release" else []
     paused_to_wake = write.end == "pause" and write.wake_after is not None
     yield Notify(
         events=(write.thread_id, write.cursor.last_event_seq) if write.events else None,
@@ -378,6 +367,19 @@ def write_turn(write: TurnWrite) -> Op[Written]:
     )
     _, written = yield from after_write(write.thread_id)
     return written
+
+
+def _wake_parent(parent_id: str | None) -> Op[list[str]]:
+    """A child thread's turn ended: its parent's paused turn, which may wait for it, is due
+    to look again. Returns the thread woken, if any."""
+    if parent_id is None:
+        return []
+    woken = yield count(
+        "UPDATE {threads} SET wake_at = {now} WHERE thread_id = ? AND active_turn_id IS NOT "
+        "NULL AND lease_owner IS NULL",
+        parent_id,
+    )
+    return [parent_id] if woken else []
 
 
 def after_write(thread_id: str) -> Op[tuple[int, Written]]:

@@ -166,6 +166,9 @@ class TurnWrite:
     # against the files as they are now (a change that no longer applies, such as moving a
     # file since deleted, is skipped); the quota was checked when the tool made them.
     files: Sequence[FileOp] = ()
+    # The thread's parent (a child thread's): a write that ends the turn makes the parent's
+    # paused turn, which may wait for this one, due to look again.
+    parent_id: str | None = None
 
     @property
     def sets_state(self) -> bool:
