@@ -43,8 +43,11 @@ class Mailing:
 
         self.tool = send_email
 
+    def mailer(self, steps: list[Any]) -> tl.Agent:
+        return tl.Agent(name="mailer", tools=[self.tool], model=_scripted(*steps))
+
     def agents(self, lead_steps: list[Any], mailer_steps: list[Any]) -> list[tl.Agent]:
-        mailer = tl.Agent(name="mailer", tools=[self.tool], model=_scripted(*mailer_steps))
+        mailer = self.mailer(mailer_steps)
         return [tl.Agent(name="lead", model=_scripted(*lead_steps), subagents=[mailer])]
 
     def pausing(self) -> list[tl.Agent]:
@@ -476,3 +479,42 @@ async def test_a_child_resumed_on_its_own_wakes_its_waiting_parent_even_across_p
         assert (await parent.items())[-1].text == "Done."
     finally:
         await third.close()
+
+
+async def test_a_tool_waits_for_several_children_at_once(make_store: StoreFactory) -> None:
+    mailing = Mailing()
+
+    @tl.tool(idempotent=True)
+    async def fan_out(thread: tl.ThreadState[Any]) -> str:
+        """Ask the mailer and the counter at once."""
+        mailed, counted = await asyncio.gather(
+            thread.spawn("mailer", "Tell ops.", reference_id="mail", wait=True),
+            thread.spawn("counter", "Count.", reference_id="count", wait=True),
+        )
+        return f"{mailed.text} / {counted.text}"
+
+    mailer = mailing.mailer([tool_call("send_email", {"to": "ops"}, tool_call_id="m1"), "Mailed."])
+    counter = tl.Agent(name="counter", model=_scripted("Three."))
+    boss = tl.Agent(
+        name="boss",
+        tools=[fan_out],
+        model=_scripted(tool_call("fan_out", {}), "All done."),
+        subagents=[mailer, counter],
+    )
+    app = await _open(make_store, [boss])
+    try:
+        thread = await app.threads.start()
+        paused = await thread.run("go")
+        assert paused.status == "paused"
+        (request,) = paused.pending_approvals
+        assert request.tool_call_id == "m1"
+
+        await thread.approve("m1")
+        result = await thread.resume_turn()
+
+        assert result.text == "All done."
+        assert _outputs(result) == ["Mailed. / Three."]
+        assert mailing.sent == ["ops"]
+        assert sorted(c.reference_id or "" for c in await thread.children()) == ["count", "mail"]
+    finally:
+        await app.close()

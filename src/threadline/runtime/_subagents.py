@@ -100,7 +100,7 @@ async def spawn(
     parts, _ = normalize_input(input, None)
     if has_files(parts):
         raise InvalidInputError(
-            "a spawn's input cannot attach files; write them to the child's files instead"
+            "a spawn's input cannot attach files: a child thread starts with none of its own"
         )
     parent_id = ctx.thread.thread_id
     child = await engine.store.get_child(parent_id, reference_id)
@@ -139,9 +139,7 @@ async def spawn(
             f"reference id {reference_id!r} names a child running agent {child.agent!r}"
         )
     turn_id, entry_id = await _first_turn(engine, child, entry_id)
-    if not wait:
-        if engine.settings.run_turns:
-            engine.spawn(engine.drain(child.thread_id))
+    if not wait:  # following it starts it
         engine.spawn(_forward_while_running(engine, ctx, parent.call_id, child, turn_id, entry_id))
         return Thread(engine, child)
     return await _wait(engine, parent, child, turn_id, entry_id)
@@ -197,6 +195,7 @@ async def _first_turn(
 async def _wait(
     engine: Engine, parent: ParentTurn, child: ThreadRecord, turn_id: str, entry_id: str | None
 ) -> TurnResult:
+    announced: list[Request] = []  # what the parent's stream last said the child waits for
     while True:
         turn = await engine.store.get_turn(turn_id)
         if turn is not None and turn.is_final:
@@ -207,10 +206,12 @@ async def _wait(
                 _named(r, child.thread_id, 1) for r in await live_pending(engine, child.thread_id)
             ]
             if pending:
-                _emit(
-                    parent.context,
-                    progress_params("waiting", child, parent.call_id, pending=pending),
-                )
+                if pending != announced:
+                    announced = pending
+                    _emit(
+                        parent.context,
+                        progress_params("waiting", child, parent.call_id, pending=pending),
+                    )
                 await parent.suspend(
                     Subagent(
                         spawned_by=parent.call_id,
