@@ -518,3 +518,53 @@ async def test_a_tool_waits_for_several_children_at_once(make_store: StoreFactor
         assert sorted(c.reference_id or "" for c in await thread.children()) == ["count", "mail"]
     finally:
         await app.close()
+
+
+async def test_a_tool_that_is_not_idempotent_is_not_run_again_after_its_wait(
+    make_store: StoreFactory,
+) -> None:
+    mailing = Mailing()
+    runs: list[str] = []
+
+    @tl.tool
+    async def delegate(thread: tl.ThreadState[Any]) -> str:
+        """Ask the mailer (not safe to run twice)."""
+        runs.append("run")
+        result = await thread.spawn("mailer", "Tell ops.", reference_id="mail", wait=True)
+        return result.text
+
+    def agents(lead_steps: list[Any], mailer_steps: list[Any]) -> list[tl.Agent]:
+        lead = tl.Agent(
+            name="lead",
+            tools=[delegate],
+            model=_scripted(*lead_steps),
+            subagents=[mailing.mailer(mailer_steps)],
+        )
+        return [lead]
+
+    first = await _open(
+        make_store,
+        agents(
+            [tool_call("delegate", {})],
+            [tool_call("send_email", {"to": "ops"}, tool_call_id="m1")],
+        ),
+    )
+    thread = await first.threads.start()
+    assert (await thread.run("go")).status == "paused"
+    await first.close()  # the waiting tool is gone with its process
+
+    second = await _open(make_store, agents(["Reported."], ["Mailed."]))
+    try:
+        thread = await second.threads.resume(thread.id)
+        await thread.approve("m1")
+        await thread.resume_turn()  # the child goes on; its end wakes the parent
+        await _until(lambda: _finished(thread))
+        (turn,) = await thread.turns()
+        assert turn.status == "completed"
+        items = await thread.items()
+        (result,) = [i.payload for i in items if isinstance(i.payload, ToolResult)]
+        assert result.outcome == "unknown"
+        assert "Subagent 'mail'" in result.output and "ended completed: Mailed." in result.output
+        assert runs == ["run"] and mailing.sent == ["ops"]
+    finally:
+        await second.close()
