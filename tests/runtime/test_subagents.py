@@ -568,3 +568,50 @@ async def test_a_tool_that_is_not_idempotent_is_not_run_again_after_its_wait(
         assert runs == ["run"] and mailing.sent == ["ops"]
     finally:
         await second.close()
+
+
+async def test_a_second_pause_lists_only_what_the_tool_waits_for_now(
+    make_store: StoreFactory,
+) -> None:
+    mailing = Mailing()
+
+    @tl.tool(idempotent=True)
+    async def two_steps(thread: tl.ThreadState[Any]) -> str:
+        """Mail ops, then dev."""
+        first = await thread.spawn("mailer", "Tell ops.", reference_id="a", wait=True)
+        second = await thread.spawn("mailer", "Tell dev.", reference_id="b", wait=True)
+        return f"{first.text} {second.text}"
+
+    mailer = mailing.mailer(
+        [
+            tool_call("send_email", {"to": "ops"}, tool_call_id="m1"),
+            "Mailed ops.",
+            tool_call("send_email", {"to": "dev"}, tool_call_id="m2"),
+            "Mailed dev.",
+        ]
+    )
+    lead = tl.Agent(
+        name="lead",
+        tools=[two_steps],
+        model=_scripted(tool_call("two_steps", {}), "Both told."),
+        subagents=[mailer],
+    )
+    app = await _open(make_store, [lead])
+    try:
+        thread = await app.threads.start()
+        first = await thread.run("go")
+        assert [r.tool_call_id for r in first.pending_approvals] == ["m1"]
+        await thread.approve("m1")
+
+        second = await thread.resume_turn()
+
+        assert second.status == "paused"
+        assert [r.tool_call_id for r in second.pending_approvals] == ["m2"]
+        assert [r.tool_call_id for r in await thread.pending()] == ["m2"]
+        await thread.approve("m2")
+        done = await thread.resume_turn()
+        assert done.text == "Both told."
+        assert _outputs(done) == ["Mailed ops. Mailed dev."]
+        assert mailing.sent == ["ops", "dev"]
+    finally:
+        await app.close()

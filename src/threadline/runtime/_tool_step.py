@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from threadline.store import FileOp, ToolCallState
@@ -215,12 +215,9 @@ class ToolStep:
             if record.waits and record.awaiting is None:  # the tool waits for children
                 key = (ctx.thread.thread_id, call.tool_call_id)
                 blocked = await blocked_children(ctx.services, record.waits)
-                held = (
-                    None
-                    if len(blocked) == len(record.waits)
-                    else ctx.services.suspended.pop(key, None)
-                )
-                if len(blocked) == len(record.waits):
+                all_blocked = len(blocked) == len(record.waits)
+                held = None if all_blocked else ctx.services.suspended.pop(key, None)
+                if all_blocked:
                     pending = True  # each still waits for a human
                 elif held is not None:
                     to_resume.append((held, _NO_VALUE))
@@ -372,12 +369,7 @@ class ToolStep:
                 key = (ctx.thread.thread_id, call.tool_call_id)
                 ctx.services.suspended[key] = invocation
                 record = records.get(call.tool_call_id, CallRecord())
-                for thread_id, future in invocation.child_waits.items():
-                    wait = invocation.waiting[thread_id]
-                    stored = record.waits.get(thread_id)
-                    if not future.done() and (stored is None or stored.pending != wait.pending):
-                        asks.append(new_item(wait))
-                        self._announce_delegated(asks[-1], wait)
+                asks += self._waits_changed(invocation, record)
                 choosing = invocation.choice is not None and not invocation.choice.done()
                 if choosing and record.awaiting is None:
                     question = AwaitingInput(
@@ -462,6 +454,23 @@ class ToolStep:
     def _announce(self, item: NewItem, request: ApprovalRequest | AwaitingInput) -> None:
         params = approval_requested_params(request)
         self._announcements.append(("approval_requested", params, item.item_id))
+
+    def _waits_changed(self, invocation: Invocation, record: CallRecord) -> list[NewItem]:
+        """The `subagent` items a pause stores: each child the call now waits for whose
+        requests changed, and an empty one for each it no longer waits for."""
+        waiting = {
+            t: invocation.waiting[t] for t, f in invocation.child_waits.items() if not f.done()
+        }
+        changed: list[NewItem] = []
+        for thread_id, wait in waiting.items():
+            stored = record.waits.get(thread_id)
+            if stored is None or stored.pending != wait.pending:
+                changed.append(new_item(wait))
+                self._announce_delegated(changed[-1], wait)
+        for thread_id, stored in record.waits.items():
+            if thread_id not in waiting and stored.pending:
+                changed.append(new_item(replace(stored, pending=())))
+        return changed
 
     def _announce_delegated(self, item: NewItem, wait: Subagent) -> None:
         """The requests of a child the call waits for are this turn's to announce too: a
