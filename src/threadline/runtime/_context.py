@@ -73,8 +73,9 @@ class TurnContext:
     # The tokens and cost of the children the turn waited for (or saw end), over all of
     # them; stored with the turn as the option `subagent_usage` by the next commit.
     subagent_usage: Usage = field(default_factory=Usage)
-    spawning: set[str | None] = field(default_factory=set[str | None])  # reference ids of
-    # children being stored now (`spawn`): counted against the turn's limit already
+    # The reference ids of the children being stored now (`spawn`): counted against the
+    # turn's limit already.
+    spawning: set[str | None] = field(default_factory=set[str | None])
     steps: int = 0
     state: dict[str, Any] | None = None
     repairs: int = 0

@@ -13,6 +13,8 @@ from threadline.types import (
     Usage,
 )
 
+from ._context import SUBAGENT_USAGE
+
 if TYPE_CHECKING:
     from ._context import TurnContext
 
@@ -39,7 +41,7 @@ class TurnResult:
     def subagent_usage(self) -> Usage:
         """The tokens and cost of the child threads this turn waited for (or saw end), their
         own children's included; `usage` is the turn's own."""
-        return Usage.from_dict(self.turn.options.get("subagent_usage"))
+        return Usage.from_dict(self.turn.options.get(SUBAGENT_USAGE))
 
     @property
     def pending_approvals(self) -> list[ApprovalRequest]:
