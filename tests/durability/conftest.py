@@ -20,3 +20,16 @@ async def bank(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
     schema = f"tl_test_{uuid.uuid4().hex[:16]}"
     yield Bank(f"{url}?schema={schema}", tmp_path)
     await drop_schema(url, schema)
+
+
+@pytest.fixture(params=BACKENDS)
+async def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A store for an app run in subprocesses: a SQLite file, or a PostgreSQL schema of its own
+    (as a URL with `?schema=`)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "app.db")
+        return
+    url = postgres_url()
+    schema = f"tl_test_{uuid.uuid4().hex[:16]}"
+    yield f"{url}?schema={schema}"
+    await drop_schema(url, schema)

@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+
+from app_process import recover_until_settled
 
 import threadline as tl
 from threadline.models import ModelEvent, ModelRequest, ModelResponse, ToolCallRequest
@@ -88,15 +89,7 @@ async def run(store: str, folder: str, fault: str) -> None:
 
 async def recover(store: str, folder: str) -> None:
     async with make_app(store, folder) as app:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            await (await app.recover()).wait()
-            page = await app.threads.list(limit=10)
-            turns = [t for th in page.threads for t in await th.turns()]
-            if turns and all(t.is_final for t in turns) and not app._engine.active:  # pyright: ignore[reportPrivateUsage]
-                break
-            await asyncio.sleep(0.05)
-        print("recovered", flush=True)
+        await recover_until_settled(app)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,10 @@ import asyncio
 import os
 import signal
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+
+from app_process import recover_until_settled
 
 import threadline as tl
 from threadline.models import ModelEvent, ModelRequest, ModelResponse, ToolCallRequest
@@ -111,16 +112,7 @@ async def idle(store: str, folder: str) -> None:
 
 async def recover(store: str, folder: str) -> None:
     async with make_app(store, folder) as app:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            await (await app.recover()).wait()
-            threads = (await app.threads.list(limit=100)).threads
-            turns = [t for th in threads for t in await th.turns()]
-            inbox = [e for th in threads for e in await th.inbox()]
-            if turns and all(t.is_final for t in turns) and not inbox and not app._engine.active:  # pyright: ignore[reportPrivateUsage]
-                break
-            await asyncio.sleep(0.05)
-        print("recovered", flush=True)
+        await recover_until_settled(app)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+
+from app_process import recover_until_settled
 
 import threadline as tl
 from threadline.models import ModelEvent, ModelRequest, ModelResponse, ToolCallRequest
@@ -70,16 +71,7 @@ async def run(store: str, folder: str) -> None:
 
 async def recover(store: str, folder: str) -> None:
     async with make_app(store, folder) as app:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            await (await app.recover()).wait()
-            page = await app.threads.list(limit=10)
-            turns = [t for th in page.threads for t in await th.turns()]
-            finished = len(turns) == 2 and all(t.is_final for t in turns)
-            if finished and not app._engine.active:  # pyright: ignore[reportPrivateUsage]
-                break
-            await asyncio.sleep(0.05)
-        print("recovered", flush=True)
+        await recover_until_settled(app)
 
 
 if __name__ == "__main__":

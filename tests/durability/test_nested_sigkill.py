@@ -5,55 +5,24 @@ runs again and gets the nested call's stored result (or learns that its outcome 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from app_process import AppProcess
 
 import threadline as tl
-from store_backends import BACKENDS, drop_schema, postgres_url
 from threadline.testing import check_invariants
 from threadline.types import ToolResult
 
 pytestmark = pytest.mark.slow
 
-APP = Path(__file__).with_name("nested_app.py")
-SRC = Path(__file__).parents[2] / "src"
 
-
-@dataclass
-class Nested:
-    store: str
-    folder: Path
-
-    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-        environment = {**os.environ, "PYTHONPATH": str(SRC), **(env or {})}
-        return subprocess.Popen(
-            [sys.executable, str(APP), self.store, str(self.folder), *args],
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def finish(self, process: subprocess.Popen[str]) -> tuple[int, str]:
-        _, stderr = process.communicate(timeout=60)
-        return process.returncode, stderr
-
+class Nested(AppProcess):
     def recovered(self) -> None:
         returncode, stderr = self.finish(self.start("recover"))
         assert returncode == 0, stderr[-3000:]
-
-    def lines(self, name: str) -> list[str]:
-        path = self.folder / name
-        return path.read_text().splitlines() if path.exists() else []
 
     async def results(self) -> dict[str, ToolResult]:
         async with tl.open_store(self.store) as store:  # type: ignore[attr-defined]
@@ -69,16 +38,9 @@ class Nested:
             }
 
 
-@pytest.fixture(params=BACKENDS)
-async def nested(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Nested]:
-    """The app's store: a SQLite file, or a PostgreSQL schema of its own."""
-    if request.param == "sqlite":
-        yield Nested(str(tmp_path / "nested.db"), tmp_path)
-        return
-    url = postgres_url()
-    schema = f"tl_test_{uuid.uuid4().hex[:16]}"
-    yield Nested(f"{url}?schema={schema}", tmp_path)
-    await drop_schema(url, schema)
+@pytest.fixture
+def nested(store_spec: str, tmp_path: Path) -> Nested:
+    return Nested(Path(__file__).with_name("nested_app.py"), store_spec, tmp_path)
 
 
 async def test_killed_after_the_nested_result_the_caller_gets_it_back(nested: Nested) -> None:

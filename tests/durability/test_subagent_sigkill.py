@@ -5,61 +5,28 @@ child."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from app_process import AppProcess
 
 import threadline as tl
-from store_backends import BACKENDS, drop_schema, postgres_url
 from threadline.testing import check_invariants
 from threadline.types import ToolResult
 
 pytestmark = pytest.mark.slow
 
-APP = Path(__file__).with_name("subagent_app.py")
-SRC = Path(__file__).parents[2] / "src"
+
+@pytest.fixture
+def tree(store_spec: str, tmp_path: Path) -> AppProcess:
+    return AppProcess(Path(__file__).with_name("subagent_app.py"), store_spec, tmp_path)
 
 
-@dataclass
-class Tree:
-    store: str
-    folder: Path
-
-    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-        environment = {**os.environ, "PYTHONPATH": str(SRC), **(env or {})}
-        return subprocess.Popen(
-            [sys.executable, str(APP), self.store, str(self.folder), *args],
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def lines(self, name: str) -> list[str]:
-        path = self.folder / name
-        return path.read_text().splitlines() if path.exists() else []
-
-
-@pytest.fixture(params=BACKENDS)
-async def tree(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Tree]:
-    if request.param == "sqlite":
-        yield Tree(str(tmp_path / "tree.db"), tmp_path)
-        return
-    url = postgres_url()
-    schema = f"tl_test_{uuid.uuid4().hex[:16]}"
-    yield Tree(f"{url}?schema={schema}", tmp_path)
-    await drop_schema(url, schema)
-
-
-async def test_killed_while_the_child_runs_the_tree_finishes_with_one_child(tree: Tree) -> None:
+async def test_killed_while_the_child_runs_the_tree_finishes_with_one_child(
+    tree: AppProcess,
+) -> None:
     process = tree.start("run", env={"WORKER_SECONDS": "60"})
     deadline = time.monotonic() + 30
     while not tree.lines("worker_requests.txt"):
@@ -67,12 +34,10 @@ async def test_killed_while_the_child_runs_the_tree_finishes_with_one_child(tree
         assert time.monotonic() < deadline
         await asyncio.sleep(0.02)
     process.kill()
-    process.communicate(timeout=60)
-    assert process.returncode == -signal.SIGKILL
+    assert tree.finish(process)[0] == -signal.SIGKILL
 
-    recovery = tree.start("recover")
-    _, stderr = recovery.communicate(timeout=90)
-    assert recovery.returncode == 0, stderr[-3000:]
+    returncode, stderr = tree.finish(tree.start("recover"))
+    assert returncode == 0, stderr[-3000:]
 
     async with tl.open_store(tree.store) as store:  # type: ignore[attr-defined]
         assert await check_invariants(store) == []

@@ -1,0 +1,55 @@
+"""An app script run in subprocesses by the crash tests: started with a store and a work folder,
+killed or left to finish; the lines it writes to files in the folder are what it did."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SRC = Path(__file__).parents[2] / "src"
+
+
+@dataclass
+class AppProcess:
+    app: Path  # the script: `python APP STORE FOLDER ARGS...`
+    store: str
+    folder: Path
+
+    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        environment = {**os.environ, "PYTHONPATH": str(SRC), **(env or {})}
+        return subprocess.Popen(
+            [sys.executable, str(self.app), self.store, str(self.folder), *args],
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def finish(self, process: subprocess.Popen[str]) -> tuple[int, str]:
+        _, stderr = process.communicate(timeout=90)
+        return process.returncode, stderr
+
+    def lines(self, name: str) -> list[str]:
+        path = self.folder / name
+        return path.read_text().splitlines() if path.exists() else []
+
+
+async def recover_until_settled(app: Any, seconds: float = 30) -> None:
+    """Run recovery in the app script until every turn of every thread has ended, no input
+    waits in an inbox, and nothing runs here; then say so on stdout."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        await (await app.recover()).wait()
+        threads = (await app.threads.list(limit=100)).threads
+        turns = [t for thread in threads for t in await thread.turns()]
+        inbox = [e for thread in threads for e in await thread.inbox()]
+        if turns and all(t.is_final for t in turns) and not inbox and not app._engine.active:
+            break
+        await asyncio.sleep(0.05)
+    print("recovered", flush=True)
