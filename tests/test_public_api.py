@@ -10,6 +10,8 @@ def test_the_public_surface_is_pinned() -> None:
         "Budget",
         "BudgetExceededError",
         "ChildThread",
+        "CodeLimits",
+        "CodeResult",
         "ConfigurationError",
         "ContextWindow",
         "CorruptDataError",

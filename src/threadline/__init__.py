@@ -29,6 +29,7 @@ from threadline.runtime import (
     TurnResult,
     TurnStream,
 )
+from threadline.sandbox import CodeLimits, CodeResult
 from threadline.store import SQLiteStore, Store, open_store
 from threadline.tools import ThreadState, ThreadView, Tool, plan_tool, tool
 from threadline.types import (
@@ -103,6 +104,8 @@ __all__ = [
     "Budget",
     "BudgetExceededError",
     "ChildThread",
+    "CodeLimits",
+    "CodeResult",
     "ConfigurationError",
     "ContextWindow",
     "CorruptDataError",

@@ -111,58 +111,14 @@ class ToolCallsFromTools:
             raise ConfigurationError("invoke_tool needs a tool's ThreadState")
         parent: ThreadState[Any] = caller
         tool = self._tool(name, arguments)
-        ctx = self._ctx
         call_id = f"{parent.tool_call_id}/{number}"
-        stored_call, stored_result = _stored(ctx.turn_items(), call_id)
-        if stored_call is not None:
-            call = stored_call.payload
-            assert isinstance(call, ToolCall)
-            if (call.parent_call_id, call.name, call.arguments) != (
-                parent.tool_call_id,
-                name,
-                arguments,
-            ):
-                raise ToolError(
-                    f"this tool's call number {number} was a call of {call.name!r} with other "
-                    "arguments when it ran before; nothing was run",
-                    tool_call_id=call_id,
-                )
-            if stored_result is not None:  # it ran before this tool was cut off
-                result = stored_result.payload
-                assert isinstance(result, ToolResult)
-                return _output(result)
-            if not tool.idempotent:
-                result = ToolResult(
-                    tool_call_id=call_id,
-                    name=name,
-                    output="Error: the outcome of this call is unknown: it was interrupted "
-                    "and may or may not have taken effect. It was not run again.",
-                    outcome="unknown",
-                    parent_call_id=parent.tool_call_id,
-                )
-                await ctx.commit(
-                    [NewItem(item_id=result_item_id(stored_call.item_id), payload=result)],
-                    tool_states={call_id: "unknown"},
-                )
-                return _output(result)
-            call_item_id = stored_call.item_id
-        else:
+        if stored_call(self._ctx, call_id) is None:
             self._check_approval(tool, name, arguments, parent)
-            if call_id in ctx.indexed.calls:
-                raise ToolError(f"the tool call id {call_id!r} is taken", tool_call_id=call_id)
-            call = ToolCall(
-                tool_call_id=call_id,
-                name=name,
-                arguments=arguments,
-                parent_call_id=parent.tool_call_id,
-            )
-            item = new_item(call)
-            call_item_id = item.item_id
-            ctx.item_started(item.item_id, call)
-            # Its start is durable before it runs: after a crash, a tool that is not
-            # idempotent is reported as unknown, never run twice.
-            await ctx.commit([item], tool_states={call_id: "started"}, wait=not tool.idempotent)
-            await ctx.fault("after_nested_tool_started")
+        call, call_item_id, earlier = await begin_nested(
+            self._ctx, parent.tool_call_id, number, name, arguments, idempotent=tool.idempotent
+        )
+        if earlier is not None:
+            return _output(earlier)
         return await self._run(tool, call, call_item_id, parent)
 
     def _check_approval(
@@ -237,6 +193,69 @@ class ToolCallsFromTools:
                 parent.set_state(context.state)
             parent.queued_calls.extend(context.queued_calls)
         return _output(result)
+
+
+def stored_call(ctx: TurnContext, call_id: str) -> Item | None:
+    """The turn's stored call of that id, if any."""
+    return _stored(ctx.turn_items(), call_id)[0]
+
+
+async def begin_nested(
+    ctx: TurnContext,
+    parent_call_id: str,
+    number: int,
+    name: str,
+    arguments: str,
+    *,
+    idempotent: bool,
+) -> tuple[ToolCall, str, ToolResult | None]:
+    """Start the calling tool's `number`th nested step (a tool it invokes, or code it runs):
+    its call `<caller>/<number>` is stored, its start durable before it runs unless it is
+    `idempotent`. Returns the call, its item's id and, when the step ran before the caller was
+    cut off, its stored result; for a step that started then and is not idempotent, a result
+    saying its outcome is unknown (stored now): it is never run twice."""
+    call_id = f"{parent_call_id}/{number}"
+    found_call, found_result = _stored(ctx.turn_items(), call_id)
+    if found_call is None:
+        if call_id in ctx.indexed.calls:
+            raise ToolError(f"the tool call id {call_id!r} is taken", tool_call_id=call_id)
+        call = ToolCall(
+            tool_call_id=call_id, name=name, arguments=arguments, parent_call_id=parent_call_id
+        )
+        item = new_item(call)
+        ctx.item_started(item.item_id, call)
+        # Its start is durable before it runs: after a crash, a step that is not idempotent
+        # is reported as unknown, never run twice.
+        await ctx.commit([item], tool_states={call_id: "started"}, wait=not idempotent)
+        await ctx.fault("after_nested_tool_started")
+        return call, item.item_id, None
+    call = found_call.payload
+    assert isinstance(call, ToolCall)
+    if (call.parent_call_id, call.name, call.arguments) != (parent_call_id, name, arguments):
+        raise ToolError(
+            f"this tool's call number {number} was a call of {call.name!r} with other "
+            "arguments when it ran before; nothing was run",
+            tool_call_id=call_id,
+        )
+    if found_result is not None:  # it ran before its caller was cut off
+        result = found_result.payload
+        assert isinstance(result, ToolResult)
+        return call, found_call.item_id, result
+    if idempotent:
+        return call, found_call.item_id, None
+    result = ToolResult(
+        tool_call_id=call_id,
+        name=name,
+        output="Error: the outcome of this call is unknown: it was interrupted "
+        "and may or may not have taken effect. It was not run again.",
+        outcome="unknown",
+        parent_call_id=parent_call_id,
+    )
+    await ctx.commit(
+        [NewItem(item_id=result_item_id(found_call.item_id), payload=result)],
+        tool_states={call_id: "unknown"},
+    )
+    return call, found_call.item_id, result
 
 
 def _stored(items: Sequence[Item], call_id: str) -> tuple[Item | None, Item | None]:

@@ -31,6 +31,7 @@ from ._env import BoundEnvironment, agent_layers
 from ._history import result_item_id
 from ._subagents import blocked_children, continue_children, subagent_request_id
 from ._tool_calls import ToolCallsFromTools, close_nested_calls, follow_ups
+from ._tool_code import CodeRunServices
 from ._tool_family import ChildThreadServices
 from ._tool_messages import ToolMessageServices, staged_messages
 
@@ -101,7 +102,7 @@ class Invocation:
                 waiting.set_result(None)
 
 
-class _Services(ToolMessageServices, ToolCallsFromTools, ChildThreadServices):
+class _Services(ToolMessageServices, ToolCallsFromTools, ChildThreadServices, CodeRunServices):
     """The services a tool's `ThreadState` uses, bound to one invocation."""
 
     _invocation: Invocation

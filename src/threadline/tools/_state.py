@@ -8,6 +8,7 @@ from pydantic import BaseModel, ValidationError
 
 from threadline.types import ConfigurationError, InvalidInputError, Item, TimerRecord
 
+from ._state_code import CodeAccess
 from ._state_env import EnvAccess
 from ._state_family import FamilyAccess
 from ._state_files import FileAccess
@@ -93,7 +94,7 @@ class ThreadView(Generic[StateT]):
 
 
 class ThreadState(
-    ThreadView[StateT], MessageAccess, FileAccess, EnvAccess, ToolAccess, FamilyAccess
+    ThreadView[StateT], MessageAccess, FileAccess, EnvAccess, ToolAccess, FamilyAccess, CodeAccess
 ):
     """What a tool may know and change about its thread. Declare a parameter of this type and
     the runtime passes it; the model never sees it.
