@@ -69,6 +69,7 @@ def test_the_public_surface_is_pinned() -> None:
         "UnpricedModelWarning",
         "Usage",
         "__version__",
+        "code_tool",
         "connect",
         "open_store",
         "plan_tool",

@@ -31,7 +31,7 @@ from threadline.runtime import (
 )
 from threadline.sandbox import CodeLimits, CodeResult
 from threadline.store import SQLiteStore, Store, open_store
-from threadline.tools import ThreadState, ThreadView, Tool, plan_tool, tool
+from threadline.tools import ThreadState, ThreadView, Tool, code_tool, plan_tool, tool
 from threadline.types import (
     ApprovalRequest,
     ApprovalResponse,
@@ -163,6 +163,7 @@ __all__ = [
     "UnpricedModelWarning",
     "Usage",
     "__version__",
+    "code_tool",
     "connect",
     "open_store",
     "plan_tool",

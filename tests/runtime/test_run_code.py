@@ -170,3 +170,21 @@ async def test_bad_arguments_are_refused_before_anything_runs(make_app: Any) -> 
         "InvalidInputError",
     ]
     assert not [i for i in result.items if getattr(i.payload, "name", None) == "run_code"]
+
+
+async def test_a_model_writes_and_runs_code_with_the_code_tool(make_app: Any) -> None:
+    def rows() -> list[dict[str, Any]]:
+        return [{"city": "Paris", "sales": 3}, {"city": "Oslo", "sales": 5}]
+
+    tool = tl.code_tool(imports={"rows": rows})
+    assert "rows" in tool.description and tool.name == "run_code"
+    source = "sum(r['sales'] for r in rows())"
+    app, _ = await make_app([tool_call("run_code", {"source": source}), "8 in all."], tools=[tool])
+    thread = await app.threads.start()
+    result = await thread.run("total sales?")
+
+    answer = [i.payload for i in result.items if isinstance(i.payload, ToolResult)][-1]
+    assert orjson.loads(answer.output)["value"] == 8
+    assert result.text == "8 in all."
+    with pytest.raises(tl.ConfigurationError):
+        tl.code_tool(language="cobol")  # type: ignore[arg-type]

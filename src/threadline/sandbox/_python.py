@@ -135,12 +135,18 @@ def _classified(exc: Exception) -> tuple[Any, str]:
 
 
 def _counted(guard: RunGuard, fn: Callable[..., Any]) -> Callable[..., Any]:
-    async def call(*args: Any, **kwargs: Any) -> Any:
+    """`fn`, each call counted: async for the code (awaited there) if `fn` is."""
+    if inspect.iscoroutinefunction(fn):
+
+        async def awaited(*args: Any, **kwargs: Any) -> Any:
+            guard.count_call()
+            return await fn(*args, **kwargs)
+
+        return awaited
+
+    def call(*args: Any, **kwargs: Any) -> Any:
         guard.count_call()
-        value = fn(*args, **kwargs)
-        if inspect.isawaitable(value):
-            value = await value
-        return value
+        return fn(*args, **kwargs)
 
     return call
 

@@ -1,5 +1,6 @@
 """Tools from typed Python callables: JSON Schema, validation, and the `ThreadState` context."""
 
+from ._code_tool import code_tool
 from ._files import DEFAULT_FILE_QUOTA_BYTES, FileChanges, FileData, StoredFiles
 from ._plan import PLAN_TOOL_NAME, plan_tool
 from ._state import ThreadState, ThreadView, ToolServices, choice_schema
@@ -33,6 +34,7 @@ __all__ = [
     "ToolServices",
     "as_tool",
     "choice_schema",
+    "code_tool",
     "plan_tool",
     "tool",
 ]
