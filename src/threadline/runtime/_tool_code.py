@@ -93,6 +93,7 @@ class CodeRunServices:
             [NewItem(item_id=result_id, payload=payload)],
             tool_states={call.tool_call_id: STATE_OF_OUTCOME[payload.outcome]},
         )
+        await ctx.fault("after_nested_tool_result")
         return redact(result)
 
     async def _sandboxed(self, run: CodeRun, box: Any, job: CodeJob, call_id: str) -> CodeResult:
