@@ -67,7 +67,10 @@ class PythonSandbox:
         lookup = {name: _counted(guard, fn) for name, fn in job.imports.items()}
         lookup["report"] = guard.report
         limits = monty.ResourceLimits(
-            max_memory=job.limits.memory_bytes, max_feed_duration_secs=job.limits.seconds
+            max_memory=job.limits.memory_bytes,
+            max_feed_duration_secs=job.limits.seconds,
+            # Each host call suspends the code once: past the limit, Monty stops it too.
+            max_suspensions=job.limits.host_calls + 1,
         )
         pool = await self._workers()
 
@@ -125,6 +128,10 @@ def _classified(exc: Exception) -> tuple[Any, str]:
     if isinstance(exc, monty.MontyRuntimeError):
         with contextlib.suppress(Exception):
             text = exc.display("type-msg")
+    if isinstance(exc, monty.MontySyntaxError) and not text.startswith("SyntaxError"):
+        text = f"SyntaxError: {text}"
+    if "suspension limit" in text:
+        return "error", f"too many host calls ({text})"
     if text.startswith("MemoryError"):
         return "memory", text
     if text.startswith("TimeoutError"):
