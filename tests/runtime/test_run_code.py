@@ -188,3 +188,40 @@ async def test_a_model_writes_and_runs_code_with_the_code_tool(make_app: Any) ->
     assert result.text == "8 in all."
     with pytest.raises(tl.ConfigurationError):
         tl.code_tool(language="cobol")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("language", "source"),
+    [
+        ("js", "const t = await total(['tea', 'cake']);\nreport(t);\nexport default t * 2;"),
+        (
+            "ts",
+            "const t: number = await total(['tea', 'cake']);\nreport(t);\nexport default t * 2;",
+        ),
+    ],
+)
+async def test_javascript_and_typescript_run_the_same_way(
+    make_app: Any, language: str, source: str
+) -> None:
+    async def total(items: list[str]) -> int:
+        return len(items) * 10
+
+    @tl.tool
+    async def script(thread: tl.ThreadState[Any]) -> Any:
+        """Run a script."""
+        run = thread.run_code(source, language=language, imports={"total": total})  # type: ignore[arg-type]
+        return (await run).to_dict()
+
+    app, _ = await make_app([tool_call("script", {}), "ok"], tools=[script])
+    thread = await app.threads.start()
+    result = await thread.run("go")
+
+    code = orjson.loads(
+        [i.payload.output for i in result.items if isinstance(i.payload, ToolResult)][-1]
+    )
+    assert (code["status"], code["value"], code["reports"], code["backend"]) == (
+        "ok",
+        40,
+        [20],
+        "quickjs",
+    )
