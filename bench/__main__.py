@@ -35,6 +35,7 @@ POSTGRES = "postgres"  # a phase of its own: not per framework, not in the defau
 LOCAL_MODEL = "local-model"  # a phase of its own: the worker process against in-process
 SERVE = "serve"  # a phase of its own, not in the default set: the HTTP server's streaming
 SUBAGENTS = "subagents"  # a phase of its own: delegating turns, threadline and the Agents SDK
+SANDBOX = "sandbox"  # a phase of its own: run_code's start-up and host-call cost per backend
 
 
 def _framework(key: str) -> w.Framework:
@@ -85,9 +86,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--phases",
-        default=",".join([*w.PHASES, LOCAL_MODEL, SUBAGENTS]),
+        default=",".join([*w.PHASES, LOCAL_MODEL, SUBAGENTS, SANDBOX]),
         help=f"comma-separated subset of "
-        f"{','.join([*w.PHASES, LOCAL_MODEL, SUBAGENTS, POSTGRES, SERVE])} "
+        f"{','.join([*w.PHASES, LOCAL_MODEL, SUBAGENTS, SANDBOX, POSTGRES, SERVE])} "
         f"(default: all but {POSTGRES} and {SERVE})",
     )
     pg = p.add_argument_group("the postgres phase")
@@ -191,6 +192,14 @@ def _subagents(args: argparse.Namespace) -> dict[str, Any]:
     return asyncio.run(run(workload))
 
 
+def _sandbox(args: argparse.Namespace) -> dict[str, Any]:
+    from ._sandbox import SandboxWorkload, run
+
+    workload = SandboxWorkload.quick() if args.quick else SandboxWorkload()
+    print(f"-- sandbox: {workload.runs} runs of each program per backend", flush=True)
+    return asyncio.run(run(workload))
+
+
 def _serve(args: argparse.Namespace) -> dict[str, Any]:
     from ._serve import ServeWorkload, run
 
@@ -220,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     keys = [k.strip() for k in args.only.split(",") if k.strip()]
     unknown = set(keys) - set(FRAMEWORKS)
     phases = tuple(p.strip() for p in args.phases.split(",") if p.strip())
-    unknown |= set(phases) - {*w.PHASES, LOCAL_MODEL, SUBAGENTS, POSTGRES, SERVE}
+    unknown |= set(phases) - {*w.PHASES, LOCAL_MODEL, SUBAGENTS, SANDBOX, POSTGRES, SERVE}
     if unknown:
         print(f"unknown framework or phase: {sorted(unknown)}", file=sys.stderr)
         return 2
@@ -256,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     local_model = _local_model(args) if LOCAL_MODEL in phases else None
     serve = _serve(args) if SERVE in phases else None
     subagents = _subagents(args) if SUBAGENTS in phases else None
+    sandboxes = _sandbox(args) if SANDBOX in phases else None
     total = time.perf_counter() - started
 
     report = Report(results, postgres)
@@ -276,6 +286,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print()
         print(render_subagents(subagents))
+    if sandboxes is not None:
+        from ._sandbox import render as render_sandbox
+
+        print()
+        print(render_sandbox(sandboxes))
     print(f"\nTotal: {total:.0f} s")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
@@ -289,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
                 **({} if postgres is None else {POSTGRES: postgres}),
                 **({} if local_model is None else {LOCAL_MODEL: local_model}),
                 **({} if subagents is None else {SUBAGENTS: subagents}),
+                **({} if sandboxes is None else {SANDBOX: sandboxes}),
                 **({} if serve is None else {SERVE: serve}),
             },
             indent=2,

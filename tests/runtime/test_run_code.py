@@ -225,3 +225,32 @@ async def test_javascript_and_typescript_run_the_same_way(
         [20],
         "quickjs",
     )
+
+
+async def test_a_secret_bridged_in_is_redacted_from_all_the_run_leaves(make_app: Any) -> None:
+    import uuid
+
+    from threadline._redaction import register_secret
+
+    secret = f"~s3cr3t-{uuid.uuid4().hex}"
+    register_secret("API_TOKEN", secret)
+
+    def token() -> str:
+        return secret
+
+    @tl.tool
+    async def leak(thread: tl.ThreadState[Any]) -> Any:
+        """Try to leak the token."""
+        run = thread.run_code("t = token()\nprint(t)\nreport(t)\nt", imports={"token": token})
+        return (await run).to_dict()
+
+    app, _ = await make_app([tool_call("leak", {}), "ok"], tools=[leak])
+    thread = await app.threads.start()
+    events = [e async for e in thread.run_streamed("leak")]
+
+    stored = orjson.dumps([i.to_dict() for i in await thread.items()]).decode()
+    streamed = orjson.dumps([e.to_dict() for e in events]).decode()
+    logged = orjson.dumps([e.to_dict() for e in await thread.events()]).decode()
+    for text in (stored, streamed, logged):
+        assert secret not in text
+        assert "[redacted:API_TOKEN]" in text
