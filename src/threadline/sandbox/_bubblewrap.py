@@ -129,7 +129,8 @@ class BubblewrapSandbox:
         self._bwrap = _find_bwrap()
         self._drop = os.geteuid() == 0
         self._python = self._find_python()
-        self._node = shutil.which("node")
+        node = shutil.which("node")
+        self._node = None if node is None else os.path.realpath(node)
         self._missing: str | None = None
         self._probed = False
 
@@ -183,9 +184,10 @@ class BubblewrapSandbox:
         return None
 
     def _user_kwargs(self) -> dict[str, Any]:
+        # bwrap's own environment stays readable in the sandbox (/proc/1/environ): empty it.
         if not self._drop:
-            return {}
-        return {"user": _SANDBOX_UID, "group": _SANDBOX_UID, "extra_groups": []}
+            return {"env": {}}
+        return {"env": {}, "user": _SANDBOX_UID, "group": _SANDBOX_UID, "extra_groups": []}
 
     def _argv(self, binds: list[str], command: list[str]) -> list[str]:
         assert self._bwrap is not None
@@ -221,6 +223,8 @@ class BubblewrapSandbox:
             "LANG",
             "C.UTF-8",
             *binds,
+            "--remount-ro",
+            "/",
             "--chdir",
             _WORK_DIR,
             "--",
@@ -285,7 +289,7 @@ class BubblewrapSandbox:
         else:
             assert self._node is not None
             (runner_dir / "runner.mjs").write_text(JS_RUNNER, encoding="utf-8")
-            interpreter = [os.path.realpath(self._node), f"{_RUNNER_DIR}/runner.mjs"]
+            interpreter = [self._node, f"{_RUNNER_DIR}/runner.mjs"]
         for directory, _, names in os.walk(runner_dir):
             os.chmod(directory, 0o755)
             for name in names:
@@ -405,6 +409,7 @@ class _Session:
         self.calls = 0
         self.final: dict[str, Any] | None = None
         self.transports: list[asyncio.BaseTransport] = []
+        self.writers: list[asyncio.StreamWriter] = []
 
     async def run(self, backend: str) -> CodeResult:
         status: CodeStatus
@@ -483,8 +488,8 @@ class _Session:
         transport, protocol = await loop.connect_write_pipe(
             asyncio.streams.FlowControlMixin, resp_file
         )
-        self.transports.append(transport)
         writer = asyncio.StreamWriter(transport, protocol, None, loop)
+        self.writers.append(writer)
         while self.final is None:
             try:
                 line = await reader.readline()
@@ -541,7 +546,13 @@ class _Session:
                 os.killpg(self.process.pid, signal.SIGKILL)
         for transport in self.transports:
             transport.close()
+        for writer in self.writers:
+            writer.close()
         for fd in (self.req_fd, self.resp_fd):
             if fd >= 0:
                 os.close(fd)
+        # Pipes left unread (a limit stopped the code) would keep wait() pending: close them.
+        transport: asyncio.BaseTransport | None = getattr(self.process, "_transport", None)
+        if transport is not None:
+            transport.close()
         await asyncio.shield(self.process.wait())
