@@ -196,7 +196,7 @@ async def test_writing_outside_work_fails(path: str) -> None:
     )
     assert result.status == "ok"
     assert result.value != "written"
-    assert not Path(path).exists()
+    assert not _exists(path)
 
 
 async def test_symlink_in_work_leaks_nothing_and_overwrites_nothing(tmp_path: Path) -> None:
@@ -326,6 +326,10 @@ async def test_cancel_stops_the_run_promptly_and_leaves_no_process() -> None:
     assert not _still_running(lambda: running, seconds=1)
 
 
+def _exists(path: str) -> bool:
+    return Path(path).exists()
+
+
 def _still_running(pids: Callable[[], set[int]], *, seconds: float) -> set[int]:
     """The pids still running after up to `seconds` (their ends are not awaited by the host)."""
     deadline = time.monotonic() + seconds
@@ -349,3 +353,86 @@ def _alive(pids: set[int]) -> set[int]:
         if state != "Z":
             alive.add(pid)
     return alive
+
+
+# JavaScript (node)
+
+_NODE = pytest.mark.skipif("js" not in _SANDBOX.languages, reason="no node binary on this host")
+
+
+async def run_js(source: str, **kwargs: Any) -> CodeResult:
+    return await _SANDBOX.run(CodeJob(source=source, language="js", **kwargs))
+
+
+@_NODE
+async def test_js_default_export_host_function_report_and_module() -> None:
+    async def double(x: int) -> int:
+        return 2 * x
+
+    seen: list[Any] = []
+    source = (
+        "import { k } from './util.js';\n"
+        "console.log('hi');\n"
+        "await report({ step: 1 });\n"
+        "export default (await double(20)) + k;\n"
+    )
+    result = await run_js(
+        source,
+        imports={"double": double},
+        modules={"./util.js": "export const k = 2;"},
+        on_report=seen.append,
+    )
+    assert result.status == "ok"
+    assert result.value == 42
+    assert result.stdout == "hi\n"
+    assert result.reports == ({"step": 1},)
+    assert seen == [{"step": 1}]
+
+
+@_NODE
+async def test_js_execute_and_error() -> None:
+    result = await run_js(
+        "export function f(a) { return [a, new Uint8Array([1, 2])]; }", execute=("f", [5])
+    )
+    assert result.status == "ok"
+    assert result.value == [5, b"\x01\x02"]
+    failed = await run_js("throw new TypeError('bad js');")
+    assert failed.status == "error"
+    assert "TypeError: bad js" in (failed.error or "")
+
+
+@_NODE
+async def test_js_sees_no_host_env_nor_host_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THREADLINE_SECRET_PROBE", "s3cr3t-value")
+    source = (
+        "import fs from 'node:fs';\n"
+        "let passwd;\n"
+        "try { passwd = fs.readFileSync('/etc/passwd', 'utf8'); } catch (e) { passwd = e.code; }\n"
+        "export default [process.env.THREADLINE_SECRET_PROBE ?? null, passwd];\n"
+    )
+    result = await run_js(source)
+    assert result.status == "ok"
+    assert result.value == [None, "ENOENT"]
+
+
+@_NODE
+@pytest.mark.skipif(not _postgres_listening(), reason="nothing listens on 127.0.0.1:5432")
+async def test_js_tcp_connect_is_refused() -> None:
+    source = (
+        "import net from 'node:net';\n"
+        "export default await new Promise((resolve) => {\n"
+        "  const s = net.connect(5432, '127.0.0.1', () => resolve('connected'));\n"
+        "  s.on('error', (e) => resolve(e.code));\n"
+        "});\n"
+    )
+    result = await run_js(source)
+    assert result.status == "ok"
+    assert result.value in ("ECONNREFUSED", "ENETUNREACH")
+
+
+@_NODE
+async def test_js_memory_bomb_and_infinite_loop() -> None:
+    bomb = await run_js("const a = []; while (true) a.push(new Array(1e6).fill(1));")
+    assert bomb.status == "memory"
+    loop = await run_js("while (true) {}", limits=CodeLimits(seconds=1))
+    assert loop.status == "timeout"

@@ -32,6 +32,7 @@ _NOFILE = 64
 _NPROC = 32
 _RUNNER_DIR = "/sandbox"
 _WORK_DIR = "/work"
+_JS_MAIN = "__code__.mjs"
 
 
 class _Stop(Exception):
@@ -280,6 +281,7 @@ class BubblewrapSandbox:
             if job.execute is None
             else [job.execute[0], _encode(list(job.execute[1]))],
             "modules_dir": f"{_RUNNER_DIR}/modules",
+            "main": _JS_MAIN,
         }
         (runner_dir / "job.json").write_text(json.dumps(job_spec), encoding="utf-8")
         if job.language == "python":
@@ -288,6 +290,10 @@ class BubblewrapSandbox:
             interpreter = [self._python, "-I", "-S", f"{_RUNNER_DIR}/runner.py"]
         else:
             assert self._node is not None
+            (runner_dir / "modules" / _JS_MAIN).write_text(job.source, encoding="utf-8")
+            (runner_dir / "modules" / "package.json").write_text(
+                '{"type": "module"}', encoding="utf-8"
+            )
             (runner_dir / "runner.mjs").write_text(JS_RUNNER, encoding="utf-8")
             interpreter = [self._node, f"{_RUNNER_DIR}/runner.mjs"]
         for directory, _, names in os.walk(runner_dir):
@@ -456,8 +462,12 @@ class _Session:
         stderr = bytes(self.stderr).decode(errors="replace").strip()
         if signum == signal.SIGXCPU:
             return "timeout", None, "the code used more CPU time than its limit"
-        if "MemoryError" in stderr or signum in (signal.SIGSEGV, signal.SIGABRT, signal.SIGKILL):
-            return "memory", None, f"the code ran out of memory (exit {code}): {stderr[-500:]}"
+        if (
+            "MemoryError" in stderr
+            or "heap out of memory" in stderr
+            or signum in (signal.SIGSEGV, signal.SIGABRT, signal.SIGKILL)
+        ):
+            return "memory", None, f"the code ran out of memory (exit {code})"
         return "error", None, f"the code ended without a result (exit {code}): {stderr[-500:]}"
 
     async def _read_stdout(self) -> None:

@@ -130,4 +130,103 @@ except BaseException as exc:
         _send({"type": "error", "error": _error_text(exc)})
 '''
 
-JS_RUNNER = ""
+JS_RUNNER = r"""
+import fs from "node:fs";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+
+const REQ = Number(process.argv[2]);
+const RESP = Number(process.argv[3]);
+const job = JSON.parse(fs.readFileSync(process.argv[4], "utf8"));
+let pending = Buffer.alloc(0);
+
+function enc(value) {
+  if (value === undefined || value === null) return null;
+  if (value instanceof Uint8Array) return { $bytes: Buffer.from(value).toString("base64") };
+  if (Array.isArray(value)) return value.map(enc);
+  if (typeof value === "object") {
+    const out = {};
+    for (const [k, v] of Object.entries(value)) out[k] = enc(v);
+    return out;
+  }
+  if (typeof value === "bigint") return Number(value);
+  if (typeof value === "function" || typeof value === "symbol") {
+    throw new TypeError(typeof value + " is not JSON-like");
+  }
+  return value;
+}
+
+function dec(value) {
+  if (Array.isArray(value)) return value.map(dec);
+  if (value !== null && typeof value === "object") {
+    const keys = Object.keys(value);
+    if (keys.length === 1 && keys[0] === "$bytes") return new Uint8Array(Buffer.from(value.$bytes, "base64"));
+    const out = {};
+    for (const [k, v] of Object.entries(value)) out[k] = dec(v);
+    return out;
+  }
+  return value;
+}
+
+function send(message) {
+  const data = Buffer.from(JSON.stringify(message) + "\n");
+  let offset = 0;
+  while (offset < data.length) offset += fs.writeSync(REQ, data, offset);
+}
+
+function readLine() {
+  const chunk = Buffer.alloc(65536);
+  for (;;) {
+    const nl = pending.indexOf(10);
+    if (nl >= 0) {
+      const line = pending.subarray(0, nl).toString("utf8");
+      pending = pending.subarray(nl + 1);
+      return line;
+    }
+    const n = fs.readSync(RESP, chunk, 0, chunk.length, null);
+    if (n === 0) process.exit(70);
+    pending = Buffer.concat([pending, chunk.subarray(0, n)]);
+  }
+}
+
+function exchange(message) {
+  send(message);
+  const reply = JSON.parse(readLine());
+  if ("error" in reply) throw new Error(reply.error);
+  return dec(reply.value);
+}
+
+for (const name of job.imports) {
+  globalThis[name] = async (...args) => exchange({ type: "call", name, args: enc(args) });
+}
+globalThis.report = async (value) => { exchange({ type: "report", value: enc(value) }); };
+
+function finish(message) {
+  process.stdout.write("", () => { send(message); process.exit(0); });
+}
+
+function isMemory(err) {
+  return err instanceof RangeError && /allocation failed|Invalid array length|Invalid typed array length/.test(String(err.message));
+}
+
+try {
+  const mod = await import(pathToFileURL(path.join(job.modules_dir, job.main)).href);
+  let value = mod.default;
+  if (job.execute !== null) {
+    const [name, args] = job.execute;
+    if (typeof mod[name] !== "function") throw new Error("execute: the code exports no function " + JSON.stringify(name));
+    value = mod[name](...dec(args));
+  }
+  value = await value;
+  let message;
+  try {
+    message = { type: "result", value: enc(value) };
+  } catch (err) {
+    message = { type: "error", error: "the value cannot be returned: " + err.message };
+  }
+  finish(message);
+} catch (err) {
+  if (isMemory(err)) finish({ type: "memory" });
+  else finish({ type: "error", error: err && err.stack ? String(err.stack) : String(err) });
+}
+"""
