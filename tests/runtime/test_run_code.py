@@ -254,3 +254,33 @@ async def test_a_secret_bridged_in_is_redacted_from_all_the_run_leaves(make_app:
     for text in (stored, streamed, logged):
         assert secret not in text
         assert "[redacted:API_TOKEN]" in text
+
+
+async def test_bubblewrap_runs_real_python_on_the_threads_files(make_app: Any) -> None:
+    @tl.tool
+    async def crunch(thread: tl.ThreadState[Any]) -> Any:
+        """Sum the numbers file into a report file."""
+        source = (
+            "import statistics\n"
+            "from helpers import parse\n"
+            "numbers = parse(open('/work/numbers.txt').read())\n"
+            "open('/work/report.txt', 'w').write(str(statistics.mean(numbers)))\n"
+            "len(numbers)"
+        )
+        run = thread.run_code(
+            source,
+            modules={"./helpers.py": "def parse(text):\n    return [int(x) for x in text.split()]"},
+            backend="bubblewrap",
+        )
+        return (await run).to_dict()
+
+    app, _ = await make_app([tool_call("crunch", {}), "Done."], tools=[crunch])
+    thread = await app.threads.start()
+    await thread.write_file("numbers.txt", b"1 2 3 4")
+    result = await thread.run("crunch")
+
+    code = orjson.loads(
+        [i.payload.output for i in result.items if isinstance(i.payload, ToolResult)][-1]
+    )
+    assert (code["status"], code["value"], code["backend"]) == ("ok", 4, "bubblewrap")
+    assert await thread.read_file("report.txt") == b"2.5"  # stored with the tool's result

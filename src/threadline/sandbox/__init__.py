@@ -1,5 +1,7 @@
 """Running code an agent wrote, isolated, with only the capabilities handed to it."""
 
+from ._choice import Backend
+from ._run import CodeRun
 from ._types import (
     CodeJob,
     CodeLanguage,
@@ -11,10 +13,12 @@ from ._types import (
 )
 
 __all__ = [
+    "Backend",
     "CodeJob",
     "CodeLanguage",
     "CodeLimits",
     "CodeResult",
+    "CodeRun",
     "CodeStatus",
     "HostFunction",
     "Sandbox",
