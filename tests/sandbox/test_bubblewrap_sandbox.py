@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from threadline.sandbox import CodeJob, CodeLimits, CodeResult
-from threadline.sandbox._bubblewrap import BubblewrapSandbox
+from threadline.sandbox._bubblewrap import _RUN_UIDS, _RUN_UIDS_START, BubblewrapSandbox  # pyright: ignore[reportPrivateUsage]
 
 _SANDBOX = BubblewrapSandbox()
 _MISSING = _SANDBOX.missing()
@@ -32,7 +32,8 @@ def _postgres_listening() -> bool:
 
 
 def _sandbox_pids() -> set[int]:
-    """Host pids running as the sandbox's uid."""
+    """Host pids running as a sandbox's uid (each run has a host uid of its own, from the
+    range `_RUN_UIDS_START` starts)."""
     pids: set[int] = set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -42,7 +43,8 @@ def _sandbox_pids() -> set[int]:
         except OSError:
             continue
         uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
-        if uid_line.split()[1] == "65534":
+        uid = int(uid_line.split()[1])
+        if uid == 65534 or _RUN_UIDS_START <= uid < _RUN_UIDS_START + _RUN_UIDS:
             pids.add(int(entry))
     return pids
 
@@ -436,3 +438,11 @@ async def test_js_memory_bomb_and_infinite_loop() -> None:
     assert bomb.status == "memory"
     loop = await run_js("while (true) {}", limits=CodeLimits(seconds=1))
     assert loop.status == "timeout"
+
+
+async def test_many_runs_in_a_row_each_get_their_own_process_limit() -> None:
+    # What a run leaves for the host's init to reap must not count against the next run.
+    results = [await run(f"{n} * 2") for n in range(50)]
+
+    assert [r.status for r in results] == ["ok"] * 50
+    assert [r.value for r in results] == [n * 2 for n in range(50)]

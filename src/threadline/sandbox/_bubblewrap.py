@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextlib
 import inspect
+import itertools
 import json
 import os
 import resource
@@ -22,7 +23,12 @@ from typing import Any
 from ._bubblewrap_runner import JS_RUNNER, PYTHON_RUNNER
 from ._types import CodeJob, CodeLanguage, CodeLimits, CodeResult, CodeStatus
 
-_SANDBOX_UID = 65534
+_SANDBOX_UID = 65534  # who the code is inside the sandbox
+# Each run is a host uid of its own from this range (when the host runs as root): its
+# RLIMIT_NPROC then counts its own processes only, not those of other runs (nor what earlier
+# runs left for the host's init to reap), and runs cannot signal one another.
+_RUN_UIDS_START = 300_000
+_RUN_UIDS = 100_000
 _MESSAGE_BYTES = 1 << 20
 _FILE_BYTES = 16 << 20
 _FILES_TOTAL_BYTES = 64 << 20
@@ -129,6 +135,7 @@ class BubblewrapSandbox:
     def __init__(self) -> None:
         self._bwrap = _find_bwrap()
         self._drop = os.geteuid() == 0
+        self._runs = itertools.count()
         self._python = self._find_python()
         node = shutil.which("node")
         self._node = None if node is None else os.path.realpath(node)
@@ -184,11 +191,14 @@ class BubblewrapSandbox:
             return f"bwrap cannot create its sandbox here (user namespaces refused?): {reason}"
         return None
 
-    def _user_kwargs(self) -> dict[str, Any]:
+    def _host_uid(self) -> int:
+        return _RUN_UIDS_START + next(self._runs) % _RUN_UIDS
+
+    def _user_kwargs(self, uid: int = _SANDBOX_UID) -> dict[str, Any]:
         # bwrap's own environment stays readable in the sandbox (/proc/1/environ): empty it.
         if not self._drop:
             return {"env": {}}
-        return {"env": {}, "user": _SANDBOX_UID, "group": _SANDBOX_UID, "extra_groups": []}
+        return {"env": {}, "user": uid, "group": uid, "extra_groups": []}
 
     def _argv(self, binds: list[str], command: list[str]) -> list[str]:
         assert self._bwrap is not None
@@ -269,11 +279,12 @@ class BubblewrapSandbox:
             target = work_dir / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
+        uid = self._host_uid()
         if self._drop:
             for directory, _, names in os.walk(work_dir):
-                os.chown(directory, _SANDBOX_UID, _SANDBOX_UID)
+                os.chown(directory, uid, uid)
                 for name in names:
-                    os.chown(os.path.join(directory, name), _SANDBOX_UID, _SANDBOX_UID)
+                    os.chown(os.path.join(directory, name), uid, uid)
         job_spec = {
             "source": job.source,
             "imports": sorted(job.imports),
@@ -300,7 +311,7 @@ class BubblewrapSandbox:
             os.chmod(directory, 0o755)
             for name in names:
                 os.chmod(os.path.join(directory, name), 0o644)
-        result = await self._execute(job, runner_dir, work_dir, interpreter)
+        result = await self._execute(job, runner_dir, work_dir, interpreter, uid)
         try:
             changed = _changed_files(work_dir, files)
         except _Stop as stop:
@@ -318,7 +329,7 @@ class BubblewrapSandbox:
         )
 
     async def _execute(
-        self, job: CodeJob, runner_dir: Path, work_dir: Path, interpreter: list[str]
+        self, job: CodeJob, runner_dir: Path, work_dir: Path, interpreter: list[str], uid: int
     ) -> CodeResult:
         binds = ["--ro-bind", str(runner_dir), _RUNNER_DIR, "--bind", str(work_dir), _WORK_DIR]
         req_read, req_write = os.pipe()
@@ -335,7 +346,7 @@ class BubblewrapSandbox:
                 preexec_fn=_limits_setter(
                     job.limits, node=job.language != "python", nproc=self._drop
                 ),
-                **self._user_kwargs(),
+                **self._user_kwargs(uid),
             )
         except BaseException:
             for fd in (req_read, req_write, resp_read, resp_write):
