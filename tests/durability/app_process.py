@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,3 +54,28 @@ async def recover_until_settled(app: Any, seconds: float = 30) -> None:
             break
         await asyncio.sleep(0.05)
     print("recovered", flush=True)
+
+
+def script_main(make_app: Callable[..., Any], message: str) -> None:
+    """The command line of an app script: `STORE DIR run [FAULT]` starts a thread (key
+    "the-thread") and runs one turn on `message`, with the fault armed; `STORE DIR recover`
+    recovers until every turn has ended."""
+    from threadline.testing import FaultPoints
+
+    store, folder, mode, *rest = sys.argv[1:]
+
+    async def run() -> None:
+        async with make_app(store, folder, FaultPoints.from_spec(rest[0] if rest else "")) as app:
+            thread = await app.threads.start(key="the-thread")
+            print((await thread.run(message)).status, flush=True)
+
+    async def recover() -> None:
+        async with make_app(store, folder) as app:
+            await recover_until_settled(app)
+
+    if mode == "run":
+        asyncio.run(run())
+    elif mode == "recover":
+        asyncio.run(recover())
+    else:
+        raise SystemExit(f"unknown mode {mode}")

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from app_process import recover_until_settled
+from app_process import script_main
 
 import threadline as tl
 from threadline.models import ModelEvent, ModelRequest, ModelResponse, ToolCallRequest
@@ -73,22 +72,5 @@ def make_app(store: str, folder: str, faults: FaultPoints | None = None) -> tl.T
     )
 
 
-async def run(store: str, folder: str, fault: str) -> None:
-    async with make_app(store, folder, FaultPoints.from_spec(fault)) as app:
-        thread = await app.threads.start(key="the-thread")
-        print((await thread.run("compute")).status, flush=True)
-
-
-async def recover(store: str, folder: str) -> None:
-    async with make_app(store, folder) as app:
-        await recover_until_settled(app)
-
-
 if __name__ == "__main__":
-    store_spec, work_dir, mode, *rest = sys.argv[1:]
-    if mode == "run":
-        asyncio.run(run(store_spec, work_dir, rest[0] if rest else ""))
-    elif mode == "recover":
-        asyncio.run(recover(store_spec, work_dir))
-    else:
-        raise SystemExit(f"unknown mode {mode}")
+    script_main(make_app, "compute")
