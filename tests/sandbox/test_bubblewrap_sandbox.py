@@ -18,6 +18,8 @@ from threadline.sandbox._bubblewrap import _RUN_UIDS, _RUN_UIDS_START, Bubblewra
 _SANDBOX = BubblewrapSandbox()
 _MISSING = _SANDBOX.missing()
 
+if _MISSING is not None and os.environ.get("CI"):
+    raise AssertionError(f"CI must run the bubblewrap sandbox, but it cannot run: {_MISSING}")
 pytestmark = pytest.mark.skipif(_MISSING is not None, reason=f"bwrap cannot run here: {_MISSING}")
 
 

