@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import codecs
 import contextlib
 import inspect
 import itertools
@@ -28,6 +29,7 @@ from ._bubblewrap_host import (
     system_binds,
 )
 from ._bubblewrap_runner import JS_RUNNER, PYTHON_RUNNER
+from ._guard import LimitReached, RunGuard
 from ._types import CodeJob, CodeLanguage, CodeLimits, CodeResult, CodeStatus
 
 _SANDBOX_UID = 65534  # who the code is inside the sandbox
@@ -391,10 +393,8 @@ class _Session:
         self.process = process
         self.req_fd = req_fd
         self.resp_fd = resp_fd
-        self.stdout = bytearray()
+        self.guard = RunGuard(job.limits, job.on_report)
         self.stderr = bytearray()
-        self.reports: list[Any] = []
-        self.calls = 0
         self.final: dict[str, Any] | None = None
         self.transports: list[asyncio.BaseTransport] = []
         self.writers: list[asyncio.StreamWriter] = []
@@ -410,14 +410,7 @@ class _Session:
             status, error = "timeout", f"the code ran longer than {self.job.limits.seconds:g} s"
         except _Stop as stop:
             status, error = stop.status, stop.error
-        return CodeResult(
-            status=status,
-            value=value,
-            error=error,
-            stdout=bytes(self.stdout).decode(errors="replace"),
-            reports=tuple(self.reports),
-            backend=backend,
-        )
+        return self.guard.result(status, error, backend, value=value)
 
     async def _drive(self) -> tuple[CodeStatus, Any, str | None]:
         try:
@@ -455,12 +448,12 @@ class _Session:
     async def _read_stdout(self) -> None:
         stream = self.process.stdout
         assert stream is not None
-        limit = self.job.limits.output_bytes
+        text = codecs.getincrementaldecoder("utf-8")("replace")
         while chunk := await stream.read(1 << 16):
-            room = limit - len(self.stdout)
-            self.stdout += chunk[:room]
-            if len(chunk) > room:
-                raise _Stop("error", f"output limit: the code printed more than {limit} bytes")
+            self.guard.print(text.decode(chunk))
+            if self.guard.stopped is not None:
+                raise _Stop("error", self.guard.stopped)
+        self.guard.print(text.decode(b"", final=True))
 
     async def _read_stderr(self) -> None:
         stream = self.process.stderr
@@ -510,15 +503,13 @@ class _Session:
             return None
         if kind not in ("call", "report"):
             raise _Stop("error", f"the code sent an unknown message type {kind!r}")
-        self.calls += 1
-        if self.calls > self.job.limits.host_calls:
-            raise _Stop("error", f"too many host calls (limit {self.job.limits.host_calls})")
-        if kind == "report":
-            value = _decode(message.get("value"))
-            self.reports.append(value)
-            if self.job.on_report is not None:
-                self.job.on_report(value)
-            return {"value": None}
+        try:
+            if kind == "report":
+                self.guard.report(_decode(message.get("value")))
+                return {"value": None}
+            self.guard.count_call()
+        except LimitReached:
+            raise _Stop("error", self.guard.stopped or "too many host calls") from None
         name, args = message.get("name"), message.get("args")
         function = self.job.imports.get(name) if isinstance(name, str) else None
         if function is None or not isinstance(args, list):

@@ -56,7 +56,7 @@ class RunGuard:
         if len(data) > room:
             self._output.append(data[: max(room, 0)].decode(errors="ignore"))
             self._output_bytes = self.limits.output_bytes
-            self.stop(f"the output passed its limit of {self.limits.output_bytes} bytes")
+            self.stop(f"output limit: the code printed more than {self.limits.output_bytes} bytes")
             return
         self._output.append(text)
         self._output_bytes += len(data)
