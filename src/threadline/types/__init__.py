@@ -105,6 +105,7 @@ from ._items import (
     payload_to_dict,
     stored_payload,
 )
+from ._memory import MEMORY_SCOPES, MemoryScope, Observation, ThreadMemory
 from ._records import (
     FINAL_TURN_STATUSES,
     InboxEntry,
@@ -120,6 +121,9 @@ from ._text import check_metadata, check_text
 from ._usage import Budget, Usage
 
 __all__ = [
+    "MEMORY_SCOPES",
+    "MemoryScope",
+    "Observation",
     "DELETED_PHASE",
     "DELTA_EVENT_TYPES",
     "DISCARD_PHASE",
@@ -182,6 +186,7 @@ __all__ = [
     "SystemEvent",
     "TextPart",
     "ThreadRecord",
+    "ThreadMemory",
     "ThreadStatus",
     "ThreadTerminatedError",
     "ThreadlineError",
