@@ -61,7 +61,11 @@ async def test_chat_stream_yields_events_then_the_result(make_app: Any) -> None:
     envelopes = [e async for e in app.chat_stream("assistant", "hi", thread_id="t")]
 
     assert [e.type for e in envelopes[:-1]] == ["event"] * (len(envelopes) - 1)
-    deltas = [e.event.params["delta"] for e in envelopes if e.event and e.event.type == "agent_message_delta"]
+    deltas = [
+        e.event.params["delta"]
+        for e in envelopes
+        if e.event and e.event.type == "agent_message_delta"
+    ]
     assert "".join(deltas) == "Hello there"
     last = envelopes[-1]
     assert last.type == "result" and last.result is not None
@@ -71,9 +75,7 @@ async def test_chat_stream_yields_events_then_the_result(make_app: Any) -> None:
 async def test_a_key_of_another_agent_resource_or_namespace_is_refused(make_app: Any) -> None:
     agents = [tl.Agent(name="support"), tl.Agent(name="sales")]
     app, _ = await make_app(["ok"], agents=agents)
-    await app.chat(
-        "support", "hi", thread_id="t", resource_id="user-1", memory_agent_id="helpdesk"
-    )
+    await app.chat("support", "hi", thread_id="t", resource_id="user-1", memory_agent_id="helpdesk")
 
     with pytest.raises(tl.InvalidInputError, match="agent 'support'"):
         await app.chat("sales", "hi", thread_id="t")

@@ -87,9 +87,7 @@ async def test_the_observer_counts_toward_the_turn_usage(make_app: Any) -> None:
     await chat(app, "one", "t")
     await chat(app, "two", "t")
 
-    envelopes = [
-        e async for e in app.chat_stream("assistant", "three" + PADDING, thread_id="t")
-    ]
+    envelopes = [e async for e in app.chat_stream("assistant", "three" + PADDING, thread_id="t")]
 
     phases = [
         e.event.params.get("phase")

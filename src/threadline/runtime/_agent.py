@@ -18,9 +18,9 @@ from threadline.types import (
 )
 
 from ._context_window import ContextWindow
-from ._memory import ObservationalMemory
 from ._env import static_layer
 from ._loaders import Prompt
+from ._memory import ObservationalMemory
 from ._output import OutputSpec
 from ._subagent_tool import subagent_tool
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+
 from threadline._redaction import redact
 from threadline.models import Model, TokenCounter
 from threadline.store import Store
@@ -85,9 +86,7 @@ class Memory:
         for observation in await memory.list(): print(observation.text)
     """
 
-    def __init__(
-        self, store: Store, scope: MemoryScope, owner: str, namespace: str | None
-    ) -> None:
+    def __init__(self, store: Store, scope: MemoryScope, owner: str, namespace: str | None) -> None:
         self._store = store
         self.scope: MemoryScope = scope
         self.owner = owner
@@ -150,4 +149,3 @@ def _checked_id(observation_id: object) -> str:
 
 def _not_found(observation_id: str) -> NotFoundError:
     return NotFoundError(f"no observation {observation_id!r}", observation_id=observation_id)
-

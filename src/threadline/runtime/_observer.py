@@ -15,6 +15,7 @@ from typing import Any
 from threadline._logging import log_failure
 from threadline.models import Model, estimate_tokens, resolve_model
 from threadline.store import Store
+from threadline.types import Item as StoredItem
 from threadline.types import (
     MemoryScope,
     NotFoundError,
@@ -27,7 +28,6 @@ from threadline.types import (
     UserMessage,
     new_id,
 )
-from threadline.types import Item as StoredItem
 
 from ._memory import ObservationalMemory
 from ._side_call import side_call

@@ -18,7 +18,6 @@ from threadline.types import (
     Item,
     ItemStatus,
     LeaseLost,
-    ModelError,
     SystemEvent,
     ThreadlineError,
     ToolCall,
@@ -38,17 +37,8 @@ from ._context import NewItem, Trailing, TurnContext, new_item
 from ._context_window import leading_summary, summarize
 from ._cost import CostGuard
 from ._history import DISCARD_PHASE, result_item_id, unanswered_calls
+from ._memory_step import remember
 from ._model_step import ModelStep, build_instructions, request_parts
-from ._observer import (
-    active_memory,
-    log_memory_failure,
-    memory_model,
-    observable_prefix,
-    observe,
-    reflect,
-    size,
-    with_observations,
-)
 from ._result import TurnResult
 from ._subagents import tree_budget, wake_parent
 from ._termination import termination_item, termination_of
@@ -150,7 +140,7 @@ class TurnRunner:
             self._check_steps(ctx.steps + queued_steps)
             self._cost.before_call()
             # Once per model request: dynamic instructions are built now, observations read.
-            instructions = await self._remember(await build_instructions(ctx))
+            instructions = await remember(ctx, await build_instructions(ctx), self._side_usage)
             await self._summarize_if_needed(instructions)
             await ctx.fault("before_model_call")
             model_step = self._model_step = ModelStep(ctx, instructions)
@@ -220,55 +210,6 @@ class TurnRunner:
         self._side_usage(usage, "summary")
         ctx.events.emit("system_event", params=system_event_params(summary))
         await ctx.commit([new_item(summary)], wait=False)
-
-    async def _remember(self, instructions: str | None) -> str | None:
-        """With observational memory, condense older history into observations when it grew
-        past the threshold (merging observations that grew too), and return the
-        instructions with the observations added. A failing observer or reflector leaves
-        the raw history; it does not fail the turn."""
-        ctx = self.ctx
-        settings = ctx.agent.observational_memory
-        if settings is None or ctx.model is None:
-            return instructions
-        thread_id = ctx.thread.thread_id
-        memory = ctx.memory = ctx.memory or await active_memory(ctx.store, ctx.thread, settings)
-        _, items = request_parts(ctx)
-        cut = observable_prefix(items, settings)
-        if cut:
-            try:
-                model = memory_model(settings, ctx.services)
-                found, through, usage = await observe(memory, model, thread_id, items[:cut])
-                self._side_usage(usage, "observation")
-                if not found:
-                    raise ModelError("the observer wrote no observation")
-                if await ctx.store.record_observations(
-                    thread_id,
-                    memory.namespace,
-                    after=memory.observed_through,
-                    through=through,
-                    observations=found,
-                ):
-                    memory.observed_through = through
-                else:  # another process observed this history already: take its watermark
-                    memory = ctx.memory = await active_memory(ctx.store, ctx.thread, settings)
-            except Exception as exc:
-                log_memory_failure("observer", thread_id, exc)
-        observations = await ctx.store.list_observations(
-            memory.scope, memory.owner, memory.namespace
-        )
-        if size(observations) > settings.reflect_threshold_tokens:
-            try:
-                model = memory_model(settings, ctx.services)
-                merged, usage = await reflect(memory, model, observations)
-                self._side_usage(usage, "reflection")
-                replaced = [o.observation_id for o in observations]
-                if merged and await ctx.store.replace_observations(
-                    memory.scope, memory.owner, memory.namespace, replaced, merged
-                ):
-                    observations = sorted(merged, key=lambda o: o.observed_at)
-            except Exception as exc:
-                log_memory_failure("reflector", thread_id, exc)
-        return with_observations(instructions, observations)
 
     def _side_usage(self, usage: Usage, phase: str) -> None:
         """Count a model call beside the turn's steps toward the turn's usage."""

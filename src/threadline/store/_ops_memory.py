@@ -97,8 +97,7 @@ def get_observation(
 ) -> Op[Observation | None]:
     where, params = _owned(scope, owner, namespace)
     found: Observation | None = yield one(
-        f"SELECT {OBSERVATION_COLUMNS} FROM {{observations}} "
-        f"WHERE observation_id = ? AND {where}",
+        f"SELECT {OBSERVATION_COLUMNS} FROM {{observations}} WHERE observation_id = ? AND {where}",
         observation_id,
         *params,
         decode=observation_from_row,

@@ -266,7 +266,7 @@ MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = (
             """CREATE UNIQUE INDEX threads_one_per_reference
             ON {s}.threads (parent_id, reference_id) WHERE reference_id IS NOT NULL""",
         ),
-    ),    # Version 9 is another feature's; a database may reach 10 without it (`pending`).
+    ),  # Version 9 is another feature's; a database may reach 10 without it (`pending`).
     (
         10,
         # Observational memory (`_ops_memory`): dated observations per resource or thread and

@@ -35,8 +35,8 @@ from . import _ops_family as family  # pyright: ignore[reportPrivateUsage]
 from . import _ops_files as files
 from . import _ops_inbox as inbox
 from . import _ops_leases as leases
-from . import _ops_memory as memory
 from . import _ops_lifecycle as lifecycle  # pyright: ignore[reportPrivateUsage]
+from . import _ops_memory as memory
 from . import _ops_threads as threads  # pyright: ignore[reportPrivateUsage]
 from . import _ops_turns as turns
 from ._compact import TOOL_CALL
@@ -400,14 +400,6 @@ class SQLStore(ABC):
             lambda: env.delete_env(scope, owner, name, propagate), replay_safe=True
         )
 
-
-def _parse_cursor(cursor: str) -> tuple[float, str]:
-    try:
-        created_at, thread_id = cursor.split("~", 1)
-        return float(created_at), thread_id
-    except ValueError:
-        raise InvalidInputError("invalid cursor: pass the next_cursor of a previous page") from None
-
     # -- observational memory ------------------------------------------------------------------
 
     async def list_observations(
@@ -478,3 +470,11 @@ def _parse_cursor(cursor: str) -> tuple[float, str]:
         return await self._write(
             lambda: memory.replace_observations(scope, owner, namespace, replaced, observations)
         )
+
+
+def _parse_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        created_at, thread_id = cursor.split("~", 1)
+        return float(created_at), thread_id
+    except ValueError:
+        raise InvalidInputError("invalid cursor: pass the next_cursor of a previous page") from None

@@ -121,9 +121,6 @@ from ._text import check_metadata, check_text
 from ._usage import Budget, Usage
 
 __all__ = [
-    "MEMORY_SCOPES",
-    "MemoryScope",
-    "Observation",
     "DELETED_PHASE",
     "DELTA_EVENT_TYPES",
     "DISCARD_PHASE",
@@ -131,6 +128,7 @@ __all__ = [
     "ENV_TYPES",
     "FINAL_TURN_STATUSES",
     "IMPORTED_PHASE",
+    "MEMORY_SCOPES",
     "MIN_SECRET_LENGTH",
     "MODEL_VISIBLE_PHASES",
     "PLAN_STEP_STATUSES",
@@ -169,8 +167,10 @@ __all__ = [
     "ItemStatus",
     "ItemType",
     "LeaseLost",
+    "MemoryScope",
     "ModelError",
     "NotFoundError",
+    "Observation",
     "Payload",
     "Plan",
     "PlanStep",
@@ -185,8 +185,8 @@ __all__ = [
     "SubagentLimitError",
     "SystemEvent",
     "TextPart",
-    "ThreadRecord",
     "ThreadMemory",
+    "ThreadRecord",
     "ThreadStatus",
     "ThreadTerminatedError",
     "ThreadlineError",

@@ -17,8 +17,8 @@ MEMORY_SCOPES: tuple[MemoryScope, ...] = ("resource", "thread")
 class Observation:
     """One dated observation: a fact an observer model condensed out of a thread's history.
 
-        for observation in await app.memory("user-42").list():
-            print(observation.observed_at, observation.text)
+    for observation in await app.memory("user-42").list():
+        print(observation.observed_at, observation.text)
     """
 
     observation_id: str
