@@ -10,6 +10,7 @@ from ._faults import FAULT_POINTS, FaultHook, FaultPoint
 from ._input import TurnInput
 from ._loaders import Prompt
 from ._manager import ThreadList, ThreadManager
+from ._memory import Memory, ObservationalMemory
 from ._recovery import RecoveryReport
 from ._result import TurnResult
 from ._scheduling import ScheduledCall
@@ -28,7 +29,9 @@ __all__ = [
     "ContextWindow",
     "FaultHook",
     "FaultPoint",
+    "Memory",
     "Mode",
+    "ObservationalMemory",
     "Prompt",
     "RecoveryReport",
     "ScheduledCall",

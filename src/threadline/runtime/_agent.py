@@ -20,6 +20,7 @@ from threadline.types import (
 from ._context_window import ContextWindow
 from ._env import static_layer
 from ._loaders import Prompt
+from ._memory import ObservationalMemory
 from ._output import OutputSpec
 from ._subagent_tool import subagent_tool
 
@@ -70,6 +71,8 @@ class Agent:
         approval_expires_after: seconds after which a pending approval is denied.
         context_window: keep requests inside the model's window (a `ContextWindow`, or its
             size in tokens); default: the window the model declares, if any.
+        observational_memory: condense older history into dated observations that requests
+            carry instead (`tl.ObservationalMemory`), per resource or per thread.
         env: configuration and secrets for its threads, under the thread's, the account's
             and the app's (`thread.env(name)`): a `str` is text, a `tl.Secret` a secret.
         description: what the agent does, for a model that may delegate to it.
@@ -102,6 +105,7 @@ class Agent:
         on_unknown: Literal["report", "pause"] = "report",
         approval_expires_after: float | None = None,
         context_window: ContextWindow | int | None = None,
+        observational_memory: ObservationalMemory | None = None,
         env: Mapping[str, EnvValue] | None = None,
         description: str | None = None,
         subagents: Sequence[Agent] = (),
@@ -114,6 +118,10 @@ class Agent:
             raise ConfigurationError("approval_expires_after must be positive")
         if output_repair_attempts < 0:
             raise ConfigurationError("output_repair_attempts must be >= 0")
+        if observational_memory is not None and not isinstance(
+            observational_memory, ObservationalMemory
+        ):
+            raise ConfigurationError("observational_memory must be a tl.ObservationalMemory")
         self.prompt = instructions if isinstance(instructions, Prompt) else None
         own = _prompt_text(instructions, name) if isinstance(instructions, Prompt) else instructions
         _check_instructions(own, f"agent {name!r}")
@@ -148,6 +156,7 @@ class Agent:
         self.persist_partial_on_error = persist_partial_on_error
         self.on_unknown = on_unknown
         self.context_window = context_window
+        self.observational_memory = observational_memory
         self.approval_expires_after = approval_expires_after
         self.temperature = temperature
         self.env = static_layer(env, f"agent {name!r}")

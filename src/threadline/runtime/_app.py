@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,15 +10,19 @@ from threadline._logging import log_failure
 from threadline.models import Model
 from threadline.store import Store, open_store
 from threadline.tools import DEFAULT_FILE_QUOTA_BYTES
-from threadline.types import ConfigurationError, EnvType, EnvValue
+from threadline.types import Budget, ConfigurationError, EnvType, EnvValue, InvalidInputError
 
 from ._agent import Agent
+from ._agent_result import AgentResult, RunEnvelope
+from ._chat import ChatRequest, agent_name, chat, chat_stream
 from ._engine import Engine
 from ._engine_parts import EngineSettings
 from ._env import Environment, account, static_layer
 from ._faults import FaultHook
+from ._input import TurnInput
 from ._loaders import Loaders, Prompt
 from ._manager import ThreadManager
+from ._memory import Memory, checked_owner
 from ._recovery import RecoveryReport, recover
 from ._secrets import SecretBox, SecretKey
 from ._subagent_limits import SubagentLimits
@@ -166,6 +170,112 @@ class Threadline:
     ) -> bool:
         """Remove the value stored for exactly that owner. False if there was none."""
         return await self._engine.env.delete(name, account(user_id, resource_id))
+
+    # -- chat by key, and memory ----------------------------------------------------------------
+
+    async def chat(
+        self,
+        agent: str | Agent,
+        input: TurnInput,
+        *,
+        thread_id: str,
+        resource_id: str | None = None,
+        user_id: str | None = None,
+        memory_agent_id: str | None = None,
+        budget: Budget | None = None,
+        sender: str | None = None,
+    ) -> AgentResult:
+        """Send `input` to `agent` in the conversation your key `thread_id` names for
+        `user_id`: the first call creates that thread (with `resource_id`, the person or
+        account behind it, whose observations it shares), later calls continue it. A failed
+        or cancelled turn is `status` `"errored"` / `"cancelled"`, not an exception.
+
+            result = await app.chat("support", "Hello", thread_id="t-1", resource_id="u-42")
+
+        Args:
+            memory_agent_id: the memory namespace: agents chatting with one resource under
+                the same id share its observations (default: the agent's name). A thread
+                keeps the namespace it was first given.
+            budget: limits for this turn, over the agent's.
+            sender: who speaks, stored on the user item.
+
+        Raises `InvalidInputError` (nothing is run) for malformed input or a `thread_id` of
+        another agent, resource or memory namespace; `ConfigurationError` for an unknown agent.
+        """
+        request = self._chat_request(
+            agent, input, thread_id, resource_id, user_id, memory_agent_id, budget, sender
+        )
+        return await chat(self.threads, self.store, request)
+
+    def chat_stream(
+        self,
+        agent: str | Agent,
+        input: TurnInput,
+        *,
+        thread_id: str,
+        resource_id: str | None = None,
+        user_id: str | None = None,
+        memory_agent_id: str | None = None,
+        budget: Budget | None = None,
+        sender: str | None = None,
+    ) -> AsyncIterator[RunEnvelope]:
+        """`chat`, streamed: each event in a `RunEnvelope`, then one envelope holding the
+        `AgentResult`.
+
+            async for envelope in app.chat_stream("support", "Hi", thread_id="t-1"): ...
+        """
+        request = self._chat_request(
+            agent, input, thread_id, resource_id, user_id, memory_agent_id, budget, sender
+        )
+        return chat_stream(self.threads, self.store, request)
+
+    def _chat_request(
+        self,
+        agent: str | Agent,
+        input: TurnInput,
+        thread_id: str,
+        resource_id: str | None,
+        user_id: str | None,
+        memory_agent_id: str | None,
+        budget: Budget | None,
+        sender: str | None,
+    ) -> ChatRequest:
+        name = agent_name(agent)
+        self._engine.agent(name)
+        return ChatRequest(
+            agent=name,
+            input=input,
+            thread_id=thread_id,
+            resource_id=resource_id,
+            user_id=user_id,
+            memory_agent_id=memory_agent_id,
+            budget=budget,
+            sender=sender,
+        )
+
+    def memory(
+        self,
+        resource_id: str | None = None,
+        *,
+        thread_id: str | None = None,
+        agent: str | None = None,
+    ) -> Memory:
+        """The observations of `resource_id` (or, with `thread_id` instead, of that thread's
+        own memory), to list, edit and delete; `agent` narrows them to one memory namespace
+        (a `memory_agent_id`, by default an agent's name).
+
+            for observation in await app.memory("user-42").list(): print(observation.text)
+
+        Raises `InvalidInputError` unless exactly one of `resource_id` and `thread_id` is
+        given.
+        """
+        if (resource_id is None) == (thread_id is None):
+            raise InvalidInputError("give either a resource_id or a thread_id")
+        if agent is not None:
+            checked_owner(agent, "agent")
+        if thread_id is not None:
+            return Memory(self.store, "thread", checked_owner(thread_id, "thread_id"), agent)
+        return Memory(self.store, "resource", checked_owner(resource_id, "resource_id"), agent)
 
     # -- loaders -------------------------------------------------------------------------------
 

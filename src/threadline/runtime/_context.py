@@ -32,6 +32,7 @@ from ._agent import Agent
 from ._context_window import ContextWindow
 from ._faults import FaultHook, FaultPoint
 from ._history import HistoryIndex
+from ._observer import ActiveMemory
 from ._output import OutputSpec
 from ._turn_events import TurnEvents
 from ._turn_settings import TurnSettings
@@ -69,6 +70,7 @@ class TurnContext:
     settings: TurnSettings = field(default_factory=TurnSettings)  # the turn's, over the agent's
     output_spec: OutputSpec | None = field(init=False, default=None)  # what the answer must match
     context_window: ContextWindow | None = None
+    memory: ActiveMemory | None = None  # the thread's observational memory, once read
     usage: Usage = field(default_factory=Usage)
     # The tokens and cost of the children the turn waited for (or saw end), over all of
     # them; stored with the turn as the option `subagent_usage` by the next commit.

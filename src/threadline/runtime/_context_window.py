@@ -9,11 +9,7 @@ from typing import Any, Literal
 
 import orjson
 
-from threadline._redaction import redact
 from threadline.models import (
-    ModelRequest,
-    ModelResponse,
-    TextDelta,
     TokenCounter,
     ToolSpec,
     estimate_tokens,
@@ -22,6 +18,7 @@ from threadline.models import (
 from threadline.types import ConfigurationError, Item, SystemEvent, Usage
 
 from ._history import SUMMARY_PHASE
+from ._side_call import side_call
 
 _SUMMARY_PREFIX = "Summary of the earlier conversation: "
 _SUMMARY_INSTRUCTIONS = (
@@ -126,18 +123,8 @@ def _is_summary(item: Item) -> bool:
 
 async def summarize(model: Any, dropped: Sequence[Item]) -> tuple[SystemEvent, Usage]:
     """Ask the model to summarise `dropped` (which may start with an earlier summary)."""
-    request = ModelRequest(instructions=_SUMMARY_INSTRUCTIONS, items=list(dropped))
-    response: ModelResponse | None = None
-    parts: list[str] = []
-    async for event in model.stream(request):
-        if isinstance(event, ModelResponse):
-            response = event
-        elif isinstance(event, TextDelta):
-            parts.append(event.delta)
-    # The summary is stored and shown: without the secrets the model may have learned.
-    text = redact((response.text if response is not None else "") or "".join(parts))
-    usage = response.usage if response is not None else Usage()
+    text, usage = await side_call(model, _SUMMARY_INSTRUCTIONS, dropped)
     through = max(i.seq for i in dropped)
     return SystemEvent(
-        phase=SUMMARY_PHASE, message=_SUMMARY_PREFIX + text.strip(), data={"through_seq": through}
+        phase=SUMMARY_PHASE, message=_SUMMARY_PREFIX + text, data={"through_seq": through}
     ), usage

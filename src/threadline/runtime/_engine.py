@@ -119,6 +119,7 @@ class Engine:
         self.inbox_starting: dict[str, int] = {}  # entries being started here -> how many times
         self._background: set[asyncio.Task[Any]] = set()
         self._models: dict[int, Model] = {}
+        self.memory_models: dict[str, Model] = {}  # observers' models, by spec
         self.closing = False
 
     # -- services lent to turns and tools ----------------------------------------------------

@@ -27,6 +27,7 @@ from ._attachments import load_attachments
 from ._context import NewItem, TurnContext
 from ._context_window import with_summary
 from ._history import request_history
+from ._observer import unobserved
 from ._turn_events import TurnEvents
 from ._turn_settings import with_extra_instructions
 
@@ -60,7 +61,11 @@ def request_parts(ctx: TurnContext) -> tuple[list[ToolSpec], Sequence[Item]]:
         *(t for name, t in ctx.external_tools.items() if name not in mode.tools),
     ]
     items = request_history(ctx.history, ctx.indexed)
-    return tools, with_summary(items) if ctx.indexed.summarized else items
+    if ctx.indexed.summarized:
+        items = with_summary(items)
+    if ctx.memory is not None:  # observations stand in for the history they cover
+        items = unobserved(items, ctx.memory.observed_through)
+    return tools, items
 
 
 class ModelStep:

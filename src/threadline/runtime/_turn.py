@@ -23,6 +23,7 @@ from threadline.types import (
     ToolCall,
     ToolResult,
     TurnStatus,
+    Usage,
     UserMessage,
     cancelled_params,
     completed_params,
@@ -36,6 +37,7 @@ from ._context import NewItem, Trailing, TurnContext, new_item
 from ._context_window import leading_summary, summarize
 from ._cost import CostGuard
 from ._history import DISCARD_PHASE, result_item_id, unanswered_calls
+from ._memory_step import remember
 from ._model_step import ModelStep, build_instructions, request_parts
 from ._result import TurnResult
 from ._subagents import tree_budget, wake_parent
@@ -137,7 +139,8 @@ class TurnRunner:
             await self._take_steering()
             self._check_steps(ctx.steps + queued_steps)
             self._cost.before_call()
-            instructions = await build_instructions(ctx)  # once per model request
+            # Once per model request: dynamic instructions are built now, observations read.
+            instructions = await remember(ctx, await build_instructions(ctx), self._side_usage)
             await self._summarize_if_needed(instructions)
             await ctx.fault("before_model_call")
             model_step = self._model_step = ModelStep(ctx, instructions)
@@ -204,10 +207,15 @@ class TurnRunner:
             return
         # The new summary replaces the one before it, so it covers that one's content too.
         summary, usage = await summarize(ctx.model, [*leading_summary(kept), *dropped])
-        ctx.usage = ctx.usage + usage
-        ctx.events.emit("usage_delta", params=usage_delta_params(usage, ctx.usage, "summary"))
+        self._side_usage(usage, "summary")
         ctx.events.emit("system_event", params=system_event_params(summary))
         await ctx.commit([new_item(summary)], wait=False)
+
+    def _side_usage(self, usage: Usage, phase: str) -> None:
+        """Count a model call beside the turn's steps toward the turn's usage."""
+        ctx = self.ctx
+        ctx.usage = ctx.usage + usage
+        ctx.events.emit("usage_delta", params=usage_delta_params(usage, ctx.usage, phase))
 
     def _check_usage(self) -> None:
         ctx, budget = self.ctx, self.ctx.budget

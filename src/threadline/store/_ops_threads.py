@@ -138,6 +138,11 @@ def delete_thread(thread_id: str) -> Op[bool]:
     for table in ("inbox", "timers"):
         yield run(f"DELETE FROM {{{table}}} WHERE thread_id IN ({marks(len(ids))})", *ids)
     yield run(f"DELETE FROM {{env}} WHERE scope = 'thread' AND owner IN ({marks(len(ids))})", *ids)
+    yield run(
+        f"DELETE FROM {{observations}} WHERE scope = 'thread' AND owner IN ({marks(len(ids))})",
+        *ids,
+    )
+    yield run(f"DELETE FROM {{thread_memory}} WHERE thread_id IN ({marks(len(ids))})", *ids)
     yield run(f"DELETE FROM {{threads}} WHERE thread_id IN ({marks(len(ids))})", *ids)
     return True
 

@@ -266,6 +266,31 @@ MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = (
             """CREATE UNIQUE INDEX threads_one_per_reference
             ON {s}.threads (parent_id, reference_id) WHERE reference_id IS NOT NULL""",
         ),
+    ),  # Version 9 is another feature's; a database may reach 10 without it (`pending`).
+    (
+        10,
+        # Observational memory (`_ops_memory`): dated observations per resource or thread and
+        # memory namespace, and how far each thread's history is observed.
+        (
+            f"""CREATE TABLE {{s}}.observations (
+            observation_id {_TEXT} PRIMARY KEY,
+            scope {_TEXT} NOT NULL,
+            owner {_TEXT} NOT NULL,
+            namespace {_TEXT} NOT NULL,
+            text text NOT NULL,
+            observed_at double precision NOT NULL,
+            created_at double precision NOT NULL,
+            updated_at double precision NOT NULL,
+            source_thread_id {_TEXT}
+        )""",
+            """CREATE INDEX observations_by_owner
+            ON {s}.observations (scope, owner, namespace, observed_at)""",
+            f"""CREATE TABLE {{s}}.thread_memory (
+            thread_id {_TEXT} PRIMARY KEY,
+            namespace {_TEXT} NOT NULL,
+            observed_through bigint NOT NULL
+        )""",
+        ),
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -281,6 +306,8 @@ UNIQUE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
     "files": (("tkey", "path"), ("file_id",)),
     "file_chunks": (("tkey", "file_id", "number"),),
     "env": (("scope", "owner", "name"),),
+    "observations": (("observation_id",),),
+    "thread_memory": (("thread_id",),),
 }
 # Unique indexes over an expression, which `UNIQUE_KEYS` cannot name by columns.
 UNIQUE_INDEXES = ("threads_one_per_owner_key",)
@@ -293,6 +320,7 @@ INDEXES = (
     "timers_due",
     "timers_by_thread",
     "threads_by_parent",
+    "observations_by_owner",
 )
 
 

@@ -50,6 +50,8 @@ class Tables:
     files: str
     file_chunks: str
     env: str
+    observations: str
+    thread_memory: str
     schema_version: str
 
     @classmethod
@@ -67,6 +69,8 @@ class Tables:
             files=f"{s}.files",
             file_chunks=f"{s}.file_chunks",
             env=f"{s}.env",
+            observations=f"{s}.observations",
+            thread_memory=f"{s}.thread_memory",
             schema_version=f"{s}.schema_version",
         )
 

@@ -10,6 +10,9 @@ from threadline.types import (
     FileInfo,
     InboxEntry,
     Item,
+    MemoryScope,
+    Observation,
+    ThreadMemory,
     ThreadRecord,
     ThreadStatus,
     TimerRecord,
@@ -273,4 +276,78 @@ class Store(Protocol):
     ) -> list[str]:
         """Remove a stored value (for a thread with `propagate`, its descendants' too, as
         `set_env` wrote them). Returns the owners that had one."""
+        ...
+
+    # -- observational memory ----------------------------------------------------------------
+
+    async def list_observations(
+        self, scope: MemoryScope, owner: str, namespace: str | None = None
+    ) -> list[Observation]:
+        """The observations of a resource (or a thread) in `namespace` (None: every
+        namespace), oldest observed first."""
+        ...
+
+    async def get_observation(
+        self, observation_id: str, scope: MemoryScope, owner: str, namespace: str | None = None
+    ) -> Observation | None:
+        """One observation of that owner; None for an unknown id and for another owner's."""
+        ...
+
+    async def update_observation(
+        self,
+        observation_id: str,
+        scope: MemoryScope,
+        owner: str,
+        namespace: str | None,
+        text: str,
+        *,
+        at: float,
+    ) -> Observation | None:
+        """Replace an observation's text; None (nothing changed) if the owner has no such
+        observation."""
+        ...
+
+    async def delete_observations(
+        self,
+        scope: MemoryScope,
+        owner: str,
+        namespace: str | None = None,
+        observation_id: str | None = None,
+    ) -> int:
+        """Remove one observation of the owner, or all of them without an id; how many."""
+        ...
+
+    async def thread_memory(self, thread_id: str) -> ThreadMemory | None:
+        """A thread's memory namespace and watermark; None before its first use."""
+        ...
+
+    async def bind_memory(self, thread_id: str, namespace: str) -> ThreadMemory:
+        """The thread's memory in `namespace`, set on first use. Raises `InvalidInputError`
+        if the thread uses another namespace, `NotFoundError` if it does not exist."""
+        ...
+
+    async def record_observations(
+        self,
+        thread_id: str,
+        namespace: str,
+        *,
+        after: int,
+        through: int,
+        observations: Sequence[Observation],
+    ) -> bool:
+        """In one transaction, store observations of the thread's items after seq `after` up
+        to `through` and move its watermark to `through`, if it is still at `after`; False
+        (nothing written) otherwise, so an observer run twice stores its work once."""
+        ...
+
+    async def replace_observations(
+        self,
+        scope: MemoryScope,
+        owner: str,
+        namespace: str,
+        replaced: Sequence[str],
+        observations: Sequence[Observation],
+    ) -> bool:
+        """In one transaction, put `observations` in the place of `replaced` (ids of that
+        owner); False (nothing written) if one of them is gone."""
         ...

@@ -19,6 +19,9 @@ from threadline.types import (
     InboxEntry,
     InvalidInputError,
     Item,
+    MemoryScope,
+    Observation,
+    ThreadMemory,
     ThreadRecord,
     ThreadStatus,
     TimerRecord,
@@ -33,6 +36,7 @@ from . import _ops_files as files
 from . import _ops_inbox as inbox
 from . import _ops_leases as leases
 from . import _ops_lifecycle as lifecycle  # pyright: ignore[reportPrivateUsage]
+from . import _ops_memory as memory
 from . import _ops_threads as threads  # pyright: ignore[reportPrivateUsage]
 from . import _ops_turns as turns
 from ._compact import TOOL_CALL
@@ -394,6 +398,77 @@ class SQLStore(ABC):
     ) -> list[str]:
         return await self._write(
             lambda: env.delete_env(scope, owner, name, propagate), replay_safe=True
+        )
+
+    # -- observational memory ------------------------------------------------------------------
+
+    async def list_observations(
+        self, scope: MemoryScope, owner: str, namespace: str | None = None
+    ) -> list[Observation]:
+        return await self._read(lambda: memory.list_observations(scope, owner, namespace))
+
+    async def get_observation(
+        self, observation_id: str, scope: MemoryScope, owner: str, namespace: str | None = None
+    ) -> Observation | None:
+        return await self._read(
+            lambda: memory.get_observation(observation_id, scope, owner, namespace)
+        )
+
+    async def update_observation(
+        self,
+        observation_id: str,
+        scope: MemoryScope,
+        owner: str,
+        namespace: str | None,
+        text: str,
+        *,
+        at: float,
+    ) -> Observation | None:
+        return await self._write(
+            lambda: memory.update_observation(observation_id, scope, owner, namespace, text, at),
+            replay_safe=True,
+        )
+
+    async def delete_observations(
+        self,
+        scope: MemoryScope,
+        owner: str,
+        namespace: str | None = None,
+        observation_id: str | None = None,
+    ) -> int:
+        return await self._write(
+            lambda: memory.delete_observations(scope, owner, namespace, observation_id)
+        )
+
+    async def thread_memory(self, thread_id: str) -> ThreadMemory | None:
+        return await self._read(lambda: memory.thread_memory(thread_id))
+
+    async def bind_memory(self, thread_id: str, namespace: str) -> ThreadMemory:
+        return await self._write(lambda: memory.bind_memory(thread_id, namespace), replay_safe=True)
+
+    async def record_observations(
+        self,
+        thread_id: str,
+        namespace: str,
+        *,
+        after: int,
+        through: int,
+        observations: Sequence[Observation],
+    ) -> bool:
+        return await self._write(
+            lambda: memory.record_observations(thread_id, namespace, after, through, observations)
+        )
+
+    async def replace_observations(
+        self,
+        scope: MemoryScope,
+        owner: str,
+        namespace: str,
+        replaced: Sequence[str],
+        observations: Sequence[Observation],
+    ) -> bool:
+        return await self._write(
+            lambda: memory.replace_observations(scope, owner, namespace, replaced, observations)
         )
 
 

@@ -325,6 +325,31 @@ MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = (
             """CREATE UNIQUE INDEX threads_one_per_reference ON threads (parent_id, reference_id)
             WHERE reference_id IS NOT NULL""",
         ),
+    ),  # Version 9 is another feature's; a database may reach 10 without it (`pending`).
+    (
+        10,
+        # Observational memory (`_ops_memory`): dated observations per resource or thread and
+        # memory namespace, and how far each thread's history is observed.
+        (
+            """CREATE TABLE observations (
+            observation_id TEXT PRIMARY KEY,
+            scope TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            namespace TEXT NOT NULL,
+            text TEXT NOT NULL,
+            observed_at REAL NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            source_thread_id TEXT
+        ) WITHOUT ROWID""",
+            """CREATE INDEX observations_by_owner
+            ON observations (scope, owner, namespace, observed_at)""",
+            """CREATE TABLE thread_memory (
+            thread_id TEXT PRIMARY KEY,
+            namespace TEXT NOT NULL,
+            observed_through INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        ),
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]

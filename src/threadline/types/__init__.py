@@ -105,6 +105,7 @@ from ._items import (
     payload_to_dict,
     stored_payload,
 )
+from ._memory import MEMORY_SCOPES, MemoryScope, Observation, ThreadMemory
 from ._records import (
     FINAL_TURN_STATUSES,
     InboxEntry,
@@ -127,6 +128,7 @@ __all__ = [
     "ENV_TYPES",
     "FINAL_TURN_STATUSES",
     "IMPORTED_PHASE",
+    "MEMORY_SCOPES",
     "MIN_SECRET_LENGTH",
     "MODEL_VISIBLE_PHASES",
     "PLAN_STEP_STATUSES",
@@ -165,8 +167,10 @@ __all__ = [
     "ItemStatus",
     "ItemType",
     "LeaseLost",
+    "MemoryScope",
     "ModelError",
     "NotFoundError",
+    "Observation",
     "Payload",
     "Plan",
     "PlanStep",
@@ -181,6 +185,7 @@ __all__ = [
     "SubagentLimitError",
     "SystemEvent",
     "TextPart",
+    "ThreadMemory",
     "ThreadRecord",
     "ThreadStatus",
     "ThreadTerminatedError",
