@@ -13,11 +13,14 @@ from typing import TYPE_CHECKING, Any
 from threadline.models import Model, ModelRequest, ToolSpec, resolve_model
 from threadline.runtime import (
     Agent,
+    AgentResult,
+    Checkpoint,
     ChildThread,
     ContextWindow,
     Mode,
     Prompt,
     RecoveryReport,
+    RunEnvelope,
     ScheduledCall,
     SubagentLimits,
     Subscription,
@@ -28,6 +31,10 @@ from threadline.runtime import (
     ThreadManager,
     TurnResult,
     TurnStream,
+    run_agent,
+    run_agent_resume,
+    run_agent_resume_stream,
+    run_agent_stream,
 )
 from threadline.sandbox import CodeLimits, CodeResult
 from threadline.store import SQLiteStore, Store, open_store
@@ -38,6 +45,7 @@ from threadline.types import (
     AwaitingInput,
     Budget,
     BudgetExceededError,
+    CheckpointError,
     ConfigurationError,
     CorruptDataError,
     EnvType,
@@ -98,11 +106,14 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "Agent",
+    "AgentResult",
     "ApprovalRequest",
     "ApprovalResponse",
     "AwaitingInput",
     "Budget",
     "BudgetExceededError",
+    "Checkpoint",
+    "CheckpointError",
     "ChildThread",
     "CodeLimits",
     "CodeResult",
@@ -129,6 +140,7 @@ __all__ = [
     "PostgresStore",
     "Prompt",
     "RecoveryReport",
+    "RunEnvelope",
     "SQLiteStore",
     "ScheduledCall",
     "SchemaVersionError",
@@ -168,5 +180,9 @@ __all__ = [
     "open_store",
     "plan_tool",
     "resolve_model",
+    "run_agent",
+    "run_agent_resume",
+    "run_agent_resume_stream",
+    "run_agent_stream",
     "tool",
 ]

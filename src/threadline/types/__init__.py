@@ -16,6 +16,7 @@ from ._env import (
 )
 from ._errors import (
     BudgetExceededError,
+    CheckpointError,
     ConfigurationError,
     CorruptDataError,
     FileQuotaExceededError,
@@ -141,6 +142,7 @@ __all__ = [
     "AwaitingInput",
     "Budget",
     "BudgetExceededError",
+    "CheckpointError",
     "ConfigurationError",
     "ContentPart",
     "CorruptDataError",
