@@ -224,3 +224,90 @@ async def test_structured_output_is_validated_like_a_threads() -> None:
     result = await tl.run_agent(agent, "Which city?")
 
     assert result.output == {"city": "Paris"}
+
+
+async def test_many_runs_at_once_share_the_agents_app_and_leave_it_empty() -> None:
+    model = ScriptedModel([f"answer {n}" for n in range(20)])
+    agent = tl.Agent(name="a", model=model)
+
+    results = await asyncio.gather(*(tl.run_agent(agent, f"q{n}") for n in range(20)))
+
+    assert sorted(r.text for r in results) == sorted(f"answer {n}" for n in range(20))
+    assert len({r.thread_id for r in results}) == 20
+    async with borrowed_app(agent) as app:
+        assert list(await app.threads.list()) == []
+
+
+async def test_a_stream_left_halfway_interrupts_its_run_and_deletes_its_thread() -> None:
+    release = asyncio.Event()
+
+    @tl.tool
+    async def slow() -> str:
+        """Wait."""
+        await release.wait()
+        return "done"
+
+    agent = tl.Agent(name="a", model=ScriptedModel([tool_call("slow", {}), "never"]), tools=[slow])
+    stream = tl.run_agent_stream(agent, "Go")
+    async for item in stream:
+        if isinstance(item, tl.Event) and item.type == "item_completed":
+            break
+    await stream.aclose()  # type: ignore[attr-defined]
+
+    async with borrowed_app(agent) as app:
+        assert list(await app.threads.list()) == []
+
+
+def test_the_apps_of_a_loop_close_with_it() -> None:
+    agent = tl.Agent(name="a", model=ScriptedModel(["one"]))
+
+    async def main() -> tl.Threadline:
+        await tl.run_agent(agent, "Hi")
+        async with borrowed_app(agent) as app:
+            assert app._open  # pyright: ignore[reportPrivateUsage]
+            return app
+
+    app = asyncio.run(main())
+
+    assert not app._open  # pyright: ignore[reportPrivateUsage]
+
+
+async def test_idle_apps_beyond_the_limit_are_closed_oldest_first() -> None:
+    agents = [tl.Agent(name=f"a{n}", model=ScriptedModel(["ok"])) for n in range(18)]
+    apps: list[tl.Threadline] = []
+    for agent in agents:
+        await tl.run_agent(agent, "Hi")
+        async with borrowed_app(agent) as app:
+            apps.append(app)
+
+    opened = [app._open for app in apps]  # pyright: ignore[reportPrivateUsage]
+
+    assert opened == [False, False] + [True] * 16
+
+
+async def test_cancelling_the_reader_of_a_stream_interrupts_the_run_and_deletes_its_thread() -> (
+    None
+):
+    started = asyncio.Event()
+
+    @tl.tool
+    async def slow() -> str:
+        """Wait."""
+        started.set()
+        await asyncio.sleep(60)
+        return "done"
+
+    agent = tl.Agent(name="a", model=ScriptedModel([tool_call("slow", {}), "never"]), tools=[slow])
+
+    async def read() -> None:
+        async for _ in tl.run_agent_stream(agent, "Go"):
+            pass
+
+    reader = asyncio.ensure_future(read())
+    await asyncio.wait_for(started.wait(), 10)
+    reader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+
+    async with borrowed_app(agent) as app:
+        assert list(await app.threads.list()) == []

@@ -392,7 +392,17 @@ class Engine:
                 if not self.closing and (ctx.written is None or ctx.written.queued_input):
                     self.spawn(self.drain(thread.thread_id))
 
+        def forget_unstarted(_: asyncio.Task[TurnResult]) -> None:
+            # A task cancelled before its first step never runs `drive`'s `finally`: without
+            # this, the thread would look busy here until the process ends.
+            if self.active.get(thread.thread_id) is active:
+                del self.active[thread.thread_id]
+                self.capacity_freed.set()
+                for waiting in active.listeners:
+                    waiting.close()
+
         active.task = asyncio.get_running_loop().create_task(drive())
+        active.task.add_done_callback(forget_unstarted)
         return active
 
     async def _history_upto(

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import replace
 from typing import Any
 
@@ -101,11 +102,12 @@ def run_agent_stream(
     stream = run_agent_stream_envelopes(agent, input, prefix_messages, signal, thread_id, budget)
 
     async def unwrapped() -> AsyncIterator[Event | AgentResult]:
-        async for envelope in stream:
-            if envelope.event is not None:
-                yield envelope.event
-            elif envelope.result is not None:
-                yield envelope.result
+        async with aclosing(stream):  # a reader that leaves ends the run at once
+            async for envelope in stream:
+                if envelope.event is not None:
+                    yield envelope.event
+                elif envelope.result is not None:
+                    yield envelope.result
 
     return unwrapped()
 
@@ -117,7 +119,7 @@ def run_agent_stream_envelopes(
     signal: asyncio.Event | None,
     thread_id: str | None,
     budget: Budget | None,
-) -> AsyncIterator[RunEnvelope]:
+) -> AsyncGenerator[RunEnvelope]:
     """A new run's envelopes; the input is checked at once."""
     _check_agent(agent)
     history = prefix_history(prefix_messages)
@@ -131,7 +133,7 @@ def run_agent_stream_envelopes(
     async def opening(app: Threadline) -> tuple[Thread, TurnStream]:
         store = app.store
         chosen = thread_id or new_id("thr")
-        if await store.get_thread(chosen) is not None:
+        if thread_id is not None and await store.get_thread(chosen) is not None:
             raise InvalidInputError(
                 f"a run of this agent with thread_id {chosen!r} is in progress",
                 thread_id=chosen,
@@ -176,7 +178,7 @@ def run_agent_resume_stream(
     responses: Sequence[Response],
     *,
     signal: asyncio.Event | None = None,
-) -> AsyncIterator[RunEnvelope]:
+) -> AsyncGenerator[RunEnvelope]:
     """`run_agent_resume`, streamed as envelopes: `envelope.type == "event"` for each event,
     then one `"result"` with the `AgentResult`. Raises at once for a checkpoint of another
     agent or answers of the wrong type."""
@@ -231,19 +233,20 @@ async def _decide(thread: Thread, responses: Sequence[Response]) -> None:
 
 async def _run(
     agent: Agent, opening: Opening, signal: asyncio.Event | None
-) -> AsyncIterator[RunEnvelope]:
+) -> AsyncGenerator[RunEnvelope]:
     async with borrowed_app(agent) as app:
         thread, stream = await opening(app)
         watcher: asyncio.Future[None] | None = None
         result: AgentResult | None = None
         try:
-            async for envelope in envelopes(stream):
-                if envelope.result is not None:
-                    result = envelope.result
-                    continue
-                if watcher is None and signal is not None:  # the turn exists: it can be interrupted
-                    watcher = asyncio.ensure_future(_interrupt_when(signal, thread))
-                yield envelope
+            async with aclosing(envelopes(stream)) as events:
+                async for envelope in events:
+                    if envelope.result is not None:
+                        result = envelope.result
+                        continue
+                    if watcher is None and signal is not None:  # the turn exists now
+                        watcher = asyncio.ensure_future(_interrupt_when(signal, thread))
+                    yield envelope
             assert result is not None
             if result.status == "paused":
                 snapshot = await app.store.export_thread(thread.id)

@@ -56,10 +56,9 @@ class _LoopApps:
                     await anext(self.closer)
         self.apps[id(agent)] = pooled  # most recently used last
         pooled.runs += 1
-        await self._trim()
         return pooled
 
-    async def _trim(self) -> None:
+    async def trim(self) -> None:
         idle = [key for key, pooled in self.apps.items() if pooled.runs == 0]
         for key in idle[: max(0, len(idle) - _MAX_IDLE)]:
             await self.apps.pop(key).app.close()
@@ -93,3 +92,4 @@ async def borrowed_app(agent: Agent) -> AsyncGenerator[Threadline]:
         yield pooled.app
     finally:
         pooled.runs -= 1
+        await apps.trim()
