@@ -275,3 +275,30 @@ async def test_a_checkpoint_resumes_in_a_new_process(tmp_path: Path) -> None:
     }
     assert (tmp_path / "transfers.log").read_text() == "5 to ann"
     assert log == []
+
+
+async def test_a_checkpoint_being_resumed_cannot_be_resumed_again_at_once() -> None:
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    @tl.tool(needs_approval=True)
+    async def transfer(to: str, amount: int) -> str:
+        """Send money."""
+        started.set()
+        await release.wait()
+        return "sent"
+
+    model = ScriptedModel([tool_call("transfer", {"to": "ann", "amount": 5}, tool_call_id="c1")])
+    agent = tl.Agent(name="payer", model=model, tools=[transfer])
+    paused = await tl.run_agent(agent, "Pay Ann 5")
+    assert paused.checkpoint is not None
+    model.add("Sent.")
+    approve = [tl.ApprovalResponse(tool_call_id="c1", decision="approved")]
+    first = asyncio.ensure_future(tl.run_agent_resume(agent, paused.checkpoint, approve))
+    await asyncio.wait_for(started.wait(), 10)
+
+    with pytest.raises(tl.InvalidInputError, match="being resumed already"):
+        await tl.run_agent_resume(agent, paused.checkpoint, approve)
+
+    release.set()
+    assert (await first).status == "completed"

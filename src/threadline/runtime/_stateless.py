@@ -79,9 +79,7 @@ async def run_agent(
         result = await tl.run_agent(agent, "Hello")
         print(result.status, result.text)
     """
-    return await _last(
-        run_agent_stream_envelopes(agent, input, prefix_messages, signal, thread_id, budget)
-    )
+    return await _last(_fresh_run(agent, input, prefix_messages, signal, thread_id, budget))
 
 
 def run_agent_stream(
@@ -99,7 +97,7 @@ def run_agent_stream(
         async for item in tl.run_agent_stream(agent, "Hello"):
             if isinstance(item, tl.AgentResult): print(item.status)
     """
-    stream = run_agent_stream_envelopes(agent, input, prefix_messages, signal, thread_id, budget)
+    stream = _fresh_run(agent, input, prefix_messages, signal, thread_id, budget)
 
     async def unwrapped() -> AsyncIterator[Event | AgentResult]:
         async with aclosing(stream):  # a reader that leaves ends the run at once
@@ -112,7 +110,7 @@ def run_agent_stream(
     return unwrapped()
 
 
-def run_agent_stream_envelopes(
+def _fresh_run(
     agent: Agent,
     input: TurnInput | None,
     prefix_messages: Sequence[PrefixMessage],
@@ -199,6 +197,11 @@ def run_agent_resume_stream(
             )
 
     async def opening(app: Threadline) -> tuple[Thread, TurnStream]:
+        if await app.store.get_thread(checkpoint.thread_id) is not None:
+            raise InvalidInputError(
+                "this checkpoint is being resumed already: wait for that run to end",
+                thread_id=checkpoint.thread_id,
+            )
         record = await app.store.import_thread(checkpoint.snapshot)
         thread = await app.threads.resume(record.thread_id)
         try:
