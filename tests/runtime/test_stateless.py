@@ -11,7 +11,7 @@ import pytest
 import threadline as tl
 from threadline.models import ModelRequest
 from threadline.runtime._stateless_apps import borrowed_app
-from threadline.testing import ScriptedModel, fail, text, tool_call
+from threadline.testing import ScriptedModel, Step, fail, text, tool_call
 from threadline.types import AgentMessage, ToolResult, UserMessage
 
 
@@ -309,5 +309,18 @@ async def test_cancelling_the_reader_of_a_stream_interrupts_the_run_and_deletes_
     with pytest.raises(asyncio.CancelledError):
         await reader
 
+    async with borrowed_app(agent) as app:
+        assert list(await app.threads.list()) == []
+
+
+async def test_a_signal_set_before_the_run_cancels_it_at_once() -> None:
+    model = ScriptedModel([Step(text="never", delay=30)])
+    agent = tl.Agent(name="a", model=model)
+    cancel = asyncio.Event()
+    cancel.set()
+
+    result = await asyncio.wait_for(tl.run_agent(agent, "Hi", signal=cancel), 10)
+
+    assert result.status == "cancelled"
     async with borrowed_app(agent) as app:
         assert list(await app.threads.list()) == []

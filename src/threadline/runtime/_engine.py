@@ -392,17 +392,7 @@ class Engine:
                 if not self.closing and (ctx.written is None or ctx.written.queued_input):
                     self.spawn(self.drain(thread.thread_id))
 
-        def forget_unstarted(_: asyncio.Task[TurnResult]) -> None:
-            # A task cancelled before its first step never runs `drive`'s `finally`: without
-            # this, the thread would look busy here until the process ends.
-            if self.active.get(thread.thread_id) is active:
-                del self.active[thread.thread_id]
-                self.capacity_freed.set()
-                for waiting in active.listeners:
-                    waiting.close()
-
         active.task = asyncio.get_running_loop().create_task(drive())
-        active.task.add_done_callback(forget_unstarted)
         return active
 
     async def _history_upto(
@@ -548,6 +538,9 @@ class Engine:
         """Interrupt the thread's unfinished turn, wherever it is. False if there is none."""
         active = self.active.get(thread_id)
         if active is not None and active.task is not None and not active.task.done():
+            # A turn started just now takes its first step first: cancelled before it, its
+            # task would never run the code that ends the turn.
+            await asyncio.sleep(0)
             active.task.cancel()
             await asyncio.wait([active.task])
             return True

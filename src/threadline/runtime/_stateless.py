@@ -249,6 +249,8 @@ async def _run(
                         continue
                     if watcher is None and signal is not None:  # the turn exists now
                         watcher = asyncio.ensure_future(_interrupt_when(signal, thread))
+                        if signal.is_set():  # already: before the turn's first step ends
+                            await watcher
                     yield envelope
             assert result is not None
             if result.status == "paused":
