@@ -36,6 +36,7 @@ LOCAL_MODEL = "local-model"  # a phase of its own: the worker process against in
 SERVE = "serve"  # a phase of its own, not in the default set: the HTTP server's streaming
 SUBAGENTS = "subagents"  # a phase of its own: delegating turns, threadline and the Agents SDK
 SANDBOX = "sandbox"  # a phase of its own: run_code's start-up and host-call cost per backend
+STATELESS = "stateless"  # a phase of its own: run_agent against Runner.run, no session
 
 
 def _framework(key: str) -> w.Framework:
@@ -86,9 +87,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--phases",
-        default=",".join([*w.PHASES, LOCAL_MODEL, SUBAGENTS, SANDBOX]),
+        default=",".join([*w.PHASES, LOCAL_MODEL, SUBAGENTS, SANDBOX, STATELESS]),
         help=f"comma-separated subset of "
-        f"{','.join([*w.PHASES, LOCAL_MODEL, SUBAGENTS, SANDBOX, POSTGRES, SERVE])} "
+        f"{','.join([*w.PHASES, LOCAL_MODEL, SUBAGENTS, SANDBOX, STATELESS, POSTGRES, SERVE])} "
         f"(default: all but {POSTGRES} and {SERVE})",
     )
     pg = p.add_argument_group("the postgres phase")
@@ -192,6 +193,18 @@ def _subagents(args: argparse.Namespace) -> dict[str, Any]:
     return asyncio.run(run(workload))
 
 
+def _stateless(args: argparse.Namespace) -> dict[str, Any]:
+    from ._stateless import StatelessWorkload, run
+
+    workload = StatelessWorkload.quick() if args.quick else StatelessWorkload()
+    print(
+        f"-- stateless: {workload.rounds} rounds of {workload.calls} run_agent calls per "
+        "framework, alternating (threadline, threadline with a new app, OpenAI Agents SDK)",
+        flush=True,
+    )
+    return asyncio.run(run(workload))
+
+
 def _sandbox(args: argparse.Namespace) -> dict[str, Any]:
     from ._sandbox import SandboxWorkload, run
 
@@ -229,7 +242,15 @@ def main(argv: list[str] | None = None) -> int:
     keys = [k.strip() for k in args.only.split(",") if k.strip()]
     unknown = set(keys) - set(FRAMEWORKS)
     phases = tuple(p.strip() for p in args.phases.split(",") if p.strip())
-    unknown |= set(phases) - {*w.PHASES, LOCAL_MODEL, SUBAGENTS, SANDBOX, POSTGRES, SERVE}
+    unknown |= set(phases) - {
+        *w.PHASES,
+        LOCAL_MODEL,
+        SUBAGENTS,
+        SANDBOX,
+        STATELESS,
+        POSTGRES,
+        SERVE,
+    }
     if unknown:
         print(f"unknown framework or phase: {sorted(unknown)}", file=sys.stderr)
         return 2
@@ -266,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     serve = _serve(args) if SERVE in phases else None
     subagents = _subagents(args) if SUBAGENTS in phases else None
     sandboxes = _sandbox(args) if SANDBOX in phases else None
+    stateless = _stateless(args) if STATELESS in phases else None
     total = time.perf_counter() - started
 
     report = Report(results, postgres)
@@ -286,6 +308,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print()
         print(render_subagents(subagents))
+    if stateless is not None:
+        from ._stateless import render as render_stateless
+
+        print()
+        print(render_stateless(stateless))
     if sandboxes is not None:
         from ._sandbox import render as render_sandbox
 
@@ -305,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
                 **({} if local_model is None else {LOCAL_MODEL: local_model}),
                 **({} if subagents is None else {SUBAGENTS: subagents}),
                 **({} if sandboxes is None else {SANDBOX: sandboxes}),
+                **({} if stateless is None else {STATELESS: stateless}),
                 **({} if serve is None else {SERVE: serve}),
             },
             indent=2,

@@ -4,11 +4,14 @@ import threadline as tl
 def test_the_public_surface_is_pinned() -> None:
     assert sorted(tl.__all__) == [
         "Agent",
+        "AgentResult",
         "ApprovalRequest",
         "ApprovalResponse",
         "AwaitingInput",
         "Budget",
         "BudgetExceededError",
+        "Checkpoint",
+        "CheckpointError",
         "ChildThread",
         "CodeLimits",
         "CodeResult",
@@ -38,6 +41,7 @@ def test_the_public_surface_is_pinned() -> None:
         "PostgresStore",
         "Prompt",
         "RecoveryReport",
+        "RunEnvelope",
         "SQLiteStore",
         "ScheduledCall",
         "SchemaVersionError",
@@ -77,6 +81,10 @@ def test_the_public_surface_is_pinned() -> None:
         "open_store",
         "plan_tool",
         "resolve_model",
+        "run_agent",
+        "run_agent_resume",
+        "run_agent_resume_stream",
+        "run_agent_stream",
         "tool",
     ]
     for name in tl.__all__:

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from threadline.models import Model, ModelRequest, ToolSpec, resolve_model
 from threadline.runtime import (
     Agent,
+    AgentResult,
+    Checkpoint,
     ChildThread,
     ContextWindow,
     Memory,
@@ -20,6 +22,7 @@ from threadline.runtime import (
     ObservationalMemory,
     Prompt,
     RecoveryReport,
+    RunEnvelope,
     ScheduledCall,
     SubagentLimits,
     Subscription,
@@ -30,6 +33,10 @@ from threadline.runtime import (
     ThreadManager,
     TurnResult,
     TurnStream,
+    run_agent,
+    run_agent_resume,
+    run_agent_resume_stream,
+    run_agent_stream,
 )
 from threadline.sandbox import CodeLimits, CodeResult
 from threadline.store import SQLiteStore, Store, open_store
@@ -40,6 +47,7 @@ from threadline.types import (
     AwaitingInput,
     Budget,
     BudgetExceededError,
+    CheckpointError,
     ConfigurationError,
     CorruptDataError,
     EnvType,
@@ -101,11 +109,14 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "Agent",
+    "AgentResult",
     "ApprovalRequest",
     "ApprovalResponse",
     "AwaitingInput",
     "Budget",
     "BudgetExceededError",
+    "Checkpoint",
+    "CheckpointError",
     "ChildThread",
     "CodeLimits",
     "CodeResult",
@@ -135,6 +146,7 @@ __all__ = [
     "PostgresStore",
     "Prompt",
     "RecoveryReport",
+    "RunEnvelope",
     "SQLiteStore",
     "ScheduledCall",
     "SchemaVersionError",
@@ -174,5 +186,9 @@ __all__ = [
     "open_store",
     "plan_tool",
     "resolve_model",
+    "run_agent",
+    "run_agent_resume",
+    "run_agent_resume_stream",
+    "run_agent_stream",
     "tool",
 ]

@@ -165,3 +165,18 @@ async def test_a_bad_model_spec_fails_before_anything_is_stored(db_path: Any) ->
             await thread.run("hi")
         assert await thread.turns() == []
         assert (await thread.reload()).status == "idle"
+
+
+async def test_an_interrupt_right_after_the_turn_started_ends_it_cancelled(make_app: Any) -> None:
+    app, _ = await make_app([Step(text="too late", delay=30), "Back again."])
+    thread = await app.threads.start()
+    stream = thread.run_streamed("hello")
+
+    with pytest.raises(tl.TurnCancelledError):
+        async for event in stream:
+            if event.type == "turn_started":
+                assert await thread.interrupt()
+
+    assert (await thread.turns())[0].status == "cancelled"
+    assert (await thread.reload()).status == "idle"
+    assert (await thread.run("again")).text == "Back again."

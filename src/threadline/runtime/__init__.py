@@ -1,9 +1,11 @@
 """The engine and the public API: `Threadline`, `Agent`, `Thread`, `ThreadManager`."""
 
 from ._agent import Agent, Mode
+from ._agent_result import AgentResult, AgentStatus, RunEnvelope
 from ._app import Threadline
 from ._attachments import copy_attachment
 from ._bus import Subscription
+from ._checkpoint import Checkpoint
 from ._context_window import ContextWindow
 from ._engine_parts import StartOptions, StartOutcome
 from ._faults import FAULT_POINTS, FaultHook, FaultPoint
@@ -14,6 +16,13 @@ from ._memory import Memory, ObservationalMemory
 from ._recovery import RecoveryReport
 from ._result import TurnResult
 from ._scheduling import ScheduledCall
+from ._stateless import (
+    PrefixMessage,
+    run_agent,
+    run_agent_resume,
+    run_agent_resume_stream,
+    run_agent_stream,
+)
 from ._stream import TurnStream
 from ._subagent_limits import SubagentLimits
 from ._subagents import ChildThread, subagent_requests
@@ -25,6 +34,9 @@ from ._turn_settings import TurnSettings, with_extra_instructions
 __all__ = [
     "FAULT_POINTS",
     "Agent",
+    "AgentResult",
+    "AgentStatus",
+    "Checkpoint",
     "ChildThread",
     "ContextWindow",
     "FaultHook",
@@ -32,8 +44,10 @@ __all__ = [
     "Memory",
     "Mode",
     "ObservationalMemory",
+    "PrefixMessage",
     "Prompt",
     "RecoveryReport",
+    "RunEnvelope",
     "ScheduledCall",
     "StartOptions",
     "StartOutcome",
@@ -54,6 +68,10 @@ __all__ = [
     "annotate_paused_turn",
     "copy_attachment",
     "public_operations",
+    "run_agent",
+    "run_agent_resume",
+    "run_agent_resume_stream",
+    "run_agent_stream",
     "run_with_options",
     "subagent_requests",
     "with_extra_instructions",

@@ -4,7 +4,7 @@ its result."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -102,7 +102,7 @@ async def ended(stream: TurnStream) -> TurnResult:
     return stream.result
 
 
-async def envelopes(stream: TurnStream) -> AsyncIterator[RunEnvelope]:
+async def envelopes(stream: TurnStream) -> AsyncGenerator[RunEnvelope]:
     """`stream`'s events, each in an envelope, then its `TurnResult` as an `AgentResult`
     (without a checkpoint: the caller adds one where it has a store to snapshot)."""
     try:

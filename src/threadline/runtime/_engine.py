@@ -539,6 +539,9 @@ class Engine:
         """Interrupt the thread's unfinished turn, wherever it is. False if there is none."""
         active = self.active.get(thread_id)
         if active is not None and active.task is not None and not active.task.done():
+            # A turn started just now takes its first step first: cancelled before it, its
+            # task would never run the code that ends the turn.
+            await asyncio.sleep(0)
             active.task.cancel()
             await asyncio.wait([active.task])
             return True

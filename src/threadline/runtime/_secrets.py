@@ -9,6 +9,8 @@ text values need none.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,6 +39,7 @@ class SecretBox:
 
     def __init__(self, keys: list[bytes], source: str) -> None:
         self._source = source
+        self._keys = keys
         self._fernet = MultiFernet([Fernet(key) for key in keys]) if keys else None
 
     @classmethod
@@ -63,6 +66,18 @@ class SecretBox:
     @property
     def configured(self) -> bool:
         return self._fernet is not None
+
+    def signing_keys(self, purpose: str) -> list[bytes]:
+        """A key for each configured key, derived for `purpose` alone (HMAC-SHA256 of the
+        purpose under the key), the first one for signing: a signature made for one purpose
+        is worth nothing for another, and never reveals the key. Raises `SecretKeyError`
+        without a key."""
+        if not self._keys:
+            raise SecretKeyError(
+                f"cannot sign or check a {purpose}: no secret key is configured; {_HOW}"
+            )
+        label = f"threadline {purpose}".encode()
+        return [hmac.new(key, label, hashlib.sha256).digest() for key in self._keys]
 
     def encrypt(self, name: str, value: str) -> str:
         """The ciphertext of secret `name`. Raises `SecretKeyError` without a key."""

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 from ._open import open_store
 from ._ops_family import Spawn, Spawned
 from ._ops_lifecycle import TERMINATED_CODE, Terminate, Terminated
+from ._ops_snapshot import ThreadSnapshot
 from ._ops_threads import CursorMovedError
 from ._protocol import Store
 from ._sqlite import SQLiteStore
@@ -51,6 +52,7 @@ __all__ = [
     "Terminated",
     "ThreadCursor",
     "ThreadPage",
+    "ThreadSnapshot",
     "ThreadUpdate",
     "ToolCallState",
     "TurnStarted",

@@ -21,6 +21,7 @@ from threadline.types import (
 
 from ._ops_family import Spawn, Spawned
 from ._ops_lifecycle import Terminate, Terminated
+from ._ops_snapshot import ThreadSnapshot
 from ._writes import (
     WORK_KINDS,
     AppendItems,
@@ -99,6 +100,20 @@ class Store(Protocol):
     async def terminate_thread(self, request: Terminate) -> Terminated:
         """End the thread for good (see `Terminate`). Raises `CursorMovedError` if it must
         store the reason's item and the thread changed since it was read."""
+        ...
+
+    # -- a thread moved between stores (`_ops_snapshot`) -------------------------------------
+
+    async def export_thread(self, thread_id: str) -> ThreadSnapshot:
+        """Every row stored for the thread, to `import_thread` into a store (this one after a
+        delete, or another). Raises `NotFoundError`, `TurnInProgressError` while a turn runs,
+        `InvalidInputError` for a thread with a parent or children."""
+        ...
+
+    async def import_thread(self, snapshot: ThreadSnapshot) -> ThreadRecord:
+        """Store an exported thread as it was, in one transaction. Raises
+        `InvalidInputError` (storing nothing) if the store holds the thread, or one of its
+        turns, items or files, already."""
         ...
 
     async def begin_turn(self, request: BeginTurn) -> BeginOutcome: ...

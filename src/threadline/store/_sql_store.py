@@ -37,11 +37,13 @@ from . import _ops_inbox as inbox
 from . import _ops_leases as leases
 from . import _ops_lifecycle as lifecycle  # pyright: ignore[reportPrivateUsage]
 from . import _ops_memory as memory
+from . import _ops_snapshot as snapshots  # pyright: ignore[reportPrivateUsage]
 from . import _ops_threads as threads  # pyright: ignore[reportPrivateUsage]
 from . import _ops_turns as turns
 from ._compact import TOOL_CALL
 from ._ops_family import Spawn, Spawned
 from ._ops_lifecycle import Terminate, Terminated
+from ._ops_snapshot import ThreadSnapshot
 from ._sql import Op, OpFactory, Sql, one, rows
 from ._writes import (
     WORK_KINDS,
@@ -174,6 +176,14 @@ class SQLStore(ABC):
     async def terminate_thread(self, request: Terminate) -> Terminated:
         # A repeat finds the thread terminated and the reason's item stored.
         return await self._write(lambda: lifecycle.terminate_thread(request), replay_safe=True)
+
+    # -- a thread moved between stores ----------------------------------------------------------
+
+    async def export_thread(self, thread_id: str) -> ThreadSnapshot:
+        return await self._read(lambda: snapshots.export_thread(thread_id))
+
+    async def import_thread(self, snapshot: ThreadSnapshot) -> ThreadRecord:
+        return await self._write(lambda: snapshots.import_thread(snapshot))
 
     # -- turns -------------------------------------------------------------------------------
 

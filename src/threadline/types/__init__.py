@@ -16,6 +16,7 @@ from ._env import (
 )
 from ._errors import (
     BudgetExceededError,
+    CheckpointError,
     ConfigurationError,
     CorruptDataError,
     FileQuotaExceededError,
@@ -143,6 +144,7 @@ __all__ = [
     "AwaitingInput",
     "Budget",
     "BudgetExceededError",
+    "CheckpointError",
     "ConfigurationError",
     "ContentPart",
     "CorruptDataError",

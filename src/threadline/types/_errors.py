@@ -5,6 +5,8 @@ ThreadlineError
 │   └── SecretKeyError          no key to encrypt or decrypt a secret, or not the right one
 ├── InvalidInputError           an argument or an input is malformed; nothing was changed
 │   ├── FileQuotaExceededError  a write would take a thread's files over their quota
+│   ├── CheckpointError         a checkpoint was altered, signed with another key, or is of
+│   │                           another version
 │   └── ThreadTerminatedError   the thread was terminated: it takes no more input
 ├── NotFoundError               a thread, turn or item does not exist
 ├── TurnError                   the outcome of a turn, carrying it
@@ -73,6 +75,13 @@ class ThreadTerminatedError(InvalidInputError):
     input, a scheduled effect, an approval) and nothing was changed. Start a new thread."""
 
     code = "thread_terminated"
+
+
+class CheckpointError(InvalidInputError):
+    """A checkpoint cannot be resumed: it is not one, it was altered or signed with a key that
+    is not configured here, or it was written by an incompatible threadline. Nothing ran."""
+
+    code = "invalid_checkpoint"
 
 
 class NotFoundError(ThreadlineError):
