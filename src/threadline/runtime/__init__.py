@@ -5,12 +5,14 @@ from ._app import Threadline
 from ._attachments import copy_attachment
 from ._bus import Subscription
 from ._context_window import ContextWindow
+from ._definitions import DefinitionBuilder, DefinitionError, ThreadDefinition, define
 from ._engine_parts import StartOptions, StartOutcome
 from ._faults import FAULT_POINTS, FaultHook, FaultPoint
 from ._input import TurnInput
 from ._loaders import Prompt
 from ._manager import ThreadList, ThreadManager
 from ._recovery import RecoveryReport
+from ._registry import get_definition, register
 from ._result import TurnResult
 from ._scheduling import ScheduledCall
 from ._stream import TurnStream
@@ -26,6 +28,8 @@ __all__ = [
     "Agent",
     "ChildThread",
     "ContextWindow",
+    "DefinitionBuilder",
+    "DefinitionError",
     "FaultHook",
     "FaultPoint",
     "Mode",
@@ -40,6 +44,7 @@ __all__ = [
     "SyncThreadManager",
     "SyncThreadline",
     "Thread",
+    "ThreadDefinition",
     "ThreadIdentity",
     "ThreadList",
     "ThreadManager",
@@ -50,7 +55,10 @@ __all__ = [
     "TurnStream",
     "annotate_paused_turn",
     "copy_attachment",
+    "define",
+    "get_definition",
     "public_operations",
+    "register",
     "run_with_options",
     "subagent_requests",
     "with_extra_instructions",

@@ -267,6 +267,28 @@ MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = (
             ON {s}.threads (parent_id, reference_id) WHERE reference_id IS NOT NULL""",
         ),
     ),
+    (
+        9,
+        # Step records (`_ops_steps`): one per model call or tool batch of a turn, written
+        # with the step's items, keyed like the turn's items by the thread's number.
+        (
+            f"""CREATE TABLE {{s}}.steps (
+            tkey bigint NOT NULL,
+            turn bigint NOT NULL,
+            number bigint NOT NULL,
+            step_id {_TEXT} NOT NULL,
+            kind {_TEXT} NOT NULL,
+            status {_TEXT} NOT NULL,
+            started_at double precision NOT NULL,
+            ended_at double precision,
+            usage text NOT NULL,
+            item_ids text NOT NULL,
+            data text NOT NULL,
+            PRIMARY KEY (tkey, turn, number)
+        )""",
+            "CREATE UNIQUE INDEX steps_by_id ON {s}.steps (step_id)",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -281,6 +303,7 @@ UNIQUE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
     "files": (("tkey", "path"), ("file_id",)),
     "file_chunks": (("tkey", "file_id", "number"),),
     "env": (("scope", "owner", "name"),),
+    "steps": (("tkey", "turn", "number"), ("step_id",)),
 }
 # Unique indexes over an expression, which `UNIQUE_KEYS` cannot name by columns.
 UNIQUE_INDEXES = ("threads_one_per_owner_key",)

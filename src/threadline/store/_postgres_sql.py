@@ -50,6 +50,7 @@ class Tables:
     files: str
     file_chunks: str
     env: str
+    steps: str
     schema_version: str
 
     @classmethod
@@ -67,6 +68,7 @@ class Tables:
             files=f"{s}.files",
             file_chunks=f"{s}.file_chunks",
             env=f"{s}.env",
+            steps=f"{s}.steps",
             schema_version=f"{s}.schema_version",
         )
 

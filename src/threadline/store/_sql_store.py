@@ -19,6 +19,7 @@ from threadline.types import (
     InboxEntry,
     InvalidInputError,
     Item,
+    StepRecord,
     ThreadRecord,
     ThreadStatus,
     TimerRecord,
@@ -33,6 +34,7 @@ from . import _ops_files as files
 from . import _ops_inbox as inbox
 from . import _ops_leases as leases
 from . import _ops_lifecycle as lifecycle  # pyright: ignore[reportPrivateUsage]
+from . import _ops_steps as steps
 from . import _ops_threads as threads  # pyright: ignore[reportPrivateUsage]
 from . import _ops_turns as turns
 from ._compact import TOOL_CALL
@@ -256,6 +258,9 @@ class SQLStore(ABC):
                 decode=codec.turn_from_row,
             )
         )
+
+    async def list_steps(self, thread_id: str, turn_id: str) -> list[StepRecord]:
+        return await self._read(lambda: steps.list_steps(thread_id, turn_id))
 
     # -- items and events ----------------------------------------------------------------------
 

@@ -116,6 +116,7 @@ from ._records import (
     TurnRecord,
     TurnStatus,
 )
+from ._steps import StepKind, StepRecord, StepStatus
 from ._text import check_metadata, check_text
 from ._usage import Budget, Usage
 
@@ -175,6 +176,9 @@ __all__ = [
     "SchemaVersionError",
     "Secret",
     "SecretKeyError",
+    "StepKind",
+    "StepRecord",
+    "StepStatus",
     "StoreError",
     "StoredItems",
     "Subagent",
