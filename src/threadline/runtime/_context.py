@@ -225,7 +225,7 @@ class TurnContext:
             options=options,
             files=files,
             parent_id=self.thread.parent_id,
-            step_records=steps,
+            step_records=[*self.step_log.take_closing(), *steps],
             **({} if state is _UNSET else {"thread_state": state}),
         )
         if files:

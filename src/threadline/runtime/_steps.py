@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from threadline.store import Store
@@ -71,6 +71,14 @@ class StepLog:
         self._turn_id = turn_id
         self._next = next_number  # None: not known until the stored steps are read
         self._paused: StepRecord | None = None  # a tool batch stored as paused
+        self._closing: list[StepRecord] = []
+
+    def take_closing(self) -> list[StepRecord]:
+        """Records of steps that ended while the turn waited, for the next write."""
+        if not self._closing:
+            return []
+        closing, self._closing = self._closing, []
+        return closing
 
     async def open(self, kind: StepKind) -> OpenStep:
         """Start the turn's next step (a tool batch that paused continues as itself)."""
@@ -79,9 +87,15 @@ class StepLog:
             last = stored[-1] if stored else None
             self._next = 0 if last is None else last.number + 1
             if last is not None and last.kind == "tools" and last.status == "paused":
-                self._paused, self._next = last, last.number
+                self._paused = last
         paused, self._paused = self._paused, None
-        if paused is not None and kind == "tools":
+        if paused is not None:  # what comes after it is numbered after it
+            self._next = paused.number + 1
+        if paused is not None and kind != "tools":
+            # Its calls were answered while it waited (results a caller submitted): it ended
+            # then, and is stored so with the next write.
+            self._closing.append(replace(paused, status="completed", ended_at=time.time()))
+        elif paused is not None:
             return OpenStep(
                 thread_id=self._thread_id,
                 turn_id=self._turn_id,
@@ -93,8 +107,6 @@ class StepLog:
                 usage=paused.usage,
                 data=dict(paused.data),
             )
-        if paused is not None:  # no tool batch follows it: what comes next is numbered after
-            self._next = paused.number + 1
         number = self._next
         self._next += 1
         return OpenStep(thread_id=self._thread_id, turn_id=self._turn_id, number=number, kind=kind)
