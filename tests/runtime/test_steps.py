@@ -40,8 +40,10 @@ async def test_a_turn_with_a_tool_call_lists_model_tools_model(
         ["tool_result"],
         ["agent_message"],
     ]
-    assert [s.data for s in steps] == [{"model": "scripted"}, {"tools": ["get_weather"]}] + [
-        {"model": "scripted"}
+    assert [s.data for s in steps] == [
+        {"model": "scripted"},
+        {"tools": ["get_weather"]},
+        {"model": "scripted"},
     ]
     assert steps[2].usage == Usage(input_tokens=30, output_tokens=2)
     assert steps[0].usage + steps[2].usage == result.usage
