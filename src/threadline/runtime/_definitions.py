@@ -317,6 +317,12 @@ class DefinitionBuilder:
         env)`. A call to a tool no longer chosen is answered with an error result."""
         if not callable(actions):
             actions = [as_tool(a) for a in actions]
+            names = [t.name for t in actions]
+            for name in names:
+                if names.count(name) > 1:
+                    raise ConfigurationError(
+                        f"thread definition {self._key!r} has two tools named {name!r}"
+                    )
         self._actions = actions
         return self
 
