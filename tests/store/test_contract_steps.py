@@ -131,7 +131,7 @@ async def test_a_write_that_loses_its_lease_stores_no_step(store: Store) -> None
     assert await store.list_steps(thread.thread_id, started.turn.turn_id) == []
 
 
-async def test_a_step_with_a_nul_in_its_status_is_refused(store: Store) -> None:
+async def test_a_step_of_an_unknown_status_is_refused_and_nothing_is_written(store: Store) -> None:
     thread, started = await started_turn(store)
     with pytest.raises(InvalidInputError):
         await store.write_turn(

@@ -270,23 +270,23 @@ MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = (
     (
         9,
         # Step records (`_ops_steps`): one per model call or tool batch of a turn, written
-        # with the step's items, keyed like the turn's items by the thread's number.
+        # with the step's items, keyed like the turn's items by the thread's number; codes
+        # and packed ids, as items hold them.
         (
-            f"""CREATE TABLE {{s}}.steps (
+            """CREATE TABLE {s}.steps (
             tkey bigint NOT NULL,
             turn bigint NOT NULL,
             number bigint NOT NULL,
-            step_id {_TEXT} NOT NULL,
-            kind {_TEXT} NOT NULL,
-            status {_TEXT} NOT NULL,
+            kind smallint NOT NULL,
+            status smallint NOT NULL,
             started_at double precision NOT NULL,
             ended_at double precision,
+            step_id bytea NOT NULL,
             usage text NOT NULL,
-            item_ids text NOT NULL,
+            item_ids bytea NOT NULL,
             data text NOT NULL,
             PRIMARY KEY (tkey, turn, number)
         )""",
-            "CREATE UNIQUE INDEX steps_by_id ON {s}.steps (step_id)",
         ),
     ),
 )
@@ -303,7 +303,7 @@ UNIQUE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
     "files": (("tkey", "path"), ("file_id",)),
     "file_chunks": (("tkey", "file_id", "number"),),
     "env": (("scope", "owner", "name"),),
-    "steps": (("tkey", "turn", "number"), ("step_id",)),
+    "steps": (("tkey", "turn", "number"),),
 }
 # Unique indexes over an expression, which `UNIQUE_KEYS` cannot name by columns.
 UNIQUE_INDEXES = ("threads_one_per_owner_key",)

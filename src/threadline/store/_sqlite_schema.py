@@ -329,23 +329,23 @@ MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = (
     (
         9,
         # Step records (`_ops_steps`): one per model call or tool batch of a turn, written
-        # with the step's items, keyed like the turn's items by the thread's number.
+        # with the step's items, keyed like the turn's items by the thread's number; codes
+        # and packed ids, as items hold them.
         (
             """CREATE TABLE steps (
             tkey INTEGER NOT NULL,
             turn INTEGER NOT NULL,
             number INTEGER NOT NULL,
-            step_id TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            status TEXT NOT NULL,
+            kind INTEGER NOT NULL,
+            status INTEGER NOT NULL,
             started_at REAL NOT NULL,
             ended_at REAL,
+            step_id BLOB NOT NULL,
             usage TEXT NOT NULL,
-            item_ids TEXT NOT NULL,
+            item_ids BLOB NOT NULL,
             data TEXT NOT NULL,
             PRIMARY KEY (tkey, turn, number)
         ) WITHOUT ROWID""",
-            "CREATE UNIQUE INDEX steps_by_id ON steps (step_id)",
         ),
     ),
 )
