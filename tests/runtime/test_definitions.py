@@ -291,3 +291,22 @@ async def test_a_turn_paused_for_approval_continues_in_another_app_with_the_same
     assert [t.name for t in second.requests[0].tools] == ["refund"]
     first.assert_done()
     second.assert_done()
+
+
+async def test_a_caller_may_require_approval_of_a_tool_the_context_chooses(make_app: Any) -> None:
+    app, _ = await make_app(
+        [tool_call("lookup_order", {"order_id": "1"}, tool_call_id="c1"), "OK."]
+    )
+    definition = tl.register(
+        tl.define(unique_key("orders"))
+        .narrative("Help with orders.")
+        .actions(lambda ctx: [lookup_order])
+        .build()
+    )
+    thread = await app.threads.start(agent=definition.key)  # the registry gives the app its agent
+
+    paused = await thread.run("where is 1?", require_approval=["lookup_order"])
+
+    assert [r.name for r in paused.pending_approvals] == ["lookup_order"]
+    await thread.approve("c1")
+    assert (await thread.resume_turn()).text == "OK."

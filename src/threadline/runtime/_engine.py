@@ -209,7 +209,7 @@ class Engine:
                 return await steer(self, thread, parts, options, listener)
             agent = self.agent(thread.agent)
             unknown = options.require_approval - agent.resolve_mode(thread.mode).tools.keys()
-            if unknown:
+            if unknown and agent.plan is None:  # a plan's tools are known step by step
                 raise InvalidInputError(
                     f"require_approval names no tool of agent {agent.name!r}: "
                     f"{', '.join(sorted(unknown))}"
