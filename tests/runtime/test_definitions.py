@@ -159,6 +159,8 @@ async def test_an_env_that_is_not_json_is_refused_before_anything_is_written(
 
     with pytest.raises(tl.InvalidInputError, match="env must be JSON"):
         await definition.react("hi", app=app, env={"org": object()}, key="k")
+    with pytest.raises(tl.InvalidInputError):
+        await definition.react("nul \x00", app=app, env={"org": "a"}, key="k")
     with pytest.raises(tl.InvalidInputError, match="max_iterations"):
         await definition.react("hi", app=app, env={"org": "a"}, key="k", max_iterations=0)
 

@@ -26,7 +26,7 @@ from threadline.types import (
 
 from ._agent import Agent, InstructionsError
 from ._engine_parts import DEFINITION_ENV, StartOptions
-from ._input import TurnInput
+from ._input import TurnInput, normalize_input
 from ._result import TurnResult
 from ._thread import run_with_options
 
@@ -98,13 +98,16 @@ class ThreadDefinition:
 
         Returns the `TurnResult` (status "paused" when it waits for a human). Raises as
         `thread.run` does (`TurnFailedError`, `TurnCancelledError`, `TurnInProgressError`);
-        `InvalidInputError` for an env that is not a JSON object, before anything is
-        written; `InvalidInputError` if `key` names a thread of another agent.
+        `InvalidInputError` for an env that is not a JSON object or a malformed trigger,
+        before anything is written; `InvalidInputError` if `key` names a thread of another
+        agent.
 
             result = await support.react("Where is my order?", app=app, key="support.acme.1",
                                          env={"org": "acme"})
         """
         env_json = _json_env(env)
+        if trigger is not None:
+            normalize_input(trigger, None)  # bad input changes nothing: checked first
         if max_iterations is not None and (
             isinstance(max_iterations, bool)
             or not isinstance(max_iterations, int)
