@@ -162,3 +162,18 @@ async def test_pages_iterate_and_subscriptions_await_as_in_process(
     types = [e.type async for e in subscription]
     assert types.count("completed") == 2
     assert second.closed
+
+
+async def test_steps_come_back_as_in_process(
+    remote: RemoteThreadline, local: tl.Threadline
+) -> None:
+    thread = await remote.threads.start(user_id="ann")
+    result = await thread.run("weather in Rome")
+    other = await remote.threads.start(user_id="ann")
+
+    steps = await thread.steps(result.turn_id)
+
+    in_process = await (await local.threads.resume(thread.id)).steps(result.turn_id)
+    assert steps == in_process
+    assert [s.kind for s in steps] == ["model", "tools", "model"]
+    assert await other.steps(result.turn_id) == []

@@ -40,6 +40,17 @@ async def test_kill_at_a_fault_point_then_recover(
     assert items[-1].type == "agent_message"
     assert items[-1].text.startswith("Done: ")
     assert [i.type for i in items].count("agent_message") == 1  # a cut-off stream is not kept
+    # One record per step, however often a step ran: a model step cut off before its
+    # write is run and recorded again under the same number, never twice.
+    steps = await bank.steps()
+    assert [(s.number, s.kind, s.status) for s in steps] == [
+        (0, "model", "completed"),
+        (1, "tools", "completed"),
+        (2, "model", "completed"),
+    ]
+    stored = {i.item_id for i in items}
+    assert all(set(s.item_ids) <= stored for s in steps)
+    assert steps[1].item_ids == tuple(i.item_id for i in items if i.type == "tool_result")
 
 
 async def test_kill_after_the_approval_request_then_approve_from_another_process(

@@ -21,6 +21,8 @@ def test_create_retrieve_update_delete(client: openai.OpenAI) -> None:
         "object": "conversation",
         "created_at": IsInt,
         "metadata": {"topic": "tea"},
+        "status": "idle",
+        "context": {"id": created.id, "key": None, "status": "idle", "content": None},
     }
     assert client.conversations.retrieve(created.id) == created
     updated = client.conversations.update(created.id, metadata={"topic": "coffee"})
@@ -143,3 +145,32 @@ def test_unknown_ids_are_not_found(client: openai.OpenAI) -> None:
         client.conversations.items.retrieve("item_nope", conversation_id=conversation.id)
     with pytest.raises(openai.NotFoundError):
         client.responses.create(model="assistant", conversation="thr_nope", input="hi")
+
+
+async def test_a_conversation_carries_its_threads_status_and_context(
+    client: openai.OpenAI, server: RunningServer
+) -> None:
+    import threadline as tl
+    from threadline.store import ThreadUpdate
+
+    created = client.conversations.create()
+    async with tl.SQLiteStore(server.db) as store:
+        await store.update_thread(created.id, ThreadUpdate(state={"org": "acme", "tier": 2}))
+
+    raw = client.conversations.with_raw_response.retrieve(created.id)
+    parsed = raw.parse()
+
+    assert (parsed.id, parsed.object) == (created.id, "conversation")  # the SDK still parses it
+    assert raw.http_response.json() == {
+        "id": created.id,
+        "object": "conversation",
+        "created_at": created.created_at,
+        "metadata": {},
+        "status": "idle",
+        "context": {
+            "id": created.id,
+            "key": None,
+            "status": "idle",
+            "content": {"org": "acme", "tier": 2},
+        },
+    }

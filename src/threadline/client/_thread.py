@@ -16,6 +16,7 @@ from threadline.server.codex._wire import (
     payload_from_wire,
     payload_to_wire,
     response_from_wire,
+    step_from_wire,
     thread_from_wire,
     timer_from_wire,
     turn_from_wire,
@@ -29,6 +30,7 @@ from threadline.types import (
     InboxEntry,
     Item,
     Payload,
+    StepRecord,
     ThreadRecord,
     TimerRecord,
     ToolCall,
@@ -247,6 +249,12 @@ class RemoteThread(RemoteThreadMessages, RemoteThreadFiles, RemoteThreadEnv, Rem
 
     async def turns(self) -> list[TurnRecord]:
         return [turn_from_wire(t) for t in (await self._call("turns"))["turns"]]
+
+    async def steps(self, turn_id: str) -> list[StepRecord]:
+        """The steps of one of this thread's turns, oldest first (empty for a turn it does
+        not have)."""
+        data = await self._call("steps", turnId=turn_id)
+        return [step_from_wire(s) for s in data["steps"]]
 
     async def inbox(self) -> list[InboxEntry]:
         return [inbox_from_wire(e) for e in (await self._call("inbox"))["entries"]]

@@ -7,6 +7,7 @@ from ._attachments import copy_attachment
 from ._bus import Subscription
 from ._checkpoint import Checkpoint
 from ._context_window import ContextWindow
+from ._definitions import DefinitionBuilder, DefinitionError, ThreadDefinition, define
 from ._engine_parts import StartOptions, StartOutcome
 from ._faults import FAULT_POINTS, FaultHook, FaultPoint
 from ._input import TurnInput
@@ -14,6 +15,7 @@ from ._loaders import Prompt
 from ._manager import ThreadList, ThreadManager
 from ._memory import Memory, ObservationalMemory
 from ._recovery import RecoveryReport
+from ._registry import get_definition, register
 from ._result import TurnResult
 from ._scheduling import ScheduledCall
 from ._stateless import (
@@ -39,6 +41,8 @@ __all__ = [
     "Checkpoint",
     "ChildThread",
     "ContextWindow",
+    "DefinitionBuilder",
+    "DefinitionError",
     "FaultHook",
     "FaultPoint",
     "Memory",
@@ -57,6 +61,7 @@ __all__ = [
     "SyncThreadManager",
     "SyncThreadline",
     "Thread",
+    "ThreadDefinition",
     "ThreadIdentity",
     "ThreadList",
     "ThreadManager",
@@ -67,7 +72,10 @@ __all__ = [
     "TurnStream",
     "annotate_paused_turn",
     "copy_attachment",
+    "define",
+    "get_definition",
     "public_operations",
+    "register",
     "run_agent",
     "run_agent_resume",
     "run_agent_resume_stream",

@@ -3,7 +3,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel
 
@@ -14,6 +14,7 @@ from threadline.types import (
     ConfigurationError,
     EnvValue,
     InvalidInputError,
+    StepRecord,
     ThreadlineError,
 )
 
@@ -23,6 +24,9 @@ from ._loaders import Prompt
 from ._memory import ObservationalMemory
 from ._output import OutputSpec
 from ._subagent_tool import subagent_tool
+
+if TYPE_CHECKING:
+    from ._context import TurnContext
 
 InstructionsBuilder = Callable[[ThreadView[Any]], str | Awaitable[str | None] | None]
 """Builds the instructions of one model request from the thread; sync or async."""
@@ -42,6 +46,17 @@ class Mode:
 
     def __post_init__(self) -> None:
         _check_instructions(self.instructions, "a mode")
+
+
+class StepPlan(Protocol):
+    """Chooses an agent's instructions and tools at each step of a turn from the thread as
+    it is then, and whether the turn goes on after a step (a thread definition's)."""
+
+    async def instructions(self, ctx: TurnContext) -> str | None: ...
+
+    def tools(self, ctx: TurnContext) -> dict[str, Tool]: ...
+
+    async def continues_after(self, step: StepRecord, ctx: TurnContext) -> bool: ...
 
 
 class Agent:
@@ -163,6 +178,8 @@ class Agent:
         self.prompt_env = static_layer(
             None if self.prompt is None else self.prompt.env, f"prompt {self.prompt!r}"
         )
+        # Set by a thread definition: its instructions and tools are chosen at each step.
+        self.plan: StepPlan | None = None
 
     def __repr__(self) -> str:
         return f"Agent({self.name!r})"

@@ -18,6 +18,7 @@ from threadline.types import (
     Item,
     ItemStatus,
     Payload,
+    StepRecord,
     ThreadRecord,
     TimerRecord,
     TurnRecord,
@@ -34,6 +35,7 @@ from ._faults import FaultHook, FaultPoint
 from ._history import HistoryIndex
 from ._observer import ActiveMemory
 from ._output import OutputSpec
+from ._steps import StepLog
 from ._turn_events import TurnEvents
 from ._turn_settings import TurnSettings
 
@@ -99,8 +101,14 @@ class TurnContext:
     attachments: dict[str, AttachedFile | None] = field(
         default_factory=dict[str, AttachedFile | None]
     )  # files the inputs attach, as loaded for the turn's requests; None: not available
+    first_step: int | None = None  # the number of the turn's next step, if known without
+    # reading its stored steps (0 for a turn that has just started)
+    step_log: StepLog = field(init=False)
 
     def __post_init__(self) -> None:
+        self.step_log = StepLog(
+            self.store, self.thread.thread_id, self.turn.turn_id, self.first_step
+        )
         self.output_spec = self.settings.output_spec() or self.agent.output
         if self.index is None:
             self.index = HistoryIndex(self.history)
@@ -153,6 +161,7 @@ class TurnContext:
         timers: Sequence[TimerRecord] = (),
         options: dict[str, Any] | None = None,
         files: Sequence[FileOp] = (),
+        steps: Sequence[StepRecord] = (),
         wait: bool = True,
     ) -> list[Item]:
         """Write new items (numbered now), their `item_completed` events, the `trailing`
@@ -218,6 +227,7 @@ class TurnContext:
             options=options,
             files=files,
             parent_id=self.thread.parent_id,
+            step_records=[*self.step_log.take_closing(), *steps],
             **({} if state is _UNSET else {"thread_state": state}),
         )
         if files:

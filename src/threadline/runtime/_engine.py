@@ -67,6 +67,7 @@ from ._inbox import drain, entry_gone, steer, wait_for_entry
 from ._input import TurnInput
 from ._leases import keep_leases
 from ._loaders import Loaders
+from ._registry import registered_agent
 from ._result import TurnResult
 from ._scheduling import ScheduledCall, first_input, timer_for
 from ._secrets import SecretBox
@@ -97,7 +98,7 @@ class Engine:
         if settings.lease_seconds <= 0:
             raise ConfigurationError("lease_seconds must be positive")
         self.store = store
-        self.agents = agents
+        self.agents: dict[str, Agent] = agents if isinstance(agents, dict) else dict(agents)
         self.loaders = loaders if loaders is not None else Loaders(agents=agents)
         self.default_model = default_model
         self.settings = settings
@@ -125,12 +126,27 @@ class Engine:
     # -- services lent to turns and tools ----------------------------------------------------
 
     def agent(self, name: str) -> Agent:
-        try:
-            return self.agents[name]
-        except KeyError:
+        agent = self.agents.get(name)
+        if agent is not None:
+            return agent
+        # A thread of a registered definition continues in any process that registered it.
+        registered = registered_agent(name)
+        if registered is None:
             raise ConfigurationError(
                 f"no agent named {name!r} in this app; agents: {sorted(self.agents)}"
-            ) from None
+            )
+        self.adopt(registered)
+        return registered
+
+    def adopt(self, agent: Agent) -> None:
+        """Run `agent`'s threads too (a thread definition's agent, met at run time).
+        Raises `ConfigurationError` if another agent has its name here."""
+        known = self.agents.setdefault(agent.name, agent)
+        if known is not agent:
+            raise ConfigurationError(
+                f"this app already has another agent named {agent.name!r}; a thread "
+                "definition's key must not be the name of another agent"
+            )
 
     def model_for(self, agent: Agent) -> Model:
         spec = agent.model if agent.model is not None else self.default_model
@@ -194,7 +210,7 @@ class Engine:
                 return await steer(self, thread, parts, options, listener)
             agent = self.agent(thread.agent)
             unknown = options.require_approval - agent.resolve_mode(thread.mode).tools.keys()
-            if unknown:
+            if unknown and agent.plan is None:  # a plan's tools are known step by step
                 raise InvalidInputError(
                     f"require_approval names no tool of agent {agent.name!r}: "
                     f"{', '.join(sorted(unknown))}"
@@ -297,6 +313,7 @@ class Engine:
                     events,
                     listener,
                     written=outcome.written,
+                    fresh=True,
                 )
                 return StartOutcome(kind="started", turn_id=turn.turn_id)
             if isinstance(outcome, Enqueued):
@@ -341,6 +358,7 @@ class Engine:
         listener: TurnListener | None,
         *,
         written: Written | None = None,
+        fresh: bool = False,
     ) -> ActiveTurn:
         active = ActiveTurn(thread.thread_id, turn.turn_id, epoch, self.bus)
         self.active[thread.thread_id] = active
@@ -369,6 +387,7 @@ class Engine:
             services=self,
             segment_start=time.monotonic(),
             written=written,
+            first_step=0 if fresh else None,
         )
         ctx.repairs = sum(
             1

@@ -74,6 +74,9 @@ class ActiveTurn:
             self.task.cancel()
 
 
+DEFINITION_ENV = "env"  # the turn option that holds a thread definition's env
+
+
 @dataclass(frozen=True, kw_only=True)
 class StartOptions:
     sender: str | None = None
@@ -86,6 +89,7 @@ class StartOptions:
     annotations: Mapping[str, Any] | None = None  # the caller's own data about the turn,
     # stored with it (`turn.options["annotations"]`); the runtime never reads it
     history: Sequence[Payload] = ()  # stored before the input (see `_imports`), not with the turn
+    env: Mapping[str, Any] | None = None  # a thread definition's env (JSON), for every step
 
     def turn_options(self) -> dict[str, Any]:
         """What a resumed turn must know of these options, stored with the turn."""
@@ -104,6 +108,8 @@ class StartOptions:
             ]
         if self.require_approval:
             options[CALLER_APPROVALS] = sorted(self.require_approval)
+        if self.env is not None:
+            options[DEFINITION_ENV] = dict(self.env)
         return options
 
 

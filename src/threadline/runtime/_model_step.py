@@ -12,6 +12,7 @@ from threadline.models import (
     ToolSpec,
     reasoning_data,
 )
+from threadline.tools import Tool
 from threadline.types import (
     AgentMessage,
     Item,
@@ -46,19 +47,32 @@ class _PendingCall:
 async def build_instructions(ctx: TurnContext) -> str | None:
     """The instructions of the thread's next request (dynamic ones are built now), with the
     turn's extra instructions after the agent's."""
-    own = await ctx.agent.resolve_mode(ctx.thread.mode).build_instructions(ctx.view())
+    plan = ctx.agent.plan
+    if plan is not None:
+        own = await plan.instructions(ctx)
+    else:
+        own = await ctx.agent.resolve_mode(ctx.thread.mode).build_instructions(ctx.view())
     return with_extra_instructions(own, ctx.settings.instructions)
+
+
+def step_tools(ctx: TurnContext) -> dict[str, Tool]:
+    """The agent's tools for the thread's next step: its mode's, or those its plan chooses
+    from the thread as it is now."""
+    plan = ctx.agent.plan
+    if plan is not None:
+        return plan.tools(ctx)
+    return ctx.agent.resolve_mode(ctx.thread.mode).tools
 
 
 def request_parts(ctx: TurnContext) -> tuple[list[ToolSpec], Sequence[Item]]:
     """The tools and visible history of the thread's next request."""
-    mode = ctx.agent.resolve_mode(ctx.thread.mode)
+    own = step_tools(ctx)
     tools = [
         *(
             ToolSpec(name=t.name, description=t.description, parameters=t.parameters)
-            for t in mode.tools.values()
+            for t in own.values()
         ),
-        *(t for name, t in ctx.external_tools.items() if name not in mode.tools),
+        *(t for name, t in ctx.external_tools.items() if name not in own),
     ]
     items = request_history(ctx.history, ctx.indexed)
     if ctx.indexed.summarized:

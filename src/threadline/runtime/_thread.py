@@ -19,6 +19,7 @@ from threadline.types import (
     Item,
     NotFoundError,
     Payload,
+    StepRecord,
     ThreadRecord,
     TimerRecord,
     ToolCall,
@@ -337,6 +338,16 @@ class Thread(ThreadMessages, ThreadFiles, ThreadEnv, ThreadFamily):
 
     async def turns(self) -> list[TurnRecord]:
         return await self._engine.store.list_turns(self.id)
+
+    async def steps(self, turn_id: str) -> list[StepRecord]:
+        """The steps of one of this thread's turns, oldest first: each model call and each
+        tool batch, with its status, timings, usage and the items it produced. A turn this
+        thread does not have gives an empty list, as `turns()` lists no turn of another.
+
+            steps = await thread.steps(result.turn_id)
+            print([(s.kind, s.status) for s in steps])  # [("model", "completed"), ...]
+        """
+        return await self._engine.store.list_steps(self.id, turn_id)
 
     async def inbox(self) -> list[InboxEntry]:
         return await self._engine.store.list_inbox(self.id)

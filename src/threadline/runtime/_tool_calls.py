@@ -31,6 +31,7 @@ from threadline.types import (
 from ._approvals import caller_approvals
 from ._context import NewItem, Trailing, TurnContext, new_item
 from ._history import result_item_id
+from ._model_step import step_tools
 
 if TYPE_CHECKING:
     from ._tool_step import Invocation
@@ -88,7 +89,7 @@ class ToolCallsFromTools:
 
     def _tool(self, name: str, arguments: str) -> Tool:
         ctx = self._ctx
-        tools = ctx.agent.resolve_mode(ctx.thread.mode).tools
+        tools = step_tools(ctx)
         tool = tools.get(name)
         if tool is None:
             raise ToolError(

@@ -15,6 +15,7 @@ from threadline.types import (
     ApprovalResponse,
     AwaitingInput,
     Item,
+    StepRecord,
     Subagent,
     TimerRecord,
     ToolCall,
@@ -29,6 +30,8 @@ from ._approvals import CallRecord, arguments_hash, call_records, caller_approva
 from ._context import NewItem, Trailing, TurnContext, new_item
 from ._env import BoundEnvironment, agent_layers
 from ._history import result_item_id
+from ._model_step import step_tools
+from ._steps import OpenStep
 from ._subagents import blocked_children, continue_children, subagent_request_id
 from ._tool_calls import ToolCallsFromTools, close_nested_calls, follow_ups
 from ._tool_code import CodeRunServices
@@ -168,11 +171,18 @@ class ToolStep:
         self._announcements: list[Trailing] = []
         self.changed = asyncio.Event()
         self._state_changed = False
+        self.step: OpenStep | None = None  # its record, once it has started
+        self.stored: StepRecord | None = None  # the record its last write stored
 
     async def run(self) -> bool:
         """Returns True when the turn paused for a human."""
         ctx = self.ctx
-        tools = ctx.agent.resolve_mode(ctx.thread.mode).tools
+        step = self.step = await ctx.step_log.open("tools")
+        if not step.data:  # a continued batch keeps the names of all its calls
+            step.data = {
+                "tools": [c.payload.name for c in self.calls if isinstance(c.payload, ToolCall)]
+            }
+        tools = step_tools(ctx)
         states: dict[str, ToolCallState] = (
             {}
             if self.fresh
@@ -424,12 +434,18 @@ class ToolStep:
                 "wake_after": max(0.0, min(wake_at) - time.time()) if wake_at else None,
             }
         finished = [i for i in invocations if not i.suspended]
+        stored = [*done, *staged_messages(ctx, finished), *followed.items, *asks]
+        spent = sum((i.subagent_usage for i in finished), Usage())
+        self.stored = step.record(
+            "paused" if pending else "completed", [i.item_id for i in stored], usage=spent
+        )
         await ctx.commit(
-            [*done, *staged_messages(ctx, finished), *followed.items, *asks],
+            stored,
             tool_states=new_states | followed.tool_states,
             timers=timers,
             files=files,
             trailing=[*self._announcements, *followed.trailing],
+            steps=[self.stored],
             wait=pending,
             **extra,
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from threadline._logging import log_failure
@@ -13,11 +14,14 @@ from threadline._redaction import redact
 from threadline.store import FileOp, ToolCallState
 from threadline.types import (
     TERMINATED_PHASE,
+    AgentMessage,
     BudgetExceededError,
     ErrorPayload,
     Item,
     ItemStatus,
     LeaseLost,
+    StepRecord,
+    StepStatus,
     SystemEvent,
     ThreadlineError,
     ToolCall,
@@ -40,12 +44,17 @@ from ._history import DISCARD_PHASE, result_item_id, unanswered_calls
 from ._memory_step import remember
 from ._model_step import ModelStep, build_instructions, request_parts
 from ._result import TurnResult
+from ._steps import OpenStep
 from ._subagents import tree_budget, wake_parent
 from ._termination import termination_item, termination_of
 from ._tool_calls import close_nested_calls
 from ._tool_step import ToolStep
 
 logger = logging.getLogger("threadline.runtime")
+
+STOPPED_BY_RULE = (
+    "the agent's should_continue rule ended the turn before this call ran; it was not run."
+)
 
 
 class TurnRunner:
@@ -55,6 +64,7 @@ class TurnRunner:
         self._tool_step: ToolStep | None = None
         self._fresh_calls = False
         self._unsaved: list[NewItem] = []  # a final step that an error stopped from storing
+        self._step: OpenStep | None = None  # the model step running, or the one unsaved
         self._cost = CostGuard(ctx.budget, ctx.model)
 
     async def run(self) -> TurnResult:
@@ -134,6 +144,9 @@ class TurnRunner:
                 if paused:
                     return
                 self._check_usage()  # the children a tool waited for spent from the budget
+                assert step.stored is not None
+                if not await self._continues_after(step.stored):
+                    return
                 continue
             after_tools = False
             await self._take_steering()
@@ -143,6 +156,8 @@ class TurnRunner:
             instructions = await remember(ctx, await build_instructions(ctx), self._side_usage)
             await self._summarize_if_needed(instructions)
             await ctx.fault("before_model_call")
+            opened = self._step = await ctx.step_log.open("model")
+            opened.data = {"model": ctx.model.name if ctx.model is not None else None}
             model_step = self._model_step = ModelStep(ctx, instructions)
             response = await model_step.run()
             await ctx.fault("after_model_response")
@@ -152,16 +167,21 @@ class TurnRunner:
             self._cost.after_usage(response.usage)
             items = model_step.final_items()
             self._model_step = None
+            opened.usage = response.usage
             if any(isinstance(i.payload, ToolCall) for i in items):
                 states: dict[str, ToolCallState] = {
                     i.payload.tool_call_id: "requested"
                     for i in items
                     if isinstance(i.payload, ToolCall)
                 }
-                await ctx.commit(items, tool_states=states, wait=False)
+                record = opened.record("completed", [i.item_id for i in items])
+                self._step = None
+                await ctx.commit(items, tool_states=states, steps=[record], wait=False)
                 await ctx.fault("after_step_commit")
                 self._check_usage()
                 self._fresh_calls = True
+                if not await self._continues_after(record):
+                    return
                 continue
             self._check_usage_before_ending(items)
             # The answer is read, and its output validated, as it is stored: without secrets.
@@ -249,7 +269,8 @@ class TurnRunner:
                     phase="repair", message=spec.repair_prompt(problems), data=data
                 )
                 ctx.events.emit("system_event", params=system_event_params(repair))
-                await ctx.commit([*items, new_item(repair)], wait=False)
+                stored = [*items, new_item(repair)]
+                await ctx.commit(stored, steps=self._step_records("completed", stored), wait=False)
                 return False
             ctx.output = value
         output = ctx.output
@@ -261,8 +282,66 @@ class TurnRunner:
             turn_status="completed",
             end="release",
             trailing=[("completed", completed_params(text, output, ctx.usage), None)],
+            steps=self._step_records("completed", items),
         )
         return True
+
+    def _step_records(self, status: StepStatus, items: Sequence[NewItem]) -> list[StepRecord]:
+        """The record of the model step that `items` end, if one is open."""
+        step, self._step = self._step, None
+        return [] if step is None else [step.record(status, [i.item_id for i in items])]
+
+    async def _continues_after(self, step: StepRecord) -> bool:
+        """Ask the agent's `should_continue` rule after a step the turn would go on from;
+        False: the turn was ended as completed here."""
+        plan = self.ctx.agent.plan
+        if plan is None or await plan.continues_after(step, self.ctx):
+            return True
+        await self._stop_early()
+        return False
+
+    async def _stop_early(self) -> None:
+        """End the turn as completed because the agent's `should_continue` rule said so:
+        each call left unanswered gets a result saying it was not run, stored as a cancelled
+        tool batch; the turn's answer is its last agent message."""
+        ctx = self.ctx
+        calls = unanswered_calls(ctx.turn_items())
+        results = [
+            NewItem(
+                item_id=result_item_id(c.item_id),
+                payload=ToolResult(
+                    tool_call_id=c.payload.tool_call_id,
+                    name=c.payload.name,
+                    output=f"Error: {STOPPED_BY_RULE}",
+                    outcome="cancelled",
+                ),
+            )
+            for c in calls
+            if isinstance(c.payload, ToolCall)
+        ]
+        steps: list[StepRecord] = []
+        if results:
+            names = [r.payload.name for r in results if isinstance(r.payload, ToolResult)]
+            tools = await ctx.step_log.open("tools")
+            steps.append(
+                tools.record("cancelled", [r.item_id for r in results], data={"tools": names})
+            )
+        text = next(
+            (
+                i.payload.text
+                for i in reversed(ctx.turn_items())
+                if isinstance(i.payload, AgentMessage)
+            ),
+            "",
+        )
+        await ctx.commit(
+            results,
+            turn_status="completed",
+            end="release",
+            tool_states={r.payload.tool_call_id: "failed" for r in results},  # type: ignore[union-attr]
+            trailing=[("completed", completed_params(text, None, ctx.usage), None)],
+            steps=steps,
+        )
 
     async def end_cancelled(self) -> TurnResult:
         """Cancel a turn that is not running (a paused one), as an interrupt would."""
@@ -297,6 +376,7 @@ class TurnRunner:
             partial = self._model_step.partial_items(item_status)
             items += partial
             unfinished = [i for i in partial if isinstance(i.payload, ToolCall)]
+        produced = len(items)  # the model step's; the tool results follow
         finished: dict[str, NewItem] = {}
         files: list[FileOp] = []
         if self._tool_step is not None:
@@ -344,6 +424,14 @@ class TurnRunner:
             assert isinstance(result.payload, ToolResult)
             items.append(result)
             states[result.payload.tool_call_id] = "failed"
+        step_status: StepStatus = "cancelled" if status == "cancelled" else "failed"
+        steps = self._step_records(step_status, items[:produced])
+        results = [i.item_id for i in items[produced:]]
+        if results:  # the tool batch that ran, waited, or was to run them ends with the turn
+            tools = self._tool_step.step if self._tool_step is not None else None
+            tools = tools or await ctx.step_log.open("tools")
+            names = [c.payload.name for c, _ in open_calls if isinstance(c.payload, ToolCall)]
+            steps.append(tools.record(step_status, results, data={"tools": names}))
         if termination is not None:
             reason = termination_item(ctx, termination)
             assert isinstance(reason.payload, SystemEvent)
@@ -383,6 +471,7 @@ class TurnRunner:
             trailing=[terminal],
             tool_states=states,
             files=files,
+            steps=steps,
         )
 
 

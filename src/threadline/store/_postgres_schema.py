@@ -266,7 +266,29 @@ MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = (
             """CREATE UNIQUE INDEX threads_one_per_reference
             ON {s}.threads (parent_id, reference_id) WHERE reference_id IS NOT NULL""",
         ),
-    ),  # Version 9 is another feature's; a database may reach 10 without it (`pending`).
+    ),
+    (
+        9,
+        # Step records (`_ops_steps`): one per model call or tool batch of a turn, written
+        # with the step's items, keyed like the turn's items by the thread's number; codes
+        # and packed ids, as items hold them.
+        (
+            """CREATE TABLE {s}.steps (
+            tkey bigint NOT NULL,
+            turn bigint NOT NULL,
+            number bigint NOT NULL,
+            kind smallint NOT NULL,
+            status smallint NOT NULL,
+            started_at double precision NOT NULL,
+            ended_at double precision,
+            step_id bytea NOT NULL,
+            usage text NOT NULL,
+            item_ids bytea NOT NULL,
+            data text NOT NULL,
+            PRIMARY KEY (tkey, turn, number)
+        )""",
+        ),
+    ),
     (
         10,
         # Observational memory (`_ops_memory`): dated observations per resource or thread and
@@ -308,6 +330,7 @@ UNIQUE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
     "env": (("scope", "owner", "name"),),
     "observations": (("observation_id",),),
     "thread_memory": (("thread_id",),),
+    "steps": (("tkey", "turn", "number"),),
 }
 # Unique indexes over an expression, which `UNIQUE_KEYS` cannot name by columns.
 UNIQUE_INDEXES = ("threads_one_per_owner_key",)

@@ -52,6 +52,7 @@ class Tables:
     env: str
     observations: str
     thread_memory: str
+    steps: str
     schema_version: str
 
     @classmethod
@@ -71,6 +72,7 @@ class Tables:
             env=f"{s}.env",
             observations=f"{s}.observations",
             thread_memory=f"{s}.thread_memory",
+            steps=f"{s}.steps",
             schema_version=f"{s}.schema_version",
         )
 

@@ -12,6 +12,7 @@ from threadline.types import (
     Item,
     MemoryScope,
     Observation,
+    StepRecord,
     ThreadMemory,
     ThreadRecord,
     ThreadStatus,
@@ -176,6 +177,11 @@ class Store(Protocol):
     async def get_turn(self, turn_id: str) -> TurnRecord | None: ...
 
     async def list_turns(self, thread_id: str) -> list[TurnRecord]: ...
+
+    async def list_steps(self, thread_id: str, turn_id: str) -> list[StepRecord]:
+        """The step records of the thread's turn `turn_id`, by number (written by
+        `write_turn` with `TurnWrite.steps`); empty for a turn the thread does not have."""
+        ...
 
     async def load_items(
         self,

@@ -97,7 +97,7 @@ def drive(op: Op[T], execute: Callable[[Statement], Any]) -> T:
 
 
 # The names a statement may use. Tables: threads, turns, items, events, inbox, timers, files,
-# file_chunks, env, observations, thread_memory.
+# file_chunks, env, observations, thread_memory, steps.
 # Phrases:
 #   now          the database's clock, in seconds since the epoch (lease math uses it)
 #   lock         after a SELECT of rows to change: lock them until the transaction ends
@@ -117,6 +117,7 @@ TABLES = (
     "env",
     "observations",
     "thread_memory",
+    "steps",
 )
 PHRASES = ("now", "lock", "skip_locked", "same", "owner_key_conflict")
 TOKENS = (*TABLES, *PHRASES)

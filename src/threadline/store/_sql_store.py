@@ -21,6 +21,7 @@ from threadline.types import (
     Item,
     MemoryScope,
     Observation,
+    StepRecord,
     ThreadMemory,
     ThreadRecord,
     ThreadStatus,
@@ -38,6 +39,7 @@ from . import _ops_leases as leases
 from . import _ops_lifecycle as lifecycle  # pyright: ignore[reportPrivateUsage]
 from . import _ops_memory as memory
 from . import _ops_snapshot as snapshots  # pyright: ignore[reportPrivateUsage]
+from . import _ops_steps as steps
 from . import _ops_threads as threads  # pyright: ignore[reportPrivateUsage]
 from . import _ops_turns as turns
 from ._compact import TOOL_CALL
@@ -270,6 +272,9 @@ class SQLStore(ABC):
                 decode=codec.turn_from_row,
             )
         )
+
+    async def list_steps(self, thread_id: str, turn_id: str) -> list[StepRecord]:
+        return await self._read(lambda: steps.list_steps(thread_id, turn_id))
 
     # -- items and events ----------------------------------------------------------------------
 

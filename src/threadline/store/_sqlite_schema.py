@@ -325,7 +325,29 @@ MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = (
             """CREATE UNIQUE INDEX threads_one_per_reference ON threads (parent_id, reference_id)
             WHERE reference_id IS NOT NULL""",
         ),
-    ),  # Version 9 is another feature's; a database may reach 10 without it (`pending`).
+    ),
+    (
+        9,
+        # Step records (`_ops_steps`): one per model call or tool batch of a turn, written
+        # with the step's items, keyed like the turn's items by the thread's number; codes
+        # and packed ids, as items hold them.
+        (
+            """CREATE TABLE steps (
+            tkey INTEGER NOT NULL,
+            turn INTEGER NOT NULL,
+            number INTEGER NOT NULL,
+            kind INTEGER NOT NULL,
+            status INTEGER NOT NULL,
+            started_at REAL NOT NULL,
+            ended_at REAL,
+            step_id BLOB NOT NULL,
+            usage TEXT NOT NULL,
+            item_ids BLOB NOT NULL,
+            data TEXT NOT NULL,
+            PRIMARY KEY (tkey, turn, number)
+        ) WITHOUT ROWID""",
+        ),
+    ),
     (
         10,
         # Observational memory (`_ops_memory`): dated observations per resource or thread and

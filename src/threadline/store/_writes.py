@@ -9,6 +9,7 @@ from threadline.types import (
     InboxEntry,
     Item,
     ItemType,
+    StepRecord,
     ThreadRecord,
     TimerRecord,
     TurnRecord,
@@ -169,6 +170,8 @@ class TurnWrite:
     # The thread's parent (a child thread's): a write that ends the turn makes the parent's
     # paused turn, which may wait for this one, due to look again.
     parent_id: str | None = None
+    # The step records this write ends or pauses, upserted by their number in the turn.
+    step_records: Sequence[StepRecord] = ()
 
     @property
     def sets_state(self) -> bool:

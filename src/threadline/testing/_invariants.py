@@ -145,6 +145,32 @@ async def _check_thread(store: Store, thread_id: str) -> list[str]:
     ]
     # I7: budget counters equal what the stored usage events add up to.
     problems += _check_counters(thread_id, turns, events)
+    problems += await _check_steps(store, thread_id, turns, items)
+    return problems
+
+
+async def _check_steps(
+    store: Store, thread_id: str, turns: list[TurnRecord], items: list[Item]
+) -> list[str]:
+    """Step records: numbered 0..n-1 in each turn, each naming items of its own turn that
+    no other step names, none left paused once the turn is final."""
+    problems: list[str] = []
+    turn_of = {i.item_id: i.turn_id for i in items}
+    for turn in turns:
+        steps = await store.list_steps(thread_id, turn.turn_id)
+        if [s.number for s in steps] != list(range(len(steps))):
+            problems.append(f"steps {thread_id}: turn {turn.turn_id} steps are not 0..n-1")
+        named = Counter(i for s in steps for i in s.item_ids)
+        problems += [
+            f"steps {thread_id}: item {i} is named by {n} steps" for i, n in named.items() if n > 1
+        ]
+        problems += [
+            f"steps {thread_id}: step item {i} is not an item of turn {turn.turn_id}"
+            for i in named
+            if turn_of.get(i) != turn.turn_id
+        ]
+        if turn.is_final and any(s.status == "paused" for s in steps):
+            problems.append(f"steps {thread_id}: final turn {turn.turn_id} has a paused step")
     return problems
 
 

@@ -118,6 +118,7 @@ from ._records import (
     TurnRecord,
     TurnStatus,
 )
+from ._steps import StepKind, StepRecord, StepStatus
 from ._text import check_metadata, check_text
 from ._usage import Budget, Usage
 
@@ -181,6 +182,9 @@ __all__ = [
     "SchemaVersionError",
     "Secret",
     "SecretKeyError",
+    "StepKind",
+    "StepRecord",
+    "StepStatus",
     "StoreError",
     "StoredItems",
     "Subagent",

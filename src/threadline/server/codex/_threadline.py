@@ -128,6 +128,11 @@ async def thread_turns(session: Session, params: Params) -> JSON:
     return {"turns": [t.to_dict() for t in await (await _thread(session, params)).turns()]}
 
 
+async def thread_steps(session: Session, params: Params) -> JSON:
+    steps = await (await _thread(session, params)).steps(params.str("turnId"))
+    return {"steps": [s.to_dict() for s in steps]}
+
+
 async def thread_inbox(session: Session, params: Params) -> JSON:
     entries = await (await _thread(session, params)).inbox()
     return {"entries": [inbox_to_wire(e) for e in entries]}
@@ -372,6 +377,7 @@ METHODS: dict[str, Handler] = {
     "threadline/thread/items": thread_items,
     "threadline/thread/events": thread_events,
     "threadline/thread/turns": thread_turns,
+    "threadline/thread/steps": thread_steps,
     "threadline/thread/inbox": thread_inbox,
     "threadline/thread/pending": thread_pending,
     "threadline/thread/setMode": thread_set_mode,

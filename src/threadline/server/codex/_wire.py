@@ -15,6 +15,7 @@ from threadline.types import (
     InboxEntry,
     Item,
     Payload,
+    StepRecord,
     ThreadRecord,
     TimerRecord,
     TurnRecord,
@@ -71,6 +72,22 @@ def turn_from_wire(data: JSON) -> TurnRecord:
         created_at=data["created_at"],
         updated_at=data["updated_at"],
         completed_at=data.get("completed_at"),
+    )
+
+
+def step_from_wire(data: JSON) -> StepRecord:
+    return StepRecord(
+        step_id=data["id"],
+        thread_id=data["thread_id"],
+        turn_id=data["turn_id"],
+        number=data["number"],
+        kind=data["kind"],
+        status=data["status"],
+        started_at=data["started_at"],
+        ended_at=data.get("ended_at"),
+        usage=Usage.from_dict(data.get("usage")),
+        item_ids=tuple(data.get("item_ids") or ()),
+        data=dict(data.get("data") or {}),
     )
 
 

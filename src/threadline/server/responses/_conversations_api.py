@@ -160,7 +160,9 @@ async def thread_fresh(thread: Thread) -> Thread:
 
 
 def conversation(thread: Thread) -> dict[str, Any]:
-    """The Conversation object of a thread (its private metadata left out)."""
+    """The Conversation object of a thread (its private metadata left out), with the
+    thread's `status` and, as an extension field standard clients ignore, its `context`:
+    the thread's key and its persistent state (a thread definition's context)."""
     record = thread.record
     metadata = {k: v for k, v in record.metadata.items() if not k.startswith(_PRIVATE_PREFIX)}
     return {
@@ -168,6 +170,13 @@ def conversation(thread: Thread) -> dict[str, Any]:
         "object": "conversation",
         "created_at": int(record.created_at),
         "metadata": metadata,
+        "status": record.status,
+        "context": {
+            "id": thread.id,
+            "key": record.key,
+            "status": record.status,
+            "content": record.state,
+        },
     }
 
 

@@ -201,6 +201,17 @@ def _schemas() -> dict[str, Any]:
                 "object": {"const": "conversation"},
                 "created_at": {"type": "integer"},
                 "metadata": {"type": "object"},
+                "status": {"enum": ["idle", "active", "awaiting_input", "archived", "terminated"]},
+                "context": {
+                    "type": "object",
+                    "description": "threadline extension: the thread's key and persistent state",
+                    "properties": {
+                        "id": _TEXT,
+                        "key": {"type": ["string", "null"]},
+                        "status": _TEXT,
+                        "content": {"type": ["object", "null"]},
+                    },
+                },
             },
         },
         "Deleted": {
