@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
@@ -15,7 +16,13 @@ from test_contract_family import spawn
 import threadline as tl
 from threadline.store import SQLiteStore, Store, ThreadSnapshot
 from threadline.testing import ScriptedModel, tool_call
-from threadline.types import InvalidInputError, NotFoundError, TurnInProgressError
+from threadline.types import (
+    InvalidInputError,
+    NotFoundError,
+    Observation,
+    TurnInProgressError,
+    new_id,
+)
 
 KEY = Fernet.generate_key().decode()
 
@@ -51,6 +58,9 @@ async def stored(store: Store, thread_id: str) -> dict[str, Any]:
             for data in [found[1]]
         ],
         "env": await store.get_env("TOKEN", [("thread", thread_id)]),
+        "steps": [await store.list_steps(thread_id, t.turn_id) for t in turns],
+        "memory": await store.thread_memory(thread_id),
+        "observations": await store.list_observations("thread", thread_id),
     }
 
 
@@ -60,6 +70,23 @@ async def paused_thread(app: tl.Threadline) -> tl.Thread:
     await thread.set_env("TOKEN", "s3cret", type="secret")
     assert (await thread.run("Hi")).status == "completed"
     assert (await thread.run("Pay Ann 5")).status == "paused"
+    # What observational memory keeps of the thread: its watermark and its own observations.
+    now = time.time()
+    observation = Observation(
+        observation_id=new_id("obs"),
+        scope="thread",
+        owner=thread.id,
+        namespace="payer",
+        text="Ann is paid in small amounts.",
+        observed_at=now,
+        created_at=now,
+        updated_at=now,
+        source_thread_id=thread.id,
+    )
+    await app.store.bind_memory(thread.id, "payer")
+    assert await app.store.record_observations(
+        thread.id, "payer", after=0, through=2, observations=[observation]
+    )
     return thread
 
 
@@ -77,6 +104,7 @@ async def test_a_thread_exported_and_imported_again_is_the_same_and_resumes(stor
         carried = ThreadSnapshot.from_dict(json.loads(json.dumps(snapshot.to_dict())))
         record = await store.import_thread(carried)
 
+        assert before["steps"][-1] and before["memory"] is not None and before["observations"]
         after = await stored(store, thread.id)
         assert record == before["thread"]
         assert after == before

@@ -4,8 +4,9 @@ once for every SQL store (see `_sql`).
 A snapshot holds the rows as the schema keeps them, column by column, without the store's own
 number for the thread (`tkey`), which the importing store assigns anew. So nothing is decoded
 and encoded again: the event log's blocks, the tool-call states, the turn options, the files'
-chunks and the thread's environment (a secret's value as its ciphertext) come back exactly as
-they were. A thread with child threads, or one whose turn runs, is refused: its rows would not
+chunks, the step records, the thread's environment (a secret's value as its ciphertext) and its
+memory (its watermark and its own observations; a resource's belong to the resource) come back
+exactly as they were. A thread with child threads, or one whose turn runs, is refused: its rows would not
 be the whole of it.
 """
 
@@ -50,13 +51,47 @@ _BY_TKEY: dict[str, tuple[str, ...]] = {
     "events": ("seq", "turn", "events"),
     "files": ("path", "file_id", "size", "created_at", "updated_at"),
     "file_chunks": ("file_id", "number", "data"),
+    "steps": (
+        "turn",
+        "number",
+        "kind",
+        "status",
+        "started_at",
+        "ended_at",
+        "step_id",
+        "usage",
+        "item_ids",
+        "data",
+    ),
 }
 _BY_THREAD_ID: dict[str, tuple[str, ...]] = {
     "inbox": tuple(c.strip() for c in codec.INBOX_COLUMNS.split(",")),
     "timers": tuple(c.strip() for c in codec.TIMER_COLUMNS.split(",")),
+    "thread_memory": ("thread_id", "namespace", "observed_through"),
 }
-_ENV_COLUMNS = ("scope", "owner", "name", "type", "value", "updated_at")
-_ORDER = {"turns": "number", "items": "seq", "events": "seq", "files": "path"}
+# The rows of these tables that the thread owns: its own environment and its own observations.
+_BY_OWNER: dict[str, tuple[str, ...]] = {
+    "env": ("scope", "owner", "name", "type", "value", "updated_at"),
+    "observations": (
+        "observation_id",
+        "scope",
+        "owner",
+        "namespace",
+        "text",
+        "observed_at",
+        "created_at",
+        "updated_at",
+        "source_thread_id",
+    ),
+}
+_ORDER = {
+    "turns": "number",
+    "items": "seq",
+    "events": "seq",
+    "files": "path",
+    "steps": "turn, number",
+    "observations": "observed_at, observation_id",
+}
 # A snapshot's thread is nobody's until a process takes its turn again.
 _RELEASED = {"lease_owner": None, "lease_expires_at": None, "wake_at": None}
 
@@ -137,11 +172,14 @@ def export_thread(thread_id: str) -> Op[ThreadSnapshot]:
             f"SELECT {', '.join(columns)} FROM {{{table}}} WHERE thread_id = ?", thread_id
         )
         tables[table] = [_row(columns, r) for r in found_rows]
-    found_rows = yield rows(
-        f"SELECT {', '.join(_ENV_COLUMNS)} FROM {{env}} WHERE scope = 'thread' AND owner = ?",
-        thread_id,
-    )
-    tables["env"] = [_row(_ENV_COLUMNS, r) for r in found_rows]
+    for table, columns in _BY_OWNER.items():
+        order = f" ORDER BY {_ORDER[table]}" if table in _ORDER else ""
+        found_rows = yield rows(
+            f"SELECT {', '.join(columns)} FROM {{{table}}} "
+            f"WHERE scope = 'thread' AND owner = ?{order}",
+            thread_id,
+        )
+        tables[table] = [_row(columns, r) for r in found_rows]
     return ThreadSnapshot(thread_id=thread_id, tables=tables)
 
 
@@ -186,13 +224,14 @@ def import_thread(snapshot: ThreadSnapshot) -> Op[ThreadRecord]:
                 f"VALUES (?, {marks(len(columns))})",
                 [(tkey, *r) for r in found],
             )
-    for table, columns in (*_BY_THREAD_ID.items(), ("env", _ENV_COLUMNS)):
+    for table, columns in (*_BY_THREAD_ID.items(), *_BY_OWNER.items()):
         found = _rows_of(snapshot, table, columns)
-        owner = columns.index("owner" if table == "env" else "thread_id")
+        owned = table in _BY_OWNER
+        owner = columns.index("owner" if owned else "thread_id")
         if any(r[owner] != thread_id for r in found):
             raise InvalidInputError(f"the snapshot's {table} belong to another thread")
-        if table == "env" and any(r[0] != "thread" for r in found):
-            raise InvalidInputError("the snapshot's environment is the thread's own only")
+        if owned and any(r[columns.index("scope")] != "thread" for r in found):
+            raise InvalidInputError(f"the snapshot's {table} are the thread's own only")
         if found:
             yield many(
                 f"INSERT INTO {{{table}}} ({', '.join(columns)}) VALUES ({marks(len(columns))})",
