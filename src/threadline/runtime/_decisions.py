@@ -23,6 +23,7 @@ from threadline.types import (
 
 from ._approvals import call_records
 from ._context import TurnContext, new_item
+from ._decision_context import context_for_decision
 from ._engine import Engine
 from ._subagents import live_pending
 
@@ -44,7 +45,7 @@ async def decide(
         return await decide(
             engine, holder, tool_call_id, decision, reason=reason, always=always, sender=sender
         )
-    ctx, _ = await engine.context_for_decision(thread_id)
+    ctx, _ = await context_for_decision(engine, thread_id)
     async with _paused(ctx):
         record = call_records(ctx.turn_items()).get(tool_call_id)
         if record is None or record.request is None:
@@ -77,7 +78,7 @@ async def answer(engine: Engine, thread_id: str, value: Any, *, sender: str | No
     holder = await _holder(engine, thread_id, None)
     if holder != thread_id:
         return await answer(engine, holder, value, sender=sender)
-    ctx, _ = await engine.context_for_decision(thread_id)
+    ctx, _ = await context_for_decision(engine, thread_id)
     async with _paused(ctx):
         waiting = [
             r
@@ -108,7 +109,7 @@ async def submit_results(
     name such a call; nothing is stored otherwise."""
     if not outputs:
         raise InvalidInputError("give at least one tool result")
-    ctx, _ = await engine.context_for_decision(thread_id)
+    ctx, _ = await context_for_decision(engine, thread_id)
     async with _paused(ctx):
         waiting = {
             call.tool_call_id: call for call in external_calls(ctx.turn_items(), ctx.external_tools)
@@ -141,7 +142,7 @@ async def annotate(
     turn = await engine.store.get_turn(turn_id)
     if turn is None or turn.thread_id != thread_id or turn.status != "awaiting_approval":
         raise InvalidInputError(f"turn {turn_id!r} is not a paused turn of this thread")
-    ctx, _ = await engine.context_for_decision(thread_id)
+    ctx, _ = await context_for_decision(engine, thread_id)
     async with _paused(ctx):
         if ctx.turn.turn_id != turn_id:
             raise InvalidInputError(f"turn {turn_id!r} is not a paused turn of this thread")

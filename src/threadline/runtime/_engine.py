@@ -48,6 +48,7 @@ from ._bus import EventBus
 from ._context import TurnContext
 from ._context_window import window_for
 from ._cost import refuse_unpriced
+from ._decision_context import context_for_decision
 from ._engine_parts import (
     ActiveTurn,
     EngineSettings,
@@ -300,7 +301,7 @@ class Engine:
                 return StartOutcome(kind="stored", turn_id=turn.turn_id)
             if isinstance(outcome, TurnStarted):
                 await self._fault("after_user_item_commit")
-                history, index = await self._history_upto(thread, thread.last_item_seq)
+                history, index = await self.history_upto(thread, thread.last_item_seq)
                 history.extend(outcome.items)
                 index.add(outcome.items)
                 self._launch(
@@ -415,7 +416,7 @@ class Engine:
         active.task = asyncio.get_running_loop().create_task(drive())
         return active
 
-    async def _history_upto(
+    async def history_upto(
         self, thread: ThreadRecord, last: int
     ) -> tuple[list[Item], HistoryIndex]:
         # Seqs are gap-free, so "up to `last`" is a count.
@@ -469,7 +470,7 @@ class Engine:
             thread = await self.store.get_thread(thread_id)
             turn = await self.store.get_turn(turn_id)
             assert thread is not None and turn is not None
-            history, index = await self._history_upto(thread, lease.cursor.last_item_seq)
+            history, index = await self.history_upto(thread, lease.cursor.last_item_seq)
             events = TurnEvents(
                 thread_id=thread_id, turn_id=turn_id, last_seq=lease.cursor.last_event_seq
             )
@@ -487,64 +488,6 @@ class Engine:
         """Feed `listener` the stored events of a turn that runs in another process, from
         `after_seq` until the turn ends or pauses."""
         follow_turn(self, thread_id, turn_id, after_seq, listener)
-
-    async def context_for_decision(
-        self, thread_id: str, *, ending: bool = False
-    ) -> tuple[TurnContext, ActiveTurn]:
-        """A lease and a context on the thread's paused turn, to record a human's decision
-        (refused once the thread was terminated), or, with `ending`, to end the turn."""
-        from threadline.types import InvalidInputError
-
-        from ._termination import refuse_if_terminated
-
-        thread = await self.store.get_thread(thread_id)
-        if thread is None:
-            raise NotFoundError(f"no thread {thread_id!r}", thread_id=thread_id)
-        if not ending:
-            refuse_if_terminated(thread)
-        if thread.active_turn_id is None:
-            raise InvalidInputError("the thread has no paused turn", thread_id=thread_id)
-        lease = await self.store.acquire_lease(
-            thread_id,
-            thread.active_turn_id,
-            owner=self.owner,
-            lease_seconds=self.settings.lease_seconds,
-        )
-        if lease is None:
-            raise TurnInProgressError(
-                "the turn is running; decide once it has paused", thread_id=thread_id
-            )
-        turn = await self.store.get_turn(thread.active_turn_id)
-        assert turn is not None
-        history, index = await self._history_upto(thread, lease.cursor.last_item_seq)
-        agent = self.agent(thread.agent)
-        active = ActiveTurn(thread_id, turn.turn_id, lease.epoch, self.bus)
-        events = TurnEvents(
-            thread_id=thread_id,
-            turn_id=turn.turn_id,
-            last_seq=lease.cursor.last_event_seq,
-            publish=active.publish,
-        )
-        ctx = TurnContext(
-            store=self.store,
-            thread=thread,
-            turn=turn,
-            agent=agent,
-            model=None,
-            budget=agent.budget,
-            external_tools=external_tools(turn),
-            events=events,
-            history=history,
-            index=index,
-            last_item_seq=lease.cursor.last_item_seq,
-            epoch=lease.epoch,
-            usage=turn.usage,
-            steps=turn.steps,
-            state=thread.state,
-            faults=self.faults,
-            services=self,
-        )
-        return ctx, active
 
     # -- the inbox ---------------------------------------------------------------------------
 
@@ -570,7 +513,7 @@ class Engine:
         turn_id = thread.active_turn_id
         if thread.lease_owner is None:
             try:
-                ctx, _ = await self.context_for_decision(thread_id, ending=True)
+                ctx, _ = await context_for_decision(self, thread_id, ending=True)
             except TurnInProgressError:
                 pass
             else:
