@@ -16,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+
+from ._replies import Reply, agents_sdk_model, threadline_model
 
 Call = Callable[[], Awaitable[str]]
 ANSWER = "It is 18 C in Paris."
@@ -35,31 +37,21 @@ class StatelessWorkload:
         return cls(rounds=2, calls=15, warm_up=3)
 
 
+def _weather(tool_output: str | None) -> Reply:
+    return ANSWER if tool_output is not None else ("get_weather", '{"city": "Paris"}')
+
+
 def _threadline_agent() -> Any:
     import threadline as tl
-    from threadline.models import ModelEvent, ModelRequest, ModelResponse, ToolCallRequest
-    from threadline.types import ToolResult
-
-    class Weather:
-        name = "bench-weather"
-
-        async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
-            if isinstance(request.items[-1].payload, ToolResult):
-                yield ModelResponse(text=ANSWER)
-                return
-            call = ToolCallRequest(
-                tool_call_id=f"call_{len(request.items)}",
-                name="get_weather",
-                arguments='{"city": "Paris"}',
-            )
-            yield ModelResponse(tool_calls=(call,), finish_reason="tool_calls")
 
     @tl.tool
     async def get_weather(city: str) -> str:
         """Current weather for a city."""
         return f"18 C in {city}"
 
-    return tl.Agent(name="weather", model=Weather(), tools=[get_weather])
+    return tl.Agent(
+        name="weather", model=threadline_model("bench-weather", _weather), tools=[get_weather]
+    )
 
 
 async def _threadline() -> Call:
@@ -89,60 +81,8 @@ async def _threadline_new_app() -> Call:
 async def _agents_sdk() -> Call:
     import agents
     from agents import Agent, ModelSettings, Runner, function_tool
-    from agents.items import ModelResponse
-    from agents.models.interface import Model
-    from agents.usage import Usage
-    from openai.types.responses import (
-        ResponseFunctionToolCall,
-        ResponseOutputMessage,
-        ResponseOutputText,
-    )
 
     agents.set_tracing_disabled(True)
-    counter = iter(range(10**9))
-
-    def answered(input: Any) -> bool:
-        if isinstance(input, str) or not input:
-            return False
-        last = input[-1]
-        kind = last.get("type") if isinstance(last, dict) else getattr(last, "type", None)
-        return kind == "function_call_output"
-
-    class Scripted(Model):
-        async def get_response(self, *args: Any, **kwargs: Any) -> Any:
-            input = args[1] if len(args) > 1 else kwargs.get("input")
-            if answered(input):
-                output: list[Any] = [
-                    ResponseOutputMessage(
-                        id=f"msg_{next(counter)}",
-                        type="message",
-                        role="assistant",
-                        status="completed",
-                        content=[
-                            ResponseOutputText(text=ANSWER, type="output_text", annotations=[])
-                        ],
-                    )
-                ]
-            else:
-                call_id = f"call_{next(counter)}"
-                output = [
-                    ResponseFunctionToolCall(
-                        id=f"fc_{call_id}",
-                        call_id=call_id,
-                        type="function_call",
-                        name="get_weather",
-                        arguments='{"city": "Paris"}',
-                        status="completed",
-                    )
-                ]
-            return ModelResponse(
-                output=output,
-                usage=Usage(requests=1, input_tokens=10, output_tokens=5),
-                response_id=None,
-            )
-
-        def stream_response(self, *args: Any, **kwargs: Any) -> Any:
-            raise NotImplementedError("the benchmark runs without streaming")
 
     @function_tool
     async def get_weather(city: str) -> str:
@@ -150,7 +90,10 @@ async def _agents_sdk() -> Call:
         return f"18 C in {city}"
 
     agent = Agent(
-        name="weather", model=Scripted(), model_settings=ModelSettings(), tools=[get_weather]
+        name="weather",
+        model=agents_sdk_model(_weather),
+        model_settings=ModelSettings(),
+        tools=[get_weather],
     )
 
     async def call() -> str:

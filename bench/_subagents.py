@@ -16,10 +16,12 @@ import asyncio
 import statistics
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ._replies import Reply, agents_sdk_model, threadline_model
 
 Turn = Callable[[], Awaitable[Callable[[], Awaitable[str]]]]
 """Makes a new conversation (not timed) and returns its delegating turn (timed)."""
@@ -36,34 +38,21 @@ class SubagentWorkload:
         return cls(rounds=2, turns=10, warm_up=3)
 
 
+def _lead(tool_output: str | None) -> Reply:
+    if tool_output is not None:
+        return f"The worker said: {tool_output}"
+    return ("worker", '{"input": "Summarise the tides."}')
+
+
+def _worker(tool_output: str | None) -> Reply:
+    return "High tide at six."
+
+
 async def _threadline(folder: Path) -> tuple[Turn, Callable[[], Awaitable[None]]]:
     import threadline as tl
-    from threadline.models import ModelEvent, ModelRequest, ModelResponse, ToolCallRequest
-    from threadline.types import ToolResult
 
-    class Lead:
-        name = "bench-lead"
-
-        async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
-            last = request.items[-1].payload
-            if isinstance(last, ToolResult):
-                yield ModelResponse(text=f"The worker said: {last.output}")
-                return
-            call = ToolCallRequest(
-                tool_call_id=f"call_{len(request.items)}",
-                name="worker",
-                arguments='{"input": "Summarise the tides."}',
-            )
-            yield ModelResponse(tool_calls=(call,), finish_reason="tool_calls")
-
-    class Worker:
-        name = "bench-worker"
-
-        async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
-            yield ModelResponse(text="High tide at six.")
-
-    worker = tl.Agent(name="worker", model=Worker())
-    lead = tl.Agent(name="lead", model=Lead(), subagents=[worker])
+    worker = tl.Agent(name="worker", model=threadline_model("bench-worker", _worker))
+    lead = tl.Agent(name="lead", model=threadline_model("bench-lead", _lead), subagents=[worker])
     app = tl.Threadline(agents=[lead], store=folder / "threadline.db")  # its own file
     await app.open()
 
@@ -81,71 +70,13 @@ async def _threadline(folder: Path) -> tuple[Turn, Callable[[], Awaitable[None]]
 async def _agents_sdk(folder: Path) -> tuple[Turn, Callable[[], Awaitable[None]]]:
     import agents
     from agents import Agent, ModelSettings, Runner, SQLiteSession
-    from agents.items import ModelResponse
-    from agents.models.interface import Model
-    from agents.usage import Usage
-    from openai.types.responses import (
-        ResponseFunctionToolCall,
-        ResponseOutputMessage,
-        ResponseOutputText,
-    )
 
     agents.set_tracing_disabled(True)
-    counter = iter(range(10**9))
 
-    def message(text: str) -> ResponseOutputMessage:
-        return ResponseOutputMessage(
-            id=f"msg_{next(counter)}",
-            type="message",
-            role="assistant",
-            status="completed",
-            content=[ResponseOutputText(text=text, type="output_text", annotations=[])],
-        )
-
-    def answered(input: Any) -> Any:
-        if isinstance(input, str) or not input:
-            return None
-        last = input[-1]
-        kind = last.get("type") if isinstance(last, dict) else getattr(last, "type", None)
-        if kind != "function_call_output":
-            return None
-        return last.get("output") if isinstance(last, dict) else last.output
-
-    class Scripted(Model):
-        def __init__(self, lead: bool) -> None:
-            self.lead = lead
-
-        async def get_response(self, *args: Any, **kwargs: Any) -> Any:
-            input = args[1] if len(args) > 1 else kwargs.get("input")
-            if not self.lead:
-                output: list[Any] = [message("High tide at six.")]
-            elif (result := answered(input)) is not None:
-                output = [message(f"The worker said: {result}")]
-            else:
-                call_id = f"call_{next(counter)}"
-                output = [
-                    ResponseFunctionToolCall(
-                        id=f"fc_{call_id}",
-                        call_id=call_id,
-                        type="function_call",
-                        name="worker",
-                        arguments='{"input": "Summarise the tides."}',
-                        status="completed",
-                    )
-                ]
-            return ModelResponse(
-                output=output,
-                usage=Usage(requests=1, input_tokens=10, output_tokens=5),
-                response_id=None,
-            )
-
-        def stream_response(self, *args: Any, **kwargs: Any) -> Any:
-            raise NotImplementedError("the benchmark runs without streaming")
-
-    worker = Agent(name="worker", model=Scripted(lead=False), model_settings=ModelSettings())
+    worker = Agent(name="worker", model=agents_sdk_model(_worker), model_settings=ModelSettings())
     lead = Agent(
         name="lead",
-        model=Scripted(lead=True),
+        model=agents_sdk_model(_lead),
         tools=[worker.as_tool(tool_name="worker", tool_description="Researches a task.")],
     )
     sessions: list[SQLiteSession] = []
