@@ -178,7 +178,7 @@ async def test_a_turn_of_another_thread_has_no_spans_and_tracing_off_stores_none
     thread, other = await app.threads.start(), await app.threads.start()
     result = await thread.run("hi")
 
-    assert [s.name for s in await thread.trace(result.turn_id)][0] == "thread.run"
+    assert next(s.name for s in await thread.trace(result.turn_id)) == "thread.run"
     assert await other.trace(result.turn_id) == []
     assert await thread.trace("turn_unknown") == []
 
