@@ -351,7 +351,8 @@ class Thread(ThreadMessages, ThreadFiles, ThreadEnv, ThreadFamily):
         return await self._engine.store.list_steps(self.id, turn_id)
 
     async def trace(self, turn_id: str) -> list[SpanRecord]:
-        """The trace spans of one of this thread's turns, by start: `thread.run` (the turn),
+        """The trace spans of one of this thread's turns, each after its parent (siblings by
+        start): `thread.run` (the turn),
         a `thread.execution` per process that ran it, a `thread.step` per model call or tool
         batch, and their `thread.llm` and `thread.tool` spans. A turn this thread does not
         have gives an empty list.

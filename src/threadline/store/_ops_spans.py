@@ -62,8 +62,8 @@ def _row(span: SpanRecord, thread_id: str) -> tuple[Any, ...]:
 
 
 def list_spans(thread_id: str, turn_id: str) -> Op[list[SpanRecord]]:
-    """The spans of the thread's turn `turn_id`, by start; empty for a turn of no such
-    thread."""
+    """The spans of the thread's turn `turn_id`, each after its parent and its earlier
+    siblings (a tree read top-down, by start); empty for a turn of no such thread."""
     decode = codec.Decoder(
         "spans", lambda r: r[0], lambda r: _record(r, thread_id=thread_id, turn_id=turn_id)
     )
@@ -76,7 +76,22 @@ def list_spans(thread_id: str, turn_id: str) -> Op[list[SpanRecord]]:
         thread_id,
         decode=decode,
     )
-    return found
+    return _top_down(found)
+
+
+def _top_down(spans: list[SpanRecord]) -> list[SpanRecord]:
+    ids = {s.span_id for s in spans}
+    children: dict[str | None, list[SpanRecord]] = {}
+    for span in spans:  # by start already: each list of children stays so
+        parent = span.parent_id if span.parent_id in ids else None
+        children.setdefault(parent, []).append(span)
+    ordered: list[SpanRecord] = []
+    pending = list(reversed(children.get(None, [])))
+    while pending:
+        span = pending.pop()
+        ordered.append(span)
+        pending.extend(reversed(children.get(span.span_id, [])))
+    return ordered
 
 
 def prune_spans(ended_before: float) -> Op[int]:

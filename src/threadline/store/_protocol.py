@@ -185,8 +185,9 @@ class Store(Protocol):
         ...
 
     async def list_spans(self, thread_id: str, turn_id: str) -> list[SpanRecord]:
-        """The trace spans of the thread's turn `turn_id`, by start (written by `write_turn`
-        with `TurnWrite.spans`); empty for a turn the thread does not have."""
+        """The trace spans of the thread's turn `turn_id`, each after its parent, siblings by
+        start (written by `write_turn` with `TurnWrite.spans`); empty for a turn the thread
+        does not have."""
         ...
 
     async def prune_spans(self, ended_before: float) -> int:
