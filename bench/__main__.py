@@ -37,6 +37,7 @@ SERVE = "serve"  # a phase of its own, not in the default set: the HTTP server's
 SUBAGENTS = "subagents"  # a phase of its own: delegating turns, threadline and the Agents SDK
 SANDBOX = "sandbox"  # a phase of its own: run_code's start-up and host-call cost per backend
 STATELESS = "stateless"  # a phase of its own: run_agent against Runner.run, no session
+TRACING = "tracing"  # a phase of its own: a turn with spans off, stored, and exported
 
 
 def _framework(key: str) -> w.Framework:
@@ -87,9 +88,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--phases",
-        default=",".join([*w.PHASES, LOCAL_MODEL, SUBAGENTS, SANDBOX, STATELESS]),
+        default=",".join([*w.PHASES, LOCAL_MODEL, SUBAGENTS, SANDBOX, STATELESS, TRACING]),
         help=f"comma-separated subset of "
-        f"{','.join([*w.PHASES, LOCAL_MODEL, SUBAGENTS, SANDBOX, STATELESS, POSTGRES, SERVE])} "
+        f"{','.join([*w.PHASES, LOCAL_MODEL, SUBAGENTS, SANDBOX, STATELESS, TRACING, POSTGRES, SERVE])} "
         f"(default: all but {POSTGRES} and {SERVE})",
     )
     pg = p.add_argument_group("the postgres phase")
@@ -205,6 +206,18 @@ def _stateless(args: argparse.Namespace) -> dict[str, Any]:
     return asyncio.run(run(workload))
 
 
+def _tracing(args: argparse.Namespace) -> dict[str, Any]:
+    from ._tracing import TracingWorkload, run
+
+    workload = TracingWorkload.quick() if args.quick else TracingWorkload()
+    print(
+        f"-- tracing: {workload.rounds} rounds of {workload.turns} turns per variant, "
+        "alternating (spans off, stored, stored and exported)",
+        flush=True,
+    )
+    return asyncio.run(run(workload))
+
+
 def _sandbox(args: argparse.Namespace) -> dict[str, Any]:
     from ._sandbox import SandboxWorkload, run
 
@@ -248,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         SUBAGENTS,
         SANDBOX,
         STATELESS,
+        TRACING,
         POSTGRES,
         SERVE,
     }
@@ -288,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     subagents = _subagents(args) if SUBAGENTS in phases else None
     sandboxes = _sandbox(args) if SANDBOX in phases else None
     stateless = _stateless(args) if STATELESS in phases else None
+    tracing = _tracing(args) if TRACING in phases else None
     total = time.perf_counter() - started
 
     report = Report(results, postgres)
@@ -313,6 +328,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print()
         print(render_stateless(stateless))
+    if tracing is not None:
+        from ._tracing import render as render_tracing
+
+        print()
+        print(render_tracing(tracing))
     if sandboxes is not None:
         from ._sandbox import render as render_sandbox
 
@@ -333,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
                 **({} if subagents is None else {SUBAGENTS: subagents}),
                 **({} if sandboxes is None else {SANDBOX: sandboxes}),
                 **({} if stateless is None else {STATELESS: stateless}),
+                **({} if tracing is None else {TRACING: tracing}),
                 **({} if serve is None else {SERVE: serve}),
             },
             indent=2,

@@ -49,6 +49,8 @@ def test_the_public_surface_is_pinned() -> None:
         "SchemaVersionError",
         "Secret",
         "SecretKeyError",
+        "SpanEvent",
+        "SpanRecord",
         "StepRecord",
         "Store",
         "StoreError",

@@ -24,6 +24,7 @@ def test_the_help_covers_every_command() -> None:
         "threadline threads",
         "threadline threads list",
         "threadline threads show",
+        "threadline traces show",
     ):
         assert f"## `{command}`" in rendered
     assert "py:package.module:attribute" in rendered

@@ -73,6 +73,13 @@ class Bank:
             (turn,) = await store.list_turns(thread.thread_id)
             return await store.list_steps(thread.thread_id, turn.turn_id)
 
+    async def spans(self) -> list[tl.SpanRecord]:
+        """The trace spans of the thread's only turn."""
+        async with tl.open_store(self.store) as store:  # type: ignore[attr-defined]
+            (thread,) = (await store.list_threads()).threads
+            (turn,) = await store.list_turns(thread.thread_id)
+            return await store.list_spans(thread.thread_id, turn.turn_id)
+
 
 def results(items: list[tl.Item]) -> list[ToolResult]:
     return [i.payload for i in items if isinstance(i.payload, ToolResult)]

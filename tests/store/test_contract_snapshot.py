@@ -59,6 +59,7 @@ async def stored(store: Store, thread_id: str) -> dict[str, Any]:
         ],
         "env": await store.get_env("TOKEN", [("thread", thread_id)]),
         "steps": [await store.list_steps(thread_id, t.turn_id) for t in turns],
+        "spans": [await store.list_spans(thread_id, t.turn_id) for t in turns],
         "memory": await store.thread_memory(thread_id),
         "observations": await store.list_observations("thread", thread_id),
     }

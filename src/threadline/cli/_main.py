@@ -19,6 +19,7 @@ from ._run import run
 from ._serve import serve
 from ._settings import Settings, current_settings, pass_settings
 from ._threads import threads
+from ._traces import traces
 from ._worker import worker
 
 _INTERRUPTED_EXIT_CODE = 130
@@ -75,6 +76,7 @@ def cli(settings: Settings) -> None:
 cli.add_command(chat)
 cli.add_command(run)
 cli.add_command(threads)
+cli.add_command(traces)
 cli.add_command(approve)
 cli.add_command(deny)
 cli.add_command(worker)

@@ -61,7 +61,7 @@ def list_threads(
         else:
             out.print("No threads.", style="dim")
 
-    _with_app(settings, read)
+    with_app(settings, read)
 
 
 @threads.command("show")
@@ -117,7 +117,7 @@ def show_thread(settings: Settings, thread_id: str, as_json: bool) -> None:
                 soft_wrap=True,
             )
 
-    _with_app(settings, read)
+    with_app(settings, read)
 
 
 def _child_json(child: ChildThread) -> dict[str, Any]:
@@ -133,7 +133,7 @@ def _child_json(child: ChildThread) -> dict[str, Any]:
     }
 
 
-def _with_app(settings: Settings, read: Callable[[Threadline], Awaitable[None]]) -> None:
+def with_app(settings: Settings, read: Callable[[Threadline], Awaitable[None]]) -> None:
     # Reading runs no turn: the model is never built.
     app = build_app(settings)
     store = app.store

@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry.trace import TracerProvider
+
 from threadline._logging import log_failure
 from threadline.models import Model
 from threadline.store import Store, open_store
@@ -26,6 +28,7 @@ from ._memory import Memory, checked_owner
 from ._recovery import RecoveryReport, recover
 from ._secrets import SecretBox, SecretKey
 from ._subagent_limits import SubagentLimits
+from ._tracing import DEFAULT_TRACE_RETENTION_SECONDS, Tracing
 
 logger = logging.getLogger("threadline.runtime")
 
@@ -68,6 +71,14 @@ class Threadline:
             `"openai:gpt-4.1-mini"` or a `Model` for each name, resolved on first load.
         subagent_limits: how deep a tree of threads may grow and how many children one
             turn may spawn (`tl.SubagentLimits`).
+        tracing: store a span for every durable step of each turn (`thread.trace(turn_id)`).
+        tracer_provider: an OpenTelemetry `TracerProvider` that exports the spans too;
+            default: the provider set globally, else an OTLP/HTTP exporter when
+            `OTEL_EXPORTER_OTLP_ENDPOINT` is set (`threadline[otlp]`), else none.
+        trace_content: keep answers and tool results (redacted, cut to 4096 characters) in
+            span attributes; off by default.
+        trace_retention_seconds: recovery passes delete spans that ended longer ago than
+            this (a week by default; None: keep them).
 
     The agents an agent declares as `subagents` are part of the app too.
     """
@@ -90,6 +101,10 @@ class Threadline:
         prompts: Sequence[Prompt] = (),
         models: Mapping[str, str | Model] | None = None,
         subagent_limits: SubagentLimits | None = None,
+        tracing: bool = True,
+        tracer_provider: TracerProvider | None = None,
+        trace_content: bool = False,
+        trace_retention_seconds: float | None = DEFAULT_TRACE_RETENTION_SECONDS,
     ) -> None:
         if not agents:
             raise ConfigurationError("a Threadline app needs at least one agent")
@@ -114,6 +129,12 @@ class Threadline:
                 run_turns=run_turns,
                 file_quota_bytes=file_quota_bytes,
                 subagent_limits=subagent_limits or SubagentLimits(),
+                tracing=Tracing(
+                    enabled=tracing,
+                    tracer_provider=tracer_provider,
+                    content=trace_content,
+                    retention_seconds=trace_retention_seconds,
+                ),
             ),
             faults=faults,
             env=Environment(self.store, box, app_env),

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -36,6 +36,7 @@ from ._history import HistoryIndex
 from ._observer import ActiveMemory
 from ._output import OutputSpec
 from ._steps import StepLog
+from ._tracing import TurnTrace
 from ._turn_events import TurnEvents
 from ._turn_settings import TurnSettings
 
@@ -104,6 +105,7 @@ class TurnContext:
     first_step: int | None = None  # the number of the turn's next step, if known without
     # reading its stored steps (0 for a turn that has just started)
     step_log: StepLog = field(init=False)
+    trace: TurnTrace | None = None  # the spans this process makes for the turn
 
     def __post_init__(self) -> None:
         self.step_log = StepLog(
@@ -183,6 +185,10 @@ class TurnContext:
             error, timers = redact(error), redact(timers)
             if state is not _UNSET:
                 state = self.state = redact(state)
+        if self.trace is not None:
+            options = (
+                self.trace.options(self.turn.options if options is None else options) or options
+            )
         now = time.time()
         items: list[Item] = []
         for new in new_items:
@@ -206,6 +212,14 @@ class TurnContext:
             self.events.emit(event_type, item_id=item_id, params=params, defer=True)
         cursor = ThreadCursor(last_item_seq=self.last_item_seq, last_event_seq=self.events.last_seq)
         running = None if self.segment_start is None else self.running_seconds()
+        step_records = [*self.step_log.take_closing(), *steps]
+        spans = (
+            []
+            if self.trace is None
+            else self.trace.spans(
+                step_records, _lookup(items, self.history), end=end, turn_status=turn_status
+            )
+        )
         write = TurnWrite(
             thread_id=self.thread.thread_id,
             turn_id=self.turn.turn_id,
@@ -227,7 +241,8 @@ class TurnContext:
             options=options,
             files=files,
             parent_id=self.thread.parent_id,
-            step_records=[*self.step_log.take_closing(), *steps],
+            step_records=step_records,
+            spans=spans,
             **({} if state is _UNSET else {"thread_state": state}),
         )
         if files:
@@ -370,3 +385,16 @@ async def _settle(writing: asyncio.Future[Written]) -> bool:
 
 def new_item(payload: Payload, status: ItemStatus = "completed") -> NewItem:
     return NewItem(item_id=new_id("item"), payload=payload, status=status)
+
+
+def _lookup(new: Sequence[Item], history: Sequence[Item]) -> Callable[[str], Item | None]:
+    """Find an item of this commit, or one stored before (a paused batch's first results)."""
+    by_id = {i.item_id: i for i in new}
+
+    def find(item_id: str) -> Item | None:
+        found = by_id.get(item_id)
+        if found is None:
+            found = next((i for i in reversed(history) if i.item_id == item_id), None)
+        return found
+
+    return find

@@ -389,6 +389,7 @@ class Engine:
             segment_start=time.monotonic(),
             written=written,
             first_step=0 if fresh else None,
+            trace=self.settings.tracing.begin(thread.thread_id, turn, self.owner),
         )
         ctx.repairs = sum(
             1

@@ -16,6 +16,7 @@ from ._bus import Channel, EventBus
 from ._context import TurnContext
 from ._result import TurnResult
 from ._subagent_limits import SubagentLimits
+from ._tracing import Tracing
 from ._turn_settings import TurnSettings
 
 OnBusy = Literal["error", "enqueue", "interrupt", "steer"]
@@ -31,6 +32,7 @@ class EngineSettings:
     poll_interval: float = 0.05  # how often a follower looks at the event log
     file_quota_bytes: int | None = DEFAULT_FILE_QUOTA_BYTES  # each thread's files, at most
     subagent_limits: SubagentLimits = field(default_factory=SubagentLimits)
+    tracing: Tracing = field(default_factory=lambda: Tracing(enabled=False))
 
 
 class TurnListener(Channel):

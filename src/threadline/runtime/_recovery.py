@@ -30,6 +30,9 @@ async def recover(engine: Engine, *, limit: int = 100, timers: bool = True) -> R
     report = RecoveryReport()
     if timers:
         report.timers_fired = len(await engine.store.fire_due_timers())
+        cutoff = engine.settings.tracing.prune_cutoff()
+        if cutoff is not None:
+            await engine.store.prune_spans(cutoff)
     if not engine.settings.run_turns:
         return report
     # Claimed in one statement: processes woken by the same notification split the work

@@ -19,6 +19,7 @@ from threadline.types import (
     Item,
     NotFoundError,
     Payload,
+    SpanRecord,
     StepRecord,
     ThreadRecord,
     TimerRecord,
@@ -348,6 +349,18 @@ class Thread(ThreadMessages, ThreadFiles, ThreadEnv, ThreadFamily):
             print([(s.kind, s.status) for s in steps])  # [("model", "completed"), ...]
         """
         return await self._engine.store.list_steps(self.id, turn_id)
+
+    async def trace(self, turn_id: str) -> list[SpanRecord]:
+        """The trace spans of one of this thread's turns, each after its parent (siblings by
+        start): `thread.run` (the turn),
+        a `thread.execution` per process that ran it, a `thread.step` per model call or tool
+        batch, and their `thread.llm` and `thread.tool` spans. A turn this thread does not
+        have gives an empty list.
+
+            spans = await thread.trace(result.turn_id)
+            print([s.name for s in spans])  # ["thread.run", "thread.execution", ...]
+        """
+        return await self._engine.store.list_spans(self.id, turn_id)
 
     async def inbox(self) -> list[InboxEntry]:
         return await self._engine.store.list_inbox(self.id)

@@ -63,6 +63,18 @@ _BY_TKEY: dict[str, tuple[str, ...]] = {
         "item_ids",
         "data",
     ),
+    "spans": (
+        "turn",
+        "span_id",
+        "parent_id",
+        "trace_id",
+        "name",
+        "started_at",
+        "ended_at",
+        "status",
+        "attributes",
+        "events",
+    ),
 }
 _BY_THREAD_ID: dict[str, tuple[str, ...]] = {
     "inbox": tuple(c.strip() for c in codec.INBOX_COLUMNS.split(",")),
@@ -90,6 +102,7 @@ _ORDER = {
     "events": "seq",
     "files": "path",
     "steps": "turn, number",
+    "spans": "turn, span_id",
     "observations": "observed_at, observation_id",
 }
 # A snapshot's thread is nobody's until a process takes its turn again.

@@ -133,7 +133,7 @@ def delete_thread(thread_id: str) -> Op[bool]:
         if thread_id not in held:
             return False
     ids, tkeys = list(held), list(held.values())
-    for table in ("items", "events", "turns", "steps", "files", "file_chunks"):
+    for table in ("items", "events", "turns", "steps", "spans", "files", "file_chunks"):
         yield run(f"DELETE FROM {{{table}}} WHERE tkey IN ({marks(len(tkeys))})", *tkeys)
     for table in ("inbox", "timers"):
         yield run(f"DELETE FROM {{{table}}} WHERE thread_id IN ({marks(len(ids))})", *ids)

@@ -27,6 +27,7 @@ from ._compact import STATE_CODES, TOOL_CALL, code_of, dump_usage
 from ._event_log import Ending, WriteContext
 from ._ops_files import apply_turn_files
 from ._ops_inbox import by_client_key, enqueue, schedule_timer
+from ._ops_spans import write_spans
 from ._ops_steps import write_steps
 from ._ops_threads import (
     CursorMovedError,
@@ -346,6 +347,8 @@ def write_turn(write: TurnWrite) -> Op[Written]:
     yield from insert(write.thread_id, context, write.events, write.tool_states)
     if write.step_records:
         yield from write_steps(write.thread_id, write.step_records)
+    if write.spans:
+        yield from write_spans(write.thread_id, write.spans)
     if write.timers:
         status = yield one("SELECT status FROM {threads} WHERE thread_id = ?", write.thread_id)
         if status[0] != "terminated":  # terminating dropped its timers: these lapse too

@@ -314,6 +314,28 @@ MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = (
         )""",
         ),
     ),
+    (
+        11,
+        # Trace spans (`_ops_spans`): one per traced step of a turn, written with the step,
+        # keyed like the turn's steps by the thread's number; pruned by when they ended.
+        (
+            f"""CREATE TABLE {{s}}.spans (
+            tkey bigint NOT NULL,
+            turn bigint NOT NULL,
+            span_id {_TEXT} NOT NULL,
+            parent_id {_TEXT},
+            trace_id {_TEXT} NOT NULL,
+            name {_TEXT} NOT NULL,
+            started_at double precision NOT NULL,
+            ended_at double precision,
+            status {_TEXT} NOT NULL,
+            attributes text NOT NULL,
+            events text NOT NULL,
+            PRIMARY KEY (tkey, turn, span_id)
+        )""",
+            "CREATE INDEX spans_by_end ON {s}.spans (ended_at)",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -331,6 +353,7 @@ UNIQUE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
     "observations": (("observation_id",),),
     "thread_memory": (("thread_id",),),
     "steps": (("tkey", "turn", "number"),),
+    "spans": (("tkey", "turn", "span_id"),),
 }
 # Unique indexes over an expression, which `UNIQUE_KEYS` cannot name by columns.
 UNIQUE_INDEXES = ("threads_one_per_owner_key",)
@@ -344,6 +367,7 @@ INDEXES = (
     "timers_by_thread",
     "threads_by_parent",
     "observations_by_owner",
+    "spans_by_end",
 )
 
 

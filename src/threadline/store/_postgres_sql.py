@@ -53,6 +53,7 @@ class Tables:
     observations: str
     thread_memory: str
     steps: str
+    spans: str
     schema_version: str
 
     @classmethod
@@ -73,6 +74,7 @@ class Tables:
             observations=f"{s}.observations",
             thread_memory=f"{s}.thread_memory",
             steps=f"{s}.steps",
+            spans=f"{s}.spans",
             schema_version=f"{s}.schema_version",
         )
 

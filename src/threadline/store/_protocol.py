@@ -12,6 +12,7 @@ from threadline.types import (
     Item,
     MemoryScope,
     Observation,
+    SpanRecord,
     StepRecord,
     ThreadMemory,
     ThreadRecord,
@@ -181,6 +182,17 @@ class Store(Protocol):
     async def list_steps(self, thread_id: str, turn_id: str) -> list[StepRecord]:
         """The step records of the thread's turn `turn_id`, by number (written by
         `write_turn` with `TurnWrite.steps`); empty for a turn the thread does not have."""
+        ...
+
+    async def list_spans(self, thread_id: str, turn_id: str) -> list[SpanRecord]:
+        """The trace spans of the thread's turn `turn_id`, each after its parent, siblings by
+        start (written by `write_turn` with `TurnWrite.spans`); empty for a turn the thread
+        does not have."""
+        ...
+
+    async def prune_spans(self, ended_before: float) -> int:
+        """Delete every span that ended before `ended_before` (seconds since the epoch);
+        how many were deleted."""
         ...
 
     async def load_items(

@@ -97,7 +97,7 @@ def drive(op: Op[T], execute: Callable[[Statement], Any]) -> T:
 
 
 # The names a statement may use. Tables: threads, turns, items, events, inbox, timers, files,
-# file_chunks, env, observations, thread_memory, steps.
+# file_chunks, env, observations, thread_memory, steps, spans.
 # Phrases:
 #   now          the database's clock, in seconds since the epoch (lease math uses it)
 #   lock         after a SELECT of rows to change: lock them until the transaction ends
@@ -118,6 +118,7 @@ TABLES = (
     "observations",
     "thread_memory",
     "steps",
+    "spans",
 )
 PHRASES = ("now", "lock", "skip_locked", "same", "owner_key_conflict")
 TOKENS = (*TABLES, *PHRASES)

@@ -21,6 +21,7 @@ from threadline.types import (
     Item,
     MemoryScope,
     Observation,
+    SpanRecord,
     StepRecord,
     ThreadMemory,
     ThreadRecord,
@@ -39,6 +40,7 @@ from . import _ops_leases as leases
 from . import _ops_lifecycle as lifecycle  # pyright: ignore[reportPrivateUsage]
 from . import _ops_memory as memory
 from . import _ops_snapshot as snapshots  # pyright: ignore[reportPrivateUsage]
+from . import _ops_spans as spans
 from . import _ops_steps as steps
 from . import _ops_threads as threads  # pyright: ignore[reportPrivateUsage]
 from . import _ops_turns as turns
@@ -275,6 +277,12 @@ class SQLStore(ABC):
 
     async def list_steps(self, thread_id: str, turn_id: str) -> list[StepRecord]:
         return await self._read(lambda: steps.list_steps(thread_id, turn_id))
+
+    async def list_spans(self, thread_id: str, turn_id: str) -> list[SpanRecord]:
+        return await self._read(lambda: spans.list_spans(thread_id, turn_id))
+
+    async def prune_spans(self, ended_before: float) -> int:
+        return await self._write(lambda: spans.prune_spans(ended_before))
 
     # -- items and events ----------------------------------------------------------------------
 

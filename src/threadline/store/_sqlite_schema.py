@@ -373,6 +373,28 @@ MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = (
         ) WITHOUT ROWID""",
         ),
     ),
+    (
+        11,
+        # Trace spans (`_ops_spans`): one per traced step of a turn, written with the step,
+        # keyed like the turn's steps by the thread's number; pruned by when they ended.
+        (
+            """CREATE TABLE spans (
+            tkey INTEGER NOT NULL,
+            turn INTEGER NOT NULL,
+            span_id TEXT NOT NULL,
+            parent_id TEXT,
+            trace_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            ended_at REAL,
+            status TEXT NOT NULL,
+            attributes TEXT NOT NULL,
+            events TEXT NOT NULL,
+            PRIMARY KEY (tkey, turn, span_id)
+        ) WITHOUT ROWID""",
+            "CREATE INDEX spans_by_end ON spans (ended_at)",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

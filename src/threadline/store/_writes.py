@@ -9,6 +9,7 @@ from threadline.types import (
     InboxEntry,
     Item,
     ItemType,
+    SpanRecord,
     StepRecord,
     ThreadRecord,
     TimerRecord,
@@ -172,6 +173,8 @@ class TurnWrite:
     parent_id: str | None = None
     # The step records this write ends or pauses, upserted by their number in the turn.
     step_records: Sequence[StepRecord] = ()
+    # The trace spans this write ends or stores open, upserted by their span id in the turn.
+    spans: Sequence[SpanRecord] = ()
 
     @property
     def sets_state(self) -> bool:

@@ -118,6 +118,7 @@ from ._records import (
     TurnRecord,
     TurnStatus,
 )
+from ._spans import SpanEvent, SpanRecord, SpanStatus
 from ._steps import StepKind, StepRecord, StepStatus
 from ._text import check_metadata, check_text
 from ._usage import Budget, Usage
@@ -182,6 +183,9 @@ __all__ = [
     "SchemaVersionError",
     "Secret",
     "SecretKeyError",
+    "SpanEvent",
+    "SpanRecord",
+    "SpanStatus",
     "StepKind",
     "StepRecord",
     "StepStatus",

@@ -1,0 +1,193 @@
+"""Spans of a turn: stored with its writes, one trace across its pauses and processes,
+exported through OpenTelemetry with the stored ids, with no content unless asked and no
+secret ever."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import threadline as tl
+from threadline.testing import ScriptedModel, tool_call
+
+SECRET = "~sk-traced-4417"
+
+
+@tl.tool(needs_approval=True)
+async def transfer(to: str, amount: int) -> str:
+    """Send money."""
+    return f"sent {amount} to {to}"
+
+
+@tl.tool
+async def peek(thread: tl.ThreadState) -> str:
+    """Read the key."""
+    return f"key is {await thread.env('API_KEY')}"
+
+
+@pytest.fixture
+def exporter() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+def provider(exporter: InMemorySpanExporter) -> TracerProvider:
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider
+
+
+AppOpener = Callable[..., Any]
+
+
+@pytest.fixture
+async def open_app(make_store: Callable[[], tl.Store]) -> AsyncIterator[AppOpener]:
+    opened: list[tl.Threadline] = []
+
+    async def factory(steps: list[Any], tools: list[tl.Tool], **app_kwargs: Any) -> tl.Threadline:
+        agent = tl.Agent(name="assistant", tools=tools)
+        app = tl.Threadline(
+            agents=[agent], store=make_store(), model=ScriptedModel(steps), **app_kwargs
+        )
+        await app.open()
+        opened.append(app)
+        return app
+
+    yield factory
+    for app in opened:
+        await app.close()
+
+
+def tree(spans: list[tl.SpanRecord]) -> list[tuple[str, str | None]]:
+    by_id = {s.span_id: s for s in spans}
+    return sorted(
+        (s.name, by_id[s.parent_id].name if s.parent_id in by_id else None) for s in spans
+    )
+
+
+async def paused_and_resumed(open_app: AppOpener, **app_kwargs: Any) -> tuple[tl.Thread, str]:
+    steps = [tool_call("transfer", {"to": "ann", "amount": 5}, tool_call_id="c1"), "Sent."]
+    app = await open_app(steps, [transfer], **app_kwargs)
+    thread = await app.threads.start()
+    paused = await thread.run("pay ann 5")
+    assert paused.status == "paused"
+    await thread.approve("c1")
+    result = await thread.resume_turn()
+    assert result.status == "completed"
+    return thread, result.turn_id
+
+
+async def test_a_paused_and_resumed_turn_is_one_trace_with_an_execution_per_run(
+    open_app: AppOpener,
+) -> None:
+    thread, turn_id = await paused_and_resumed(open_app)
+
+    spans = await thread.trace(turn_id)
+
+    assert tree(spans) == [
+        ("thread.execution", "thread.run"),
+        ("thread.execution", "thread.run"),
+        ("thread.llm", "thread.step"),
+        ("thread.llm", "thread.step"),
+        ("thread.run", None),
+        ("thread.step", "thread.execution"),
+        ("thread.step", "thread.execution"),
+        ("thread.step", "thread.execution"),
+        ("thread.tool", "thread.step"),
+    ]
+    assert len({s.trace_id for s in spans}) == 1
+    assert all(s.end is not None and s.end >= s.start for s in spans)
+    assert all(s.status == "ok" for s in spans)
+    run = next(s for s in spans if s.name == "thread.run")
+    assert run.attributes["threadline.turn.status"] == "completed"
+    first, second = sorted(
+        (s for s in spans if s.name == "thread.execution"), key=lambda s: s.start
+    )
+    assert first.attributes["threadline.continued"] is False
+    assert first.attributes["threadline.turn.status"] == "awaiting_approval"
+    assert second.attributes["threadline.continued"] is True
+    assert second.attributes["threadline.gap_seconds"] >= 0
+    assert second.attributes["threadline.owner"].startswith("proc_")
+    [tool] = [s for s in spans if s.name == "thread.tool"]
+    assert tool.attributes == {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": "transfer",
+        "gen_ai.tool.call.id": "c1",
+        "threadline.tool.outcome": "success",
+    }
+    steps = {s.span_id: s for s in spans if s.name == "thread.step"}
+    assert steps[tool.parent_id or ""].parent_id == second.span_id  # ran once approved
+    llm = [s for s in spans if s.name == "thread.llm"]
+    assert {s.attributes["gen_ai.request.model"] for s in llm} == {"scripted"}
+    assert all(s.attributes["gen_ai.usage.output_tokens"] > 0 for s in llm)
+
+
+async def test_exported_spans_carry_the_stored_ids(
+    open_app: AppOpener, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    thread, turn_id = await paused_and_resumed(open_app, tracer_provider=provider)
+
+    stored = await thread.trace(turn_id)
+    exported: tuple[ReadableSpan, ...] = exporter.get_finished_spans()
+
+    def ids(span: ReadableSpan) -> tuple[str, str, str | None, str]:
+        assert span.context is not None
+        parent = None if span.parent is None else format(span.parent.span_id, "016x")
+        trace_id = format(span.context.trace_id, "032x")
+        return (span.name, format(span.context.span_id, "016x"), parent, trace_id)
+
+    assert sorted(ids(s) for s in exported) == sorted(
+        (s.name, s.span_id, s.parent_id, s.trace_id) for s in stored
+    )
+    [tool] = [s for s in exported if s.name == "thread.tool"]
+    assert tool.attributes is not None and tool.attributes["gen_ai.tool.name"] == "transfer"
+
+
+async def test_content_is_kept_only_when_asked_and_secrets_never(
+    open_app: AppOpener, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    for content in (False, True):
+        exporter.clear()
+        app = await open_app(
+            [tool_call("peek", {}), f"The key is {SECRET}."],
+            [peek],
+            env={"API_KEY": tl.Secret(SECRET)},
+            tracer_provider=provider,
+            trace_content=content,
+        )
+        thread = await app.threads.start()
+        result = await thread.run("peek")
+        spans = await thread.trace(result.turn_id)
+        stored = repr([s.to_dict() for s in spans])
+        exported = repr([(s.name, dict(s.attributes or {})) for s in exporter.get_finished_spans()])
+
+        assert SECRET not in stored and SECRET not in exported
+        assert ("[redacted:API_KEY]" in stored) is content
+        assert ("key is" in exported) is content
+
+
+async def test_a_turn_of_another_thread_has_no_spans_and_tracing_off_stores_none(
+    open_app: AppOpener,
+) -> None:
+    app = await open_app(["One.", "Two."], [])
+    thread, other = await app.threads.start(), await app.threads.start()
+    result = await thread.run("hi")
+
+    assert next(s.name for s in await thread.trace(result.turn_id)) == "thread.run"
+    assert await other.trace(result.turn_id) == []
+    assert await thread.trace("turn_unknown") == []
+
+    quiet = await open_app(["Three."], [], tracing=False)
+    thread = await quiet.threads.start()
+    result = await thread.run("hi")
+    assert await thread.trace(result.turn_id) == []
+
+
+async def test_bad_trace_settings_are_refused() -> None:
+    with pytest.raises(tl.ConfigurationError):
+        tl.Threadline(agents=[tl.Agent(name="a")], store=":memory:", trace_retention_seconds=0)
