@@ -361,7 +361,8 @@ class _Guarded:
                 headers += [
                     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
                     (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
+                    # Not no-referrer: under it a browser posts forms with `Origin: null`.
+                    (b"referrer-policy", b"same-origin"),
                 ]
                 message = {**message, "headers": headers}
             await send(message)
