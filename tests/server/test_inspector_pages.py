@@ -155,3 +155,19 @@ def test_a_turn_page_draws_its_steps_as_a_waterfall(browser: httpx.Client) -> No
     assert turn.count('<rect class="bar kind-tools"') == 1
     assert "tools get_weather" in turn
     assert browser.get(f"/inspector/threads/{thread_id}/turns/trn_unknown").status_code == 404
+
+
+def test_a_live_tail_that_reconnects_hears_of_what_it_missed(browser: httpx.Client) -> None:
+    thread_id = _start(browser, "say once")
+    _wait_for(browser, f"/inspector/threads/{thread_id}", "agent_message")
+    url = f"/inspector/threads/{thread_id}/live"
+    with browser.stream("GET", url, headers={"Last-Event-ID": "1"}) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.iter_lines()
+        assert next(lines) == "retry: 1000"
+        assert next(lines) == ""
+        assert next(lines) == "event: change"
+        assert next(lines).startswith("id: ")
+    with browser.stream("GET", url) as stream:  # a first connection: nothing missed
+        lines = stream.iter_lines()
+        assert [next(lines), next(lines), next(lines)] == ["retry: 1000", "", ": idle"]

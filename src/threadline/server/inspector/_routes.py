@@ -24,6 +24,7 @@ from threadline.types import NotFoundError, ThreadlineError, ThreadStatus
 from .._errors import APIError
 from .._security import INSPECTOR_PREFIX
 from ..responses import Access
+from ..responses._access import EPHEMERAL_KEY
 from ._actions import choose, decide, fork, waiting
 from ._sessions import SESSION_COOKIE, Session, Sessions, token_matches
 from ._transcript import transcript
@@ -37,6 +38,7 @@ CONTENT_SECURITY_POLICY = (
 _HERE = Path(__file__).parent
 _STATUSES: tuple[ThreadStatus, ...] = ("idle", "active", "awaiting_input", "archived", "terminated")
 _LIVE_POLL_SECONDS = 1.0  # how often a live tail looks for events of turns run elsewhere
+_LIVE_STREAM_SECONDS = 15.0  # how long one live tail connection lasts before it reconnects
 _EVENT_LOG_LIMIT = 500
 
 
@@ -157,7 +159,11 @@ class Inspector:
         page = await self.access.app.threads.list(
             user_id=session.identity, status="awaiting_input", limit=100
         )
-        found = [(thread.record, await waiting(thread)) for thread in page]
+        found = [
+            (thread.record, await waiting(thread))
+            for thread in page
+            if not thread.record.metadata.get(EPHEMERAL_KEY)
+        ]
         return self._render("pending.html", session, waiting=[f for f in found if f[1]])
 
     async def sign_in_page(self, request: Request) -> Response:
@@ -196,31 +202,36 @@ class Inspector:
             return Response(status_code=401)
         thread = await self._thread(session, request.path_params["thread_id"])
         return StreamingResponse(
-            self._changes(thread),
+            self._changes(thread, request.headers.get("last-event-id")),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store"},
         )
 
-    async def _changes(self, thread: Thread) -> AsyncIterator[str]:
-        """One `change` message each time the thread's log grows: live from this process's
-        event bus, and by reading the store for turns that other processes run."""
-        seen = (await thread.reload()).last_event_seq
+    async def _changes(self, thread: Thread, last_seen: str | None) -> AsyncIterator[str]:
+        """A `change` message each time the thread's log grows: live from this process's
+        event bus, and by reading the store for turns that other processes run. A stream
+        ends after a while (so that a server can stop) and the browser reconnects naming the
+        last change it saw: one made in between is sent at once."""
         subscription = thread.subscribe(buffer=self.access.config.sse_buffer)
         events = aiter(subscription)
+        loop = asyncio.get_running_loop()
+        ends_at = loop.time() + _LIVE_STREAM_SECONDS
         try:
-            yield "retry: 2000\n\n"
-            while True:
+            seen = (await thread.reload()).last_event_seq
+            yield "retry: 1000\n\n"
+            if last_seen is not None and last_seen != str(seen):
+                yield f"event: change\nid: {seen}\ndata: {{}}\n\n"
+            while loop.time() < ends_at:
                 try:
                     await asyncio.wait_for(anext(events), _LIVE_POLL_SECONDS)
                 except TimeoutError:
-                    latest = (await thread.reload()).last_event_seq
-                    if latest == seen:
+                    if (await thread.reload()).last_event_seq == seen:
                         yield ": idle\n\n"
                         continue
-                    seen = latest
                 except StopAsyncIteration:
                     return
-                yield "event: change\ndata: {}\n\n"
+                seen = (await thread.reload()).last_event_seq
+                yield f"event: change\nid: {seen}\ndata: {{}}\n\n"
         finally:
             subscription.close()
 
@@ -305,6 +316,8 @@ class Inspector:
             raise _NotFound from None
         if session.identity is not None and thread.user_id != session.identity:
             raise _NotFound
+        if thread.record.metadata.get(EPHEMERAL_KEY):
+            raise _NotFound  # a store=false conversation belongs to the connection that made it
         return thread
 
     async def _rows(self, session: Session, query: dict[str, str]) -> list[Any]:
@@ -312,7 +325,11 @@ class Inspector:
         user = session.identity if session.identity is not None else (query["user"] or None)
         page = await self.access.app.threads.list(user_id=user, status=status, limit=100)  # type: ignore[arg-type]
         key = query["key"]
-        return [t.record for t in page if not key or key in (t.record.key or "")]
+        return [
+            t.record
+            for t in page
+            if (not key or key in (t.record.key or "")) and not t.record.metadata.get(EPHEMERAL_KEY)
+        ]
 
     async def _transcript(self, thread: Thread) -> dict[str, Any]:
         asked = await waiting(thread)
