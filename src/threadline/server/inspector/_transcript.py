@@ -4,6 +4,7 @@ templates escape it."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -105,6 +106,7 @@ def _shown(item: Item, waiting: set[str]) -> _Shown:
         return _Shown(
             title="choice asked",
             text=payload.prompt,
+            detail=json.dumps(payload.schema, indent=2),
             waiting=payload.tool_call_id in waiting,
         )
     if isinstance(payload, InputResponse):
