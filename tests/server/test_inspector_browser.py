@@ -61,9 +61,12 @@ def test_list_open_watch_live_approve_and_trace(
     server: RunningServer, page: playwright.Page
 ) -> None:
     expect = playwright.expect
-    live = _start(server, "slow 1.5")
+    refused: list[str] = []  # what the Content-Security-Policy blocked: the pages need nothing
+    page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
     page.goto(f"{server.origin}/")
-    expect(page.locator(f'a[href="/inspector/threads/{live}"]')).to_be_visible()
+    live = _start(server, "slow 1.5")
+    # The list was loaded before the thread existed; it appears without a reload.
+    expect(page.locator(f'a[href="/inspector/threads/{live}"]')).to_be_visible(timeout=10_000)
     _shoot(page, "threads")
 
     page.click(f'a[href="/inspector/threads/{live}"]')
@@ -89,6 +92,7 @@ def test_list_open_watch_live_approve_and_trace(
     expect(page.locator("rect.bar")).to_have_count(3)
     expect(page.locator("table.waterfall")).to_contain_text("tools transfer")
     _shoot(page, "turn")
+    assert refused == []
 
 
 def test_model_output_with_html_never_runs(server: RunningServer, page: playwright.Page) -> None:
