@@ -22,6 +22,7 @@ from threadline.types import ThreadlineError
 from ._config import ServerConfig, key_identity
 from ._errors import APIError, from_threadline
 from ._security import BodyTooLarge, SecurityMiddleware, too_large
+from .inspector import Inspector
 from .responses import (
     Access,
     CompactAPI,
@@ -39,7 +40,7 @@ logger = logging.getLogger("threadline.server")
 def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
     """The HTTP server of `app`: the OpenAI Responses and Conversations API under `/v1`
     (with the Responses WebSocket mode on `/v1/responses`), the agents as the models of
-    `/v1/models`, its OpenAPI schema at `/openapi.json`. Opening the ASGI app (its lifespan)
+    `/v1/models`, its OpenAPI schema at `/openapi.json`, and the web inspector at `/`. Opening the ASGI app (its lifespan)
     opens `app` and recovers what crashed; shutting it down closes `app`. Serve it with the uvicorn
     configuration of `uvicorn_config` (its header timeout and log hygiene).
 
@@ -97,6 +98,7 @@ def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
         *ConversationsAPI(access).routes(),
         *ModelsAPI(app).routes(),
         codex,
+        *Inspector(access).routes(),
     ]
     starlette = Starlette(
         routes=routes,

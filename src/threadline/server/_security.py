@@ -14,6 +14,12 @@ from ._config import ServerConfig, key_identity
 from ._errors import APIError
 
 PUBLIC_PATHS = frozenset({"/openapi.json"})
+INSPECTOR_PREFIX = "/inspector"
+
+
+def is_inspector_path(path: str) -> bool:
+    """Whether `path` is a page of the web inspector, which signs browsers in itself."""
+    return path == "/" or path == INSPECTOR_PREFIX or path.startswith(INSPECTOR_PREFIX + "/")
 
 
 class BodyTooLarge(Exception):
@@ -43,16 +49,21 @@ class SecurityMiddleware:
             await self.app(scope, receive, send)
             return
         headers = _headers(scope)
+        path = scope.get("path", "")
+        inspector = is_inspector_path(path)
         problem = self._check_host(headers.get("host"))
         if problem is None:
             problem = self._check_origin(headers.get("origin"), headers.get("host"))
-        if problem is None and scope.get("path") not in PUBLIC_PATHS:
+        if problem is None and inspector and scope["type"] == "http":
+            problem = _check_form_post(scope.get("method", "GET"), headers.get("origin"))
+        if problem is None and path not in PUBLIC_PATHS and not inspector:
             problem = self._authenticate(scope, headers.get("authorization"))
         if problem is None and scope["type"] == "http":
             problem = self._check_length(headers.get("content-length"))
             receive = _limited(receive, self.config.max_body_bytes)
         if problem is None and scope["type"] == "http" and _has_body(headers):
-            problem = _check_content_type(headers.get("content-type"))
+            check = _check_form_type if inspector else _check_content_type
+            problem = check(headers.get("content-type"))
         if problem is not None:
             await _reject(scope, receive, send, problem)
             return
@@ -130,6 +141,27 @@ def _check_content_type(content_type: str | None) -> APIError | None:
     return APIError(
         415,
         f"request bodies must be JSON, sent with Content-Type: application/json (not {shown})",
+        code="unsupported_media_type",
+    )
+
+
+def _check_form_post(method: str, origin: str | None) -> APIError | None:
+    # The inspector's forms are posted by its own pages: a browser names their origin, which
+    # has been checked to be this server's; a post naming none did not come from them.
+    if method in ("GET", "HEAD") or origin is not None:
+        return None
+    return APIError(
+        403, "the inspector accepts form posts from its own pages only", code="invalid_origin"
+    )
+
+
+def _check_form_type(content_type: str | None) -> APIError | None:
+    media_type = (content_type or "").partition(";")[0].strip().lower()
+    if media_type == "application/x-www-form-urlencoded":
+        return None
+    return APIError(
+        415,
+        "the inspector reads forms only (application/x-www-form-urlencoded)",
         code="unsupported_media_type",
     )
 
