@@ -89,8 +89,8 @@ def test_list_open_watch_live_approve_and_trace(
     _shoot(page, "thread")
 
     page.locator('a:text("trace")').first.click()
-    expect(page.locator("rect.bar")).to_have_count(3)
-    expect(page.locator("table.waterfall")).to_contain_text("tools transfer")
+    expect(page.locator("rect.kind-tools")).to_have_count(1)
+    expect(page.locator("table.waterfall")).to_contain_text("thread.tool transfer")
     _shoot(page, "turn")
     assert refused == []
 

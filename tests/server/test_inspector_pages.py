@@ -151,9 +151,14 @@ def test_a_turn_page_draws_its_steps_as_a_waterfall(browser: httpx.Client) -> No
     turn_url = re.search(rf'href="(/inspector/threads/{thread_id}/turns/[^"]+)"', page)
     assert turn_url
     turn = browser.get(turn_url.group(1)).text
+    # The turn's stored trace: its run, this process's execution, and each step with the
+    # model call or the tool call under it.
+    assert turn.count('<rect class="bar kind-run"') == 1
     assert turn.count('<rect class="bar kind-model"') == 2
+    assert turn.count('<rect class="bar kind-llm"') == 2
     assert turn.count('<rect class="bar kind-tools"') == 1
-    assert "tools get_weather" in turn
+    assert turn.count('<rect class="bar kind-tool"') == 1
+    assert "thread.tool get_weather" in turn
     assert browser.get(f"/inspector/threads/{thread_id}/turns/trn_unknown").status_code == 404
 
 
@@ -171,3 +176,9 @@ def test_a_live_tail_that_reconnects_hears_of_what_it_missed(browser: httpx.Clie
     with browser.stream("GET", url) as stream:  # a first connection: nothing missed
         lines = stream.iter_lines()
         assert [next(lines), next(lines), next(lines)] == ["retry: 1000", "", ": idle"]
+    # A page names what it showed: a change made before its live tail connected is sent.
+    live = re.search(r'data-live="([^"]+)"', browser.get(f"/inspector/threads/{thread_id}").text)
+    assert live and live.group(1).startswith(f"{url}?seen=")
+    with browser.stream("GET", f"{url}?seen=1") as stream:
+        lines = stream.iter_lines()
+        assert [next(lines), next(lines), next(lines)] == ["retry: 1000", "", "event: change"]

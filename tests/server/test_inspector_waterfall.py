@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from threadline.server.inspector._waterfall import step_spans, total_usage, waterfall
-from threadline.types import StepRecord, Usage
+from threadline.server.inspector._waterfall import step_spans, total_usage, trace_spans, waterfall
+from threadline.types import SpanRecord, StepRecord, Usage
 
 
 def _step(
@@ -53,3 +53,71 @@ def test_a_paused_batch_is_a_wait_that_runs_until_now() -> None:
     ]
     assert bars[1].offset_percent == 10.0 and bars[1].width_percent == 90.0
     assert waterfall([], now=1.0) == []
+
+
+def _span(span_id: str, parent: str | None, name: str, start: float, end: float, **attrs: object):  # type: ignore[no-untyped-def]
+    return SpanRecord(
+        span_id=span_id,
+        parent_id=parent,
+        trace_id="t" * 32,
+        thread_id="thr_1",
+        turn_id="trn_1",
+        name=name,
+        start=start,
+        end=end,
+        attributes=dict(attrs),
+    )
+
+
+def test_a_stored_trace_is_drawn_as_its_tree_depth_first() -> None:
+    records = [
+        _span(
+            "llm",
+            "s0",
+            "thread.llm",
+            100.1,
+            100.9,
+            **{
+                "gen_ai.request.model": "gpt",
+                "gen_ai.usage.input_tokens": 12,
+                "gen_ai.usage.output_tokens": 3,
+                "threadline.cost_usd": 0.25,
+            },
+        ),
+        _span("run", None, "thread.run", 100.0, 103.0),
+        _span(
+            "s1",
+            "exe",
+            "thread.step",
+            101.0,
+            103.0,
+            **{
+                "threadline.step.kind": "tools",
+                "threadline.step.status": "paused",
+            },
+        ),
+        _span("exe", "run", "thread.execution", 100.0, 103.0, **{"threadline.owner": "host:1"}),
+        _span(
+            "s0",
+            "exe",
+            "thread.step",
+            100.0,
+            101.0,
+            **{
+                "threadline.step.kind": "model",
+                "threadline.step.status": "completed",
+            },
+        ),
+    ]
+    spans = trace_spans(records)
+    assert [(s.label, s.kind, s.depth) for s in spans] == [
+        ("thread.run", "run", 0),
+        ("thread.execution host:1", "execution", 1),
+        ("thread.step model", "model", 2),
+        ("thread.llm gpt", "llm", 3),
+        ("thread.step wait", "wait", 2),
+    ]
+    assert total_usage(spans) == Usage(input_tokens=12, output_tokens=3, cost_usd=0.25)
+    bars = waterfall(spans, now=200.0)
+    assert [b.depth for b in bars] == [0, 1, 2, 3, 2]
+    assert bars[0].offset_percent == 0 and bars[0].width_percent == 100

@@ -28,7 +28,7 @@ from ..responses._access import EPHEMERAL_KEY
 from ._actions import choose, decide, fork, waiting
 from ._sessions import SESSION_COOKIE, Session, Sessions, token_matches
 from ._transcript import transcript
-from ._waterfall import step_spans, total_usage, waterfall
+from ._waterfall import step_spans, total_usage, trace_spans, waterfall
 
 PREFIX = INSPECTOR_PREFIX
 CONTENT_SECURITY_POLICY = (
@@ -142,14 +142,15 @@ class Inspector:
         turn = await self.access.app.store.get_turn(request.path_params["turn_id"])
         if turn is None or turn.thread_id != thread.id:
             raise _NotFound
-        spans = step_spans(await thread.steps(turn.turn_id))
+        steps = step_spans(await thread.steps(turn.turn_id))
+        traced = trace_spans(await thread.trace(turn.turn_id))
         return self._render(
             "turn.html",
             session,
             thread=thread.record,
             turn=turn,
-            bars=waterfall(spans, now=time.time()),
-            usage=total_usage(spans),
+            bars=waterfall(traced or steps, now=time.time()),
+            usage=total_usage(steps),
         )
 
     async def pending_page(self, request: Request) -> Response:
@@ -202,7 +203,10 @@ class Inspector:
             return Response(status_code=401)
         thread = await self._thread(session, request.path_params["thread_id"])
         return StreamingResponse(
-            self._changes(thread, request.headers.get("last-event-id")),
+            self._changes(
+                thread,
+                request.headers.get("last-event-id") or request.query_params.get("seen"),
+            ),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store"},
         )
@@ -336,7 +340,9 @@ class Inspector:
         calls = {w.request.tool_call_id for w in asked}
         return {
             "entries": transcript(await thread.items(), calls),
-            "live_url": f"{PREFIX}/threads/{thread.id}/live",
+            # What the page shows is at least this new: a change made before its live tail
+            # connects is sent at once, as after a reconnection.
+            "live_url": f"{PREFIX}/threads/{thread.id}/live?seen={thread.record.last_event_seq}",
             "running": thread.record.status == "active",
         }
 

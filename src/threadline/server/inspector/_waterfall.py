@@ -1,12 +1,14 @@
-"""A turn's trace as a waterfall: each step (a model call, a tool batch, a wait for a
-human) becomes a bar placed on the turn's time line."""
+"""A turn's trace as a waterfall: each span of its stored trace (the turn, each process's
+execution, each step, model call and tool call), or, for a turn traced by none, each step
+record (a model call, a tool batch, a wait for a human), becomes a bar placed on the turn's
+time line."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from threadline.types import StepRecord, Usage
+from threadline.types import SpanRecord, StepRecord, Usage
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,6 +23,7 @@ class Bar:
     offset_percent: float
     width_percent: float
     usage: Usage
+    depth: int = 0  # how deep in the trace's tree
 
     @property
     def duration_seconds(self) -> float | None:
@@ -29,7 +32,7 @@ class Bar:
 
 @dataclass(frozen=True, kw_only=True)
 class Span:
-    """What a bar is drawn from: a step record today, any timed span of a trace later."""
+    """What a bar is drawn from: a stored trace span, or a step record."""
 
     label: str
     kind: str
@@ -37,6 +40,7 @@ class Span:
     started_at: float
     ended_at: float | None
     usage: Usage
+    depth: int = 0
 
 
 def step_spans(steps: Sequence[StepRecord]) -> list[Span]:
@@ -62,6 +66,58 @@ def step_spans(steps: Sequence[StepRecord]) -> list[Span]:
     return spans
 
 
+def trace_spans(records: Sequence[SpanRecord]) -> list[Span]:
+    """The spans of a turn's stored trace, each after its parent (depth first); a model
+    call carries its tokens and cost."""
+    children: dict[str | None, list[SpanRecord]] = {}
+    for record in sorted(records, key=lambda r: r.start):
+        children.setdefault(record.parent_id, []).append(record)
+    known = {record.span_id for record in records}
+    roots = [r for r in records if r.parent_id is None or r.parent_id not in known]
+    spans: list[Span] = []
+
+    def visit(record: SpanRecord, depth: int) -> None:
+        spans.append(_from_record(record, depth))
+        for child in children.get(record.span_id, []):
+            visit(child, depth + 1)
+
+    for root in sorted(roots, key=lambda r: r.start):
+        visit(root, 0)
+    return spans
+
+
+def _from_record(record: SpanRecord, depth: int) -> Span:
+    attributes = record.attributes
+    kind = record.name.removeprefix("thread.")
+    detail = (
+        attributes.get("gen_ai.request.model")
+        or attributes.get("gen_ai.tool.name")
+        or attributes.get("threadline.owner")
+        or ""
+    )
+    usage = Usage()
+    if kind == "llm":
+        cost = attributes.get("threadline.cost_usd")
+        usage = Usage(
+            input_tokens=int(attributes.get("gen_ai.usage.input_tokens", 0)),
+            output_tokens=int(attributes.get("gen_ai.usage.output_tokens", 0)),
+            cost_usd=float(cost) if isinstance(cost, int | float) else None,
+        )
+    if kind == "step":  # drawn as the step records are: a model call, tools, or a wait
+        paused = attributes.get("threadline.step.status") == "paused"
+        kind = "wait" if paused else str(attributes.get("threadline.step.kind", kind))
+        detail = kind
+    return Span(
+        label=f"{record.name} {detail}".strip(),
+        kind=kind,
+        status=str(attributes.get("threadline.step.status", record.status)),
+        started_at=record.start,
+        ended_at=record.end,
+        usage=usage,
+        depth=min(depth, 5),
+    )
+
+
 def waterfall(spans: Sequence[Span], *, now: float) -> list[Bar]:
     """Bars for `spans` on one time line from the first start to the last end (`now` for
     a span still open)."""
@@ -85,6 +141,7 @@ def waterfall(spans: Sequence[Span], *, now: float) -> list[Bar]:
                 offset_percent=round(min(offset, 99.5), 2),
                 width_percent=round(min(width, 100 - min(offset, 99.5)), 2),
                 usage=span.usage,
+                depth=span.depth,
             )
         )
     return bars
