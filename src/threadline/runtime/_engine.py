@@ -563,4 +563,5 @@ class Engine:
         for listener in self.inbox_waiters.values():
             listener.close()
         self.inbox_waiters.clear()
+        await self.settings.tracing.flush()
         self.bus.close_all()

@@ -14,6 +14,7 @@ the exported trace is one trace too. Without one, ids are drawn here.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -60,8 +61,15 @@ class Tracing:
         provider = tracer_provider if enabled else None
         if provider is None and enabled:
             provider = _configured_provider()
+        self.provider = provider
         self.tracer = None if provider is None else provider.get_tracer("threadline")
         self._pruned_at = 0.0
+
+    async def flush(self) -> None:
+        """Hand the spans the provider still buffers to its exporters (an app closing)."""
+        force_flush = getattr(self.provider, "force_flush", None)
+        if force_flush is not None:
+            await asyncio.to_thread(force_flush)
 
     def prune_cutoff(self) -> float | None:
         """Spans that ended before this are past retention; None: nothing to prune now (at
@@ -89,6 +97,16 @@ def _configured_provider() -> otel.TracerProvider | None:
         return global_provider
     if not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
         return None
+    global _otlp_provider
+    if _otlp_provider is None:  # one per process, however many apps it opens
+        _otlp_provider = _otlp_from_environment()
+    return _otlp_provider
+
+
+_otlp_provider: otel.TracerProvider | None = None
+
+
+def _otlp_from_environment() -> otel.TracerProvider:
     try:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.resources import Resource
