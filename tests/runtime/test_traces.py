@@ -11,6 +11,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from pydantic import BaseModel
 
 import threadline as tl
 from threadline.testing import ScriptedModel, tool_call
@@ -76,7 +77,7 @@ async def paused_and_resumed(open_app: AppOpener, **app_kwargs: Any) -> tuple[tl
     thread = await app.threads.start()
     paused = await thread.run("pay ann 5")
     assert paused.status == "paused"
-    await thread.approve("c1")
+    await thread.approve("c1", sender="bob")
     result = await thread.resume_turn()
     assert result.status == "completed"
     return thread, result.turn_id
@@ -94,6 +95,7 @@ async def test_a_paused_and_resumed_turn_is_one_trace_with_an_execution_per_run(
         ("thread.execution", "thread.run"),
         ("thread.llm", "thread.step"),
         ("thread.llm", "thread.step"),
+        ("thread.review", "thread.tool"),
         ("thread.run", None),
         ("thread.step", "thread.execution"),
         ("thread.step", "thread.execution"),
@@ -114,12 +116,26 @@ async def test_a_paused_and_resumed_turn_is_one_trace_with_an_execution_per_run(
     assert second.attributes["threadline.gap_seconds"] >= 0
     assert second.attributes["threadline.owner"].startswith("proc_")
     [tool] = [s for s in spans if s.name == "thread.tool"]
+    [review] = [s for s in spans if s.name == "thread.review"]
+    waited = review.attributes["threadline.review.wait_seconds"]
     assert tool.attributes == {
         "gen_ai.operation.name": "execute_tool",
         "gen_ai.tool.name": "transfer",
         "gen_ai.tool.call.id": "c1",
         "threadline.tool.outcome": "success",
+        "threadline.tool.review_wait_seconds": waited,
     }
+    # Who decided what, and how long the call waited for them.
+    assert review.parent_id == tool.span_id
+    assert review.attributes == {
+        "threadline.review.kind": "approval",
+        "threadline.review.decision": "approved",
+        "threadline.review.wait_seconds": waited,
+        "threadline.review.sender": "bob",
+        "gen_ai.tool.call.id": "c1",
+    }
+    assert waited > 0 and review.duration == pytest.approx(waited, abs=1e-5)
+    assert first.end is not None and review.start < first.end <= review.end  # type: ignore[operator]
     steps = {s.span_id: s for s in spans if s.name == "thread.step"}
     assert steps[tool.parent_id or ""].parent_id == second.span_id  # ran once approved
     llm = [s for s in spans if s.name == "thread.llm"]
@@ -191,3 +207,33 @@ async def test_a_turn_of_another_thread_has_no_spans_and_tracing_off_stores_none
 async def test_bad_trace_settings_are_refused() -> None:
     with pytest.raises(tl.ConfigurationError):
         tl.Threadline(agents=[tl.Agent(name="a")], store=":memory:", trace_retention_seconds=0)
+
+
+class Seat(BaseModel):
+    seat: str
+
+
+@tl.tool
+async def book(flight: str, thread: tl.ThreadState[Any]) -> str:
+    """Book a flight, asking for a seat."""
+    choice = await thread.await_choice("Which seat?", Seat)
+    return f"booked {flight} seat {choice.seat}"
+
+
+async def test_a_choice_is_a_review_span_naming_who_answered(open_app: AppOpener) -> None:
+    steps = [tool_call("book", {"flight": "BA1"}, tool_call_id="b1"), "Booked."]
+    app = await open_app(steps, [book])
+    thread = await app.threads.start()
+    assert (await thread.run("book BA1")).status == "paused"
+    result = await thread.resume({"seat": "4A"}, sender="ann")
+    assert result.status == "completed"
+
+    spans = await thread.trace(result.turn_id)
+
+    [review] = [s for s in spans if s.name == "thread.review"]
+    [tool] = [s for s in spans if s.name == "thread.tool"]
+    assert review.parent_id == tool.span_id
+    assert review.attributes["threadline.review.kind"] == "choice"
+    assert review.attributes["threadline.review.decision"] == "answered"
+    assert review.attributes["threadline.review.sender"] == "ann"
+    assert "4A" not in str(review.attributes)  # the answer is content: not in spans

@@ -217,7 +217,11 @@ class TurnContext:
             []
             if self.trace is None
             else self.trace.spans(
-                step_records, _lookup(items, self.history), end=end, turn_status=turn_status
+                step_records,
+                _lookup(items, self.history),
+                end=end,
+                turn_status=turn_status,
+                turn_items=lambda: [*self.turn_items(), *items],
             )
         )
         write = TurnWrite(

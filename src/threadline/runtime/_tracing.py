@@ -18,6 +18,7 @@ import asyncio
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import trace as otel
@@ -25,7 +26,11 @@ from opentelemetry.context import Context
 
 from threadline.types import (
     AgentMessage,
+    ApprovalRequest,
+    ApprovalResponse,
+    AwaitingInput,
     ConfigurationError,
+    InputResponse,
     Item,
     SpanRecord,
     SpanStatus,
@@ -243,6 +248,7 @@ class TurnTrace:
         *,
         end: str | None,
         turn_status: TurnStatus | None,
+        turn_items: Callable[[], Sequence[Item]] = tuple,
     ) -> list[SpanRecord]:
         """The spans a commit stores: its ended steps and their children; the run and this
         process's execution when first stored and when the commit ends or pauses the turn."""
@@ -265,10 +271,15 @@ class TurnTrace:
                 records.append(self.run.record(self, now if end == "release" else None, status))
         for step in steps:
             if step.ended_at is not None:
-                records += self._step_spans(step, item)
+                records += self._step_spans(step, item, turn_items)
         return records
 
-    def _step_spans(self, step: StepRecord, item: Callable[[str], Item | None]) -> list[SpanRecord]:
+    def _step_spans(
+        self,
+        step: StepRecord,
+        item: Callable[[str], Item | None],
+        turn_items: Callable[[], Sequence[Item]],
+    ) -> list[SpanRecord]:
         assert step.ended_at is not None
         status: SpanStatus = "error" if step.status == "failed" else "ok"
         attributes: dict[str, Any] = {
@@ -277,20 +288,30 @@ class TurnTrace:
             "threadline.step.status": step.status,
         }
         span = _Span(self, "thread.step", self.execution, step.started_at, attributes)
-        children: list[tuple[_Span, SpanStatus]] = []
+        ended = step.ended_at
+        children: list[tuple[_Span, SpanStatus, float]] = []
         items = [found for i in step.item_ids if (found := item(i)) is not None]
         if step.kind == "model":
             llm = _Span(self, "thread.llm", span, step.started_at, self._llm(step, items))
-            children.append((llm, status))
+            children.append((llm, status, ended))
         else:
+            reviews = _reviews(turn_items())
             for result in items:
-                if isinstance(result.payload, ToolResult):
-                    tool = _Span(self, "thread.tool", span, step.started_at, self._tool(result))
-                    children.append((tool, "ok" if not result.payload.is_error else "error"))
+                if not isinstance(result.payload, ToolResult):
+                    continue
+                attributes = self._tool(result)
+                review = reviews.get(result.payload.tool_call_id)
+                if review is not None:
+                    attributes["threadline.tool.review_wait_seconds"] = review.waited
+                tool = _Span(self, "thread.tool", span, step.started_at, attributes)
+                children.append((tool, "error" if result.payload.is_error else "ok", ended))
+                if review is not None:  # the person's part of the call: from ask to answer
+                    asked = _Span(self, "thread.review", tool, review.start, review.attributes)
+                    children.append((asked, "ok", review.start + review.waited))
         records: list[SpanRecord] = []
-        for child, child_status in children:
-            child.end(step.ended_at, child_status)
-            records.append(child.record(self, step.ended_at, child_status))
+        for child, child_status, at in children:
+            child.end(at, child_status)
+            records.append(child.record(self, at, child_status))
         span.end(step.ended_at, status)
         return [span.record(self, step.ended_at, status), *records]
 
@@ -328,6 +349,43 @@ class TurnTrace:
         if self.tracing.content:
             attributes["threadline.content.result"] = payload.output[:_CONTENT_LIMIT]
         return attributes
+
+
+@dataclass(frozen=True)
+class _Review:
+    start: float  # when the request was stored
+    waited: float  # seconds until the answer was stored
+    attributes: dict[str, Any]
+
+
+def _reviews(items: Sequence[Item]) -> dict[str, _Review]:
+    """The decisions of the turn's tool calls that waited for a person, by call id: who
+    decided what, and how long the call waited."""
+    asked: dict[str, Item] = {}
+    reviews: dict[str, _Review] = {}
+    for item in items:
+        payload = item.payload
+        if isinstance(payload, ApprovalRequest | AwaitingInput):
+            asked.setdefault(payload.tool_call_id, item)
+        elif isinstance(payload, ApprovalResponse | InputResponse):
+            request = asked.get(payload.tool_call_id)
+            if request is None or payload.tool_call_id in reviews:
+                continue
+            waited = round(max(0.0, item.created_at - request.created_at), 6)
+            attributes: dict[str, Any] = {
+                "threadline.review.kind": (
+                    "approval" if isinstance(payload, ApprovalResponse) else "choice"
+                ),
+                "threadline.review.decision": (
+                    payload.decision if isinstance(payload, ApprovalResponse) else "answered"
+                ),
+                "threadline.review.wait_seconds": waited,
+                "gen_ai.tool.call.id": payload.tool_call_id,
+            }
+            if payload.sender is not None:
+                attributes["threadline.review.sender"] = payload.sender
+            reviews[payload.tool_call_id] = _Review(request.created_at, waited, attributes)
+    return reviews
 
 
 def _ns(seconds: float) -> int:
