@@ -40,6 +40,9 @@ async def test_a_turn_with_a_tool_call_lists_model_tools_model(
         ["tool_result"],
         ["agent_message"],
     ]
+    # A model step names its model and, once it streamed, how long its first token took.
+    first_tokens = [s.data.pop("first_token_seconds") for s in (steps[0], steps[2])]
+    assert all(0 <= t <= 1 for t in first_tokens)
     assert [s.data for s in steps] == [
         {"model": "scripted"},
         {"tools": ["get_weather"]},

@@ -141,6 +141,10 @@ async def test_a_paused_and_resumed_turn_is_one_trace_with_an_execution_per_run(
     llm = [s for s in spans if s.name == "thread.llm"]
     assert {s.attributes["gen_ai.request.model"] for s in llm} == {"scripted"}
     assert all(s.attributes["gen_ai.usage.output_tokens"] > 0 for s in llm)
+    # The answer was streamed: its call says how long its first token took.
+    answered = max(llm, key=lambda s: s.start)
+    first_token = answered.attributes["threadline.time_to_first_token_seconds"]
+    assert 0 <= first_token <= answered.duration  # type: ignore[operator]
 
 
 async def test_exported_spans_carry_the_stored_ids(

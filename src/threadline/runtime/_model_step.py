@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from threadline.models import (
@@ -94,6 +95,7 @@ class ModelStep:
         self.reasoning: list[str] = []
         self.calls: dict[int, _PendingCall] = {}
         self.response: ModelResponse | None = None
+        self.first_event_at: float | None = None  # when the model's first delta arrived
 
     async def request(self) -> ModelRequest:
         ctx = self.ctx
@@ -126,6 +128,7 @@ class ModelStep:
                 self._on_event(event, events)
                 if not streamed and not isinstance(event, ModelResponse):
                     streamed = True
+                    self.first_event_at = time.time()
                     await self.ctx.fault("mid_stream")
         finally:
             # A break or an error stops generation and closes the HTTP stream at once.

@@ -168,6 +168,9 @@ class TurnRunner:
             items = model_step.final_items()
             self._model_step = None
             opened.usage = response.usage
+            if model_step.first_event_at is not None:  # time to first token, for traces
+                first = round(model_step.first_event_at - opened.started_at, 6)
+                opened.data["first_token_seconds"] = first
             if any(isinstance(i.payload, ToolCall) for i in items):
                 states: dict[str, ToolCallState] = {
                     i.payload.tool_call_id: "requested"
