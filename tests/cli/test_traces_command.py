@@ -22,19 +22,25 @@ def test_traces_show_prints_the_turn_as_an_indented_tree(tmp_path: Path) -> None
     lines = tree.stdout.splitlines()
     assert lines[0].startswith("trace ")
     names = [line.split()[0] for line in lines[1:]]
-    assert names == [
-        "thread.run",
-        "thread.execution",
-        "thread.step",
-        "thread.llm",
-        "thread.step",
-        "thread.tool",
-        "thread.step",
-        "thread.llm",
+    shape = [(line.split()[0], len(line) - len(line.lstrip())) for line in lines[1:]]
+    assert shape == [
+        ("thread.run", 0),
+        ("thread.item", 2),  # the input
+        ("thread.part", 4),
+        ("thread.execution", 2),
+        ("thread.step", 4),
+        ("thread.context", 6),
+        ("thread.llm", 6),
+        ("thread.item", 8),
+        ("thread.step", 4),
+        ("thread.tool", 6),
+        ("thread.item", 8),
+        ("thread.step", 4),
+        ("thread.context", 6),
+        ("thread.llm", 6),
+        ("thread.item", 8),
     ]
-    indents = [len(line) - len(line.lstrip()) for line in lines[1:]]
-    assert indents == [0, 2, 4, 6, 4, 6, 4, 6]
-    assert "gen_ai.tool.name=get_time" in lines[6]
+    assert "gen_ai.tool.name=get_time" in lines[names.index("thread.tool") + 1]
     assert " ms" in lines[1]
     spans = json.loads(as_json.stdout)
     assert {s["turn_id"] for s in spans} == {turn_id}

@@ -40,9 +40,12 @@ async def test_a_turn_with_a_tool_call_lists_model_tools_model(
         ["tool_result"],
         ["agent_message"],
     ]
-    # A model step names its model and, once it streamed, how long its first token took.
-    first_tokens = [s.data.pop("first_token_seconds") for s in (steps[0], steps[2])]
-    assert all(0 <= t <= 1 for t in first_tokens)
+    # A model step names its model, how long its request took to build and how many items
+    # it carried, and, once it streamed, how long its first token took.
+    for step, carried in ((steps[0], 1), (steps[2], 3)):
+        assert step.data.pop("request_items") == carried
+        assert 0 <= step.data.pop("context_seconds") <= 1
+        assert 0 <= step.data.pop("first_token_seconds") <= 1
     assert [s.data for s in steps] == [
         {"model": "scripted"},
         {"tools": ["get_weather"]},

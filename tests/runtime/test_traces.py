@@ -91,10 +91,17 @@ async def test_a_paused_and_resumed_turn_is_one_trace_with_an_execution_per_run(
     spans = await thread.trace(turn_id)
 
     assert tree(spans) == [
+        ("thread.context", "thread.step"),
+        ("thread.context", "thread.step"),
         ("thread.execution", "thread.run"),
         ("thread.execution", "thread.run"),
+        ("thread.item", "thread.llm"),  # the tool call
+        ("thread.item", "thread.llm"),  # the answer
+        ("thread.item", "thread.run"),  # the input
+        ("thread.item", "thread.tool"),  # the tool's result
         ("thread.llm", "thread.step"),
         ("thread.llm", "thread.step"),
+        ("thread.part", "thread.item"),  # the input's text
         ("thread.review", "thread.tool"),
         ("thread.run", None),
         ("thread.step", "thread.execution"),
@@ -102,6 +109,23 @@ async def test_a_paused_and_resumed_turn_is_one_trace_with_an_execution_per_run(
         ("thread.step", "thread.execution"),
         ("thread.tool", "thread.step"),
     ]
+    items = sorted((s for s in spans if s.name == "thread.item"), key=lambda s: s.start)
+    assert [s.attributes["threadline.item.type"] for s in items] == [
+        "user_message",
+        "tool_call",
+        "tool_result",
+        "agent_message",
+    ]
+    assert [s.attributes["threadline.item.seq"] for s in items] == sorted(
+        s.attributes["threadline.item.seq"] for s in items
+    )
+    [part] = [s for s in spans if s.name == "thread.part"]
+    assert part.attributes == {"threadline.part.index": 0, "threadline.part.type": "text"}
+    contexts = sorted((s for s in spans if s.name == "thread.context"), key=lambda s: s.start)
+    assert [s.attributes["threadline.context.items"] for s in contexts] == [1, 5]
+    for context in contexts:  # a model step builds its request, then calls the model
+        [call] = [s for s in spans if s.name == "thread.llm" and s.parent_id == context.parent_id]
+        assert context.end is not None and context.end <= call.start + 1e-6
     assert len({s.trace_id for s in spans}) == 1
     assert all(s.end is not None and s.end >= s.start for s in spans)
     assert all(s.status == "ok" for s in spans)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from threadline.models import (
     ModelEvent,
@@ -95,7 +96,23 @@ class ModelStep:
         self.reasoning: list[str] = []
         self.calls: dict[int, _PendingCall] = {}
         self.response: ModelResponse | None = None
+        self.requested_at: float | None = None  # when the request was built and sent
+        self.request_items = 0  # how many items the request carried
         self.first_event_at: float | None = None  # when the model's first delta arrived
+
+    def timings(self, started_at: float) -> dict[str, Any]:
+        """What a step record keeps of the call's time: how long its context took to build
+        (from `started_at`), how many items the request carried, and how long the first
+        token took once it was sent."""
+        if self.requested_at is None:
+            return {}
+        timings: dict[str, Any] = {
+            "context_seconds": round(self.requested_at - started_at, 6),
+            "request_items": self.request_items,
+        }
+        if self.first_event_at is not None:
+            timings["first_token_seconds"] = round(self.first_event_at - self.requested_at, 6)
+        return timings
 
     async def request(self) -> ModelRequest:
         ctx = self.ctx
@@ -121,7 +138,9 @@ class ModelStep:
         events = self.ctx.events
         model = self.ctx.model
         assert model is not None, "a decision context cannot call the model"
-        stream = model.stream(await self.request())
+        request = await self.request()
+        self.requested_at, self.request_items = time.time(), len(request.items)
+        stream = model.stream(request)
         streamed = False
         try:
             async for event in stream:

@@ -39,6 +39,7 @@ from threadline.types import (
     ToolResult,
     TurnRecord,
     TurnStatus,
+    UserMessage,
 )
 
 DEFAULT_TRACE_RETENTION_SECONDS = 7 * 24 * 3600.0  # a week
@@ -254,7 +255,7 @@ class TurnTrace:
         process's execution when first stored and when the commit ends or pauses the turn."""
         records: list[SpanRecord] = []
         if not self._announced or end is not None:
-            self._announced = True
+            first, self._announced = not self._announced, True
             now = time.time()
             ending = end is not None
             status: SpanStatus = "error" if turn_status == "failed" else "ok"
@@ -269,6 +270,13 @@ class TurnTrace:
                 self.run.end(now, "unset")  # exported as far as this process saw it
             if not self.continued or end == "release":
                 records.append(self.run.record(self, now if end == "release" else None, status))
+            if first and not self.continued:  # the turn's input, as it was stored
+                given = [i for i in turn_items() if isinstance(i.payload, UserMessage)]
+                for child, child_status, at in self._item_spans(
+                    self.run, given[:1], self.run.start
+                ):
+                    child.end(at, child_status)
+                    records.append(child.record(self, at, child_status))
         for step in steps:
             if step.ended_at is not None:
                 records += self._step_spans(step, item, turn_items)
@@ -292,8 +300,17 @@ class TurnTrace:
         children: list[tuple[_Span, SpanStatus, float]] = []
         items = [found for i in step.item_ids if (found := item(i)) is not None]
         if step.kind == "model":
-            llm = _Span(self, "thread.llm", span, step.started_at, self._llm(step, items))
+            called = step.started_at
+            built = step.data.get("context_seconds")
+            if isinstance(built, int | float):  # instructions, memory, history: the request
+                called = min(step.started_at + built, ended)
+                context = {"threadline.context.items": int(step.data.get("request_items", 0))}
+                children.append(
+                    (_Span(self, "thread.context", span, step.started_at, context), "ok", called)
+                )
+            llm = _Span(self, "thread.llm", span, called, self._llm(step, items))
             children.append((llm, status, ended))
+            children += self._item_spans(llm, items, ended)
         else:
             reviews = _reviews(turn_items())
             for result in items:
@@ -305,6 +322,7 @@ class TurnTrace:
                     attributes["threadline.tool.review_wait_seconds"] = review.waited
                 tool = _Span(self, "thread.tool", span, step.started_at, attributes)
                 children.append((tool, "error" if result.payload.is_error else "ok", ended))
+                children += self._item_spans(tool, [result], ended)
                 if review is not None:  # the person's part of the call: from ask to answer
                     asked = _Span(self, "thread.review", tool, review.start, review.attributes)
                     children.append((asked, "ok", review.start + review.waited))
@@ -314,6 +332,27 @@ class TurnTrace:
             records.append(child.record(self, at, child_status))
         span.end(step.ended_at, status)
         return [span.record(self, step.ended_at, status), *records]
+
+    def _item_spans(
+        self, parent: _Span, items: Iterable[Item], at: float
+    ) -> list[tuple[_Span, SpanStatus, float]]:
+        """A `thread.item` for each item stored (as it is stored, at `at`), and a
+        `thread.part` for each of its content parts."""
+        spans: list[tuple[_Span, SpanStatus, float]] = []
+        for found in items:
+            attributes: dict[str, Any] = {
+                "threadline.item.id": found.item_id,
+                "threadline.item.type": found.type,
+                "threadline.item.seq": found.seq,
+                "threadline.item.status": found.status,
+            }
+            stored = _Span(self, "thread.item", parent, at, attributes)
+            status: SpanStatus = "error" if found.status == "failed" else "ok"
+            spans.append((stored, status, at))
+            for index, part in enumerate(getattr(found.payload, "content", ()) or ()):
+                described = {"threadline.part.index": index, "threadline.part.type": part.type}
+                spans.append((_Span(self, "thread.part", stored, at, described), "ok", at))
+        return spans
 
     def _llm(self, step: StepRecord, items: Iterable[Item]) -> dict[str, Any]:
         usage = step.usage

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -152,11 +153,13 @@ class TurnRunner:
             await self._take_steering()
             self._check_steps(ctx.steps + queued_steps)
             self._cost.before_call()
+            building = time.time()  # the model step's context starts being built
             # Once per model request: dynamic instructions are built now, observations read.
             instructions = await remember(ctx, await build_instructions(ctx), self._side_usage)
             await self._summarize_if_needed(instructions)
             await ctx.fault("before_model_call")
             opened = self._step = await ctx.step_log.open("model")
+            opened.started_at = building
             opened.data = {"model": ctx.model.name if ctx.model is not None else None}
             model_step = self._model_step = ModelStep(ctx, instructions)
             response = await model_step.run()
@@ -168,9 +171,7 @@ class TurnRunner:
             items = model_step.final_items()
             self._model_step = None
             opened.usage = response.usage
-            if model_step.first_event_at is not None:  # time to first token, for traces
-                first = round(model_step.first_event_at - opened.started_at, 6)
-                opened.data["first_token_seconds"] = first
+            opened.data.update(model_step.timings(opened.started_at))  # for traces
             if any(isinstance(i.payload, ToolCall) for i in items):
                 states: dict[str, ToolCallState] = {
                     i.payload.tool_call_id: "requested"
