@@ -13,13 +13,11 @@ the median over every timed call."""
 
 from __future__ import annotations
 
-import asyncio
-import statistics
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ._alternating import alternate, ready, summary
 from ._replies import Reply, agents_sdk_model, threadline_model
 
 Call = Callable[[], Awaitable[str]]
@@ -108,25 +106,21 @@ async def run(workload: StatelessWorkload) -> dict[str, Any]:
         "threadline-new-app": _threadline_new_app,
         "agents-sdk": _agents_sdk,
     }
-    samples: dict[str, list[float]] = {name: [] for name in builders}
     calls: dict[str, Call] = {}
     for name, build in builders.items():
         calls[name] = await build()
         for _ in range(workload.warm_up):
             answer = await calls[name]()
             assert answer == ANSWER, (name, answer)
-    for _ in range(workload.rounds):
-        for name, call in calls.items():
-            for _ in range(workload.calls):
-                started = time.perf_counter()
-                await call()
-                samples[name].append((time.perf_counter() - started) * 1000)
-            await asyncio.sleep(0)
-    medians = {name: statistics.median(values) for name, values in samples.items()}
+    samples = await alternate(
+        {name: ready(call) for name, call in calls.items()},
+        rounds=workload.rounds,
+        per_round=workload.calls,
+    )
+    result = summary(samples, "calls")
+    medians = result["median_ms"]
     return {
-        "median_ms": medians,
-        "p90_ms": {n: statistics.quantiles(v, n=10)[-1] for n, v in samples.items()},
-        "calls": {n: len(v) for n, v in samples.items()},
+        **result,
         "ratio": medians["threadline"] / medians["agents-sdk"],
         "new_app_ratio": medians["threadline-new-app"] / medians["agents-sdk"],
     }

@@ -12,15 +12,13 @@ is the median over every timed turn."""
 
 from __future__ import annotations
 
-import asyncio
-import statistics
 import tempfile
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._alternating import alternate, summary
 from ._replies import Reply, agents_sdk_model, threadline_model
 
 Turn = Callable[[], Awaitable[Callable[[], Awaitable[str]]]]
@@ -100,7 +98,6 @@ async def _agents_sdk(folder: Path) -> tuple[Turn, Callable[[], Awaitable[None]]
 
 async def run(workload: SubagentWorkload) -> dict[str, Any]:
     builders = {"threadline": _threadline, "agents-sdk": _agents_sdk}
-    samples: dict[str, list[float]] = {name: [] for name in builders}
     with tempfile.TemporaryDirectory() as tmp:
         opened: dict[str, tuple[Turn, Callable[[], Awaitable[None]]]] = {}
         for name, build in builders.items():
@@ -110,22 +107,18 @@ async def run(workload: SubagentWorkload) -> dict[str, Any]:
                 answer = await (await fresh())()
                 assert answer == "The worker said: High tide at six.", (name, answer)
         try:
-            for _ in range(workload.rounds):
-                for name, (fresh, _) in opened.items():
-                    for _ in range(workload.turns):
-                        turn = await fresh()
-                        started = time.perf_counter()
-                        await turn()
-                        samples[name].append((time.perf_counter() - started) * 1000)
-                await asyncio.sleep(0)
+            samples = await alternate(
+                {name: fresh for name, (fresh, _) in opened.items()},
+                rounds=workload.rounds,
+                per_round=workload.turns,
+            )
         finally:
             for _, close in opened.values():
                 await close()
-    medians = {name: statistics.median(values) for name, values in samples.items()}
+    result = summary(samples, "turns")
+    medians = result["median_ms"]
     return {
-        "median_ms": medians,
-        "p90_ms": {n: statistics.quantiles(v, n=10)[-1] for n, v in samples.items()},
-        "turns": {n: len(v) for n, v in samples.items()},
+        **result,
         "ratio": medians["threadline"] / medians["agents-sdk"],
     }
 

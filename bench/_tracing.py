@@ -10,15 +10,13 @@ The variants run alternately in rounds; a figure is the median over every timed 
 
 from __future__ import annotations
 
-import asyncio
-import statistics
 import tempfile
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._alternating import alternate, ready, summary
 from ._replies import Reply, threadline_model
 
 Turn = Callable[[], Awaitable[str]]
@@ -78,7 +76,6 @@ async def _open(variant: str, folder: Path) -> tuple[Any, Turn]:
 
 
 async def run(workload: TracingWorkload) -> dict[str, Any]:
-    samples: dict[str, list[float]] = {name: [] for name in VARIANTS}
     with tempfile.TemporaryDirectory() as folder:
         opened = {name: await _open(name, Path(folder)) for name in VARIANTS}
         try:
@@ -86,21 +83,18 @@ async def run(workload: TracingWorkload) -> dict[str, Any]:
                 for _ in range(workload.warm_up):
                     answer = await turn()
                     assert answer == ANSWER, (name, answer)
-            for _ in range(workload.rounds):
-                for name, (_, turn) in opened.items():
-                    for _ in range(workload.turns):
-                        started = time.perf_counter()
-                        await turn()
-                        samples[name].append((time.perf_counter() - started) * 1000)
-                    await asyncio.sleep(0)
+            samples = await alternate(
+                {name: ready(turn) for name, (_, turn) in opened.items()},
+                rounds=workload.rounds,
+                per_round=workload.turns,
+            )
         finally:
             for app, _ in opened.values():
                 await app.close()
-    medians = {name: statistics.median(values) for name, values in samples.items()}
+    result = summary(samples, "turns")
+    medians = result["median_ms"]
     return {
-        "median_ms": medians,
-        "p90_ms": {n: statistics.quantiles(v, n=10)[-1] for n, v in samples.items()},
-        "turns": {n: len(v) for n, v in samples.items()},
+        **result,
         "stored_ratio": medians["stored"] / medians["off"],
         "exported_ratio": medians["exported"] / medians["off"],
     }
