@@ -177,3 +177,18 @@ async def test_steps_come_back_as_in_process(
     assert steps == in_process
     assert [s.kind for s in steps] == ["model", "tools", "model"]
     assert await other.steps(result.turn_id) == []
+
+
+async def test_a_trace_comes_back_as_in_process(
+    remote: RemoteThreadline, local: tl.Threadline
+) -> None:
+    thread = await remote.threads.start(user_id="ann")
+    result = await thread.run("weather in Rome")
+    other = await remote.threads.start(user_id="ann")
+
+    spans = await thread.trace(result.turn_id)
+
+    in_process = await (await local.threads.resume(thread.id)).trace(result.turn_id)
+    assert spans == in_process
+    assert spans[0].name == "thread.run" and {s.trace_id for s in spans} == {spans[0].trace_id}
+    assert await other.trace(result.turn_id) == []

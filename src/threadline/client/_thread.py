@@ -16,6 +16,7 @@ from threadline.server.codex._wire import (
     payload_from_wire,
     payload_to_wire,
     response_from_wire,
+    span_from_wire,
     step_from_wire,
     thread_from_wire,
     timer_from_wire,
@@ -30,6 +31,7 @@ from threadline.types import (
     InboxEntry,
     Item,
     Payload,
+    SpanRecord,
     StepRecord,
     ThreadRecord,
     TimerRecord,
@@ -255,6 +257,12 @@ class RemoteThread(RemoteThreadMessages, RemoteThreadFiles, RemoteThreadEnv, Rem
         not have)."""
         data = await self._call("steps", turnId=turn_id)
         return [step_from_wire(s) for s in data["steps"]]
+
+    async def trace(self, turn_id: str) -> list[SpanRecord]:
+        """The stored spans of one of this thread's turns, each after its parent (empty for a
+        turn it does not have)."""
+        data = await self._call("trace", turnId=turn_id)
+        return [span_from_wire(s) for s in data["spans"]]
 
     async def inbox(self) -> list[InboxEntry]:
         return [inbox_from_wire(e) for e in (await self._call("inbox"))["entries"]]

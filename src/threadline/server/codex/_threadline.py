@@ -133,6 +133,11 @@ async def thread_steps(session: Session, params: Params) -> JSON:
     return {"steps": [s.to_dict() for s in steps]}
 
 
+async def thread_trace(session: Session, params: Params) -> JSON:
+    spans = await (await _thread(session, params)).trace(params.str("turnId"))
+    return {"spans": [s.to_dict() for s in spans]}
+
+
 async def thread_inbox(session: Session, params: Params) -> JSON:
     entries = await (await _thread(session, params)).inbox()
     return {"entries": [inbox_to_wire(e) for e in entries]}
@@ -378,6 +383,7 @@ METHODS: dict[str, Handler] = {
     "threadline/thread/events": thread_events,
     "threadline/thread/turns": thread_turns,
     "threadline/thread/steps": thread_steps,
+    "threadline/thread/trace": thread_trace,
     "threadline/thread/inbox": thread_inbox,
     "threadline/thread/pending": thread_pending,
     "threadline/thread/setMode": thread_set_mode,

@@ -15,6 +15,8 @@ from threadline.types import (
     InboxEntry,
     Item,
     Payload,
+    SpanEvent,
+    SpanRecord,
     StepRecord,
     ThreadRecord,
     TimerRecord,
@@ -88,6 +90,25 @@ def step_from_wire(data: JSON) -> StepRecord:
         usage=Usage.from_dict(data.get("usage")),
         item_ids=tuple(data.get("item_ids") or ()),
         data=dict(data.get("data") or {}),
+    )
+
+
+def span_from_wire(data: JSON) -> SpanRecord:
+    return SpanRecord(
+        span_id=data["span_id"],
+        parent_id=data.get("parent_id"),
+        trace_id=data["trace_id"],
+        thread_id=data["thread_id"],
+        turn_id=data["turn_id"],
+        name=data["name"],
+        start=data["start"],
+        end=data.get("end"),
+        status=data.get("status", "unset"),
+        attributes=dict(data.get("attributes") or {}),
+        events=tuple(
+            SpanEvent(name=e["name"], at=e["at"], attributes=dict(e.get("attributes") or {}))
+            for e in data.get("events") or ()
+        ),
     )
 
 
