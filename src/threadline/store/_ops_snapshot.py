@@ -25,6 +25,9 @@ from threadline.types import (
 )
 
 from . import _codec as codec
+from ._ops_memory import OBSERVATION_COLUMNS
+from ._ops_spans import SPAN_COLUMNS
+from ._ops_steps import STEP_COLUMNS
 from ._sql import Op, many, marks, one, rows, run
 
 SNAPSHOT_FORMAT = 1
@@ -51,30 +54,8 @@ _BY_TKEY: dict[str, tuple[str, ...]] = {
     "events": ("seq", "turn", "events"),
     "files": ("path", "file_id", "size", "created_at", "updated_at"),
     "file_chunks": ("file_id", "number", "data"),
-    "steps": (
-        "turn",
-        "number",
-        "kind",
-        "status",
-        "started_at",
-        "ended_at",
-        "step_id",
-        "usage",
-        "item_ids",
-        "data",
-    ),
-    "spans": (
-        "turn",
-        "span_id",
-        "parent_id",
-        "trace_id",
-        "name",
-        "started_at",
-        "ended_at",
-        "status",
-        "attributes",
-        "events",
-    ),
+    "steps": ("turn", *STEP_COLUMNS),
+    "spans": ("turn", *SPAN_COLUMNS),
 }
 _BY_THREAD_ID: dict[str, tuple[str, ...]] = {
     "inbox": tuple(c.strip() for c in codec.INBOX_COLUMNS.split(",")),
@@ -84,17 +65,7 @@ _BY_THREAD_ID: dict[str, tuple[str, ...]] = {
 # The rows of these tables that the thread owns: its own environment and its own observations.
 _BY_OWNER: dict[str, tuple[str, ...]] = {
     "env": ("scope", "owner", "name", "type", "value", "updated_at"),
-    "observations": (
-        "observation_id",
-        "scope",
-        "owner",
-        "namespace",
-        "text",
-        "observed_at",
-        "created_at",
-        "updated_at",
-        "source_thread_id",
-    ),
+    "observations": tuple(c.strip() for c in OBSERVATION_COLUMNS.split(",")),
 }
 _ORDER = {
     "turns": "number",

@@ -17,7 +17,7 @@ from . import _codec as codec
 from ._sql import Op, count, many, marks, rows
 
 _STATUSES = ("unset", "ok", "error")
-_COLUMNS = (
+SPAN_COLUMNS = (  # every column of a span row but its thread and turn
     "span_id",
     "parent_id",
     "trace_id",
@@ -34,8 +34,8 @@ def write_spans(thread_id: str, spans: Sequence[SpanRecord]) -> Op[None]:
     """Store `spans` for the thread's active turn (its latest), replacing rows of the same
     span ids. Only the statement of a turn's write: the write's fence has checked the lease."""
     yield many(
-        f"INSERT INTO {{spans}} (tkey, turn, {', '.join(_COLUMNS)}) "
-        f"SELECT tkey, turn_count, {marks(len(_COLUMNS))} "
+        f"INSERT INTO {{spans}} (tkey, turn, {', '.join(SPAN_COLUMNS)}) "
+        f"SELECT tkey, turn_count, {marks(len(SPAN_COLUMNS))} "
         "FROM {threads} WHERE thread_id = ? ON CONFLICT (tkey, turn, span_id) DO UPDATE SET "
         "ended_at = excluded.ended_at, status = excluded.status, "
         "attributes = excluded.attributes, events = excluded.events",
@@ -68,7 +68,7 @@ def list_spans(thread_id: str, turn_id: str) -> Op[list[SpanRecord]]:
         "spans", lambda r: r[0], lambda r: _record(r, thread_id=thread_id, turn_id=turn_id)
     )
     found: list[SpanRecord] = yield rows(
-        f"SELECT {', '.join(f's.{c}' for c in _COLUMNS)} FROM {{spans}} s "
+        f"SELECT {', '.join(f's.{c}' for c in SPAN_COLUMNS)} FROM {{spans}} s "
         "JOIN {turns} t ON t.tkey = s.tkey AND t.number = s.turn "
         "WHERE t.turn_id = ? AND t.tkey = (SELECT tkey FROM {threads} WHERE thread_id = ?) "
         "ORDER BY s.started_at, s.span_id",

@@ -24,7 +24,8 @@ _STATUSES = ("completed", "paused", "failed", "cancelled")
 _KIND_CODES = {name: code for code, name in enumerate(_KINDS)}
 _STATUS_CODES = {name: code for code, name in enumerate(_STATUSES)}
 _COLUMNS = ("number", "kind", "status", "started_at", "ended_at", "step_id", "usage", "item_ids")
-_INSERT = ", ".join((*_COLUMNS, "data"))
+STEP_COLUMNS = (*_COLUMNS, "data")  # every column of a step row but its thread and turn
+_INSERT = ", ".join(STEP_COLUMNS)
 
 
 def write_steps(thread_id: str, steps: Sequence[StepRecord]) -> Op[None]:
