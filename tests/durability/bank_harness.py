@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import threadline as tl
+from threadline.runtime._tracing import read_trace
 from threadline.testing import check_invariants
 from threadline.types import ToolResult
 
@@ -78,7 +79,7 @@ class Bank:
         async with tl.open_store(self.store) as store:  # type: ignore[attr-defined]
             (thread,) = (await store.list_threads()).threads
             (turn,) = await store.list_turns(thread.thread_id)
-            return await store.list_spans(thread.thread_id, turn.turn_id)
+            return await read_trace(store, thread.thread_id, turn.turn_id, content=False)
 
 
 def results(items: list[tl.Item]) -> list[ToolResult]:

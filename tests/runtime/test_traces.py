@@ -1,6 +1,6 @@
-"""Spans of a turn: stored with its writes, one trace across its pauses and processes,
-exported through OpenTelemetry with the stored ids, with no content unless asked and no
-secret ever."""
+"""Spans of a turn: derived from its records and the executions it stored, one trace across
+its pauses and processes, exported through OpenTelemetry as the same tree, with no content
+unless asked and no secret ever."""
 
 from __future__ import annotations
 
@@ -171,7 +171,7 @@ async def test_a_paused_and_resumed_turn_is_one_trace_with_an_execution_per_run(
     assert 0 <= first_token <= answered.duration  # type: ignore[operator]
 
 
-async def test_exported_spans_carry_the_stored_ids(
+async def test_exported_spans_are_the_stored_tree_in_the_same_trace(
     open_app: AppOpener, provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
     thread, turn_id = await paused_and_resumed(open_app, tracer_provider=provider)
@@ -179,15 +179,20 @@ async def test_exported_spans_carry_the_stored_ids(
     stored = await thread.trace(turn_id)
     exported: tuple[ReadableSpan, ...] = exporter.get_finished_spans()
 
-    def ids(span: ReadableSpan) -> tuple[str, str, str | None, str]:
-        assert span.context is not None
-        parent = None if span.parent is None else format(span.parent.span_id, "016x")
-        trace_id = format(span.context.trace_id, "032x")
-        return (span.name, format(span.context.span_id, "016x"), parent, trace_id)
+    def hex_id(value: int, digits: int = 16) -> str:
+        return format(value, f"0{digits}x")
 
-    assert sorted(ids(s) for s in exported) == sorted(
-        (s.name, s.span_id, s.parent_id, s.trace_id) for s in stored
-    )
+    by_id = {hex_id(s.context.span_id): s for s in exported if s.context is not None}
+
+    def parent_name(span: ReadableSpan) -> str | None:
+        found = None if span.parent is None else by_id.get(hex_id(span.parent.span_id))
+        return None if found is None else found.name
+
+    assert sorted((s.name, parent_name(s)) for s in exported) == tree(stored)
+    assert {hex_id(s.context.trace_id, 32) for s in exported if s.context} == {stored[0].trace_id}
+    # The spans other processes continue under keep their exported ids.
+    kept = {(s.name, s.span_id) for s in stored if s.name in ("thread.run", "thread.execution")}
+    assert kept <= {(s.name, i) for i, s in by_id.items()}
     [tool] = [s for s in exported if s.name == "thread.tool"]
     assert tool.attributes is not None and tool.attributes["gen_ai.tool.name"] == "transfer"
 
@@ -265,3 +270,26 @@ async def test_a_choice_is_a_review_span_naming_who_answered(open_app: AppOpener
     assert review.attributes["threadline.review.decision"] == "answered"
     assert review.attributes["threadline.review.sender"] == "ann"
     assert "4A" not in str(review.attributes)  # the answer is content: not in spans
+
+
+async def test_a_turn_whose_executions_are_past_retention_has_no_trace(
+    open_app: AppOpener,
+) -> None:
+    app = await open_app(["One.", "Two."], [])
+    thread = await app.threads.start()
+    old = await thread.run("hi")
+    cutoff = (await app.store.list_turns(thread.id))[-1].updated_at + 1e-3
+    new = await thread.run("again")
+
+    assert await app.store.prune_spans(cutoff) == 1  # the first turn's execution
+
+    assert await thread.trace(old.turn_id) == []
+    assert {"thread.run", "thread.execution", "thread.llm"} <= {
+        s.name for s in await thread.trace(new.turn_id)
+    }
+    assert [i.type for i in await thread.items()] == [  # the turn itself stays
+        "user_message",
+        "agent_message",
+        "user_message",
+        "agent_message",
+    ]

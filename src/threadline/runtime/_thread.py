@@ -53,6 +53,7 @@ from ._thread_env import ThreadEnv
 from ._thread_family import ThreadFamily
 from ._thread_files import ThreadFiles
 from ._thread_messages import ThreadMessages
+from ._tracing import read_trace
 
 
 class Thread(ThreadMessages, ThreadFiles, ThreadEnv, ThreadFamily):
@@ -355,12 +356,16 @@ class Thread(ThreadMessages, ThreadFiles, ThreadEnv, ThreadFamily):
         start): `thread.run` (the turn),
         a `thread.execution` per process that ran it, a `thread.step` per model call or tool
         batch, and their `thread.llm` and `thread.tool` spans. A turn this thread does not
-        have gives an empty list.
+        have, one traced by nobody (`tracing=False`) and one past trace retention give an
+        empty list.
 
             spans = await thread.trace(result.turn_id)
             print([s.name for s in spans])  # ["thread.run", "thread.execution", ...]
         """
-        return await self._engine.store.list_spans(self.id, turn_id)
+        engine = self._engine
+        return await read_trace(
+            engine.store, self.id, turn_id, content=engine.settings.tracing.content
+        )
 
     async def inbox(self) -> list[InboxEntry]:
         return await self._engine.store.list_inbox(self.id)

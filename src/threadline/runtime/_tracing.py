@@ -1,15 +1,16 @@
-"""Trace spans of a turn, stored with the turn's writes and exported through OpenTelemetry.
+"""Tracing of turns: what an app traces, and what one process stores and exports of a turn.
 
-Spans hang on the turn's durable steps: each commit turns the step records it writes into a
-`thread.step` span and its `thread.llm` or `thread.tool` children, all rows of the same
-transaction. A turn's trace id and its `thread.run` span id are stored with the turn (its
-`trace` option), so each process that runs it (after a pause, or recovering it after a
-crash) opens a `thread.execution` span of its own under the same trace, naming its owner.
+A turn's trace id and its `thread.run` span id are stored with the turn (its `trace`
+option), so each process that runs it (after a pause, or recovering it after a crash) adds a
+`thread.execution` span of its own under the same trace, naming its owner and the gap since
+the turn last ran. Those are the only spans stored as such; the rest of the tree is derived
+from the turn's records when it is read (`_trace_tree`), so tracing costs a turn two small
+rows.
 
-With an OpenTelemetry tracer provider, every span is made through the real tracer (the
-provider's samplers and processors apply) and stored under the ids the tracer gave it; the
-spans of a continued turn are parented to the stored ids through a remote span context, so
-the exported trace is one trace too. Without one, ids are drawn here.
+With an OpenTelemetry tracer provider, the run and execution spans are made through the real
+tracer (stored under the ids it gave them), and each commit exports the spans derived from
+the steps it stores, parented to them; the spans of a continued turn are parented to the
+stored ids through a remote span context, so the exported trace is one trace too.
 """
 
 from __future__ import annotations
@@ -17,35 +18,28 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import trace as otel
 from opentelemetry.context import Context
 
+from threadline.store import ItemQuery, Store
 from threadline.types import (
-    AgentMessage,
-    ApprovalRequest,
-    ApprovalResponse,
-    AwaitingInput,
     ConfigurationError,
-    InputResponse,
     Item,
     SpanRecord,
     SpanStatus,
     StepRecord,
-    ToolCall,
-    ToolResult,
     TurnRecord,
     TurnStatus,
-    UserMessage,
 )
+
+from ._trace_tree import EXECUTION, TraceIds, input_spans, reviews_of, step_spans, turn_spans
 
 DEFAULT_TRACE_RETENTION_SECONDS = 7 * 24 * 3600.0  # a week
 TRACE_OPTION = "trace"  # the turn option that keeps its trace id and `thread.run` span id
 _PRUNE_EVERY_SECONDS = 60.0
-_CONTENT_LIMIT = 4096  # characters of content kept in one attribute
 
 
 class Tracing:
@@ -95,6 +89,42 @@ class Tracing:
         return TurnTrace(self, thread_id, turn, owner)
 
 
+async def read_trace(
+    store: Store, thread_id: str, turn_id: str, *, content: bool
+) -> list[SpanRecord]:
+    """The spans of the thread's turn `turn_id`; empty for a turn of another thread, one
+    traced by nobody, or one whose executions are past retention."""
+    turn = await store.get_turn(turn_id)
+    if turn is None or turn.thread_id != thread_id:
+        return []
+    stored = turn.options.get(TRACE_OPTION)
+    executions = [s for s in await store.list_spans(thread_id, turn_id) if s.name == EXECUTION]
+    if not isinstance(stored, Mapping) or not executions:
+        return []
+    ids = TraceIds(thread_id, turn_id, str(stored["trace_id"]), str(stored["span_id"]))
+    steps = await store.list_steps(thread_id, turn_id)
+    items = await _turn_items(store, thread_id, turn_id)
+    return turn_spans(ids, turn, executions, steps, items, content=content)
+
+
+async def _turn_items(store: Store, thread_id: str, turn_id: str) -> list[Item]:
+    # A turn's items are contiguous: read back from the newest until past them.
+    found: list[Item] = []
+    before: int | None = None
+    while True:
+        page = await store.query_items(
+            ItemQuery(thread_id=thread_id, before_seq=before, newest_first=True, limit=256)
+        )
+        for item in page:
+            if item.turn_id == turn_id:
+                found.append(item)
+            elif found and item.turn_id is not None:
+                return found[::-1]
+        if len(page) < 256:
+            return found[::-1]
+        before = page[-1].seq
+
+
 def _configured_provider() -> otel.TracerProvider | None:
     """The provider the process set globally, else one exporting over OTLP/HTTP when
     `OTEL_EXPORTER_OTLP_ENDPOINT` names a receiver, else none."""
@@ -128,119 +158,79 @@ def _otlp_from_environment() -> otel.TracerProvider:
     return provider
 
 
-class _Span:
-    """A span this process opened: its record's fields, and its live OpenTelemetry span."""
-
-    def __init__(
-        self,
-        trace: TurnTrace,
-        name: str,
-        parent: _Span | None,
-        start: float,
-        attributes: dict[str, Any],
-        *,
-        live: otel.Span | None = None,
-        export: bool = True,
-    ) -> None:
-        self.name, self.start, self.attributes = name, start, attributes
-        self.parent_id = None if parent is None else parent.span_id
-        tracer = trace.tracing.tracer
-        if live is None and tracer is not None and export:
-            live_parent = parent is not None and parent.live is not None
-            context = parent.context if parent and live_parent else trace.parent_context
-            live = tracer.start_span(
-                name, context=context, start_time=_ns(start), attributes=_exportable(attributes)
-            )
-        self.live = live
-        found = None if live is None else live.get_span_context()
-        valid = found is not None and found.is_valid
-        self.span_id = _hex(found.span_id, 16) if found and valid else os.urandom(8).hex()
-
-    @property
-    def context(self) -> Context:
-        assert self.live is not None
-        return otel.set_span_in_context(self.live)
-
-    def record(self, trace: TurnTrace, end: float | None, status: SpanStatus) -> SpanRecord:
-        return SpanRecord(
-            span_id=self.span_id,
-            parent_id=self.parent_id,
-            trace_id=trace.trace_id,
-            thread_id=trace.thread_id,
-            turn_id=trace.turn_id,
-            name=self.name,
-            start=self.start,
-            end=end,
-            status=status,
-            attributes=self.attributes,
-        )
-
-    def end(self, at: float, status: SpanStatus) -> None:
-        if self.live is not None:
-            if status == "error":
-                self.live.set_status(otel.Status(otel.StatusCode.ERROR))
-            elif status == "ok":
-                self.live.set_status(otel.Status(otel.StatusCode.OK))
-            self.live.end(end_time=_ns(at))
-
-
 class TurnTrace:
-    """The spans one process makes for one turn, handed to each commit that stores them."""
+    """What one process traces of one turn: the `thread.execution` span it stores (open at
+    its first commit, ended when the turn ends or pauses), and with a tracer provider, the
+    spans of each commit's ended steps exported as they are stored."""
 
     def __init__(self, tracing: Tracing, thread_id: str, turn: TurnRecord, owner: str) -> None:
         self.tracing = tracing
-        self.thread_id, self.turn_id = thread_id, turn.turn_id
+        tracer = tracing.tracer
         now = time.time()
         stored: Mapping[str, Any] | None = turn.options.get(TRACE_OPTION)
-        run_live: otel.Span | None = None
-        run_attributes = {"threadline.thread.id": thread_id, "threadline.turn.id": turn.turn_id}
+        self.continued = stored is not None
+        self._run: otel.Span | None = None
         if stored is None:
-            self.continued = False
-            if tracing.tracer is not None:
-                run_live = tracing.tracer.start_span(
+            if tracer is not None:
+                self._run = tracer.start_span(
                     "thread.run",
                     context=Context(),  # a turn is a trace of its own
                     start_time=_ns(turn.created_at),
-                    attributes=run_attributes,
+                    attributes={
+                        "threadline.thread.id": thread_id,
+                        "threadline.turn.id": turn.turn_id,
+                    },
                 )
-            found = None if run_live is None else run_live.get_span_context()
-            valid = found is not None and found.is_valid
-            self.trace_id = _hex(found.trace_id, 32) if found and valid else os.urandom(16).hex()
-            run_id = _hex(found.span_id, 16) if found and valid else os.urandom(8).hex()
+            trace_id, run_id = _ids(self._run, 16), _ids(self._run, 8)
         else:
-            self.continued = True
-            self.trace_id, run_id = str(stored["trace_id"]), str(stored["span_id"])
-        self.run_span_id = run_id
-        self.parent_context = otel.set_span_in_context(
-            run_live
+            trace_id, run_id = str(stored["trace_id"]), str(stored["span_id"])
+        self.ids = TraceIds(thread_id, turn.turn_id, trace_id, run_id)
+        parent = otel.set_span_in_context(
+            self._run
             or otel.NonRecordingSpan(
                 otel.SpanContext(
-                    trace_id=int(self.trace_id, 16),
+                    trace_id=int(trace_id, 16),
                     span_id=int(run_id, 16),
                     is_remote=True,
                     trace_flags=otel.TraceFlags(otel.TraceFlags.SAMPLED),
                 )
             )
         )
-        # Exported once, by the process that began the turn; stored by each that ends it.
-        self.run = _Span(
-            self, "thread.run", None, turn.created_at, run_attributes, live=run_live, export=False
-        )
-        self.run.span_id = run_id
-        execution: dict[str, Any] = {
+        self._attributes: dict[str, Any] = {
             "threadline.owner": owner,
             "threadline.continued": self.continued,
         }
         if self.continued:  # how long nobody ran it: a pause, or a crash until recovery
-            execution["threadline.gap_seconds"] = round(max(0.0, now - turn.updated_at), 6)
-        self.execution = _Span(self, "thread.execution", self.run, now, execution)
-        self._announced = False  # the run and execution spans are stored (open)
+            self._attributes["threadline.gap_seconds"] = round(max(0.0, now - turn.updated_at), 6)
+        self._execution = (
+            None
+            if tracer is None
+            else tracer.start_span(
+                EXECUTION, context=parent, start_time=_ns(now), attributes=self._attributes
+            )
+        )
+        self.execution_id = (
+            os.urandom(8).hex() if self._execution is None else _ids(self._execution, 8)
+        )
+        self._started = now
+        # Where exported spans hang, by the ids of the spans they derive from.
+        self._contexts: dict[str, Context] = {run_id: parent}
+        if self._execution is not None:
+            self._contexts[self.execution_id] = otel.set_span_in_context(self._execution)
+        self._announced = False  # the execution span is stored (open)
+
+    @property
+    def trace_id(self) -> str:
+        return self.ids.trace_id
 
     def options(self, options: dict[str, Any]) -> dict[str, Any] | None:
         """The turn's options with its trace, if they do not hold it yet."""
         if TRACE_OPTION in options:
             return None
-        return {**options, TRACE_OPTION: {"trace_id": self.trace_id, "span_id": self.run_span_id}}
+        return {
+            **options,
+            TRACE_OPTION: {"trace_id": self.ids.trace_id, "span_id": self.ids.run_id},
+        }
 
     def spans(
         self,
@@ -251,180 +241,84 @@ class TurnTrace:
         turn_status: TurnStatus | None,
         turn_items: Callable[[], Sequence[Item]] = tuple,
     ) -> list[SpanRecord]:
-        """The spans a commit stores: its ended steps and their children; the run and this
-        process's execution when first stored and when the commit ends or pauses the turn."""
-        records: list[SpanRecord] = []
-        if not self._announced or end is not None:
-            first, self._announced = not self._announced, True
-            now = time.time()
-            ending = end is not None
-            status: SpanStatus = "error" if turn_status == "failed" else "ok"
-            if ending:
-                self.execution.attributes["threadline.turn.status"] = turn_status or "paused"
-                self.execution.end(now, status)
-            records.append(self.execution.record(self, now if ending else None, status))
-            if end == "release":
-                self.run.attributes["threadline.turn.status"] = turn_status or "completed"
-                self.run.end(now, status)
-            elif end == "pause" and self.run.live is not None:
-                self.run.end(now, "unset")  # exported as far as this process saw it
-            if not self.continued or end == "release":
-                records.append(self.run.record(self, now if end == "release" else None, status))
-            if first and not self.continued:  # the turn's input, as it was stored
-                given = [i for i in turn_items() if isinstance(i.payload, UserMessage)]
-                for child, child_status, at in self._item_spans(
-                    self.run, given[:1], self.run.start
-                ):
-                    child.end(at, child_status)
-                    records.append(child.record(self, at, child_status))
-        for step in steps:
-            if step.ended_at is not None:
-                records += self._step_spans(step, item, turn_items)
-        return records
+        """The spans a commit stores: this process's execution, when first stored and when
+        the commit ends or pauses the turn. With a tracer, the commit's ended steps (and at
+        the turn's first commit, its input) are exported."""
+        if self.tracing.tracer is not None:
+            self._export(steps, item, turn_items)
+        if self._announced and end is None:
+            return []
+        self._announced = True
+        now = time.time()
+        status: SpanStatus = "error" if turn_status == "failed" else "ok"
+        attributes = self._attributes
+        if end is not None:
+            attributes["threadline.turn.status"] = turn_status or "paused"
+            if self._execution is not None:
+                self._execution.set_attribute("threadline.turn.status", turn_status or "paused")
+                _end(self._execution, now, status)
+        if self._run is not None and end == "release":
+            self._run.set_attribute("threadline.turn.status", turn_status or "completed")
+            _end(self._run, now, status)
+        elif self._run is not None and end == "pause":
+            _end(self._run, now, "unset")  # exported as far as this process saw it
+        return [
+            self.ids.span(
+                EXECUTION,
+                self.execution_id,
+                self.ids.run_id,
+                self._started,
+                None if end is None else now,
+                status,
+                dict(attributes),
+            )
+        ]
 
-    def _step_spans(
+    def _export(
         self,
-        step: StepRecord,
+        steps: Sequence[StepRecord],
         item: Callable[[str], Item | None],
         turn_items: Callable[[], Sequence[Item]],
-    ) -> list[SpanRecord]:
-        assert step.ended_at is not None
-        status: SpanStatus = "error" if step.status == "failed" else "ok"
-        attributes: dict[str, Any] = {
-            "threadline.step.number": step.number,
-            "threadline.step.kind": step.kind,
-            "threadline.step.status": step.status,
-        }
-        span = _Span(self, "thread.step", self.execution, step.started_at, attributes)
-        ended = step.ended_at
-        children: list[tuple[_Span, SpanStatus, float]] = []
-        items = [found for i in step.item_ids if (found := item(i)) is not None]
-        if step.kind == "model":
-            called = step.started_at
-            built = step.data.get("context_seconds")
-            if isinstance(built, int | float):  # instructions, memory, history: the request
-                called = min(step.started_at + built, ended)
-                context = {"threadline.context.items": int(step.data.get("request_items", 0))}
-                children.append(
-                    (_Span(self, "thread.context", span, step.started_at, context), "ok", called)
-                )
-            llm = _Span(self, "thread.llm", span, called, self._llm(step, items))
-            children.append((llm, status, ended))
-            children += self._item_spans(llm, items, ended)
-        else:
-            reviews = _reviews(turn_items())
-            for result in items:
-                if not isinstance(result.payload, ToolResult):
-                    continue
-                attributes = self._tool(result)
-                review = reviews.get(result.payload.tool_call_id)
-                if review is not None:
-                    attributes["threadline.tool.review_wait_seconds"] = review.waited
-                tool = _Span(self, "thread.tool", span, step.started_at, attributes)
-                children.append((tool, "error" if result.payload.is_error else "ok", ended))
-                children += self._item_spans(tool, [result], ended)
-                if review is not None:  # the person's part of the call: from ask to answer
-                    asked = _Span(self, "thread.review", tool, review.start, review.attributes)
-                    children.append((asked, "ok", review.start + review.waited))
+    ) -> None:
         records: list[SpanRecord] = []
-        for child, child_status, at in children:
-            child.end(at, child_status)
-            records.append(child.record(self, at, child_status))
-        span.end(step.ended_at, status)
-        return [span.record(self, step.ended_at, status), *records]
-
-    def _item_spans(
-        self, parent: _Span, items: Iterable[Item], at: float
-    ) -> list[tuple[_Span, SpanStatus, float]]:
-        """A `thread.item` for each item stored (as it is stored, at `at`), and a
-        `thread.part` for each of its content parts."""
-        spans: list[tuple[_Span, SpanStatus, float]] = []
-        for found in items:
-            attributes: dict[str, Any] = {
-                "threadline.item.id": found.item_id,
-                "threadline.item.type": found.type,
-                "threadline.item.seq": found.seq,
-                "threadline.item.status": found.status,
-            }
-            stored = _Span(self, "thread.item", parent, at, attributes)
-            status: SpanStatus = "error" if found.status == "failed" else "ok"
-            spans.append((stored, status, at))
-            for index, part in enumerate(getattr(found.payload, "content", ()) or ()):
-                described = {"threadline.part.index": index, "threadline.part.type": part.type}
-                spans.append((_Span(self, "thread.part", stored, at, described), "ok", at))
-        return spans
-
-    def _llm(self, step: StepRecord, items: Iterable[Item]) -> dict[str, Any]:
-        usage = step.usage
-        attributes: dict[str, Any] = {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.request.model": str(step.data.get("model", "")),
-            "gen_ai.usage.input_tokens": usage.input_tokens,
-            "gen_ai.usage.output_tokens": usage.output_tokens,
-        }
-        if usage.cost_usd is not None:
-            attributes["threadline.cost_usd"] = usage.cost_usd
-        first_token = step.data.get("first_token_seconds")
-        if isinstance(first_token, int | float):
-            attributes["threadline.time_to_first_token_seconds"] = first_token
-        if self.tracing.content:
-            text = "".join(i.payload.text for i in items if isinstance(i.payload, AgentMessage))
-            calls = [i.payload.name for i in items if isinstance(i.payload, ToolCall)]
-            if text:
-                attributes["threadline.content.output"] = text[:_CONTENT_LIMIT]
-            if calls:
-                attributes["threadline.content.tool_calls"] = ", ".join(calls)
-        return attributes
-
-    def _tool(self, result: Item) -> dict[str, Any]:
-        payload = result.payload
-        assert isinstance(payload, ToolResult)
-        attributes: dict[str, Any] = {
-            "gen_ai.operation.name": "execute_tool",
-            "gen_ai.tool.name": payload.name,
-            "gen_ai.tool.call.id": payload.tool_call_id,
-            "threadline.tool.outcome": payload.outcome,
-        }
-        if self.tracing.content:
-            attributes["threadline.content.result"] = payload.output[:_CONTENT_LIMIT]
-        return attributes
+        if not self._announced and not self.continued:
+            records += input_spans(self.ids, turn_items())
+        ended = [s for s in steps if s.ended_at is not None]
+        if ended:
+            reviews = reviews_of(turn_items())
+            for step in ended:
+                records += step_spans(
+                    self.ids, self.execution_id, step, item, reviews, content=self.tracing.content
+                )
+        tracer = self.tracing.tracer
+        assert tracer is not None
+        for record in records:  # each after its parent
+            parent = self._contexts.get(record.parent_id or "", self._contexts[self.ids.run_id])
+            live = tracer.start_span(
+                record.name,
+                context=parent,
+                start_time=_ns(record.start),
+                attributes=_exportable(record.attributes),
+            )
+            self._contexts[record.span_id] = otel.set_span_in_context(live)
+            _end(live, record.end or record.start, record.status)
 
 
-@dataclass(frozen=True)
-class _Review:
-    start: float  # when the request was stored
-    waited: float  # seconds until the answer was stored
-    attributes: dict[str, Any]
+def _ids(span: otel.Span | None, size: int) -> str:
+    """The trace id (`size` 16) or span id (8) the tracer gave `span`; drawn here when
+    nothing records it."""
+    found = None if span is None else span.get_span_context()
+    if found is None or not found.is_valid:
+        return os.urandom(size).hex()
+    return _hex(found.trace_id if size == 16 else found.span_id, size * 2)
 
 
-def _reviews(items: Sequence[Item]) -> dict[str, _Review]:
-    """The decisions of the turn's tool calls that waited for a person, by call id: who
-    decided what, and how long the call waited."""
-    asked: dict[str, Item] = {}
-    reviews: dict[str, _Review] = {}
-    for item in items:
-        payload = item.payload
-        if isinstance(payload, ApprovalRequest | AwaitingInput):
-            asked.setdefault(payload.tool_call_id, item)
-        elif isinstance(payload, ApprovalResponse | InputResponse):
-            request = asked.get(payload.tool_call_id)
-            if request is None or payload.tool_call_id in reviews:
-                continue
-            waited = round(max(0.0, item.created_at - request.created_at), 6)
-            attributes: dict[str, Any] = {
-                "threadline.review.kind": (
-                    "approval" if isinstance(payload, ApprovalResponse) else "choice"
-                ),
-                "threadline.review.decision": (
-                    payload.decision if isinstance(payload, ApprovalResponse) else "answered"
-                ),
-                "threadline.review.wait_seconds": waited,
-                "gen_ai.tool.call.id": payload.tool_call_id,
-            }
-            if payload.sender is not None:
-                attributes["threadline.review.sender"] = payload.sender
-            reviews[payload.tool_call_id] = _Review(request.created_at, waited, attributes)
-    return reviews
+def _end(live: otel.Span, at: float, status: SpanStatus) -> None:
+    if status == "error":
+        live.set_status(otel.Status(otel.StatusCode.ERROR))
+    elif status == "ok":
+        live.set_status(otel.Status(otel.StatusCode.OK))
+    live.end(end_time=_ns(at))
 
 
 def _ns(seconds: float) -> int:

@@ -1,5 +1,5 @@
-"""Trace spans: the spans of a turn's steps, written in the transaction that stores the
-step (`write_turn`), read by thread and turn, pruned by age.
+"""Trace spans: the spans a turn stores as such (its executions), written in the
+transaction of the turn's write (`write_turn`), read by thread and turn, pruned by age.
 
 A row is keyed by its thread's number, its turn's number in the thread and its span id, and
 written as an upsert on that key: a span stored open (a turn's `thread.run` while it
@@ -62,8 +62,8 @@ def _row(span: SpanRecord, thread_id: str) -> tuple[Any, ...]:
 
 
 def list_spans(thread_id: str, turn_id: str) -> Op[list[SpanRecord]]:
-    """The spans of the thread's turn `turn_id`, each after its parent and its earlier
-    siblings (a tree read top-down, by start); empty for a turn of no such thread."""
+    """The stored spans of the thread's turn `turn_id`, by start; empty for a turn of no
+    such thread."""
     decode = codec.Decoder(
         "spans", lambda r: r[0], lambda r: _record(r, thread_id=thread_id, turn_id=turn_id)
     )
@@ -76,22 +76,7 @@ def list_spans(thread_id: str, turn_id: str) -> Op[list[SpanRecord]]:
         thread_id,
         decode=decode,
     )
-    return _top_down(found)
-
-
-def _top_down(spans: list[SpanRecord]) -> list[SpanRecord]:
-    ids = {s.span_id for s in spans}
-    children: dict[str | None, list[SpanRecord]] = {}
-    for span in spans:  # by start already: each list of children stays so
-        parent = span.parent_id if span.parent_id in ids else None
-        children.setdefault(parent, []).append(span)
-    ordered: list[SpanRecord] = []
-    pending = list(reversed(children.get(None, [])))
-    while pending:
-        span = pending.pop()
-        ordered.append(span)
-        pending.extend(reversed(children.get(span.span_id, [])))
-    return ordered
+    return found
 
 
 def prune_spans(ended_before: float) -> Op[int]:

@@ -25,8 +25,8 @@ class SpanEvent:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SpanRecord:
-    """One traced step of a turn, as stored: the same ids as the span exported through
-    OpenTelemetry when a tracer provider records it.
+    """One traced step of a turn: its run, a process's execution of it (stored as such),
+    or a span derived from its steps and items, under an id derived from what it is of.
 
     `trace_id` (32 hex digits) is the turn's, kept with the turn across processes;
     `span_id` and `parent_id` are 16 hex digits (`parent_id` is None for the turn's
