@@ -71,12 +71,14 @@ class Inspector:
                 Route("/threads/{thread_id}/live", self.live),
                 Route("/threads/{thread_id}/turns/{turn_id}", self.turn_page),
                 Route(
-                    "/threads/{thread_id}/approvals/{item_id}",
+                    "/threads/{thread_id}/approvals/{item_id:path}",  # a child's: ITEM/N
                     self.answer_approval,
                     methods=["POST"],
                 ),
                 Route(
-                    "/threads/{thread_id}/choices/{item_id}", self.answer_choice, methods=["POST"]
+                    "/threads/{thread_id}/choices/{item_id:path}",
+                    self.answer_choice,
+                    methods=["POST"],
                 ),
                 Route("/threads/{thread_id}/fork", self.fork, methods=["POST"]),
                 Mount("/static", StaticFiles(directory=_HERE / "static")),
