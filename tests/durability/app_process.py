@@ -4,9 +4,11 @@ killed or left to finish; the lines it writes to files in the folder are what it
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +35,12 @@ class AppProcess:
         )
 
     def finish(self, process: subprocess.Popen[str]) -> tuple[int, str]:
-        _, stderr = process.communicate(timeout=90)
+        try:
+            _, stderr = process.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            process.kill()  # and read its pipes to the end, so none is left open
+            _, stderr = process.communicate()
+            raise AssertionError(f"the app script hung; it said:\n{stderr[-6000:]}") from None
         return process.returncode, stderr
 
     def lines(self, name: str) -> list[str]:
@@ -44,6 +51,7 @@ class AppProcess:
 async def recover_until_settled(app: Any, seconds: float = 30) -> None:
     """Run recovery in the app script until every turn of every thread has ended, no input
     waits in an inbox, and nothing runs here; then say so on stdout."""
+    _report_if_stuck(asyncio.get_running_loop(), seconds * 2)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         await (await app.recover()).wait()
@@ -54,6 +62,23 @@ async def recover_until_settled(app: Any, seconds: float = 30) -> None:
             break
         await asyncio.sleep(0.05)
     print("recovered", flush=True)
+
+
+def _report_if_stuck(loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+    """If the script still runs after `seconds`, print where each thread and each task is,
+    so that a test that times out on it says why."""
+
+    def dump_tasks() -> None:
+        for task in asyncio.all_tasks(loop):
+            task.print_stack(file=sys.stderr)
+
+    def report() -> None:
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        loop.call_soon_threadsafe(dump_tasks)
+
+    timer = threading.Timer(seconds, report)
+    timer.daemon = True
+    timer.start()
 
 
 def script_main(make_app: Callable[..., Any], message: str) -> None:
