@@ -76,9 +76,10 @@ class ProviderMetadata:
 
 
 def looks_like_jwt(token: str) -> bool:
-    """Whether a bearer token has the shape of a JWS (three dot-separated parts)."""
+    """Whether a bearer token has the shape of a JWS: three dot-separated parts (an unsigned
+    one, `alg: none`, has an empty third part; it is refused as a JWT, not taken for a key)."""
     parts = token.split(".")
-    return len(parts) == 3 and all(parts)
+    return len(parts) == 3 and bool(parts[0]) and bool(parts[1])
 
 
 class OIDCVerifier:
