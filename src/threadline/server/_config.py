@@ -94,6 +94,8 @@ class OIDCConfig:
             raise ConfigurationError("the OIDC claim must be a claim name, such as 'sub'")
         if self.client_secret is not None and not self.client_id:
             raise ConfigurationError("an OIDC client secret needs its client id")
+        if isinstance(self.scopes, str):
+            raise ConfigurationError("the OIDC scopes are a list of names, such as ('openid',)")
         if self.client_id is not None and "openid" not in self.scopes:
             raise ConfigurationError("the OIDC scopes must include 'openid'")
         if self.leeway_seconds < 0 or self.jwks_cooldown_seconds < 0:

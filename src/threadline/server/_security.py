@@ -1,6 +1,6 @@
 """The gate every request passes: the `Host` header (against DNS rebinding), the `Origin` and
-the content type (against web pages of other sites), the bearer token (compared in constant
-time), and the size of the body."""
+the content type (against web pages of other sites), the bearer token (an API key compared in
+constant time, or a JWT of the server's OpenID provider), and the size of the body."""
 
 from __future__ import annotations
 
