@@ -41,7 +41,7 @@ class NodeClients:
             capture_output=True,
             text=True,
             timeout=RUN_SECONDS,
-            env=_node_env(),
+            env=node_env(),
             check=False,
         )
         if done.returncode != 0:
@@ -53,24 +53,26 @@ def node_clients(scratch: Path) -> NodeClients:
     """Install the pinned packages if the cache lacks them, and put the scripts beside them
     in `scratch`. Skips when Node or npm is missing, except in CI (`CI` set), where it fails."""
     node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None or _node_major(node) < MIN_NODE:
+    if node is None or npm is None or node_major(node) < MIN_NODE:
         reason = f"the JavaScript client tests need Node >= {MIN_NODE} and npm on PATH"
         if os.environ.get("CI"):
             pytest.fail(f"{reason}; CI must run them")
         pytest.skip(reason)
-    modules = _installed(npm) / "node_modules"
+    modules = npm_installed(npm, HERE) / "node_modules"
     for script in SCRIPTS:
         shutil.copy(HERE / script, scratch / script)
     (scratch / "node_modules").symlink_to(modules, target_is_directory=True)
     return NodeClients(folder=scratch, node=node)
 
 
-def _installed(npm: str) -> Path:
+def npm_installed(npm: str, folder: Path, name: str = "") -> Path:
+    """A cache folder holding the `node_modules` that `folder`'s package-lock.json pins,
+    installed there first if missing (`~/.cache/threadline/npm/<name->hash>`)."""
     digest = hashlib.sha256()
-    for name in MANIFESTS:
-        digest.update((HERE / name).read_bytes())
+    for manifest in MANIFESTS:
+        digest.update((folder / manifest).read_bytes())
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "threadline" / "npm"
-    target = cache / digest.hexdigest()[:16]
+    target = cache / f"{name}{'-' if name else ''}{digest.hexdigest()[:16]}"
     if (target / "node_modules").is_dir():
         return target
     cache.mkdir(parents=True, exist_ok=True)
@@ -78,8 +80,8 @@ def _installed(npm: str) -> Path:
     # and two sessions installing at once both end with the same folder.
     staging = Path(tempfile.mkdtemp(dir=cache, prefix=f"{target.name}.installing-"))
     try:
-        for name in MANIFESTS:
-            shutil.copy(HERE / name, staging / name)
+        for manifest in MANIFESTS:
+            shutil.copy(folder / manifest, staging / manifest)
         done = subprocess.run(
             [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--prefix", str(staging)],
             capture_output=True,
@@ -100,7 +102,7 @@ def _installed(npm: str) -> Path:
     return target
 
 
-def _node_major(node: str) -> int:
+def node_major(node: str) -> int:
     version = subprocess.run(
         [node, "--version"], capture_output=True, text=True, timeout=30, check=False
     ).stdout
@@ -110,7 +112,7 @@ def _node_major(node: str) -> int:
         return 0
 
 
-def _node_env() -> dict[str, str]:
+def node_env() -> dict[str, str]:
     # Only what Node needs: no proxy settings or NODE_OPTIONS of the caller's shell.
     keep = ("PATH", "HOME", "TMPDIR", "LANG")
     return {name: os.environ[name] for name in keep if name in os.environ}

@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from apps import agents
@@ -46,13 +47,13 @@ def start_server(
     workers: int | None = None,
     store: tl.Store | None = None,
     app_agents: Sequence[tl.Agent] | None = None,
-    **limits: float,
+    sock: socket.socket | None = None,
+    **limits: Any,
 ) -> tuple[RunningServer, _Handle]:
     """A server on `db` (or on `store`, a store of `db` that a test watches), serving
-    `app_agents` (default: the agents of `apps`)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    `app_agents` (default: the agents of `apps`), listening on `sock` (default: a free port
+    of 127.0.0.1); `limits` are more settings of its `ServerConfig`."""
+    sock = sock or listening_socket()
     port = sock.getsockname()[1]
     config = ServerConfig(
         host="127.0.0.1",
@@ -61,7 +62,7 @@ def start_server(
         recovery_interval=1.0,
         workers=workers,
         **limits,
-    )  # type: ignore[arg-type]
+    )
     app = tl.Threadline(
         agents=agents() if app_agents is None else app_agents,
         store=db if store is None else store,
@@ -85,6 +86,14 @@ def start_server(
             raise RuntimeError("the test server did not start")
         time.sleep(0.01)
     return RunningServer(port=port, db=db, config=config), _Handle(server, thread)
+
+
+def listening_socket() -> socket.socket:
+    """A socket bound to a free port of 127.0.0.1, for `start_server`."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 def stop_server(handle: _Handle) -> None:

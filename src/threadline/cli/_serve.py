@@ -5,13 +5,18 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import click
 
 from ._session import app_model, build_app
 from ._settings import Settings, pass_settings
 
+if TYPE_CHECKING:
+    from threadline.server import OIDCConfig
+
 _KEYS_ENV = "THREADLINE_API_KEYS"
+_CLIENT_SECRET_ENV = "THREADLINE_OIDC_CLIENT_SECRET"
 _SHUTDOWN_SECONDS = 5
 _STARTUP_FAILURE = 3  # uvicorn's exit status when the server could not start
 
@@ -22,7 +27,7 @@ _STARTUP_FAILURE = 3  # uvicorn's exit status when the server could not start
     "--host",
     default="127.0.0.1",
     show_default=True,
-    help="Where to listen. Anything but loopback needs an API key.",
+    help="Where to listen. Anything but loopback needs an API key or --oidc-issuer.",
 )
 @click.option(
     "--port", default=8321, show_default=True, type=click.IntRange(0, 65535), help="The TCP port."
@@ -34,6 +39,31 @@ _STARTUP_FAILURE = 3  # uvicorn's exit status when the server could not start
     metavar="KEY",
     help=f"A bearer token clients must send; repeat for several keys (or set "
     f"{_KEYS_ENV}=key1,key2). Each key sees only its own threads.",
+)
+@click.option(
+    "--oidc-issuer",
+    metavar="URL",
+    help="Also accept JWT access tokens of this OpenID provider (its issuer URL, exactly as "
+    "its tokens name it). Each subject sees only its own threads.",
+)
+@click.option(
+    "--oidc-audience",
+    metavar="AUD",
+    help="The audience (aud) a token must name to call this server; needed with --oidc-issuer.",
+)
+@click.option(
+    "--oidc-claim",
+    default="sub",
+    show_default=True,
+    metavar="CLAIM",
+    help="The token claim that names the owner of threads.",
+)
+@click.option(
+    "--oidc-client-id",
+    metavar="ID",
+    help="The web inspector's client at the provider: its pages offer to sign in there "
+    f"(authorization code with PKCE). A confidential client's secret is read from "
+    f"{_CLIENT_SECRET_ENV}.",
 )
 @click.option(
     "--workers",
@@ -75,6 +105,10 @@ def serve(
     host: str,
     port: int,
     api_keys: tuple[str, ...],
+    oidc_issuer: str | None,
+    oidc_audience: str | None,
+    oidc_claim: str,
+    oidc_client_id: str | None,
     workers: int | None,
     log_level: str,
     log_content: bool,
@@ -101,6 +135,7 @@ def serve(
         host=host,
         port=port,
         api_keys=keys,
+        oidc=_oidc(oidc_issuer, oidc_audience, oidc_claim, oidc_client_id),
         workers=workers,
         log_content=log_content,
         refuse_client_instructions=refuse_client_instructions,
@@ -109,7 +144,7 @@ def serve(
     settings = replace(settings, app_spec=app_name or settings.app_spec)
     app = build_app(settings, recovery_interval=config.recovery_interval, run_turns=workers != 0)
     app_model(app)
-    if not config.api_keys:
+    if not config.authenticated:
         click.secho(
             f"no API key: serving on {host} only (loopback), without authentication",
             err=True,
@@ -129,3 +164,22 @@ def serve(
         server.run()
     if not server.started:
         raise SystemExit(_STARTUP_FAILURE)
+
+
+def _oidc(
+    issuer: str | None, audience: str | None, claim: str, client_id: str | None
+) -> OIDCConfig | None:
+    from threadline.server import OIDCConfig
+
+    if issuer is None:
+        if audience is not None or client_id is not None:
+            raise click.UsageError("--oidc-audience and --oidc-client-id need --oidc-issuer")
+        return None
+    if audience is None:
+        raise click.UsageError("--oidc-issuer needs --oidc-audience")
+    secret = os.environ.get(_CLIENT_SECRET_ENV) or None
+    if secret is not None and client_id is None:
+        raise click.UsageError(f"{_CLIENT_SECRET_ENV} is set but --oidc-client-id is not")
+    return OIDCConfig(
+        issuer=issuer, audience=audience, claim=claim, client_id=client_id, client_secret=secret
+    )

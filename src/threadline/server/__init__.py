@@ -2,19 +2,30 @@
 
 `create_app(app, ServerConfig(...))` is the ASGI app of `threadline serve`: the OpenAI
 Responses and Conversations API under `/v1` and the Codex app-server protocol over WebSocket
-at `/codex`, behind a loopback-by-default, key-checking gate.
+at `/codex`, behind a loopback-by-default gate that checks API keys and, with
+`OIDCConfig`, the tokens of an OpenID provider.
 """
 
 from ._app import create_app
-from ._config import DEFAULT_HOST, DEFAULT_PORT, ServerConfig, is_loopback, key_identity
+from ._config import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    OIDCConfig,
+    ServerConfig,
+    is_loopback,
+    key_identity,
+    oidc_identity,
+)
 from ._uvicorn import uvicorn_config
 
 __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_PORT",
+    "OIDCConfig",
     "ServerConfig",
     "create_app",
     "is_loopback",
     "key_identity",
+    "oidc_identity",
     "uvicorn_config",
 ]

@@ -19,8 +19,10 @@ from threadline import Threadline
 from threadline._logging import log_failure
 from threadline.types import ThreadlineError
 
-from ._config import ServerConfig, key_identity
+from ._config import ServerConfig
+from ._credentials import Credentials
 from ._errors import APIError, from_threadline
+from ._oidc import OIDCVerifier
 from ._security import BodyTooLarge, SecurityMiddleware, too_large
 from .inspector import Inspector
 from .responses import (
@@ -49,6 +51,8 @@ def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
         uvicorn.Server(uvicorn_config(asgi, config)).run()
     """
     config = config or ServerConfig()
+    verifier = OIDCVerifier(config.oidc) if config.oidc is not None else None
+    credentials = Credentials(config, verifier)
     drivers = Drivers()
     access = Access(app, config, drivers)
     schema = openapi_schema()
@@ -57,13 +61,16 @@ def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
 
     from .codex import websocket_route
 
-    # The security middleware has already checked the key (and the Host) of a connection.
+    async def identify(token: str | None) -> str:
+        if token is None:
+            raise PermissionError("no bearer token")
+        return await credentials.identify_token(token)
+
+    # The security middleware has already checked the token (and the Host) of a connection.
     codex = websocket_route(
         app,
-        authorize=(lambda _: True) if config.api_keys else None,
-        identify=(lambda token: key_identity(token) if token else None)
-        if config.api_keys
-        else None,
+        authorize=(lambda _: True) if credentials.required else None,
+        identify=identify if credentials.required else None,
     )
 
     @contextlib.asynccontextmanager
@@ -86,6 +93,8 @@ def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
             await responses_socket.close()
             await app.close()
             await drivers.close()
+            if verifier is not None:
+                await verifier.aclose()
 
     async def openapi(_: Request) -> Response:
         return JSONResponse(schema)
@@ -98,7 +107,7 @@ def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
         *ConversationsAPI(access).routes(),
         *ModelsAPI(app).routes(),
         codex,
-        *Inspector(access).routes(),
+        *Inspector(access, credentials).routes(),
     ]
     starlette = Starlette(
         routes=routes,
@@ -111,7 +120,7 @@ def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
             Exception: _unexpected,
         },
     )
-    return SecurityMiddleware(starlette, config)
+    return SecurityMiddleware(starlette, config, credentials)
 
 
 async def _api_error(_: Request, exc: Exception) -> Response:

@@ -29,6 +29,81 @@ def key_identity(api_key: str) -> str:
     return "apikey:" + hashlib.sha256(api_key.encode()).hexdigest()[:32]
 
 
+def oidc_identity(issuer: str, value: str, claim: str = "sub") -> str:
+    """The identity stored on the threads of an OpenID Connect subject: `oidc:` and a hash of
+    the issuer, the claim's name and its value, so that it never equals an API key's identity
+    (`apikey:...`) nor another issuer's subject of the same name.
+
+        user_id = oidc_identity("https://id.example.com", "alice")
+        threads = await app.threads.list(user_id=user_id)
+    """
+    material = "\0".join((issuer, claim, value)).encode()
+    return "oidc:" + hashlib.sha256(material).hexdigest()[:32]
+
+
+@dataclass(frozen=True, kw_only=True)
+class OIDCConfig:
+    """Bearer tokens from an OpenID Provider: JWTs that `issuer` signed for `audience`.
+
+        oidc = OIDCConfig(issuer="https://id.example.com", audience="https://api.example.com")
+        config = ServerConfig(host="0.0.0.0", oidc=oidc)
+
+    Args:
+        issuer: the provider's issuer URL, exactly as its tokens name it (`iss`); its
+            discovery document is read from `<issuer>/.well-known/openid-configuration`.
+            https, or http on a loopback address.
+        audience: the `aud` a token must name to call this server.
+        claim: the claim whose value is the owner of threads (`sub` by default). Each value
+            sees only its own threads, as one API key does.
+        client_id, client_secret: the inspector's client at the provider, for its "Sign in
+            with" button (authorization code with PKCE); without a client id the inspector
+            offers only the API key form. Register `<server>/inspector/oidc/callback` as its
+            redirect URI. No secret: a public client.
+        scopes: the scopes the inspector asks for (`claim` must be in the ID token too).
+        leeway_seconds: the clock difference tolerated on `exp`, `nbf` and `iat`.
+        jwks_cooldown_seconds: a token signed by a key the server does not know makes it
+            fetch the provider's keys again (keys rotate), at most once per this long.
+        timeout_seconds: how long a request to the provider may take.
+
+    Raises `ConfigurationError` for a missing or malformed setting.
+    """
+
+    issuer: str
+    audience: str
+    claim: str = "sub"
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    scopes: Sequence[str] = ("openid",)
+    leeway_seconds: float = 30.0
+    jwks_cooldown_seconds: float = 30.0
+    timeout_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.issuer)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(f"the OIDC issuer must be an https URL, not {self.issuer!r}")
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise ConfigurationError(
+                "the OIDC issuer must use https (http is accepted for a loopback address only)"
+            )
+        if parts.query or parts.fragment:
+            raise ConfigurationError("the OIDC issuer must have no query and no fragment")
+        if not self.audience.strip():
+            raise ConfigurationError("the OIDC audience must be non-empty")
+        if not self.claim.strip():
+            raise ConfigurationError("the OIDC claim must be a claim name, such as 'sub'")
+        if self.client_secret is not None and not self.client_id:
+            raise ConfigurationError("an OIDC client secret needs its client id")
+        if isinstance(self.scopes, str):
+            raise ConfigurationError("the OIDC scopes are a list of names, such as ('openid',)")
+        if self.client_id is not None and "openid" not in self.scopes:
+            raise ConfigurationError("the OIDC scopes must include 'openid'")
+        if self.leeway_seconds < 0 or self.jwks_cooldown_seconds < 0:
+            raise ConfigurationError("OIDC leeway and cooldown must not be negative")
+        if self.timeout_seconds <= 0:
+            raise ConfigurationError("the OIDC timeout must be positive")
+
+
 @dataclass(frozen=True, kw_only=True)
 class ServerConfig:
     """How the HTTP server listens and what it accepts.
@@ -36,9 +111,11 @@ class ServerConfig:
         config = ServerConfig(host="0.0.0.0", port=8321, api_keys=("sk-team-1",))
 
     Args:
-        host, port: where to listen. Anything but loopback requires `api_keys`.
+        host, port: where to listen. Anything but loopback requires `api_keys` or `oidc`.
         api_keys: bearer tokens that may call the API; each key sees only its own threads.
-            Empty: no authentication (allowed on loopback only).
+            Empty, and no `oidc`: no authentication (allowed on loopback only).
+        oidc: also accept JWTs of an OpenID Provider (`OIDCConfig`); each subject sees only
+            its own threads. API keys keep working beside it.
         max_body_bytes: larger request bodies get 413.
         max_json_depth: more deeply nested JSON gets 400.
         sse_buffer: events one stream may fall behind before its client is dropped.
@@ -59,7 +136,7 @@ class ServerConfig:
         refuse_client_instructions: answer 400 to a response request that sends
             `instructions`; by default they are added to the agent's for that turn.
 
-    Raises `ConfigurationError` for a non-loopback host without API keys.
+    Raises `ConfigurationError` for a non-loopback host without API keys or OIDC.
     """
 
     host: str = DEFAULT_HOST
@@ -78,15 +155,16 @@ class ServerConfig:
     log_content: bool = False
     refuse_client_instructions: bool = False
     open_responses: bool = False
+    oidc: OIDCConfig | None = None
 
     def __post_init__(self) -> None:
         if any(not key or key != key.strip() for key in self.api_keys):
             raise ConfigurationError("API keys must be non-empty and without surrounding spaces")
-        if not self.api_keys and not is_loopback(self.host):
+        if not self.authenticated and not is_loopback(self.host):
             raise ConfigurationError(
                 f"refusing to listen on {self.host} without an API key: anyone who can reach "
                 "it could read and run every thread. Pass --api-key (or set "
-                "THREADLINE_API_KEYS), or bind to 127.0.0.1"
+                "THREADLINE_API_KEYS) or --oidc-issuer, or bind to 127.0.0.1"
             )
         limits = (
             self.max_body_bytes,
@@ -97,6 +175,11 @@ class ServerConfig:
         )
         if any(limit <= 0 for limit in limits):
             raise ConfigurationError("server limits must be positive")
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether callers must present a bearer token (an API key or an OIDC token)."""
+        return bool(self.api_keys) or self.oidc is not None
 
     @property
     def loopback(self) -> bool:

@@ -1,16 +1,16 @@
 """The gate every request passes: the `Host` header (against DNS rebinding), the `Origin` and
-the content type (against web pages of other sites), the bearer token (compared in constant
-time), and the size of the body."""
+the content type (against web pages of other sites), the bearer token (an API key compared in
+constant time, or a JWT of the server's OpenID provider), and the size of the body."""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._config import ServerConfig, key_identity
+from ._config import ServerConfig
+from ._credentials import Credentials
 from ._errors import APIError
 
 PUBLIC_PATHS = frozenset({"/openapi.json"})
@@ -27,7 +27,8 @@ class BodyTooLarge(Exception):
 
 
 def identity_of(scope: MutableMapping[str, Any]) -> str | None:
-    """Who made the request: the identity of its API key, or None when the server has none."""
+    """Who made the request: the identity of its API key or OIDC token, or None when the
+    server asks for none."""
     state = scope.get("state") or {}
     identity = state.get("threadline.identity")
     return identity if isinstance(identity, str) else None
@@ -35,14 +36,16 @@ def identity_of(scope: MutableMapping[str, Any]) -> str | None:
 
 class SecurityMiddleware:
     """Rejects requests with a foreign `Host` or `Origin`, without a valid bearer token (when
-    keys are configured), or with a body over the limit or not JSON, before the app sees
-    them."""
+    keys or an OIDC issuer are configured), or with a body over the limit or not JSON, before
+    the app sees them."""
 
-    def __init__(self, app: ASGIApp, config: ServerConfig) -> None:
+    def __init__(
+        self, app: ASGIApp, config: ServerConfig, credentials: Credentials | None = None
+    ) -> None:
         self.app = app
         self.config = config
+        self.credentials = credentials or Credentials(config, None)
         self._allowed_hosts = config.allowed_hosts()
-        self._keys = [(key.encode(), key_identity(key)) for key in config.api_keys]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -57,7 +60,7 @@ class SecurityMiddleware:
         if problem is None and inspector and scope["type"] == "http":
             problem = _check_form_post(scope.get("method", "GET"), headers.get("origin"))
         if problem is None and path not in PUBLIC_PATHS and not inspector:
-            problem = self._authenticate(scope, headers.get("authorization"))
+            problem = await self._authenticate(scope, headers.get("authorization"))
         if problem is None and scope["type"] == "http":
             problem = self._check_length(headers.get("content-length"))
             receive = _limited(receive, self.config.max_body_bytes)
@@ -92,25 +95,14 @@ class SecurityMiddleware:
             code="invalid_origin",
         )
 
-    def _authenticate(self, scope: Scope, authorization: str | None) -> APIError | None:
-        if not self._keys:
+    async def _authenticate(self, scope: Scope, authorization: str | None) -> APIError | None:
+        if not self.credentials.required:
             return None
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return APIError(
-                401,
-                "You didn't provide an API key. Send it in the Authorization "
-                "header as 'Bearer YOUR_KEY'.",
-                code="missing_api_key",
-            )
-        presented = token.strip().encode()
-        found: str | None = None
-        for key, identity in self._keys:  # every key is compared: no early exit
-            if hmac.compare_digest(presented, key):
-                found = identity
-        if found is None:
-            return APIError(401, "Incorrect API key provided.", code="invalid_api_key")
-        scope.setdefault("state", {})["threadline.identity"] = found
+        try:
+            identity = await self.credentials.identify(authorization)
+        except APIError as problem:
+            return problem
+        scope.setdefault("state", {})["threadline.identity"] = identity
         return None
 
     def _check_length(self, length: str | None) -> APIError | None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from starlette.routing import WebSocketRoute
@@ -22,8 +23,9 @@ from ._session import Session
 logger = logging.getLogger("threadline.server.codex")
 
 Authorize = Callable[[str | None], bool]
-Identify = Callable[[str | None], str | None]
-"""The identity whose threads a connection may see, from its bearer token (None: all)."""
+Identify = Callable[[str | None], str | Awaitable[str | None] | None]
+"""The identity whose threads a connection may see, from its bearer token (None: all); it
+may be a coroutine function, and an exception it raises refuses the connection."""
 _POLICY_VIOLATION = 1008
 
 
@@ -61,8 +63,13 @@ class CodexRoute(WebSocketRoute):
         if not self._allowed(websocket, token):
             await websocket.close(code=_POLICY_VIOLATION)
             return
+        try:
+            identity = await self._identity(token)
+        except Exception as exc:
+            logger.debug("refused a connection: %s", type(exc).__name__)
+            await websocket.close(code=_POLICY_VIOLATION)
+            return
         await websocket.accept()
-        identity = self.identify(token) if self.identify is not None else None
         session = Session(self.hub, limits=self.limits, identity=identity)
         self.sessions.add(session)
         loop = asyncio.get_running_loop()
@@ -82,6 +89,14 @@ class CodexRoute(WebSocketRoute):
             if websocket.application_state != WebSocketState.DISCONNECTED:
                 with contextlib.suppress(Exception):
                     await websocket.close()
+
+    async def _identity(self, token: str | None) -> str | None:
+        if self.identify is None:
+            return None
+        identity = self.identify(token)
+        if inspect.isawaitable(identity):
+            return await identity
+        return identity
 
     def _allowed(self, websocket: WebSocket, token: str | None) -> bool:
         if self.authorize is not None:
@@ -152,7 +167,8 @@ def websocket_route(
             none); False refuses the connection. Without it, connections from web pages of
             other hosts (a foreign `Origin`) are refused.
         identify: the identity of each connection, from its bearer token: its threads are
-            started as that user, and it sees no other threads.
+            started as that user, and it sees no other threads. It may be async; an
+            exception it raises refuses the connection.
         limits: message size and depth, how far behind a client may fall.
         retention: seconds the events of a run or subscription are kept for a client that
             reconnects.

@@ -1,6 +1,7 @@
 """The inspector's pages: threads, one thread (transcript, turns, event log, a live tail),
 one turn's waterfall, what waits for a person across threads, and the forms that answer
-them. Every page is for a signed-in browser and shows only its key's threads."""
+them; signing in with an API key or through the server's OpenID provider. Every page is for
+a signed-in browser and shows only its key's (or subject's) threads."""
 
 from __future__ import annotations
 
@@ -21,12 +22,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from threadline import Thread
 from threadline.types import NotFoundError, ThreadlineError, ThreadStatus
 
+from .._credentials import Credentials
 from .._errors import APIError
+from .._oidc import ProviderUnavailable
 from .._security import INSPECTOR_PREFIX
 from ..responses import Access
 from ..responses._access import EPHEMERAL_KEY
 from ._actions import choose, decide, fork, waiting
+from ._oidc_sign_in import FLOW_COOKIE, FLOW_SECONDS, OIDCSignIn, SignInFailed
 from ._sessions import SESSION_COOKIE, Session, Sessions, token_matches
+from ._throttle import FailedSignIns
 from ._transcript import transcript
 from ._waterfall import step_spans, total_usage, trace_spans, waterfall
 
@@ -40,6 +45,7 @@ _STATUSES: tuple[ThreadStatus, ...] = ("idle", "active", "awaiting_input", "arch
 _LIVE_POLL_SECONDS = 1.0  # how often a live tail looks for events of turns run elsewhere
 _LIVE_STREAM_SECONDS = 15.0  # how long one live tail connection lasts before it reconnects
 _EVENT_LOG_LIMIT = 500
+_OIDC_PATH = "/oidc"
 
 
 class _NotFound(Exception):
@@ -49,9 +55,17 @@ class _NotFound(Exception):
 class Inspector:
     """The web inspector of a server: its routes, mounted at `/inspector` (and `/`)."""
 
-    def __init__(self, access: Access) -> None:
+    def __init__(self, access: Access, credentials: Credentials | None = None) -> None:
         self.access = access
-        self.sessions = Sessions(access.config.api_keys)
+        credentials = credentials or Credentials(access.config, None)
+        self.sessions = Sessions(credentials)
+        self.failed_sign_ins = FailedSignIns()
+        oidc = access.config.oidc
+        self.oidc = (
+            OIDCSignIn(oidc, credentials.verifier)
+            if oidc is not None and oidc.client_id and credentials.verifier is not None
+            else None
+        )
         self.templates = Environment(
             loader=FileSystemLoader(_HERE / "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -65,6 +79,8 @@ class Inspector:
                 Route("/sign-in", self.sign_in_page, methods=["GET"]),
                 Route("/sign-in", self.sign_in, methods=["POST"]),
                 Route("/sign-out", self.sign_out, methods=["POST"]),
+                Route(f"{_OIDC_PATH}/start", self.oidc_start, methods=["GET"]),
+                Route(f"{_OIDC_PATH}/callback", self.oidc_callback, methods=["GET"]),
                 Route("/pending", self.pending_page),
                 Route("/threads/{thread_id}", self.thread_page),
                 Route("/threads/{thread_id}/transcript", self.transcript_part),
@@ -170,22 +186,65 @@ class Inspector:
         return self._render("pending.html", session, waiting=[f for f in found if f[1]])
 
     async def sign_in_page(self, request: Request) -> Response:
-        return self._render("sign_in.html", None, error=None)
+        return self._sign_in_form()
 
     async def sign_in(self, request: Request) -> Response:
+        address = request.client.host if request.client else ""
+        wait = self.failed_sign_ins.retry_after(address)
+        if wait is not None:
+            response = self._sign_in_form(
+                "Too many failed sign-ins from this address: try again in a minute.",
+                http_status=429,
+            )
+            response.headers["Retry-After"] = str(wait)
+            return response
         form = await request.form()
         token = self.sessions.sign_in(str(form.get("api_key") or ""))
         if token is None:
-            return self._render("sign_in.html", None, error="Incorrect API key.", http_status=401)
+            self.failed_sign_ins.failed(address)
+            return self._sign_in_form("Incorrect API key.", http_status=401)
+        self.failed_sign_ins.succeeded(address)
         response = RedirectResponse(f"{PREFIX}/", status_code=303)
+        _set_session(response, request, token)
+        return response
+
+    async def oidc_start(self, request: Request) -> Response:
+        if self.oidc is None:
+            raise _NotFound
+        redirect_uri = f"{request.url.scheme}://{request.url.netloc}{PREFIX}{_OIDC_PATH}/callback"
+        try:
+            started = await self.oidc.start(redirect_uri)
+        except ProviderUnavailable:
+            return self._sign_in_form(
+                "The sign-in provider could not be reached: try again later.", http_status=503
+            )
+        response = RedirectResponse(started.authorization_url, status_code=303)
         response.set_cookie(
-            SESSION_COOKIE,
-            token,
-            path=PREFIX,
+            FLOW_COOKIE,
+            started.flow_id,
+            max_age=FLOW_SECONDS,
+            path=f"{PREFIX}{_OIDC_PATH}",
             httponly=True,
-            samesite="strict",
+            # Lax: the provider sends the browser back from its own site.
+            samesite="lax",
             secure=request.url.scheme == "https",
         )
+        return response
+
+    async def oidc_callback(self, request: Request) -> Response:
+        if self.oidc is None:
+            raise _NotFound
+        params = {name: value for name, value in request.query_params.items()}
+        try:
+            identity = await self.oidc.finish(request.cookies.get(FLOW_COOKIE), params)
+        except SignInFailed as exc:
+            response = self._sign_in_form(str(exc), http_status=400)
+        else:
+            # A page, not a redirect: the browser arrived from the provider's site, and a
+            # SameSite=Strict cookie is sent on the next navigation only if this site starts it.
+            response = self._render("signed_in.html", None, next_url=f"{PREFIX}/")
+            _set_session(response, request, self.sessions.start(identity))
+        response.delete_cookie(FLOW_COOKIE, path=f"{PREFIX}{_OIDC_PATH}")
         return response
 
     async def sign_out(self, request: Request) -> Response:
@@ -356,6 +415,16 @@ class Inspector:
         )
         return HTMLResponse(html, status_code=http_status)
 
+    def _sign_in_form(self, error: str | None = None, *, http_status: int = 200) -> Response:
+        return self._render(
+            "sign_in.html",
+            None,
+            http_status=http_status,
+            error=error,
+            keys=bool(self.access.config.api_keys),
+            oidc_issuer=self.oidc.issuer if self.oidc is not None else None,
+        )
+
     def _problem(self, session: Session, message: str) -> Response:
         return self._render("problem.html", session, message=message, http_status=400)
 
@@ -422,3 +491,14 @@ async def _to_threads(_: Request) -> Response:
 
 def _to_sign_in() -> Response:
     return RedirectResponse(f"{PREFIX}/sign-in", status_code=303)
+
+
+def _set_session(response: Response, request: Request, token: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        path=PREFIX,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )

@@ -1,15 +1,15 @@
-"""Who a browser is: a sign-in with an API key gives an HttpOnly, SameSite=Strict cookie
-naming a session of this server process; forms carry a token tied to that session."""
+"""Who a browser is: a sign-in (with an API key, or through the server's OpenID provider)
+gives an HttpOnly, SameSite=Strict cookie naming a session of this server process; forms
+carry a token tied to that session."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .._config import key_identity
+from .._credentials import Credentials
 
 SESSION_COOKIE = "threadline_session"
 OPEN_SESSION = "open"  # the session of a server without keys: there is nothing to sign in to
@@ -25,28 +25,28 @@ class Session:
 
 class Sessions:
     """The sessions of this server. A session lives as long as the server process; one of a
-    server with keys is created only by presenting a key."""
+    server with keys or an OpenID provider is created only by signing in."""
 
-    def __init__(self, api_keys: Sequence[str]) -> None:
-        self._keys = [(key.encode(), key_identity(key)) for key in api_keys]
+    def __init__(self, credentials: Credentials) -> None:
+        self._credentials = credentials
         self._secret = secrets.token_bytes(32)
         self._identities: dict[str, str] = {}
 
     @property
     def open(self) -> bool:
-        """Whether anyone who reaches the server may look (a loopback server without keys)."""
-        return not self._keys
+        """Whether anyone who reaches the server may look (a loopback server that asks for
+        no token)."""
+        return not self._credentials.required
 
     def sign_in(self, presented: str) -> str | None:
-        """A new session's cookie value for a valid key, else None."""
-        found: str | None = None
-        for key, identity in self._keys:  # every key is compared: no early exit
-            if hmac.compare_digest(presented.strip().encode(), key):
-                found = identity
-        if found is None:
-            return None
+        """A new session's cookie value for a valid API key, else None."""
+        found = self._credentials.key_owner(presented)
+        return None if found is None else self.start(found)
+
+    def start(self, identity: str) -> str:
+        """A new session's cookie value for a browser that proved to be `identity`."""
         token = secrets.token_urlsafe(32)
-        self._identities[token] = found
+        self._identities[token] = identity
         return token
 
     def sign_out(self, cookie: str | None) -> None:
