@@ -5,7 +5,18 @@ unknown one), and a session opened with one key answers no other."""
 from __future__ import annotations
 
 import httpx
-from mcp_harness import KEY, OTHER_KEY, mcp_server, mcp_session, mcp_url, structured, text
+import mcp_types as types
+import orjson
+from mcp_harness import (
+    KEY,
+    OTHER_KEY,
+    mcp_client,
+    mcp_server,
+    mcp_session,
+    mcp_url,
+    structured,
+    text,
+)
 from responses_harness import RunningServer
 
 __all__ = ["mcp_server"]
@@ -57,6 +68,29 @@ async def test_another_keys_thread_is_answered_as_an_unknown_one(
         mine = structured(await owner.call_tool("list_threads", {"limit": 100}))
     assert [p["tool_call_id"] for p in still["pending_approvals"]] == [call_id]
     assert thread_id in [t["thread_id"] for t in mine["threads"]]
+
+
+async def test_answers_sent_back_for_another_keys_turn_decide_nothing(
+    mcp_server: RunningServer,
+) -> None:
+    async with mcp_session(mcp_server, key=KEY) as owner:
+        paused = structured(await owner.call_tool("assistant", {"input": "transfer 5"}))
+    state = orjson.dumps({"thread_id": paused["thread_id"], "turn_id": paused["turn_id"]})
+    approve = types.ElicitResult(action="accept")
+
+    async with mcp_client(mcp_server, key=OTHER_KEY) as stranger:
+        result = await stranger.session.call_tool(
+            "assistant",
+            {"input": "transfer 5"},
+            request_state=state.decode(),
+            input_responses={"approval:call_transfer_0": approve},
+        )
+    async with mcp_session(mcp_server, key=KEY) as owner:
+        still = structured(await owner.call_tool("read_thread", {"thread_id": paused["thread_id"]}))
+
+    assert result.is_error
+    assert text(result) == f"no thread {paused['thread_id']!r}"
+    assert [p["tool_call_id"] for p in still["pending_approvals"]] == ["call_transfer_0"]
 
 
 async def test_a_request_without_a_valid_key_is_refused(mcp_server: RunningServer) -> None:
