@@ -5,7 +5,7 @@ approval) and `other`."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import httpx2
 import mcp_types as types
 import pytest
 from mcp import Client
+from mcp.client import ClientRequestContext
 from mcp.client.session import ClientSession, ElicitationFnT
 from mcp.client.streamable_http import streamable_http_client
 from responses_harness import API_KEYS, RunningServer, start_server, stop_server
@@ -42,7 +43,7 @@ def _http(key: str | None) -> httpx2.AsyncClient:
 @contextlib.asynccontextmanager
 async def mcp_session(
     server: RunningServer, *, key: str | None = KEY, elicitation: ElicitationFnT | None = None
-) -> AsyncIterator[ClientSession]:
+) -> AsyncGenerator[ClientSession]:
     """A session of the initialize handshake (protocol 2025-11-25), which carries the
     server's requests to the client (elicitation) on the call's own stream."""
     async with (
@@ -57,7 +58,7 @@ async def mcp_session(
 @contextlib.asynccontextmanager
 async def mcp_client(
     server: RunningServer, *, key: str | None = KEY, elicitation: ElicitationFnT | None = None
-) -> AsyncIterator[Client]:
+) -> AsyncGenerator[Client]:
     """The SDK's high-level client, which speaks the 2026-07-28 protocol to this server."""
     async with (
         _http(key) as http,
@@ -75,7 +76,9 @@ def answering(*actions: str, reason: str | None = None) -> tuple[ElicitationFnT,
     asked: list[str] = []
     queue = list(actions)
 
-    async def elicit(_: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+    async def elicit(
+        context: ClientRequestContext, params: types.ElicitRequestParams
+    ) -> types.ElicitResult | types.ErrorData:
         asked.append(params.message)
         action = queue.pop(0)
         content = {"reason": reason} if action == "accept" and reason is not None else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 @contextlib.asynccontextmanager
 async def mcp_process(
     db: Path, *, elicitation: ElicitationFnT | None = None
-) -> AsyncIterator[ClientSession]:
+) -> AsyncGenerator[ClientSession]:
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}"}
     command = StdioServerParameters(
         command=sys.executable,

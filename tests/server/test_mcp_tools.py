@@ -78,8 +78,8 @@ async def test_progress_is_reported_as_the_turn_completes_items(
 ) -> None:
     reported: list[tuple[float, str | None]] = []
 
-    async def progress(value: float, total: float | None, message: str | None) -> None:
-        reported.append((value, message))
+    async def progress(progress: float, total: float | None, message: str | None) -> None:
+        reported.append((progress, message))
 
     async with mcp_session(mcp_server) as session:
         result = await session.call_tool(
@@ -100,7 +100,7 @@ async def test_the_2026_protocol_client_runs_turns_with_progress(
 ) -> None:
     messages: list[str | None] = []
 
-    async def progress(value: float, total: float | None, message: str | None) -> None:
+    async def progress(progress: float, total: float | None, message: str | None) -> None:
         messages.append(message)
 
     async with mcp_client(mcp_server) as client:
