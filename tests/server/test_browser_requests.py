@@ -47,6 +47,9 @@ def _routes(conversation: str, response: str, item: str) -> list[tuple[str, str]
         ("GET", f"/v1/conversations/{conversation}/items/{item}"),
         ("DELETE", f"/v1/conversations/{conversation}/items/{item}"),
         ("GET", "/openapi.json"),
+        ("POST", "/mcp"),
+        ("GET", "/mcp"),
+        ("DELETE", "/mcp"),
     ]
 
 

@@ -15,6 +15,7 @@ from threadline import ThreadlineError, __version__
 from ._app_server import app_server
 from ._chat import chat
 from ._decide import approve, deny
+from ._mcp import mcp
 from ._run import run
 from ._serve import serve
 from ._settings import Settings, current_settings, pass_settings
@@ -82,6 +83,7 @@ cli.add_command(deny)
 cli.add_command(worker)
 cli.add_command(app_server)
 cli.add_command(serve)
+cli.add_command(mcp)
 
 
 def main(args: Sequence[str] | None = None) -> None:

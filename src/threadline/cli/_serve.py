@@ -121,8 +121,8 @@ def serve(
     (default: the global --app, else the demo assistant). Point any OpenAI client at
     http://HOST:PORT/v1 (the Responses WebSocket mode is at ws://HOST:PORT/v1/responses); the
     OpenAPI schema is at /openapi.json; Codex app-server clients connect to
-    ws://HOST:PORT/codex. Turns that a crash cut off continue when the server
-    starts again.
+    ws://HOST:PORT/codex, and MCP clients to http://HOST:PORT/mcp (streamable HTTP; each
+    agent is a tool). Turns that a crash cut off continue when the server starts again.
     """
     import uvicorn
 

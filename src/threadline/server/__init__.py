@@ -1,9 +1,10 @@
 """The network side of threadline: wire protocols served to clients nobody here wrote.
 
 `create_app(app, ServerConfig(...))` is the ASGI app of `threadline serve`: the OpenAI
-Responses and Conversations API under `/v1` and the Codex app-server protocol over WebSocket
-at `/codex`, behind a loopback-by-default gate that checks API keys and, with
-`OIDCConfig`, the tokens of an OpenID provider.
+Responses and Conversations API under `/v1`, the Codex app-server protocol over WebSocket
+at `/codex` and the agents as MCP tools at `/mcp` (`threadline.server.mcp`), behind a
+loopback-by-default gate that checks API keys and, with `OIDCConfig`, the tokens of an
+OpenID provider.
 """
 
 from ._app import create_app

@@ -25,6 +25,7 @@ from ._errors import APIError, from_threadline
 from ._oidc import OIDCVerifier
 from ._security import BodyTooLarge, SecurityMiddleware, too_large
 from .inspector import Inspector
+from .mcp import MCPEndpoint
 from .responses import (
     Access,
     CompactAPI,
@@ -42,7 +43,8 @@ logger = logging.getLogger("threadline.server")
 def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
     """The HTTP server of `app`: the OpenAI Responses and Conversations API under `/v1`
     (with the Responses WebSocket mode on `/v1/responses`), the agents as the models of
-    `/v1/models`, its OpenAPI schema at `/openapi.json`, and the web inspector at `/`. Opening the ASGI app (its lifespan)
+    `/v1/models`, the agents as MCP tools at `/mcp` (streamable HTTP), its OpenAPI schema at
+    `/openapi.json`, and the web inspector at `/`. Opening the ASGI app (its lifespan)
     opens `app` and recovers what crashed; shutting it down closes `app`. Serve it with the uvicorn
     configuration of `uvicorn_config` (its header timeout and log hygiene).
 
@@ -58,6 +60,7 @@ def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
     schema = openapi_schema()
     responses = ResponsesAPI(access)
     responses_socket = ResponsesSocket(responses)
+    mcp = MCPEndpoint(app, config)
 
     from .codex import websocket_route
 
@@ -84,7 +87,8 @@ def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
             else None
         )
         try:
-            yield
+            async with mcp.run():
+                yield
         finally:
             stop.set()
             if working is not None:
@@ -95,6 +99,7 @@ def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
             await drivers.close()
             if verifier is not None:
                 await verifier.aclose()
+            await mcp.close()
 
     async def openapi(_: Request) -> Response:
         return JSONResponse(schema)
@@ -108,6 +113,7 @@ def create_app(app: Threadline, config: ServerConfig | None = None) -> ASGIApp:
         *ModelsAPI(app).routes(),
         codex,
         *Inspector(access, credentials).routes(),
+        mcp.route(),
     ]
     starlette = Starlette(
         routes=routes,
