@@ -2,10 +2,12 @@
 
     python ledger_mcp_server.py FOLDER
 
-Each start appends the server's pid to FOLDER/pids.txt. `append_line` (not idempotent) appends
-a line with its text and the call's idempotency key to FOLDER/ledger.txt; for the text "slow"
-it first writes FOLDER/started (its pid) and then waits a minute, so that a test can kill it
-mid-call. `unlock` adds the tool `secret_door` and tells subscribed clients the tools changed.
+Each start appends the server's pid to FOLDER/pids.txt. `append_line` (not idempotent) notes
+each call it receives in FOLDER/calls.txt, then appends a line with its text and the call's
+idempotency key to FOLDER/ledger.txt; for the text "slow", the first time, it writes
+FOLDER/started (its pid) and waits a minute before that, so that a test can kill it (or the
+app) mid-call. `unlock` adds the tool `secret_door` and tells subscribed clients the tools
+changed.
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ def _append(name: str, line: str) -> None:
 @server.tool()
 async def append_line(text: str, ctx: Context) -> str:
     """Append a line to the ledger."""
-    meta = ctx.request_context.meta or {}
-    if text == "slow":
-        (FOLDER / "started").write_text(str(os.getpid()))
+    key = (ctx.request_context.meta or {}).get(IDEMPOTENCY_KEY_META)
+    _append("calls.txt", f"{text} {key}")
+    started = FOLDER / "started"
+    if text == "slow" and not started.exists():
+        started.write_text(str(os.getpid()))
         await asyncio.sleep(60)
-    _append("ledger.txt", f"{text} {meta.get(IDEMPOTENCY_KEY_META)}")
+    _append("ledger.txt", f"{text} {key}")
     return f"appended {text}"
 
 
