@@ -68,6 +68,10 @@ def test_headers_are_shown_nowhere() -> None:
         "https://mcp.example.com/mcp", headers={"Authorization": "Bearer sk-do-not-show"}
     )
     assert "sk-do-not-show" not in repr(server) + repr(server.transport)
+    stdio = tl.MCPServer.stdio(
+        "server", ["--token", "sk-do-not-show"], env={"KEY": "sk-do-not-show"}
+    )
+    assert "sk-do-not-show" not in repr(stdio) + repr(stdio.transport)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import mimetypes
 import os
 import re
 from collections.abc import Collection, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import unquote, urlsplit
 
 from threadline.tools import ApprovalPolicy, FileData, Tool, ToolSource, tool_name
@@ -22,16 +22,22 @@ from threadline.types import (
 )
 
 from ._connections import Connections
+from ._options import (
+    approvals,
+    command_name,
+    host_name,
+    idempotence,
+    names_of,
+    positive,
+    strings,
+)
 from ._tools import MCPTool
 from ._transports import HttpTransport, StdioTransport, Transport, UrlTransport
 
 if TYPE_CHECKING:
-    from mcp.types import CallToolResult, Prompt, Resource
+    from mcp.types import CallToolResult, Prompt, RequestParamsMeta, Resource
     from mcp.types import Tool as ToolSpec
 
-_RUNNERS = {"python", "python3", "node", "npx", "uvx", "uv", "bun", "bunx", "deno", "pipx"}
-_ENTRY_FILES = {"index", "main", "server", "__main__", "cli"}
-_BUILD_DIRS = {"dist", "build", "src", "bin", "lib", "out"}
 _PATH_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -90,13 +96,13 @@ class MCPServer(ToolSource):
             raise ConfigurationError(
                 f"invalid MCP server name {name!r}: use letters, digits, _ or -, at most 48"
             )
-        if not _positive(timeout) or (call_timeout is not None and not _positive(call_timeout)):
+        if not positive(timeout) or (call_timeout is not None and not positive(call_timeout)):
             raise ConfigurationError("timeout and call_timeout must be positive numbers")
         self.name = name
         self.transport = transport
-        self.allowed_tools = _names(allowed_tools, "allowed_tools")
-        self._approval = _approvals(needs_approval)
-        self._idempotent = _idempotence(idempotent)
+        self.allowed_tools = names_of(allowed_tools, "allowed_tools")
+        self._approval = approvals(needs_approval)
+        self._idempotent = idempotence(idempotent)
         self.timeout = float(timeout)
         self.call_timeout = None if call_timeout is None else float(call_timeout)
         self._connections = Connections(name, transport, self.timeout)
@@ -126,7 +132,7 @@ class MCPServer(ToolSource):
         """
         if not isinstance(command, str) or not command.strip():  # pyright: ignore[reportUnnecessaryIsInstance]
             raise ConfigurationError("an MCP server's command must be a non-empty string")
-        arguments = _strings(args, "args")
+        arguments = strings(args, "args")
         if env is not None and not (
             isinstance(env, Mapping)  # pyright: ignore[reportUnnecessaryIsInstance]
             and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())  # pyright: ignore[reportUnnecessaryIsInstance]
@@ -140,7 +146,7 @@ class MCPServer(ToolSource):
         )
         return cls(
             transport,
-            name=name if name is not None else _command_name(command, arguments),
+            name=name if name is not None else command_name(command, arguments),
             allowed_tools=allowed_tools,
             needs_approval=needs_approval,
             idempotent=idempotent,
@@ -180,7 +186,7 @@ class MCPServer(ToolSource):
             raise ConfigurationError("headers must map names to strings")
         return cls(
             UrlTransport(url=url, headers=dict(headers or {}), transport=transport),
-            name=name if name is not None else _host_name(parts.hostname),
+            name=name if name is not None else host_name(parts.hostname),
             allowed_tools=allowed_tools,
             needs_approval=needs_approval,
             idempotent=idempotent,
@@ -223,8 +229,9 @@ class MCPServer(ToolSource):
         """Call the server's tool `name` (its own name) with `arguments`. Raises
         `MCPServerUnavailableError` (`sent` in its context when the call may have reached
         the server), `ToolError` when the server answers with an error."""
+        request_meta = cast("RequestParamsMeta | None", meta)  # an open map, as MCP's is
         return await self._connections.request(
-            lambda client: client.call_tool(name, arguments, meta=meta),  # type: ignore[arg-type]
+            lambda client: client.call_tool(name, arguments, meta=request_meta),
             self.call_timeout,
             what=f"a call of its tool {name!r}",
         )
@@ -375,104 +382,3 @@ def _message_text(content: Any) -> str:
         return content.resource.text
     kind = getattr(content, "type", "content")
     return f"[{kind}]"
-
-
-def _positive(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
-
-
-def _strings(values: object, what: str) -> tuple[str, ...]:
-    if isinstance(values, str) or not isinstance(values, Sequence):
-        raise ConfigurationError(f"{what} must be a list of strings")
-    items: Sequence[object] = values  # pyright: ignore[reportUnknownVariableType]
-    if not all(isinstance(v, str) for v in items):
-        raise ConfigurationError(f"{what} must be a list of strings")
-    return tuple(str(v) for v in items)
-
-
-def _names(values: object, what: str) -> frozenset[str] | None:
-    if values is None:
-        return None
-    if isinstance(values, str) or not isinstance(values, Collection):
-        raise ConfigurationError(f"{what} must be a collection of tool names")
-    items: Collection[object] = values  # pyright: ignore[reportUnknownVariableType]
-    if not all(isinstance(v, str) for v in items):
-        raise ConfigurationError(f"{what} must be a collection of tool names")
-    return frozenset(str(v) for v in items)
-
-
-class _ApprovalRule(Protocol):
-    def __call__(self, name: str, /) -> bool | ApprovalPolicy: ...
-
-
-def _approvals(value: object) -> _ApprovalRule:
-    if isinstance(value, bool):
-        return lambda _name: value
-    if isinstance(value, Mapping):
-        rules: Mapping[object, object] = value  # pyright: ignore[reportUnknownVariableType]
-        table: dict[str, bool | ApprovalPolicy] = {}
-        for key, rule in rules.items():
-            if not isinstance(key, str) or not (isinstance(rule, bool) or callable(rule)):
-                raise ConfigurationError(
-                    "needs_approval maps tool names to True, False or a policy"
-                )
-            table[key] = rule  # type: ignore[assignment]
-        return lambda name: table.get(name, False)
-    names = _names(value, "needs_approval")
-    assert names is not None
-    return lambda name: name in names
-
-
-class _IdempotenceRule(Protocol):
-    def __call__(self, name: str, /) -> bool | None: ...
-
-
-def _idempotence(value: object) -> _IdempotenceRule:
-    if value is None or isinstance(value, bool):
-        return lambda _name: value
-    if isinstance(value, Mapping):
-        rules: Mapping[object, object] = value  # pyright: ignore[reportUnknownVariableType]
-        if not all(isinstance(k, str) and isinstance(v, bool) for k, v in rules.items()):
-            raise ConfigurationError("idempotent maps tool names to True or False")
-        table = {str(k): bool(v) for k, v in rules.items()}
-        return lambda name: table.get(name)
-    raise ConfigurationError("idempotent must be None, True, False or a mapping of tool names")
-
-
-def _command_name(command: str, args: Sequence[str]) -> str:
-    """A name for a stdio server: the module after `-m`, else the script or package a
-    runner (python, node, npx, uvx, ...) is given, else the command; an entry file
-    (`index.js`, `server.py`) is named after its folder."""
-    base = os.path.basename(command)
-    chosen = base
-    if "-m" in args[:-1]:
-        chosen = args[args.index("-m") + 1].rsplit(".", 1)[-1]
-    elif re.sub(r"[\d.]+$", "", base) in _RUNNERS:
-        for arg in args:
-            if arg.startswith("-") or arg in ("run", "exec", "x"):
-                continue
-            chosen = _script_name(arg)
-            break
-    name = tool_name(re.sub(r"\.(py|js|mjs|cjs|ts|exe)$", "", chosen))[:48]
-    return name or "mcp"
-
-
-def _script_name(arg: str) -> str:
-    if arg.startswith("@") and "/" in arg:  # an npm package: @scope/name@version
-        return arg.split("/", 1)[1].split("@", 1)[0]
-    parts = [p for p in arg.replace("\\", "/").split("/") if p]
-    if not parts:
-        return arg
-    stem = re.sub(r"\.(py|js|mjs|cjs|ts)$", "", parts[-1])
-    if stem in _ENTRY_FILES:
-        for folder in reversed(parts[:-1]):
-            if folder not in _BUILD_DIRS:
-                return folder
-    return stem.split("@", 1)[0] if "@" in stem[1:] else stem
-
-
-def _host_name(host: str) -> str:
-    name = tool_name(host.replace(".", "_"))
-    if name.startswith("_") and host[:1].isdigit():
-        name = "mcp" + name
-    return name[:48]

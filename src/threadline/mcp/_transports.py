@@ -28,11 +28,12 @@ STREAM_READ_SECONDS = 300.0  # how long an HTTP event stream may stay silent
 
 @dataclass(frozen=True, kw_only=True)
 class StdioTransport:
-    """A server run as a subprocess, spoken to over its stdin and stdout."""
+    """A server run as a subprocess, spoken to over its stdin and stdout. Its arguments and
+    environment (which may hold tokens) are shown nowhere."""
 
     command: str
-    args: tuple[str, ...] = ()
-    env: Mapping[str, str] | None = None
+    args: tuple[str, ...] = field(default=(), repr=False)
+    env: Mapping[str, str] | None = field(default=None, repr=False)
     cwd: str | None = None
 
     def attempts(self) -> list[Opening]:
