@@ -5,6 +5,7 @@ older SSE transport found on its own)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable
 
@@ -36,7 +37,8 @@ async def test_stdio_tools_prompts_and_resources(everything: tuple[str, str]) ->
         """Echo locally."""
         return f"local: {message}"
 
-    server = tl.MCPServer.stdio(node, [script], allowed_tools={"echo", "get-sum"})
+    allowed = {"echo", "get-sum", "get-tiny-image", "get-structured-content"}
+    server = tl.MCPServer.stdio(node, [script], allowed_tools=allowed)
     assert server.name == "server-everything"
     model = ScriptedModel(
         [
@@ -44,6 +46,8 @@ async def test_stdio_tools_prompts_and_resources(everything: tuple[str, str]) ->
                 ("echo", {"message": "hi"}),
                 ("server-everything_echo", {"message": "hi"}),
                 ("get-sum", {"a": 2, "b": 3}),
+                ("get-tiny-image", {}),
+                ("get-structured-content", {"location": "New York"}),
             ),
             "Done.",
         ]
@@ -56,14 +60,20 @@ async def test_stdio_tools_prompts_and_resources(everything: tuple[str, str]) ->
         # The agent's own tool keeps its name; the server's is prefixed with the server's.
         assert sorted(spec.name for spec in model.requests[0].tools) == [
             "echo",
+            "get-structured-content",
             "get-sum",
+            "get-tiny-image",
             "server-everything_echo",
         ]
-        assert _outputs(result.items) == [
+        outputs = _outputs(result.items)
+        assert outputs[:3] == [
             ("echo", "success", "local: hi"),
             ("server-everything_echo", "success", "Echo: hi"),
             ("get-sum", "success", "The sum of 2 and 3 is 5."),
         ]
+        # An image is named to the model; structured content without text is shown as JSON.
+        assert "[image: image/png, " in outputs[3][2]
+        assert set(json.loads(outputs[4][2])) == {"temperature", "conditions", "humidity"}
 
         # Prompts, rendered with their arguments.
         assert "args-prompt" in [p.name for p in await server.list_prompts()]

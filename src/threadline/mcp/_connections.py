@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
+import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 from weakref import WeakKeyDictionary
@@ -55,6 +57,7 @@ class Connection:
     async def open(self, seconds: float) -> None:
         """Open the session. Raises `MCPServerUnavailableError` whose message says why in
         words that hold no header, URL or secret."""
+        await _load_sdk()
         loop = asyncio.get_running_loop()
         ready = self._ready = loop.create_future()
         self._task = loop.create_task(self._run(ready))
@@ -329,6 +332,23 @@ class _LoopConnection:
         self.lock = asyncio.Lock()
         self.connection: Connection | None = None
         self.users = 0
+
+
+_SDK_MODULES = (
+    "mcp",
+    "mcp.types",
+    "mcp.shared.exceptions",
+    "mcp.client.stdio",
+    "mcp.client.streamable_http",
+    "mcp.client.sse",
+)
+
+
+async def _load_sdk() -> None:
+    """Import the SDK off the event loop: the first import takes about half a second, which
+    the other turns of the process must not wait for."""
+    if not all(name in sys.modules for name in _SDK_MODULES):
+        await asyncio.to_thread(lambda: [importlib.import_module(n) for n in _SDK_MODULES])
 
 
 def _reason(exc: BaseException) -> str:

@@ -4,6 +4,7 @@ may read. The object is configuration plus the process's sessions with the serve
 from __future__ import annotations
 
 import base64
+import logging
 import mimetypes
 import os
 import re
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from mcp.types import CallToolResult, Prompt, RequestParamsMeta, Resource
     from mcp.types import Tool as ToolSpec
 
+logger = logging.getLogger("threadline.mcp")
 _PATH_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -205,7 +207,10 @@ class MCPServer(ToolSource):
         error result the model reads), or none."""
         try:
             specs = await self._connections.list_tools(self.timeout)
-        except ToolError:  # unavailable, or it answered the listing with an error
+        except ToolError as exc:  # unavailable, or it answered the listing with an error
+            logger.info(
+                "%s; its tools are those it listed last (%d)", exc.message, len(self._tools)
+            )
             return self._tools
         if specs is not self._specs:
             self._tools = [
