@@ -30,6 +30,8 @@ def test_the_public_surface_is_pinned() -> None:
         "InvalidInputError",
         "Item",
         "LeaseLost",
+        "MCPServer",
+        "MCPServerUnavailableError",
         "Memory",
         "Mode",
         "Model",

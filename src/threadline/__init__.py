@@ -10,6 +10,7 @@ async with tl.Threadline(agents=[agent]) as app:
 
 from typing import TYPE_CHECKING, Any
 
+from threadline.mcp import MCPServer
 from threadline.models import Model, ModelRequest, ToolSpec, resolve_model
 from threadline.runtime import (
     Agent,
@@ -65,6 +66,7 @@ from threadline.types import (
     InvalidInputError,
     Item,
     LeaseLost,
+    MCPServerUnavailableError,
     ModelError,
     NotFoundError,
     Observation,
@@ -144,6 +146,8 @@ __all__ = [
     "InvalidInputError",
     "Item",
     "LeaseLost",
+    "MCPServer",
+    "MCPServerUnavailableError",
     "Memory",
     "Mode",
     "Model",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from pydantic import BaseModel
 
 from threadline.models import Model
-from threadline.tools import ThreadView, Tool, as_tool
+from threadline.tools import ThreadView, Tool, ToolSource, as_tool
 from threadline.types import (
     Budget,
     ConfigurationError,
@@ -42,7 +42,7 @@ class Mode:
     """
 
     instructions: Instructions | None = None
-    tools: Sequence[Tool | Callable[..., Any]] | None = None  # None: the agent's tools
+    tools: Sequence[Tool | ToolSource | Callable[..., Any]] | None = None  # None: the agent's
 
     def __post_init__(self) -> None:
         _check_instructions(self.instructions, "a mode")
@@ -72,7 +72,8 @@ class Agent:
             something other than text or None, the turn fails with `instructions_error`.
             Or a `tl.Prompt`, rendered once (each of its variables needs a default); its
             `env` is then the last place `thread.env(name)` looks.
-        tools: `@tl.tool` functions or plain callables.
+        tools: `@tl.tool` functions, plain callables, or sources of tools listed before
+            each step (a `tl.MCPServer`).
         model: a spec (`"local"`, `"openai:gpt-4.1-mini"`) or a `Model`; default: the app's.
         output_type: a pydantic model or a JSON Schema the final answer must match.
         output_repair_attempts: how often the model may fix an invalid answer.
@@ -104,7 +105,7 @@ class Agent:
         *,
         name: str,
         instructions: Instructions | Prompt | None = None,
-        tools: Sequence[Tool | Callable[..., Any]] = (),
+        tools: Sequence[Tool | ToolSource | Callable[..., Any]] = (),
         model: str | Model | None = None,
         output_type: type[BaseModel] | Mapping[str, Any] | None = None,
         output_repair_attempts: int = 2,
@@ -144,22 +145,25 @@ class Agent:
         self.description = description
         self.instructions = own
         self.subagents = tuple(subagents)
-        self.tools = _tool_table(
+        self.tools, self.tool_sources = _tool_table(
             [*tools, *(subagent_tool(s) for s in self.subagents)], f"agent {name!r}"
         )
         self.model = model
         self.output = OutputSpec.build(output_type) if output_type is not None else None
         self.output_repair_attempts = output_repair_attempts
         self.state_type = state_type
-        self.modes: dict[str, _ResolvedMode] = {
-            mode_name: _ResolvedMode(
-                source=mode.instructions if mode.instructions is not None else own,
-                tools=self.tools
+        self.modes: dict[str, _ResolvedMode] = {}
+        for mode_name, mode in (modes or {}).items():
+            mode_tools, mode_sources = (
+                (self.tools, self.tool_sources)
                 if mode.tools is None
-                else _tool_table(mode.tools, f"mode {mode_name!r}"),
+                else _tool_table(mode.tools, f"mode {mode_name!r}")
             )
-            for mode_name, mode in (modes or {}).items()
-        }
+            self.modes[mode_name] = _ResolvedMode(
+                source=mode.instructions if mode.instructions is not None else own,
+                tools=mode_tools,
+                sources=mode_sources,
+            )
         self.budget = (budget or Budget()).merged(
             Budget(
                 max_iterations=max_iterations,
@@ -186,7 +190,9 @@ class Agent:
 
     def resolve_mode(self, mode: str | None) -> _ResolvedMode:
         if mode is None:
-            return _ResolvedMode(source=self.instructions, tools=self.tools)
+            return _ResolvedMode(
+                source=self.instructions, tools=self.tools, sources=self.tool_sources
+            )
         try:
             return self.modes[mode]
         except KeyError:
@@ -199,6 +205,7 @@ class Agent:
 class _ResolvedMode:
     source: Instructions | None
     tools: dict[str, Tool] = field(default_factory=dict[str, Tool])
+    sources: tuple[ToolSource, ...] = ()  # listed before each step, for the tools they add
 
     @property
     def instructions(self) -> str | None:
@@ -250,11 +257,20 @@ def _check_instructions(value: object, owner: str) -> None:
         )
 
 
-def _tool_table(tools: Sequence[Tool | Callable[..., Any]], owner: str) -> dict[str, Tool]:
+def _tool_table(
+    tools: Sequence[Tool | ToolSource | Callable[..., Any]], owner: str
+) -> tuple[dict[str, Tool], tuple[ToolSource, ...]]:
     table: dict[str, Tool] = {}
+    sources: dict[str, ToolSource] = {}
     for value in tools:
+        if isinstance(value, ToolSource):
+            if sources.setdefault(value.name, value) is not value:
+                raise ConfigurationError(
+                    f"{owner} has two tool sources named {value.name!r}; give one another name"
+                )
+            continue
         built = as_tool(value)
         if built.name in table:
             raise ConfigurationError(f"{owner} has two tools named {built.name!r}")
         table[built.name] = built
-    return table
+    return table, tuple(sources.values())

@@ -11,7 +11,7 @@ from opentelemetry.trace import TracerProvider
 from threadline._logging import log_failure
 from threadline.models import Model
 from threadline.store import Store, open_store
-from threadline.tools import DEFAULT_FILE_QUOTA_BYTES
+from threadline.tools import DEFAULT_FILE_QUOTA_BYTES, ToolSource
 from threadline.types import Budget, ConfigurationError, EnvType, EnvValue, InvalidInputError
 
 from ._agent import Agent
@@ -329,6 +329,8 @@ class Threadline:
         if not self._open:
             await self.store.open()
             self._engine.start()
+            for source in self._tool_sources():
+                await source.retain()
             self._open = True
 
     async def recover(self) -> RecoveryReport:
@@ -393,8 +395,18 @@ class Threadline:
         recovery, and close the store."""
         if self._open:
             await self._engine.close()
+            for source in self._tool_sources():
+                await source.release()  # the last app that used it closes its sessions
             await self.store.close()
             self._open = False
+
+    def _tool_sources(self) -> list[ToolSource]:
+        sources: dict[int, ToolSource] = {}
+        for agent in self._engine.agents.values():
+            for mode in (agent.resolve_mode(None), *agent.modes.values()):
+                for source in mode.sources:
+                    sources.setdefault(id(source), source)
+        return list(sources.values())
 
     async def __aenter__(self) -> Threadline:
         await self.open()

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from threadline._redaction import redact, secrets_registered
 from threadline.models import AttachedFile, Model, ToolSpec
 from threadline.store import FileOp, Store, ThreadCursor, ToolCallState, TurnWrite, Written
-from threadline.tools import ThreadState, ThreadView, ToolServices
+from threadline.tools import ThreadState, ThreadView, Tool, ToolServices
 from threadline.types import (
     Budget,
     EventType,
@@ -70,6 +70,8 @@ class TurnContext:
     last_item_seq: int
     epoch: int
     external_tools: dict[str, ToolSpec] = field(default_factory=dict[str, ToolSpec])
+    # The tools the agent's tool sources (MCP servers) add, as listed before the step.
+    source_tools: dict[str, Tool] = field(default_factory=dict[str, Tool])
     settings: TurnSettings = field(default_factory=TurnSettings)  # the turn's, over the agent's
     output_spec: OutputSpec | None = field(init=False, default=None)  # what the answer must match
     context_window: ContextWindow | None = None

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -14,7 +16,7 @@ from threadline.models import (
     ToolSpec,
     reasoning_data,
 )
-from threadline.tools import Tool
+from threadline.tools import Tool, ToolSource, source_tools
 from threadline.types import (
     AgentMessage,
     Item,
@@ -33,6 +35,8 @@ from ._history import request_history
 from ._observer import unobserved
 from ._turn_events import TurnEvents
 from ._turn_settings import with_extra_instructions
+
+logger = logging.getLogger("threadline.runtime")
 
 
 class _PendingCall:
@@ -57,13 +61,35 @@ async def build_instructions(ctx: TurnContext) -> str | None:
     return with_extra_instructions(own, ctx.settings.instructions)
 
 
+async def list_source_tools(ctx: TurnContext) -> None:
+    """List the tools of the mode's tool sources (MCP servers) for the thread's next step:
+    each source answers from what it has cached unless its tools changed."""
+    mode = ctx.agent.resolve_mode(ctx.thread.mode) if ctx.agent.plan is None else None
+    if mode is None or not mode.sources:
+        ctx.source_tools = {}
+        return
+    listed = await asyncio.gather(*(_listed(source) for source in mode.sources))
+    ctx.source_tools = source_tools(mode.tools, list(zip(mode.sources, listed, strict=True)))
+
+
+async def _listed(source: ToolSource) -> Sequence[Tool]:
+    try:
+        return await source.list_tools()
+    except Exception as exc:  # a source must not raise; one that does adds nothing
+        logger.warning(
+            "tool source %s failed to list its tools (%s)", source.name, type(exc).__name__
+        )
+        return ()
+
+
 def step_tools(ctx: TurnContext) -> dict[str, Tool]:
-    """The agent's tools for the thread's next step: its mode's, or those its plan chooses
-    from the thread as it is now."""
+    """The agent's tools for the thread's next step: its mode's (with those its tool sources
+    listed for the step), or those its plan chooses from the thread as it is now."""
     plan = ctx.agent.plan
     if plan is not None:
         return plan.tools(ctx)
-    return ctx.agent.resolve_mode(ctx.thread.mode).tools
+    own = ctx.agent.resolve_mode(ctx.thread.mode).tools
+    return {**own, **ctx.source_tools} if ctx.source_tools else own
 
 
 def request_parts(ctx: TurnContext) -> tuple[list[ToolSpec], Sequence[Item]]:

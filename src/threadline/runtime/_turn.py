@@ -43,7 +43,7 @@ from ._context_window import leading_summary, summarize
 from ._cost import CostGuard
 from ._history import DISCARD_PHASE, result_item_id, unanswered_calls
 from ._memory_step import remember
-from ._model_step import ModelStep, build_instructions, request_parts
+from ._model_step import ModelStep, build_instructions, list_source_tools, request_parts
 from ._result import TurnResult
 from ._steps import OpenStep
 from ._subagents import tree_budget, wake_parent
@@ -136,6 +136,7 @@ class TurnRunner:
                     self._check_steps(ctx.steps + queued_steps)
                     queued_steps += 1
                 after_tools = True
+                await list_source_tools(ctx)
                 step = self._tool_step = ToolStep(ctx, calls, fresh=self._fresh_calls)
                 paused = await step.run()
                 self._tool_step = None
@@ -154,6 +155,7 @@ class TurnRunner:
             self._check_steps(ctx.steps + queued_steps)
             self._cost.before_call()
             building = time.time()  # the model step's context starts being built
+            await list_source_tools(ctx)
             # Once per model request: dynamic instructions are built now, observations read.
             instructions = await remember(ctx, await build_instructions(ctx), self._side_usage)
             await self._summarize_if_needed(instructions)

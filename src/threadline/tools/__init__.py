@@ -3,6 +3,7 @@
 from ._code_tool import code_tool
 from ._files import DEFAULT_FILE_QUOTA_BYTES, FileChanges, FileData, StoredFiles
 from ._plan import PLAN_TOOL_NAME, plan_tool
+from ._source import ToolSource, source_tools, tool_name
 from ._state import ThreadState, ThreadView, ToolServices, choice_schema
 from ._state_messages import (
     AgentDefinition,
@@ -32,9 +33,12 @@ __all__ = [
     "ToolCallServices",
     "ToolOutput",
     "ToolServices",
+    "ToolSource",
     "as_tool",
     "choice_schema",
     "code_tool",
     "plan_tool",
+    "source_tools",
     "tool",
+    "tool_name",
 ]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 import json
 import logging
@@ -50,23 +51,44 @@ class Tool:
         needs_approval: bool | ApprovalPolicy = False,
     ) -> None:
         self.fn = fn
-        self.name = name or fn.__name__
-        if not _NAME.match(self.name):
-            raise ConfigurationError(
-                f"invalid tool name {self.name!r}: use letters, digits, _ or -, at most 64"
-            )
         doc = inspect.getdoc(fn) or ""
-        self.description = description if description is not None else _summary(doc)
-        self.idempotent = idempotent
-        self._needs_approval = needs_approval
+        self._declare(
+            name or fn.__name__,
+            description if description is not None else _summary(doc),
+            idempotent=idempotent,
+            needs_approval=needs_approval,
+        )
         self.is_async = inspect.iscoroutinefunction(fn)
         self.context_parameter: str | None = None
         self._arguments_model = self._build_model(fn, _param_docs(doc))
         self.parameters: dict[str, Any] = self._arguments_model.model_json_schema()
         self.parameters.pop("title", None)
 
+    def _declare(
+        self,
+        name: str,
+        description: str,
+        *,
+        idempotent: bool,
+        needs_approval: bool | ApprovalPolicy,
+    ) -> None:
+        """Set what every tool has (a subclass that wraps no Python function calls this)."""
+        _check_name(name)
+        self.name = name
+        self.description = description
+        self.idempotent = idempotent
+        self._needs_approval = needs_approval
+
     def __repr__(self) -> str:
-        return f"Tool({self.name!r})"
+        return f"{type(self).__name__}({self.name!r})"
+
+    def renamed(self, name: str) -> Tool:
+        """The same tool under another name; this one is unchanged. Raises
+        `ConfigurationError` for an invalid name."""
+        _check_name(name)
+        copied = copy.copy(self)
+        copied.name = name
+        return copied
 
     def needs_approval(self, arguments: str, state: Any) -> bool:
         """Whether this call must wait for a human. A policy that raises asks for approval."""
@@ -167,6 +189,13 @@ class Tool:
                 output=f"Error: tool {self.name} returned a value that cannot be shown as JSON.",
                 outcome="error",
             )
+
+
+def _check_name(name: str) -> None:
+    if not _NAME.match(name):
+        raise ConfigurationError(
+            f"invalid tool name {name!r}: use letters, digits, _ or -, at most 64"
+        )
 
 
 def _render(value: Any) -> str:

@@ -18,6 +18,7 @@ ThreadlineError
 │   └── CorruptDataError        what the database holds cannot be read (damaged, or edited)
 ├── ModelError                  a model backend failed; `retryable` says whether to try again
 └── ToolError                   raised by a tool to hand the model a readable error message
+    └── MCPServerUnavailableError  an MCP server could not be reached, or went away mid-request
 
 LeaseLost (BaseException)       a stale owner tried to write; user code must not swallow it
 
@@ -156,6 +157,16 @@ class SubagentLimitError(ToolError):
     the model reads it as the tool's error result."""
 
     code = "subagent_limit"
+
+
+class MCPServerUnavailableError(ToolError):
+    """An MCP server could not be reached, or went away before it answered. The message
+    says why without quoting a URL, a header or a secret; `context["server"]` names it, and
+    `context["sent"]` is true when the request had been sent (it may have taken effect).
+    The next request connects again. Raised in a tool, the model reads it as the tool's
+    error result."""
+
+    code = "mcp_server_unavailable"
 
 
 class BudgetExceededError(ThreadlineError):

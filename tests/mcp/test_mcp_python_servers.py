@@ -1,0 +1,117 @@
+"""Agents use the tools of real MCP servers from PyPI, run over stdio: `mcp-server-time` and
+`mcp-server-git` (on a repository the test makes)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import threadline as tl
+from threadline.testing import ScriptedModel, check_invariants, tool_call
+from threadline.types import ToolResult
+
+pytestmark = pytest.mark.slow
+
+
+def _results(items: list[tl.Item]) -> list[ToolResult]:
+    return [i.payload for i in items if isinstance(i.payload, ToolResult)]
+
+
+async def test_the_time_servers_tools_reach_the_model_with_their_schemas_and_run() -> None:
+    server = tl.MCPServer.stdio(sys.executable, ["-m", "mcp_server_time"])
+    assert server.name == "mcp_server_time"
+    model = ScriptedModel(
+        [
+            tool_call("get_current_time", {}),  # invalid: never sent to the server
+            tool_call("get_current_time", {"timezone": "Europe/Paris"}),
+            "It is evening in Paris.",
+        ]
+    )
+    agent = tl.Agent(name="clock", tools=[server])
+    async with tl.Threadline(agents=[agent], model=model, store=":memory:") as app:
+        thread = await app.threads.start()
+        result = await thread.run("What time is it in Paris?")
+        tools = {t.name: t for t in await server.list_tools()}
+        assert await check_invariants(app.store) == []
+
+    assert result.text == "It is evening in Paris."
+    shown = {spec.name: spec for spec in model.requests[0].tools}
+    assert set(shown) == {"get_current_time", "convert_time"}
+    assert shown["get_current_time"].parameters["required"] == ["timezone"]
+    assert "IANA" in shown["get_current_time"].parameters["properties"]["timezone"]["description"]
+    assert shown["get_current_time"].description
+    invalid, answered = _results(result.items)
+    assert invalid.outcome == "error"
+    assert "timezone" in invalid.output and "required" in invalid.output
+    assert answered.outcome == "success"
+    assert json.loads(answered.output)["timezone"] == "Europe/Paris"
+    # The server marks both tools read-only: they may run again after a crash.
+    assert tools["get_current_time"].idempotent and tools["convert_time"].idempotent
+
+
+def _git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
+async def test_the_git_server_commits_only_after_a_human_approves(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    (repo / "README.md").write_text("hello\n")
+    _git(repo, "add", "README.md")
+    _git(repo, "commit", "-q", "-m", "First")
+    (repo / "notes.txt").write_text("remember the milk\n")
+
+    server = tl.MCPServer.stdio(
+        sys.executable,
+        ["-m", "mcp_server_git", "--repository", str(repo)],
+        name="git",
+        allowed_tools={"git_status", "git_add", "git_commit", "git_log"},
+        needs_approval={"git_commit"},
+    )
+    path = str(repo)
+    model = ScriptedModel(
+        [
+            tool_call("git_status", {"repo_path": path}),
+            tool_call("git_add", {"repo_path": path, "files": ["notes.txt"]}),
+            tool_call("git_commit", {"repo_path": path, "message": "Add notes"}),
+            "Committed the notes.",
+        ]
+    )
+    agent = tl.Agent(name="coder", tools=[server])
+    async with tl.Threadline(agents=[agent], model=model, store=":memory:") as app:
+        thread = await app.threads.start()
+        paused = await thread.run("Commit my notes")
+        assert paused.status == "paused"
+        (request,) = paused.pending_approvals
+        assert request.name == "git_commit"
+        assert "Add notes" not in _git(repo, "log", "--oneline")  # nothing ran yet
+        await thread.approve(request.tool_call_id)
+        result = await thread.resume_turn()
+        items = await thread.items()
+        tools = {t.name: t for t in await server.list_tools()}
+
+    assert result.text == "Committed the notes."
+    assert {spec.name for spec in model.requests[0].tools} == {
+        "git_status",
+        "git_add",
+        "git_commit",
+        "git_log",
+    }
+    status, added, committed = _results(items)
+    assert "notes.txt" in status.output and status.outcome == "success"
+    assert added.outcome == "success" and committed.outcome == "success"
+    assert _git(repo, "log", "--format=%s").splitlines() == ["Add notes", "First"]
+    # What a repeat means comes from the server's annotations.
+    assert tools["git_status"].idempotent and not tools["git_commit"].idempotent
