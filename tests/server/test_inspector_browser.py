@@ -75,8 +75,10 @@ def test_list_open_watch_live_approve_and_trace(
     expect(page.locator(".kind-agent_message")).to_have_count(1, timeout=15_000)
     expect(page.locator("#transcript .thread-status .status")).to_have_text("idle")
 
-    waiting = _start(server, "transfer 9")
     page.goto(f"{server.origin}/inspector/pending")
+    expect(page.locator("#pending")).to_contain_text("Nothing waits for an answer.")
+    waiting = _start(server, "transfer 9")
+    # The page was loaded before the turn paused; the request appears without a reload.
     expect(page.locator(f'a[href="/inspector/threads/{waiting}"]')).to_be_visible(timeout=15_000)
     expect(page.locator(".entry pre.detail")).to_contain_text('{"amount": 9}')
     _shoot(page, "pending")

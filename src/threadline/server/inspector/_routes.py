@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from threadline import Thread
-from threadline.types import NotFoundError, ThreadlineError, ThreadStatus
+from threadline.types import NotFoundError, ThreadlineError, ThreadRecord, ThreadStatus
 
 from .._credentials import Credentials
 from .._errors import APIError
@@ -28,7 +28,7 @@ from .._oidc import ProviderUnavailable
 from .._security import INSPECTOR_PREFIX
 from ..responses import Access
 from ..responses._access import EPHEMERAL_KEY
-from ._actions import choose, decide, fork, waiting
+from ._actions import Waiting, choose, decide, fork, waiting
 from ._oidc_sign_in import FLOW_COOKIE, FLOW_SECONDS, OIDCSignIn, SignInFailed
 from ._sessions import SESSION_COOKIE, Session, Sessions, token_matches
 from ._throttle import FailedSignIns
@@ -82,6 +82,7 @@ class Inspector:
                 Route(f"{_OIDC_PATH}/start", self.oidc_start, methods=["GET"]),
                 Route(f"{_OIDC_PATH}/callback", self.oidc_callback, methods=["GET"]),
                 Route("/pending", self.pending_page),
+                Route("/pending/list", self.pending_list),
                 Route("/threads/{thread_id}", self.thread_page),
                 Route("/threads/{thread_id}/transcript", self.transcript_part),
                 Route("/threads/{thread_id}/live", self.live),
@@ -175,6 +176,15 @@ class Inspector:
         session = self._session(request)
         if session is None:
             return _to_sign_in()
+        return self._render("pending.html", session, waiting=await self._waiting(session))
+
+    async def pending_list(self, request: Request) -> Response:
+        session = self._session(request)
+        if session is None:
+            return _to_sign_in()
+        return self._render("pending_list.html", session, waiting=await self._waiting(session))
+
+    async def _waiting(self, session: Session) -> list[tuple[ThreadRecord, list[Waiting]]]:
         page = await self.access.app.threads.list(
             user_id=session.identity, status="awaiting_input", limit=100
         )
@@ -183,7 +193,7 @@ class Inspector:
             for thread in page
             if not thread.record.metadata.get(EPHEMERAL_KEY)
         ]
-        return self._render("pending.html", session, waiting=[f for f in found if f[1]])
+        return [f for f in found if f[1]]
 
     async def sign_in_page(self, request: Request) -> Response:
         return self._sign_in_form()
