@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+from mcp_harness import mcp_client, structured
 from oidc_harness import AUDIENCE, OTHER_AUDIENCE, OIDCProvider, start_provider
 from responses_harness import RunningServer, start_server, stop_server
 from serve_harness import free_port, serve, wait_until_up
@@ -149,6 +150,20 @@ async def test_the_codex_websocket_takes_the_same_tokens_and_identities(
         assert seen.isdisjoint({over_http, thread.id})
         with pytest.raises(tl.NotFoundError):
             await app.threads.resume(thread.id)
+
+
+async def test_mcp_takes_the_same_tokens_and_identities(
+    server: RunningServer, provider: OIDCProvider
+) -> None:
+    async with mcp_client(server, key=provider.token("alice")) as as_alice:
+        answered = await as_alice.call_tool("assistant", {"input": "say over mcp"})
+        thread_id = structured(answered)["thread_id"]
+        listed = structured(await as_alice.call_tool("list_threads", {}))
+        assert thread_id in {t["thread_id"] for t in listed["threads"]}
+    async with mcp_client(server, key=provider.token("bob")) as as_bob:
+        foreign = await as_bob.call_tool("read_thread", {"thread_id": thread_id})
+        listed = structured(await as_bob.call_tool("list_threads", {}))
+    assert foreign.is_error and thread_id not in {t["thread_id"] for t in listed["threads"]}
 
 
 def test_an_api_key_keeps_working_beside_oidc(
