@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-from dataclasses import replace
 
 import click
 
-from ._session import app_model, build_app
+from ._session import stdio_app
 from ._settings import Settings, pass_settings
-
-_RECOVERY_SECONDS = 5.0
 
 
 @click.command("app-server")
@@ -38,13 +34,6 @@ def app_server(settings: Settings, app_name: str | None, listen: str) -> None:
             "only --listen stdio:// is served by app-server; for "
             "WebSocket clients run `threadline serve`"
         )
-    settings = replace(settings, app_spec=app_name or settings.app_spec)
     from threadline.server.codex import serve_stdio
 
-    logging.basicConfig(
-        level=logging.DEBUG if settings.debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    app = build_app(settings, recovery_interval=_RECOVERY_SECONDS)
-    app_model(app)
-    asyncio.run(serve_stdio(app))
+    asyncio.run(serve_stdio(stdio_app(settings, app_name)))

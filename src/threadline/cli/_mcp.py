@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-from dataclasses import replace
 
 import click
 
-from ._session import app_model, build_app
+from ._session import stdio_app
 from ._settings import Settings, pass_settings
-
-_RECOVERY_SECONDS = 5.0
 
 
 @click.command("mcp")
@@ -27,13 +23,6 @@ def mcp(settings: Settings, app_name: str | None) -> None:
     serve` offers the same tools at http://HOST:PORT/mcp. Logs go to stderr; stdout carries
     only protocol messages.
     """
-    settings = replace(settings, app_spec=app_name or settings.app_spec)
     from threadline.server.mcp import serve_mcp_stdio
 
-    logging.basicConfig(
-        level=logging.DEBUG if settings.debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    app = build_app(settings, recovery_interval=_RECOVERY_SECONDS)
-    app_model(app)
-    asyncio.run(serve_mcp_stdio(app))
+    asyncio.run(serve_mcp_stdio(stdio_app(settings, app_name)))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import logging
+from dataclasses import replace
 from typing import Any
 
 from threadline import Model, Thread, Threadline, TurnResult, TurnStream, resolve_model
@@ -10,6 +12,8 @@ from threadline import Model, Thread, Threadline, TurnResult, TurnStream, resolv
 from ._app_spec import choose_model, choose_store, load_app
 from ._render import Activity, EventPrinter, TurnPrinter
 from ._settings import Settings
+
+_STDIO_RECOVERY_SECONDS = 5.0  # how often a stdio server's recovery passes run
 
 
 def build_app(settings: Settings, **options: Any) -> Threadline:
@@ -22,6 +26,21 @@ def build_app(settings: Settings, **options: Any) -> Threadline:
         model=choose_model(settings.model_spec, app),
         **options,
     )
+
+
+def stdio_app(settings: Settings, app_name: str | None) -> Threadline:
+    """The app a stdio protocol server serves (APP, else the global --app): logs go to
+    stderr, as stdout carries only protocol messages; its model is built now."""
+    logging.basicConfig(
+        level=logging.DEBUG if settings.debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    app = build_app(
+        replace(settings, app_spec=app_name or settings.app_spec),
+        recovery_interval=_STDIO_RECOVERY_SECONDS,
+    )
+    app_model(app)
+    return app
 
 
 def app_model(app: Threadline) -> Model:

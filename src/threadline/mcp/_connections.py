@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from weakref import WeakKeyDictionary
 
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("threadline.mcp")
 
 T = TypeVar("T")
-_TOOL_PAGES = 100  # a server whose listing never ends cannot hang a step
+E = TypeVar("E")
+_PAGES = 100  # a server whose listing never ends cannot hang a step
 
 
 class NotSent(MCPServerUnavailableError):
@@ -219,20 +221,42 @@ class Connection:
         tools = self.tools
         if tools is not None:
             return tools
-        listing: list[ToolSpec] = []
-        cursor: str | None = None
-        for _ in range(_TOOL_PAGES):
-            page = await self.request(
-                lambda client, after=cursor: client.list_tools(cursor=after),
-                seconds,
-                what="the listing of its tools",
-            )
-            listing.extend(page.tools)
-            cursor = page.next_cursor
-            if cursor is None:
-                break
+        listing = await paged(
+            self.request,
+            lambda client, cursor: client.list_tools(cursor=cursor),
+            lambda page: page.tools,
+            seconds,
+            what="the listing of its tools",
+        )
         self.tools = listing
         return listing
+
+
+async def paged(
+    request: Callable[..., Awaitable[Any]],
+    fetch: Callable[[Client, str | None], Awaitable[Any]],
+    entries: Callable[[Any], Sequence[E]],
+    seconds: float | None,
+    *,
+    what: str,
+) -> list[E]:
+    """Every entry of a paged MCP listing (tools, prompts, resources), page after page by
+    its cursor, with `request` (a session's or the server's connections')."""
+    listing: list[E] = []
+    cursor: str | None = None
+    for _ in range(_PAGES):
+        page = await request(functools.partial(_next_page, fetch, cursor), seconds, what=what)
+        listing.extend(entries(page))
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    return listing
+
+
+def _next_page(
+    fetch: Callable[[Client, str | None], Awaitable[Any]], cursor: str | None, client: Client
+) -> Awaitable[Any]:
+    return fetch(client, cursor)
 
 
 class Connections:

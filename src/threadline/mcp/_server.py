@@ -22,7 +22,7 @@ from threadline.types import (
     ToolError,
 )
 
-from ._connections import Connections
+from ._connections import Connections, paged
 from ._options import (
     approvals,
     command_name,
@@ -246,19 +246,13 @@ class MCPServer(ToolSource):
     async def list_prompts(self) -> list[Prompt]:
         """The server's prompts (`mcp.types.Prompt`: name, description, arguments). Raises
         `MCPServerUnavailableError`."""
-        listing: list[Prompt] = []
-        cursor: str | None = None
-        for _ in range(100):
-            page = await self._connections.request(
-                lambda client, after=cursor: client.list_prompts(cursor=after),
-                self.timeout,
-                what="the listing of its prompts",
-            )
-            listing.extend(page.prompts)
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-        return listing
+        return await paged(
+            self._connections.request,
+            lambda client, cursor: client.list_prompts(cursor=cursor),
+            lambda page: page.prompts,
+            self.timeout,
+            what="the listing of its prompts",
+        )
 
     async def load_prompt(self, name: str, /, **arguments: str) -> str:
         """The server's prompt `name` rendered with `arguments` (text, as MCP prompts take):
@@ -293,19 +287,13 @@ class MCPServer(ToolSource):
     async def list_resources(self) -> list[Resource]:
         """The server's resources (`mcp.types.Resource`: uri, name, mime type, ...). Raises
         `MCPServerUnavailableError`."""
-        listing: list[Resource] = []
-        cursor: str | None = None
-        for _ in range(100):
-            page = await self._connections.request(
-                lambda client, after=cursor: client.list_resources(cursor=after),
-                self.timeout,
-                what="the listing of its resources",
-            )
-            listing.extend(page.resources)
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-        return listing
+        return await paged(
+            self._connections.request,
+            lambda client, cursor: client.list_resources(cursor=cursor),
+            lambda page: page.resources,
+            self.timeout,
+            what="the listing of its resources",
+        )
 
     async def read_resource(self, uri: str) -> tuple[bytes, str | None]:
         """The content of the server's resource `uri` (text as UTF-8) and its media type, if
