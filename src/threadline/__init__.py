@@ -10,6 +10,8 @@ async with tl.Threadline(agents=[agent]) as app:
 
 from typing import TYPE_CHECKING, Any
 
+from threadline import bots
+from threadline.bots import Bot
 from threadline.models import Model, ModelRequest, ToolSpec, resolve_model
 from threadline.runtime import (
     Agent,
@@ -123,6 +125,7 @@ __all__ = [
     "ApprovalResponse",
     "AwaitingInput",
     "Budget",
+    "Bot",
     "BudgetExceededError",
     "Checkpoint",
     "CheckpointError",
@@ -196,6 +199,7 @@ __all__ = [
     "UnpricedModelWarning",
     "Usage",
     "__version__",
+    "bots",
     "code_tool",
     "connect",
     "define",
