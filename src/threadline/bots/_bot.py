@@ -26,7 +26,7 @@ from ._choices import (
     answered_by_reaction,
     open_questions,
 )
-from ._delivery import Target
+from ._delivery import BUTTON_PREFIX, Target
 from ._services import BOT_METADATA, BotServices, BotSettings, thread_key
 from ._streaming import PLACEHOLDER
 from ._thread import SUBSCRIBED, ChatThread, answer_question
@@ -40,11 +40,18 @@ Handler = Callable[["Context"], Awaitable[None]]
 @dataclass(frozen=True, kw_only=True)
 class Context:
     """What a handler receives: the `message` that triggered it and its conversation's
-    `thread` (a `ChatThread`)."""
+    `thread` (a `ChatThread`). For a click (`on_action`), `action` is the click and
+    `message` stands for it: its text is the button's value, its user the one who clicked."""
 
     bot: Bot
     message: Message
     thread: ChatThread
+    action: ActionEvent | None = None  # the click, for `on_action` handlers
+
+    @property
+    def value(self) -> str | None:
+        """The clicked button's value, for `on_action` handlers."""
+        return None if self.action is None else self.message.text
 
     @property
     def platform(self) -> str:
@@ -143,6 +150,7 @@ class Bot:
         self.name = name
         self._mention_handlers: list[Handler] = []
         self._subscribed_handlers: list[Handler] = []
+        self._action_handlers: list[Handler] = []
         self._submitted: set[asyncio.Task[None]] = set()
         self._started: list[Adapter] = []
 
@@ -157,6 +165,13 @@ class Bot:
         """Register `handler` (async, taking a `Context`) for messages that address the bot
         in conversations it is not subscribed to. Use as a decorator."""
         self._mention_handlers.append(_checked_handler(handler))
+        return handler
+
+    def on_action(self, handler: Handler) -> Handler:
+        """Register `handler` for clicks on buttons the bot posted with `post` or `update`
+        (not those of `await_choice` or approval cards): `ctx.value` is the button's value.
+        Use as a decorator."""
+        self._action_handlers.append(_checked_handler(handler))
         return handler
 
     def on_subscribed_message(self, handler: Handler) -> Handler:
@@ -230,9 +245,7 @@ class Bot:
             if isinstance(event, Message):
                 await self._on_message(adapter, event)
             elif isinstance(event, ActionEvent):
-                await self._on_answer(
-                    adapter, event, lambda q: answered_by_action(q, event.action_id)
-                )
+                await self._on_action(adapter, event)
             elif event.added:
                 await self._on_answer(
                     adapter, event, lambda q: answered_by_reaction(q, event.message, event.emoji)
@@ -259,6 +272,31 @@ class Bot:
             thread=ChatThread(services, adapter.platform, message.conversation, message=message),
         )
         for handler in handlers:
+            await handler(context)
+
+    async def _on_action(self, adapter: Adapter, action: ActionEvent) -> None:
+        prefix, _, value = action.action_id.partition(":")
+        if prefix != BUTTON_PREFIX:
+            await self._on_answer(
+                adapter, action, lambda q: answered_by_action(q, action.action_id)
+            )
+            return
+        message = Message(
+            event_id=action.event_id,
+            message_id=action.message.message_id,
+            conversation=action.conversation,
+            user=action.user,
+            text=value,
+        )
+        context = Context(
+            bot=self,
+            message=message,
+            thread=ChatThread(
+                self._services, adapter.platform, action.conversation, message=message
+            ),
+            action=action,
+        )
+        for handler in self._action_handlers:
             await handler(context)
 
     async def _on_answer(

@@ -21,6 +21,7 @@ from ._ui import NUMBER_EMOJI, Card, Text, fallback, split_card
 
 logger = logging.getLogger("threadline.bots")
 
+BUTTON_PREFIX = "act"
 DELIVERIES = "deliveries"  # the conversation notes' key: turn id -> what was shown of it
 _DELIVERIES_KEPT = 32
 
@@ -52,7 +53,7 @@ class Target:
         parts = split_card(fitted, adapter.max_message_length)
         ref: MessageRef | None = None
         for part in parts:
-            given = actions if buttons and part is parts[-1] and actions else []
+            given = (actions or button_actions(part)) if part.buttons else []
             ref = await adapter.post(self.conversation, part, actions=given)
         assert ref is not None
         return ref
@@ -62,11 +63,18 @@ class Target:
         adapter = self.adapter
         if not adapter.can("edit"):
             return await self.post(card)
-        parts = split_card(card, adapter.max_message_length)
-        ref = await adapter.update(ref, parts[0])
+        fitted = fallback(card, buttons=adapter.can("buttons"), reactions=adapter.can("reactions"))
+        parts = split_card(fitted, adapter.max_message_length)
+        ref = await adapter.update(ref, parts[0], actions=button_actions(parts[0]))
         for part in parts[1:]:
-            ref = await adapter.post(self.conversation, part)
+            ref = await adapter.post(self.conversation, part, actions=button_actions(part))
         return ref
+
+
+def button_actions(card: Card) -> list[str]:
+    """The action ids of a card's buttons that no question owns: clicks on them go to the
+    bot's `on_action` handlers."""
+    return [f"{BUTTON_PREFIX}:{b.chosen}" for b in card.buttons]
 
 
 async def deliver(target: Target, stream: TurnStream) -> MessageRef | None:
@@ -101,10 +109,13 @@ class _Shown:
     async def on(self, event: Event) -> None:
         if self._turn_id is None and event.turn_id is not None:
             self._turn_id = event.turn_id
-            self._current = self._target.streamer()
-            placeholder = await self._current.post_placeholder()
-            if placeholder is not None:
-                await _note_delivery(self._target, event.turn_id, placeholder, done=False)
+            # Shown before the model's first words, where it can be removed again if the
+            # turn says nothing (it pauses for a person, say).
+            if self._target.adapter.can("delete"):
+                self._current = self._target.streamer()
+                placeholder = await self._current.post_placeholder()
+                if placeholder is not None:
+                    await _note_delivery(self._target, event.turn_id, placeholder, done=False)
         if event.type == "agent_message_delta":
             streamer = self._streamer_for(event.item_id)
             await streamer.push(str(event.params.get("delta", "")))
