@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+import socket
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from bot_harness import BotFactory, BotRef, Running
+from irc_server import IrcServer, ngircd_binary, start_ngircd
 
 import threadline as tl
 from threadline.testing import MemoryChat, ScriptedModel, check_invariants
@@ -64,3 +67,27 @@ async def make_bot(db_path: Path) -> AsyncIterator[BotFactory]:
     if running:
         async with tl.SQLiteStore(db_path) as store:  # type: ignore[attr-defined]
             assert await check_invariants(store) == []
+
+
+@pytest.fixture(scope="module")
+def ngircd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IrcServer]:
+    """A real ngircd on 127.0.0.1 (fetched from Debian's packages on first use)."""
+    found = ngircd_binary()
+    if isinstance(found, str):
+        pytest.skip(found)
+    binary, env = found
+    server = start_ngircd(binary, env, tmp_path_factory.mktemp("ngircd"))
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection((server.host, server.port), timeout=1).close()
+                break
+            except OSError:
+                if server.process.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)  # the server is starting: poll its port
+        yield server
+    finally:
+        server.process.terminate()
+        server.process.wait(timeout=10)
