@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,9 +16,9 @@ from threadline.testing import MemoryChat, ScriptedModel, check_invariants
 
 
 @pytest.fixture
-async def make_bot(db_path: Path) -> AsyncIterator[BotFactory]:
+async def make_bot(make_store: Callable[[], tl.Store]) -> AsyncIterator[BotFactory]:
     """`await make_bot(steps, capabilities=..., tools=..., agent_tools=..., **bot_kwargs)`:
-    an open app on the test's SQLite file and a started bot whose mentions run the agent
+    an open app on the test's store (SQLite, then PostgreSQL) and a started bot whose mentions run the agent
     (unless `on_mention` is given). Call it again for a "restarted" bot on the same store
     (`chat=` keeps the platform). Everything is closed afterwards and the store's
     invariants are checked."""
@@ -42,7 +41,7 @@ async def make_bot(db_path: Path) -> AsyncIterator[BotFactory]:
             await previous.app.close()
         model = ScriptedModel(list(steps))
         agent = tl.Agent(name="helper", instructions="Be brief.", tools=agent_tools)
-        app = tl.Threadline(agents=[agent], store=db_path, model=model)
+        app = tl.Threadline(agents=[agent], store=make_store(), model=model)
         await app.open()
         chat = chat or MemoryChat(capabilities=capabilities)  # type: ignore[arg-type]
         bot_kwargs.setdefault("stream_interval", 0)
@@ -65,7 +64,7 @@ async def make_bot(db_path: Path) -> AsyncIterator[BotFactory]:
         await current.bot.stop()
         await current.app.close()
     if running:
-        async with tl.SQLiteStore(db_path) as store:  # type: ignore[attr-defined]
+        async with make_store() as store:  # type: ignore[attr-defined]
             assert await check_invariants(store) == []
 
 

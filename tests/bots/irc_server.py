@@ -129,11 +129,12 @@ class IrcPerson:
         """The next `count` messages said to this person or their channel."""
         return [await asyncio.wait_for(self.heard.get(), within) for _ in range(count)]
 
-    async def wait_for_join(self, nick: str, *, within: float = 10.0) -> None:
+    async def wait_for_join(self, nick: str, *, within: float = 10.0) -> str:
+        """The nick of the next one to join whose nick starts with `nick`."""
         while True:
             sender, _, text = await asyncio.wait_for(self.heard.get(), within)
-            if (sender, text) == (nick, "\x00JOIN"):
-                return
+            if sender.startswith(nick) and text == "\x00JOIN":
+                return sender
 
     async def close(self) -> None:
         if self._task is not None:

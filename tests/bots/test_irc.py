@@ -94,8 +94,14 @@ async def test_the_bot_degrades_gracefully_on_irc(ngircd: IrcServer, tmp_path: P
             assert all(len(line.encode()) <= 400 for line in lines)
             assert " ".join(lines) == LONG  # cut between words into lines, nothing lost
 
-            await ann.say("helper", "hi")  # a direct message is a conversation of its own
-            assert await ann.hear(1) == [("helper", "ann", "Hello in private.")]
+            # The connection drops: the bot connects again and rejoins at once.
+            irc._writer.transport.abort()  # type: ignore[union-attr]  # pyright: ignore[reportPrivateUsage]
+            # (as `helper_` if the server still holds the old connection's nick)
+            nick = await ann.wait_for_join("helper")
+            assert irc.user_id == nick
+
+            await ann.say(nick, "hi")  # a direct message is a conversation of its own
+            assert await ann.hear(1) == [(nick, "ann", "Hello in private.")]
         finally:
             await bot.stop()
             await ann.close()

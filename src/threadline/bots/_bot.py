@@ -212,21 +212,27 @@ class Bot:
     async def start(self) -> None:
         """Open the app (if it is not) and connect every adapter."""
         await self._services.app.open()
-        for adapter in self._services.adapters.values():
-            await adapter.start(_Sink(self, adapter))
-            self._started.append(adapter)
+        try:
+            for adapter in self._services.adapters.values():
+                await adapter.start(_Sink(self, adapter))
+                self._started.append(adapter)
+        except BaseException:
+            await self.stop(grace=0)
+            raise
 
     async def stop(self, *, grace: float = 5.0) -> None:
-        """Disconnect the adapters, then let events being handled finish for `grace`
-        seconds before cancelling them (which interrupts their turns)."""
+        """Let the events being handled finish for `grace` seconds (their answers still
+        reach the platform), disconnect the adapters, then cancel what is left (which
+        interrupts those turns)."""
+        if self._submitted and grace > 0:
+            await asyncio.wait(list(self._submitted), timeout=grace)
         while self._started:
             await self._started.pop().stop()
-        if self._submitted:
-            _, pending = await asyncio.wait(list(self._submitted), timeout=grace)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending)
+        pending = list(self._submitted)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
 
     async def __aenter__(self) -> Bot:
         await self.start()

@@ -21,7 +21,7 @@ from ._ui import Card
 
 logger = logging.getLogger("threadline.bots")
 
-_RECONNECT_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
+_RECONNECT_DELAYS = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0)
 _CHANNEL_PREFIXES = "#&+!"
 
 
@@ -33,7 +33,7 @@ class IRC(Adapter):
 
     A channel's conversation key is the channel (`#ops`); a direct chat's is the other
     person's nick. If the nick is taken, `_` is appended until one is free (`user_id` is the
-    nick in use). A dropped connection is made again (after 1, 2, 5, 10, then every 30 s).
+    nick in use). A dropped connection is made again (at once, then after 1, 2, 5, 10 and every 30 s).
 
     Raises `ConfigurationError` for a nick or channel IRC would refuse.
     """
