@@ -163,6 +163,8 @@ async def _show_again(target: Target, result: TurnResult) -> MessageRef | None:
     notes = await target.services.notes(target.thread)
     entry = (notes.get(DELIVERIES) or {}).get(result.turn_id) or {}
     ref = MessageRef.from_dict(entry["ref"]) if isinstance(entry.get("ref"), dict) else None
+    if result.status == "paused":
+        await post_approval_cards(target, result)  # those a crash kept from being posted
     if entry.get("done") or result.status != "completed" or not result.text.strip():
         return ref
     streamer = target.streamer()
