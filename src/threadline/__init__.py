@@ -10,6 +10,8 @@ async with tl.Threadline(agents=[agent]) as app:
 
 from typing import TYPE_CHECKING, Any
 
+from threadline import bots
+from threadline.bots import Bot
 from threadline.mcp import MCPServer
 from threadline.models import Model, ModelRequest, ToolSpec, resolve_model
 from threadline.runtime import (
@@ -124,6 +126,7 @@ __all__ = [
     "ApprovalRequest",
     "ApprovalResponse",
     "AwaitingInput",
+    "Bot",
     "Budget",
     "BudgetExceededError",
     "Checkpoint",
@@ -200,6 +203,7 @@ __all__ = [
     "UnpricedModelWarning",
     "Usage",
     "__version__",
+    "bots",
     "code_tool",
     "connect",
     "define",
