@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent / "oidc"
 AUDIENCE = "https://api.threadline.test"
 OTHER_AUDIENCE = "https://elsewhere.threadline.test"
 INSPECTOR_CLIENT = ("inspector", "inspector-secret")
-START_SECONDS = 20
+START_SECONDS = 60  # Node loading the provider's modules on a busy machine
 
 
 @dataclass(frozen=True)
@@ -127,8 +127,10 @@ class OIDCProvider:
             if self._process.poll() is not None:
                 break
         log = (self._folder / "provider.log").read_text()[-3000:]
+        code = self._process.poll()
         self.stop()
-        raise RuntimeError(f"the OpenID provider did not start:\n{log}")
+        state = "still silent" if code is None else f"exited with {code}"
+        raise RuntimeError(f"the OpenID provider did not start ({state}):\n{log}")
 
 
 def start_provider(scratch: Path, redirect_uri: str) -> OIDCProvider:

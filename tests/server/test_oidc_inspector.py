@@ -38,7 +38,11 @@ def served(
 ) -> Iterator[tuple[RunningServer, OIDCProvider]]:
     sock = listening_socket()
     callback = f"http://127.0.0.1:{sock.getsockname()[1]}/inspector/oidc/callback"
-    provider = start_provider(tmp_path_factory.mktemp("oidc-provider"), callback)
+    try:
+        provider = start_provider(tmp_path_factory.mktemp("oidc-provider"), callback)
+    except BaseException:
+        sock.close()
+        raise
     client_id, client_secret = INSPECTOR_CLIENT
     oidc = OIDCConfig(
         issuer=provider.issuer,
@@ -53,6 +57,7 @@ def served(
         )
     except BaseException:
         provider.stop()
+        sock.close()
         raise
     yield running, provider
     stop_server(handle)
