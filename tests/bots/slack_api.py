@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import itertools
 import json
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -312,60 +311,51 @@ async def _arguments(request: Request) -> JSON:
     return args
 
 
-class SlackServer:
-    """`SlackAPI` served by uvicorn on 127.0.0.1 in the test's event loop."""
+class LocalServer:
+    """An ASGI app served by uvicorn on 127.0.0.1 (a free port) in the test's event loop."""
+
+    def __init__(self, app: Any) -> None:
+        # uvicorn binds the port itself: on a socket handed to it, each request on a kept-alive
+        # connection waits ~40 ms (no TCP_NODELAY), which a test of streamed edits feels.
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._task: asyncio.Task[None] | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._server.serve())
+        server = self._server
+        await eventually(lambda: server.started, within=10)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        self._server.should_exit = True
+        if self._task is not None:
+            await self._task
+
+
+class SlackServer(LocalServer):
+    """`SlackAPI`, Slack's Web API at `base_url`."""
 
     def __init__(self) -> None:
         self.api = SlackAPI()
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
-        self.api.url = self.url
-        app = Starlette(
-            routes=[
-                Route("/api/{method}", self.api.handle, methods=["GET", "POST"]),
-                Route("/upload/v1/{file_id}", self.api.upload, methods=["POST"]),
-            ]
+        super().__init__(
+            Starlette(
+                routes=[
+                    Route("/api/{method}", self.api.handle, methods=["GET", "POST"]),
+                    Route("/upload/v1/{file_id}", self.api.upload, methods=["POST"]),
+                ]
+            )
         )
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        self._task: asyncio.Task[None] | None = None
 
     @property
     def base_url(self) -> str:
         return f"{self.url}/api/"
 
     async def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._server.serve([self._socket]))
-        server = self._server
-        await eventually(lambda: server.started, within=10)
-
-    async def stop(self) -> None:
-        self._server.should_exit = True
-        if self._task is not None:
-            await self._task
-        self._socket.close()
-
-
-class EndpointServer:
-    """An ASGI app (the adapter's endpoint) served by uvicorn on 127.0.0.1."""
-
-    def __init__(self, app: Any) -> None:
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}/slack/events"
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._server.serve([self._socket]))
-        server = self._server
-        await eventually(lambda: server.started, within=10)
-
-    async def stop(self) -> None:
-        self._server.should_exit = True
-        if self._task is not None:
-            await self._task
-        self._socket.close()
+        await super().start()
+        self.api.url = self.url
 
 
 def signed_headers(

@@ -18,12 +18,13 @@ from slack_api import (
     CHANNEL,
     SIGNING_SECRET,
     TOKEN,
-    EndpointServer,
+    LocalServer,
     Slack,
     SlackAPI,
     SlackServer,
     signed_headers,
 )
+from slack_sdk.errors import SlackApiError
 
 import threadline as tl
 from threadline.testing import ScriptedModel, check_invariants, eventually, text, tool_call
@@ -43,8 +44,8 @@ class SlackBot:
     adapter: tl.bots.Slack
     model: ScriptedModel
     slack: Slack
-    endpoint: EndpointServer
-    log: list[str] = field(default_factory=list[str])
+    endpoint: LocalServer
+    mentions: list[tl.bots.Message] = field(default_factory=list[tl.bots.Message])
 
     async def close(self) -> None:
         await self.bot.stop()
@@ -105,14 +106,16 @@ async def make_slack_bot(slack_api: SlackServer, tmp_path: Path) -> AsyncIterato
         await app.open()
         adapter = tl.bots.Slack(TOKEN, SIGNING_SECRET, base_url=slack_api.base_url)
         bot = tl.Bot(app, [adapter], tools=tools, stream_interval=0)
+        mentions: list[tl.bots.Message] = []
 
         @bot.on_mention
         async def mention(ctx: tl.bots.Context) -> None:
+            mentions.append(ctx.message)
             await ctx.thread.run_agent(
                 context=[tl.bots.ContextEntry("Requesting user", ctx.message.user.name)]
             )
 
-        endpoint = EndpointServer(adapter.asgi())
+        endpoint = LocalServer(adapter.asgi())
         await endpoint.start()
         await bot.start()
         current = SlackBot(
@@ -121,8 +124,9 @@ async def make_slack_bot(slack_api: SlackServer, tmp_path: Path) -> AsyncIterato
             bot=bot,
             adapter=adapter,
             model=model,
-            slack=Slack(endpoint.url, client),
+            slack=Slack(f"{endpoint.url}/slack/events", client),
             endpoint=endpoint,
+            mentions=mentions,
         )
         running.append(current)
         return current
@@ -235,7 +239,9 @@ async def test_a_mention_streams_its_answer_in_a_thread_and_retries_run_once(
     first, second = await eventually(answered, within=10)  # cut between words, nothing lost
     assert len(first) <= 4000 and len(second) <= 4000
     updates = api.called("chat.update")
-    assert all(len(u["text"]) <= 4000 for u in updates)
+    assert all(len(u["text"]) <= 4000 for u in updates)  # Slack refuses more: msg_too_long
+    with pytest.raises(SlackApiError, match="msg_too_long"):
+        await running.adapter.client.chat_update(channel=CHANNEL, ts=reply["ts"], text="x" * 4001)
 
     turns = await (await running.thread(root).thread()).turns()
     assert [t.status for t in turns] == ["completed", "completed"]  # the retry ran no turn
@@ -248,8 +254,9 @@ async def test_a_mention_streams_its_answer_in_a_thread_and_retries_run_once(
     again, _ = await restarted.slack.post_event(event, event_id=event_id, retry=2)
     assert again.status_code == 200
     await restarted.bot.stop()  # lets the retried event be handled to the end
-    assert len(await (await restarted.thread(root).thread()).turns()) == 2
-    assert len(api.called("chat.postMessage")) == posts
+    assert [m.event_id for m in restarted.mentions] == [event_id]  # handled, and...
+    assert len(await (await restarted.thread(root).thread()).turns()) == 2  # ...no turn run
+    assert len(api.called("chat.postMessage")) == posts  # nor the answer shown again
     assert restarted.model.requests == []
 
 

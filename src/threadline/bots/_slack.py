@@ -138,10 +138,11 @@ class Slack(Adapter):
     # -- the protocol ----------------------------------------------------------------------
 
     async def start(self, sink: EventSink) -> None:
-        from aiohttp import ClientSession
+        from aiohttp import ClientSession, ClientTimeout
         from slack_sdk.errors import SlackApiError
 
-        self._session = ClientSession()
+        # The SDK applies its timeout only to sessions it makes itself.
+        self._session = ClientSession(timeout=ClientTimeout(total=self.client.timeout))
         self.client.session = self._session
         try:
             identity = await self.client.auth_test()

@@ -139,6 +139,10 @@ class SlackEndpoint:
                 self._seen.pop(key, None)  # let Slack's retry try again
             logger.warning("a Slack event could not be read: %s", type(exc).__name__)
             return PlainTextResponse("the event could not be read", status_code=500)
+        if events and self._receiver.sink is None:  # stopped meanwhile: Slack tries again
+            if key is not None:
+                self._seen.pop(key, None)
+            return PlainTextResponse("the bot is not running", status_code=503)
         for event in events:
             sink.submit(event)
         return Response(status_code=200)
