@@ -13,6 +13,7 @@ see `Adapter` (the protocol is described in `threadline.bots._adapter`'s docstri
 from ._adapter import Adapter, EventSink
 from ._bot import Bot, Context, Handler
 from ._irc import IRC
+from ._slack import Slack
 from ._thread import ChatThread
 from ._types import (
     CAPABILITIES,
@@ -66,6 +67,7 @@ __all__ = [
     "Message",
     "MessageRef",
     "ReactionEvent",
+    "Slack",
     "Text",
     "User",
     "markdown_to_plain",
