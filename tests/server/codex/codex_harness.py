@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -18,6 +17,7 @@ from typing import Any
 import jsonschema
 import orjson
 import uvicorn
+from responses_harness import listening_socket
 from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -266,8 +266,7 @@ class WebSocketServer:
         self._agents = agents
         self._model = model
         self._route_options = route
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
+        self._socket = listening_socket()
         self.port = self._socket.getsockname()[1]
         self.url = f"ws://127.0.0.1:{self.port}/codex"
         self.app: tl.Threadline | None = None

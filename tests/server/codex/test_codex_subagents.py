@@ -25,6 +25,7 @@ from openai_codex.generated.v2_all import (
 from test_official_sdk import pipes_closed
 
 import threadline as tl
+from threadline.testing import eventually
 
 
 @pytest.fixture
@@ -119,10 +120,14 @@ async def test_a_paused_child_reaches_the_parent_in_the_protocol_shapes(
             ("approval_request", "transfer")
         ]
 
-        read = await peer.request("thread/read", {"threadId": thread_id, "includeTurns": True})
-        schema.check("ThreadReadResponse", read["result"])
-        items = read["result"]["thread"]["turns"][0]["items"]
-        collab = [i for i in items if i["type"] == "collabAgentToolCall"]
+        async def stored_wait() -> list[dict[str, Any]]:
+            # The progress event is live; the parent's pause is stored a moment later.
+            read = await peer.request("thread/read", {"threadId": thread_id, "includeTurns": True})
+            schema.check("ThreadReadResponse", read["result"])
+            items = read["result"]["thread"]["turns"][0]["items"]
+            return [i for i in items if i["type"] == "collabAgentToolCall" and i["tool"] == "wait"]
+
+        collab = await eventually(stored_wait)
         assert [(c["tool"], c["status"], c["agentsStates"]) for c in collab] == [
             ("wait", "inProgress", {child_id: {"status": "running", "message": None}})
         ]
