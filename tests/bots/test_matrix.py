@@ -372,7 +372,7 @@ async def test_a_bot_killed_mid_answer_finishes_it_once_restarted(
     src = str(Path(tl.__file__).parent.parent)
     env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
 
-    async def launch(*, pace: float) -> asyncio.subprocess.Process:
+    async def launch(*arguments: str) -> asyncio.subprocess.Process:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             str(HERE / "matrix_bot_process.py"),
@@ -380,7 +380,7 @@ async def test_a_bot_killed_mid_answer_finishes_it_once_restarted(
             helper,
             str(database),
             str(sync_file),
-            str(pace),
+            *arguments,
             stdout=asyncio.subprocess.PIPE,
             env=env,
         )
@@ -389,7 +389,7 @@ async def test_a_bot_killed_mid_answer_finishes_it_once_restarted(
         assert line == b"ready\n", line
         return process
 
-    first = await launch(pace=0.3)  # time to be killed mid-answer
+    first = await launch("0.3")  # a word every 0.3 s: time to be killed mid-answer
     try:
         await ann.until(lambda: _joined(ann, room, helper))  # on the invitation
         root = await ann.say(room, "Helper: when is the deploy window?", mention=helper)
@@ -410,8 +410,8 @@ async def test_a_bot_killed_mid_answer_finishes_it_once_restarted(
     partial = shown((await bot_messages(ann, room, root, helper))[0])["body"]
     assert partial != ANSWER_OF_PROCESS
 
-    # Slow enough that the mention, received again, finds the turn still running here.
-    second = await launch(pace=0.1)
+    # It continues the turn, and then receives the mention again while that turn runs.
+    second = await launch("0.15", "continue")
     try:
 
         async def finished() -> list[dict[str, Any]] | None:

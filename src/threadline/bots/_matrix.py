@@ -199,8 +199,9 @@ class Matrix(Adapter):
                     raise ConfigurationError(f"could not join {room}: {_errcode(joined)}")
             since = self._since = self._position.load()
             first = await self._sync(since, wait=0, full_state=True)
-            # On the very first start, what was said before is not answered.
             await self._process(first, deliver=since is not None)
+            if since is None:
+                await self._catch_up()
             self._position.start()
             self._syncing = asyncio.get_running_loop().create_task(self._sync_forever())
         except BaseException:
@@ -444,6 +445,16 @@ class Matrix(Adapter):
         if not isinstance(response, SyncResponse):
             raise _refused("sync", response)
         return response
+
+    async def _catch_up(self) -> None:
+        """On the very first start, skip what was said before: sync until nothing is new,
+        delivering nothing. (Synapse may answer a first sync from its cache, as things stood
+        a minute ago, when the same account asked the same before.)"""
+        for _ in range(_BACKFILL_PAGES):
+            response = await self._sync(self._since, wait=0)
+            await self._process(response, deliver=False)
+            if not any(room.timeline.events for room in response.rooms.join.values()):
+                return
 
     async def _sync_forever(self) -> None:
         failures = 0
