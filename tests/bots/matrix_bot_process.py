@@ -23,9 +23,15 @@ async def main(
 ) -> None:
     model = ScriptedModel([Step(text=ANSWER, delta_delay=float(pace))])
     agent = tl.Agent(name="helper", instructions="Be brief.")
+    continuing = rest == ("continue",)
     # A short lease and frequent recovery: a turn whose process died continues here soon.
+    # (With `continue`, recovery is run below instead, to know when it continued the turn.)
     app = tl.Threadline(
-        agents=[agent], store=database, model=model, lease_seconds=1.0, recovery_interval=0.2
+        agents=[agent],
+        store=database,
+        model=model,
+        lease_seconds=1.0,
+        recovery_interval=None if continuing else 0.2,
     )
     matrix = tl.bots.Matrix(
         homeserver, user_id, os.environ["MATRIX_TOKEN"], sync_token_path=sync_file
@@ -36,7 +42,7 @@ async def main(
     async def mention(ctx: tl.bots.Context) -> None:
         await ctx.thread.run_agent()
 
-    if rest == ("continue",):
+    if continuing:
         await app.open()
         await eventually(lambda: _continued(app), within=20)
     stopping = asyncio.Event()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import logging
 import os
 import re
@@ -15,11 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlencode
 
 from threadline.types import ConfigurationError
 
 from ._adapter import Adapter, EventSink
+from ._matrix_api import RATE_LIMIT_RETRIES, MatrixAPI, MatrixRequestError
 from ._matrix_content import (
     card_content,
     edit_content,
@@ -50,7 +49,6 @@ _USER_ID = re.compile(r"@[^:\s]+:\S+")
 _RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
 _TIMELINE_LIMIT = 50  # events per room and sync; older ones are paged in (`_backfill`)
 _BACKFILL_PAGES = 10
-_RATE_LIMIT_RETRIES = 8
 _CONVERSATIONS_KEPT = 2048
 
 
@@ -62,15 +60,6 @@ def _require_nio() -> None:
         raise ConfigurationError(
             "tl.bots.Matrix needs matrix-nio: pip install 'threadline[matrix]'"
         ) from None
-
-
-class MatrixRequestError(ConnectionError):
-    """The homeserver refused a request (`status`, Matrix `errcode`)."""
-
-    def __init__(self, what: str, status: int | None, errcode: str | None) -> None:
-        super().__init__(f"the homeserver refused to {what}: {errcode or status or 'error'}")
-        self.status = status
-        self.errcode = errcode
 
 
 class Matrix(Adapter):
@@ -173,7 +162,7 @@ class Matrix(Adapter):
         config = nio.AsyncClientConfig(
             encryption_enabled=False,
             store_sync_tokens=False,
-            max_limit_exceeded=_RATE_LIMIT_RETRIES,
+            max_limit_exceeded=RATE_LIMIT_RETRIES,
             max_timeouts=2,
             request_timeout=self._request_timeout,
         )
@@ -225,6 +214,9 @@ class Matrix(Adapter):
         if self._client is None:
             raise ConnectionError("the Matrix adapter is not connected")
         return self._client
+
+    def _api(self) -> MatrixAPI:
+        return MatrixAPI(self._connected(), self._access_token)
 
     # -- outgoing --------------------------------------------------------------------------
 
@@ -296,8 +288,9 @@ class Matrix(Adapter):
 
     async def history(self, conversation: str, limit: int) -> list[Message]:
         room_id, root = parse_conversation(conversation)
+        events: Sequence[Mapping[str, Any]]
         if root is not None:
-            events = await self._thread_events(room_id, root, limit)
+            events = await self._api().thread(room_id, root, limit)
         else:
             events = await self._room_events(room_id, limit)
         messages: list[Message] = []
@@ -307,126 +300,31 @@ class Matrix(Adapter):
                 messages.append(replace(message, conversation=conversation))
         return messages[-limit:]
 
-    async def _thread_events(self, room_id: str, root: str, limit: int) -> list[Mapping[str, Any]]:
-        """The thread's root and its newest messages, oldest first."""
-        newest: list[Mapping[str, Any]] = []
-        page: str | None = None
-        while len(newest) < limit:
-            query = {"dir": "b", "limit": str(min(limit - len(newest), 100))}
-            if page is not None:
-                query["from"] = page
-            data = await self._request(
-                "GET",
-                f"/_matrix/client/v1/rooms/{_q(room_id)}/relations/{_q(root)}/m.thread",
-                query=query,
-                what="read the thread",
-            )
-            newest.extend(e for e in data.get("chunk", []) if isinstance(e, dict))
-            page = data.get("next_batch")
-            if not isinstance(page, str) or not data.get("chunk"):
-                break
-        root_event = await self._event(room_id, root)
-        return [root_event, *reversed(newest)]
-
     async def _room_events(self, room_id: str, limit: int) -> list[Mapping[str, Any]]:
         """The room's newest messages outside threads, oldest first."""
         newest: list[Mapping[str, Any]] = []
         page: str | None = None
         for _ in range(_BACKFILL_PAGES):
-            query = {"dir": "b", "limit": "100", "filter": '{"types":["m.room.message"]}'}
-            if page is not None:
-                query["from"] = page
-            data = await self._request(
-                "GET",
-                f"/_matrix/client/v3/rooms/{_q(room_id)}/messages",
-                query=query,
-                what="read the room",
-            )
-            for event in data.get("chunk", []):
-                in_room = (
-                    isinstance(event, dict) and thread_root(event.get("content") or {}) is None
-                )
-                if in_room and self._message(room_id, event, incoming=False) is not None:
+            chunk, page = await self._api().messages(room_id, page, messages_only=True)
+            for event in chunk:
+                outside = thread_root(event.get("content") or {}) is None
+                if outside and self._message(room_id, event, incoming=False) is not None:
                     newest.append(event)
-            page = data.get("end")
-            if len(newest) >= limit or not isinstance(page, str) or not data.get("chunk"):
+            if len(newest) >= limit or page is None:
                 break
         return list(reversed(newest[:limit]))
-
-    async def _event(self, room_id: str, event_id: str) -> Mapping[str, Any]:
-        return await self._request(
-            "GET",
-            f"/_matrix/client/v3/rooms/{_q(room_id)}/event/{_q(event_id)}",
-            what="read a message",
-        )
 
     async def lookup_user(self, query: str) -> User | None:
         wanted = query.strip()
         if _USER_ID.fullmatch(wanted):
-            try:
-                profile = await self._request(
-                    "GET", f"/_matrix/client/v3/profile/{_q(wanted)}", what="read a profile"
-                )
-            except MatrixRequestError as exc:
-                if exc.status in (403, 404):
-                    return None
-                raise
-            return User(id=wanted, name=str(profile.get("displayname") or _localpart(wanted)))
+            name = await self._api().display_name(wanted)
+            return None if name is None else User(id=wanted, name=name or _localpart(wanted))
         term = wanted.lstrip("@").lower()
-        found = await self._request(
-            "POST",
-            "/_matrix/client/v3/user_directory/search",
-            body={"search_term": term, "limit": 50},
-            what="search users",
-        )
-        for result in found.get("results", []):
-            user_id = result.get("user_id") if isinstance(result, dict) else None
-            if not isinstance(user_id, str):
-                continue
-            name = result.get("display_name") or _localpart(user_id)
-            if term in (user_id.lower(), _localpart(user_id).lower(), str(name).lower()):
-                return User(id=user_id, name=str(name))
+        for user_id, name in await self._api().search_users(term):
+            shown = name or _localpart(user_id)
+            if term in (user_id.lower(), _localpart(user_id).lower(), shown.lower()):
+                return User(id=user_id, name=shown)
         return None
-
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        what: str,
-        query: Mapping[str, str] | None = None,
-        body: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """A client-server API call that nio has no method for; the JSON answer."""
-        client = self._connected()
-        url = path + ("?" + urlencode(query) if query else "")
-        headers = {
-            "Authorization": f"Bearer {self._access_token}",
-            "Content-Type": "application/json",
-        }
-        data = None if body is None else json.dumps(body)
-        for _ in range(_RATE_LIMIT_RETRIES + 1):
-            response = await client.send(method, url, data, headers)
-            try:
-                status = response.status
-                try:
-                    answer = await response.json(content_type=None)
-                except ValueError:
-                    answer = None
-            finally:
-                response.release()
-            answer = answer if isinstance(answer, dict) else {}
-            if status == 429:
-                wait = answer.get("retry_after_ms")
-                await asyncio.sleep(min(wait / 1000 if isinstance(wait, int) else 1.0, 30.0))
-                continue
-            if status >= 400:
-                errcode = answer.get("errcode")
-                raise MatrixRequestError(
-                    what, status, errcode if isinstance(errcode, str) else None
-                )
-            return answer
-        raise MatrixRequestError(what, 429, "M_LIMIT_EXCEEDED")
 
     # -- incoming --------------------------------------------------------------------------
 
@@ -495,22 +393,13 @@ class Matrix(Adapter):
 
     async def _backfill(self, room_id: str, before: str) -> list[Mapping[str, Any]]:
         """The events between the last sync and a sync whose timeline was cut short."""
-        assert self._since is not None
         older: list[Mapping[str, Any]] = []
-        page = before
+        page: str | None = before
         for _ in range(_BACKFILL_PAGES):
-            data = await self._request(
-                "GET",
-                f"/_matrix/client/v3/rooms/{_q(room_id)}/messages",
-                query={"dir": "b", "from": page, "to": self._since, "limit": "100"},
-                what="read missed events",
-            )
-            chunk = [e for e in data.get("chunk", []) if isinstance(e, dict)]
-            older.extend(chunk)
-            end = data.get("end")
-            if not chunk or not isinstance(end, str):
+            if page is None:
                 break
-            page = end
+            chunk, page = await self._api().messages(room_id, page, stop=self._since)
+            older.extend(chunk)
         return list(reversed(older))
 
     async def _incoming(self, room_id: str, event: Mapping[str, Any]) -> ChatEvent | None:
@@ -528,7 +417,7 @@ class Matrix(Adapter):
         target, emoji = reaction
         conversation = self._conversations.get(target)
         if conversation is None:
-            original = await self._event(room_id, target)
+            original = await self._api().event(room_id, target)
             conversation = conversation_key(room_id, thread_root(original.get("content") or {}))
         return ReactionEvent(
             event_id=event_id,
@@ -604,7 +493,3 @@ def _refused(what: str, response: object) -> MatrixRequestError:
 
 def _localpart(user_id: str) -> str:
     return user_id[1:].split(":", 1)[0]
-
-
-def _q(value: str) -> str:
-    return quote(value, safe="")
