@@ -166,7 +166,7 @@ async def test_a_conversation_in_a_matrix_thread(
             tl.bots.Button("Deploy", "yes"),
             tl.bots.Button("Cancel", "no"),
         )
-        choice = await bot_box[0].thread(thread).await_choice(card)
+        choice = await bot_box[-1].thread(thread).await_choice(card)
         log.append(f"chose {choice}")
         return "deployed" if choice == "yes" else "cancelled"
 
@@ -192,7 +192,7 @@ async def test_a_conversation_in_a_matrix_thread(
     room = await ann.create_room([world.bot.user_id, world.bob.user_id])
     await bob.join(room)
     running = await start_bot(
-        [ANSWER, tool_call("deploy", {"env": "prod"}), "Deployed to prod.", HOSTILE],
+        [ANSWER, tool_call("deploy", {"env": "prod"})],
         on_mention=on_mention,
         tools=[deploy],
         state_type=Prefs,
@@ -244,6 +244,17 @@ async def test_a_conversation_in_a_matrix_thread(
     assert "Deploy to <strong>prod</strong>?" in card["content"]["formatted_body"]
     reactions = await ann.related(room, card["event_id"], "m.annotation")
     assert [r["content"]["m.relates_to"]["key"] for r in reactions] == ["1️⃣", "2️⃣"]
+    # The bot restarts while the choice waits: the reaction still answers it.
+    first = running
+    running = await start_bot(
+        ["Deployed to prod.", HOSTILE],
+        on_mention=on_mention,
+        tools=[deploy],
+        state_type=Prefs,
+        rooms=[room],
+    )
+    bot_box.append(running.bot)
+    first.model.assert_done()
     await ann.react(room, card["event_id"], "1️⃣")
 
     async def deployed() -> list[str] | None:
@@ -255,7 +266,7 @@ async def test_a_conversation_in_a_matrix_thread(
         "Deploy to prod?\nAnn chose Deploy.",  # the card, edited: no buttons left to press
         "Deployed to prod.",
     ]
-    assert log == ["asked prod", "chose yes"]
+    assert log == ["asked prod", "asked prod", "chose yes"]  # run again, found its answer
     await bob.react(room, card["event_id"], "2️⃣")  # a late answer changes nothing
 
     # State, validated before it is stored.

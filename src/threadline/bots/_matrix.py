@@ -123,7 +123,9 @@ class Matrix(Adapter):
             raise ConfigurationError(f"{user_id!r} is not a Matrix user id (@name:server)")
         if not isinstance(access_token, str) or not re.fullmatch(r"[!-~]+", access_token):
             raise ConfigurationError("a Matrix access token is a non-empty printable string")
-        if isinstance(rooms, str) or not all(isinstance(r, str) and r[:1] in "!#" for r in rooms):
+        if isinstance(rooms, str) or not all(
+            isinstance(r, str) and r[:1] in ("!", "#") for r in rooms
+        ):
             raise ConfigurationError("rooms is a list of room ids (!...) or aliases (#...)")
         if inviters is not None and (
             isinstance(inviters, str) or not all(_USER_ID.fullmatch(str(i)) for i in inviters)

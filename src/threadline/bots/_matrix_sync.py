@@ -41,6 +41,8 @@ class SyncPosition:
     def load(self) -> str | None:
         """The token saved by the last run, None if there is none. Raises
         `ConfigurationError` for a file that is not one of ours, or is another user's."""
+        self._batches.clear()  # a restarted adapter forgets what it was handling
+        self.handled = self._saved = None
         if self.path is None or not self.path.exists():
             return None
         try:
