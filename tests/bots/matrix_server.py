@@ -50,9 +50,10 @@ def synapse_python() -> Path | str:
         )
         if done.returncode != 0:
             return f"pip install {REQUIREMENT} failed: {done.stderr.strip()[-300:]}"
-        if not python.exists():  # another run may have finished first
-            building.rename(VENV)
+        building.rename(VENV)
     except (OSError, subprocess.SubprocessError) as exc:
+        if python.exists():  # another run installed it meanwhile
+            return python
         return f"could not install Synapse: {exc}"
     finally:
         shutil.rmtree(building, ignore_errors=True)

@@ -396,8 +396,13 @@ async def test_a_bot_killed_mid_answer_finishes_it_once_restarted(
             env=env,
         )
         assert process.stdout is not None
-        line = await asyncio.wait_for(process.stdout.readline(), 30)
-        assert line == b"ready\n", line
+        try:
+            line = await asyncio.wait_for(process.stdout.readline(), 30)
+            assert line == b"ready\n", line
+        except BaseException:
+            process.kill()
+            await process.wait()
+            raise
         return process
 
     first = await launch("0.3")  # a word every 0.3 s: time to be killed mid-answer
@@ -438,6 +443,9 @@ async def test_a_bot_killed_mid_answer_finishes_it_once_restarted(
 
     async with tl.SQLiteStore(database) as store:
         assert await check_invariants(store) == []
+        (thread,) = (await store.list_threads(user_id="bot:bot")).threads
+        (turn,) = await store.list_turns(thread.thread_id)  # the mention ran one turn
+        assert (turn.status, turn.client_key) == ("completed", root)
     assert len(await bot_messages(ann, room, root, helper)) == 1
 
 

@@ -16,7 +16,7 @@ import threadline as tl
 from threadline.bots import Button, Card, Fields, Image, Markdown, Text
 from threadline.bots._matrix_content import card_content, edit_content, in_thread
 from threadline.bots._matrix_events import (
-    Bot,
+    BotAccount,
     after_joining,
     message_from,
     normal_emoji,
@@ -26,7 +26,7 @@ from threadline.bots._matrix_events import (
 from threadline.bots._matrix_sync import SyncPosition
 
 ROOM = "!room:localhost"
-BOT = Bot(user_id="@helper:localhost", display_name="Ops Helper")
+BOT = BotAccount(user_id="@helper:localhost", display_name="Ops Helper")
 
 
 def test_untrusted_text_is_escaped_in_the_html() -> None:

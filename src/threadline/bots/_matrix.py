@@ -28,7 +28,7 @@ from ._matrix_content import (
     reaction_content,
 )
 from ._matrix_events import (
-    Bot,
+    BotAccount,
     after_joining,
     conversation_key,
     message_from,
@@ -144,7 +144,7 @@ class Matrix(Adapter):
         self._request_timeout = request_timeout
         path = None if sync_token_path is None else Path(sync_token_path)
         self._position = SyncPosition(path, user_id)
-        self._me = Bot(user_id=user_id, display_name=None)
+        self._me = BotAccount(user_id=user_id, display_name=None)
         self._client: AsyncClient | None = None
         self._sink: EventSink | None = None
         self._since: str | None = None
@@ -183,7 +183,9 @@ class Matrix(Adapter):
                 )
             client.device_id = who.device_id or ""
             name = await client.get_displayname(self.user_id)
-            self._me = Bot(user_id=self.user_id, display_name=getattr(name, "displayname", None))
+            self._me = BotAccount(
+                user_id=self.user_id, display_name=getattr(name, "displayname", None)
+            )
             for room in self.rooms:
                 joined = await client.join(room)
                 if not isinstance(joined, nio.JoinResponse):

@@ -84,14 +84,16 @@ def card_html(card: Card) -> str:
     return "<br>".join(p for p in parts if p)
 
 
-def card_content(card: Card, *, markdown: bool = True) -> dict[str, Any]:
+def card_content(card: Card) -> dict[str, Any]:
     """An `m.room.message` showing the card: plain text in `body`, HTML in `formatted_body`.
     It mentions nobody (`m.mentions` empty), so a bot's answer pings no one."""
-    content: dict[str, Any] = {"msgtype": "m.text", "body": card.plain_text(), "m.mentions": {}}
-    if markdown:
-        content["format"] = HTML_FORMAT
-        content["formatted_body"] = card_html(card)
-    return content
+    return {
+        "msgtype": "m.text",
+        "body": card.plain_text(),
+        "format": HTML_FORMAT,
+        "formatted_body": card_html(card),
+        "m.mentions": {},
+    }
 
 
 def in_thread(content: dict[str, Any], root: str | None) -> dict[str, Any]:

@@ -70,7 +70,7 @@ def shown_content(event: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Bot:
+class BotAccount:
     """The bot, as the adapter judges whether a message speaks to it."""
 
     user_id: str
@@ -104,7 +104,7 @@ def message_from(
     event: Mapping[str, Any],
     room_id: str,
     *,
-    bot: Bot,
+    bot: BotAccount,
     direct: bool,
     name_of: Callable[[str], str],
     incoming: bool,
@@ -177,7 +177,7 @@ def normal_emoji(key: str) -> str:
     return key
 
 
-def _mentions(bot: Bot, content: Mapping[str, Any], text: str) -> bool:
+def _mentions(bot: BotAccount, content: Mapping[str, Any], text: str) -> bool:
     user_ids = _mapping(content.get("m.mentions")).get("user_ids")
     if isinstance(user_ids, list) and bot.user_id in user_ids:
         return True
@@ -188,7 +188,7 @@ def _names(name: str, text: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text, re.IGNORECASE) is not None
 
 
-def _unaddressed(bot: Bot, text: str) -> str:
+def _unaddressed(bot: BotAccount, text: str) -> str:
     """The text without a leading `Name:` or `@name,` that addresses the bot."""
     for name in bot.names:
         match = re.match(rf"\s*@?{re.escape(name)}\s*[:,]\s*", text, re.IGNORECASE)
