@@ -1,6 +1,6 @@
 """Chat platforms: a `Bot` whose handlers receive each conversation as a capability-gated
 `ChatThread` backed by a durable threadline thread, and the adapters that connect it to
-platforms (`IRC` here; `threadline.testing.MemoryChat` for tests). How to write an adapter:
+platforms (`Matrix` and `IRC` here; `threadline.testing.MemoryChat` for tests). How to write an adapter:
 see `Adapter` (the protocol is described in `threadline.bots._adapter`'s docstring).
 
     bot = tl.Bot(app, adapters=[tl.bots.IRC("127.0.0.1", 6667, "helper", channels=["#ops"])])
@@ -13,6 +13,7 @@ see `Adapter` (the protocol is described in `threadline.bots._adapter`'s docstri
 from ._adapter import Adapter, EventSink
 from ._bot import Bot, Context, Handler
 from ._irc import IRC
+from ._matrix import Matrix
 from ._slack import Slack
 from ._thread import ChatThread
 from ._types import (
@@ -64,6 +65,7 @@ __all__ = [
     "Handler",
     "Image",
     "Markdown",
+    "Matrix",
     "Message",
     "MessageRef",
     "ReactionEvent",

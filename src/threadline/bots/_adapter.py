@@ -50,7 +50,10 @@ Incoming
     event (`Message`, `ActionEvent`, `ReactionEvent`) goes to `await sink.deliver(event)`,
     which returns once the bot has handled it; events of one conversation are handled in the
     order they are delivered. An adapter that must answer its platform at once (a webhook
-    with a deadline) calls `sink.submit(event)` instead, which queues the event and returns.
+    with a deadline) calls `sink.submit(event)` instead, which queues the event and returns
+    the handling's future (done once the bot is done with the event; cancelled if the bot
+    stopped first: an adapter that keeps a position in the platform's stream, a sync token,
+    moves it past an event only once its handling is done).
     Never deliver the bot's own messages. Give each event the platform's own id for that
     delivery (`event_id`): retried webhooks and replayed syncs must repeat it, since it is the
     idempotency key of the turn the event starts. Webhook adapters verify the platform's
@@ -60,6 +63,7 @@ Incoming
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Protocol
@@ -77,8 +81,9 @@ class EventSink(Protocol):
         """Handle `event` and return once the bot's handlers are done with it."""
         ...
 
-    def submit(self, event: ChatEvent) -> None:
-        """Queue `event` for handling and return at once (for webhooks with a deadline)."""
+    def submit(self, event: ChatEvent) -> asyncio.Future[None]:
+        """Queue `event` for handling and return at once (for webhooks with a deadline, and
+        adapters that handle several events at once); the future is done once the bot is."""
         ...
 
 

@@ -325,10 +325,11 @@ class Bot:
         await answer_question(target, question, index, event.user)
         return True
 
-    def _submit(self, adapter: Adapter, event: ChatEvent) -> None:
+    def _submit(self, adapter: Adapter, event: ChatEvent) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(self._handle(adapter, event))
         self._submitted.add(task)
         task.add_done_callback(self._finished)
+        return task
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._submitted.discard(task)
@@ -352,8 +353,8 @@ class _Sink:
             log_failure(logger, "a chat event could not be handled", exc=exc)
             raise
 
-    def submit(self, event: ChatEvent) -> None:
-        self._bot._submit(self._adapter, event)  # pyright: ignore[reportPrivateUsage]
+    def submit(self, event: ChatEvent) -> asyncio.Task[None]:
+        return self._bot._submit(self._adapter, event)  # pyright: ignore[reportPrivateUsage]
 
 
 def _checked_handler(handler: Handler) -> Handler:

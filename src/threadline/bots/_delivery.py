@@ -83,6 +83,11 @@ async def deliver(target: Target, stream: TurnStream) -> MessageRef | None:
     shown = _Shown(target)
     try:
         async for event in stream:
+            outcome = stream.outcome
+            if outcome is not None and outcome.kind == "duplicate":
+                # A retried event whose turn runs on (continued after a crash, say): its
+                # answer goes where it was begun once the turn ends, not into a new message.
+                continue
             await shown.on(event)
     except (TurnFailedError, TurnCancelledError) as exc:
         await shown.end_badly(exc)
