@@ -24,9 +24,8 @@ from threadline.types import MCPServerUnavailableError, ToolError
 from ._transports import Opening, Transport, watched
 
 if TYPE_CHECKING:
-    from mcp.types import Tool as ToolSpec
-
     from mcp import Client
+    from mcp.types import Tool as ToolSpec
 
 logger = logging.getLogger("threadline.mcp")
 
