@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -17,7 +18,6 @@ from typing import Any
 import jsonschema
 import orjson
 import uvicorn
-from responses_harness import listening_socket
 from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -266,7 +266,10 @@ class WebSocketServer:
         self._agents = agents
         self._model = model
         self._route_options = route
-        self._socket = listening_socket()
+        # The protocol is named so that asyncio turns Nagle's algorithm off on the
+        # connections it accepts: otherwise each small reply waits ~40 ms for an ACK.
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self._socket.bind(("127.0.0.1", 0))
         self.port = self._socket.getsockname()[1]
         self.url = f"ws://127.0.0.1:{self.port}/codex"
         self.app: tl.Threadline | None = None
