@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from page_waiting import page_with
 from pydantic import BaseModel
 from responses_harness import RunningServer, start_server, stop_server
 
@@ -37,30 +37,20 @@ def seats_server(tmp_path: Path) -> Iterator[RunningServer]:
     stop_server(handle)
 
 
-def _page_with(client: httpx.Client, url: str, text: str) -> str:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        page = client.get(url).text
-        if text in page:
-            return page
-        time.sleep(0.05)
-    raise AssertionError(f"{text!r} never appeared on {url}")
-
-
 def test_a_choice_is_answered_from_the_pending_page(seats_server: RunningServer) -> None:
     with httpx.Client(base_url=seats_server.origin, timeout=30) as client:
         started = client.post(
             "/v1/responses", json={"model": "seats", "input": "book me", "background": True}
         )
         thread_id = started.json()["conversation"]["id"]
-        pending = _page_with(client, "/inspector/pending", "Which seat?")
+        pending = page_with(client, "/inspector/pending", "Which seat?")
         action = re.search(rf'action="(/inspector/threads/{thread_id}/choices/[^"]+)"', pending)
         token = re.search(r'name="csrf_token" value="(\w+)"', pending)
         assert action and token
         origin = {"Origin": seats_server.origin}
         form = {"csrf_token": token[1], "value": '{"seat": "12A"}'}
         assert client.post(action[1], data=form, headers=origin).status_code == 303
-        page = _page_with(client, f"/inspector/threads/{thread_id}", "Booked.")
+        page = page_with(client, f"/inspector/threads/{thread_id}", "Booked.")
         assert "booked 12A" in page
         again = client.post(action[1], data=form, headers=origin)
         assert again.status_code == 400

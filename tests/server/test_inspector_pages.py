@@ -4,11 +4,11 @@ from a page under the API's rules."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from page_waiting import page_with
 from responses_harness import API_KEYS, RunningServer
 
 from threadline.server.inspector import CONTENT_SECURITY_POLICY
@@ -23,16 +23,6 @@ def _start(client: httpx.Client, text: str, key: str | None = None) -> str:
     )
     assert response.status_code == 200, response.text
     return response.json()["conversation"]["id"]
-
-
-def _wait_for(client: httpx.Client, url: str, text: str) -> str:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        page = client.get(url).text
-        if text in page:
-            return page
-        time.sleep(0.05)
-    raise AssertionError(f"{text!r} never appeared on {url}")
 
 
 def _csrf(page: str) -> str:
@@ -69,7 +59,7 @@ def test_root_leads_to_the_thread_list_with_a_strict_policy(browser: httpx.Clien
 
 def test_model_output_is_escaped_in_the_transcript(browser: httpx.Client) -> None:
     thread_id = _start(browser, 'say <script>alert(1)</script><a href="javascript:x()">go</a>')
-    page = _wait_for(browser, f"/inspector/threads/{thread_id}", "agent_message")
+    page = page_with(browser, f"/inspector/threads/{thread_id}", "agent_message")
     assert "<script>alert(1)" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert 'href="javascript:' not in page
@@ -109,7 +99,7 @@ def test_form_posts_must_come_from_the_inspectors_own_pages(
     browser: httpx.Client, server: RunningServer
 ) -> None:
     thread_id = _start(browser, "say fork me")
-    page = _wait_for(browser, f"/inspector/threads/{thread_id}", "agent_message")
+    page = page_with(browser, f"/inspector/threads/{thread_id}", "agent_message")
     token = _csrf(page)
     url = f"/inspector/threads/{thread_id}/fork"
     form = {"csrf_token": token, "upto_seq": "1"}
@@ -130,7 +120,7 @@ def test_an_approval_is_answered_from_the_pending_page_once(
     browser: httpx.Client, server: RunningServer
 ) -> None:
     thread_id = _start(browser, "transfer 12")
-    pending = _wait_for(browser, "/inspector/pending", thread_id)
+    pending = page_with(browser, "/inspector/pending", thread_id)
     assert "{&#34;amount&#34;: 12}" in pending
     action = re.search(rf'action="(/inspector/threads/{thread_id}/approvals/[^"]+)"', pending)
     assert action
@@ -138,7 +128,7 @@ def test_an_approval_is_answered_from_the_pending_page_once(
     origin = {"Origin": server.origin}
     answered = browser.post(action.group(1), data=form, headers=origin)
     assert answered.status_code == 303
-    page = _wait_for(browser, f"/inspector/threads/{thread_id}", "transfer returned sent 12")
+    page = page_with(browser, f"/inspector/threads/{thread_id}", "transfer returned sent 12")
     assert "approval approved" in page
     again = browser.post(action.group(1), data=form, headers=origin)
     assert again.status_code == 400
@@ -147,7 +137,7 @@ def test_an_approval_is_answered_from_the_pending_page_once(
 
 def test_a_turn_page_draws_its_steps_as_a_waterfall(browser: httpx.Client) -> None:
     thread_id = _start(browser, "weather Paris")
-    page = _wait_for(browser, f"/inspector/threads/{thread_id}", "get_weather returned")
+    page = page_with(browser, f"/inspector/threads/{thread_id}", "get_weather returned")
     turn_url = re.search(rf'href="(/inspector/threads/{thread_id}/turns/[^"]+)"', page)
     assert turn_url
     turn = browser.get(turn_url.group(1)).text
@@ -164,7 +154,7 @@ def test_a_turn_page_draws_its_steps_as_a_waterfall(browser: httpx.Client) -> No
 
 def test_a_live_tail_that_reconnects_hears_of_what_it_missed(browser: httpx.Client) -> None:
     thread_id = _start(browser, "say once")
-    _wait_for(browser, f"/inspector/threads/{thread_id}", "agent_message")
+    page_with(browser, f"/inspector/threads/{thread_id}", "agent_message")
     url = f"/inspector/threads/{thread_id}/live"
     with browser.stream("GET", url, headers={"Last-Event-ID": "1"}) as stream:
         assert stream.headers["content-type"].startswith("text/event-stream")

@@ -4,13 +4,13 @@ under the parent, and answering one there continues the child, then the parent."
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from page_waiting import page_with
 from pydantic import BaseModel
 from responses_harness import RunningServer, start_server, stop_server
 
@@ -54,16 +54,6 @@ def family_server(tmp_path: Path) -> Iterator[RunningServer]:
     stop_server(handle)
 
 
-def _page_with(client: httpx.Client, url: str, text: str) -> str:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        page = client.get(url).text
-        if text in page:
-            return page
-        time.sleep(0.05)
-    raise AssertionError(f"{text!r} never appeared on {url}")
-
-
 def _answer(client: httpx.Client, page: str, kind: str, thread_id: str, **form: str) -> str:
     action = re.search(rf'action="(/inspector/threads/{thread_id}/{kind}/[^"]+)"', page)
     token = re.search(r'name="csrf_token" value="(\w+)"', page)
@@ -84,14 +74,17 @@ def test_a_subagents_approval_and_choice_are_answered_from_the_pending_page(
         assert started.status_code == 200, started.text
         parent_id = started.json()["conversation"]["id"]
 
-        pending = _page_with(client, "/inspector/pending", "transfer")
-        assert "in subagent thread thr_" in pending
+        # Under the parent, once its turn waits (the child may show on its own a moment before).
+        pending = page_with(client, "/inspector/pending", f"/threads/{parent_id}/approvals/")
+        assert "in subagent thread thr_" in pending and "transfer" in pending
         approved = _answer(client, pending, "approvals", parent_id, decision="approve")
 
-        pending = _page_with(client, "/inspector/pending", "Which seat for the trip?")
+        pending = page_with(client, "/inspector/pending", f"/threads/{parent_id}/choices/")
+        assert "Which seat for the trip?" in pending
+        assert pending.count("Which seat for the trip?") == 1  # not under the child too
         _answer(client, pending, "choices", parent_id, value='{"seat": "3C"}')
 
-        page = _page_with(client, f"/inspector/threads/{parent_id}", "The clerk is done.")
+        page = page_with(client, f"/inspector/threads/{parent_id}", "The clerk is done.")
         assert "All done." in page  # the child's answer, the delegation's result
         assert "Nothing waits for an answer." in client.get("/inspector/pending").text
         origin = {"Origin": family_server.origin}

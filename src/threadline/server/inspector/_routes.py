@@ -193,7 +193,9 @@ class Inspector:
             for thread in page
             if not thread.record.metadata.get(EPHEMERAL_KEY)
         ]
-        return [f for f in found if f[1]]
+        # A child's requests are shown under the parent that waits for them, not twice.
+        shown = {w.request.thread_id for _, asked in found for w in asked}
+        return [f for f in found if f[1] and f[0].thread_id not in shown]
 
     async def sign_in_page(self, request: Request) -> Response:
         return self._sign_in_form()
