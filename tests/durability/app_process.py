@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import threadline as tl
+from threadline.testing import check_invariants
+from threadline.types import ToolResult
+
 SRC = Path(__file__).parents[2] / "src"
 
 
@@ -42,6 +46,20 @@ class AppProcess:
             _, stderr = process.communicate()
             raise AssertionError(f"the app script hung; it said:\n{stderr[-6000:]}") from None
         return process.returncode, stderr
+
+    async def completed_results(self) -> tuple[str, dict[str, ToolResult]]:
+        """The store's only thread has one turn, completed, and keeps its invariants: that
+        turn's id, and its tool results by call id."""
+        async with tl.open_store(self.store) as store:  # type: ignore[attr-defined]
+            assert await check_invariants(store) == []
+            (thread,) = (await store.list_threads()).threads
+            (turn,) = await store.list_turns(thread.thread_id)
+            assert turn.status == "completed"
+            items = await store.load_items(thread.thread_id)
+        results = {
+            i.payload.tool_call_id: i.payload for i in items if isinstance(i.payload, ToolResult)
+        }
+        return turn.turn_id, results
 
     def lines(self, name: str) -> list[str]:
         path = self.folder / name

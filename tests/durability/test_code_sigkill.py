@@ -12,10 +12,6 @@ from pathlib import Path
 import pytest
 from app_process import AppProcess
 
-import threadline as tl
-from threadline.testing import check_invariants
-from threadline.types import ToolResult
-
 pytestmark = pytest.mark.slow
 
 
@@ -25,17 +21,8 @@ def coder(store_spec: str, tmp_path: Path) -> AppProcess:
 
 
 async def _outputs(coder: AppProcess) -> dict[str, str]:
-    async with tl.open_store(coder.store) as store:  # type: ignore[attr-defined]
-        assert await check_invariants(store) == []
-        (thread,) = (await store.list_threads()).threads
-        (turn,) = await store.list_turns(thread.thread_id)
-        assert turn.status == "completed"
-        items = await store.load_items(thread.thread_id)
-        return {
-            i.payload.tool_call_id: i.payload.output
-            for i in items
-            if isinstance(i.payload, ToolResult)
-        }
+    _, results = await coder.completed_results()
+    return {call_id: result.output for call_id, result in results.items()}
 
 
 async def test_killed_after_the_code_step_its_result_is_kept(coder: AppProcess) -> None:

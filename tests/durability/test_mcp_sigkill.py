@@ -15,8 +15,6 @@ from pathlib import Path
 import pytest
 from app_process import AppProcess
 
-import threadline as tl
-from threadline.testing import check_invariants
 from threadline.types import ToolResult
 
 pytestmark = pytest.mark.slow
@@ -39,14 +37,9 @@ class McpApp(AppProcess):
         assert returncode == 0, stderr[-3000:]
 
     async def result(self) -> tuple[str, ToolResult]:
-        async with tl.open_store(self.store) as store:  # type: ignore[attr-defined]
-            assert await check_invariants(store) == []
-            (thread,) = (await store.list_threads()).threads
-            (turn,) = await store.list_turns(thread.thread_id)
-            assert turn.status == "completed"
-            items = await store.load_items(thread.thread_id)
-        (result,) = [i.payload for i in items if isinstance(i.payload, ToolResult)]
-        return turn.turn_id, result
+        turn_id, results = await self.completed_results()
+        (result,) = results.values()
+        return turn_id, result
 
 
 @pytest.fixture

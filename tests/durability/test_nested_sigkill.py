@@ -12,8 +12,6 @@ from pathlib import Path
 import pytest
 from app_process import AppProcess
 
-import threadline as tl
-from threadline.testing import check_invariants
 from threadline.types import ToolResult
 
 pytestmark = pytest.mark.slow
@@ -25,17 +23,7 @@ class Nested(AppProcess):
         assert returncode == 0, stderr[-3000:]
 
     async def results(self) -> dict[str, ToolResult]:
-        async with tl.open_store(self.store) as store:  # type: ignore[attr-defined]
-            assert await check_invariants(store) == []
-            (thread,) = (await store.list_threads()).threads
-            (turn,) = await store.list_turns(thread.thread_id)
-            assert turn.status == "completed"
-            items = await store.load_items(thread.thread_id)
-            return {
-                i.payload.tool_call_id: i.payload
-                for i in items
-                if isinstance(i.payload, ToolResult)
-            }
+        return (await self.completed_results())[1]
 
 
 @pytest.fixture

@@ -5,33 +5,20 @@ output full of HTML that must never run."""
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from browser_harness import chromium, playwright
 from responses_harness import RunningServer
 
-playwright = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = shutil.which("chromium")
 SCREENSHOTS = os.environ.get("THREADLINE_INSPECTOR_SCREENSHOTS")  # a folder: docs/
 
-if CHROMIUM is None:
-    if os.environ.get("CI"):
-        pytest.fail("Chromium is missing: CI must install it (.ci/run)", pytrace=False)
-    pytest.skip("Chromium is not installed: apt-get install chromium", allow_module_level=True)
+
+__all__ = ["chromium"]  # the module's browser fixture
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[playwright.Browser]:
-    with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -6,26 +6,19 @@ flow, or that is replayed, signs nobody in."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Iterator
 
 import httpx
 import openai
 import pytest
+from browser_harness import chromium, playwright
 from oidc_harness import AUDIENCE, INSPECTOR_CLIENT, OIDCProvider, start_provider
 from responses_harness import RunningServer, listening_socket, start_server, stop_server
 
 from threadline.server import OIDCConfig
 
-playwright = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = shutil.which("chromium")
-if CHROMIUM is None:
-    if os.environ.get("CI"):
-        pytest.fail("Chromium is missing: CI must install it (.ci/run)", pytrace=False)
-    pytest.skip("Chromium is not installed: apt-get install chromium", allow_module_level=True)
+__all__ = ["chromium"]  # the module's browser fixture
 
 pytestmark = pytest.mark.slow
 
@@ -62,14 +55,6 @@ def served(
     yield running, provider
     stop_server(handle)
     provider.stop()
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[playwright.Browser]:
-    with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
