@@ -485,10 +485,19 @@ class Engine:
                 del self.starting[thread_id]
         return self._launch(thread, agent, turn, lease.epoch, history, index, events, listener)
 
-    def follow(self, thread_id: str, turn_id: str, after_seq: int, listener: TurnListener) -> None:
+    def follow(
+        self,
+        thread_id: str,
+        turn_id: str,
+        after_seq: int,
+        listener: TurnListener,
+        *,
+        take_over: bool = False,
+    ) -> None:
         """Feed `listener` the stored events of a turn that runs in another process, from
-        `after_seq` until the turn ends or pauses."""
-        follow_turn(self, thread_id, turn_id, after_seq, listener)
+        `after_seq` until the turn ends or pauses; with `take_over`, continue it here once
+        that process is gone."""
+        follow_turn(self, thread_id, turn_id, after_seq, listener, take_over=take_over)
 
     # -- the inbox ---------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
@@ -15,12 +16,19 @@ if TYPE_CHECKING:
 
 
 def follow_turn(
-    engine: Engine, thread_id: str, turn_id: str, after_seq: int, listener: TurnListener
+    engine: Engine,
+    thread_id: str,
+    turn_id: str,
+    after_seq: int,
+    listener: TurnListener,
+    *,
+    take_over: bool = False,
 ) -> None:
     """Feed `listener` the stored events of a turn that runs in another process, from
-    `after_seq` until the turn ends or pauses."""
+    `after_seq` until the turn ends or pauses. With `take_over`, a turn whose process is gone
+    (its lease ran out) is continued here, with `listener` attached to it."""
     listener.fed = True
-    engine.spawn(_follow(engine, thread_id, turn_id, after_seq, listener))
+    engine.spawn(_follow(engine, thread_id, turn_id, after_seq, listener, take_over))
 
 
 def follow_entry(
@@ -50,13 +58,21 @@ def _watching(engine: Engine, thread_id: str) -> Generator[tuple[asyncio.Event, 
 
 
 async def _follow(
-    engine: Engine, thread_id: str, turn_id: str, after_seq: int, listener: TurnListener
+    engine: Engine,
+    thread_id: str,
+    turn_id: str,
+    after_seq: int,
+    listener: TurnListener,
+    take_over: bool,
 ) -> None:
     try:
         with _watching(engine, thread_id) as (signal, interval):
-            await _feed(engine, thread_id, turn_id, after_seq, listener, signal, interval)
+            await _feed(
+                engine, thread_id, turn_id, after_seq, listener, signal, interval, take_over
+            )
     finally:
-        listener.close()
+        if listener.active is None:  # else the turn taken over here feeds it
+            listener.close()
 
 
 async def _await_entry(
@@ -104,6 +120,7 @@ async def _feed(
     listener: TurnListener,
     signal: asyncio.Event,
     interval: float,
+    take_over: bool = False,
 ) -> None:
     while not listener.closed:
         signal.clear()
@@ -121,8 +138,35 @@ async def _feed(
                     if event.turn_id == turn_id:
                         listener.push(event)
                 return
+            if take_over and await _take_over(engine, thread_id, turn_id, after_seq, listener):
+                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(signal.wait(), interval)
+
+
+async def _take_over(
+    engine: Engine, thread_id: str, turn_id: str, after_seq: int, listener: TurnListener
+) -> bool:
+    """Continue here the followed turn if its process is gone, with `listener` attached after
+    the events that process stored. False while another process holds it."""
+    if thread_id in engine.active or thread_id in engine.starting:
+        return False  # recovery took it here: its events reach the log, followed as before
+    thread = await engine.store.get_thread(thread_id)
+    if thread is None or thread.active_turn_id != turn_id:
+        return False
+    expires = thread.lease_expires_at
+    if thread.lease_owner is not None and expires is not None and expires > time.time():
+        return False  # the store's clock decides; this only spares it a write per poll
+    lease = await engine.store.acquire_lease(
+        thread_id, turn_id, owner=engine.owner, lease_seconds=engine.settings.lease_seconds
+    )
+    if lease is None:
+        return False
+    for event in await engine.store.load_events(thread_id, after_seq=after_seq):
+        if event.turn_id == turn_id and event.seq <= lease.cursor.last_event_seq:
+            listener.push(event)
+    await engine.run_leased(lease, listener)
+    return True
 
 
 async def _stopped(engine: Engine, thread_id: str, turn_id: str) -> bool:

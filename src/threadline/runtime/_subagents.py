@@ -267,7 +267,10 @@ async def _follow(
                 if engine.settings.run_turns:
                     active = await engine.continue_turn(child_id, turn_id, listener)
                 if active is None:
-                    engine.follow(child_id, turn_id, after, listener)
+                    # The parent waits for the child: if the child's process dies, nothing
+                    # else may be there to continue it.
+                    take_over = engine.settings.run_turns
+                    engine.follow(child_id, turn_id, after, listener, take_over=take_over)
     if not listener.fed:
         listener.close()
     try:
