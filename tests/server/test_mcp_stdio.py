@@ -62,7 +62,14 @@ async def test_the_stdio_server_runs_turns_and_its_threads_outlive_it(tmp_path: 
         )
         listed = structured(await session.call_tool("list_threads", {}))
 
-    assert tools == ["answer_approval", "assistant", "list_threads", "other", "read_thread"]
+    assert tools == [
+        "answer_approval",
+        "answer_input",
+        "assistant",
+        "list_threads",
+        "other",
+        "read_thread",
+    ]
     assert text(first) == "hi there"
     assert len(asked) == 2
     assert text(denied) == "transfer returned Error: a human denied this call. It was not run."

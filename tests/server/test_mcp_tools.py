@@ -20,6 +20,7 @@ async def test_each_agent_is_a_tool_beside_the_thread_tools(mcp_server: RunningS
 
     assert sorted(tools) == [
         "answer_approval",
+        "answer_input",
         "assistant",
         "list_threads",
         "other",

@@ -19,9 +19,9 @@ def mcp(settings: Settings, app_name: str | None) -> None:
     APP names the agents to serve as package.module:attribute (default: the global --app,
     else the demo assistant). Each agent is a tool taking `input` (and `thread_id` to
     continue a thread) that runs one turn and returns the answer with the thread's id;
-    `list_threads`, `read_thread` and `answer_approval` are tools too. Over HTTP, `threadline
-    serve` offers the same tools at http://HOST:PORT/mcp. Logs go to stderr; stdout carries
-    only protocol messages.
+    `list_threads`, `read_thread`, `answer_approval` and `answer_input` are tools too. Over
+    HTTP, `threadline serve` offers the same tools at http://HOST:PORT/mcp. Logs go to
+    stderr; stdout carries only protocol messages.
     """
     from threadline.server.mcp import serve_mcp_stdio
 

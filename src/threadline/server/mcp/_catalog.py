@@ -11,12 +11,12 @@ import mcp_types as types
 from threadline import Agent
 from threadline.types import ConfigurationError, InvalidInputError
 
-from ._results import ANSWER_APPROVAL, TURN_SCHEMA
+from ._results import ANSWER_APPROVAL, ANSWER_INPUT, TURN_SCHEMA
 from ._threads import MAX_PAGE
 
 LIST_THREADS = "list_threads"
 READ_THREAD = "read_thread"
-BUILT_IN = frozenset({LIST_THREADS, READ_THREAD, ANSWER_APPROVAL})
+BUILT_IN = frozenset({LIST_THREADS, READ_THREAD, ANSWER_APPROVAL, ANSWER_INPUT})
 
 _THREAD_ID = {"type": "string", "description": "A thread id (thr_...), from an earlier result."}
 
@@ -41,7 +41,8 @@ def _agent_tool(agent: Agent) -> types.Tool:
         description=(
             f"{about} Runs one turn of the agent on a durable thread and returns its answer. "
             "Without thread_id a new thread is started; the result's thread_id continues it. "
-            f"A turn that waits for a person's approval says so; answer with {ANSWER_APPROVAL}."
+            f"A turn that waits for a person's approval or answer says so; give it with "
+            f"{ANSWER_APPROVAL} or {ANSWER_INPUT}."
         ),
         input_schema={
             "type": "object",
@@ -127,6 +128,25 @@ def _built_in() -> list[types.Tool]:
             output_schema=TURN_SCHEMA,
             annotations=types.ToolAnnotations(read_only_hint=False, open_world_hint=True),
         ),
+        types.Tool(
+            name=ANSWER_INPUT,
+            description="Answer the question a paused turn's tool waits for (its "
+            "pending_input), then let the turn go on and return its outcome. The answer must "
+            "fit the question's schema; each question is answered once.",
+            input_schema={
+                "type": "object",
+                "properties": {
+                    "thread_id": _THREAD_ID,
+                    "answer": {
+                        "description": "The answer: a JSON value of the pending_input's schema."
+                    },
+                },
+                "required": ["thread_id", "answer"],
+                "additionalProperties": False,
+            },
+            output_schema=TURN_SCHEMA,
+            annotations=types.ToolAnnotations(read_only_hint=False, open_world_hint=True),
+        ),
     ]
 
 
@@ -150,6 +170,13 @@ class Arguments:
         if value is None or isinstance(value, str):
             return value
         raise InvalidInputError(f"{self._tool}: {name!r} must be a string")
+
+    def value(self, name: str) -> Any:
+        """Any JSON value, required (null included)."""
+        self._read.add(name)
+        if name not in self._given:
+            raise InvalidInputError(f"{self._tool}: the argument {name!r} is required")
+        return self._given[name]
 
     def choice(self, name: str, options: tuple[str, ...]) -> str:
         value = self.text(name)

@@ -3,7 +3,6 @@ structured content), a page of data as JSON, or an error the calling model can r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import mcp_types as types
@@ -12,7 +11,10 @@ import orjson
 from threadline import TurnResult
 from threadline.types import ApprovalRequest, AwaitingInput
 
+from ._questions import Questions
+
 ANSWER_APPROVAL = "answer_approval"
+ANSWER_INPUT = "answer_input"
 
 PENDING_APPROVAL_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -38,7 +40,13 @@ TURN_SCHEMA: dict[str, Any] = {
         "pending_approvals": {"type": "array", "items": PENDING_APPROVAL_SCHEMA},
         "pending_input": {
             "type": ["object", "null"],
-            "description": "A question a tool of the agent waits to have answered.",
+            "description": "A question a tool of the agent waits to have answered: its "
+            f"prompt, and the JSON schema of the answer to give {ANSWER_INPUT}.",
+            "properties": {
+                "prompt": {"type": "string"},
+                "schema": {"type": "object"},
+                "thread_id": {"type": "string"},
+            },
         },
         "error": {
             "type": ["object", "null"],
@@ -49,14 +57,11 @@ TURN_SCHEMA: dict[str, Any] = {
 }
 
 
-def turn_result(
-    result: TurnResult, pending: Sequence[ApprovalRequest | AwaitingInput]
-) -> types.CallToolResult:
+def turn_result(result: TurnResult, waiting: Questions | None) -> types.CallToolResult:
     """A turn's outcome: its answer, what it waits for if it paused, why it failed."""
-    approvals = [
-        pending_approval(p, result.thread_id) for p in pending if isinstance(p, ApprovalRequest)
-    ]
-    asked = next((p for p in pending if isinstance(p, AwaitingInput)), None)
+    pending = [] if waiting is None else waiting.approvals
+    approvals = [pending_approval(p, result.thread_id) for p in pending]
+    asked = None if waiting is None else waiting.choice
     error = result.turn.error if result.status == "failed" else None
     structured: dict[str, Any] = {
         "thread_id": result.thread_id,
@@ -64,9 +69,7 @@ def turn_result(
         "status": result.status,
         "text": result.text,
         "pending_approvals": approvals,
-        "pending_input": None
-        if asked is None
-        else {"prompt": asked.prompt, "schema": asked.schema, "thread_id": asked.thread_id},
+        "pending_input": pending_input(asked, result.thread_id),
         "error": None
         if error is None
         else {"code": str(error.get("code", "")), "message": str(error.get("message", ""))},
@@ -106,6 +109,16 @@ def pending_approval(request: ApprovalRequest, thread_id: str) -> dict[str, Any]
     }
 
 
+def pending_input(asked: AwaitingInput | None, thread_id: str) -> dict[str, Any] | None:
+    if asked is None:
+        return None
+    return {
+        "prompt": asked.prompt,
+        "schema": asked.schema,
+        "thread_id": asked.thread_id or thread_id,
+    }
+
+
 def _turn_text(
     result: TurnResult,
     approvals: list[dict[str, Any]],
@@ -128,5 +141,9 @@ def _turn_text(
             f"tool_call_id={approval['tool_call_id']!r}, decision='approve' or 'deny')."
         )
     if asked is not None:
-        lines.append(f"The turn is paused: a tool asks {asked.prompt!r} and waits for the answer.")
+        lines.append(
+            f"The turn is paused: a tool asks {asked.prompt!r} and waits for the answer, a "
+            f"JSON value of the schema {orjson.dumps(asked.schema).decode()}. Answer with "
+            f"{ANSWER_INPUT}(thread_id={result.thread_id!r}, answer=<the value>)."
+        )
     return "\n".join(lines) or "The turn is paused."

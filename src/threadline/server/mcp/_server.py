@@ -1,5 +1,5 @@
 """The MCP server over a Threadline app: each agent a tool, plus `list_threads`,
-`read_thread` and `answer_approval`, for the caller's own threads only."""
+`read_thread`, `answer_approval` and `answer_input`, for the caller's own threads only."""
 
 from __future__ import annotations
 
@@ -16,27 +16,22 @@ from starlette.requests import HTTPConnection
 from threadline import Thread, Threadline, TurnResult, TurnStream, __version__
 from threadline._logging import log_failure
 from threadline.runtime._input import normalize_input
-from threadline.types import (
-    ApprovalRequest,
-    AwaitingInput,
-    InvalidInputError,
-    NotFoundError,
-    ThreadlineError,
-)
+from threadline.types import InvalidInputError, NotFoundError, ThreadlineError
 
 from .._security import identity_of
-from ._approvals import (
+from ._catalog import BUILT_IN, LIST_THREADS, READ_THREAD, Arguments, catalog
+from ._questions import (
     Answer,
+    Answers,
     Reply,
     ask,
     can_elicit,
     input_required,
-    pending_approvals,
+    questions,
     record,
     reply,
 )
-from ._catalog import LIST_THREADS, READ_THREAD, Arguments, catalog
-from ._results import ANSWER_APPROVAL, data_result, error_result, turn_result
+from ._results import ANSWER_APPROVAL, ANSWER_INPUT, data_result, error_result, turn_result
 from ._threads import MAX_PAGE, list_threads, owned_thread, read_thread
 from ._turns import TurnTasks
 
@@ -46,7 +41,8 @@ _INSTRUCTIONS = (
     "Each tool named after an agent runs one turn of that agent on a durable thread and "
     "returns its answer with the thread's id; pass thread_id to continue the thread. "
     f"{LIST_THREADS} and {READ_THREAD} show your threads. A turn that waits for a person's "
-    f"approval says so; {ANSWER_APPROVAL} approves or denies the call and continues the turn."
+    f"approval says so; {ANSWER_APPROVAL} approves or denies the call and continues the turn. "
+    f"A turn whose tool asks a question says so; {ANSWER_INPUT} answers it and continues the turn."
 )
 _LAST_SEQ = 2**62
 
@@ -89,11 +85,7 @@ class MCPTools:
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> ToolOutcome:
         call = _Call(ctx=ctx, identity=self._identity(ctx))
-        if params.name not in self._agents and params.name not in (
-            LIST_THREADS,
-            READ_THREAD,
-            ANSWER_APPROVAL,
-        ):
+        if params.name not in self._agents and params.name not in BUILT_IN:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
         try:
             if params.request_state is not None:
@@ -105,6 +97,8 @@ class MCPTools:
                 return await self._read_thread(call, arguments)
             if params.name == ANSWER_APPROVAL:
                 return await self._answer_approval(call, arguments)
+            if params.name == ANSWER_INPUT:
+                return await self._answer_input(call, arguments)
             return await self._ask_agent(call, params.name, arguments)
         except ThreadlineError as exc:
             return error_result(exc.message)
@@ -165,7 +159,15 @@ class MCPTools:
         arguments.done()
         thread = await owned_thread(self.app, call.identity, thread_id)
         answer = Answer(tool_call_id=tool_call_id, approve=decision == "approve", reason=reason)
-        await record(thread, [answer], strict=True)
+        await record(thread, Answers(approvals=[answer]), strict=True)
+        return await self._continue(call, thread)
+
+    async def _answer_input(self, call: _Call, arguments: Arguments) -> ToolOutcome:
+        thread_id = arguments.text("thread_id")
+        value = arguments.value("answer")
+        arguments.done()
+        thread = await owned_thread(self.app, call.identity, thread_id)
+        await record(thread, Answers(choice=(value,)), strict=True)
         return await self._continue(call, thread)
 
     async def _reply(self, call: _Call, answered: Reply) -> ToolOutcome:
@@ -174,8 +176,9 @@ class MCPTools:
         record_now = await thread.reload()
         if record_now.active_turn_id != answered.turn_id:
             return await self._stored(thread, answered.turn_id)  # answered in the meantime
-        if not await record(thread, answered.answers, strict=False):
-            return await self._stored(thread, answered.turn_id)  # nobody decided anything
+        answers = answered.answers(await questions(thread))
+        if not await record(thread, answers, strict=False):
+            return await self._stored(thread, answered.turn_id)  # nobody answered anything
         return await self._continue(call, thread)
 
     # -- turns -------------------------------------------------------------------------------
@@ -185,28 +188,29 @@ class MCPTools:
         record_now = await thread.reload()
         if record_now.active_turn_id is None:
             raise InvalidInputError("the thread has no paused turn", thread_id=thread.id)
-        if await pending_approvals(thread):
+        if await questions(thread):
             return await self._stored(thread, record_now.active_turn_id)
         return await self._drive(call, thread, thread.resume_turn_streamed())
 
     async def _drive(self, call: _Call, thread: Thread, stream: TurnStream) -> ToolOutcome:
-        """Follow the turn to its end (reporting progress); when it pauses for approvals,
-        ask the client's user if the client can, and go on with the answers."""
+        """Follow the turn to its end (reporting progress); when it pauses for a person, ask
+        the client's user if the client can, and go on with the answers."""
+        session = call.ctx.session
         while True:
             result = await self.tasks.drive(stream).follow(call.progress)
             if result.status != "paused":
-                return turn_result(result, [])
-            approvals = await pending_approvals(thread)
-            if not approvals or not can_elicit(call.ctx.session):
-                return turn_result(result, await _waiting(thread))
-            if not call.ctx.session.can_send_request:
+                return turn_result(result, None)
+            waiting = await questions(thread)
+            if not waiting.forms() or not can_elicit(session):
+                return turn_result(result, waiting)
+            if not session.can_send_request:
                 if call.ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
-                    return input_required(thread.id, result.turn_id, approvals)
-                return turn_result(result, await _waiting(thread))
-            answers = await ask(call.ctx.session, call.ctx.request_id, approvals)
-            await record(thread, answers, strict=False)
-            if await pending_approvals(thread):
-                return turn_result(result, await _waiting(thread))
+                    return input_required(thread.id, result.turn_id, waiting)
+                return turn_result(result, waiting)
+            await record(thread, await ask(session, call.ctx.request_id, waiting), strict=False)
+            waiting = await questions(thread)
+            if waiting:
+                return turn_result(result, waiting)
             stream = thread.resume_turn_streamed()
 
     async def _stored(self, thread: Thread, turn_id: str) -> ToolOutcome:
@@ -220,8 +224,7 @@ class MCPTools:
             )
         items = [i for i in await thread.items() if i.turn_id == turn_id]
         result = TurnResult.build(turn, items, None)
-        pending = await _waiting(thread) if result.status == "paused" else []
-        return turn_result(result, pending)
+        return turn_result(result, await questions(thread) if result.status == "paused" else None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -236,7 +239,3 @@ class _Call:
             await self.ctx.session.report_progress(count, None, message)
         except Exception as exc:  # a client that went away misses its progress, nothing more
             logger.debug("an MCP progress notification failed: %s", type(exc).__name__)
-
-
-async def _waiting(thread: Thread) -> list[ApprovalRequest | AwaitingInput]:
-    return [p for p in await thread.pending() if isinstance(p, ApprovalRequest | AwaitingInput)]

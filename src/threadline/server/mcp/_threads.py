@@ -7,11 +7,12 @@ from __future__ import annotations
 from typing import Any, cast, get_args
 
 from threadline import Thread, Threadline
-from threadline.types import ApprovalRequest, InvalidInputError, NotFoundError, ThreadStatus
+from threadline.types import InvalidInputError, NotFoundError, ThreadStatus
 
 from ..inspector._transcript import Entry, transcript
 from ..responses._access import EPHEMERAL_KEY
-from ._results import pending_approval
+from ._questions import questions
+from ._results import pending_approval, pending_input
 
 MAX_PAGE = 100
 _STATUSES: tuple[str, ...] = get_args(ThreadStatus)
@@ -58,12 +59,13 @@ async def read_thread(thread: Thread, *, after_seq: int, limit: int) -> tuple[di
     items = await thread.items(after_seq=after_seq, limit=limit + 1)
     more = len(items) > limit
     items = items[:limit]
-    pending = [p for p in await thread.pending() if isinstance(p, ApprovalRequest)]
-    entries = transcript(items, {p.tool_call_id for p in pending})
+    waiting = await questions(thread)
+    entries = transcript(items, {p.tool_call_id for p in waiting.approvals})
     data: dict[str, Any] = {
         "thread": thread_summary(thread),
         "items": [_entry(entry) for entry in entries],
-        "pending_approvals": [pending_approval(p, thread.id) for p in pending],
+        "pending_approvals": [pending_approval(p, thread.id) for p in waiting.approvals],
+        "pending_input": pending_input(waiting.choice, thread.id),
         "next_after_seq": items[-1].seq if more else None,
     }
     return data, _transcript_text(thread, entries, more)
