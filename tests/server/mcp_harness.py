@@ -19,6 +19,8 @@ from mcp.client.streamable_http import streamable_http_client
 from responses_harness import API_KEYS, RunningServer, start_server, stop_server
 
 KEY, OTHER_KEY = API_KEYS
+# What a server of the agents of `apps` lists, sorted: the agents and the server's own tools.
+TOOLS = ["answer_approval", "answer_input", "assistant", "list_threads", "other", "read_thread"]
 
 
 @pytest.fixture(scope="module")

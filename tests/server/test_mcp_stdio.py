@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from mcp.client.session import ClientSession, ElicitationFnT
 from mcp.client.stdio import StdioServerParameters, stdio_client
-from mcp_harness import answering, structured, text
+from mcp_harness import TOOLS, answering, structured, text
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -62,14 +62,7 @@ async def test_the_stdio_server_runs_turns_and_its_threads_outlive_it(tmp_path: 
         )
         listed = structured(await session.call_tool("list_threads", {}))
 
-    assert tools == [
-        "answer_approval",
-        "answer_input",
-        "assistant",
-        "list_threads",
-        "other",
-        "read_thread",
-    ]
+    assert tools == TOOLS
     assert text(first) == "hi there"
     assert len(asked) == 2
     assert text(denied) == "transfer returned Error: a human denied this call. It was not run."

@@ -8,7 +8,7 @@ import mcp_types as types
 import pytest
 from dirty_equals import IsFloat, IsStr
 from mcp.shared.exceptions import MCPError
-from mcp_harness import mcp_client, mcp_server, mcp_session, structured, text
+from mcp_harness import TOOLS, mcp_client, mcp_server, mcp_session, structured, text
 from responses_harness import RunningServer
 
 __all__ = ["mcp_server"]
@@ -18,14 +18,7 @@ async def test_each_agent_is_a_tool_beside_the_thread_tools(mcp_server: RunningS
     async with mcp_session(mcp_server) as session:
         tools = {tool.name: tool for tool in (await session.list_tools()).tools}
 
-    assert sorted(tools) == [
-        "answer_approval",
-        "answer_input",
-        "assistant",
-        "list_threads",
-        "other",
-        "read_thread",
-    ]
+    assert sorted(tools) == TOOLS
     agent = tools["assistant"]
     assert agent.input_schema["required"] == ["input"]
     assert set(agent.input_schema["properties"]) == {"input", "thread_id"}
