@@ -5,7 +5,6 @@ and, for a retried event whose turn ran already, its answer shown once (never tw
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +13,7 @@ from threadline.types import Event, TurnCancelledError, TurnFailedError
 
 from ._adapter import Adapter
 from ._choices import APPROVAL_CARDS, Question, from_approval
-from ._services import BotServices
+from ._services import BotServices, bounded_patch
 from ._streaming import MessageStreamer
 from ._types import MessageRef
 from ._ui import NUMBER_EMOJI, Card, Text, fallback, split_card
@@ -198,7 +197,8 @@ async def post_approval_cards(target: Target, result: TurnResult) -> None:
             await add_number_reactions(target.adapter, ref, len(question.options))
         posted[request.tool_call_id] = ref.to_dict()
     if posted:
-        await target.services.change_notes(target.thread, _merge(APPROVAL_CARDS, posted))
+        patch = bounded_patch(cards, posted, _DELIVERIES_KEPT)
+        await target.services.patch_notes(target.thread, {APPROVAL_CARDS: patch})
 
 
 async def add_number_reactions(adapter: Adapter, ref: MessageRef, count: int) -> None:
@@ -209,26 +209,12 @@ async def add_number_reactions(adapter: Adapter, ref: MessageRef, count: int) ->
 async def _note_delivery(
     target: Target, turn_id: str, ref: MessageRef | None, *, done: bool
 ) -> None:
-    def change(notes: dict[str, Any]) -> None:
-        deliveries: dict[str, Any] = dict(notes.get(DELIVERIES) or {})
-        previous = deliveries.pop(turn_id, {})
-        shown = ref.to_dict() if ref is not None else previous.get("ref")
-        deliveries[turn_id] = {"ref": shown, "done": done}
-        while len(deliveries) > _DELIVERIES_KEPT:
-            del deliveries[next(iter(deliveries))]
-        notes[DELIVERIES] = deliveries
-
-    await target.services.change_notes(target.thread, change)
-
-
-def _merge(key: str, entries: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
-    def change(notes: dict[str, Any]) -> None:
-        merged = {**(notes.get(key) or {}), **entries}
-        while len(merged) > _DELIVERIES_KEPT:
-            del merged[next(iter(merged))]
-        notes[key] = merged
-
-    return change
+    deliveries = (await target.services.notes(target.thread)).get(DELIVERIES) or {}
+    entry: dict[str, Any] = {"done": done}
+    if ref is not None:  # else what was shown before stays noted
+        entry["ref"] = ref.to_dict()
+    patch = bounded_patch(deliveries, {turn_id: entry}, _DELIVERIES_KEPT)
+    await target.services.patch_notes(target.thread, {DELIVERIES: patch})
 
 
 def _item_type(event: Event) -> str | None:

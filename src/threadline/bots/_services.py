@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from threadline.runtime import Thread, Threadline
+from threadline.store import ThreadUpdate
 from threadline.tools import Tool
 from threadline.types import ConfigurationError, NotFoundError
 
@@ -72,7 +73,6 @@ class BotServices:
             self.adapters[adapter.platform] = adapter
         self.run_tools: dict[str, Tool] = {}  # tools given to `run_agent`, by name
         self.conversation_locks = KeyedLocks()  # events of one conversation, one at a time
-        self._metadata_locks = KeyedLocks()
         self._thread_ids: OrderedDict[str, str] = OrderedDict()
 
     def adapter(self, platform: str) -> Adapter:
@@ -116,16 +116,21 @@ class BotServices:
         notes = record.metadata.get(BOT_METADATA)
         return dict(notes) if isinstance(notes, dict) else {}
 
-    async def change_notes(self, thread: Thread, change: Callable[[dict[str, Any]], None]) -> None:
-        """Read the bot's notes about a conversation, `change` them, and store them."""
-        async with self._metadata_locks.hold(thread.id):
-            record = await thread.reload()
-            metadata = dict(record.metadata)
-            notes = metadata.get(BOT_METADATA)
-            notes = dict(notes) if isinstance(notes, dict) else {}
-            change(notes)
-            metadata[BOT_METADATA] = notes
-            await thread.set_metadata(metadata)
+    async def patch_notes(self, thread: Thread, patch: Mapping[str, Any]) -> None:
+        """Change the bot's notes about a conversation by a JSON merge patch (a null removes
+        its key), merged in the store's transaction: bot processes that note different things
+        at once all keep theirs."""
+        update = ThreadUpdate(metadata_patch={BOT_METADATA: dict(patch)})
+        await self.app.store.update_thread(thread.id, update)
+
+
+def bounded_patch(
+    stored: Mapping[str, Any], entries: Mapping[str, Any], kept: int
+) -> dict[str, Any]:
+    """The patch of a note that keeps its `kept` newest entries: `entries` set (as the
+    newest), the oldest of `stored` removed."""
+    order = [key for key in stored if key not in entries] + list(entries)
+    return {**entries, **{key: None for key in order[: max(0, len(order) - kept)]}}
 
 
 def thread_key(platform: str, conversation: str) -> str:

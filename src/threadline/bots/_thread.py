@@ -362,10 +362,7 @@ class ChatThread:
         return built
 
     async def _set_note(self, key: str, value: Any) -> None:
-        def change(notes: dict[str, Any]) -> None:
-            notes[key] = value
-
-        await self._services.change_notes(await self.thread(), change)
+        await self._services.patch_notes(await self.thread(), {key: value})
 
 
 async def answer_question(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection
-from typing import Any
+from typing import Any, cast
 
 from threadline.types import (
     InvalidInputError,
@@ -89,6 +89,17 @@ def update_thread(thread_id: str, changes: dict[str, Any]) -> Op[ThreadRecord]:
     if "status" in changes:
         row = yield from thread_row(thread_id, lock=True)
         terminated_check(str(row[4]), thread_id)
+    if "metadata_patch" in changes:
+        changes = dict(changes)
+        patch = changes.pop("metadata_patch")
+        if "metadata" in changes:
+            raise InvalidInputError("give metadata or metadata_patch, not both")
+        if not isinstance(patch, dict):
+            raise InvalidInputError("metadata_patch must be a JSON object")
+        stored = yield one("SELECT metadata FROM {threads} WHERE thread_id = ? {lock}", thread_id)
+        if stored is None:
+            raise NotFoundError(f"no thread {thread_id!r}", thread_id=thread_id)
+        changes["metadata"] = merge_patch(codec.loads(stored[0]), patch)
     assignments = ["updated_at = ?"]
     values: list[Any] = [time.time()]
     for name, value in changes.items():
@@ -110,6 +121,19 @@ def update_thread(thread_id: str, changes: dict[str, Any]) -> Op[ThreadRecord]:
         decode=codec.thread_from_row,
     )
     return updated
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """`target` changed by a JSON merge patch (RFC 7396)."""
+    if not isinstance(patch, dict):
+        return patch
+    merged: dict[str, Any] = dict(cast(dict[str, Any], target)) if isinstance(target, dict) else {}
+    for key, value in cast(dict[str, Any], patch).items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
 
 
 def delete_thread(thread_id: str) -> Op[bool]:

@@ -227,16 +227,20 @@ class ThreadPage:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ThreadUpdate:
-    """Fields of a thread to change outside a turn. Unset fields are kept."""
+    """Fields of a thread to change outside a turn. Unset fields are kept. `metadata`
+    replaces the metadata; `metadata_patch` is merged into it as stored when the write runs
+    (a JSON merge patch, RFC 7396: a null removes its key), so that writers that change
+    different keys at once all keep their change."""
 
     mode: str | None = _UNSET
     status: str = _UNSET
     state: dict[str, Any] | None = _UNSET
     metadata: dict[str, Any] = _UNSET
+    metadata_patch: dict[str, Any] = _UNSET
 
     def changes(self) -> dict[str, Any]:
         return {
             name: getattr(self, name)
-            for name in ("mode", "status", "state", "metadata")
+            for name in ("mode", "status", "state", "metadata", "metadata_patch")
             if getattr(self, name) is not _UNSET
         }
