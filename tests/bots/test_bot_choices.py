@@ -11,7 +11,7 @@ from bot_harness import BotFactory, BotRef, deploy_tool
 
 import threadline as tl
 from threadline.testing import tool_call
-from threadline.types import ToolResult
+from threadline.types import ToolCall, ToolResult
 
 STEPS = [tool_call("deploy", {"env": "prod"}), "Deployed to prod."]
 
@@ -50,6 +50,36 @@ async def test_a_button_click_answers_the_choice_and_the_card_says_who_chose(
     assert card.text == "Deploy to prod?\nBob chose Deploy."
     assert len(chat.messages()) == 3
     running.model.assert_done()
+
+
+async def posted_in_turn(running: Any) -> str:
+    """`TURN_ID:TOOL_CALL_ID` of the conversation's latest turn and its latest tool call."""
+    thread = await running.bot.conversation("memory", "general").thread()
+    turn = (await thread.turns())[-1]
+    (call, *_) = [
+        i.payload for i in reversed(await thread.items()) if isinstance(i.payload, ToolCall)
+    ]
+    return f"{turn.turn_id}:{call.tool_call_id}"
+
+
+async def test_a_card_is_posted_once_under_a_key_naming_its_turn_and_call(
+    make_bot: BotFactory,
+) -> None:
+    """A tool run again after a crash (it was cut off between posting its card and pausing)
+    posts its card under the same key: a platform that keeps sends idempotent (Matrix, and
+    MemoryChat) shows the first card again, not a second one."""
+    ref, log = BotRef(), []
+    running = await make_bot(
+        STEPS, capabilities={"edit", "buttons"}, tools=[deploy_tool(ref, log)], ref=ref
+    )
+    chat = running.chat
+    await chat.say("ann", "deploy prod", mention=True)
+    card = chat.last()
+
+    assert card.key == f"choice:{await posted_in_turn(running)}:0"
+    again = await chat.post_once("general", card.card, card.key, actions=[])
+    assert again == card.ref
+    assert len(chat.messages()) == 2
 
 
 async def test_only_approvers_answer(make_bot: BotFactory) -> None:
@@ -215,6 +245,7 @@ async def test_tool_calls_that_need_approval_get_an_approval_card(make_bot: BotF
     card = chat.last()
     assert card.text == 'Approve pay?\n{"amount":5}'
     assert card.buttons == ["Approve", "Deny"]
+    assert card.key == f"approval:{await posted_in_turn(running)}:0"  # posted once: see below
 
     await chat.click(card, "Approve", user="ann")  # not an approver
     assert sent == []

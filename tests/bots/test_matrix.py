@@ -372,6 +372,35 @@ async def _joined(person: MatrixPerson, room: str, user_id: str) -> bool:
     return user_id in data["joined"]
 
 
+async def test_a_card_posted_again_under_its_key_is_one_message(
+    world: World, ann: MatrixPerson, start_bot: BotFactory
+) -> None:
+    """What a restarted bot posts again (a tool run again after a crash posts its choice card
+    again) reaches the room once: the same key is the same transaction of the bot's device,
+    and the same reaction to the same message is the same transaction too."""
+    helper = world.bot.user_id
+    room = await ann.create_room([helper])
+    first = await start_bot()
+    await ann.until(lambda: _joined(ann, room, helper))
+    card = tl.bots.Card(tl.bots.Text("Which seat?"))
+
+    ref = await first.matrix.post_once(room, card, "choice:turn_1:call_1")
+    await first.matrix.add_reaction(ref, "1️⃣")
+    second = await start_bot()  # restarted: a new client of the same device
+    again = await second.matrix.post_once(room, card, "choice:turn_1:call_1")
+    await second.matrix.add_reaction(again, "1️⃣")
+    other = await second.matrix.post_once(room, card, "choice:turn_1:call_2")
+
+    assert again == ref
+    assert other != ref
+    posted = [m for m in await ann.room_messages(room) if m["sender"] == helper]
+    assert [m["event_id"] for m in posted] == [ref.message_id, other.message_id]
+    reactions = await ann.related(room, ref.message_id, "m.annotation")
+    assert [(r["sender"], r["content"]["m.relates_to"]["key"]) for r in reactions] == [
+        (helper, "1️⃣")
+    ]
+
+
 @pytest.mark.slow
 async def test_a_bot_killed_mid_answer_finishes_it_once_restarted(
     world: World, ann: MatrixPerson, tmp_path: Path

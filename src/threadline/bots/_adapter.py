@@ -117,6 +117,15 @@ class Adapter(ABC):
         """Post `card` into `conversation`. `actions` holds the action id of each of the card's
         buttons, in order (reported back in `ActionEvent.action_id`)."""
 
+    async def post_once(
+        self, conversation: str, card: Card, key: str, *, actions: Sequence[str] = ()
+    ) -> MessageRef:
+        """`post`, named by `key`: where the platform makes sends idempotent (Matrix's
+        transaction ids), posting again with the same key, from any process of the same
+        account, shows no second message and returns the first one's ref. Elsewhere, `post`.
+        For what a crash may make the bot post twice: a choice's or an approval's card."""
+        return await self.post(conversation, card, actions=actions)
+
     async def update(
         self, ref: MessageRef, card: Card, *, actions: Sequence[str] = ()
     ) -> MessageRef:

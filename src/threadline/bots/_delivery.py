@@ -43,17 +43,24 @@ class Target:
             placeholder=settings.placeholder,
         )
 
-    async def post(self, card: Card, actions: list[str] | None = None) -> MessageRef:
+    async def post(
+        self, card: Card, actions: list[str] | None = None, *, key: str | None = None
+    ) -> MessageRef:
         """Post a card fitted to the platform (buttons as numbered replies where there are
-        none, text split at the length limit); the ref of its last message."""
+        none, text split at the length limit); the ref of its last message. With `key`, each
+        part is posted once (`Adapter.post_once`)."""
         adapter = self.adapter
         buttons = adapter.can("buttons")
         fitted = fallback(card, buttons=buttons, reactions=adapter.can("reactions"))
         parts = split_card(fitted, adapter.max_message_length)
         ref: MessageRef | None = None
-        for part in parts:
+        for number, part in enumerate(parts):
             given = (actions or button_actions(part)) if part.buttons else []
-            ref = await adapter.post(self.conversation, part, actions=given)
+            if key is None:
+                ref = await adapter.post(self.conversation, part, actions=given)
+            else:
+                part_key = f"{key}:{number}"
+                ref = await adapter.post_once(self.conversation, part, part_key, actions=given)
         assert ref is not None
         return ref
 
@@ -192,7 +199,8 @@ async def post_approval_cards(target: Target, result: TurnResult) -> None:
         if request.tool_call_id in cards:
             continue
         question: Question = from_approval(request, {}, approvers)
-        ref = await target.post(question.card, question.actions())
+        key = f"approval:{result.turn_id}:{request.tool_call_id}"
+        ref = await target.post(question.card, question.actions(), key=key)
         if target.adapter.can("reactions") and not target.adapter.can("buttons"):
             await add_number_reactions(target.adapter, ref, len(question.options))
         posted[request.tool_call_id] = ref.to_dict()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import logging
 import os
@@ -227,8 +228,19 @@ class Matrix(Adapter):
     async def post(
         self, conversation: str, card: Card, *, actions: Sequence[str] = ()
     ) -> MessageRef:
+        return await self._post(conversation, card, uuid.uuid4().hex)
+
+    async def post_once(
+        self, conversation: str, card: Card, key: str, *, actions: Sequence[str] = ()
+    ) -> MessageRef:
+        # The homeserver answers a repeated transaction id of the device with the event it
+        # made the first time (for a day, in Synapse), not with a second one.
+        return await self._post(conversation, card, _transaction_id(conversation, key))
+
+    async def _post(self, conversation: str, card: Card, transaction_id: str) -> MessageRef:
         room_id, root = parse_conversation(conversation)
-        event_id = await self._send(room_id, "m.room.message", in_thread(card_content(card), root))
+        content = in_thread(card_content(card), root)
+        event_id = await self._send(room_id, "m.room.message", content, transaction_id)
         self._remember(event_id, conversation)
         return MessageRef(platform=self.platform, conversation=conversation, message_id=event_id)
 
@@ -251,7 +263,12 @@ class Matrix(Adapter):
 
     async def add_reaction(self, ref: MessageRef, emoji: str) -> None:
         room_id, _ = parse_conversation(ref.conversation)
-        await self._send(room_id, "m.reaction", reaction_content(ref.message_id, emoji))
+        # One reaction of a key per message and sender: sent again after a crash, the same
+        # transaction gets the same event.
+        transaction_id = _transaction_id(ref.message_id, f"reaction:{emoji}")
+        await self._send(
+            room_id, "m.reaction", reaction_content(ref.message_id, emoji), transaction_id
+        )
 
     async def upload(self, conversation: str, file: FileUpload) -> str:
         from nio import UploadResponse
@@ -273,11 +290,17 @@ class Matrix(Adapter):
         self._remember(event_id, conversation)
         return url
 
-    async def _send(self, room_id: str, event_type: str, content: dict[str, Any]) -> str:
+    async def _send(
+        self,
+        room_id: str,
+        event_type: str,
+        content: dict[str, Any],
+        transaction_id: str | None = None,
+    ) -> str:
         from nio import RoomSendResponse
 
         response = await self._connected().room_send(
-            room_id, event_type, content, tx_id=uuid.uuid4().hex
+            room_id, event_type, content, tx_id=transaction_id or uuid.uuid4().hex
         )
         if not isinstance(response, RoomSendResponse):
             raise _refused("send a message", response)
@@ -497,3 +520,7 @@ def _refused(what: str, response: object) -> MatrixRequestError:
 
 def _localpart(user_id: str) -> str:
     return user_id[1:].split(":", 1)[0]
+
+
+def _transaction_id(scope: str, key: str) -> str:
+    return "tl-" + hashlib.blake2b(f"{scope}\0{key}".encode(), digest_size=16).hexdigest()

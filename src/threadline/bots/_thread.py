@@ -243,7 +243,8 @@ class ChatThread:
                 ref=None,
                 approvers=allowed,
             )
-            ref = await target.post(card, question.actions())
+            key = f"choice:{state.turn_id}:{state.tool_call_id}"
+            ref = await target.post(card, question.actions(), key=key)
             if self._adapter.can("reactions") and not self._adapter.can("buttons"):
                 await add_number_reactions(self._adapter, ref, len(card.buttons))
             asked = choice_schema(state.tool_call_id, card, ref, allowed)

@@ -39,6 +39,7 @@ class ChatMessage:
     actions: dict[str, str] = field(default_factory=dict[str, str])  # label -> action id, ever
     reactions: dict[str, list[str]] = field(default_factory=dict[str, list[str]])  # emoji -> ids
     deleted: bool = False
+    key: str | None = None  # what names it when it was posted once (`Adapter.post_once`)
 
     @property
     def edits(self) -> int:
@@ -65,8 +66,9 @@ class MemoryChat(Adapter):
 
     `say` delivers a message and returns once the bot's handlers are done (their exceptions
     are raised there). What the bot did is in `posted()` (every message it posted, with each
-    version of its text, `deleted` marks), `messages()` (a conversation as people see it)
-    and `files`. `click` presses a button of a card (also one the card no longer shows, as a
+    version of its text, `deleted` marks, and the `key` of what it posts once, as a choice's
+    card: posting a key again returns the first message), `messages()` (a conversation as
+    people see it) and `files`. `click` presses a button of a card (also one the card no longer shows, as a
     stale click would), `react` adds a reaction.
 
     Args:
@@ -236,6 +238,17 @@ class MemoryChat(Adapter):
         self._set_buttons(message, card, actions)
         self._append(message)
         return message.ref
+
+    async def post_once(
+        self, conversation: str, card: Card, key: str, *, actions: Sequence[str] = ()
+    ) -> MessageRef:
+        # As Matrix does: a key posted before gets the first message back, not a second one.
+        for message in self._conversations.get(conversation, []):
+            if message.key == key:
+                return message.ref
+        ref = await self.post(conversation, card, actions=actions)
+        self._by_id[ref.message_id].key = key
+        return ref
 
     async def update(
         self, ref: MessageRef, card: Card, *, actions: Sequence[str] = ()
