@@ -115,3 +115,30 @@ async def test_the_git_server_commits_only_after_a_human_approves(tmp_path: Path
     assert _git(repo, "log", "--format=%s").splitlines() == ["Add notes", "First"]
     # What a repeat means comes from the server's annotations.
     assert tools["git_status"].idempotent and not tools["git_commit"].idempotent
+
+
+async def test_a_caller_may_require_approval_of_a_servers_tool_by_its_listed_name() -> None:
+    """`require_approval` names a tool an MCP server lists as the model sees it; a name that
+    no tool has, or one that a server which cannot list its tools now cannot confirm, is
+    refused before anything is stored."""
+    server = tl.MCPServer.stdio(sys.executable, ["-m", "mcp_server_time"])
+    down = tl.MCPServer.stdio(sys.executable, ["-c", "raise SystemExit(3)"], name="down")
+    model = ScriptedModel([tool_call("get_current_time", {"timezone": "Europe/Paris"}), "Done."])
+    agents = [tl.Agent(name="clock", tools=[server]), tl.Agent(name="broken", tools=[down])]
+    async with tl.Threadline(agents=agents, model=model, store=":memory:") as app:
+        thread = await app.threads.start(agent="clock")
+        with pytest.raises(tl.InvalidInputError, match="get_curent_time"):
+            await thread.run("What time is it?", require_approval={"get_curent_time"})
+        paused = await thread.run("What time is it?", require_approval={"get_current_time"})
+        (request,) = paused.pending_approvals
+        await thread.approve(request.tool_call_id)
+        done = await thread.resume_turn()
+        broken = await app.threads.start(agent="broken")
+        with pytest.raises(tl.InvalidInputError, match="get_current_time"):
+            await broken.run("What time is it?", require_approval={"get_current_time"})
+        refused_turns = await thread.turns(), await broken.turns()
+
+    assert paused.status == "paused"
+    assert request.name == "get_current_time"
+    assert done.text == "Done."
+    assert [len(turns) for turns in refused_turns] == [1, 0]

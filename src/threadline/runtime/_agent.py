@@ -152,14 +152,14 @@ class Agent:
         self.output = OutputSpec.build(output_type) if output_type is not None else None
         self.output_repair_attempts = output_repair_attempts
         self.state_type = state_type
-        self.modes: dict[str, _ResolvedMode] = {}
+        self.modes: dict[str, ResolvedMode] = {}
         for mode_name, mode in (modes or {}).items():
             mode_tools, mode_sources = (
                 (self.tools, self.tool_sources)
                 if mode.tools is None
                 else _tool_table(mode.tools, f"mode {mode_name!r}")
             )
-            self.modes[mode_name] = _ResolvedMode(
+            self.modes[mode_name] = ResolvedMode(
                 source=mode.instructions if mode.instructions is not None else own,
                 tools=mode_tools,
                 sources=mode_sources,
@@ -188,9 +188,9 @@ class Agent:
     def __repr__(self) -> str:
         return f"Agent({self.name!r})"
 
-    def resolve_mode(self, mode: str | None) -> _ResolvedMode:
+    def resolve_mode(self, mode: str | None) -> ResolvedMode:
         if mode is None:
-            return _ResolvedMode(
+            return ResolvedMode(
                 source=self.instructions, tools=self.tools, sources=self.tool_sources
             )
         try:
@@ -202,7 +202,9 @@ class Agent:
 
 
 @dataclass(frozen=True, kw_only=True)
-class _ResolvedMode:
+class ResolvedMode:
+    """An agent's instructions and tools in one of its modes (or its default)."""
+
     source: Instructions | None
     tools: dict[str, Tool] = field(default_factory=dict[str, Tool])
     sources: tuple[ToolSource, ...] = ()  # listed before each step, for the tools they add

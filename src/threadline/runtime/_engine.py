@@ -27,7 +27,6 @@ from threadline.types import (
     Budget,
     ConfigurationError,
     ContentPart,
-    InvalidInputError,
     Item,
     NotFoundError,
     StoreError,
@@ -68,6 +67,7 @@ from ._inbox import drain, entry_gone, steer, wait_for_entry
 from ._input import TurnInput
 from ._leases import keep_leases
 from ._loaders import Loaders
+from ._model_step import check_caller_approvals
 from ._registry import registered_agent
 from ._result import TurnResult
 from ._scheduling import ScheduledCall, first_input, timer_for
@@ -210,12 +210,7 @@ class Engine:
                 assert parts is not None and not options.history  # refused by `Thread`
                 return await steer(self, thread, parts, options, listener)
             agent = self.agent(thread.agent)
-            unknown = options.require_approval - agent.resolve_mode(thread.mode).tools.keys()
-            if unknown and agent.plan is None:  # a plan's tools are known step by step
-                raise InvalidInputError(
-                    f"require_approval names no tool of agent {agent.name!r}: "
-                    f"{', '.join(sorted(unknown))}"
-                )
+            await check_caller_approvals(agent, thread.mode, options.require_approval)
             if self.settings.run_turns:
                 # A bad model spec, or a model a strict budget cannot price, fails here,
                 # before anything is stored.

@@ -19,6 +19,7 @@ from threadline.models import (
 from threadline.tools import Tool, ToolSource, source_tools
 from threadline.types import (
     AgentMessage,
+    InvalidInputError,
     Item,
     ItemStatus,
     ModelError,
@@ -28,6 +29,7 @@ from threadline.types import (
     new_id,
 )
 
+from ._agent import Agent, ResolvedMode
 from ._attachments import load_attachments
 from ._context import NewItem, TurnContext
 from ._context_window import with_summary
@@ -65,11 +67,33 @@ async def list_source_tools(ctx: TurnContext) -> None:
     """List the tools of the mode's tool sources (MCP servers) for the thread's next step:
     each source answers from what it has cached unless its tools changed."""
     mode = ctx.agent.resolve_mode(ctx.thread.mode) if ctx.agent.plan is None else None
-    if mode is None or not mode.sources:
-        ctx.source_tools = {}
+    ctx.source_tools = {} if mode is None else await listed_source_tools(mode)
+
+
+async def check_caller_approvals(agent: Agent, mode: str | None, names: frozenset[str]) -> None:
+    """Refuse (`InvalidInputError`) a `require_approval` that names a tool the agent does not
+    offer: its own in the mode, or one its tool sources list now. A source that cannot list
+    its tools now confirms no name, so a call meant to be approved is never left unguarded.
+    A plan's tools are known step by step: their names are not checked."""
+    if not names or agent.plan is not None:
         return
+    resolved = agent.resolve_mode(mode)
+    unknown = names - resolved.tools.keys()
+    if unknown and resolved.sources:
+        unknown -= (await listed_source_tools(resolved)).keys()
+    if unknown:
+        raise InvalidInputError(
+            f"require_approval names no tool of agent {agent.name!r}: {', '.join(sorted(unknown))}"
+        )
+
+
+async def listed_source_tools(mode: ResolvedMode) -> dict[str, Tool]:
+    """The tools the mode's tool sources list now, by the names the model sees (a source
+    that cannot list them adds none)."""
+    if not mode.sources:
+        return {}
     listed = await asyncio.gather(*(_listed(source) for source in mode.sources))
-    ctx.source_tools = source_tools(mode.tools, list(zip(mode.sources, listed, strict=True)))
+    return source_tools(mode.tools, list(zip(mode.sources, listed, strict=True)))
 
 
 async def _listed(source: ToolSource) -> Sequence[Tool]:

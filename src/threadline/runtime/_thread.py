@@ -160,9 +160,10 @@ class Thread(ThreadMessages, ThreadFiles, ThreadEnv, ThreadFamily):
             external_tools: tools the caller runs itself (`tl.ExternalTool`): when the model
                 calls one, the turn pauses (`result.pending_external_calls`) until
                 `submit_tool_results(...)`, then continues with `resume_turn()`.
-            require_approval: names of the agent's tools whose calls in this turn wait for a
-                human's approval even where the agent's policy lets them run. It adds
-                approvals; the ones the agent requires always apply.
+            require_approval: names of the agent's tools (its MCP servers' included, as the
+                model sees them) whose calls in this turn wait for a human's approval even
+                where the agent's policy lets them run. It adds approvals; the ones the agent
+                requires always apply.
             history: a conversation kept elsewhere until now (`UserMessage`, `AgentMessage`,
                 and `ToolCall`s each answered by a later `ToolResult`), stored before the input
                 in the transaction that starts the turn, outside any turn, followed by a
