@@ -7,11 +7,12 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import threadline as tl
-from threadline.testing import ScriptedModel, check_invariants, tool_call
+from threadline.testing import MemoryChat, ScriptedModel, check_invariants, tool_call
 from threadline.types import ToolResult
 
 pytestmark = pytest.mark.slow
@@ -142,3 +143,63 @@ async def test_a_caller_may_require_approval_of_a_servers_tool_by_its_listed_nam
     assert request.name == "get_current_time"
     assert done.text == "Done."
     assert [len(turns) for turns in refused_turns] == [1, 0]
+
+
+async def test_a_definition_chooses_a_servers_tools_step_by_step() -> None:
+    """A thread definition's actions may choose an MCP server: its tools are offered at the
+    steps where the context chooses it, beside the definition's own."""
+    clock = tl.MCPServer.stdio(sys.executable, ["-m", "mcp_server_time"], name="clock")
+
+    @tl.tool
+    async def go_abroad(thread: tl.ThreadState[Any]) -> str:
+        """Travel."""
+        thread.set_state({"abroad": True})
+        return "landed"
+
+    definition = (
+        tl.define("traveller.mcp")
+        .context(lambda stored, env: stored or {"abroad": False})
+        .narrative("Help the traveller.")
+        .actions(lambda ctx: [clock] if ctx["abroad"] else [go_abroad])
+        .build()
+    )
+    model = ScriptedModel(
+        [
+            tool_call("go_abroad", {}),
+            tool_call("get_current_time", {"timezone": "Asia/Tokyo"}),
+            "It is late in Tokyo.",
+        ]
+    )
+    async with tl.Threadline(agents=[tl.Agent(name="other")], model=model, store=":memory:") as app:
+        result = await definition.react("Fly me to Tokyo", app=app, key="trip")
+
+    assert result.text == "It is late in Tokyo."
+    assert [sorted(t.name for t in r.tools) for r in model.requests] == [
+        ["go_abroad"],
+        ["convert_time", "get_current_time"],
+        ["convert_time", "get_current_time"],
+    ]
+    landed, told = _results(result.items)
+    assert (landed.output, told.outcome) == ("landed", "success")
+    assert json.loads(told.output)["timezone"] == "Asia/Tokyo"
+
+
+async def test_a_bot_offers_the_mcp_servers_of_its_agent() -> None:
+    clock = tl.MCPServer.stdio(sys.executable, ["-m", "mcp_server_time"], name="clock")
+    model = ScriptedModel(
+        [tool_call("get_current_time", {"timezone": "Europe/Paris"}), "It is time."]
+    )
+    agent = tl.Agent(name="helper", tools=[clock])
+    chat = MemoryChat()
+    async with tl.Threadline(agents=[agent], model=model, store=":memory:") as app:
+        bot = tl.Bot(app, [chat])
+
+        @bot.on_mention
+        async def mention(ctx: tl.bots.Context) -> None:
+            await ctx.thread.run_agent()
+
+        async with bot:
+            await chat.say("ann", "what time is it?", mention=True)
+
+    assert chat.last().text == "It is time."
+    assert sorted(t.name for t in model.requests[0].tools) == ["convert_time", "get_current_time"]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from threadline.runtime import Agent, Threadline
-from threadline.tools import Tool, as_tool
+from threadline.tools import Tool, ToolSource, as_tool
 from threadline.types import ConfigurationError, StepRecord
 
 if TYPE_CHECKING:
@@ -39,6 +39,9 @@ class BotPlan:
             if tool is not None:  # a process that never saw it: calls get an error result
                 table[name] = tool
         return table
+
+    def sources(self, ctx: TurnContext) -> tuple[ToolSource, ...]:
+        return ctx.agent.resolve_mode(ctx.thread.mode).sources
 
     async def continues_after(self, step: StepRecord, ctx: TurnContext) -> bool:
         return True

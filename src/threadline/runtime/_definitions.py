@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from threadline.models import Model
 from threadline.store import ThreadUpdate
-from threadline.tools import Tool, as_tool
+from threadline.tools import Tool, ToolSource, as_tool
 from threadline.types import (
     Budget,
     ConfigurationError,
@@ -39,8 +39,9 @@ ContextBuilder = Callable[[Any, Env], Any]
 """Builds a thread's context from its stored one (None for a new thread) and the env."""
 Narrative = Callable[..., str | Awaitable[str]]
 """Builds the instructions from the context, or from `(context, env)`."""
-Actions = Callable[..., Sequence[Tool | Callable[..., Any]]]
-"""Chooses the tools from the context, or from `(context, env)`."""
+Actions = Callable[..., Sequence[Tool | ToolSource | Callable[..., Any]]]
+"""Chooses the tools (and tool sources, as MCP servers) from the context, or from
+`(context, env)`."""
 StepRule = Callable[[StepRecord], bool | Awaitable[bool]]
 """Says whether a turn goes on after a step."""
 
@@ -69,7 +70,7 @@ class ThreadDefinition:
     context_builder: ContextBuilder | None
     context_type: type[BaseModel] | None
     narrative: Narrative | str
-    actions: Actions | Sequence[Tool | Callable[..., Any]]
+    actions: Actions | Sequence[Tool | ToolSource | Callable[..., Any]]
     should_continue: StepRule | None
     agent: Agent = field(repr=False)
 
@@ -234,21 +235,27 @@ class _Plan:
         return value
 
     def tools(self, ctx: TurnContext) -> dict[str, Tool]:
-        actions = self._definition.actions
-        if callable(actions):
-            context = ctx.typed_state()
-            try:
-                chosen = actions(context, self._env(ctx)) if self._actions_env else actions(context)
-            except Exception as exc:
-                raise DefinitionError(f"the actions raised {type(exc).__name__}") from exc
-        else:
-            chosen = actions
         table: dict[str, Tool] = {}
-        for value in chosen:
+        for value in self._chosen(ctx):
+            if isinstance(value, ToolSource):
+                continue
             tool = self._tool(value)
             if table.setdefault(tool.name, tool) is not tool:
                 raise DefinitionError(f"the actions chose two tools named {tool.name!r}")
         return table
+
+    def sources(self, ctx: TurnContext) -> tuple[ToolSource, ...]:
+        return tuple(value for value in self._chosen(ctx) if isinstance(value, ToolSource))
+
+    def _chosen(self, ctx: TurnContext) -> Sequence[Tool | ToolSource | Callable[..., Any]]:
+        actions = self._definition.actions
+        if not callable(actions):
+            return actions
+        context = ctx.typed_state()
+        try:
+            return actions(context, self._env(ctx)) if self._actions_env else actions(context)
+        except Exception as exc:
+            raise DefinitionError(f"the actions raised {type(exc).__name__}") from exc
 
     def _tool(self, value: Tool | Callable[..., Any]) -> Tool:
         if isinstance(value, Tool):
@@ -290,7 +297,7 @@ class DefinitionBuilder:
         self._context: ContextBuilder | None = None
         self._context_type: type[BaseModel] | None = None
         self._narrative: Narrative | str | None = None
-        self._actions: Actions | Sequence[Tool | Callable[..., Any]] = ()
+        self._actions: Actions | Sequence[Tool | ToolSource | Callable[..., Any]] = ()
         self._model: str | Model | None = None
         self._should_continue: StepRule | None = None
         self._output_type: type[BaseModel] | Mapping[str, Any] | None = None
@@ -315,12 +322,15 @@ class DefinitionBuilder:
         self._narrative = narrative
         return self
 
-    def actions(self, actions: Actions | Sequence[Tool | Callable[..., Any]]) -> DefinitionBuilder:
+    def actions(
+        self, actions: Actions | Sequence[Tool | ToolSource | Callable[..., Any]]
+    ) -> DefinitionBuilder:
         """The tools: a list, or chosen at each step from the context, or from `(context,
-        env)`. A call to a tool no longer chosen is answered with an error result."""
+        env)`. Tool sources (`tl.MCPServer`) among them add the tools they list at that step.
+        A call to a tool no longer chosen is answered with an error result."""
         if not callable(actions):
-            actions = [as_tool(a) for a in actions]
-            names = [t.name for t in actions]
+            actions = [a if isinstance(a, ToolSource) else as_tool(a) for a in actions]
+            names = [t.name for t in actions if isinstance(t, Tool)]
             for name in names:
                 if names.count(name) > 1:
                     raise ConfigurationError(

@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from threadline.models import (
@@ -29,7 +29,7 @@ from threadline.types import (
     new_id,
 )
 
-from ._agent import Agent, ResolvedMode
+from ._agent import Agent
 from ._attachments import load_attachments
 from ._context import NewItem, TurnContext
 from ._context_window import with_summary
@@ -64,10 +64,15 @@ async def build_instructions(ctx: TurnContext) -> str | None:
 
 
 async def list_source_tools(ctx: TurnContext) -> None:
-    """List the tools of the mode's tool sources (MCP servers) for the thread's next step:
-    each source answers from what it has cached unless its tools changed."""
-    mode = ctx.agent.resolve_mode(ctx.thread.mode) if ctx.agent.plan is None else None
-    ctx.source_tools = {} if mode is None else await listed_source_tools(mode)
+    """List the tools of the tool sources (MCP servers) of the mode, or that the plan chooses,
+    for the thread's next step: each source answers from what it has cached unless its tools
+    changed."""
+    plan = ctx.agent.plan
+    if plan is None:
+        mode = ctx.agent.resolve_mode(ctx.thread.mode)
+        ctx.source_tools = await listed_source_tools(mode.tools, mode.sources)
+    else:
+        ctx.source_tools = await listed_source_tools(plan.tools(ctx), plan.sources(ctx))
 
 
 async def check_caller_approvals(agent: Agent, mode: str | None, names: frozenset[str]) -> None:
@@ -80,20 +85,22 @@ async def check_caller_approvals(agent: Agent, mode: str | None, names: frozense
     resolved = agent.resolve_mode(mode)
     unknown = names - resolved.tools.keys()
     if unknown and resolved.sources:
-        unknown -= (await listed_source_tools(resolved)).keys()
+        unknown -= (await listed_source_tools(resolved.tools, resolved.sources)).keys()
     if unknown:
         raise InvalidInputError(
             f"require_approval names no tool of agent {agent.name!r}: {', '.join(sorted(unknown))}"
         )
 
 
-async def listed_source_tools(mode: ResolvedMode) -> dict[str, Tool]:
-    """The tools the mode's tool sources list now, by the names the model sees (a source
+async def listed_source_tools(
+    own: Mapping[str, Tool], sources: Sequence[ToolSource]
+) -> dict[str, Tool]:
+    """The tools these sources list now, by the names the model sees beside `own` (a source
     that cannot list them adds none)."""
-    if not mode.sources:
+    if not sources:
         return {}
-    listed = await asyncio.gather(*(_listed(source) for source in mode.sources))
-    return source_tools(mode.tools, list(zip(mode.sources, listed, strict=True)))
+    listed = await asyncio.gather(*(_listed(source) for source in sources))
+    return source_tools(own, list(zip(sources, listed, strict=True)))
 
 
 async def _listed(source: ToolSource) -> Sequence[Tool]:
@@ -107,12 +114,10 @@ async def _listed(source: ToolSource) -> Sequence[Tool]:
 
 
 def step_tools(ctx: TurnContext) -> dict[str, Tool]:
-    """The agent's tools for the thread's next step: its mode's (with those its tool sources
-    listed for the step), or those its plan chooses from the thread as it is now."""
+    """The agent's tools for the thread's next step: its mode's, or those its plan chooses
+    from the thread as it is now, with those their tool sources listed for the step."""
     plan = ctx.agent.plan
-    if plan is not None:
-        return plan.tools(ctx)
-    own = ctx.agent.resolve_mode(ctx.thread.mode).tools
+    own = plan.tools(ctx) if plan is not None else ctx.agent.resolve_mode(ctx.thread.mode).tools
     return {**own, **ctx.source_tools} if ctx.source_tools else own
 
 
