@@ -72,7 +72,8 @@ async def list_source_tools(ctx: TurnContext) -> None:
         mode = ctx.agent.resolve_mode(ctx.thread.mode)
         ctx.source_tools = await listed_source_tools(mode.tools, mode.sources)
     else:
-        ctx.source_tools = await listed_source_tools(plan.tools(ctx), plan.sources(ctx))
+        sources = plan.sources(ctx)  # the plan's own tools only matter (for names) beside some
+        ctx.source_tools = await listed_source_tools(plan.tools(ctx) if sources else {}, sources)
 
 
 async def check_caller_approvals(agent: Agent, mode: str | None, names: frozenset[str]) -> None:
